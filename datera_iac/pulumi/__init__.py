@@ -1,0 +1,1 @@
+"""datera_iac.pulumi"""

@@ -1,0 +1,459 @@
+"""The contract every resource kind implements, and the field metadata adapters read.
+
+A *kind* (Tenant, VolumeType, Volume, Snapshot, NodeAttachment) is defined once, in
+``datera_iac/resources/<kind>.py``:
+
+* ``Spec``: an attrs class of its inputs. Validators and converters reject and normalize
+  input before any API call (a tenant written ``x`` or ``/root/x`` becomes one value; a size
+  written ``"10"`` becomes ``10``). Field metadata (set through :func:`spec_field`) tells the
+  adapters what they need: ``replace`` (changing it re-creates the object), ``sensitive``,
+  ``reference`` (the kind this field points at), ``doc`` (one line).
+* ``Outputs``: an attrs class of what the DSP assigns (ids, paths, iqn, portals...), made
+  with :func:`out_field`.
+* behaviour: :meth:`Kind.read`, :meth:`Kind.read_many`, :meth:`Kind.create`,
+  :meth:`Kind.update`, :meth:`Kind.delete`, :meth:`Kind.diff`, :meth:`Kind.adopt` and
+  :meth:`Kind.find`.
+
+The engine, the Terraform provider and the Pulumi provider derive schemas, docs, checks
+and diffs from these definitions; an adapter never re-declares a field or talks to the DSP.
+
+Contract (Pulumi's provider semantics):
+
+* ``create`` is transactional: if it raises, nothing was left on the DSP (a half-made
+  nested create is cleaned up), *or* the error says what was left and ``find`` finds it.
+* ``read`` returns ``None`` when the object is gone (a 404 is a normal state, not an error).
+* ``update`` and ``create`` end by returning what ``read`` would return.
+* ``delete`` of an object that is already gone succeeds. If ``delete`` raises, the object
+  still exists.
+* ``diff`` is pure (no API call); a plan-time error (a shrink, a replica decrease) raises
+  :class:`~datera_iac.errors.InputError` naming the field and the fix.
+* ``find`` looks an object up by its unique name (in its tenant): the engine calls it before
+  re-trying a create whose outcome is unknown, so a lost response or a killed run never
+  makes a twin.
+* ``adopt`` imports an object that exists on the DSP; the spec it returns must diff empty
+  against what a user would write for that object (import then plan is empty).
+
+Field types are kept flat so every front end can express them: ``str``, ``int``,
+``float``, ``bool``, ``list[str]``, ``dict[str, str]`` and ``X | None`` of those.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from datera_iac.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+__all__ = [
+    "REPLACE",
+    "SENSITIVE",
+    "COMPUTED",
+    "DOC",
+    "REFERENCE",
+    "spec_field",
+    "out_field",
+    "FieldChange",
+    "Diff",
+    "Observed",
+    "Timeouts",
+    "Context",
+    "Kind",
+    "KINDS",
+    "register",
+    "kind_for",
+    "diff_specs",
+    "spec_converter",
+    "camel",
+    "snake",
+]
+
+log = logging.getLogger(__name__)
+
+#: Metadata keys. Read them with ``attrs.fields(Spec).name.metadata.get(REPLACE)``.
+REPLACE = "datera_iac.replace"
+SENSITIVE = "datera_iac.sensitive"
+COMPUTED = "datera_iac.computed"
+DOC = "datera_iac.doc"
+REFERENCE = "datera_iac.reference"
+
+
+def spec_field(
+    *,
+    doc: str,
+    default: Any = attrs.NOTHING,
+    factory: Any = None,
+    replace: bool = False,
+    sensitive: bool = False,
+    reference: str | None = None,
+    validator: Any = None,
+    converter: Any = None,
+) -> Any:
+    """An input field of a kind's ``Spec``.
+
+    ``replace``: a change re-creates the object. ``sensitive``: a secret (masked in logs,
+    plans and state; ``repr=False``). ``reference``: the kind name this field refers to
+    (the engine orders by it and resolves ``${res.prop}`` into it).
+    """
+    metadata = {DOC: doc, REPLACE: replace, SENSITIVE: sensitive, REFERENCE: reference}
+    kw: dict[str, Any] = dict(
+        metadata=metadata, validator=validator, converter=converter, repr=not sensitive
+    )
+    if factory is not None:
+        kw["factory"] = factory
+    else:
+        kw["default"] = default
+    return attrs.field(**kw)
+
+
+def out_field(*, doc: str, default: Any = None, sensitive: bool = False) -> Any:
+    """An output (computed) field of a kind's ``Outputs``."""
+    return attrs.field(
+        default=default,
+        metadata={DOC: doc, COMPUTED: True, SENSITIVE: sensitive, REPLACE: False},
+        repr=not sensitive,
+    )
+
+
+@attrs.frozen
+class FieldChange:
+    """One field that differs between two specs."""
+
+    name: str
+    old: Any = attrs.field(repr=False)
+    new: Any = attrs.field(repr=False)
+    replace: bool = False
+    sensitive: bool = False
+
+    def shown(self) -> tuple[Any, Any]:
+        """The (old, new) pair safe to print: secrets become ``(sensitive)``."""
+        if self.sensitive:
+            return ("(sensitive)", "(sensitive)")
+        return (self.old, self.new)
+
+
+@attrs.frozen
+class Diff:
+    """The result of :meth:`Kind.diff`.
+
+    ``delete_before_replace`` is set when a replacement cannot run create-before-delete
+    (e.g. a name that must stay unique and cannot be renamed away). ``reason`` explains
+    a replacement in plan output.
+    """
+
+    changes: tuple[FieldChange, ...] = ()
+    delete_before_replace: bool = False
+    reason: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def replace(self) -> bool:
+        return any(c.replace for c in self.changes)
+
+    @property
+    def replaces(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.changes if c.replace)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.changes)
+
+
+S = TypeVar("S")
+O = TypeVar("O")
+
+
+@attrs.frozen
+class Observed(Generic[S, O]):
+    """What ``read`` saw on the DSP: the object's id, its state expressed as inputs (for
+    drift detection and import), and its outputs."""
+
+    id: str
+    spec: S
+    outputs: O
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-operation bounds in seconds (Terraform's ``timeouts`` block, engine options)."""
+
+    create: float = 600.0
+    update: float = 600.0
+    delete: float = 600.0
+    read: float = 120.0
+
+
+@attrs.define
+class Context:
+    """Everything a kind needs to act: the DSP client, the shared configuration, an
+    optional node command runner (for attachments), timeouts and a logger."""
+
+    client: "DspClient"
+    config: "DateraConfig"
+    runner: Any = None
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    log: logging.Logger = attrs.field(factory=lambda: logging.getLogger("datera_iac"))
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    subs = getattr(exc, "exceptions", None)
+    if not subs:
+        return [exc]
+    return [leaf for sub in subs for leaf in _leaves(sub)]
+
+
+_ATTRS_MSG = re.compile(r"^'(?P<field>\w+)' (?P<msg>.*)$", re.S)
+
+
+def _structure_error_lines(exc: BaseException) -> list[tuple[str, str]]:
+    """Flatten a structuring / validation error into (field path, message) pairs.
+
+    cattrs attributes type errors to a path; attrs validators raise inside ``__init__``
+    with messages like ``'size' must be >= 1: 0``, from which the field is read."""
+    out: list[tuple[str, str]] = []
+    for leaf in _leaves(exc):
+        attribute = leaf.args[1] if len(leaf.args) > 1 else None
+        m = _ATTRS_MSG.match(str(leaf.args[0])) if leaf.args else None
+        if isinstance(attribute, attrs.Attribute):
+            out.append((attribute.name, str(leaf.args[0])))
+        elif m:
+            out.append((m.group("field"), str(leaf.args[0])))
+        else:
+            for line in cattrs.transform_error(leaf, path="$"):
+                msg, _, where = line.rpartition(" @ ")
+                field = where[2:] if where.startswith("$.") else where.lstrip("$")
+                out.append((field, msg or line))
+    # cattrs notes carry the path of type errors ("Structuring class _Spec @ attribute size")
+    if isinstance(exc, cattrs.BaseValidationError):
+        for line in cattrs.transform_error(exc, path="$"):
+            msg, _, where = line.rpartition(" @ ")
+            if where.startswith("$.") and not any(f for f, _ in out if f):
+                out.insert(0, (where[2:], msg))
+    return out
+
+
+def spec_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
+    """The converter for user-facing specs: unknown keys are errors (a typo in a stack file
+    must not be silently ignored)."""
+    return make_converter(forbid_extra_keys=forbid_extra_keys)
+
+
+_spec_conv = spec_converter(forbid_extra_keys=True)
+_out_conv = spec_converter(forbid_extra_keys=False)
+
+
+class Kind(abc.ABC, Generic[S, O]):
+    """Base class of every resource kind. Subclasses set the class attributes and
+    implement the abstract methods; see the module docstring for the contract."""
+
+    #: Short name, e.g. "Volume".
+    name: ClassVar[str]
+    #: Pulumi type token, e.g. "datera:index:Volume".
+    token: ClassVar[str]
+    #: Terraform type name, e.g. "datera_volume".
+    tf_type: ClassVar[str]
+    #: The inputs and outputs classes.
+    Spec: ClassVar[type]
+    Outputs: ClassVar[type]
+    #: Help for `import`: what an import id looks like, e.g. "<tenant>/<name>".
+    import_id_doc: ClassVar[str] = "<id>"
+
+    # ---- input handling (no API calls) -----------------------------------------------
+
+    def spec_from(self, data: Mapping[str, Any], *, resource: str | None = None) -> S:
+        """Build and validate a Spec from plain data (snake_case keys).
+
+        Raises :class:`InputError` naming the kind, the resource, the field and the fix.
+        """
+        try:
+            spec = _spec_conv.structure(dict(data), self.Spec)
+        except InputError as e:
+            raise (e.with_resource(resource) if resource else e) from None
+        except cattrs.ForbiddenExtraKeysError as e:
+            self._raise_extra(e, resource)
+        except (cattrs.BaseValidationError, ValueError, TypeError) as e:
+            inner = _find_input_error(e)
+            if inner is not None:
+                raise (inner.with_resource(resource) if resource else inner) from None
+            extra_err = _find_extra_keys(e)
+            if extra_err is not None:
+                return self._raise_extra(extra_err, resource)
+            lines = _structure_error_lines(e)
+            if lines:
+                field, msg = lines[0]
+                extra = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+                raise InputError(
+                    msg + extra, kind=self.name, field=field or None, resource=resource,
+                    fix=self._fix_for(field),
+                ) from None
+            raise InputError(str(e), kind=self.name, resource=resource) from None
+        self.validate(spec)
+        return spec
+
+    def _raise_extra(self, e: cattrs.ForbiddenExtraKeysError, resource: str | None) -> Any:
+        extra = sorted(e.extra_fields)
+        raise InputError(
+            f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}",
+            kind=self.name, field=extra[0], resource=resource, fix=self._fix_for(extra[0]),
+        ) from None
+
+    def _fix_for(self, field: str | None) -> str:
+        names = [f.name for f in attrs.fields(self.Spec)]
+        if field and field.split(".")[0] not in names:
+            return f"known fields: {', '.join(names)}"
+        return f"see the {self.name} documentation for the allowed values"
+
+    def spec_to(self, spec: S) -> dict[str, Any]:
+        """Plain data (snake_case keys) for a Spec; secrets included — callers mask."""
+        return _spec_conv.unstructure(spec)
+
+    def outputs_from(self, data: Mapping[str, Any]) -> O:
+        return _out_conv.structure(dict(data), self.Outputs)
+
+    def outputs_to(self, outputs: O) -> dict[str, Any]:
+        return _out_conv.unstructure(outputs)
+
+    def validate(self, spec: S) -> None:
+        """Cross-field checks beyond the attrs validators. Raise InputError."""
+
+    def references(self, spec: S) -> dict[str, Any]:
+        """The fields of ``spec`` that point at other resources, with their values."""
+        out = {}
+        for f in attrs.fields(type(spec)):
+            if f.metadata.get(REFERENCE) and getattr(spec, f.name) is not None:
+                out[f.name] = getattr(spec, f.name)
+        return out
+
+    def diff(self, old: S, new: S) -> Diff:
+        """Per-field diff. Pure. Override to add plan-time errors (shrink) or to decide
+        update-vs-replace from values (a retype the DSP cannot do in place)."""
+        return diff_specs(old, new)
+
+    # ---- DSP behaviour -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def read(self, ctx: Context, id: str) -> Observed[S, O] | None:
+        """The object as it is on the DSP, or None when it is gone."""
+
+    def read_many(self, ctx: Context, ids: Iterable[str]) -> dict[str, Observed[S, O] | None]:
+        """Read many objects. Kinds override this with paged list calls so refreshing
+        1,000 objects costs a handful of requests, not 1,000."""
+        return {i: self.read(ctx, i) for i in ids}
+
+    @abc.abstractmethod
+    def create(self, ctx: Context, spec: S) -> Observed[S, O]:
+        """Create the object; transactional."""
+
+    @abc.abstractmethod
+    def update(self, ctx: Context, id: str, old: S, new: S) -> Observed[S, O]:
+        """Change the object in place (only fields whose change is not ``replace``)."""
+
+    @abc.abstractmethod
+    def delete(self, ctx: Context, id: str) -> None:
+        """Delete the object; an object already gone is success."""
+
+    @abc.abstractmethod
+    def find(self, ctx: Context, spec: S) -> Observed[S, O] | None:
+        """Look the object a spec would create up by its unique name (no twin on retry)."""
+
+    @abc.abstractmethod
+    def adopt(self, ctx: Context, ref: str) -> Observed[S, O]:
+        """Import an existing object by id, name or the kind's reference form.
+
+        Raises :class:`~datera_iac.errors.NotFound` when there is nothing to adopt."""
+
+    def release(self, ctx: Context, id: str, *, rename: bool = False) -> None:
+        """Stop managing the object but keep it on the DSP (unmanage). Default: no call."""
+
+
+KINDS: dict[str, Kind[Any, Any]] = {}
+
+
+def register(cls: type[Kind[Any, Any]]) -> type[Kind[Any, Any]]:
+    """Class decorator: instantiate the kind once and register it under its name."""
+    inst = cls()
+    for key in (cls.name, cls.token, cls.tf_type):
+        KINDS[key] = inst
+    return cls
+
+
+def kind_for(name: str) -> Kind[Any, Any]:
+    """The kind registered under a short name, Pulumi token or Terraform type."""
+    import datera_iac.resources  # noqa: F401  (registers every kind)
+
+    try:
+        return KINDS[name]
+    except KeyError:
+        known = sorted({k.token for k in KINDS.values()})
+        raise InputError(
+            f"unknown resource type {name!r}", fix=f"known types: {', '.join(known)}"
+        ) from None
+
+
+def diff_specs(old: Any, new: Any, *, ignore: Iterable[str] = ()) -> Diff:
+    """Compare two specs of one class field by field, using the field metadata."""
+    skip = set(ignore)
+    changes = []
+    for f in attrs.fields(type(new)):
+        if f.name in skip:
+            continue
+        a, b = getattr(old, f.name, None), getattr(new, f.name)
+        if a != b:
+            changes.append(
+                FieldChange(
+                    name=f.name, old=a, new=b,
+                    replace=bool(f.metadata.get(REPLACE)),
+                    sensitive=bool(f.metadata.get(SENSITIVE)),
+                )
+            )
+    return Diff(changes=tuple(changes))
+
+
+def _find_extra_keys(exc: BaseException) -> cattrs.ForbiddenExtraKeysError | None:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return exc
+    for sub in getattr(exc, "exceptions", ()) or ():
+        found = _find_extra_keys(sub)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_input_error(exc: BaseException) -> InputError | None:
+    if isinstance(exc, InputError):
+        return exc
+    for sub in getattr(exc, "exceptions", ()) or ():
+        found = _find_input_error(sub)
+        if found is not None:
+            return found
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc:
+        return _find_input_error(cause)
+    return None
+
+
+_CAMEL_RE = re.compile(r"_([a-z0-9])")
+_SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def camel(name: str) -> str:
+    """snake_case -> camelCase (Pulumi property names)."""
+    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
+
+
+def snake(name: str) -> str:
+    """camelCase -> snake_case."""
+    return _SNAKE_RE.sub("_", name).lower()
