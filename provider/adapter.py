@@ -1,0 +1,261 @@
+"""The generic Terraform resource over one kind: plan, create, read, update, delete, import.
+
+Nothing here knows a kind's fields: they come from :mod:`provider.schema`; validation and
+normalisation come from ``kind.spec_from``; what changed and what forces a replacement from
+``kind.diff``; every DSP call from the kind's ``read``/``create``/``update``/``delete``/
+``adopt``.
+
+Two Terraform rules shape the code:
+
+* A planned value that the configuration sets must equal the configuration, and an applied
+  value must equal a known planned value. The core normalises input (a tenant ``x`` is
+  ``/root/x``), so state keeps *the user's form* of an input whenever the kind's ``diff``
+  says it is equal to what the DSP reports (:meth:`KindAdapter.state_from`). This is what
+  makes the plan after an apply, a refresh or a re-apply empty.
+* Optional inputs are optional+computed. When the configuration leaves one unset, the plan
+  keeps the prior value if ``diff`` says nothing changed, or shows the core's default;
+  on create an unset field whose default is ``None`` is "known after apply".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+from tf.types import Unknown
+
+from datera_iac.errors import InputError
+from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
+
+from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
+from provider.timeouts import timeouts_from
+
+__all__ = ["KindAdapter", "PlanOutcome", "has_unknown", "ContextFactory"]
+
+log = logging.getLogger("provider")
+
+#: Builds the kind's Context for one operation (the provider's client and config).
+ContextFactory = Callable[[Timeouts], Context]
+
+
+def has_unknown(value: Any) -> bool:
+    """Whether a decoded Terraform value is, or contains, an unknown."""
+    if value is Unknown:
+        return True
+    if isinstance(value, Mapping):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(v) for v in value)
+    return False
+
+
+@attrs.frozen
+class PlanOutcome:
+    """A planned state and the attributes whose change forces a replacement."""
+
+    planned: dict[str, Any]
+    requires_replace: tuple[str, ...] = ()
+    diff: Diff | None = None
+
+
+class KindAdapter:
+    """Terraform semantics for one kind. Stateless apart from the derived schema."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.schema: KindSchema = kind_schema(kind)
+        self._stable = set(getattr(kind, "stable_outputs", ()))
+
+    # ---- helpers ------------------------------------------------------------------
+
+    def _inputs_of(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The known, non-null inputs in a state/config: what ``spec_from`` gets."""
+        return {
+            n: state[n]
+            for n in self.schema.input_names
+            if state.get(n) is not None and not has_unknown(state.get(n))
+        }
+
+    def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
+        return self.kind.spec_from(self._inputs_of(state), resource=resource)
+
+    def timeouts_of(self, state: Mapping[str, Any] | None) -> Timeouts:
+        value = (state or {}).get(TIMEOUTS)
+        if value is None or has_unknown(value):
+            return Timeouts()
+        return timeouts_from(value, kind=self.kind.name)
+
+    def sensitive_values(self, *states: Mapping[str, Any] | None) -> list[str]:
+        """Secrets present in these states, to scrub from error text."""
+        names = [f.name for f in self.schema.fields() if f.sensitive]
+        out = []
+        for st in states:
+            for n in names:
+                v = (st or {}).get(n)
+                if isinstance(v, str) and v and v is not Unknown:
+                    out.append(v)
+        return out
+
+    # ---- validate -----------------------------------------------------------------
+
+    def validate(self, config: Mapping[str, Any]) -> None:
+        """Check the configuration's known values; unknown ones are checked at plan/apply.
+
+        Raises InputError unless the error is about a value that is not known yet."""
+        if config.get(TIMEOUTS) is not None and not has_unknown(config.get(TIMEOUTS)):
+            timeouts_from(config[TIMEOUTS], kind=self.kind.name)
+        unknown = {n for n in self.schema.input_names if has_unknown(config.get(n))}
+        try:
+            self.spec_of(config)
+        except InputError as e:
+            root = (e.field or "").split(".")[0]
+            if unknown and (not root or root in unknown):
+                return  # e.g. "missing required field" for a value known only after apply
+            raise
+
+    # ---- plan ---------------------------------------------------------------------
+
+    def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any]) -> PlanOutcome:
+        """Plan a create (``prior`` None) or an update/replace. Pure: no DSP call.
+
+        Raises InputError (invalid input, or a change the kind refuses, such as a shrink)."""
+        s = self.schema
+        unknown = {n for n in s.input_names if has_unknown(config.get(n))}
+        self.validate(config)
+        new_spec = None if unknown else self.spec_of(config)
+        norm = self.kind.spec_to(new_spec) if new_spec is not None else {}
+        planned: dict[str, Any] = {}
+
+        if prior is None:
+            for f in s.inputs:
+                v = config.get(f.name)
+                if v is not None:
+                    planned[f.name] = v
+                elif norm.get(f.name) is not None:
+                    planned[f.name] = norm[f.name]
+                else:
+                    # unset and no default yet: the DSP (or a later-known value) decides
+                    planned[f.name] = Unknown if f.computed else None
+            for f in s.outputs:
+                planned[f.name] = Unknown
+            planned[ID] = Unknown
+            planned[TIMEOUTS] = config.get(TIMEOUTS)
+            return PlanOutcome(planned)
+
+        old_spec = self.spec_of(prior)
+        d: Diff | None = None
+        if new_spec is not None:
+            d = self.kind.diff(old_spec, new_spec)
+            changed, replaces = set(d.fields), set(d.replaces)
+        else:
+            # Some inputs are known only after apply: a known value compares raw, an
+            # unknown one counts as changed (and forces replacement if the field does).
+            changed = set(unknown)
+            for n, v in self._inputs_of(config).items():
+                if v != prior.get(n):
+                    changed.add(n)
+            replaces = {f.name for f in s.inputs if f.name in changed and f.replace}
+
+        for f in s.inputs:
+            v = config.get(f.name)
+            if v is not None:
+                planned[f.name] = v
+            elif f.name in changed and new_spec is not None:
+                planned[f.name] = norm.get(f.name)
+            else:
+                planned[f.name] = prior.get(f.name)
+
+        if replaces:
+            planned[ID] = Unknown
+            for f in s.outputs:
+                planned[f.name] = Unknown
+        else:
+            planned[ID] = prior.get(ID)
+            for f in s.outputs:
+                keep = not changed or f.name in self._stable
+                planned[f.name] = prior.get(f.name) if keep else Unknown
+        planned[TIMEOUTS] = config.get(TIMEOUTS)
+        return PlanOutcome(planned, tuple(sorted(replaces)), d)
+
+    # ---- state ----------------------------------------------------------------------
+
+    def state_from(
+        self, obs: Observed[Any, Any], user: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Terraform state for what the DSP reports, keeping the user's form of every input
+        the kind considers equal (``diff(observed, user)`` does not list it)."""
+        s = self.schema
+        observed = self.kind.spec_to(obs.spec)
+        same: set[str] = set()
+        if user is not None:
+            try:
+                user_spec = self.spec_of(user)
+                differs = set(self.kind.diff(obs.spec, user_spec).fields)
+            except InputError:
+                # e.g. the DSP reports a size the user's spec would refuse to shrink to
+                differs = set(s.input_names)
+            same = set(s.input_names) - differs
+        state: dict[str, Any] = {}
+        for f in s.inputs:
+            uv = (user or {}).get(f.name, Unknown)
+            ov = observed.get(f.name)
+            if f.name in same and not has_unknown(uv):
+                state[f.name] = uv
+            elif f.sensitive and ov is None and uv is not None and not has_unknown(uv):
+                state[f.name] = uv  # the DSP does not echo secrets; keep what was written
+            else:
+                state[f.name] = ov
+        outs = self.kind.outputs_to(obs.outputs)
+        for f in s.outputs:
+            state[f.name] = outs.get(f.name)
+        state[ID] = obs.id
+        t = (user or {}).get(TIMEOUTS)
+        state[TIMEOUTS] = None if has_unknown(t) else t
+        return state
+
+    # ---- apply ----------------------------------------------------------------------
+
+    def create(self, contexts: ContextFactory, planned: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self.spec_of(planned)
+        obs = self.kind.create(contexts(self.timeouts_of(planned)), spec)
+        return self.state_from(obs, planned)
+
+    def read(self, contexts: ContextFactory, current: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The refreshed state, or None when the object is gone (Terraform drops it and the
+        next plan creates it again)."""
+        obj_id = current.get(ID)
+        if not obj_id:
+            return None
+        obs = self.kind.read(contexts(self.timeouts_of(current)), obj_id)
+        if obs is None:
+            return None
+        return self.state_from(obs, current)
+
+    def update(
+        self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        old, new = self.spec_of(prior), self.spec_of(planned)
+        d = self.kind.diff(old, new)
+        if d.replace:  # Terraform replaces; reaching here is a provider bug, not user error
+            raise RuntimeError(f"update of {self.kind.name} asked to change "
+                               f"replace-only fields {', '.join(d.replaces)}")
+        if not d.changed:
+            # Only the form of an input or a timeout changed: nothing to tell the DSP.
+            state = dict(planned)
+            for f in self.schema.outputs:
+                if has_unknown(state.get(f.name)):
+                    state[f.name] = prior.get(f.name)
+            return state
+        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old, new)
+        return self.state_from(obs, planned)
+
+    def delete(self, contexts: ContextFactory, prior: Mapping[str, Any]) -> None:
+        if prior.get(ID):
+            self.kind.delete(contexts(self.timeouts_of(prior)), prior[ID])
+
+    def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
+        """Adopt an existing object; raises NotFound when there is none."""
+        obs = self.kind.adopt(contexts(Timeouts()), ref)
+        return self.state_from(obs, None)

@@ -1,0 +1,124 @@
+"""One ``tf`` Resource class per kind, generated from its :class:`KindAdapter`.
+
+The ``tf`` package expects a class per Terraform type (``get_name``/``get_schema`` class
+methods, CRUD methods taking a context with diagnostics). :func:`resource_class` builds it
+around the generic adapter; every exception becomes a diagnostic (:mod:`provider.diagnostics`).
+When an update or delete fails, the prior state is returned: the object still exists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from tf.iface import (
+    CreateContext,
+    DeleteContext,
+    ImportContext,
+    ReadContext,
+    Resource,
+    UpdateContext,
+)
+from tf.schema import Schema
+from tf.utils import Diagnostics
+
+from provider.adapter import KindAdapter, PlanOutcome
+from provider.diagnostics import report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from provider.provider import DateraProvider
+
+__all__ = ["KindResource", "resource_class", "PREFIX"]
+
+PREFIX = "datera_"
+
+
+class KindResource(Resource):
+    """Base of the generated resource classes; ``adapter`` is set per kind."""
+
+    adapter: ClassVar[KindAdapter]
+
+    def __init__(self, provider: "DateraProvider") -> None:
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return cls.adapter.kind.tf_type.removeprefix(PREFIX)
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        return cls.adapter.schema.resource_schema()
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def _report(self, diags: Diagnostics, exc: BaseException, op: str, *states: Any) -> None:
+        a = self.adapter
+        report(
+            diags, exc, what=f"{a.kind.tf_type} {op}",
+            attributes=[f.name for f in a.schema.fields()],
+            secrets=[*a.sensitive_values(*states), *self.provider.secrets()],
+            operation=op if op in ("create", "update", "delete", "read") else None,
+        )
+
+    # ---- tf.iface.Resource ------------------------------------------------------------
+
+    def validate(self, diags: Diagnostics, type_name: str, config: dict) -> None:
+        super().validate(diags, type_name, config)
+        if diags.has_errors():
+            return
+        try:
+            self.adapter.validate(config)
+        except Exception as e:  # noqa: BLE001 - every failure becomes a diagnostic
+            self._report(diags, e, "validate", config)
+
+    def plan_change(
+        self, diags: Diagnostics, prior: dict | None, config: dict
+    ) -> PlanOutcome | None:
+        """Called by :class:`provider.servicer.Servicer` (``tf`` does not pass the config
+        nor let a resource name the replace paths)."""
+        try:
+            return self.adapter.plan(prior, config)
+        except Exception as e:  # noqa: BLE001
+            self._report(diags, e, "plan", prior, config)
+            return None
+
+    def create(self, ctx: CreateContext, planned: dict) -> dict | None:
+        try:
+            return self.adapter.create(self.provider.context, planned)
+        except Exception as e:  # noqa: BLE001
+            self._report(ctx.diagnostics, e, "create", planned)
+            return None
+
+    def read(self, ctx: ReadContext, current: dict) -> dict | None:
+        try:
+            return self.adapter.read(self.provider.context, current)
+        except Exception as e:  # noqa: BLE001
+            self._report(ctx.diagnostics, e, "read", current)
+            return current
+
+    def update(self, ctx: UpdateContext, current: dict, planned: dict) -> dict | None:
+        try:
+            return self.adapter.update(self.provider.context, current, planned)
+        except Exception as e:  # noqa: BLE001
+            self._report(ctx.diagnostics, e, "update", current, planned)
+            return current
+
+    def delete(self, ctx: DeleteContext, current: dict) -> dict | None:
+        try:
+            self.adapter.delete(self.provider.context, current)
+            return None
+        except Exception as e:  # noqa: BLE001
+            self._report(ctx.diagnostics, e, "delete", current)
+            return current
+
+    def import_(self, ctx: ImportContext, id: str) -> dict | None:
+        try:
+            return self.adapter.import_(self.provider.context, id)
+        except Exception as e:  # noqa: BLE001
+            self._report(ctx.diagnostics, e, "import")
+            return None
+
+
+def resource_class(adapter: KindAdapter) -> type[KindResource]:
+    """The ``tf`` Resource class for one kind."""
+    name = f"{adapter.kind.name}Resource"
+    return type(name, (KindResource,), {"adapter": adapter, "__doc__": adapter.kind.__doc__})

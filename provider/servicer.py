@@ -1,0 +1,128 @@
+"""Our tfplugin6 servicer: ``tf``'s ProviderServicer with the gaps we need closed.
+
+``tf`` 1.2.0 (pinned) does the go-plugin handshake, msgpack/cty encoding and most RPCs. We
+override only what it cannot express:
+
+* ``PlanResourceChange``: ``tf`` never shows the resource the configuration, plans creates
+  without asking the resource, and decides replacement from schema flags alone. Ours hands
+  prior state *and* configuration to the kind adapter, so defaults, "unset keeps the prior
+  value", plan-time refusals (a shrink) and value-dependent replacement all come from the
+  core's ``diff``; a destroy plan is passed through.
+* every lifecycle RPC is guarded: an exception that escaped a resource becomes an error
+  diagnostic (and, for apply, the prior state is kept) instead of a gRPC failure with a
+  Python traceback on the user's terminal.
+* ``ReadDataSource`` encodes the result with the schema's types (``tf`` sends it raw).
+
+If ``tf`` is ever replaced, this module and :mod:`provider._serve` are the only ones that
+import its private helpers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from tf.gen import tfplugin_pb2 as pb
+from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
+
+from provider.diagnostics import report
+
+__all__ = ["Servicer"]
+
+
+def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[..., Any]:
+    """Turn an escaped exception into an error diagnostic of ``response``'s type."""
+
+    def deco(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: "Servicer", request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return method(self, request, context)
+            except Exception as e:  # noqa: BLE001
+                diags = Diagnostics()
+                what = f"{getattr(request, 'type_name', '') or 'provider'} {method.__name__}"
+                report(diags, e, what=what.strip(), secrets=self.app.secrets())
+                kw: dict[str, Any] = {"diagnostics": diags.to_pb()}
+                if keep_prior and request.HasField("prior_state"):
+                    kw["new_state"] = request.prior_state
+                return response(**kw)
+
+        return wrapper
+
+    return deco
+
+
+class Servicer(ProviderServicer):
+    """ProviderServicer with config-aware planning and guarded RPCs."""
+
+    @_guard(pb.PlanResourceChange.Response)
+    def PlanResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:
+        type_name = request.type_name
+        diags = Diagnostics()
+        attrs_ = self._get_res_attrs(type_name)
+        blocks = self._get_res_blocks(type_name)
+        _, prior = _decode_state(diags, attrs_, blocks, request.prior_state)
+        proposed_enc, proposed = _decode_state(diags, attrs_, blocks, request.proposed_new_state)
+        _, config = _decode_state(diags, attrs_, blocks, request.config)
+        if diags.has_errors():
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        if proposed is None:  # destroy: nothing to decide
+            return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
+        inst = self.app.new_resource(self._get_res_cls(type_name))
+        outcome = inst.plan_change(diags, prior, config or {})
+        if outcome is None:
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        return pb.PlanResourceChange.Response(
+            planned_state=_encode_state(attrs_, blocks, outcome.planned, proposed_enc),
+            requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
+            diagnostics=diags.to_pb(),
+        )
+
+    @_guard(pb.ApplyResourceChange.Response, keep_prior=True)
+    def ApplyResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ApplyResourceChange(request, context)
+
+    @_guard(pb.ReadResource.Response, keep_prior=False)
+    def ReadResource(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ReadResource(request, context)
+
+    @_guard(pb.ImportResourceState.Response)
+    def ImportResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ImportResourceState(request, context)
+
+    @_guard(pb.ValidateResourceConfig.Response)
+    def ValidateResourceConfig(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ValidateResourceConfig(request, context)
+
+    @_guard(pb.ValidateDataResourceConfig.Response)
+    def ValidateDataResourceConfig(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ValidateDataResourceConfig(request, context)
+
+    @_guard(pb.ConfigureProvider.Response)
+    def ConfigureProvider(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return super().ConfigureProvider(request, context)
+
+    @_guard(pb.ReadDataSource.Response)
+    def ReadDataSource(self, request: Any, context: grpc.ServicerContext) -> Any:
+        klass = self._get_ds_cls(request.type_name)
+        schema = klass.get_schema()
+        amap = {a.name: a for a in schema.attributes}
+        diags = Diagnostics()
+        _, config = _decode_state(diags, amap, {}, request.config)
+        if diags.has_errors():
+            return pb.ReadDataSource.Response(diagnostics=diags.to_pb())
+        from tf.iface import ReadDataContext
+
+        inst = self.app.new_data_source(klass)
+        state = inst.read(ReadDataContext(diags, request.type_name), config or {})
+        encoded = None
+        if state is not None and not diags.has_errors():
+            full = {name: state.get(name) for name in amap}
+            encoded = to_dynamic_value(
+                {k: (amap[k].type.encode(v) if v is not None else None) for k, v in full.items()}
+            )
+        return pb.ReadDataSource.Response(diagnostics=diags.to_pb(), state=encoded)
+
