@@ -1,0 +1,295 @@
+"""Pulumi resource semantics over one kind of the core: check, diff, create, read, update,
+delete on plain property dicts (camelCase keys, :class:`Secret` wrappers, :data:`UNKNOWN`).
+
+This layer only translates: validation is ``kind.spec_from``, the diff is ``kind.diff``, DSP
+work is ``kind.create/read/update/delete/adopt``. What it adds is what Pulumi needs and the
+core does not know about: property names, secrets on the wire, unknowns in preview, the
+resource name as the default ``name``, and the shape of state (inputs and outputs in one
+map, as every Pulumi provider keeps it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from datera_iac.errors import InputError, NotFound
+from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
+from datera_iac.pulumi._derive import KindProps, kind_props
+from datera_iac.resources.base import Context, Diff, FieldChange, Kind, Observed, Timeouts
+
+__all__ = [
+    "CheckFailure",
+    "DiffResult",
+    "ResourceAdapter",
+    "urn_name",
+    "urn_type",
+]
+
+#: Properties the engine or SDK may add that are not the kind's (never passed to the core).
+_INTERNAL_PREFIX = "__"
+
+
+@attrs.frozen
+class CheckFailure:
+    property: str
+    reason: str
+
+
+@attrs.frozen
+class DiffResult:
+    """Pulumi's view of a :class:`~datera_iac.resources.base.Diff`: property names, and
+    per property one of ADD/DELETE/UPDATE with ``_REPLACE`` when it forces a replacement."""
+
+    changes: tuple[str, ...]
+    replaces: tuple[str, ...]
+    detailed: Mapping[str, str]
+    delete_before_replace: bool = False
+    reason: str | None = None
+
+
+def urn_type(urn: str) -> str:
+    """The type token of a URN ``urn:pulumi:stack::project::[parent$]type::name``."""
+    parts = urn.split("::")
+    return parts[2].split("$")[-1] if len(parts) >= 4 else ""
+
+
+def urn_name(urn: str) -> str:
+    """The resource's logical name from its URN."""
+    parts = urn.split("::")
+    return "::".join(parts[3:]) if len(parts) >= 4 else urn
+
+
+def _as_failure(props: KindProps, e: InputError, names: Mapping[str, str]) -> CheckFailure:
+    field = (e.field or "").split(".")[0]
+    prop = props.by_field(field)
+    name = names.get(field) or (prop.name if prop else field)
+    fix = e.fix or ""
+    if fix.startswith("known fields:"):
+        fix = "known properties: " + ", ".join(p.name for p in props.inputs)
+    return CheckFailure(property=name, reason=f"{e.reason} ({fix})" if fix else e.reason)
+
+
+class ResourceAdapter:
+    """One kind behind Pulumi's resource-provider calls."""
+
+    def __init__(self, kind: Kind[Any, Any]) -> None:
+        self.kind = kind
+        self.props = kind_props(kind)
+        self._by_name = {p.name: p for p in self.props.inputs}
+        self._outputs_by_name = {p.name: p for p in self.props.outputs}
+
+    # ---- translation ----------------------------------------------------------------
+
+    def to_core(self, props: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Input properties as the core's snake_case data, with the map back to the names
+        used (unknown names are passed on so that ``spec_from`` reports them)."""
+        data: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        for key, value in props.items():
+            if key.startswith(_INTERNAL_PREFIX):
+                continue
+            prop = self._by_name.get(key)
+            if prop is None and key in self._outputs_by_name:
+                continue  # an output carried in state, not an input
+            field = prop.field if prop else key
+            data[field] = reveal(value)
+            names[field] = key
+        return data, names
+
+    def _secret_names(self, *maps: Mapping[str, Any]) -> set[str]:
+        """Properties that must stay secret: sensitive in the core, or sent as secrets."""
+        names = {p.name for p in self.props.all if p.secret}
+        for m in maps:
+            names.update(k for k, v in m.items() if is_secret(v))
+        return names
+
+    def _wrap(self, values: Mapping[str, Any], secret: set[str]) -> dict[str, Any]:
+        return {
+            k: Secret(v) if k in secret and v is not None and not isinstance(v, Secret) else v
+            for k, v in values.items()
+        }
+
+    def inputs_of(self, spec: Any, *, only: Sequence[str] | None = None) -> dict[str, Any]:
+        """A spec as input properties (None values left out, as a user would write it)."""
+        data = self.kind.spec_to(spec)
+        out = {}
+        for p in self.props.inputs:
+            if only is not None and p.name not in only:
+                continue
+            if data.get(p.field) is not None:
+                out[p.name] = data[p.field]
+        return out
+
+    def state_of(self, obs: Observed[Any, Any], secret: set[str]) -> dict[str, Any]:
+        """What Pulumi keeps as the resource's outputs: every input and every output."""
+        spec = self.kind.spec_to(obs.spec)
+        outs = self.kind.outputs_to(obs.outputs)
+        state: dict[str, Any] = {}
+        for p in self.props.inputs:
+            state[p.name] = spec.get(p.field)
+        for p in self.props.outputs:
+            if p.name in state and outs.get(p.field) is None:
+                continue
+            state[p.name] = outs.get(p.field)
+        return self._wrap(state, secret)
+
+    def spec(self, props: Mapping[str, Any], *, resource: str | None = None) -> Any:
+        data, _ = self.to_core(props)
+        return self.kind.spec_from(data, resource=resource)
+
+    # ---- calls ------------------------------------------------------------------------
+
+    def check(
+        self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[CheckFailure]]:
+        """Validate and normalize new inputs through ``kind.spec_from``.
+
+        While some input is unknown (preview, waiting on another resource) the inputs are
+        returned as they are: Check runs again with every value known before Create.
+        """
+        news = dict(news)
+        self._autoname(urn, news)
+        secret = self._secret_names(news)
+        if has_unknown(news):
+            return self._wrap(news, secret), []
+        data, names = self.to_core(news)
+        try:
+            spec = self.kind.spec_from(data, resource=urn_name(urn))
+        except InputError as e:
+            return self._wrap(news, secret), [_as_failure(self.props, e, names)]
+        return self._wrap(self.inputs_of(spec), secret), []
+
+    def _autoname(self, urn: str, news: dict[str, Any]) -> None:
+        """A kind whose Spec has a required ``name`` gets the resource's logical name when
+        the program gives none (Pulumi's auto-naming, without a random suffix: DSP names
+        are what operators and Cinder look objects up by)."""
+        prop = self.props.by_field("name")
+        if prop is not None and prop.required and prop.name not in news and urn:
+            news[prop.name] = urn_name(urn)
+
+    def diff(
+        self,
+        urn: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        ignore_changes: Sequence[str] = (),
+    ) -> DiffResult:
+        """Compare the stored state with the checked new inputs through ``kind.diff``.
+
+        Unknown new values count as changed (and as a replacement when the property forces
+        one). Raises :class:`InputError` for a plan-time error such as a shrink."""
+        name = urn_name(urn)
+        old_spec = self.spec(olds, resource=name)
+        old_data = self.kind.spec_to(old_spec)
+        unknown = {k for k, v in news.items() if k in self._by_name and has_unknown(v)}
+        known = {k: v for k, v in news.items() if k not in unknown}
+        for k in unknown:
+            # diff the known part; the unknown one is a change whatever it turns out to be
+            p = self._by_name[k]
+            if old_data.get(p.field) is not None:
+                known[k] = old_data[p.field]
+        new_spec = self.spec(known, resource=name)
+        try:
+            d: Diff = self.kind.diff(old_spec, new_spec)
+        except InputError as e:
+            raise (e if e.resource else e.with_resource(name)) from None
+        changes = list(d.changes)
+        for k in sorted(unknown):
+            p = self._by_name[k]
+            changes = [c for c in changes if c.name != p.field]
+            changes.append(
+                FieldChange(name=p.field, old=old_data.get(p.field), new=UNKNOWN,
+                            replace=p.replace, sensitive=p.secret)
+            )
+        ignored = {i.split(".")[0].split("[")[0] for i in ignore_changes}
+        detailed: dict[str, str] = {}
+        replaces: list[str] = []
+        for c in changes:
+            prop = self.props.by_field(c.name)
+            pname = prop.name if prop else c.name
+            if pname in ignored:
+                continue
+            if c.old is None:
+                op = "ADD"
+            elif c.new is None:
+                op = "DELETE"
+            else:
+                op = "UPDATE"
+            if c.replace:
+                op += "_REPLACE"
+                replaces.append(pname)
+            detailed[pname] = op
+        return DiffResult(
+            changes=tuple(detailed),
+            replaces=tuple(replaces),
+            detailed=detailed,
+            delete_before_replace=d.delete_before_replace and bool(replaces),
+            reason=d.reason,
+        )
+
+    def preview_create(self, news: Mapping[str, Any]) -> dict[str, Any]:
+        """The state a create would produce, with every output unknown. No API call."""
+        state = dict(news)
+        for p in self.props.outputs:
+            if p.name not in state or state[p.name] is None:
+                state[p.name] = UNKNOWN
+        return self._wrap(state, self._secret_names(news))
+
+    def create(
+        self, ctx: Context, urn: str, news: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        spec = self.spec(news, resource=urn_name(urn))
+        obs = self.kind.create(ctx, spec)
+        return obs.id, self.state_of(obs, self._secret_names(news))
+
+    def preview_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+        """New inputs over the old outputs: what update will most likely report. No API call."""
+        state = {k: v for k, v in olds.items() if k in self._outputs_by_name}
+        state.update(news)
+        return self._wrap(state, self._secret_names(olds, news))
+
+    def update(
+        self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        name = urn_name(urn)
+        old_spec = self.spec(olds, resource=name)
+        new_spec = self.spec(news, resource=name)
+        obs = self.kind.update(ctx, id, old_spec, new_spec)
+        return self.state_of(obs, self._secret_names(olds, news))
+
+    def read(
+        self, ctx: Context, id: str, props: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        """Refresh (state given) or import (no state: ``kind.adopt`` by id or reference).
+
+        Returns None when the object is gone, which tells the engine to drop it."""
+        importing = not props and not inputs
+        if importing:
+            try:
+                obs = self.kind.adopt(ctx, id)
+            except NotFound:
+                return None
+        else:
+            obs = self.kind.read(ctx, id)
+            if obs is None:
+                return None
+        secret = self._secret_names(props, inputs)
+        state = self.state_of(obs, secret)
+        # A refresh keeps the inputs the program set (with the values seen on the DSP), so
+        # drift shows up as a diff against the program; an import returns the whole spec.
+        only = None if importing else [k for k in inputs if k in self._by_name]
+        new_inputs = self._wrap(self.inputs_of(obs.spec, only=only), secret)
+        return obs.id, state, new_inputs
+
+    def delete(self, ctx: Context, id: str) -> None:
+        self.kind.delete(ctx, id)
+
+
+def with_timeout(ctx: Context, op: str, seconds: float) -> Context:
+    """``ctx`` with the engine's per-operation timeout (``customTimeouts``) when it set one."""
+    if not seconds or seconds <= 0:
+        return ctx
+    return attrs.evolve(ctx, timeouts=attrs.evolve(ctx.timeouts or Timeouts(), **{op: seconds}))
