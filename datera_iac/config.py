@@ -44,6 +44,7 @@ __all__ = [
     "DEPRECATED",
     "ENV_PREFIX",
     "env_name",
+    "tenant_path",
     "VOLUME_TYPE_DEFAULT_KEYS",
     "parse_volume_type_defaults",
     "DEFAULT_HTTPS_PORT",
@@ -312,7 +313,7 @@ def _tenant_id(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value.lower() == "map":
         return
     try:
-        _tenant_path(value)
+        tenant_path(value)
     except ValueError as e:
         raise _fail(attribute, str(e), value) from None
 
@@ -324,10 +325,12 @@ def _vt_defaults(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _fail(attribute, "values must already be typed (use from_mapping to parse)", value)
 
 
-def _tenant_path(value: str) -> str:
-    """``x`` -> ``/root/x``; ``/root/x`` stays; ``root`` / ``/root`` -> ``/root``.
+def tenant_path(value: str) -> str:
+    """The one normalization of a tenant: ``x`` -> ``/root/x``; ``/root/x`` stays;
+    ``root`` / ``/root`` -> ``/root``; ``a/b`` -> ``/root/a/b``.
 
     Unlike the Cinder driver, a name that merely *contains* "root" is not mapped to /root.
+    Raises ValueError for a segment with characters a DSP tenant name cannot hold.
     """
     text = value.strip()
     segments = [s for s in text.split("/") if s]
@@ -636,8 +639,8 @@ class DateraConfig:
                     "datera_tenant_id: is 'Map', which needs an OpenStack project id "
                     "(give the resource a project id, or set datera_tenant_id to a tenant name)"
                 )
-            return _tenant_path(f"OS-{project_id}")
-        return _tenant_path(str(self.datera_tenant_id))
+            return tenant_path(f"OS-{project_id}")
+        return tenant_path(str(self.datera_tenant_id))
 
     def redacted(self) -> dict[str, Any]:
         """All options as plain data with secrets replaced by ``"***"`` (for display)."""

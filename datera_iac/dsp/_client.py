@@ -1,0 +1,632 @@
+"""The DSP REST client: one choke point for every call.
+
+Every request goes through :meth:`DspClient.request`, which
+
+* composes ``<endpoint>/v<api_version><path>`` (the version is probed once: ``GET
+  /api_versions``, 2.2 preferred, then 2.1; ``api_version`` in the config overrides);
+* sends the ``Datera-Driver``, ``Auth-Token`` and ``tenant`` headers, with a timeout
+  (``request_timeout``) and TLS verification on unless explicitly turned off;
+* logs in on first use, and on a 401 logs in once more and retries once;
+* retries 503s and 500 "REST server is still initializing" every ``datera_503_interval``
+  until ``datera_503_timeout`` (then :class:`~datera_iac.errors.Unavailable`), 429s after
+  ``Retry-After``, and connection errors with backoff inside the same deadline;
+* never retries a POST blindly: when its response was lost, and on a 409, a ``find``
+  callback looks the object up by its unique name first (:meth:`DspClient.create`);
+* maps error statuses to :mod:`datera_iac.errors` classes carrying the DSP's ``name`` and
+  ``message``, redacted;
+* with ``datera_debug`` logs every call and result (redacted, :func:`redact`), and unless
+  ``datera_disable_profiler`` logs one timing line per call (method, path, status, ms).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import requests
+import urllib3
+
+from datera_iac import __version__
+from datera_iac.config import DateraConfig, tenant_path
+from datera_iac.dsp._redact import redact
+from datera_iac.dsp._retry import (
+    CONNECTION,
+    THROTTLED,
+    UNAVAILABLE,
+    Clock,
+    RetryPolicy,
+    SystemClock,
+)
+from datera_iac.errors import (
+    AuthFailed,
+    ConfigError,
+    Conflict,
+    ConnectionLost,
+    DspError,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+
+__all__ = ["DspClient", "DRIVER_HEADER", "SUPPORTED_VERSIONS"]
+
+#: The ``Datera-Driver`` header value (informational on the DSP side).
+DRIVER_HEADER: Final = f"datera-iac-{__version__}"
+#: API versions this client speaks, in order of preference.
+SUPPORTED_VERSIONS: Final = ("2.2", "2.1")
+
+_INITIALIZING = "REST server is still initializing"
+_ERRORS: Final[dict[int, type[DspError]]] = {
+    400: InvalidRequest,
+    401: AuthFailed,
+    403: AuthFailed,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationFailed,
+    503: Unavailable,
+}
+_LOG_BODY_LIMIT = 4000
+
+log = logging.getLogger("datera_iac.dsp")
+wire_log = logging.getLogger("datera_iac.dsp.wire")
+profile_log = logging.getLogger("datera_iac.dsp.profile")
+
+Finder = Callable[[], Any]
+
+
+class _Found:
+    """An object a ``find`` callback returned instead of a POST's response."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """Whether the request may have reached the DSP (so a POST's outcome is unknown).
+
+    A refused or timed-out *connect* never sent anything; a reset, a read timeout or a
+    connection closed before the response may have come after the DSP acted.
+    """
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    reason: Any = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    return not isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    )
+
+
+def _data(body: Any) -> Any:
+    """The envelope's ``data`` (v2.1+), or the body itself (login, /api, legacy)."""
+    if isinstance(body, dict) and "data" in body:
+        return body["data"]
+    return body
+
+
+class DspClient:
+    """A client for one DSP endpoint. Thread-safe; one ``requests.Session``.
+
+    ``tenant=None`` on a call means the config's tenant (:meth:`tenant_for` without a
+    project, ``/root`` in ``Map`` mode). Errors are :class:`~datera_iac.errors.DspError`
+    subclasses; a TLS verification failure is a :class:`~datera_iac.errors.ConfigError`.
+    ``session`` and ``clock`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: DateraConfig,
+        *,
+        session: requests.Session | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = retry or RetryPolicy.from_config(config)
+        self._clock: Clock = clock or SystemClock()
+        self._session = session or requests.Session()
+        self._base = config.base_url
+        self._lock = threading.RLock()
+        self._key: str | None = None
+        self._version: str | None = config.api_version
+        self._sw_version: str | None = None
+        self._insecure_warned = False
+        self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP session (the DSP session key simply expires)."""
+        self._session.close()
+
+    def __enter__(self) -> "DspClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DspClient({self._base!r}, user={self.config.san_login!r})"
+
+    # ---- public API --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    @property
+    def api_version(self) -> str:
+        """The REST API version in use, "2.2" or "2.1" (probed once, or the override)."""
+        with self._lock:
+            if self._version is None:
+                self._version = self._probe_version()
+            return self._version
+
+    @property
+    def sw_version(self) -> str | None:
+        """The DSP product version (``GET /system`` ``sw_version``, e.g. "3.3.5.0")."""
+        if self._sw_version is None:
+            system = self.get("/system", tenant="/root")
+            if isinstance(system, dict):
+                self._sw_version = system.get("sw_version")
+        return self._sw_version
+
+    def tenant_for(self, project_id: str | None = None) -> str:
+        """The tenant path for a project (``datera_tenant_id`` rules, see the config)."""
+        return self.config.tenant_for(project_id)
+
+    def login(self) -> None:
+        """Log in now (normally done on first use). Raises AuthFailed."""
+        with self._lock:
+            self._login()
+
+    def get(self, path: str, *, tenant: str | None = None, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path``; returns the envelope's ``data``."""
+        return _data(self.request("GET", path, params=params, tenant=tenant))
+
+    def post(self, path: str, body: Any, *, tenant: str | None = None) -> Any:
+        """POST without a lookup: if the response is lost the outcome is unknown and
+        :class:`ConnectionLost` says so (use :meth:`create` to be safe)."""
+        return _data(self.request("POST", path, body=body, tenant=tenant))
+
+    def put(self, path: str, body: Any, *, tenant: str | None = None) -> Any:
+        return _data(self.request("PUT", path, body=body, tenant=tenant))
+
+    def delete(self, path: str, body: Any = None, *, tenant: str | None = None) -> Any:
+        """DELETE (optionally with a body such as ``{"force": true}``).
+
+        If the response to a sent DELETE is lost and the retry answers 404, the first
+        DELETE did the job: returns None."""
+        return _data(self.request("DELETE", path, body=body, tenant=tenant))
+
+    def create(self, path: str, body: Any, *, tenant: str | None = None, find: Finder) -> Any:
+        """POST that never makes a twin.
+
+        ``find()`` looks the object up by its unique name and returns its data (or None).
+        It is called before re-sending a POST whose response was lost, and on a 409;
+        when it finds the object, that is returned instead of the POST's ``data``.
+        """
+        result = self.request("POST", path, body=body, tenant=tenant, find=find)
+        if isinstance(result, _Found):
+            return result.value
+        return _data(result)
+
+    def list(
+        self,
+        path: str,
+        *,
+        tenant: str | None = None,
+        filter: str | None = None,
+        sort: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Any]:
+        """Iterate over every item of a collection, following pages lazily.
+
+        v2.2 pages with ``limit``/``offset`` until ``metadata.total_count``; v2.1 reports
+        ``metadata.total``. A server that ignores ``offset`` or stops short raises
+        :class:`DspError` rather than returning a silently truncated list.
+        """
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        return self._pages(path, tenant=tenant, filter=filter, sort=sort, page_size=page_size)
+
+    def ensure_tenant(self, path: str) -> str:
+        """Create the tenant at ``path`` (``/root/x`` or ``x``) if it is missing.
+
+        A 409 means it exists. Parents are created first. Returns the normalized path.
+        """
+        full = tenant_path(path)
+        if full == "/root":
+            return full
+        parent, _, name = full.rpartition("/")
+        if parent != "/root":
+            self.ensure_tenant(parent)
+        try:
+            self.post("/tenants", {"name": name, "parent_path": parent}, tenant=parent)
+        except Conflict:
+            pass
+        return full
+
+    # ---- the choke point -----------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        tenant: str | None = None,
+        find: Finder | None = None,
+        auth: bool = True,
+        versioned: bool = True,
+    ) -> Any:
+        """Send one logical call (with retries); return the parsed JSON body.
+
+        With ``find`` (POST only), may return a ``_Found`` wrapper — use :meth:`create`.
+        """
+        method = method.upper()
+        if versioned:
+            rel = "/v" + self.api_version + _strip_version(path)
+        else:
+            rel = path
+        if auth and self._key is None:
+            with self._lock:
+                if self._key is None:
+                    self._login()
+        tenant_header = None
+        if versioned and auth:
+            tenant_header = tenant if tenant is not None else self.default_tenant
+        started = self._clock.monotonic()
+        attempt = 0
+        relogged = False
+        outcome_unknown = False
+        status: int | str = "-"
+        try:
+            while True:
+                if outcome_unknown and find is not None:
+                    found = find()
+                    if found is not None:
+                        log.info("%s %s: the lost request had succeeded; using it", method, rel)
+                        status = "found"
+                        return _Found(found)
+                key = self._key if auth else None
+                try:
+                    resp = self._send(method, rel, body, params, tenant_header, key)
+                except requests.exceptions.SSLError as e:
+                    raise self._tls_error(e) from None
+                except (requests.ConnectionError, requests.Timeout) as e:
+                    sent = _maybe_sent(e)
+                    if sent and method == "POST":
+                        if find is None:
+                            raise ConnectionLost(
+                                f"the connection failed after the request was sent, so its "
+                                f"outcome is unknown ({type(e).__name__}); look the object up "
+                                f"before retrying",
+                                method=method, path=rel,
+                            ) from None
+                        outcome_unknown = True
+                    elif sent and method == "DELETE":
+                        outcome_unknown = True
+                    delay = self._next_delay(CONNECTION, attempt, started)
+                    if delay is None:
+                        raise ConnectionLost(
+                            f"cannot reach the DSP at {self._base} ({type(e).__name__}); gave "
+                            f"up after {self._clock.monotonic() - started:.1f}s "
+                            f"(datera_503_timeout={self.retry.timeout:g}s)",
+                            method=method, path=rel,
+                        ) from None
+                    log.warning(
+                        "%s %s: %s; retrying in %.2fs", method, rel, type(e).__name__, delay
+                    )
+                    self._clock.sleep(delay)
+                    attempt += 1
+                    continue
+                status = resp.status_code
+                payload = self._payload(resp)
+                if 200 <= status < 300:
+                    return payload
+                if status == 401 and auth and not relogged:
+                    relogged = True
+                    log.info("%s %s: session key rejected; logging in again", method, rel)
+                    self._relogin(key)
+                    continue
+                reason = self._retry_reason(status, payload)
+                if reason is not None:
+                    retry_after = _retry_after(resp) if reason == THROTTLED else None
+                    delay = self._next_delay(reason, attempt, started, retry_after)
+                    if delay is None:
+                        raise self._error(
+                            method, rel, status, payload, cls=Unavailable,
+                            suffix=f"; gave up after {self._clock.monotonic() - started:.1f}s "
+                            f"(datera_503_timeout={self.retry.timeout:g}s)",
+                        )
+                    log.warning(
+                        "%s %s: HTTP %s (%s); retrying in %.2fs", method, rel, status, reason, delay
+                    )
+                    self._clock.sleep(delay)
+                    attempt += 1
+                    continue
+                if status == 404 and method == "DELETE" and outcome_unknown:
+                    return None
+                if status == 409 and find is not None:
+                    found = find()
+                    if found is not None:
+                        status = "found"
+                        return _Found(found)
+                raise self._error(method, rel, status, payload)
+        finally:
+            if not self.config.datera_disable_profiler:
+                profile_log.debug(
+                    "%s %s %s %.1f ms (%d retries)", method, rel, status,
+                    (self._clock.monotonic() - started) * 1000.0, attempt,
+                )
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        rel: str,
+        body: Any,
+        params: dict[str, Any] | None,
+        tenant: str | None,
+        key: str | None,
+    ) -> requests.Response:
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Accept": "application/json",
+            "Datera-Driver": DRIVER_HEADER,
+        }
+        if key is not None:
+            headers["Auth-Token"] = key
+        if tenant is not None:
+            headers["tenant"] = tenant
+        data = None if body is None else json.dumps(body)
+        debug = self.config.datera_debug
+        if debug:
+            wire_log.debug(
+                "-> %s %s params=%s headers=%s body=%s", method, rel, params,
+                self._redact(headers), self._dump(body),
+            )
+        verify = self.config.verify
+        if verify is False and not self._insecure_warned:
+            self._insecure_warned = True
+            log.warning("TLS verification is OFF for %s (tls_verify=false)", self._base)
+        t0 = self._clock.monotonic()
+        resp = self._session.request(
+            method, self._base + rel, data=data, params=params, headers=headers,
+            timeout=self.config.request_timeout, verify=verify,
+            cert=self.config.client_cert, allow_redirects=False,
+        )
+        if debug:
+            wire_log.debug(
+                "<- %s %s %s %.1f ms body=%s", method, rel, resp.status_code,
+                (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
+            )
+        return resp
+
+    def _secrets(self) -> list[str | None]:
+        return [self.config.san_password, self._key, self.config.chap_password]
+
+    def _redact(self, value: Any) -> Any:
+        return redact(value, self._secrets())
+
+    def _dump(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        text = json.dumps(self._redact(value), default=str, sort_keys=True)
+        if len(text) > _LOG_BODY_LIMIT:
+            text = text[:_LOG_BODY_LIMIT] + f"...({len(text)} chars)"
+        return text
+
+    @staticmethod
+    def _payload(resp: requests.Response) -> Any:
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text[:500]
+
+    @staticmethod
+    def _retry_reason(status: int, payload: Any) -> str | None:
+        if status == 503:
+            return UNAVAILABLE
+        if status == 429:
+            return THROTTLED
+        if status == 500:
+            message = payload.get("message") if isinstance(payload, dict) else payload
+            if isinstance(message, str) and _INITIALIZING in message:
+                return UNAVAILABLE
+        return None
+
+    def _next_delay(
+        self, reason: str, attempt: int, started: float, retry_after: float | None = None
+    ) -> float | None:
+        elapsed = self._clock.monotonic() - started
+        return self.retry.next_delay(reason, attempt, elapsed, retry_after)
+
+    def _error(
+        self,
+        method: str,
+        rel: str,
+        status: int,
+        payload: Any,
+        *,
+        cls: type[DspError] | None = None,
+        suffix: str = "",
+        hint: str = "",
+    ) -> DspError:
+        name = None
+        message = None
+        if isinstance(payload, dict):
+            name = payload.get("name") if isinstance(payload.get("name"), str) else None
+            message = payload.get("message")
+            if not message and isinstance(payload.get("errors"), builtins.list):
+                message = "; ".join(str(x) for x in payload["errors"])
+        elif isinstance(payload, str) and payload.strip():
+            message = payload.strip()[:200]
+        text = str(message or f"HTTP {status} without a message") + suffix + hint
+        err_cls = cls or _ERRORS.get(status, DspError)
+        return err_cls(
+            self._redact(text), method=method, path=rel, status=status, name=name,
+            body=self._redact(payload),
+        )
+
+    def _tls_error(self, e: Exception) -> ConfigError:
+        detail = str(e.args[0].reason if e.args and hasattr(e.args[0], "reason") else e)
+        return ConfigError(
+            f"endpoint: TLS verification of {self._base} failed ({detail[:200]}); set "
+            f"ca_bundle to the CA that signed the DSP's certificate, or tls_verify=false "
+            f"to skip verification (insecure)"
+        )
+
+    # ---- version, login -----------------------------------------------------------------
+
+    def _probe_version(self) -> str:
+        """``GET /api_versions`` (no auth): prefer 2.2, then 2.1."""
+        try:
+            body = self.request("GET", "/api_versions", auth=False, versioned=False)
+        except (NotFound, InvalidRequest):
+            # Old products answer 400/404 here: try logging in with each version instead.
+            for version in SUPPORTED_VERSIONS:
+                self._version = version
+                try:
+                    self._login()
+                    return version
+                except NotFound:
+                    continue
+            self._version = None
+            raise DspError(
+                "the DSP serves none of the API versions "
+                f"{', '.join(SUPPORTED_VERSIONS)} (set api_version if it is a proxy)",
+                method="GET", path="/api_versions",
+            ) from None
+        offered = body.get("api_versions", []) if isinstance(body, dict) else []
+        offered = {str(v).lstrip("v") for v in offered}
+        for version in SUPPORTED_VERSIONS:
+            if version in offered:
+                return version
+        raise DspError(
+            f"the DSP offers API versions {sorted(offered)}, none of "
+            f"{', '.join(SUPPORTED_VERSIONS)} that this client speaks",
+            method="GET", path="/api_versions",
+        )
+
+    def _login(self) -> None:
+        """``PUT /v<ver>/login``; sets the session key. Caller holds the lock."""
+        cfg = self.config
+        body: dict[str, Any] = {"name": cfg.san_login, "password": cfg.san_password}
+        if cfg.datera_ldap_server:
+            body["remote_server"] = cfg.datera_ldap_server
+        try:
+            result = self.request("PUT", "/login", body=body, auth=False)
+        except AuthFailed as e:
+            ldap = ", datera_ldap_server" if cfg.datera_ldap_server else ""
+            raise AuthFailed(
+                f"login as {cfg.san_login!r} failed: {e.message} "
+                f"(check san_login, san_password{ldap})",
+                method=e.method, path=e.path, status=e.status, name=e.name,
+            ) from None
+        key = result.get("key") if isinstance(result, dict) else None
+        if not isinstance(key, str) or not key:
+            raise AuthFailed(
+                "login answered without a session key", method="PUT",
+                path=f"/v{self.api_version}/login", status=200,
+            )
+        self._key = key
+        log.debug("logged in to %s as %r (API v%s)", self._base, cfg.san_login, self._version)
+
+    def _relogin(self, stale_key: str | None) -> None:
+        with self._lock:
+            if self._key == stale_key or self._key is None:
+                self._key = None
+                self._login()
+
+    # ---- paging -------------------------------------------------------------------------
+
+    def _pages(
+        self,
+        path: str,
+        *,
+        tenant: str | None,
+        filter: str | None,
+        sort: str | None,
+        page_size: int,
+    ) -> Iterator[Any]:
+        offset = 0
+        previous_first: Any = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size, "offset": offset}
+            if filter:
+                params["filter"] = filter
+            if sort:
+                params["sort"] = sort
+            try:
+                body = self.request("GET", path, params=params, tenant=tenant)
+            except NotFound as e:
+                if offset == 0 and str(e.message).startswith("No data at"):
+                    return
+                raise
+            items = _data(body)
+            if isinstance(items, dict):  # a collection keyed by name (legacy shape)
+                items = builtins.list(items.values())
+            if not isinstance(items, builtins.list):
+                raise DspError(
+                    f"expected a list from {path}, got {type(items).__name__}",
+                    method="GET", path=path,
+                )
+            meta = body.get("metadata") if isinstance(body, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            total = meta.get("total_count", meta.get("total"))
+            if items:
+                first = items[0].get("path") if isinstance(items[0], dict) else items[0]
+                if offset and first is not None and first == previous_first:
+                    raise DspError(
+                        f"the DSP ignored offset={offset} on {path}; refusing to return a "
+                        f"truncated or repeated list (set page_size above {total})",
+                        method="GET", path=path,
+                    )
+                previous_first = first
+            yield from items
+            offset += len(items)
+            if not items:
+                if isinstance(total, int) and offset < total:
+                    raise DspError(
+                        f"{path}: the DSP reported {total} items but returned {offset}",
+                        method="GET", path=path,
+                    )
+                return
+            if isinstance(total, int):
+                if offset >= total:
+                    return
+            elif len(items) < page_size:
+                return
+
+
+def _strip_version(path: str) -> str:
+    if not path.startswith("/"):
+        path = "/" + path
+    if path.startswith("/v2"):
+        head, sep, rest = path[1:].partition("/")
+        if head in ("v2", "v2.1", "v2.2", "v2.3"):
+            return "/" + rest if sep else "/"
+    return path
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
