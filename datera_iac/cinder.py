@@ -48,6 +48,8 @@ __all__ = [
     "format_type_defaults",
     "VolumePolicy",
     "resolve_policy",
+    "driver_defaults",
+    "uses_placement_policy",
     "PolicyChange",
     "policy_changes",
     "extra_specs_map",
@@ -404,6 +406,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts + [0] * (4 - len(parts)))
 
 
+def uses_placement_policy(sw_version: str | None) -> bool:
+    """Whether a DSP of this product version places volumes by placement_policy (3.3.0.0+,
+    the driver's ``dat_version_gte(version, '3.3.0.0')``). Unknown counts as current."""
+    return sw_version is None or _version_tuple(sw_version) >= (3, 3, 0, 0)
+
+
 @attrs.frozen(kw_only=True)
 class VolumePolicy:
     """What a volume type means for one volume on the DSP, after resolution.
@@ -490,7 +498,7 @@ class VolumePolicy:
         """The volume's placement, as the driver sends it on create: ``placement_policy``
         on DSP 3.3.0.0+ (``dat_version_gte``), ``placement_mode`` before. An unknown
         version counts as current."""
-        if sw_version is None or _version_tuple(sw_version) >= (3, 3, 0, 0):
+        if uses_placement_policy(sw_version):
             return {"placement_policy": {"path": self.placement_policy_path}}
         return {"placement_mode": self.placement_mode}
 
@@ -709,6 +717,8 @@ def _conf_value(value: Any) -> str:
         return "True" if value else "False"
     if isinstance(value, Mapping):
         return format_type_defaults(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # oslo IntOpt options (datera_503_*) do not parse "7.0"
     return str(value)
 
 

@@ -12,3 +12,9 @@ from datera_iac.resources.base import (  # noqa: F401
 )
 
 __all__ = ["KINDS", "Context", "Diff", "FieldChange", "Kind", "Observed", "Timeouts", "kind_for"]
+
+# Each kind module registers itself in KINDS on import (one line per kind module).
+from datera_iac.resources import tenant  # noqa: F401,E402
+from datera_iac.resources import volume  # noqa: F401,E402
+from datera_iac.resources import snapshot  # noqa: F401,E402
+from datera_iac.resources import volume_type  # noqa: F401,E402  (registers VolumeType)

@@ -348,6 +348,16 @@ class Kind(abc.ABC, Generic[S, O]):
     def read(self, ctx: Context, id: str) -> Observed[S, O] | None:
         """The object as it is on the DSP, or None when it is gone."""
 
+    def read_known(self, ctx: Context, id: str, known: S | None) -> Observed[S, O] | None:
+        """Read, given the spec the caller last recorded for ``id`` (its state), if any.
+
+        Adapters that hold state (refresh, Terraform ReadResource, Pulumi Read with
+        properties) should call this rather than :meth:`read`. The default ignores
+        ``known``. A kind whose object may exist only as a declaration (a VolumeType that
+        is not materialized on the DSP) overrides it to return ``known`` without an API
+        call; ``read`` alone cannot, since an id does not carry the declaration."""
+        return self.read(ctx, id)
+
     def read_many(self, ctx: Context, ids: Iterable[str]) -> dict[str, Observed[S, O] | None]:
         """Read many objects. Kinds override this with paged list calls so refreshing
         1,000 objects costs a handful of requests, not 1,000."""

@@ -1,0 +1,209 @@
+"""``datera-iac cinder``: Cinder volume types and the cinder.conf backend section.
+
+Reading a stack file is the engine's job; these commands take their input on the command
+line, and the same rendering is available to the engine as :func:`render_volume_types` and
+:func:`render_conf`::
+
+    datera-iac cinder volume-types --type datera_2way --property DF:replica_count=2
+    datera-iac cinder volume-types --type gold -p DF:total_iops_max=9000 --type silver -p replica_count=2 --format hcl
+    datera-iac cinder conf --config datera.yaml --set datera_tenant_id=Map
+    datera-iac cinder properties
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from datera_iac import cinder as dfc
+from datera_iac.errors import ConfigError, InputError
+
+__all__ = ["cinder", "render_volume_types", "render_conf", "load_config", "FORMATS"]
+
+FORMATS = ("openstack", "hcl", "json")
+
+
+def render_volume_types(specs: Iterable[Any], fmt: str = "openstack") -> str:
+    """Render VolumeType specs (:class:`~datera_iac.resources.volume_type.VolumeTypeSpec`)
+    as ``openstack`` command lines, terraform-provider-openstack ``hcl`` blocks, or ``json``
+    (a list of ``{name, extra_specs, openstack_command, terraform_hcl}``)."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", field="format",
+                         fix=f"use one of {', '.join(FORMATS)}")
+    from datera_iac.resources.volume_type import _outputs
+
+    rendered = []
+    for spec in specs:
+        out = _outputs(spec, spec.name)
+        rendered.append((spec, out))
+    if fmt == "openstack":
+        return "".join(f"{out.openstack_command}\n" for _, out in rendered)
+    if fmt == "hcl":
+        return "\n".join(out.terraform_hcl for _, out in rendered)
+    return json.dumps(
+        [{"name": spec.name, "extra_specs": out.extra_specs,
+          "openstack_command": out.openstack_command, "terraform_hcl": out.terraform_hcl}
+         for spec, out in rendered],
+        indent=2,
+    ) + "\n"
+
+
+def render_conf(config: Any, *, backend_name: str | None = None, show_password: bool = False) -> str:
+    """The cinder.conf fragment for a :class:`~datera_iac.config.DateraConfig`; the backend
+    name defaults to the config's ``volume_backend_name``, else ``datera``."""
+    name = backend_name or getattr(config, "volume_backend_name", None) or dfc.DEFAULT_BACKEND
+    return dfc.cinder_conf(config, backend_name=name, show_password=show_password)
+
+
+def load_config(path: str | None, settings: Mapping[str, Any]) -> Any:
+    """A DateraConfig from a YAML/JSON file of cinder.conf-named options, overridden by
+    ``settings``, with the DATERA_* environment as fallback."""
+    from datera_iac.config import DateraConfig
+
+    data: dict[str, Any] = {}
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+        from ruamel.yaml import YAML, YAMLError
+
+        try:
+            loaded = YAML(typ="safe").load(text)
+        except YAMLError as e:
+            raise ConfigError(f"{path}: not YAML/JSON: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{path}: expected a map of cinder.conf option names to values")
+        data.update(loaded)
+    data.update(settings)
+    return DateraConfig.from_mapping(data)
+
+
+def _pairs(values: Iterable[str], what: str) -> list[tuple[str, str]]:
+    out = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        out.append((key.strip(), value))
+    return out
+
+
+class _TypesCommand(click.Command):
+    """Keeps the order of ``--type`` and ``--property`` so each property belongs to the
+    ``--type`` before it (click alone would only collect two separate lists)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        groups: list[tuple[str, list[str]]] = []
+        orphans: list[str] = []
+        it = iter(range(len(args)))
+        for i in it:
+            arg = args[i]
+            opt, eq, inline = arg.partition("=")
+            if arg == "--":
+                break
+            if opt in ("--type", "-t", "--property", "-p"):
+                if eq:
+                    value = inline
+                elif i + 1 < len(args):
+                    value = args[i + 1]
+                    next(it, None)
+                else:
+                    continue  # click reports the missing value
+                if opt in ("--type", "-t"):
+                    groups.append((value, []))
+                elif groups:
+                    groups[-1][1].append(value)
+                else:
+                    orphans.append(value)
+        ctx.meta["cinder.type_groups"] = groups
+        ctx.meta["cinder.orphans"] = orphans
+        return super().parse_args(ctx, args)
+
+
+@click.group()
+def cinder_group() -> None:
+    """Cinder volume types (DF: extra specs) and the cinder.conf backend section."""
+
+
+@cinder_group.command("volume-types", cls=_TypesCommand)
+@click.option("--type", "-t", "types", multiple=True, metavar="NAME",
+              help="A volume type; the --property options after it belong to it.")
+@click.option("--property", "-p", "props", multiple=True, metavar="DF:KEY=VALUE",
+              help="A DF: extra spec of the preceding --type (prefix optional).")
+@click.option("--backend-name", default=dfc.DEFAULT_BACKEND, show_default=True,
+              help="volume_backend_name of the Datera backend.")
+@click.option("--description", default=None, help="Description (applies to every type).")
+@click.option("--private", is_flag=True, help="Create the types as private (not public).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="openstack",
+              show_default=True, help="openstack CLI lines, terraform-provider-openstack HCL, or JSON.")
+@click.pass_context
+def volume_types(ctx: click.Context, types: tuple[str, ...], props: tuple[str, ...],
+                 backend_name: str, description: str | None, private: bool, fmt: str) -> None:
+    """Print Datera volume types as openstack commands, Terraform HCL or JSON.
+
+    \b
+    Example:
+      datera-iac cinder volume-types --type datera_2way --property DF:replica_count=2
+    """
+    from datera_iac.resources.volume_type import VolumeType
+
+    if ctx.meta.get("cinder.orphans"):
+        raise click.UsageError("--property must follow the --type it belongs to")
+    groups = ctx.meta.get("cinder.type_groups") or [(t, []) for t in types]
+    if not groups:
+        raise click.UsageError("give at least one --type NAME")
+    kind = VolumeType()
+    specs = []
+    for name, plist in groups:
+        data: dict[str, Any] = {"name": name, "backend_name": backend_name,
+                                "description": description, "is_public": not private}
+        for key, value in _pairs(plist, "--property"):
+            if key == dfc.BACKEND_KEY:
+                data["backend_name"] = value
+                continue
+            norm = dfc.normalize_extra_specs({key: value}, resource=name)
+            (df_key,) = norm
+            field = df_key[len(dfc.PREFIX):]
+            if field in data and data[field] != value:
+                raise InputError(f"{df_key} given twice", kind="VolumeType", resource=name,
+                                 field=f"extra_specs.{df_key}", fix="give each property once")
+            data[field] = value
+        specs.append(kind.spec_from(data, resource=name))
+    click.echo(render_volume_types(specs, fmt), nl=False)
+
+
+@cinder_group.command("conf")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML/JSON file of cinder.conf-named options (san_ip, san_login, ...).")
+@click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
+              help="Set one option (wins over the file and the DATERA_* environment).")
+@click.option("--backend-name", default=None,
+              help="Backend section / volume_backend_name (default: the config's, else datera).")
+@click.option("--show-password", is_flag=True,
+              help="Write san_password in clear (masked by default).")
+def conf(config_path: str | None, settings: tuple[str, ...], backend_name: str | None,
+         show_password: bool) -> None:
+    """Print the cinder.conf [DEFAULT]/[<backend>] section for the Datera driver.
+
+    \b
+    Example:
+      DATERA_SAN_PASSWORD=... datera-iac cinder conf --set san_ip=10.0.0.5 --set san_login=admin
+    """
+    config = load_config(config_path, dict(_pairs(settings, "--set")))
+    click.echo(render_conf(config, backend_name=backend_name, show_password=show_password),
+               nl=False)
+
+
+@cinder_group.command("properties")
+def properties() -> None:
+    """List every DF: extra spec with its type, driver default and meaning."""
+    for key, typ, default, help_text in dfc.property_rows():
+        click.echo(f"{key:<24} {typ:<8} default={default or repr('')}\n    {help_text}")
+
+
+#: The name datera_iac.cli's COMMANDS points at.
+cinder = cinder_group

@@ -1,0 +1,120 @@
+"""`datera-iac cinder volume-types | conf | properties`, run through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from datera_iac.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _no_datera_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("DATERA_"):
+            monkeypatch.delenv(key)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_volume_types_seed_examples(capsys):
+    """Each --property belongs to the --type before it; output is the seed's exact form."""
+    code, out, err = run(capsys, "cinder", "volume-types",
+                         "--type", "datera_2way", "--property", "DF:replica_count=2",
+                         "--type", "datera_iops", "-p", "write_iops_max=5000")
+    assert (code, err) == (0, "")
+    assert out == (
+        "openstack volume type create datera_2way --property volume_backend_name=datera "
+        "--property DF:replica_count=2\n"
+        "openstack volume type create datera_iops --property volume_backend_name=datera "
+        "--property DF:write_iops_max=5000\n"
+    )
+
+
+def test_volume_types_hcl_and_json(capsys):
+    """--format hcl prints the TPO block; --format json the extra_specs and both forms."""
+    code, out, _ = run(capsys, "cinder", "volume-types", "--type=datera_2way",
+                       "--property=DF:replica_count=2", "--format", "hcl")
+    assert code == 0 and out.startswith(
+        'resource "openstack_blockstorage_volume_type_v3" "datera_2way" {\n')
+    assert '    "DF:replica_count"  = "2"\n' in out
+    code, out, _ = run(capsys, "cinder", "volume-types", "-t", "gold", "-p", "total_iops_max=9",
+                       "--backend-name", "dat2", "--private", "--format", "json")
+    (item,) = json.loads(out)
+    assert item["extra_specs"] == {"volume_backend_name": "dat2", "DF:total_iops_max": "9"}
+    assert item["openstack_command"].endswith(
+        "gold --private --property volume_backend_name=dat2 --property DF:total_iops_max=9")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["-t", "abc", "-p", "DF:replica_count=9"], "field 'extra_specs.DF:replica_count'"),
+        (["-t", "abc", "-p", "DF:nope=1"], "unknown Datera extra spec"),
+        (["-t", "abc", "-p", "replica_count"], "is not KEY=VALUE"),
+        (["-p", "replica_count=2"], "must follow the --type"),
+        ([], "at least one --type"),
+        (["-t", "x y", "-p", "replica_count=2", "-p", "DF:replica_count=3"], "given twice"),
+    ],
+)
+def test_volume_types_errors_are_one_line(capsys, argv, needle):
+    """Bad input exits non-zero with one message naming the field; never a traceback."""
+    code, out, err = run(capsys, "cinder", "volume-types", *argv)
+    assert code != 0 and out == ""
+    assert needle in err and "Traceback" not in err
+
+
+def test_conf_from_file_set_and_env(capsys, tmp_path, monkeypatch):
+    """Options come from the file, --set wins, DATERA_* fills the rest; password masked."""
+    monkeypatch.setenv("DATERA_SAN_PASSWORD", "from-env-secret")
+    cfg = tmp_path / "datera.yaml"
+    cfg.write_text("san_ip: 10.1.1.1\nsan_login: ops\ndatera_tenant_id: Map\n"
+                   "datera_volume_type_defaults: 'iops_per_gb:100'\n")
+    code, out, err = run(capsys, "cinder", "conf", "--config", str(cfg),
+                         "--set", "san_ip=10.9.9.9", "--set", "datera_debug=true")
+    assert (code, err) == (0, "")
+    assert out == (
+        "[DEFAULT]\n"
+        "enabled_backends = datera\n"
+        "\n"
+        "[datera]\n"
+        "volume_driver = cinder.volume.drivers.datera.datera_iscsi.DateraDriver\n"
+        "san_ip = 10.9.9.9\n"
+        "san_login = ops\n"
+        "san_password = ********\n"
+        "volume_backend_name = datera\n"
+        "datera_tenant_id = Map\n"
+        "datera_debug = True\n"
+        "datera_volume_type_defaults = iops_per_gb:100\n"
+    )
+    code, out, _ = run(capsys, "cinder", "conf", "--config", str(cfg), "--show-password",
+                       "--backend-name", "datera_a")
+    assert "san_password = from-env-secret\n" in out
+    assert out.startswith("[DEFAULT]\nenabled_backends = datera_a\n\n[datera_a]\n")
+
+
+def test_conf_errors(capsys, tmp_path):
+    """A bad option is a one-line error; the password never appears in it."""
+    code, out, err = run(capsys, "cinder", "conf", "--set", "san_ip=1.2.3.4",
+                         "--set", "san_password=hunter2", "--set", "datera_bogus=1")
+    assert code == 1 and out == "" and "datera_bogus" in err and "hunter2" not in err
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- a\n- b\n")
+    code, _, err = run(capsys, "cinder", "conf", "--config", str(bad))
+    assert code == 1 and "expected a map" in err
+
+
+def test_properties_lists_every_df_key(capsys):
+    """The property listing covers the whole table."""
+    from datera_iac.cinder import PROPERTIES
+
+    code, out, _ = run(capsys, "cinder", "properties")
+    assert code == 0
+    for p in PROPERTIES.values():
+        assert p.key in out
