@@ -123,13 +123,23 @@ class ResourceAdapter:
                 out[p.name] = data[p.field]
         return out
 
-    def state_of(self, obs: Observed[Any, Any], secret: set[str]) -> dict[str, Any]:
-        """What Pulumi keeps as the resource's outputs: every input and every output."""
+    def state_of(
+        self, obs: Observed[Any, Any], secret: set[str], known: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """What Pulumi keeps as the resource's outputs: every input and every output.
+
+        An input the DSP does not report (``read`` gives None: a CHAP secret, a clone
+        source) keeps the value in ``known`` (the inputs just applied, or the previous
+        state), so the state still shows what the program set."""
         spec = self.kind.spec_to(obs.spec)
         outs = self.kind.outputs_to(obs.outputs)
+        known = known or {}
         state: dict[str, Any] = {}
         for p in self.props.inputs:
-            state[p.name] = spec.get(p.field)
+            value = spec.get(p.field)
+            if value is None and known.get(p.name) is not None:
+                value = reveal(known[p.name])
+            state[p.name] = value
         for p in self.props.outputs:
             if p.name in state and outs.get(p.field) is None:
                 continue
@@ -243,7 +253,7 @@ class ResourceAdapter:
     ) -> tuple[str, dict[str, Any]]:
         spec = self.spec(news, resource=urn_name(urn))
         obs = self.kind.create(ctx, spec)
-        return obs.id, self.state_of(obs, self._secret_names(news))
+        return obs.id, self.state_of(obs, self._secret_names(news), news)
 
     def preview_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
         """New inputs over the old outputs: what update will most likely report. No API call."""
@@ -258,7 +268,7 @@ class ResourceAdapter:
         old_spec = self.spec(olds, resource=name)
         new_spec = self.spec(news, resource=name)
         obs = self.kind.update(ctx, id, old_spec, new_spec)
-        return self.state_of(obs, self._secret_names(olds, news))
+        return self.state_of(obs, self._secret_names(olds, news), news)
 
     def read(
         self, ctx: Context, id: str, props: Mapping[str, Any], inputs: Mapping[str, Any]
@@ -277,12 +287,14 @@ class ResourceAdapter:
             if obs is None:
                 return None
         secret = self._secret_names(props, inputs)
-        state = self.state_of(obs, secret)
+        state = self.state_of(obs, secret, props)
         # A refresh keeps the inputs the program set (with the values seen on the DSP), so
         # drift shows up as a diff against the program; an import returns the whole spec.
-        only = None if importing else [k for k in inputs if k in self._by_name]
-        new_inputs = self._wrap(self.inputs_of(obs.spec, only=only), secret)
-        return obs.id, state, new_inputs
+        if importing:
+            new_inputs = self.inputs_of(obs.spec)
+        else:
+            new_inputs = {k: v for k, v in state.items() if k in inputs and k in self._by_name}
+        return obs.id, state, self._wrap(new_inputs, secret)
 
     def delete(self, ctx: Context, id: str) -> None:
         self.kind.delete(ctx, id)

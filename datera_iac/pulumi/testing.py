@@ -255,6 +255,17 @@ class EngineMocks:
             self._delete(u)
 
 
+def run(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh event loop (SDK helpers are async)."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def run_program(path: str, mocks: Any, *, config: Mapping[str, str] | None = None,
                 project: str = "project", stack: str = "stack") -> dict[str, Any]:
     """Run a Pulumi Python program file under ``set_mocks`` and wait for every registration.
