@@ -74,6 +74,8 @@ def env_name(option: str) -> str:
 
     ``san_ip`` -> ``DATERA_SAN_IP``; ``datera_503_timeout`` -> ``DATERA_503_TIMEOUT``;
     ``tls_verify`` -> ``DATERA_TLS_VERIFY`` (a leading ``datera_`` is not doubled).
+    Deprecated options are not read from the environment (``DATERA_API_VERSION`` is
+    ``api_version``, not the deprecated ``datera_api_version``).
     """
     short = option[len("datera_"):] if option.startswith("datera_") else option
     return ENV_PREFIX + short.upper()
@@ -669,7 +671,7 @@ class DateraConfig:
         """Build a config from cinder.conf-named keys, parsing strings, with env fallbacks.
 
         A key given in ``data`` (not None) wins; else the environment variable
-        :func:`env_name` (non-empty) is used; else the default. ``env`` defaults to
+        :func:`env_name` (non-empty; not for deprecated options) is used; else the default. ``env`` defaults to
         ``os.environ``. Raises :class:`ConfigError` for unknown keys (naming the nearest
         known one), unparsable values and invalid combinations.
         """
@@ -685,7 +687,7 @@ class DateraConfig:
         for f in attrs.fields(cls):
             raw = data.get(f.name)
             source = f.name
-            if raw is None and use_env:
+            if raw is None and use_env and not f.metadata.get(DEPRECATED):
                 env_value = environ.get(env_name(f.name))
                 if env_value not in (None, ""):
                     raw, source = env_value, f"{f.name} (from ${env_name(f.name)})"

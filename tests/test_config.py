@@ -230,6 +230,14 @@ def test_env_fallbacks():
     assert DateraConfig.from_mapping(BASE, env=env, use_env=False).datera_503_timeout == 120
 
 
+def test_env_names_unique():
+    """Each option read from the environment has its own variable; deprecated ones have none."""
+    live = [f.name for f in attrs.fields(DateraConfig) if not f.metadata[DEPRECATED]]
+    assert len({env_name(n) for n in live}) == len(live)
+    cfg = DateraConfig.from_mapping(BASE, env={"DATERA_API_VERSION": "2.1", "DATERA_API_PORT": "1"})
+    assert (cfg.api_version, cfg.datera_api_version, cfg.datera_api_port) == ("2.1", None, None)
+
+
 def test_env_default_is_os_environ(monkeypatch):
     """Without an explicit env, os.environ is read."""
     monkeypatch.setenv("DATERA_SAN_IP", "192.0.2.7")
@@ -288,3 +296,15 @@ def test_direct_construction_validates():
         DateraConfig(san_ip="h", san_password="p", datera_debug="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="values must already be typed"):
         DateraConfig(san_ip="h", san_password="p", datera_volume_type_defaults={"round_robin": "true"})
+
+
+def test_docs_table_lists_every_option():
+    """docs/configuration.md has one table row per option, with its default."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    for f in attrs.fields(DateraConfig):
+        assert f.name in rows, f.name
+        assert f.metadata[DOC].replace("|", "\\|") in rows[f.name], f.name
