@@ -303,8 +303,10 @@ def test_docs_table_lists_every_option():
     from pathlib import Path
 
     text = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines()
-            if line.startswith("| `")}
+    rows: dict[str, str] = {}
+    for line in text.split("## Options", 1)[1].split("## Details", 1)[0].splitlines():
+        if line.startswith("| `"):
+            rows[line.split("|")[1].strip().strip("`")] = line
     for f in attrs.fields(DateraConfig):
         assert f.name in rows, f.name
         assert f.metadata[DOC].replace("|", "\\|") in rows[f.name], f.name
