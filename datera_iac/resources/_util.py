@@ -1,0 +1,321 @@
+"""Helpers shared by the resource kinds: bounded waits, name patterns, tenant paths,
+input validators that raise :class:`~datera_iac.errors.InputError` naming kind, field
+and fix, and small DSP-shape helpers.
+
+Why a module of its own: every kind needs the same rules (a tenant written ``x`` and
+``/root/x`` is one tenant; a wait never blocks forever and says what it waited for), and
+one place keeps the rules from drifting apart between kinds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+import attrs
+from cattrs.gen import make_dict_structure_fn
+
+from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
+
+__all__ = [
+    "ROOT",
+    "NAME_RE",
+    "AI_NAME_RE",
+    "TENANT_SEGMENT_RE",
+    "SNAP_TS_RE",
+    "OperationFailed",
+    "wait_for",
+    "normalize_tenant",
+    "tenant_name",
+    "tenant_parent",
+    "strict_spec",
+    "check",
+    "to_int",
+    "pattern",
+    "join_id",
+    "split_id",
+    "path_tail",
+    "str_map",
+    "str_list",
+    "NamesResource",
+]
+
+#: The root tenant's path.
+ROOT = "/root"
+
+#: Names of storage instances, volumes, templates, pools, snapshot policies, tenants
+#: (v2.1 schema ``^[a-zA-Z_][a-zA-Z0-9_\-\.]{2,63}$``).
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{2,63}$")
+#: App-instance names: the schema sets no pattern, Cinder limits them to
+#: ``[A-Za-z0-9-_.]`` and fewer than 64 characters; we keep to Cinder's rule so a volume
+#: we make can later be managed by Cinder.
+AI_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
+#: One segment of a tenant path (the DSP's tenant route regex, plus the POST name rule).
+TENANT_SEGMENT_RE = re.compile(
+    r"^(?:[A-Za-z_][A-Za-z0-9_.\-]{2,63}|[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$"
+)
+#: A snapshot key: seconds.fraction, as the DSP returns it (Cinder's manage-snapshot rule).
+SNAP_TS_RE = re.compile(r"^\d{10,}\.\d+$")
+
+
+class OperationFailed(DspError):
+    """The DSP reports that an asynchronous operation ended in a failed state."""
+
+    status = None
+
+
+# ---- bounded waits ------------------------------------------------------------------
+
+
+def wait_for(
+    refresh: Callable[[], str | None],
+    *,
+    target: Collection[str],
+    what: str,
+    timeout: float,
+    pending: Collection[str] | None = None,
+    failed: Collection[str] = ("failed", "error"),
+    hint: str = "",
+    interval: float = 0.05,
+    max_interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Poll ``refresh()`` until it returns a state in ``target``; return that state.
+
+    A :class:`~datera_iac.errors.NotFound` from ``refresh`` is the state ``"deleted"`` (so
+    a delete waits with ``target={"deleted"}``). A state in ``failed`` raises
+    :class:`OperationFailed` with ``hint`` appended. With ``pending=None`` every other
+    state means "keep waiting" (the DSP's intermediate op_states are undocumented); with a
+    ``pending`` set, a state outside pending, target and failed raises too.
+
+    The interval grows from ``interval`` to ``max_interval`` (x1.5 per poll) and the total
+    is bounded by ``timeout`` seconds: past it, :class:`WaitTimeout` names ``what`` and the
+    last state seen. ``clock`` and ``sleep`` are injectable for tests.
+    """
+    deadline = clock() + timeout
+    delay = interval
+    last: str | None = None
+    while True:
+        try:
+            state = refresh()
+        except NotFound:
+            state = "deleted"
+        last = state
+        if state in target:
+            return state
+        tail = f" ({hint})" if hint else ""
+        if state in failed:
+            raise OperationFailed(f"{what}: the DSP reports state {state!r}{tail}")
+        if pending is not None and state not in pending:
+            raise OperationFailed(f"{what}: unexpected state {state!r}{tail}")
+        now = clock()
+        if now >= deadline:
+            raise WaitTimeout(what, timeout, last)
+        sleep(min(delay, max(0.0, deadline - now)))
+        delay = min(delay * 1.5, max_interval)
+
+
+# ---- tenants ------------------------------------------------------------------------
+
+
+def normalize_tenant(value: str | None, *, kind: str = "", field: str = "tenant") -> str | None:
+    """One spelling for a tenant: ``x``, ``root/x``, ``/root/x`` and ``/root/x/`` all become
+    ``/root/x``; ``root`` and ``/root`` become ``/root``; None stays None.
+
+    Raises InputError for an empty segment or one the DSP would refuse."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(
+            f"must be a string, got {type(value).__name__}", kind=kind or None, field=field,
+            fix="write a tenant name like 'team-a' or a path like '/root/team-a'",
+        )
+    text = value.strip().strip("/")
+    parts = text.split("/") if text else []
+    if parts and parts[0] == "root":
+        parts = parts[1:]
+    for seg in parts:
+        if not TENANT_SEGMENT_RE.match(seg):
+            raise InputError(
+                f"{value!r} is not a valid tenant path (segment {seg!r})", kind=kind or None,
+                field=field,
+                fix="each tenant name is 3-64 letters, digits, '_', '-' or '.', starting "
+                "with a letter or '_' (e.g. '/root/team-a')",
+            )
+    return "/".join([ROOT, *parts]) if parts else ROOT
+
+
+def tenant_name(path: str) -> str:
+    """The last segment of a tenant path ("/root/a/b" -> "b")."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def tenant_parent(path: str) -> str:
+    """The parent of a tenant path ("/root/a/b" -> "/root/a"; "/root" -> "/root")."""
+    head = path.rstrip("/").rsplit("/", 1)[0]
+    return head or ROOT
+
+
+# ---- ids ---------------------------------------------------------------------------
+
+
+def join_id(tenant: str, leaf: str) -> str:
+    """A tenant-qualified id: ``/root/x`` + ``<ai id>`` -> ``/root/x/<ai id>``."""
+    return f"{tenant.rstrip('/')}/{leaf}"
+
+
+def split_id(value: str, default_tenant: str | None) -> tuple[str | None, str]:
+    """Split a tenant-qualified id into (tenant, leaf).
+
+    ``/root/x/<leaf>`` -> (``/root/x``, leaf); a bare ``<leaf>`` -> (default_tenant, leaf);
+    ``x:<leaf>`` (Cinder's ``tenant:`` prefix) -> (``/root/x``, leaf)."""
+    text = value.strip()
+    if text.startswith("/"):
+        head, _, leaf = text.rstrip("/").rpartition("/")
+        return (normalize_tenant(head) if head else default_tenant), leaf
+    if ":" in text:
+        head, _, leaf = text.partition(":")
+        return normalize_tenant(head), leaf
+    return default_tenant, text
+
+
+def path_tail(path: str | None) -> str | None:
+    """The last segment of a DSP path ("/access_network_ip_pools/default" -> "default")."""
+    if not path:
+        return None
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+# ---- input validation --------------------------------------------------------------
+
+
+def strict_spec(cls: type) -> type:
+    """Class decorator: structure this spec with its attrs *converters* in charge.
+
+    cattrs would otherwise coerce by annotation first (``int(10.5)`` is ``10``,
+    ``int(True)`` is ``1``) and hide bad input; with this hook a field's converter sees
+    the raw value and can reject it with a precise InputError. Fields without a converter
+    keep cattrs' structuring. Registered on the shared spec converter of ``base``."""
+    from datera_iac.resources import base
+
+    conv = base._spec_conv
+    conv.register_structure_hook(
+        cls,
+        make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_prefer_attrib_converters=True
+        ),
+    )
+    return cls
+
+
+def check(kind: str, field: str, ok: bool, message: str, fix: str) -> None:
+    """Raise an InputError unless ``ok``."""
+    if not ok:
+        raise InputError(message, kind=kind, field=field, fix=fix)
+
+
+def to_int(
+    kind: str, field: str, *, lo: int | None = None, hi: int | None = None, unit: str = "",
+    optional: bool = False,
+) -> Callable[[Any], int | None]:
+    """An attrs converter: accept an int or a string of digits ("10"), reject floats with
+    a fraction, booleans and anything else; enforce ``lo <= value <= hi``."""
+    span = (
+        f"{lo}..{hi}" if lo is not None and hi is not None
+        else f">= {lo}" if lo is not None else f"<= {hi}" if hi is not None else "any"
+    )
+    fix = f"use a whole number in {span}{(' ' + unit) if unit else ''}"
+
+    def convert(value: Any) -> int | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool):
+            raise InputError(f"expected a whole number, got {value!r}", kind=kind, field=field,
+                             fix=fix)
+        if isinstance(value, int):
+            n = value
+        elif isinstance(value, float) and value.is_integer():
+            n = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            n = int(value)
+        else:
+            raise InputError(f"expected a whole number, got {value!r}", kind=kind, field=field,
+                             fix=fix)
+        if (lo is not None and n < lo) or (hi is not None and n > hi):
+            raise InputError(f"{n} is out of range {span}", kind=kind, field=field, fix=fix)
+        return n
+
+    return convert
+
+
+def pattern(
+    kind: str, field: str, regex: re.Pattern[str], fix: str, *, optional: bool = False
+) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """An attrs validator: the value is a string matching ``regex``."""
+
+    def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or not regex.match(value):
+            raise InputError(f"{value!r} is not allowed", kind=kind, field=field, fix=fix)
+
+    return validate
+
+
+def str_map(kind: str, field: str) -> Callable[[Any], dict[str, str]]:
+    """An attrs converter for flat ``dict[str, str]`` fields: keys and values become
+    strings (``True`` -> ``"True"``, as Cinder writes booleans); nested values are refused."""
+
+    def convert(value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise InputError(f"expected a map of strings, got {type(value).__name__}",
+                             kind=kind, field=field, fix="write key: value pairs")
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if isinstance(v, (Mapping, list, tuple, set)) or v is None:
+                raise InputError(f"value of {k!r} must be a string, number or boolean",
+                                 kind=kind, field=f"{field}.{k}",
+                                 fix="flatten the value into a string")
+            out[str(k)] = str(v)
+        return out
+
+    return convert
+
+
+def str_list(kind: str, field: str) -> Callable[[Any], list[str]]:
+    """An attrs converter for ``list[str]`` fields (a single string is one item)."""
+
+    def convert(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, Iterable) or isinstance(value, Mapping):
+            raise InputError(f"expected a list of strings, got {type(value).__name__}",
+                             kind=kind, field=field, fix="write a list of strings")
+        items = list(value)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise InputError(f"item {i} must be a string, got {item!r}", kind=kind,
+                                 field=f"{field}[{i}]", fix="write each item as a string")
+        return items
+
+    return convert
+
+
+class NamesResource:
+    """Kind mixin: errors from ``Kind.validate`` (cross-field checks, which run after the
+    structuring step that knows the resource) name the user's resource too."""
+
+    def spec_from(self, data: Mapping[str, Any], *, resource: str | None = None) -> Any:
+        try:
+            return super().spec_from(data, resource=resource)  # type: ignore[misc]
+        except InputError as e:
+            if resource and e.resource is None:
+                raise e.with_resource(resource) from None
+            raise

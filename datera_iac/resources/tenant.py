@@ -1,0 +1,186 @@
+"""The Tenant kind: a node of the DSP's tenant tree (``/root/<name>``, nested allowed).
+
+The id is the tenant's path (``/root/team-a``), because that is how the DSP addresses a
+tenant (``/tenants/root/team-a``) and how every other kind names the tenant it lives in.
+Only the description can change in place (the DSP's PUT accepts ``descr`` alone); a new
+name or parent makes a new tenant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from datera_iac.errors import NotFound
+from datera_iac.resources._util import (
+    NamesResource,
+    ROOT,
+    TENANT_SEGMENT_RE,
+    normalize_tenant,
+    pattern,
+    strict_spec,
+    tenant_name,
+    tenant_parent,
+)
+from datera_iac.resources.base import (
+    Context,
+    Kind,
+    Observed,
+    out_field,
+    register,
+    spec_field,
+)
+
+__all__ = ["TenantSpec", "TenantOutputs", "Tenant", "tenant_url"]
+
+KIND = "Tenant"
+DESCR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-\s.]{2,127}$")
+
+
+def _parent(value: Any) -> str:
+    return normalize_tenant(value if value is not None else ROOT, kind=KIND, field="parent") or ROOT
+
+
+@strict_spec
+@attrs.frozen(kw_only=True)
+class TenantSpec:
+    """Inputs of a Tenant."""
+
+    name: str = spec_field(
+        doc="Tenant name (3-64 letters, digits, '_', '-', '.'; starts with a letter or '_').",
+        replace=True,
+        validator=pattern(KIND, "name", TENANT_SEGMENT_RE,
+                          "use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_'"),
+    )
+    description: str | None = spec_field(
+        doc="Free text (3-128 letters, digits, spaces, '_', '-', '.').",
+        default=None,
+        validator=pattern(KIND, "description", DESCR_RE,
+                          "use 3-128 letters, digits, spaces, '_', '-' or '.', starting with "
+                          "a letter or '_'", optional=True),
+    )
+    parent: str = spec_field(
+        doc="Parent tenant path ('/root' by default; 'x' means '/root/x').",
+        default=ROOT,
+        replace=True,
+        converter=_parent,
+        reference="Tenant",
+    )
+
+    @property
+    def path(self) -> str:
+        return f"{self.parent.rstrip('/')}/{self.name}"
+
+
+@attrs.frozen(kw_only=True)
+class TenantOutputs:
+    """What the DSP reports for a tenant."""
+
+    path: str | None = out_field(doc="Tenant path, e.g. /root/team-a (also the id).")
+    name: str | None = out_field(doc="Tenant name.")
+    parent_path: str | None = out_field(doc="Parent tenant path.")
+    subtenants: list[str] | None = out_field(doc="Paths of child tenants.")
+
+
+def tenant_url(path: str) -> str:
+    """The URL path of a tenant: ``/root/a`` -> ``/tenants/root/a``."""
+    return "/tenants/" + path.strip("/")
+
+
+def _observe(data: dict[str, Any], path: str) -> Observed[TenantSpec, TenantOutputs]:
+    parent = data.get("parent_path") or tenant_parent(path)
+    name = data.get("name") or tenant_name(path)
+    subs = [
+        (s.get("path") if isinstance(s, dict) else str(s)) for s in data.get("subtenants") or []
+    ]
+    spec = TenantSpec(name=name, description=data.get("descr") or None,
+                      parent=normalize_tenant(parent) or ROOT)
+    return Observed(
+        id=spec.path, spec=spec,
+        outputs=TenantOutputs(path=spec.path, name=name, parent_path=spec.parent,
+                              subtenants=[s for s in subs if s]),
+    )
+
+
+@register
+class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
+    """A DSP tenant. Import id: the tenant path (``/root/team-a``) or its name."""
+
+    name = "Tenant"
+    token = "datera:index:Tenant"
+    tf_type = "datera_tenant"
+    Spec = TenantSpec
+    Outputs = TenantOutputs
+    import_id_doc = "<tenant path, e.g. /root/team-a>"
+
+    def read(self, ctx: Context, id: str) -> Observed[TenantSpec, TenantOutputs] | None:
+        path = normalize_tenant(id, kind=KIND, field="id") or ROOT
+        try:
+            data = ctx.client.get(tenant_url(path), tenant=ROOT)
+        except NotFound:
+            return None
+        return _observe(data, path)
+
+    def read_many(
+        self, ctx: Context, ids: Iterable[str]
+    ) -> dict[str, Observed[TenantSpec, TenantOutputs] | None]:
+        """One paged list of the tenants; ids the list does not show (nested tenants
+        some DSPs list only under their parent) fall back to a GET each."""
+        wanted = list(ids)
+        seen: dict[str, Observed[TenantSpec, TenantOutputs]] = {}
+        for item in ctx.client.list("/tenants", tenant=ROOT):
+            parent = normalize_tenant(item.get("parent_path") or ROOT) or ROOT
+            if not item.get("name") or item.get("name") == "root" and parent == ROOT:
+                continue
+            path = f"{parent.rstrip('/')}/{item['name']}"
+            seen[path] = _observe(item, path)
+        out: dict[str, Observed[TenantSpec, TenantOutputs] | None] = {}
+        for i in wanted:
+            key = normalize_tenant(i, kind=KIND, field="id") or ROOT
+            out[i] = seen[key] if key in seen else self.read(ctx, key)
+        return out
+
+    def create(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs]:
+        body: dict[str, Any] = {"name": spec.name, "parent_path": spec.parent}
+        if spec.description:
+            body["descr"] = spec.description
+
+        def find() -> Any:
+            found = self.read(ctx, spec.path)
+            return None if found is None else {"name": spec.name, "parent_path": spec.parent}
+
+        ctx.client.create("/tenants", body, tenant=ROOT, find=find)
+        return self._must_read(ctx, spec.path)
+
+    def update(
+        self, ctx: Context, id: str, old: TenantSpec, new: TenantSpec
+    ) -> Observed[TenantSpec, TenantOutputs]:
+        if old.description != new.description:
+            ctx.client.put(tenant_url(id), {"descr": new.description}, tenant=ROOT)
+        return self._must_read(ctx, id)
+
+    def delete(self, ctx: Context, id: str) -> None:
+        try:
+            ctx.client.delete(tenant_url(normalize_tenant(id) or ROOT), tenant=ROOT)
+        except NotFound:
+            return
+
+    def find(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs] | None:
+        return self.read(ctx, spec.path)
+
+    def adopt(self, ctx: Context, ref: str) -> Observed[TenantSpec, TenantOutputs]:
+        found = self.read(ctx, ref)
+        if found is None:
+            raise NotFound(f"no tenant {normalize_tenant(ref)!r} to import",
+                           path=tenant_url(normalize_tenant(ref) or ROOT))
+        return found
+
+    def _must_read(self, ctx: Context, path: str) -> Observed[TenantSpec, TenantOutputs]:
+        found = self.read(ctx, path)
+        if found is None:
+            raise NotFound(f"tenant {path!r} vanished right after it was written",
+                           path=tenant_url(path))
+        return found
