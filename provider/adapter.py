@@ -192,11 +192,17 @@ class KindAdapter:
         if user is not None:
             try:
                 user_spec = self.spec_of(user)
-                differs = set(self.kind.diff(obs.spec, user_spec).fields)
-            except InputError:
-                # e.g. the DSP reports a size the user's spec would refuse to shrink to
-                differs = set(s.input_names)
-            same = set(s.input_names) - differs
+            except InputError:  # a state written by an older core: take what the DSP says
+                user_spec = None
+            if user_spec is not None:
+                try:
+                    differs = set(self.kind.diff(obs.spec, user_spec).fields)
+                except InputError:
+                    # the kind refuses the change (the DSP grew the volume out of band):
+                    # compare field by field on the normalised values instead
+                    differs = {n for n in s.input_names
+                               if getattr(obs.spec, n) != getattr(user_spec, n)}
+                same = set(s.input_names) - differs
         state: dict[str, Any] = {}
         for f in s.inputs:
             uv = (user or {}).get(f.name, Unknown)

