@@ -83,20 +83,35 @@ class Rpc:
 
 
 
-def start_plugin(env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``pulumi-resource-datera`` the way the engine does and read the port handshake."""
+def start_plugin(
+    env: Mapping[str, str] | None = None, log_path: str | None = None, timeout: float = 30
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``pulumi-resource-datera`` as the engine does and read the port handshake.
+
+    The plugin's stderr (its log) goes to ``log_path`` (or is discarded), never to a pipe
+    nobody reads. Raises RuntimeError with the log's tail when no port is printed."""
+    import selectors
+    import tempfile
+
     exe = [sys.executable, "-c", "from datera_iac.pulumi.provider import main; main()"]
+    log = open(log_path or tempfile.mktemp(prefix="pulumi-resource-datera-", suffix=".log"), "wb")
     proc = subprocess.Popen(
         [*exe, "127.0.0.1:1"],  # the engine's address: accepted, unused
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})}, start_new_session=True,
     )
+    log.close()
     assert proc.stdout is not None
-    line = proc.stdout.readline().decode().strip()
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = proc.stdout.readline().decode().strip() if sel.select(timeout) else ""
+    sel.close()
     if not line.isdigit():
-        proc.kill()
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise RuntimeError(f"provider did not print a port (got {line!r}): {err[-2000:]}")
+        stop_plugin(proc)
+        with open(log.name, "rb") as f:
+            tail = f.read()[-2000:].decode(errors="replace")
+        raise RuntimeError(f"provider did not print a port (got {line!r}): {tail}")
+    proc.log_path = log.name  # type: ignore[attr-defined]
     return proc, int(line)
 
 
@@ -109,11 +124,8 @@ def stop_plugin(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _from_mock(value: Any) -> Any:

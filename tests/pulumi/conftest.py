@@ -3,17 +3,14 @@
 * ``toy``: an in-process provider server over real gRPC serving a test-only kind
   (``test:index:Disk``) that keeps its objects in a dict: it tests the adapter's generic
   derivation (validation, diff, secrets, preview, errors) without the DSP.
-* ``provider``: ``pulumi-resource-datera`` started as the engine starts it (a subprocess
+* ``plugin``: ``pulumi-resource-datera`` started as the engine starts it (a subprocess
   printing its port on stdout), with a stub that speaks ``pulumirpc.ResourceProvider``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -21,9 +18,6 @@ import attrs
 import grpc
 import pytest
 from attrs import validators as v
-from google.protobuf import empty_pb2
-from pulumi.runtime.proto import provider_pb2 as pb
-from pulumi.runtime.proto import provider_pb2_grpc
 
 from datera_iac.errors import Conflict, InputError, NotFound
 from datera_iac.pulumi.provider import DateraProvider, serve
@@ -132,9 +126,10 @@ def toy(toy_store: dict[str, Any]) -> Iterator[Rpc]:
 
 
 @pytest.fixture
-def plugin() -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
-    """The real plugin subprocess and a stub connected to it (kinds from the core)."""
-    proc, port = start_plugin()
+def plugin(tmp_path) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
+    """The real plugin subprocess and a stub connected to it (kinds from the core); its
+    log is ``proc.log_path``."""
+    proc, port = start_plugin(log_path=str(tmp_path / "plugin.log"))
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=10)
