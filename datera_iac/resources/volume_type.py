@@ -240,7 +240,7 @@ def _ref_tail(value: Any) -> str | None:
 class _Template:
     """What an app_template on the DSP says about the type (DF: names -> typed values)."""
 
-    def __init__(self, data: dict[str, Any], qos: dict[str, Any] | None) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         st = _first(data.get("storage_templates"), STORAGE) or {}
         vt = _first(st.get("volume_templates"), VOLUME) or {}
         self.values: dict[str, Any] = {}
@@ -250,11 +250,9 @@ class _Template:
             self.values["placement_mode"] = vt["placement_mode"]
         if _ref_tail(st.get("ip_pool")):
             self.values["ip_pool"] = _ref_tail(st.get("ip_pool"))
-        pp = qos if qos is not None else (vt.get("performance_policy") or {})
+        pp = vt.get("performance_policy") or {}
         for key in cinder.QOS_MAX_KEYS:
             self.values[key] = int(pp.get(key) or 0)
-        self.path_vt = (f"{template_path(data.get('name') or '')}/storage_templates/"
-                        f"{st.get('name') or STORAGE}/volume_templates/{vt.get('name') or VOLUME}")
 
 
 @register
@@ -330,27 +328,16 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
     def update(
         self, ctx: Context, id: str, old: VolumeTypeSpec, new: VolumeTypeSpec
     ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
-        """Cinder-side fields change without a call; a materialized template gets only the
-        PUTs for what changed in its resolved policy."""
+        """Cinder-side fields change without a call; a materialized template is PUT only
+        when its resolved layout (replicas, placement, pool, QoS) changed."""
         self.validate(new)
         if not new.materialize:
             return _observed(new)
-        before, after = old.policy(ctx.config), new.policy(ctx.config)
-        base = template_path(new.name)
-        st_path = f"{base}/storage_templates/{STORAGE}"
-        vt_path = f"{st_path}/volume_templates/{VOLUME}"
-        vol: dict[str, Any] = {}
-        if before.replica_count != after.replica_count:
-            vol["replica_count"] = after.replica_count
-        if before.placement_mode != after.placement_mode:
-            vol.update(_placement(ctx, after))
-        if vol:
-            ctx.client.put(vt_path, vol)
-        if before.ip_pool != after.ip_pool:
-            ctx.client.put(st_path, {"ip_pool": _pool_ref(ctx, after.ip_pool_for(new.name))})
-        old_qos, new_qos = before.template_performance_policy(), after.template_performance_policy()
-        if old_qos != new_qos:
-            self._put_qos(ctx, f"{vt_path}/performance_policy", new_qos)
+        old_body, new_body = _template_body(ctx, old), _template_body(ctx, new)
+        if old_body["storage_templates"] != new_body["storage_templates"]:
+            # One PUT of the whole layout (the app_template update schema takes
+            # storage_templates); the nested template endpoints are read-only on some DSPs.
+            ctx.client.put(template_path(new.name), {"storage_templates": new_body["storage_templates"]})
         return self._must_read(ctx, new)
 
     def delete(self, ctx: Context, id: str) -> None:
@@ -377,20 +364,6 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
 
     # ---- helpers --------------------------------------------------------------------
 
-    def _put_qos(self, ctx: Context, path: str, qos: dict[str, int]) -> None:
-        """Replace the template's performance_policy (every key written, 0 = unlimited)."""
-        if not qos:
-            try:
-                ctx.client.delete(path)
-            except NotFound:
-                pass
-            return
-        body = {k: qos.get(k, 0) for k in cinder.QOS_MAX_KEYS}
-        try:
-            ctx.client.put(path, body)
-        except NotFound:
-            ctx.client.post(path, {k: v for k, v in body.items() if v})
-
     def _read_template(
         self, ctx: Context, name: str, known: VolumeTypeSpec | None
     ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
@@ -398,13 +371,9 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
             data = ctx.client.get(template_path(name))
         except NotFound:
             return None
-        tpl = _Template(data, None)
-        if not any(tpl.values.get(k) for k in cinder.QOS_MAX_KEYS):
-            try:
-                qos = ctx.client.get(f"{tpl.path_vt}/performance_policy")
-            except NotFound:
-                qos = {}
-            tpl = _Template(data, qos if isinstance(qos, dict) else {})
+        # The DSP renders the volume template's performance_policy inline (a nested
+        # object of the template read); no separate GET per read.
+        tpl = _Template(data)
         return _observed(self._merge(ctx, name, known, tpl))
 
     def _merge(
