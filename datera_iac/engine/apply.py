@@ -1,0 +1,469 @@
+"""Applying a plan: bounded parallelism along the dependency graph, journaled operations.
+
+Each operation runs as *intent -> API call -> result*, each arrow a durable state delta
+(:class:`StateStore`), so a kill at any instant is recoverable (see
+:func:`~datera_iac.engine.plan.recover_pending`). Independent resources keep going when one
+fails; the failures are reported together at the end, and the dependents of a failed
+resource are skipped rather than attempted with missing inputs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, TextIO
+
+import attrs
+
+from datera_iac.engine.backends import Backend
+from datera_iac.engine.model import StackDef, has_unknown, resolve
+from datera_iac.engine.plan import (
+    Facts,
+    Plan,
+    Step,
+    build_spec,
+    effective_diff,
+    lookup_value,
+    masked_outputs,
+)
+from datera_iac.engine.state import (
+    PendingOp,
+    ResourceState,
+    State,
+    hash_secret,
+    mask_outputs,
+    mask_spec,
+    secret_matches,
+)
+from datera_iac.errors import DateraIacError, StateError
+from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
+
+__all__ = ["StateStore", "Applier", "ApplyResult", "Failure", "Progress", "state_entry"]
+
+
+class StateStore:
+    """The in-memory state plus its backend; every change is one durable delta.
+
+    ``commit`` serialises the in-memory update and the journal append (cheap), then waits
+    for durability outside the mutex so concurrent workers share fsyncs. A snapshot is
+    written every ``compact_every`` deltas (and by :meth:`compact`)."""
+
+    def __init__(self, backend: Backend, state: State, compact_every: int = 0) -> None:
+        self.backend = backend
+        self.state = state
+        self._mu = threading.Lock()
+        self._since_compact = 0
+        self._compact_every = compact_every
+
+    def commit(self, delta: dict[str, Any]) -> None:
+        with self._mu:
+            delta["seq"] = self.state.seq + 1
+            self.state.apply_delta(delta)
+            token = self.backend.append(delta)
+            self._since_compact += 1
+            every = self._compact_every or max(256, 2 * len(self.state.resources))
+            due = self._since_compact >= every
+        self.backend.sync(token)
+        if due:
+            self.compact()
+
+    def compact(self) -> None:
+        with self._mu:
+            self.backend.save(self.state)
+            self._since_compact = 0
+
+
+def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: Any,
+                prior: ResourceState | None, deps: list[str], *, protect: bool = False,
+                retain: bool = False, temp_name: str | None = None) -> ResourceState:
+    """The state record for an object just created / updated / adopted.
+
+    A secret the DSP does not return is recorded as the digest of what was sent, so the
+    next plan can tell whether the declaration changed it."""
+    spec = mask_spec(kind, obs.spec, prior.spec if prior else None)
+    if sent is not None:
+        for f in attrs.fields(kind.Spec):
+            if f.metadata.get(SENSITIVE) and getattr(obs.spec, f.name, None) is None:
+                v = getattr(sent, f.name, None)
+                old = prior.spec.get(f.name) if prior else None
+                spec[f.name] = None if v is None else (old if secret_matches(old, v) else hash_secret(v))
+    return ResourceState(
+        name=name, type=kind.token, id=obs.id, spec=spec,
+        outputs=mask_outputs(kind, obs.outputs, prior.outputs if prior else None),
+        deps=list(deps), protect=protect, retain_on_delete=retain, temp_name=temp_name,
+        updated=time.time(),
+    )
+
+
+@attrs.define
+class Failure:
+    name: str
+    action: str
+    message: str
+
+
+@attrs.define
+class ApplyResult:
+    done: dict[str, int] = attrs.field(factory=dict)
+    failures: list[Failure] = attrs.field(factory=list)
+    skipped: list[str] = attrs.field(factory=list)
+    outputs: dict[str, Any] = attrs.field(factory=dict)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.skipped
+
+
+class Progress:
+    """Progress on stderr: one updating status line on a TTY, otherwise one line per
+    finished operation (CI logs read top to bottom)."""
+
+    VERBS = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted",
+             "import": "imported", "forget": "forgotten"}
+
+    def __init__(self, total: int, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.quiet = quiet
+        self.done = 0
+        self.failed = 0
+        self.running = 0
+        self._mu = threading.Lock()
+        self._last = 0.0
+        self.start_time = time.monotonic()
+
+    def started(self, step: Step) -> None:
+        with self._mu:
+            self.running += 1
+            self._status()
+
+    def finished(self, step: Step, error: str | None, elapsed: float) -> None:
+        with self._mu:
+            self.running -= 1
+            self.done += 1
+            if error:
+                self.failed += 1
+            if self.quiet:
+                return
+            label = f"{step.kind} {step.name}"
+            if error:
+                line = f"  ! {label}: {step.action} failed: {error}"
+            else:
+                line = f"  {self.VERBS.get(step.action, step.action)} {label} ({elapsed:.1f}s)"
+            if self.tty:
+                self.stream.write("\r\033[K" + line + "\n")
+                self._status(force=True)
+            elif error or self.total <= 200 or time.monotonic() - self._last > 5:
+                self.stream.write(line + ("" if error or self.total <= 200 else f"  [{self.done}/{self.total}]") + "\n")
+                self._last = time.monotonic()
+            self.stream.flush()
+
+    def _status(self, force: bool = False) -> None:
+        if not self.tty or self.quiet:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        el = now - self.start_time
+        self.stream.write(
+            f"\r\033[K  {self.done}/{self.total} done, {self.running} running, "
+            f"{self.failed} failed, {el:.0f}s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, DateraIacError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+class Applier:
+    """Runs a :class:`Plan` against the DSP with at most ``parallel`` operations at once."""
+
+    def __init__(self, ctx: Context, store: StateStore, plan: Plan, stack: StackDef | None,
+                 facts: Facts, *, parallel: int = 10, progress: Progress | None = None) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.plan = plan
+        self.stack = stack
+        self.facts = facts
+        self.parallel = max(1, parallel)
+        self.progress = progress
+        self.result = ApplyResult()
+        self._mu = threading.Lock()
+        self._pid = __import__("os").getpid()
+        self._host = __import__("socket").gethostname()
+
+    # ---- scheduling -----------------------------------------------------------------------
+
+    def run(self) -> ApplyResult:
+        t0 = time.monotonic()
+        forward = [s for s in self.plan.steps if s.action not in ("delete", "forget")]
+        backward = [s for s in self.plan.steps if s.action in ("delete", "forget")]
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="datera-apply") as pool:
+            failed = self._run_phase(pool, forward, lambda s: s.deps)
+            # old objects of create-before-delete replacements done in this run
+            known = {s.id for s in backward if s.deposed}
+            for r in list(self.store.state.deposed):
+                if r.id not in known:
+                    backward.append(Step(name=r.name, kind=kind_for(r.type).name, action="delete",
+                                         id=r.id, deposed=True))
+            self._run_phase(pool, backward, lambda s: s.deps, failed)
+        if self.stack is not None and not self.plan.destroy:
+            self.result.outputs = {k: resolve(v, self._lookup) for k, v in self.stack.outputs.items()}
+            self.store.commit({"outputs": masked_outputs(self.stack, self.facts, prior=self.store.state.outputs)})
+        elif self.plan.destroy:
+            self.store.commit({"outputs": {}})
+        self.store.compact()
+        self.result.elapsed = time.monotonic() - t0
+        return self.result
+
+    def _run_phase(self, pool: ThreadPoolExecutor, steps: list[Step],
+                   deps_of: Callable[[Step], tuple[str, ...]], failed: set[str] | None = None) -> set[str]:
+        failed = set(failed or ())
+        by_key = {(s.name, s.id if s.deposed else None): s for s in steps}
+        names = {s.name for s in steps if not s.deposed}
+        waiting: dict[tuple[str, str | None], set[str]] = {
+            k: {d for d in deps_of(s) if d in names} for k, s in by_key.items()
+        }
+        done: set[str] = set()
+        running: dict[Future[None], tuple[str, str | None]] = {}
+        while waiting or running:
+            for key in [k for k, w in waiting.items() if not (w - done)]:
+                s = by_key[key]
+                if any(d in failed for d in waiting[key]):
+                    del waiting[key]
+                    failed.add(s.name)
+                    self.result.skipped.append(s.name)
+                    done.add(s.name)
+                    continue
+                if len(running) >= self.parallel and s.action != "same":
+                    break
+                del waiting[key]
+                if s.action in ("same", "error"):
+                    done.add(s.name)
+                    if s.action == "error":
+                        failed.add(s.name)
+                    continue
+                running[pool.submit(self._execute, s)] = key
+            if not running:
+                if waiting and not any(not (w - done) for w in waiting.values()):
+                    raise StateError("internal error: apply graph stalled")  # pragma: no cover
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key = running.pop(fut)
+                s = by_key[key]
+                err = fut.exception()
+                if err is not None:
+                    failed.add(s.name)
+                    self.result.failures.append(Failure(s.name, s.action, _message(err)))
+                else:
+                    self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
+                done.add(s.name)
+        return failed
+
+    # ---- one step -------------------------------------------------------------------------
+
+    def _lookup(self, ref: Any) -> Any:
+        return lookup_value(self.facts, ref)
+
+    def _execute(self, step: Step) -> None:
+        t0 = time.monotonic()
+        if self.progress:
+            self.progress.started(step)
+        err: str | None = None
+        try:
+            self._dispatch(step)
+        except BaseException as e:
+            err = _message(e)
+            raise
+        finally:
+            if self.progress:
+                self.progress.finished(step, err, time.monotonic() - t0)
+
+    def _dispatch(self, step: Step) -> None:
+        if step.action in ("delete", "forget"):
+            r = self._state_entry_for(step)
+            if r is None:
+                return  # already gone from state (recovered)
+            kind = kind_for(r.type)
+            if step.action == "forget":
+                kind.release(self.ctx, r.id)
+                self.store.commit({"remove": [r.name]})
+            else:
+                self._delete(kind, r, deposed=step.deposed)
+            return
+        assert self.stack is not None
+        decl = self.stack.resources[step.name]
+        kind = self.facts.kinds.get(step.name) or kind_for(decl.type)
+        props = resolve(decl.properties, self._lookup)
+        if has_unknown(props):
+            missing = sorted(k for k, v in props.items() if has_unknown(v))
+            raise StateError(f"{step.name}: inputs {', '.join(missing)} are still unknown after "
+                             "their dependencies finished")
+        self.facts.desired[step.name] = props
+        deps = list(step.deps)
+        prior = self.store.state.resources.get(step.name)
+        opts = decl.options
+        if step.action == "create" or (step.action == "replace" and prior is None):
+            spec, _ = build_spec(kind, props, decl)
+            self._create(kind, step.name, spec, prior=None, deps=deps, protect=opts.protect,
+                         retain=opts.retain_on_delete)
+            return
+        if step.action == "import":
+            self._import(kind, step, props, deps)
+            return
+        assert prior is not None
+        obs = self.facts.observed[step.name]
+        spec, _ = build_spec(kind, props, decl, obs.spec)
+        if step.action == "replace" and step.strategy == "delete-before-create" and prior.type != kind.token:
+            self._delete(kind_for(prior.type), prior, deposed=False)
+            self._create(kind, step.name, spec, prior=None, deps=deps, protect=opts.protect,
+                         retain=opts.retain_on_delete)
+            return
+        d = effective_diff(kind, obs, spec, prior)
+        if not d.changed:
+            return
+        if not d.replace:
+            self._update(kind, step.name, prior, obs, spec, deps, opts.protect, opts.retain_on_delete)
+            return
+        if step.strategy == "delete-before-create" or d.delete_before_replace:
+            self._delete(kind, prior, deposed=False)
+            self._create(kind, step.name, spec, prior=None, deps=deps, protect=opts.protect,
+                         retain=opts.retain_on_delete)
+        elif step.strategy == "temporary-name" and step.temp_name:
+            temp_spec = attrs.evolve(spec, name=step.temp_name)
+            new = self._create(kind, step.name, temp_spec, prior=prior, deps=deps, protect=opts.protect,
+                               retain=opts.retain_on_delete, temp_name=step.temp_name, sent=spec)
+            self._delete(kind, prior, deposed=True)
+            cur = self.store.state.resources[step.name]
+            self._update(kind, step.name, cur, new, spec, deps, opts.protect, opts.retain_on_delete,
+                         op="rename")
+        else:
+            self._create(kind, step.name, spec, prior=prior, deps=deps, protect=opts.protect,
+                         retain=opts.retain_on_delete)
+
+    def _state_entry_for(self, step: Step) -> ResourceState | None:
+        st = self.store.state
+        if step.deposed:
+            return next((r for r in st.deposed if r.id == step.id), None)
+        r = st.resources.get(step.name)
+        return r if r is not None and (step.id is None or r.id == step.id) else None
+
+    def _pending(self, op: str, name: str, kind: Kind[Any, Any], *, spec: Any = None,
+                 object_id: str | None = None, deposed: bool = False) -> str:
+        op_id = secrets.token_hex(8)
+        p = PendingOp(op_id=op_id, op=op, name=name, type=kind.token, object_id=object_id,
+                      spec=mask_spec(kind, spec) if spec is not None else {}, deposed=deposed,
+                      started=time.time(), pid=self._pid, host=self._host)
+        self.store.commit({"pending_add": [p.to_json()]})
+        return op_id
+
+    def _create(self, kind: Kind[Any, Any], name: str, spec: Any, *, prior: ResourceState | None,
+                deps: list[str], protect: bool, retain: bool, temp_name: str | None = None,
+                sent: Any = None) -> Observed[Any, Any]:
+        op_id = self._pending("create", name, kind, spec=spec)
+        try:
+            obs = kind.create(self.ctx, spec)
+        except BaseException as e:
+            # create is transactional, or what it left is findable: never leave an orphan
+            try:
+                found = kind.find(self.ctx, spec)
+            except BaseException:
+                raise e from None  # outcome unknown: the intent stays for the next run
+            delta: dict[str, Any] = {"pending_clear": [op_id]}
+            if found is not None and prior is not None and found.id == prior.id:
+                found = None  # the old object holds the name: it is not a new one
+            if found is not None:
+                rs = state_entry(kind, name, found, sent or spec, None, deps, protect=protect,
+                                 retain=retain, temp_name=temp_name)
+                delta["upsert"] = [rs.to_json()]
+                if prior is not None:
+                    delta["deposed_add"] = [prior.to_json()]
+                self.facts.observed[name] = found
+            self.store.commit(delta)
+            raise
+        if prior is not None and obs.id == prior.id:
+            # A name-idempotent create handed back the object being replaced: deposing it
+            # now would delete the live object. Stop and say so.
+            self.store.commit({"pending_clear": [op_id]})
+            raise StateError(
+                f"{name}: creating the replacement returned the existing object {obs.id} "
+                "(its name is taken); the old object was kept. Replace it with delete-before-create "
+                "(change the name, or delete the resource first)"
+            )
+        rs = state_entry(kind, name, obs, sent or spec, None, deps, protect=protect, retain=retain,
+                         temp_name=temp_name)
+        delta = {"pending_clear": [op_id], "upsert": [rs.to_json()]}
+        if prior is not None:
+            delta["deposed_add"] = [prior.to_json()]
+        self.facts.observed[name] = obs
+        self.facts.pending_action.pop(name, None)
+        self.store.commit(delta)
+        return obs
+
+    def _update(self, kind: Kind[Any, Any], name: str, prior: ResourceState, obs: Observed[Any, Any],
+                spec: Any, deps: list[str], protect: bool, retain: bool, op: str = "update") -> None:
+        op_id = self._pending(op, name, kind, spec=spec, object_id=prior.id)
+        try:
+            new = kind.update(self.ctx, prior.id, obs.spec, spec)
+        except BaseException:
+            self.store.commit({"pending_clear": [op_id]})  # a failed update leaves the object
+            raise
+        rs = state_entry(kind, name, new, spec, prior, deps, protect=protect, retain=retain)
+        self.facts.observed[name] = new
+        self.facts.pending_action.pop(name, None)
+        self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
+
+    def _delete(self, kind: Kind[Any, Any], r: ResourceState, *, deposed: bool) -> None:
+        op_id = self._pending("delete", r.name, kind, object_id=r.id, deposed=deposed)
+        try:
+            kind.delete(self.ctx, r.id)
+        except BaseException:
+            self.store.commit({"pending_clear": [op_id]})  # a failed delete leaves the object
+            raise
+        delta: dict[str, Any] = {"pending_clear": [op_id]}
+        if deposed:
+            delta["deposed_remove"] = [r.id]
+        else:
+            delta["remove"] = [r.name]
+            self.facts.observed.pop(r.name, None)
+        self.store.commit(delta)
+
+    def _import(self, kind: Kind[Any, Any], step: Step, props: dict[str, Any], deps: list[str]) -> None:
+        assert self.stack is not None and step.import_id is not None
+        decl = self.stack.resources[step.name]
+        op_id = self._pending("import", step.name, kind, object_id=step.import_id)
+        try:
+            obs = kind.adopt(self.ctx, step.import_id)
+        except BaseException:
+            self.store.commit({"pending_clear": [op_id]})
+            raise
+        spec, _ = build_spec(kind, props, decl, obs.spec)
+        rs = state_entry(kind, step.name, obs, None, None, deps, protect=decl.options.protect,
+                         retain=decl.options.retain_on_delete)
+        self.facts.observed[step.name] = obs
+        self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
+        d = effective_diff(kind, obs, spec, rs)
+        if d.changed and not d.replace:
+            self._update(kind, step.name, rs, obs, spec, deps, decl.options.protect,
+                         decl.options.retain_on_delete)
+        elif d.replace:
+            raise StateError(
+                f"{step.name}: imported {obs.id}, but the declaration differs in fields that force "
+                f"replacement ({', '.join(d.replaces)}); edit the declaration to match, then run up"
+            )

@@ -1,0 +1,271 @@
+"""State backends: where a stack's snapshot, journal and lock live.
+
+A backend stores a snapshot (the whole :class:`~datera_iac.engine.state.State`) and a
+journal of deltas appended after it. :meth:`Backend.record` makes one delta durable before
+it returns (the engine relies on that: an intent is on disk before the API call it
+describes). :meth:`Backend.save` writes a new snapshot atomically and drops the journal it
+covers. Two backends:
+
+* :class:`FileBackend` (default): ``.datera-iac/<stack>.json`` beside the stack file, a
+  ``.journal`` of JSON lines (fsync'd, group-committed so ten workers do not pay ten fsyncs),
+  a ``.bak`` of the previous snapshot, and a ``.lock`` held with ``flock`` — the kernel
+  releases it when the holder dies, so a dead local holder never blocks the next run.
+* :class:`~datera_iac.engine.pgbackend.PostgresBackend` (``--backend postgresql://...``):
+  rows in three tables and a session-level advisory lock.
+"""
+
+from __future__ import annotations
+
+import abc
+import errno
+import fcntl
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from datera_iac.engine.state import State
+from datera_iac.errors import LockError, StateError
+
+__all__ = ["Backend", "FileBackend", "open_backend", "describe_holder"]
+
+
+def describe_holder(h: dict[str, Any]) -> str:
+    """One line naming a lock holder (pid, host, since, command)."""
+    if not h:
+        return "an unknown holder"
+    parts = [f"pid {h.get('pid')}", f"on {h.get('host')}"]
+    if h.get("since"):
+        parts.append(f"since {h['since']}")
+    if h.get("command"):
+        parts.append(f"running `{h['command']}`")
+    if h.get("lock_id"):
+        parts.append(f"lock id {h['lock_id']}")
+    return ", ".join(parts)
+
+
+class Backend(abc.ABC):
+    """Where one stack's state lives."""
+
+    stack: str
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Human-readable location (never with a password)."""
+
+    @abc.abstractmethod
+    def load(self) -> State:
+        """Snapshot plus journal; a fresh State when nothing is stored yet."""
+
+    @abc.abstractmethod
+    def append(self, delta: dict[str, Any]) -> int:
+        """Write one delta; returns a token for :meth:`sync`. Callers serialise appends."""
+
+    def sync(self, token: int) -> None:
+        """Return once the delta behind ``token`` would survive a crash."""
+
+    def record(self, delta: dict[str, Any]) -> None:
+        """Append one delta durably (returns only once it would survive a crash)."""
+        self.sync(self.append(delta))
+
+    @abc.abstractmethod
+    def save(self, state: State) -> None:
+        """Write a snapshot atomically and discard the journal records it includes."""
+
+    @abc.abstractmethod
+    def lock(self, info: dict[str, Any]) -> None:
+        """Take the stack's lock or raise LockError naming the holder."""
+
+    @abc.abstractmethod
+    def unlock(self) -> None:
+        """Release the lock this backend holds (no-op if none)."""
+
+    @abc.abstractmethod
+    def force_unlock(self) -> dict[str, Any] | None:
+        """Break the lock whoever holds it; returns the holder it broke (or None)."""
+
+    def close(self) -> None:
+        self.unlock()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileBackend(Backend):
+    """Local files under ``directory`` (``.datera-iac`` beside the stack file)."""
+
+    def __init__(self, directory: str | Path, stack: str) -> None:
+        self.dir = Path(directory)
+        self.stack = stack
+        self.path = self.dir / f"{stack}.json"
+        self.journal_path = self.dir / f"{stack}.journal"
+        self.backup_path = self.dir / f"{stack}.json.bak"
+        self.lock_path = self.dir / f"{stack}.lock"
+        self._lock_fd: int | None = None
+        self._jfd: int | None = None
+        self._write_mu = threading.Lock()
+        self._sync_mu = threading.Lock()
+        self._written = 0
+        self._synced = 0
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    # ---- read ---------------------------------------------------------------------------
+
+    def load(self) -> State:
+        state = State(stack=self.stack)
+        if self.path.exists():
+            try:
+                state = State.from_json(json.loads(self.path.read_text()))
+            except json.JSONDecodeError as e:
+                raise StateError(
+                    f"state file {self.path} is not valid JSON ({e.msg} at line {e.lineno}); "
+                    f"the previous snapshot is in {self.backup_path}"
+                ) from None
+        if self.journal_path.exists():
+            with open(self.journal_path, "rb") as f:
+                lines = f.read().split(b"\n")
+            for i, raw in enumerate(lines):
+                if not raw.strip():
+                    continue
+                try:
+                    delta = json.loads(raw)
+                except json.JSONDecodeError:
+                    if i >= len(lines) - 2:
+                        break  # a torn final record: the write never completed, so it never counted
+                    raise StateError(f"journal {self.journal_path} is corrupt at record {i + 1}") from None
+                state.apply_delta(delta)
+        return state
+
+    # ---- write --------------------------------------------------------------------------
+
+    def _journal_fd(self) -> int:
+        if self._jfd is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._jfd = os.open(str(self.journal_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return self._jfd
+
+    def append(self, delta: dict[str, Any]) -> int:
+        line = (json.dumps(delta, separators=(",", ":"), default=str) + "\n").encode()
+        with self._write_mu:
+            os.write(self._journal_fd(), line)
+            self._written += 1
+            return self._written
+
+    def sync(self, token: int) -> None:
+        # Group commit: one fsync covers every record written before it, so ten workers
+        # finishing together cost one fsync, not ten.
+        with self._sync_mu:
+            if self._synced >= token:
+                return
+            with self._write_mu:
+                target = self._written
+                fd = self._jfd
+            if fd is not None:
+                os.fsync(fd)
+            self._synced = target
+
+    def save(self, state: State) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(state.to_json(), indent=1, sort_keys=False, default=str).encode()
+        tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+        with self._write_mu:
+            if self.path.exists():
+                bak_tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
+                shutil.copyfile(self.path, bak_tmp)
+                os.replace(bak_tmp, self.backup_path)
+            fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(self.dir)
+            # The snapshot covers every journal record (their seq <= state.seq); only now
+            # may the journal go. A crash before this truncate just replays skipped records.
+            if self._jfd is not None:
+                os.ftruncate(self._jfd, 0)
+            elif self.journal_path.exists():
+                os.truncate(self.journal_path, 0)
+
+    # ---- lock ---------------------------------------------------------------------------
+
+    def lock(self, info: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(self.lock_path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StateError(f"cannot lock {self.lock_path}: {e.strerror}") from None
+            holder = self._read_holder()
+            raise LockError(
+                f"stack {self.stack!r} is locked by {describe_holder(holder)}; wait for that run "
+                f"to finish, or if it is gone run with --force-unlock",
+                holder,
+            ) from None
+        previous = self._read_holder_fd(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._lock_fd = fd
+        self.stale_holder = previous or None  # a dead holder whose lock the kernel released
+
+    def _read_holder_fd(self, fd: int) -> dict[str, Any]:
+        try:
+            raw = os.pread(fd, 65536, 0)
+            return json.loads(raw) if raw.strip() else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _read_holder(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.lock_path.read_text() or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def unlock(self) -> None:
+        if self._jfd is not None:
+            os.close(self._jfd)
+            self._jfd = None
+        if self._lock_fd is not None:
+            try:
+                os.ftruncate(self._lock_fd, 0)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def force_unlock(self) -> dict[str, Any] | None:
+        holder = self._read_holder() if self.lock_path.exists() else None
+        try:
+            self.lock_path.unlink()
+        except FileNotFoundError:
+            pass
+        return holder or None
+
+
+def open_backend(url: str | None, *, stack: str, state_dir: str | Path) -> Backend:
+    """The backend for ``--backend``: None / ``file://DIR`` / a path -> files;
+    ``postgresql://...`` -> PostgreSQL."""
+    if not url:
+        return FileBackend(state_dir, stack)
+    if url.startswith(("postgresql://", "postgres://")):
+        from datera_iac.engine.pgbackend import PostgresBackend
+
+        return PostgresBackend(url, stack)
+    if url.startswith("file://"):
+        return FileBackend(url[len("file://"):], stack)
+    return FileBackend(url, stack)

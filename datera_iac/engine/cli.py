@@ -1,0 +1,351 @@
+"""``datera-iac preview | up | refresh | destroy | import | state`` (wired in datera_iac.cli).
+
+Exit codes: 0 success; 1 error (bad input, failed operations, a held lock); with
+``--detailed-exitcode`` 2 means "changes present" (or, with ``--refresh-only``, "the DSP
+differs from the state"). Human output goes to stdout, progress and notes to stderr, so
+``--json`` output can be piped.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from datera_iac.engine.core import Workspace
+from datera_iac.engine.render import plan_json, render_plan, render_result, show_value
+from datera_iac.errors import InputError
+
+__all__ = ["preview", "up", "refresh", "destroy", "import_", "state"]
+
+
+def _parse_config(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
+        out[key.strip()] = value
+    return out
+
+
+def _default_file() -> Path:
+    for name in ("Pulumi.yaml", "Pulumi.yml", "__main__.py"):
+        if Path(name).exists():
+            return Path(name)
+    return Path("Pulumi.yaml")
+
+
+def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every stack command."""
+    opts = [
+        click.option("-f", "--file", "file", type=click.Path(path_type=Path), default=None,
+                     help="Stack file: a Pulumi.yaml (runtime: yaml or python) or a Python program "
+                          "[default: ./Pulumi.yaml]."),
+        click.option("-s", "--stack", default="dev", show_default=True, envvar="DATERA_IAC_STACK",
+                     help="Stack name: selects the state and Pulumi.<stack>.yaml config."),
+        click.option("-c", "--config", "config", multiple=True, metavar="KEY=VALUE",
+                     help="Stack config (or datera:<option> provider config); repeatable."),
+        click.option("--endpoint", envvar="DATERA_ENDPOINT", default=None,
+                     help="DSP URL (overrides the stack's datera:endpoint). Without any DSP address "
+                          "the bundled simulator is used."),
+        click.option("--backend", envvar="DATERA_IAC_BACKEND", default=None,
+                     help="State backend: a directory (default .datera-iac beside the stack file) or "
+                          "postgresql://user@host:port/db."),
+        click.option("--color/--no-color", default=None, help="Colour output [default: on a TTY]."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def _workspace(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+               backend: str | None, parallel: int = 10, command: str = "", need_file: bool = True) -> Workspace:
+    path = file if file is not None else _default_file()
+    if not path.exists():
+        if need_file:
+            raise InputError(f"no stack file {path}", fix="pass -f <Pulumi.yaml | program.py>")
+        path = None  # type: ignore[assignment]
+    return Workspace(
+        stack_file=path, stack=stack, config=_parse_config(config), backend_url=backend,
+        endpoint=endpoint, parallel=parallel, command=command,
+    )
+
+
+def _color(flag: bool | None) -> bool:
+    return sys.stdout.isatty() if flag is None else flag
+
+
+def _notes(ws: Workspace) -> None:
+    for n in ws.notes:
+        click.echo(f"note: {n}", err=True)
+    ws.notes.clear()
+
+
+def _force_unlock(ws: Workspace) -> None:
+    holder = ws.force_unlock()
+    if holder:
+        from datera_iac.engine.backends import describe_holder
+
+        click.echo(f"note: broke the lock held by {describe_holder(holder)}", err=True)
+    else:
+        click.echo("note: the stack was not locked", err=True)
+
+
+_EXAMPLES_PREVIEW = """
+\b
+Examples:
+  datera-iac preview                          plan ./Pulumi.yaml against the DSP
+  datera-iac preview --json > plan.json       machine-readable plan (see plan.schema.json)
+  datera-iac preview --detailed-exitcode      exit 0 no changes, 2 changes, 1 error
+  datera-iac preview --refresh-only --detailed-exitcode   drift check: 2 when the DSP
+                                              differs from the state
+"""
+
+
+@click.command(epilog=_EXAMPLES_PREVIEW)
+@stack_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (or drift).")
+@click.option("--refresh-only", is_flag=True, help="Only compare the DSP with the state (drift).")
+@click.option("--destroy", "destroy_", is_flag=True, help="Plan the removal of every resource.")
+@click.pass_context
+def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+            backend: str | None, color: bool | None, as_json: bool, detailed_exitcode: bool,
+            refresh_only: bool, destroy_: bool) -> None:
+    """Show what `up` would do, without changing anything (no lock is taken)."""
+    with _workspace(file, stack, config, endpoint, backend, command="preview") as ws:
+        plan = ws.preview(refresh_only=refresh_only, destroy=destroy_)
+        _notes(ws)
+        if as_json:
+            click.echo(json.dumps(plan_json(plan), indent=2))
+        else:
+            click.echo(render_plan(plan, color=_color(color)))
+    if plan.errors:
+        ctx.exit(1)
+    if detailed_exitcode and plan.has_changes:
+        ctx.exit(2)
+
+
+_EXAMPLES_UP = """
+\b
+Examples:
+  datera-iac up                     deploy ./Pulumi.yaml (asks first on a TTY)
+  datera-iac up --yes --parallel 20 no questions, 20 operations at a time
+  datera-iac up -f program.py -s prod --backend postgresql://iac@db/iac
+  datera-iac up --force-unlock      break a lock left by a run that is gone
+"""
+
+
+def _confirm(yes: bool, color: bool, as_json: bool) -> Callable[[Any], bool]:
+    def ask(plan: Any) -> bool:
+        if as_json:
+            click.echo(json.dumps(plan_json(plan), indent=2))
+        else:
+            click.echo(render_plan(plan, color=color, verb="up"))
+        if yes or not sys.stdin.isatty():
+            return True
+        return click.confirm("Do you want to perform these actions?", default=False)
+
+    return ask
+
+
+def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_json: bool,
+            destroy: bool = False, refresh_only: bool = False, force_unlock: bool = False,
+            detailed_exitcode: bool = False) -> None:
+    if force_unlock:
+        _force_unlock(ws)
+    shown: list[Any] = []
+
+    def on_plan(plan: Any) -> None:
+        _notes(ws)
+        shown.append(plan)
+        if plan.errors or not plan.changes or refresh_only:
+            if as_json:
+                click.echo(json.dumps(plan_json(plan), indent=2))
+            else:
+                click.echo(render_plan(plan, color=color, verb="up"))
+
+    ask = _confirm(yes, color, as_json)
+    plan, result = ws.up(destroy=destroy, refresh_only=refresh_only, on_plan=on_plan,
+                         confirm=lambda p: ask(p))
+    _notes(ws)
+    if plan.errors:
+        ctx.exit(1)
+    if result is None:
+        click.echo("Cancelled: nothing was changed.", err=True)
+        ctx.exit(1)
+    if plan.changes and not refresh_only:
+        state = ws.load_state()
+        click.echo(render_result(result, {} if destroy else state.outputs, color=color),
+                   err=as_json)
+    if not result.ok:
+        ctx.exit(1)
+    if detailed_exitcode and plan.has_changes:
+        ctx.exit(2)
+
+
+@click.command(epilog=_EXAMPLES_UP)
+@stack_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-p", "--parallel", default=10, show_default=True, type=click.IntRange(1, 256),
+              help="Operations run at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (results go to stderr).")
+@click.option("--refresh-only", is_flag=True, help="Only bring the state in line with the DSP.")
+@click.option("--force-unlock", is_flag=True, help="Break the stack's lock first (the holder is shown).")
+@click.pass_context
+def up(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+       backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
+       refresh_only: bool, force_unlock: bool) -> None:
+    """Create, update and delete DSP objects until they match the stack."""
+    with _workspace(file, stack, config, endpoint, backend, parallel, command="up") as ws:
+        _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, refresh_only=refresh_only,
+                force_unlock=force_unlock)
+
+
+@click.command(epilog="""
+\b
+Examples:
+  datera-iac refresh                        drop vanished objects, record drift in the state
+  datera-iac refresh --detailed-exitcode    exit 2 when something drifted
+""")
+@stack_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the DSP differed from the state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the drift as JSON.")
+@click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+@click.pass_context
+def refresh(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+            backend: str | None, color: bool | None, detailed_exitcode: bool, as_json: bool,
+            force_unlock: bool) -> None:
+    """Read every managed object and update the state to match the DSP."""
+    with _workspace(file, stack, config, endpoint, backend, command="refresh") as ws:
+        _run_up(ctx, ws, yes=True, color=_color(color), as_json=as_json, refresh_only=True,
+                force_unlock=force_unlock, detailed_exitcode=detailed_exitcode)
+
+
+@click.command(epilog="""
+\b
+Examples:
+  datera-iac destroy --yes                  delete everything the stack manages
+  datera-iac destroy -s old --backend postgresql://iac@db/iac
+Protected resources make the plan fail; retainOnDelete resources are forgotten, not deleted.
+""")
+@stack_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-p", "--parallel", default=10, show_default=True, type=click.IntRange(1, 256))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+@click.pass_context
+def destroy(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+            backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
+            force_unlock: bool) -> None:
+    """Delete every object in the stack's state (objects already gone are fine)."""
+    with _workspace(file, stack, config, endpoint, backend, parallel, command="destroy") as ws:
+        _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, destroy=True,
+                force_unlock=force_unlock)
+
+
+@click.command("import", epilog="""
+\b
+Examples:
+  datera-iac import datera:index:Volume legacy-db /root/app/legacy-db
+  datera-iac import Volume web 6b8e...-uuid --protect
+Then declare the resource in the stack with the same name; `preview` should show no changes.
+""")
+@stack_options
+@click.argument("type_", metavar="TYPE")
+@click.argument("name")
+@click.argument("ref", metavar="ID")
+@click.option("--protect", is_flag=True, help="Mark the imported resource protected.")
+@click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+def import_(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None, backend: str | None,
+            color: bool | None, type_: str, name: str, ref: str, protect: bool, force_unlock: bool) -> None:
+    """Adopt an existing DSP object into the state as NAME (no write to the DSP)."""
+    with _workspace(file, stack, config, endpoint, backend, command="import", need_file=False) as ws:
+        if force_unlock:
+            _force_unlock(ws)
+        obs = ws.import_resource(name, type_, ref, protect=protect)
+        _notes(ws)
+        click.echo(f"imported {name} ({obs.id})")
+
+
+@click.group(epilog="""
+\b
+Examples:
+  datera-iac state list
+  datera-iac state show db
+  datera-iac state rm db            forget db (the DSP object stays)
+  datera-iac state unlock           break a stale lock (shows the holder)
+""")
+def state() -> None:
+    """Inspect and edit the stack's state."""
+
+
+@state.command("list")
+@stack_options
+@click.option("--json", "as_json", is_flag=True)
+def state_list(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+               backend: str | None, color: bool | None, as_json: bool) -> None:
+    """List managed resources: name, kind, id."""
+    ws = _workspace(file, stack, config, endpoint, backend, need_file=False)
+    st = ws.load_state()
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "type": r.type, "id": r.id} for r in st.resources.values()], indent=2))
+        return
+    for r in st.resources.values():
+        click.echo(f"{r.name}\t{r.type}\t{r.id}")
+    for r in st.deposed:
+        click.echo(f"{r.name}\t{r.type}\t{r.id}\t(old object awaiting delete)")
+    for p in st.pending.values():
+        click.echo(f"{p.name}\tpending {p.op}\t{p.object_id or ''}", err=True)
+
+
+@state.command("show")
+@stack_options
+@click.argument("name")
+def state_show(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+               backend: str | None, color: bool | None, name: str) -> None:
+    """Show one resource's recorded inputs and outputs (secrets masked)."""
+    ws = _workspace(file, stack, config, endpoint, backend, need_file=False)
+    st = ws.load_state()
+    r = st.resources.get(name)
+    if r is None:
+        raise InputError(f"{name!r} is not in the state", fix="see `datera-iac state list`")
+    click.echo(f"{r.name}: {r.type} {r.id}")
+    if r.protect:
+        click.echo("  protected")
+    for k, v in r.spec.items():
+        click.echo(f"  {k} = {show_value(v)}")
+    for k, v in r.outputs.items():
+        click.echo(f"  {k} (output) = {show_value(v)}")
+
+
+@state.command("rm")
+@stack_options
+@click.argument("names", nargs=-1, required=True)
+def state_rm(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+             backend: str | None, color: bool | None, names: tuple[str, ...]) -> None:
+    """Forget resources: they leave the state and stay on the DSP."""
+    ws = _workspace(file, stack, config, endpoint, backend, command="state rm", need_file=False)
+    for n in ws.state_rm(list(names)):
+        click.echo(f"removed {n} from state")
+
+
+@state.command("unlock")
+@stack_options
+def state_unlock(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+                 backend: str | None, color: bool | None) -> None:
+    """Break the stack's lock (for a run that is gone); prints who held it."""
+    ws = _workspace(file, stack, config, endpoint, backend, need_file=False)
+    _force_unlock(ws)
+

@@ -1,0 +1,353 @@
+"""The engine's operations over one stack: preview, up, refresh, destroy, import, state.
+
+A :class:`Workspace` ties together the stack source (a Pulumi-YAML file or a Python
+program), the state backend and the DSP connection (or the bundled simulator when no DSP
+is configured). Every mutating operation takes the stack's lock first, resolves what a
+killed run left pending, refreshes, plans and applies — the same steps in every command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+
+from datera_iac.engine.apply import (
+    Applier,
+    ApplyResult,
+    Progress,
+    StateStore,
+    state_entry,
+)
+from datera_iac.engine.backends import Backend, describe_holder, open_backend
+from datera_iac.engine.model import StackDef, StackError
+from datera_iac.engine.plan import Facts, Plan, make_plan, masked_outputs, recover_pending, refresh
+from datera_iac.engine.state import State, holder_info
+from datera_iac.errors import ConfigError, InputError
+from datera_iac.resources.base import Context, Timeouts, kind_for
+
+__all__ = ["Workspace", "load_stack", "stack_config_file", "EMBEDDED_USERS"]
+
+log = logging.getLogger("datera_iac.engine")
+
+#: Credentials of the bundled simulator started when no DSP is configured.
+EMBEDDED_USERS = {"admin": "password"}
+
+
+def stack_config_file(stack_file: Path, stack: str) -> dict[str, Any]:
+    """``Pulumi.<stack>.yaml`` beside the stack file: its ``config:`` mapping, if any."""
+    p = stack_file.parent / f"Pulumi.{stack}.yaml"
+    if not p.exists():
+        return {}
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        doc = YAML(typ="safe").load(p.read_text()) or {}
+    except YAMLError as e:
+        raise StackError(f"invalid YAML: {e}", where=None) from None
+    cfg = doc.get("config") or {}
+    if not isinstance(cfg, dict):
+        raise StackError(f"{p}: config must be a mapping")
+    return {str(k): (v.get("value") if isinstance(v, dict) and "value" in v else v) for k, v in cfg.items()}
+
+
+def load_stack(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any] | None = None) -> StackDef:
+    """Load a stack from a YAML file, a Python program, or a directory holding Pulumi.yaml.
+
+    A ``Pulumi.yaml`` with ``runtime: python`` runs its ``main`` program (default
+    ``__main__.py``)."""
+    from datera_iac.engine.program import load_program
+    from datera_iac.engine.yamlstack import load_yaml
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "Pulumi.yaml"
+    if not p.exists():
+        raise StackError(f"no stack file at {p}", fix="pass -f <Pulumi.yaml | program.py>, or cd to the stack")
+    merged = {**stack_config_file(p, stack), **dict(config or {})}
+    if p.suffix == ".py":
+        return load_program(p, stack=stack, config=merged)
+    from ruamel.yaml import YAML
+
+    try:
+        head = YAML(typ="safe").load(p.read_text()) or {}
+    except Exception:  # noqa: BLE001 - the YAML loader reports it with a line
+        head = {}
+    runtime = head.get("runtime") if isinstance(head, dict) else None
+    if isinstance(runtime, dict):
+        runtime = runtime.get("name")
+    if runtime == "python":
+        main = p.parent / str(head.get("main") or "__main__.py")
+        if main.is_dir():
+            main = main / "__main__.py"
+        return load_program(main, stack=stack, config=merged, project=str(head.get("name") or "datera"))
+    return load_yaml(p, stack=stack, config=merged)
+
+
+@attrs.define
+class Workspace:
+    """One stack: where it is declared, where its state lives, how to reach the DSP.
+
+    ``stack_file`` may be None for commands that need no declaration (``state``,
+    ``destroy`` falls back to the state alone). ``endpoint`` / ``provider_config`` override
+    the stack's ``datera:*`` config; with neither a DSP address nor DATERA_SAN_IP /
+    DATERA_ENDPOINT set, the bundled simulator is started with its data kept in
+    ``<state_dir>/dsp-sim`` so objects persist across runs.
+    """
+
+    stack_file: Path | None
+    stack: str = "dev"
+    config: dict[str, Any] = attrs.field(factory=dict)
+    backend_url: str | None = None
+    state_dir: Path | None = None
+    endpoint: str | None = None
+    provider_config: dict[str, Any] = attrs.field(factory=dict)
+    parallel: int = 10
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    embedded: bool | None = None
+    command: str = ""
+    #: A ready Context (tests, embedding); when set no client or simulator is started.
+    ctx: Context | None = None
+    _definition: StackDef | None = None
+    _sim: Any = None
+    _client: Any = None
+    notes: list[str] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if self.state_dir is None:
+            base = self.stack_file.parent if self.stack_file else Path.cwd()
+            if base.is_file():
+                base = base.parent
+            self.state_dir = base / ".datera-iac"
+
+    # ---- pieces ---------------------------------------------------------------------------
+
+    def definition(self) -> StackDef:
+        if self._definition is None:
+            if self.stack_file is None:
+                raise StackError("no stack file given", fix="pass -f <Pulumi.yaml | program.py>")
+            self._definition = load_stack(self.stack_file, stack=self.stack, config=self.config)
+        return self._definition
+
+    def backend(self) -> Backend:
+        assert self.state_dir is not None
+        return open_backend(self.backend_url, stack=self.stack, state_dir=self.state_dir)
+
+    def _provider_mapping(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.stack_file is not None and self._definition is None:
+            try:
+                self.definition()
+            except StackError:
+                raise
+        if self._definition is not None:
+            data.update(self._definition.provider_config)
+        data.update(self.provider_config)
+        if self.endpoint:
+            data["endpoint"] = self.endpoint
+        return data
+
+    def wants_embedded(self) -> bool:
+        if self.embedded is not None:
+            return self.embedded
+        from datera_iac.config import env_name
+
+        data = self._provider_mapping()
+        if data.get("endpoint") or data.get("san_ip"):
+            return False
+        return not (os.environ.get(env_name("san_ip")) or os.environ.get(env_name("endpoint")))
+
+    def context(self) -> Context:
+        """The kinds' context: a DSP client for the configured DSP or the bundled simulator."""
+        if self.ctx is not None:
+            return self.ctx
+        from datera_iac.config import DateraConfig
+        from datera_iac.dsp import DspClient
+
+        data = self._provider_mapping()
+        if self.wants_embedded():
+            sim = self._start_embedded()
+            user, password = next(iter(sim.users.items()))
+            data = {**data, "endpoint": sim.http_url, "san_login": user, "san_password": password}
+        try:
+            config = DateraConfig.from_mapping(data)
+        except ConfigError:
+            raise
+        self._client = DspClient(config)
+        runner = None
+        try:
+            from datera_iac.node.runner import default_runner  # type: ignore[attr-defined]
+
+            runner = default_runner()
+        except Exception:  # noqa: BLE001 - attachments without a node helper fail in their kind
+            runner = None
+        return Context(client=self._client, config=config, runner=runner, timeouts=self.timeouts,
+                       log=logging.getLogger("datera_iac"))
+
+    def _start_embedded(self) -> Any:
+        if self._sim is None:
+            from datera_iac.sim import SimServer
+
+            assert self.state_dir is not None
+            data_dir = self.state_dir / "dsp-sim"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._sim = SimServer(data_dir=str(data_dir)).start()
+            self.notes.append(f"no DSP configured: using the bundled simulator (data in {data_dir})")
+        return self._sim
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+        if self._sim is not None:
+            with contextlib.suppress(Exception):
+                self._sim.stop()
+            self._sim = None
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[tuple[Backend, State]]:
+        """The backend, locked, and the state loaded under the lock."""
+        backend = self.backend()
+        try:
+            backend.lock(holder_info(self.command))
+            stale = getattr(backend, "stale_holder", None)
+            if stale:
+                self.notes.append(f"took over the lock left by a run that died ({describe_holder(stale)})")
+            state = backend.load()
+            if not state.project and self._definition is not None:
+                state.project = self._definition.project
+            yield backend, state
+        finally:
+            backend.close()
+
+    # ---- operations -----------------------------------------------------------------------
+
+    def _desired_props(self, stack: StackDef | None) -> dict[str, dict[str, Any]]:
+        if stack is None:
+            return {}
+        return {n: d.properties for n, d in stack.resources.items()}
+
+    def preview(self, *, refresh_only: bool = False, destroy: bool = False) -> Plan:
+        """The plan, without the lock and without writing anything (reads only)."""
+        stack = None if destroy and self.stack_file is None else self.definition()
+        backend = self.backend()
+        try:
+            state = backend.load()
+        finally:
+            backend.close()
+        ctx = self.context()
+        _, notes = recover_pending(ctx, state, self._desired_props(stack))
+        facts = Facts()
+        delta, drift = refresh(ctx, state, facts)
+        state.apply_delta(delta)
+        plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
+                         refresh_only=refresh_only, drift=drift)
+        plan.recovered = notes
+        return plan
+
+    def up(self, *, destroy: bool = False, refresh_only: bool = False, confirm: Any = None,
+           progress_stream: TextIO | None = None, quiet: bool = False,
+           on_plan: Any = None) -> tuple[Plan, ApplyResult | None]:
+        """Lock, recover, refresh, plan and apply. ``confirm(plan) -> bool`` may stop
+        before any write to the DSP (``up`` without ``--yes`` on a TTY)."""
+        stack = None if destroy and self.stack_file is None else self.definition()
+        ctx = self.context()
+        with self.locked() as (backend, state):
+            store = StateStore(backend, state)
+            deltas, notes = recover_pending(ctx, State(stack=state.stack, resources=dict(state.resources),
+                                                       deposed=list(state.deposed),
+                                                       pending=dict(state.pending), seq=state.seq),
+                                            self._desired_props(stack))
+            for d in deltas:
+                store.commit(d)
+            facts = Facts()
+            delta, drift = refresh(ctx, store.state, facts)
+            if delta:
+                store.commit(delta)
+            plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack, destroy=destroy,
+                             refresh_only=refresh_only, drift=drift)
+            plan.recovered = notes
+            if on_plan is not None:
+                on_plan(plan)
+            if plan.errors:
+                store.compact()
+                return plan, None
+            if refresh_only or not plan.changes:
+                if stack is not None and not destroy and not refresh_only:
+                    self._record_outputs(store, stack, facts)
+                store.compact()
+                return plan, ApplyResult()
+            if confirm is not None and not confirm(plan):
+                store.compact()
+                return plan, None
+            progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
+            try:
+                result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
+                                 progress=progress).run()
+            finally:
+                progress.close()
+            return plan, result
+
+    def _record_outputs(self, store: StateStore, stack: StackDef, facts: Facts) -> None:
+        outs = masked_outputs(stack, facts, prior=store.state.outputs)
+        if outs != store.state.outputs:
+            store.commit({"outputs": outs})
+
+    def refresh(self) -> Plan:
+        """Bring the state in line with the DSP (drops vanished objects); returns the drift."""
+        return self.up(refresh_only=True)[0]
+
+    def import_resource(self, name: str, type_: str, ref: str, *, protect: bool = False) -> Any:
+        """Adopt an existing DSP object into state under ``name`` (no write to the DSP)."""
+        kind = kind_for(type_)
+        ctx = self.context()
+        with self.locked() as (backend, state):
+            if name in state.resources:
+                raise InputError(f"{name!r} is already in the state (id {state.resources[name].id})",
+                                 resource=name, fix="pick another name, or `state rm` it first")
+            obs = kind.adopt(ctx, ref)
+            store = StateStore(backend, state)
+            rs = state_entry(kind, name, obs, None, None, [], protect=protect)
+            store.commit({"upsert": [rs.to_json()]})
+            store.compact()
+            return obs
+
+    def state_rm(self, names: list[str]) -> list[str]:
+        """Forget resources in state (the DSP objects stay)."""
+        with self.locked() as (backend, state):
+            missing = [n for n in names if n not in state.resources]
+            if missing:
+                raise InputError(f"not in state: {', '.join(missing)}",
+                                 fix="see `datera-iac state list`")
+            store = StateStore(backend, state)
+            store.commit({"remove": list(names)})
+            store.compact()
+            return names
+
+    def load_state(self) -> State:
+        backend = self.backend()
+        try:
+            return backend.load()
+        finally:
+            backend.close()
+
+    def force_unlock(self) -> dict[str, Any] | None:
+        backend = self.backend()
+        try:
+            return backend.force_unlock()
+        finally:
+            backend.close()
+

@@ -1,0 +1,255 @@
+"""What a stack declares, independent of how it was written (Python program or YAML file).
+
+A :class:`StackDef` is a list of :class:`ResourceDecl` plus stack outputs. Property values
+are plain data that may contain *deferred* values: a :class:`Ref` (another resource's
+attribute, like a Pulumi ``Output``) or a :class:`Concat` (a string interpolating refs).
+The engine resolves them once the referenced resource's values are known, which is why the
+loaders never have to know anything about the DSP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+
+from datera_iac.errors import InputError
+
+__all__ = [
+    "Location",
+    "Ref",
+    "Concat",
+    "Unknown",
+    "UNKNOWN",
+    "ResourceOptions",
+    "ResourceDecl",
+    "StackDef",
+    "StackError",
+    "refs_in",
+    "resolve",
+    "has_unknown",
+]
+
+
+@attrs.frozen
+class Location:
+    """Where a declaration was written: a file and a 1-based line (0 when unknown)."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class StackError(InputError):
+    """A stack declaration is invalid; names the file, line and resource.
+
+    A subclass of :class:`~datera_iac.errors.InputError`, so every front end that reports
+    input errors reports these without a traceback.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: Location | None = None,
+        resource: str | None = None,
+        kind: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.where = where
+        super().__init__(message, kind=kind, field=field, resource=resource, fix=fix)
+
+    def _render(self) -> str:
+        if self.resource:
+            head = f"{self.kind} {self.resource!r}" if self.kind else f"resource {self.resource!r}"
+        else:
+            head = self.kind or ""
+        if self.field:
+            head = f"{head} field {self.field!r}" if head else f"field {self.field!r}"
+        text = f"{head}: {self.reason}" if head else self.reason
+        if self.fix:
+            text = f"{text} ({self.fix})"
+        where = getattr(self, "where", None)
+        return f"{where}: {text}" if where else text
+
+    @classmethod
+    def wrap(cls, e: InputError, where: Location | None, resource: str | None) -> "StackError":
+        """Attach a location and resource name to an InputError raised by a kind."""
+        if isinstance(e, StackError) and e.where is not None:
+            return e
+        return cls(
+            e.reason, where=where, resource=resource or e.resource, kind=e.kind,
+            field=e.field, fix=e.fix,
+        )
+
+
+class Unknown:
+    """A value that will only be known after apply ("known after apply")."""
+
+    _inst: "Unknown | None" = None
+
+    def __new__(cls) -> "Unknown":
+        if cls._inst is None:
+            cls._inst = super().__new__(cls)
+        return cls._inst
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Unknown, ())
+
+
+UNKNOWN = Unknown()
+
+
+@attrs.frozen(eq=False)
+class Ref:
+    """A deferred reference to ``resource``'s attribute ``path`` (like a Pulumi Output).
+
+    ``path`` is a tuple of attribute names and list indexes: ``("id",)``,
+    ``("extra_specs", "DF:replica_count")``. An empty path means the resource itself
+    (used by ``dependsOn``). ``fn`` optionally transforms the value once known
+    (:meth:`apply`).
+    """
+
+    resource: str
+    path: tuple[str | int, ...] = ()
+    fn: Callable[[Any], Any] | None = None
+
+    def __getattr__(self, name: str) -> "Ref":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Ref(self.resource, self.path + (name,), self.fn)
+
+    def __getitem__(self, key: str | int) -> "Ref":
+        return Ref(self.resource, self.path + (key,), self.fn)
+
+    def apply(self, fn: Callable[[Any], Any]) -> "Ref":
+        """A Ref whose value is ``fn(value)`` (chains with an earlier ``apply``)."""
+        prev = self.fn
+        return Ref(self.resource, self.path, fn if prev is None else (lambda v: fn(prev(v))))
+
+    def __str__(self) -> str:
+        tail = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        return "${" + self.resource + tail + "}"
+
+    __repr__ = __str__
+
+
+@attrs.frozen
+class Concat:
+    """A string built from literal parts and :class:`Ref` values (``"pre-${v.id}"``)."""
+
+    parts: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        return "".join(str(p) for p in self.parts)
+
+
+@attrs.frozen
+class ResourceOptions:
+    """Per-resource engine options (Pulumi's ``options:``).
+
+    ``protect``: a planned delete or replace is a plan error. ``retain_on_delete``: leave the
+    object on the DSP when it leaves the stack. ``import_id``: adopt an existing object
+    instead of creating it. ``depends_on``: names of resources to order after.
+    """
+
+    depends_on: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+    import_id: str | None = None
+
+
+@attrs.define
+class ResourceDecl:
+    """One declared resource: a logical name, its kind token and raw (snake_case) properties."""
+
+    name: str
+    type: str
+    properties: dict[str, Any]
+    options: ResourceOptions = attrs.field(factory=ResourceOptions)
+    where: Location | None = None
+    #: 1-based line of each property (YAML stacks), for errors that name a field.
+    lines: dict[str, int] = attrs.field(factory=dict)
+
+    def where_of(self, field: str | None) -> Location | None:
+        """The location of ``field`` when known, else of the resource."""
+        if field and self.where is not None and field.split(".")[0] in self.lines:
+            return Location(self.where.file, self.lines[field.split(".")[0]])
+        return self.where
+
+    def dependencies(self) -> set[str]:
+        """Names of the resources this one must come after (refs + dependsOn)."""
+        deps = {r.resource for r in refs_in(self.properties)}
+        deps.update(self.options.depends_on)
+        deps.discard(self.name)
+        return deps
+
+
+@attrs.define
+class StackDef:
+    """A loaded stack: project name, resources in declaration order, outputs, and the
+    provider configuration it carries (``datera:<option>`` keys, snake_case)."""
+
+    project: str
+    resources: dict[str, ResourceDecl]
+    outputs: dict[str, Any] = attrs.field(factory=dict)
+    provider_config: dict[str, Any] = attrs.field(factory=dict)
+    source: str = ""
+
+
+def refs_in(value: Any) -> Iterator[Ref]:
+    """Every :class:`Ref` inside a property value."""
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Concat):
+        for p in value.parts:
+            yield from refs_in(p)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from refs_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from refs_in(v)
+
+
+def has_unknown(value: Any) -> bool:
+    """True if :data:`UNKNOWN` appears anywhere in ``value``."""
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(v) for v in value)
+    return False
+
+
+def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:
+    """Replace every Ref / Concat in ``value`` using ``lookup(ref)``.
+
+    ``lookup`` returns the raw attribute value or :data:`UNKNOWN`. A Concat with an unknown
+    part is unknown as a whole.
+    """
+    if isinstance(value, Ref):
+        v = lookup(value)
+        if v is UNKNOWN or value.fn is None:
+            return v
+        return value.fn(v)
+    if isinstance(value, Concat):
+        parts = [resolve(p, lookup) for p in value.parts]
+        if any(p is UNKNOWN for p in parts):
+            return UNKNOWN
+        return "".join("" if p is None else str(p) for p in parts)
+    if isinstance(value, dict):
+        return {k: resolve(v, lookup) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, lookup) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve(v, lookup) for v in value)
+    return value

@@ -1,0 +1,528 @@
+"""Planning: facts (the refreshed DSP) versus the declaration, as a list of steps.
+
+``preview`` prints a :class:`Plan` and stops; ``up`` applies the same plan. No kind has a
+dry-run branch: the plan is made only of reads (``find``, ``read_many``, ``adopt``) and of
+the kinds' pure ``diff``.
+
+Actions: ``create``, ``update``, ``replace``, ``delete``, ``import``, ``forget`` (leave the
+object on the DSP: ``retainOnDelete``) and ``same`` (no change, not printed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from datera_iac.engine.graph import dependencies, topo_order
+from datera_iac.engine.model import (
+    UNKNOWN,
+    Ref,
+    ResourceDecl,
+    StackDef,
+    StackError,
+    has_unknown,
+    resolve,
+)
+from datera_iac.engine.state import (
+    PendingOp,
+    hash_secret,
+    ResourceState,
+    State,
+    is_digest,
+    mask_outputs,
+    mask_spec,
+    secret_matches,
+)
+from datera_iac.errors import DateraIacError, InputError, NotFound
+from datera_iac.resources.base import (
+    REPLACE,
+    SENSITIVE,
+    Context,
+    Diff,
+    FieldChange,
+    Kind,
+    Observed,
+    kind_for,
+)
+
+__all__ = [
+    "Step",
+    "Drift",
+    "Plan",
+    "Facts",
+    "make_plan",
+    "recover_pending",
+    "refresh",
+    "lookup_value",
+    "build_spec",
+    "effective_diff",
+    "TEMP_SUFFIX",
+    "replace_strategy",
+    "masked_outputs",
+]
+
+#: Suffix of the temporary name a create-before-delete replacement uses while the old
+#: object still holds the real (unique) name.
+TEMP_SUFFIX = "-replacing"
+
+CHANGE_ACTIONS = ("create", "update", "replace", "delete", "import", "forget")
+
+
+@attrs.define
+class Step:
+    """One planned operation on one resource.
+
+    ``changes`` are the field changes (for update / replace / import-then-update);
+    ``strategy`` says how a replacement runs: ``create-before-delete``,
+    ``delete-before-create`` or ``temporary-name`` (create under ``temp_name``, delete the
+    old object, rename through the kind's update). ``deps`` are the names this step waits
+    for; ``deposed`` marks the delete of an old object left by a replacement.
+    """
+
+    name: str
+    kind: str
+    action: str
+    id: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+    reason: str | None = None
+    strategy: str | None = None
+    temp_name: str | None = None
+    deps: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+    import_id: str | None = None
+    deposed: bool = False
+    desired: dict[str, Any] | None = None
+
+
+@attrs.define
+class Drift:
+    """A managed object that differs from the state (refresh-only mode)."""
+
+    name: str
+    kind: str
+    id: str
+    status: str  # "changed" | "deleted"
+    fields: tuple[str, ...] = ()
+    changes: tuple[FieldChange, ...] = ()
+
+
+@attrs.define
+class Plan:
+    stack: str
+    steps: list[Step] = attrs.field(factory=list)
+    drift: list[Drift] = attrs.field(factory=list)
+    errors: list[str] = attrs.field(factory=list)
+    outputs: dict[str, Any] = attrs.field(factory=dict)
+    refresh_only: bool = False
+    destroy: bool = False
+    recovered: list[str] = attrs.field(factory=list)
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action != "same"]
+
+    @property
+    def has_changes(self) -> bool:
+        if self.refresh_only:
+            return bool(self.drift)
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        out = {a: 0 for a in CHANGE_ACTIONS}
+        for s in self.changes:
+            out[s.action] = out.get(s.action, 0) + 1
+        return out
+
+
+@attrs.define
+class Facts:
+    """What the engine knows about live objects during one run: real values (secrets in
+    memory only), keyed by logical name. The plan reads them; apply updates them."""
+
+    observed: dict[str, Observed[Any, Any]] = attrs.field(factory=dict)
+    #: name -> action for resources whose id/outputs are not known before apply
+    pending_action: dict[str, str] = attrs.field(factory=dict)
+    #: name -> resolved desired properties (may hold UNKNOWN)
+    desired: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    kinds: dict[str, Kind[Any, Any]] = attrs.field(factory=dict)
+
+
+def _attr(value: Any, key: str | int) -> Any:
+    if value is UNKNOWN or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return value.get(key, None) if isinstance(key, str) else None
+    if isinstance(value, (list, tuple)) and isinstance(key, int):
+        return value[key] if -len(value) <= key < len(value) else None
+    if attrs.has(type(value)) and isinstance(key, str):
+        return getattr(value, key, None)
+    return None
+
+
+def lookup_value(facts: Facts, ref: Ref) -> Any:
+    """The current value of ``ref`` (or UNKNOWN before the referenced object exists)."""
+    name = ref.resource
+    path = ref.path or ("id",)
+    head, rest = path[0], path[1:]
+    kind = facts.kinds.get(name)
+    spec_fields = {f.name for f in attrs.fields(kind.Spec)} if kind else set()
+    out_fields = {f.name for f in attrs.fields(kind.Outputs)} if kind else set()
+    action = facts.pending_action.get(name)
+    obs = facts.observed.get(name)
+    desired = facts.desired.get(name, {})
+    if head in spec_fields and head in desired:
+        value: Any = desired[head]
+    elif action in ("create", "replace") or obs is None:
+        value = UNKNOWN
+    elif head == "id":
+        value = obs.id
+    elif head in out_fields:
+        value = getattr(obs.outputs, str(head))
+    elif head in spec_fields:
+        value = getattr(obs.spec, str(head))
+    else:
+        value = None
+    for key in rest:
+        value = _attr(value, key)
+    return value
+
+
+def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDecl | None,
+               base: Any = None) -> tuple[Any, tuple[str, ...]]:
+    """A Spec from resolved properties. Unknown fields take ``base``'s value (so they diff
+    equal) and are returned separately; raises StackError with the declaration's place."""
+    unknown = tuple(k for k, v in props.items() if has_unknown(v))
+    data = dict(props)
+    for k in unknown:
+        if base is not None and hasattr(base, k):
+            data[k] = getattr(base, k)
+        else:
+            data.pop(k)
+    try:
+        spec = kind.spec_from(data, resource=decl.name if decl else None)
+    except InputError as e:
+        if unknown and base is None:
+            return None, unknown  # cannot validate yet: values come after apply
+        raise StackError.wrap(e, decl.where_of(e.field) if decl else None,
+                              decl.name if decl else e.resource) from None
+    return spec, unknown
+
+
+def effective_diff(kind: Kind[Any, Any], observed: Observed[Any, Any], spec: Any,
+                   prior: ResourceState | None, unknown: tuple[str, ...] = ()) -> Diff:
+    """The kind's diff of live versus desired, corrected for what the DSP cannot show.
+
+    A secret the DSP never returns (observed ``None``) is compared with the state's salted
+    digest instead; a field whose desired value is not known yet counts as changed; a
+    name still carrying a replacement's temporary name is a rename, not a replacement."""
+    d = kind.diff(observed.spec, spec)
+    changes = []
+    for c in d.changes:
+        if c.sensitive and c.old is None and prior is not None:
+            stored = prior.spec.get(c.name)
+            if is_digest(stored) and secret_matches(stored, c.new):
+                continue
+        if prior is not None and prior.temp_name and c.name == "name" and c.old == prior.temp_name:
+            c = attrs.evolve(c, replace=False)
+        changes.append(c)
+    fields = {f.name: f for f in attrs.fields(kind.Spec)}
+    for name in unknown:
+        if name not in {c.name for c in changes} and name in fields:
+            f = fields[name]
+            changes.append(FieldChange(
+                name=name, old=getattr(observed.spec, name, None), new=UNKNOWN,
+                replace=bool(f.metadata.get(REPLACE)), sensitive=bool(f.metadata.get(SENSITIVE)),
+            ))
+    return attrs.evolve(d, changes=tuple(changes))
+
+
+def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
+                   prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The stack's outputs as stored in state: values that come from a sensitive field
+    become digests; values not known (a failed resource) are left out."""
+    out: dict[str, Any] = {}
+    for k, v in stack.outputs.items():
+        secret = False
+
+        def look(ref: Any) -> Any:
+            nonlocal secret
+            kind = facts.kinds.get(ref.resource)
+            head = (ref.path or ("id",))[0]
+            if kind is not None:
+                for cls in (kind.Spec, kind.Outputs):
+                    f = getattr(attrs.fields(cls), str(head), None)
+                    if f is not None and f.metadata.get(SENSITIVE):
+                        secret = True
+            return lookup_value(facts, ref)
+
+        value = resolve(v, look)
+        if has_unknown(value):
+            if keep_unknown:
+                out[k] = UNKNOWN
+            continue
+        old = (prior or {}).get(k)
+        out[k] = (old if secret_matches(old, value) else hash_secret(value)) if secret else value
+    return out
+
+
+# ---- recovery and refresh ------------------------------------------------------------------
+
+
+def _journal_spec(kind: Kind[Any, Any], op: PendingOp, desired: Mapping[str, Any] | None) -> Any:
+    """The spec a pending create was called with, as far as ``find`` needs it: names are
+    in the journal; secrets are not (their digests are dropped or matched to the program)."""
+    data = dict(op.spec)
+    for f in attrs.fields(kind.Spec):
+        if f.metadata.get(SENSITIVE) and is_digest(data.get(f.name)):
+            want = (desired or {}).get(f.name)
+            if want is not None and not has_unknown(want) and secret_matches(data[f.name], want):
+                data[f.name] = want
+            else:
+                data.pop(f.name)
+    try:
+        return kind.spec_from(data, resource=op.name)
+    except InputError:
+        if desired and not has_unknown(desired):
+            return kind.spec_from(desired, resource=op.name)
+        raise
+
+
+def recover_pending(ctx: Context, state: State, desired_props: Mapping[str, Mapping[str, Any]],
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Resolve operations a killed run left pending. Returns deltas (to journal or to
+    apply in memory for a preview) and human notes. Only reads the DSP."""
+    deltas: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for op in list(state.pending.values()):
+        kind = kind_for(op.type)
+        delta: dict[str, Any] = {"pending_clear": [op.op_id]}
+        if op.op in ("create", "import"):
+            spec = _journal_spec(kind, op, desired_props.get(op.name))
+            found = kind.find(ctx, spec) if op.op == "create" else None
+            if found is None and op.op == "import" and op.object_id:
+                try:
+                    found = kind.adopt(ctx, op.object_id)
+                except NotFound:
+                    found = None
+            if found is not None:
+                prior = state.resources.get(op.name)
+                nm = op.spec.get("name")
+                temp = nm if isinstance(nm, str) and nm.endswith(TEMP_SUFFIX) else None
+                rs = ResourceState(
+                    name=op.name, type=kind.token, id=found.id,
+                    spec=mask_spec(kind, found.spec, op.spec), outputs=mask_outputs(kind, found.outputs),
+                    deps=list(prior.deps) if prior else [], temp_name=temp,
+                    protect=prior.protect if prior else False,
+                    retain_on_delete=prior.retain_on_delete if prior else False,
+                )
+                if prior is not None and prior.id != found.id:
+                    delta["deposed_add"] = [prior.to_json()]
+                delta["upsert"] = [rs.to_json()]
+                notes.append(f"{op.name}: an interrupted {op.op} had completed; found {found.id}, now in state")
+            else:
+                notes.append(f"{op.name}: an interrupted {op.op} had not completed; nothing to clean up")
+        elif op.op == "delete" and op.object_id:
+            obs = kind.read(ctx, op.object_id)
+            if obs is None:
+                if op.deposed:
+                    delta["deposed_remove"] = [op.object_id]
+                elif (r := state.resources.get(op.name)) is not None and r.id == op.object_id:
+                    delta["remove"] = [op.name]
+                notes.append(f"{op.name}: an interrupted delete of {op.object_id} had completed")
+            else:
+                notes.append(f"{op.name}: an interrupted delete of {op.object_id} had not completed")
+        else:
+            notes.append(f"{op.name}: an interrupted {op.op} will be re-checked by refresh")
+        deltas.append(delta)
+        state.apply_delta(delta)
+    return deltas, notes
+
+
+def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], list[Drift]]:
+    """Read every managed object with the kinds' bulk reads.
+
+    Fills ``facts.observed`` and returns (a delta bringing the state in line with the DSP,
+    the drift relative to the state). Vanished objects leave the state: the plan then
+    re-creates them."""
+    by_kind: dict[str, list[ResourceState]] = defaultdict(list)
+    for r in list(state.resources.values()) + list(state.deposed):
+        by_kind[r.type].append(r)
+    upserts, removes, deposed_gone, drift = [], [], [], []
+    for token, items in by_kind.items():
+        kind = kind_for(token)
+        seen = kind.read_many(ctx, [r.id for r in items])
+        for r in items:
+            obs = seen.get(r.id)
+            is_deposed = r in state.deposed
+            if obs is None:
+                if is_deposed:
+                    deposed_gone.append(r.id)
+                else:
+                    removes.append(r.name)
+                    drift.append(Drift(r.name, kind.name, r.id, "deleted"))
+                continue
+            if is_deposed:
+                continue
+            facts.observed[r.name] = obs
+            facts.kinds.setdefault(r.name, kind)
+            new_spec = mask_spec(kind, obs.spec, r.spec)
+            for f in attrs.fields(kind.Spec):  # a secret the DSP does not return: keep the digest
+                if f.metadata.get(SENSITIVE) and getattr(obs.spec, f.name) is None:
+                    new_spec[f.name] = r.spec.get(f.name)
+            changed = tuple(
+                FieldChange(name=f.name, old=r.spec.get(f.name), new=new_spec.get(f.name),
+                            replace=bool(f.metadata.get(REPLACE)),
+                            sensitive=bool(f.metadata.get(SENSITIVE)))
+                for f in attrs.fields(kind.Spec)
+                if _norm(r.spec.get(f.name)) != _norm(new_spec.get(f.name))
+            )
+            new_out = mask_outputs(kind, obs.outputs, r.outputs)
+            if changed:
+                drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(c.name for c in changed), changed))
+            if changed or new_out != r.outputs or obs.id != r.id:
+                upserts.append(attrs.evolve(r, id=obs.id, spec=new_spec, outputs=new_out).to_json())
+    delta: dict[str, Any] = {}
+    if upserts:
+        delta["upsert"] = upserts
+    if removes:
+        delta["remove"] = removes
+    if deposed_gone:
+        delta["deposed_remove"] = deposed_gone
+    return delta, drift
+
+
+def _norm(v: Any) -> Any:
+    """Plain data compare: tuples and lists alike (JSON has only lists)."""
+    if isinstance(v, tuple):
+        return [_norm(x) for x in v]
+    if isinstance(v, list):
+        return [_norm(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _norm(x) for k, x in v.items()}
+    return v
+
+
+# ---- the plan ------------------------------------------------------------------------
+
+
+def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, *,
+              stack_name: str, destroy: bool = False, refresh_only: bool = False,
+              drift: list[Drift] | None = None) -> Plan:
+    """Compare the refreshed ``state``/``facts`` with ``stack`` and return the steps.
+
+    Never raises for a per-resource problem: those become ``plan.errors`` so the user sees
+    all of them at once (a protected resource, an invalid value, a shrink)."""
+    plan = Plan(stack=stack_name, destroy=destroy, refresh_only=refresh_only, drift=list(drift or []))
+    if refresh_only:
+        return plan
+    decls: dict[str, ResourceDecl] = {} if (destroy or stack is None) else dict(stack.resources)
+    deps = dependencies(stack) if decls and stack is not None else {}
+    order = topo_order(deps, list(decls)) if decls else []
+    for name in order:
+        facts.kinds[name] = kind_for(decls[name].type)
+
+    for name in order:
+        decl = decls[name]
+        kind = facts.kinds[name]
+        prior = state.resources.get(name)
+        props = resolve(decl.properties, lambda r: lookup_value(facts, r))
+        facts.desired[name] = props
+        step = Step(name=name, kind=kind.name, action="same", deps=tuple(sorted(deps.get(name, ()))),
+                    protect=decl.options.protect, retain_on_delete=decl.options.retain_on_delete,
+                    desired=props)
+        try:
+            _plan_one(ctx, step, kind, decl, props, prior, facts)
+        except DateraIacError as e:
+            if isinstance(e, InputError) and not isinstance(e, StackError):
+                e = StackError.wrap(e, decl.where_of(e.field), name)
+            plan.errors.append(str(e))
+            step.action = "error"
+        if step.action in ("create", "replace"):
+            facts.pending_action[name] = step.action
+        if step.protect and step.action == "replace":
+            plan.errors.append(
+                f"{decl.where}: resource {name!r} is protected and the plan would replace it "
+                f"(changed: {', '.join(c.name for c in step.changes if c.replace)}); "
+                "remove `protect` first if you mean it"
+            )
+        plan.steps.append(step)
+
+    # objects in state that the stack no longer declares: delete (or forget), dependents first
+    leaving = [r for n, r in state.resources.items() if n not in decls]
+    rdeps = {r.name: {d for d in r.deps if d in {x.name for x in leaving}} for r in leaving}
+    for name in reversed(topo_order(rdeps, [r.name for r in leaving])):
+        r = state.resources[name]
+        kind = kind_for(r.type)
+        waits = tuple(sorted(x.name for x in leaving if name in x.deps))
+        action = "forget" if r.retain_on_delete else "delete"
+        plan.steps.append(Step(name=name, kind=kind.name, action=action, id=r.id, deps=waits,
+                               protect=r.protect, retain_on_delete=r.retain_on_delete))
+        if r.protect and action == "delete":
+            plan.errors.append(
+                f"resource {name!r} ({kind.name} {r.id}) is protected and the plan would delete it; "
+                "remove `protect` (and run up) before destroying it"
+            )
+    for r in state.deposed:
+        plan.steps.append(Step(name=r.name, kind=kind_for(r.type).name, action="delete", id=r.id,
+                               deposed=True, reason="old object of an earlier replacement"))
+    if stack is not None and not destroy:
+        plan.outputs = masked_outputs(stack, facts, keep_unknown=True)
+    return plan
+
+
+def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl,
+              props: dict[str, Any], prior: ResourceState | None, facts: Facts) -> None:
+    obs = facts.observed.get(decl.name)
+    if prior is not None and prior.type != kind.token:
+        step.action, step.id = "replace", prior.id
+        step.reason = f"type changed from {prior.type} to {kind.token}"
+        step.strategy = "delete-before-create"
+        return
+    if prior is None or obs is None:
+        if decl.options.import_id:
+            step.action, step.import_id = "import", decl.options.import_id
+            adopted = kind.adopt(ctx, decl.options.import_id)
+            step.id = adopted.id
+            facts.observed[decl.name] = adopted
+            spec, unknown = build_spec(kind, props, decl, adopted.spec)
+            if spec is not None:
+                step.changes = effective_diff(kind, adopted, spec, None, unknown).changes
+            return
+        step.action = "create"
+        build_spec(kind, props, decl)  # validate what is known now
+        return
+    step.id = prior.id
+    spec, unknown = build_spec(kind, props, decl, obs.spec)
+    d = effective_diff(kind, obs, spec, prior, unknown)
+    if not d.changed:
+        return
+    step.changes = d.changes
+    step.reason = d.reason
+    if not d.replace:
+        step.action = "update"
+        if prior.temp_name:
+            step.reason = f"rename from temporary name {prior.temp_name!r}"
+        return
+    step.action = "replace"
+    step.strategy, step.temp_name = replace_strategy(kind, d, spec)
+
+
+def replace_strategy(kind: Kind[Any, Any], d: Diff, spec: Any) -> tuple[str, str | None]:
+    """How to replace without two live objects sharing a unique name.
+
+    The kind's ``delete_before_replace`` wins. Otherwise a kept name would collide: if the
+    kind can rename in place (its ``name`` is not a replace field) the new object is
+    created under a temporary name and renamed once the old one is gone; if it cannot,
+    the old object must go first. Without a kept name, create-before-delete."""
+    if d.delete_before_replace:
+        return "delete-before-create", None
+    name_f = getattr(attrs.fields(kind.Spec), "name", None)
+    if name_f is not None and "name" not in d.fields and isinstance(getattr(spec, "name", None), str):
+        if not name_f.metadata.get(REPLACE):
+            return "temporary-name", f"{spec.name}{TEMP_SUFFIX}"
+        return "delete-before-create", None
+    return "create-before-delete", None

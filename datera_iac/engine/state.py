@@ -1,0 +1,232 @@
+"""The stack's state: what the engine manages, and what it was in the middle of doing.
+
+State is a snapshot plus a journal of *deltas*. Every resource operation writes two
+deltas: its intent (a pending operation, durable before the API call) and its result (the
+object read back, and the intent cleared). A run killed at any instant therefore leaves
+either no trace of an operation, or an intent whose outcome the next run resolves with the
+kind's ``find`` / ``read`` — never an object the state does not know about.
+
+Secrets never reach the state in clear: sensitive inputs and outputs are stored as salted
+SHA-256 digests (``sha256$<salt>$<hex>``), enough to notice that a secret changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from datera_iac.errors import StateError
+from datera_iac.resources.base import SENSITIVE, Kind
+
+__all__ = [
+    "STATE_VERSION",
+    "ResourceState",
+    "PendingOp",
+    "State",
+    "hash_secret",
+    "secret_matches",
+    "is_digest",
+    "mask_spec",
+    "mask_outputs",
+    "holder_info",
+]
+
+STATE_VERSION = 1
+_DIGEST_PREFIX = "sha256$"
+
+
+def hash_secret(value: Any, salt: str | None = None) -> str:
+    """A salted digest of a secret value (JSON-encoded, so types matter)."""
+    salt = salt or secrets.token_hex(8)
+    data = json.dumps(value, sort_keys=True).encode()
+    return f"{_DIGEST_PREFIX}{salt}${hashlib.sha256(salt.encode() + data).hexdigest()}"
+
+
+def is_digest(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(_DIGEST_PREFIX) and value.count("$") == 2
+
+
+def secret_matches(stored: Any, value: Any) -> bool:
+    """True if ``value`` hashes to the stored digest (or both are None)."""
+    if stored is None or value is None:
+        return stored is None and value is None
+    if not is_digest(stored):
+        return False
+    salt = stored.split("$")[1]
+    return hash_secret(value, salt) == stored
+
+
+def _mask(data: Mapping[str, Any], cls: type, prior: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = dict(data)
+    for f in attrs.fields(cls):
+        if f.metadata.get(SENSITIVE) and out.get(f.name) is not None:
+            v = out[f.name]
+            if is_digest(v):
+                continue
+            old = (prior or {}).get(f.name)
+            # keep the old digest when the secret did not change: stable state, no churn
+            out[f.name] = old if secret_matches(old, v) else hash_secret(v)
+    return out
+
+
+def mask_spec(kind: Kind[Any, Any], spec: Any, prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A spec as plain data with every sensitive field replaced by a salted digest."""
+    return _mask(kind.spec_to(spec), kind.Spec, prior)
+
+
+def mask_outputs(kind: Kind[Any, Any], outputs: Any, prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Outputs as plain data, sensitive ones digested."""
+    return _mask(kind.outputs_to(outputs), kind.Outputs, prior)
+
+
+@attrs.define
+class ResourceState:
+    """One managed object. ``spec`` and ``outputs`` are plain data with secrets digested;
+    ``deps`` are the logical names it depended on (destroy order); ``temp_name`` is set
+    while a create-before-delete replacement still carries its temporary name."""
+
+    name: str
+    type: str
+    id: str
+    spec: dict[str, Any] = attrs.field(factory=dict)
+    outputs: dict[str, Any] = attrs.field(factory=dict)
+    deps: list[str] = attrs.field(factory=list)
+    protect: bool = False
+    retain_on_delete: bool = False
+    temp_name: str | None = None
+    updated: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "ResourceState":
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@attrs.define
+class PendingOp:
+    """An operation whose intent was recorded but whose outcome was not (yet).
+
+    ``op``: create | update | delete | import | rename. ``spec`` is the masked spec the
+    create was called with (enough for ``find``: names are not secret).
+    """
+
+    op_id: str
+    op: str
+    name: str
+    type: str
+    object_id: str | None = None
+    spec: dict[str, Any] = attrs.field(factory=dict)
+    deposed: bool = False
+    started: float = 0.0
+    pid: int = 0
+    host: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PendingOp":
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@attrs.define
+class State:
+    """The whole state of one stack. Mutated only through :meth:`apply_delta`, so the
+    in-memory copy and the backend's journal always agree."""
+
+    stack: str
+    project: str = ""
+    serial: int = 0
+    seq: int = 0
+    resources: dict[str, ResourceState] = attrs.field(factory=dict)
+    deposed: list[ResourceState] = attrs.field(factory=list)
+    pending: dict[str, PendingOp] = attrs.field(factory=dict)
+    outputs: dict[str, Any] = attrs.field(factory=dict)
+
+    # ---- (de)serialisation --------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "stack": self.stack,
+            "project": self.project,
+            "serial": self.serial,
+            "seq": self.seq,
+            "resources": [r.to_json() for r in self.resources.values()],
+            "deposed": [r.to_json() for r in self.deposed],
+            "pending": [p.to_json() for p in self.pending.values()],
+            "outputs": self.outputs,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "State":
+        if d.get("version") != STATE_VERSION:
+            raise StateError(
+                f"state version {d.get('version')!r} is not supported (expected {STATE_VERSION})"
+            )
+        try:
+            st = cls(
+                stack=d["stack"], project=d.get("project", ""), serial=int(d.get("serial", 0)),
+                seq=int(d.get("seq", 0)), outputs=dict(d.get("outputs") or {}),
+            )
+            for r in d.get("resources") or []:
+                rs = ResourceState.from_json(r)
+                st.resources[rs.name] = rs
+            st.deposed = [ResourceState.from_json(r) for r in d.get("deposed") or []]
+            for p in d.get("pending") or []:
+                po = PendingOp.from_json(p)
+                st.pending[po.op_id] = po
+        except (KeyError, TypeError, ValueError) as e:
+            raise StateError(f"state is malformed: {e}") from None
+        return st
+
+    # ---- deltas -----------------------------------------------------------------------
+
+    def apply_delta(self, delta: Mapping[str, Any]) -> None:
+        """Apply one journal record. Idempotent for a given ``seq``: records at or below
+        the snapshot's ``seq`` are skipped, so replaying a journal twice is harmless."""
+        seq = int(delta.get("seq", 0))
+        if seq and seq <= self.seq:
+            return
+        for p in delta.get("pending_add", ()):
+            po = PendingOp.from_json(p)
+            self.pending[po.op_id] = po
+        for op_id in delta.get("pending_clear", ()):
+            self.pending.pop(op_id, None)
+        for r in delta.get("upsert", ()):
+            rs = ResourceState.from_json(r)
+            self.resources[rs.name] = rs
+        for name in delta.get("remove", ()):
+            self.resources.pop(name, None)
+        for r in delta.get("deposed_add", ()):
+            self.deposed.append(ResourceState.from_json(r))
+        for obj_id in delta.get("deposed_remove", ()):
+            self.deposed = [r for r in self.deposed if r.id != obj_id]
+        if "outputs" in delta:
+            self.outputs = dict(delta["outputs"])
+        if seq:
+            self.seq = seq
+        self.serial += 1
+
+
+def holder_info(command: str = "") -> dict[str, Any]:
+    """Who holds (or wants) a lock: shown to the user when a second run is refused."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        "lock_id": secrets.token_hex(6),
+    }

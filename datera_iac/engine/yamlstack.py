@@ -1,0 +1,474 @@
+"""Load a stack written in Pulumi YAML form (``Pulumi.yaml`` with ``runtime: yaml``).
+
+One file serves ``datera-iac up`` and, with our Pulumi plugin, ``pulumi up``, so this
+loader accepts the Pulumi YAML shape (``name``, ``runtime``, ``config``, ``variables``,
+``resources`` with ``type``/``properties``/``options``, ``outputs``) and the
+``${resource.property}`` / ``${configKey}`` / ``${pulumi.stack}`` interpolations. Anything
+it does not understand is an error with the file, the line and the resource name: a
+misspelt key silently ignored is how stacks drift from what their authors meant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from datera_iac.engine.model import (
+    Concat,
+    Location,
+    Ref,
+    ResourceDecl,
+    ResourceOptions,
+    StackDef,
+    StackError,
+    refs_in,
+)
+from datera_iac.errors import InputError
+from datera_iac.resources.base import kind_for, snake
+
+__all__ = ["load_yaml", "parse_interpolation", "split_config", "validate_known"]
+
+TOP_KEYS = {
+    "name", "runtime", "description", "config", "variables", "resources", "outputs",
+    "main", "backend", "options", "stackConfigDir", "author", "license", "website",
+}
+RESOURCE_KEYS = {"type", "properties", "options"}
+OPTION_KEYS = {"dependsOn", "protect", "retainOnDelete", "import"}
+CONFIG_DECL_KEYS = {"type", "default", "value", "secret", "description"}
+
+_EXPR = re.compile(r"\$\{([^}]*)\}")
+_PATH_TOKEN = re.compile(
+    r"""\.(?P<attr>[A-Za-z_][\w-]*)|\[(?P<idx>\d+)\]|\[\s*"(?P<dq>[^"]*)"\s*\]|\[\s*'(?P<sq>[^']*)'\s*\]"""
+)
+_ROOT = re.compile(r"[A-Za-z_][\w-]*")
+
+
+def _line(node: Any, key: Any = None) -> int:
+    """1-based line of a mapping (or of one of its keys) from ruamel's position data."""
+    try:
+        if key is not None and isinstance(node, CommentedMap):
+            return int(node.lc.key(key)[0]) + 1
+        return int(node.lc.line) + 1
+    except (AttributeError, KeyError, TypeError):
+        return 0
+
+
+def parse_interpolation(text: str) -> tuple[str, tuple[str | int, ...]]:
+    """Parse the inside of ``${...}`` into a root name and an access path.
+
+    ``"vol.id"`` -> ``("vol", ("id",))``; ``'gold.extraSpecs["DF:replica_count"]'`` ->
+    ``("gold", ("extraSpecs", "DF:replica_count"))``. Raises ValueError on bad syntax.
+    """
+    text = text.strip()
+    if text.startswith("pulumi."):
+        return text, ()
+    m = _ROOT.match(text)
+    if not m:
+        raise ValueError(f"bad expression ${{{text}}}")
+    root, pos, path = m.group(0), m.end(), []
+    while pos < len(text):
+        t = _PATH_TOKEN.match(text, pos)
+        if not t:
+            raise ValueError(f"bad expression ${{{text}}} at {text[pos:]!r}")
+        if t.group("attr") is not None:
+            path.append(t.group("attr"))
+        elif t.group("idx") is not None:
+            path.append(int(t.group("idx")))
+        else:
+            path.append(t.group("dq") if t.group("dq") is not None else t.group("sq"))
+        pos = t.end()
+    return root, tuple(path)
+
+
+def split_config(raw: Mapping[str, Any], project: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``key: value`` config into (stack config, provider config).
+
+    ``datera:sanIp`` / ``datera:san_ip`` is provider configuration (snake_case result);
+    ``<project>:key`` and bare ``key`` are stack configuration.
+    """
+    stack_cfg: dict[str, Any] = {}
+    provider: dict[str, Any] = {}
+    for key, value in raw.items():
+        ns, sep, rest = str(key).partition(":")
+        if sep and ns == "datera":
+            provider[snake(rest)] = value
+        elif sep and ns == project:
+            stack_cfg[rest] = value
+        elif sep:
+            continue  # another namespace (e.g. pulumi:tags): not ours
+        else:
+            stack_cfg[key] = value
+    return stack_cfg, provider
+
+
+@attrs.define
+class _Loader:
+    path: Path
+    stack: str
+    overrides: dict[str, Any]
+    file: str = ""
+    project: str = ""
+    config: dict[str, Any] = attrs.field(factory=dict)
+    variables: dict[str, Any] = attrs.field(factory=dict)
+    raw_vars: dict[str, Any] = attrs.field(factory=dict)
+    var_lines: dict[str, int] = attrs.field(factory=dict)
+    resolving: list[str] = attrs.field(factory=list)
+    resource_names: set[str] = attrs.field(factory=set)
+
+    def err(self, msg: str, line: int = 0, **kw: Any) -> StackError:
+        return StackError(msg, where=Location(self.file, line), **kw)
+
+    # ---- document ------------------------------------------------------------------
+
+    def load(self) -> StackDef:
+        self.file = str(self.path)
+        try:
+            text = self.path.read_text()
+        except OSError as e:
+            raise StackError(f"cannot read stack file: {e.strerror}", where=Location(self.file)) from None
+        yaml = YAML(typ="rt")
+        try:
+            doc = yaml.load(text)
+        except MarkedYAMLError as e:
+            line = e.problem_mark.line + 1 if e.problem_mark else 0
+            raise self.err(f"invalid YAML: {e.problem}", line) from None
+        if not isinstance(doc, CommentedMap):
+            raise self.err("a stack file is a YAML mapping with name, runtime and resources", 1)
+        for key in doc:
+            if key not in TOP_KEYS:
+                raise self.err(
+                    f"unknown top-level key {key!r}", _line(doc, key),
+                    fix=f"allowed keys: {', '.join(sorted(TOP_KEYS))}",
+                )
+        self.project = str(doc.get("name") or self.path.parent.name)
+        runtime = doc.get("runtime", "yaml")
+        if isinstance(runtime, Mapping):
+            runtime = runtime.get("name")
+        if runtime != "yaml":
+            raise self.err(
+                f"runtime {runtime!r} is not a YAML stack", _line(doc, "runtime"),
+                fix="use runtime: yaml, or runtime: python with main: <program.py>",
+            )
+        provider = self._config(doc.get("config") or CommentedMap(), doc)
+        self.raw_vars = dict(doc.get("variables") or {})
+        vars_node = doc.get("variables")
+        if vars_node is not None and not isinstance(vars_node, CommentedMap):
+            raise self.err("variables must be a mapping", _line(doc, "variables"))
+        self.var_lines = {k: _line(vars_node, k) for k in self.raw_vars}
+        res_node = doc.get("resources") or CommentedMap()
+        if not isinstance(res_node, CommentedMap):
+            raise self.err("resources must be a mapping of name -> resource", _line(doc, "resources"))
+        self.resource_names = set(res_node)
+        for name in self.raw_vars:
+            if name in self.resource_names:
+                raise self.err(
+                    f"variable {name!r} has the name of a resource", self.var_lines[name],
+                    fix="rename the variable or the resource",
+                )
+        resources: dict[str, ResourceDecl] = {}
+        for name, node in res_node.items():
+            resources[name] = self._resource(str(name), node, _line(res_node, name))
+        outputs: dict[str, Any] = {}
+        out_node = doc.get("outputs") or CommentedMap()
+        if not isinstance(out_node, CommentedMap):
+            raise self.err("outputs must be a mapping", _line(doc, "outputs"))
+        for key, value in out_node.items():
+            outputs[str(key)] = self._value(value, _line(out_node, key), None)
+        stack = StackDef(
+            project=self.project, resources=resources, outputs=outputs,
+            provider_config=provider, source=self.file,
+        )
+        _check_references(stack)
+        return stack
+
+    def _config(self, node: Any, doc: CommentedMap) -> dict[str, Any]:
+        """Declared stack config with defaults, overridden by the stack's settings."""
+        if not isinstance(node, CommentedMap):
+            raise self.err("config must be a mapping", _line(doc, "config"))
+        declared: dict[str, Any] = {}
+        provider: dict[str, Any] = {}
+        for key, decl in node.items():
+            line = _line(node, key)
+            ns, sep, rest = str(key).partition(":")
+            if sep and ns == "datera":
+                value = decl.get("value", decl.get("default")) if isinstance(decl, Mapping) else decl
+                provider[snake(rest)] = _plain(value)
+                continue
+            name = rest if sep and ns == self.project else str(key)
+            if isinstance(decl, Mapping):
+                for k in decl:
+                    if k not in CONFIG_DECL_KEYS:
+                        raise self.err(
+                            f"config {key!r}: unknown key {k!r}", _line(decl, k),
+                            fix=f"allowed: {', '.join(sorted(CONFIG_DECL_KEYS))}",
+                        )
+                value = decl.get("value", decl.get("default", _MISSING))
+                declared[name] = (_plain(value), decl.get("type"), line)
+            else:
+                declared[name] = (_plain(decl), None, line)
+        stack_over, provider_over = split_config(self.overrides, self.project)
+        provider.update(provider_over)
+        for name, (value, typ, line) in declared.items():
+            if name in stack_over:
+                value = _coerce(stack_over.pop(name), typ, name, self.err, line)
+            if value is _MISSING:
+                raise self.err(
+                    f"config {name!r} has no value and no default", line,
+                    fix=f"set it with --config {name}=<value> or in Pulumi.{self.stack}.yaml",
+                )
+            self.config[name] = value
+        self.config.update(stack_over)  # undeclared keys are still usable, like Pulumi
+        return provider
+
+    # ---- resources -----------------------------------------------------------------
+
+    def _resource(self, name: str, node: Any, line: int) -> ResourceDecl:
+        if not isinstance(node, CommentedMap):
+            raise self.err("a resource is a mapping with type and properties", line, resource=name)
+        for key in node:
+            if key not in RESOURCE_KEYS:
+                raise self.err(
+                    f"unknown key {key!r}", _line(node, key), resource=name,
+                    fix=f"a resource has {', '.join(sorted(RESOURCE_KEYS))}",
+                )
+        typ = node.get("type")
+        if not typ:
+            raise self.err("missing 'type'", line, resource=name, fix="e.g. type: datera:index:Volume")
+        try:
+            kind = kind_for(str(typ))
+        except InputError as e:
+            raise self.err(e.reason, _line(node, "type"), resource=name, fix=e.fix) from None
+        props_node = node.get("properties") or CommentedMap()
+        if not isinstance(props_node, CommentedMap):
+            raise self.err("properties must be a mapping", _line(node, "properties"), resource=name)
+        known = {f.name for f in attrs.fields(kind.Spec)}
+        props: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        for key, value in props_node.items():
+            pline = _line(props_node, key)
+            field = snake(str(key))
+            if field not in known:
+                raise self.err(
+                    f"unknown property {key!r}", pline, resource=name, kind=kind.name,
+                    field=str(key),
+                    fix=f"{kind.name} properties: {', '.join(_camel_all(known))}",
+                )
+            props[field] = self._value(value, pline, name)
+            lines[field] = pline
+        options = self._options(node.get("options"), _line(node, "options"), name)
+        decl = ResourceDecl(
+            name=name, type=kind.token, properties=props, options=options,
+            where=Location(self.file, line), lines=lines,
+        )
+        validate_known(kind, decl)
+        return decl
+
+    def _options(self, node: Any, line: int, name: str) -> ResourceOptions:
+        if node is None:
+            return ResourceOptions()
+        if not isinstance(node, CommentedMap):
+            raise self.err("options must be a mapping", line, resource=name)
+        for key in node:
+            if key not in OPTION_KEYS:
+                raise self.err(
+                    f"unsupported option {key!r}", _line(node, key), resource=name,
+                    fix=f"supported options: {', '.join(sorted(OPTION_KEYS))}",
+                )
+        deps: list[str] = []
+        raw_deps = node.get("dependsOn") or []
+        if not isinstance(raw_deps, list):
+            raw_deps = [raw_deps]
+        for item in raw_deps:
+            v = self._value(item, _line(node, "dependsOn"), name)
+            if not isinstance(v, Ref) or v.path:
+                raise self.err(
+                    "dependsOn takes resource references like ${other}",
+                    _line(node, "dependsOn"), resource=name,
+                )
+            deps.append(v.resource)
+        imp = node.get("import")
+        for flag in ("protect", "retainOnDelete"):
+            if flag in node and not isinstance(node[flag], bool):
+                raise self.err(f"{flag} must be true or false", _line(node, flag), resource=name)
+        return ResourceOptions(
+            depends_on=tuple(deps),
+            protect=bool(node.get("protect", False)),
+            retain_on_delete=bool(node.get("retainOnDelete", False)),
+            import_id=None if imp is None else str(imp),
+        )
+
+    # ---- values --------------------------------------------------------------------
+
+    def _value(self, value: Any, line: int, resource: str | None) -> Any:
+        if isinstance(value, CommentedMap):
+            if any(str(k).startswith("fn::") for k in value):
+                fn = next(str(k) for k in value if str(k).startswith("fn::"))
+                raise self.err(
+                    f"{fn} is not supported by datera-iac", _line(value, fn), resource=resource,
+                    fix="compute the value in variables or config, or use a Python program",
+                )
+            return {str(k): self._value(v, _line(value, k) or line, resource) for k, v in value.items()}
+        if isinstance(value, (CommentedSeq, list)):
+            return [self._value(v, line, resource) for v in value]
+        if isinstance(value, str):
+            return self._string(value, line, resource)
+        return _plain(value)
+
+    def _string(self, text: str, line: int, resource: str | None) -> Any:
+        if "${" not in text:
+            return text.replace("$${", "${")
+        parts: list[Any] = []
+        pos = 0
+        for m in _EXPR.finditer(text):
+            if m.start() > 0 and text[m.start() - 1] == "$":
+                continue  # "$${" is an escaped literal
+            if m.start() > pos:
+                parts.append(text[pos:m.start()].replace("$${", "${"))
+            parts.append(self._expr(m.group(1), line, resource))
+            pos = m.end()
+        if pos < len(text):
+            parts.append(text[pos:].replace("$${", "${"))
+        if len(parts) == 1:
+            return parts[0]
+        if all(not isinstance(p, (Ref, Concat)) for p in parts):
+            return "".join(str(p) for p in parts)
+        return Concat(tuple(parts))
+
+    def _expr(self, text: str, line: int, resource: str | None) -> Any:
+        try:
+            root, path = parse_interpolation(text)
+        except ValueError as e:
+            raise self.err(str(e), line, resource=resource) from None
+        if root == "pulumi.stack":
+            return self.stack
+        if root == "pulumi.project":
+            return self.project
+        if root.startswith("pulumi."):
+            raise self.err(f"unknown expression ${{{text}}}", line, resource=resource,
+                           fix="supported: ${pulumi.stack}, ${pulumi.project}")
+        if root in self.resource_names:
+            if path and isinstance(path[0], str):
+                path = (snake(path[0]),) + path[1:]
+            return Ref(root, path)
+        if root in self.raw_vars:
+            base = self._variable(root, line, resource)
+        elif root in self.config:
+            base = self.config[root]
+        else:
+            raise self.err(
+                f"${{{text}}} refers to {root!r}, which is no resource, variable or config key",
+                line, resource=resource,
+                fix="check the spelling; resources: " + ", ".join(sorted(self.resource_names)),
+            )
+        for p in path:
+            if isinstance(base, Ref):
+                base = base[p]
+                continue
+            try:
+                base = base[p]
+            except (KeyError, IndexError, TypeError):
+                raise self.err(f"${{{text}}}: no {p!r} in {root!r}", line, resource=resource) from None
+        return base
+
+    def _variable(self, name: str, line: int, resource: str | None) -> Any:
+        if name in self.variables:
+            return self.variables[name]
+        if name in self.resolving:
+            chain = " -> ".join(self.resolving + [name])
+            raise self.err(f"variables form a cycle: {chain}", self.var_lines.get(name, line))
+        self.resolving.append(name)
+        try:
+            value = self._value(self.raw_vars[name], self.var_lines.get(name, line), None)
+        finally:
+            self.resolving.pop()
+        self.variables[name] = value
+        return value
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip scalars and containers as plain Python values."""
+    if isinstance(value, CommentedMap):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (CommentedSeq, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or value is _MISSING:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _coerce(value: Any, typ: Any, name: str, err: Any, line: int) -> Any:
+    """A config value given on the command line (a string) as the declared type."""
+    if not isinstance(value, str) or typ in (None, "string", "String"):
+        return value
+    try:
+        if typ in ("integer", "int", "Number", "number"):
+            return int(value) if typ in ("integer", "int") else float(value)
+        if typ in ("boolean", "bool", "Boolean"):
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(value)
+    except ValueError:
+        raise err(f"config {name!r}: {value!r} is not a {typ}", line) from None
+    return value
+
+
+def _camel_all(names: set[str]) -> list[str]:
+    from datera_iac.resources.base import camel
+
+    return sorted(camel(n) for n in names)
+
+
+def _check_references(stack: StackDef) -> None:
+    """Every dependsOn names a resource of the stack (refs were checked while parsing)."""
+    for decl in stack.resources.values():
+        for dep in decl.options.depends_on:
+            if dep not in stack.resources:
+                raise StackError(f"dependsOn names unknown resource {dep!r}", where=decl.where,
+                                 resource=decl.name)
+
+
+def validate_known(kind: Any, decl: ResourceDecl) -> None:
+    """Validate the properties known at load time, so a bad value is reported with its
+    file and line before anything runs. Fields holding references are checked at plan
+    time, when their values are known."""
+    deferred = {k for k, v in decl.properties.items() if any(True for _ in refs_in(v))}
+    data = {k: v for k, v in decl.properties.items() if k not in deferred}
+    try:
+        kind.spec_from(data, resource=decl.name)
+    except InputError as e:
+        if deferred and (e.field is None or e.field.split(".")[0] in deferred):
+            return
+        raise StackError.wrap(e, decl.where_of(e.field), decl.name) from None
+
+
+def load_yaml(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any] | None = None) -> StackDef:
+    """Load a Pulumi-YAML stack file into a :class:`StackDef`.
+
+    ``config`` holds ``key=value`` settings (``--config`` and ``Pulumi.<stack>.yaml``);
+    ``datera:*`` keys are provider configuration. Raises :class:`StackError` (file, line,
+    resource) for anything invalid: unknown keys or types, bad references, bad values.
+    """
+    return _Loader(Path(path), stack, dict(config or {})).load()

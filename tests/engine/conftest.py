@@ -1,0 +1,159 @@
+"""An in-memory kind for engine tests that need no DSP (graph, journal, planning rules).
+
+``ToyStore`` plays the DSP: a dict of objects with unique names, call counters, and a
+``fail`` hook. The kinds are registered only inside the ``toy`` fixture, so other tests
+that enumerate the registry never see them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+from datera_iac.errors import Conflict
+from datera_iac.resources.base import KINDS, Kind, Observed, out_field, spec_field
+
+
+@attrs.frozen(kw_only=True)
+class ToySpec:
+    name: str = spec_field(doc="Unique name.", validator=v.matches_re(r"[a-z][a-z0-9-]{1,40}"))
+    size: int = spec_field(doc="Size.", default=1, validator=v.ge(1))
+    zone: str = spec_field(doc="Zone (replace).", default="a", replace=True)
+    secret: str | None = spec_field(doc="A secret the store never returns.", default=None, sensitive=True)
+    parent_id: str | None = spec_field(doc="Another toy's id.", default=None, replace=True,
+                                       reference="EngineToy")
+    tags: dict[str, str] = spec_field(doc="Tags.", factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ToyOut:
+    serial: str | None = out_field(doc="Serial.")
+    token: str | None = out_field(doc="A secret output.", sensitive=True)
+
+
+class ToyStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, int] = {}
+        self.ids = itertools.count(1)
+        self.mu = threading.Lock()
+        self.fail: dict[str, str] = {}  # name -> op that raises
+
+    def count(self, op: str) -> None:
+        with self.mu:
+            self.calls[op] = self.calls.get(op, 0) + 1
+
+    @property
+    def writes(self) -> int:
+        return sum(n for k, n in self.calls.items() if k in ("create", "update", "delete"))
+
+
+class EngineToy(Kind[ToySpec, ToyOut]):
+    name = "EngineToy"
+    token = "datera:index:EngineToy"
+    tf_type = "datera_engine_toy"
+    Spec = ToySpec
+    Outputs = ToyOut
+
+    def __init__(self, store: ToyStore) -> None:
+        self.store = store
+
+    def _obs(self, oid: str) -> Observed[ToySpec, ToyOut]:
+        o = self.store.objects[oid]
+        spec = ToySpec(**{k: o[k] for k in ("name", "size", "zone", "parent_id", "tags")})
+        return Observed(oid, spec, ToyOut(serial=f"sn-{oid}", token=f"tok-{oid}"))
+
+    def read(self, ctx: Any, id: str) -> Observed[ToySpec, ToyOut] | None:
+        self.store.count("read")
+        return self._obs(id) if id in self.store.objects else None
+
+    def read_many(self, ctx: Any, ids: Any) -> dict[str, Any]:
+        self.store.count("read_many")
+        return {i: (self._obs(i) if i in self.store.objects else None) for i in ids}
+
+    def create(self, ctx: Any, spec: ToySpec) -> Observed[ToySpec, ToyOut]:
+        self.store.count("create")
+        if self.store.fail.get(spec.name) == "create":
+            raise Conflict("injected failure", method="POST", path="/toys")
+        with self.store.mu:
+            if any(o["name"] == spec.name for o in self.store.objects.values()):
+                raise Conflict(f"name {spec.name} taken", method="POST", path="/toys")
+            oid = f"t{next(self.store.ids)}"
+            self.store.objects[oid] = {**attrs.asdict(spec), "id": oid}
+        return self._obs(oid)
+
+    def update(self, ctx: Any, id: str, old: ToySpec, new: ToySpec) -> Observed[ToySpec, ToyOut]:
+        self.store.count("update")
+        if self.store.fail.get(new.name) == "update":
+            raise Conflict("injected failure", method="PUT", path=f"/toys/{id}")
+        self.store.objects[id].update(name=new.name, size=new.size, tags=dict(new.tags))
+        return self._obs(id)
+
+    def delete(self, ctx: Any, id: str) -> None:
+        self.store.count("delete")
+        self.store.objects.pop(id, None)
+
+    def find(self, ctx: Any, spec: ToySpec) -> Observed[ToySpec, ToyOut] | None:
+        self.store.count("find")
+        for oid, o in self.store.objects.items():
+            if o["name"] == spec.name:
+                return self._obs(oid)
+        return None
+
+    def adopt(self, ctx: Any, ref: str) -> Observed[ToySpec, ToyOut]:
+        from datera_iac.errors import NotFound
+
+        self.store.count("adopt")
+        for oid, o in self.store.objects.items():
+            if ref in (oid, o["name"]):
+                return self._obs(oid)
+        raise NotFound(f"no toy {ref}")
+
+
+def install(store: ToyStore) -> EngineToy:
+    k = EngineToy(store)
+    for key in (k.name, k.token, k.tf_type):
+        KINDS[key] = k
+    return k
+
+
+def uninstall() -> None:
+    for key in (EngineToy.name, EngineToy.token, EngineToy.tf_type):
+        KINDS.pop(key, None)
+
+
+# ---- fixtures -----------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from datera_iac.engine.core import Workspace  # noqa: E402
+from datera_iac.resources.base import Context  # noqa: E402
+
+
+@pytest.fixture
+def toy():
+    """A ToyStore with the EngineToy kind registered for the test only."""
+    store = ToyStore()
+    kind = install(store)
+    try:
+        yield store
+    finally:
+        uninstall()
+
+
+@pytest.fixture
+def toy_ws(toy, tmp_path):
+    """A factory of Workspaces over a YAML text, sharing one toy store and state dir."""
+
+    def make(text: str, **kw: Any) -> Workspace:
+        f = tmp_path / "Pulumi.yaml"
+        f.write_text(text)
+        ctx = Context(client=None, config=None)  # type: ignore[arg-type]
+        return Workspace(stack_file=f, ctx=ctx, **kw)
+
+    make.store = toy  # type: ignore[attr-defined]
+    return make
