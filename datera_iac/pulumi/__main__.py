@@ -1,0 +1,5 @@
+"""``python -m datera_iac.pulumi``: run the provider plugin (same as ``pulumi-resource-datera``)."""
+
+from datera_iac.pulumi.provider import main
+
+main()
