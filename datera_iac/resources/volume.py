@@ -571,10 +571,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
         try:
             ai = ctx.client.create("/app_instances", body, tenant=tenant, find=find)
-        except NotFound as e:
-            raise NotFound(
-                f"{e.message} (creating volume {spec.name!r} in tenant {tenant!r}: does the "
-                "tenant, ip pool, template or source exist?)",
+        except (NotFound, ValidationFailed) as e:
+            raise type(e)(
+                f"{e.message} (creating volume {spec.name!r} in tenant {tenant!r}: do the "
+                "tenant, ip pool, placement policy, template and source exist?)",
                 method=e.method, path=e.path, name=e.name,
             ) from None
         if not isinstance(ai, Mapping) or "id" not in ai:
@@ -607,6 +607,9 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             "snapshot_policies": [_policy_body(p) for p in spec.snapshot_policies],
         }
         vol.update(policy.placement_fields(_sw(ctx)))
+        if "placement_mode" in _declared(spec.extra_specs):
+            # deprecated on 3.3+ but still honoured: send what the user declared
+            vol["placement_mode"] = policy.placement_mode
         qos = policy.performance_policy(spec.size)
         if qos:
             vol["performance_policy"] = qos
@@ -725,14 +728,13 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                     field="extra_specs.DF:replica_count", resource=new.name,
                     fix="keep the replica count, or set replace_on_retype: true to re-create "
                     "the volume")
-        want_place = policy.placement_fields(sw)
-        if "placement_policy" in want_place:
-            if "placement_policy" in declared and \
-                    live.extra_specs.get("DF:placement_policy") != policy.placement_policy:
-                vol_body.update(want_place)
-        elif "placement_mode" in declared and \
+        if "placement_policy" in declared and "placement_policy" in \
+                policy.placement_fields(sw) and \
+                live.extra_specs.get("DF:placement_policy") != policy.placement_policy:
+            vol_body["placement_policy"] = {"path": policy.placement_policy_path}
+        if "placement_mode" in declared and \
                 live.extra_specs.get("DF:placement_mode") != policy.placement_mode:
-            vol_body.update(want_place)
+            vol_body["placement_mode"] = policy.placement_mode
         if "ip_pool" in declared and not (new.template or policy.template):
             pool = policy.ip_pool_for(new.name)
             if live.extra_specs.get("DF:ip_pool") != pool:
