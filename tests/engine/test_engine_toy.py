@@ -1,0 +1,222 @@
+"""Planning and apply rules on an in-memory kind: journal recovery, replacement
+strategies, protect/retain/import, failure isolation, secrets, locks, JSON schema."""
+
+import json
+import os
+
+import jsonschema
+import pytest
+
+from datera_iac.engine.apply import StateStore
+from datera_iac.engine.render import plan_json, plan_schema, render_plan
+from datera_iac.engine.state import PendingOp
+from datera_iac.errors import LockError
+
+STACK = """\
+name: toy
+runtime: yaml
+config:
+  size: {type: integer, default: 2}
+  zone: {default: a}
+resources:
+  a:
+    type: datera:index:EngineToy
+    properties:
+      name: alpha
+      size: ${size}
+      zone: ${zone}
+      secret: hunter2
+  b:
+    type: datera:index:EngineToy
+    properties:
+      name: beta
+      parentId: ${a.id}
+  c:
+    type: datera:index:EngineToy
+    properties:
+      name: gamma
+outputs:
+  a_id: ${a.id}
+  token: ${a.token}
+"""
+
+
+def _up(ws, **kw):
+    plan, result = ws.up(**kw)
+    assert not plan.errors, plan.errors
+    return plan, result
+
+
+def test_second_up_makes_no_writes_and_state_has_no_secret(toy_ws):
+    """After up, a second up plans nothing and writes nothing; secrets stay out of state."""
+    ws = toy_ws(STACK)
+    plan, result = _up(ws)
+    assert plan.counts()["create"] == 3 and result.ok
+    writes = toy_ws.store.writes
+    plan2, _ = _up(toy_ws(STACK))
+    assert not plan2.changes and toy_ws.store.writes == writes
+    raw = (ws.state_dir / "dev.json").read_text()
+    assert "hunter2" not in raw and "tok-" not in raw
+    assert json.loads(raw)["outputs"]["a_id"] == toy_ws.store.objects[ws.load_state().resources["a"].id]["id"]
+
+
+def test_secret_change_is_an_update_without_showing_it(toy_ws):
+    """A changed secret plans an update that prints (sensitive), never the value."""
+    _up(toy_ws(STACK))
+    plan = toy_ws(STACK.replace("hunter2", "swordfish")).preview()
+    [step] = plan.changes
+    assert step.action == "update" and [c.name for c in step.changes] == ["secret"]
+    text = render_plan(plan) + json.dumps(plan_json(plan))
+    assert "swordfish" not in text and "hunter2" not in text and "(sensitive)" in text
+
+
+def test_drift_refresh_only_and_config_edit(toy_ws):
+    """Out-of-band edits show as drift (refresh-only) naming the field; a pending config
+    edit alone is no drift; up corrects the DSP."""
+    ws = toy_ws(STACK)
+    _up(ws)
+    assert not toy_ws(STACK.replace("default: 2", "default: 3")).preview(refresh_only=True).has_changes
+    aid = ws.load_state().resources["a"].id
+    toy_ws.store.objects[aid]["size"] = 9
+    drift = toy_ws(STACK).preview(refresh_only=True)
+    assert drift.has_changes and [(d.name, d.fields) for d in drift.drift] == [("a", ("size",))]
+    plan, result = _up(toy_ws(STACK))
+    assert [s.action for s in plan.changes] == ["update"] and toy_ws.store.objects[aid]["size"] == 2
+
+
+def test_out_of_band_delete_is_recreated_and_destroy_of_vanished_ok(toy_ws):
+    """A vanished object is dropped by refresh and re-created; destroy of a vanished one succeeds."""
+    ws = toy_ws(STACK)
+    _up(ws)
+    cid = ws.load_state().resources["c"].id
+    del toy_ws.store.objects[cid]
+    plan, result = _up(toy_ws(STACK))
+    assert [(s.name, s.action) for s in plan.changes] == [("c", "create")] and result.ok
+    cid = toy_ws(STACK).load_state().resources["c"].id
+    del toy_ws.store.objects[cid]
+    plan, result = toy_ws(STACK).up(destroy=True)
+    assert result.ok and not toy_ws.store.objects
+    assert not toy_ws(STACK).load_state().resources
+
+
+def test_protect_blocks_destroy_and_replace(toy_ws):
+    """A protected resource turns a planned delete or replace into a plan error."""
+    prot = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      protect: true")
+    _up(toy_ws(prot))
+    n = len(toy_ws.store.objects)
+    plan, result = toy_ws(prot).up(destroy=True)
+    assert result is None and any("protected" in e for e in plan.errors)
+    assert len(toy_ws.store.objects) == n
+    plan = toy_ws(prot.replace("name: gamma", "name: gamma\n      zone: b")).preview()
+    assert any("protected" in e and "'c'" in e for e in plan.errors)
+
+
+def test_retain_on_delete_forgets(toy_ws):
+    """retainOnDelete: leaving the stack drops the object from state but keeps it on the DSP."""
+    keep = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      retainOnDelete: true")
+    _up(toy_ws(keep))
+    plan, result = toy_ws(keep).up(destroy=True)
+    assert plan.counts()["forget"] == 1 and result.ok
+    assert [o["name"] for o in toy_ws.store.objects.values()] == ["gamma"]
+
+
+def test_import_adopts_without_writes(toy_ws):
+    """options.import adopts the existing object: no create, and the next plan is empty."""
+    toy_ws.store.objects["x9"] = {"name": "gamma", "size": 1, "zone": "a", "parent_id": None,
+                                  "tags": {}, "id": "x9"}
+    imp = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      import: x9")
+    plan = toy_ws(imp).preview()
+    assert [s.action for s in plan.changes if s.name == "c"] == ["import"]
+    _up(toy_ws(imp))
+    assert toy_ws.store.calls.get("create") == 2  # a and b only
+    assert toy_ws(imp).load_state().resources["c"].id == "x9"
+    assert not toy_ws(imp).preview().changes
+
+
+def test_failure_isolated_dependents_skipped(toy_ws):
+    """One failed create: independent ones go on, its dependents are skipped, all reported."""
+    toy_ws.store.fail["alpha"] = "create"
+    plan, result = toy_ws(STACK).up()
+    assert [f.name for f in result.failures] == ["a"] and result.skipped == ["b"]
+    names = sorted(o["name"] for o in toy_ws.store.objects.values())
+    assert names == ["gamma"]
+    del toy_ws.store.fail["alpha"]
+    _, result = _up(toy_ws(STACK))
+    assert result.ok and len(toy_ws.store.objects) == 3
+
+
+def test_pending_create_is_resolved_with_find(toy_ws):
+    """A create whose intent was journaled but whose result was not (killed run) is found
+    on re-run: no twin, state adopts it."""
+    ws = toy_ws(STACK)
+    backend = ws.backend()
+    state = backend.load()
+    store = StateStore(backend, state)
+    store.commit({"pending_add": [PendingOp(op_id="p1", op="create", name="c", type="datera:index:EngineToy",
+                                            spec={"name": "gamma"}).to_json()]})
+    backend.close()
+    toy_ws.store.objects["o1"] = {"name": "gamma", "size": 1, "zone": "a", "parent_id": None, "tags": {},
+                                  "id": "o1"}
+    plan, result = _up(toy_ws(STACK))
+    assert any("had completed" in n for n in plan.recovered)
+    assert sorted(o["name"] for o in toy_ws.store.objects.values()) == ["alpha", "beta", "gamma"]
+    st = toy_ws(STACK).load_state()
+    assert st.resources["c"].id == "o1" and not st.pending
+
+
+def test_replace_with_kept_name_uses_temporary_name(toy_ws):
+    """Changing a replace field while the (renamable) name stays: create under a temporary
+    name, delete the old, rename; one object with the name remains, dependents follow."""
+    _up(toy_ws(STACK))
+    old_id = toy_ws(STACK).load_state().resources["a"].id
+    z = STACK.replace("default: a", "default: b")
+    plan = toy_ws(z).preview()
+    steps = {s.name: s for s in plan.changes}
+    assert steps["a"].action == "replace" and steps["a"].strategy == "temporary-name"
+    assert steps["b"].action == "replace"  # its parent_id is known only after apply
+    assert "create as 'alpha-replacing'" in render_plan(plan)
+    _, result = _up(toy_ws(z))
+    assert result.ok, result.failures
+    objs = toy_ws.store.objects
+    assert sorted(o["name"] for o in objs.values()) == ["alpha", "beta", "gamma"]
+    assert old_id not in objs
+    st = toy_ws(z).load_state()
+    assert objs[st.resources["b"].id]["parent_id"] == st.resources["a"].id
+    assert not st.deposed and not toy_ws(z).preview().changes
+
+
+def test_lock_refused_names_holder_and_force_unlock(toy_ws):
+    """A held lock refuses a second run with the holder's pid and host; force-unlock breaks it."""
+    ws = toy_ws(STACK)
+    with ws.locked():
+        with pytest.raises(LockError) as e:
+            toy_ws(STACK).up()
+        assert f"pid {os.getpid()}" in str(e.value) and "--force-unlock" in str(e.value)
+        assert e.value.holder["pid"] == os.getpid()
+    _up(toy_ws(STACK))  # released
+
+
+def test_torn_journal_tail_is_ignored(toy_ws):
+    """A half-written last journal record (crash mid-write) does not break loading."""
+    ws = toy_ws(STACK)
+    _up(ws)
+    j = ws.state_dir / "dev.journal"
+    with open(j, "ab") as f:
+        f.write(b'{"seq": 99, "upsert": [{"na')
+    st = ws.load_state()
+    assert set(st.resources) == {"a", "b", "c"}
+
+
+def test_json_plan_matches_schema(toy_ws):
+    """preview --json output validates against the shipped plan.schema.json, for every mode."""
+    schema = plan_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    p1 = toy_ws(STACK).preview()
+    jsonschema.validate(plan_json(p1), schema)
+    _up(toy_ws(STACK))
+    toy_ws.store.objects[toy_ws(STACK).load_state().resources["a"].id]["size"] = 7
+    for plan in (toy_ws(STACK).preview(refresh_only=True), toy_ws(STACK).preview(destroy=True),
+                 toy_ws(STACK.replace("default: a", "default: b")).preview()):
+        doc = plan_json(plan)
+        jsonschema.validate(doc, schema)
+    assert {a["action"] for a in plan_json(toy_ws(STACK).preview(destroy=True))["actions"]} == {"delete"}
