@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError, NotFound
+from datera_iac.errors import InputError, InvalidRequest, NotFound
 from datera_iac.resources._util import (
     NamesResource,
     SNAP_TS_RE,
@@ -221,7 +221,14 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
                     return s
             return None
 
-        snap = ctx.client.create(url, body, tenant=tenant, find=find)
+        try:
+            snap = ctx.client.create(url, body, tenant=tenant, find=find)
+        except InvalidRequest:
+            # the DSP answers a duplicate uuid with 400 (code 15), not 409: the snapshot
+            # exists already (a retried create); return it, as datera-csi does
+            snap = find()
+            if snap is None:
+                raise
         ts = str(snap.get("timestamp"))
         spath = str(snap.get("path") or f"{url}/{ts}")
         latest: dict[str, Any] = {"snap": snap}
