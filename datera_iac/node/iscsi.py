@@ -479,6 +479,35 @@ class IscsiHelper:
                           f"the name of multipath map {dm}")
         return name
 
+    # ---- read-only inspection -----------------------------------------------------------
+
+    def inspect(self, t: Target) -> Attachment | None:
+        """What is attached for ``t`` on this node right now (no change made), or None
+        when no session to the target exists. Paths without a session or a device are
+        reported failed."""
+        live = {s.portal for s in self.sessions() if s.iqn == t.iqn}
+        if not live:
+            return None
+        paths, devices = [], []
+        for portal in t.portals:
+            real = self.run.realpath(self.by_path(portal, t.iqn, t.lun)) if portal in live \
+                else None
+            if real:
+                dev = self.dev(self._kernel_name(real))
+                devices.append(dev)
+                paths.append(PathState(portal, "up", dev))
+            else:
+                paths.append(PathState(portal, "failed", error="no session" if portal not in
+                                       live else "no block device"))
+        if not devices:
+            return None
+        wwid = self.device_wwid(devices[0]) or ""
+        dm = self._holder_map(devices[0])
+        name = self.map_name(dm) if dm else None
+        device_path = self.dev(f"disk/by-id/dm-uuid-mpath-{wwid}" if name
+                               else f"disk/by-id/scsi-{wwid}")
+        return Attachment(t, device_path, wwid, tuple(devices), name, tuple(paths))
+
     # ---- detach ------------------------------------------------------------------------
 
     def detach(self, t: Target) -> None:

@@ -25,7 +25,7 @@ from datera_iac.node import codes
 from datera_iac.node.iscsi import IscsiHelper
 from datera_iac.node.runner import Runner
 
-__all__ = ["FakeLun", "FakeTarget", "FakeNode"]
+__all__ = ["FakeLun", "FakeTarget", "FakeNode", "LoopbackNode"]
 
 
 @attrs.define
@@ -55,7 +55,8 @@ class FakeNode(Runner):
                  initiator_iqn: str = "iqn.1993-08.org.debian:01:fakenode",
                  multipathd: bool = True,
                  installed: Iterable[str] = ("iscsiadm", "multipath", "multipathd", "blkid",
-                                             "wipefs", "mkfs.ext4", "mkfs.xfs", "blockdev")):
+                                             "wipefs", "mkfs.ext4", "mkfs.xfs", "blockdev", "mount",
+                                             "umount")):
         self.root = Path(root)
         self.dev_root = str(self.root / "dev")
         self.sys_root = str(self.root / "sys")
@@ -150,7 +151,11 @@ class FakeNode(Runner):
             return []
 
     def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        """Only under the fake root; a mount point like /mnt/x is recorded, not created."""
+        if os.path.abspath(path).startswith(str(self.root) + os.sep):
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.commands.append(["mkdir", "-p", path])
 
     def which(self, program: str) -> bool:
         return program in self.installed
@@ -186,19 +191,7 @@ class FakeNode(Runner):
                      for (p, iqn), sid in sorted(self.sessions.items(), key=lambda x: x[1])]
             return 0, "\n".join(lines) + "\n", ""
         if mode == "discovery":
-            portal = self._opt(args, "-p", "--portal") or ""
-            if portal in self.unreachable:
-                return self.unreachable[portal], "", (
-                    f"iscsiadm: cannot make connection to {portal}: Connection refused\n")
-            lines = []
-            for t in self.targets.values():
-                if portal in t.portals and self._allowed(t):
-                    for p in t.portals:
-                        lines.append(f"{p},1 {t.iqn}")
-                        self.records.setdefault((p, t.iqn), {"node.startup": "manual"})
-            if not lines:
-                return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No portals found\n"
-            return 0, "\n".join(lines) + "\n", ""
+            return self._discovery(self._opt(args, "-p", "--portal") or "")
         if mode == "node":
             iqn = self._opt(args, "-T", "--targetname") or ""
             portal = self._opt(args, "-p", "--portal") or ""
@@ -236,6 +229,26 @@ class FakeNode(Runner):
             return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No records found\n"
         return 1, "", f"fake iscsiadm: unsupported {args}\n"
 
+    def _discovery(self, portal: str) -> tuple[int, str, str]:
+        """sendtargets against ``portal``: what the fabric offers this initiator."""
+        if portal in self.unreachable:
+            return self.unreachable[portal], "", (
+                f"iscsiadm: cannot make connection to {portal}: Connection refused\n")
+        lines = []
+        for t in self.targets.values():
+            if portal in t.portals and self._allowed(t):
+                for p in t.portals:
+                    lines.append(f"{p},1 {t.iqn}")
+        return self._discovered(lines)
+
+    def _discovered(self, lines: list[str]) -> tuple[int, str, str]:
+        for line in lines:
+            p, iqn = line.split(",", 1)[0], line.split()[1]
+            self.records.setdefault((p, iqn), {"node.startup": "manual"})
+        if not lines:
+            return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No portals found\n"
+        return 0, "\n".join(lines) + "\n", ""
+
     def _allowed(self, t: FakeTarget) -> bool:
         return t.acl is None or self.initiator_iqn in t.acl
 
@@ -245,25 +258,32 @@ class FakeNode(Runner):
             return codes.ISCSI_ERR_SESS_EXISTS, "", "iscsiadm: default: 1 session requested, but 1 already present.\n"
         if key not in self.records:
             return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No records found\n"
+        code, err, luns = self._authorize(portal, iqn, self.records[key])
+        if code != 0:
+            return code, "", err
+        sid = self._next_sid
+        self._next_sid += 1
+        self.sessions[key] = sid
+        for lun, spec in (luns or {}).items():
+            self._later(lambda p=portal, i=iqn, n=lun, s=spec: self._add_sd(p, i, n, s))
+        return 0, f"Login to [iface: default, target: {iqn}, portal: {portal}] successful.\n", ""
+
+    def _authorize(self, portal: str, iqn: str, rec: dict[str, str]
+                   ) -> tuple[int, str, dict[int, FakeLun] | None]:
+        """The login decision: (exit code, stderr, the LUNs the session carries)."""
         if portal in self.unreachable:
-            return self.unreachable[portal], "", (
+            return self.unreachable[portal], (
                 f"iscsiadm: Could not login to [iface: default, target: {iqn}, portal: {portal}].\n"
-                "iscsiadm: initiator reported error (8 - connection timed out)\n")
+                "iscsiadm: initiator reported error (8 - connection timed out)\n"), None
         t = self.targets.get(iqn)
         if t is None or portal not in t.portals or not self._allowed(t):
-            return codes.ISCSI_ERR_FATAL_LOGIN, "", "iscsiadm: initiator reported error (19 - encountered non-retryable iSCSI login failure)\n"
-        rec = self.records[key]
+            return codes.ISCSI_ERR_FATAL_LOGIN, "iscsiadm: initiator reported error (19 - encountered non-retryable iSCSI login failure)\n", None
         if t.chap:
             if (rec.get("node.session.auth.authmethod") != "CHAP"
                     or rec.get("node.session.auth.username") != t.chap[0]
                     or rec.get("node.session.auth.password") != t.chap[1]):
-                return codes.ISCSI_ERR_LOGIN_AUTH_FAILED, "", "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)\n"
-        sid = self._next_sid
-        self._next_sid += 1
-        self.sessions[key] = sid
-        for lun, spec in t.luns.items():
-            self._later(lambda p=portal, i=iqn, n=lun, s=spec: self._add_sd(p, i, n, s))
-        return 0, f"Login to [iface: default, target: {iqn}, portal: {portal}] successful.\n", ""
+                return codes.ISCSI_ERR_LOGIN_AUTH_FAILED, "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)\n", None
+        return 0, "", t.luns
 
     def _later(self, f: Callable[[], None]) -> None:
         if self.device_delay is None:
@@ -349,6 +369,10 @@ class FakeNode(Runner):
             raise AssertionError("multipath -F flushes every map on the node: never run it")
         return 0, "", ""
 
+    def _all_luns(self) -> Iterable[FakeLun]:
+        for t in self.targets.values():
+            yield from t.luns.values()
+
     def _lun_for(self, device: str) -> FakeLun | None:
         real = os.path.realpath(device)
         name = os.path.basename(real)
@@ -358,10 +382,9 @@ class FakeNode(Runner):
         else:
             raw = self.read_text(f"{self.sys_root}/block/{name}/device/wwid")
             wwid = "3" + raw.strip()[4:] if raw else None
-        for t in self.targets.values():
-            for lun in t.luns.values():
-                if lun.wwid == wwid:
-                    return lun
+        for lun in self._all_luns():
+            if lun.wwid == wwid:
+                return lun
         return None
 
     def _cmd_blockdev(self, args: list[str]):
@@ -413,3 +436,64 @@ class FakeNode(Runner):
     def _write_mounts(self) -> None:
         Path(self.proc_root, "mounts").write_text(
             "".join(f"{d} {m} ext4 rw 0 0\n" for m, d in self.mounts.items()))
+
+
+class LoopbackNode(FakeNode):
+    """A FakeNode whose network half is real: sendtargets and login go to a real iSCSI
+    target (the simulator's tgtd data plane) over loopback through libiscsi, with the CHAP
+    credentials of the node record. Only the kernel half (sd devices, udev links, dm maps)
+    stays simulated, so the attach code runs against a live target's ACL and CHAP.
+
+    ``luns``: the LUNs a session is checked for (the data plane serves LUN 1).
+    """
+
+    where = "loopback-node"
+
+    def __init__(self, root: str | os.PathLike[str], *, luns: Iterable[int] = (1,), **kw):
+        super().__init__(root, **kw)
+        from datera_iac.node.userspace import LibIscsi
+
+        self.li = LibIscsi(timeout=15)
+        self.luns = tuple(luns)
+        self._seen: dict[str, FakeLun] = {}
+
+    def _all_luns(self) -> Iterable[FakeLun]:
+        yield from self._seen.values()
+
+    def _discovery(self, portal: str) -> tuple[int, str, str]:
+        from datera_iac.errors import NodeError
+
+        if portal in self.unreachable:
+            return super()._discovery(portal)
+        try:
+            iqns = self.li.discover(portal, self.initiator_iqn)
+        except NodeError as e:
+            return codes.ISCSI_ERR_TRANS, "", f"iscsiadm: {e}\n"
+        return self._discovered([f"{portal},1 {iqn}" for iqn in iqns])
+
+    def _authorize(self, portal: str, iqn: str, rec: dict[str, str]
+                   ) -> tuple[int, str, dict[int, FakeLun] | None]:
+        from datera_iac.errors import NodeError
+        from datera_iac.node.iscsi import Chap, wwid_for_serial
+        from datera_iac.node.userspace import IscsiLun
+
+        chap = None
+        if rec.get("node.session.auth.authmethod") == "CHAP":
+            chap = Chap(rec.get("node.session.auth.username", ""),
+                        rec.get("node.session.auth.password", ""))
+        found: dict[int, FakeLun] = {}
+        for lun in self.luns:
+            where = IscsiLun(portal, iqn, lun, self.initiator_iqn, chap)
+            try:
+                serial = self.li.serial(where)
+                size = self.li.capacity(where)
+            except NodeError as e:
+                text = str(e)
+                if "CHAP" in text:
+                    return codes.ISCSI_ERR_LOGIN_AUTH_FAILED, f"iscsiadm: {text}\n", None
+                if "not found" in text:
+                    return codes.ISCSI_ERR_FATAL_LOGIN, f"iscsiadm: {text}\n", None
+                return codes.ISCSI_ERR_TRANS_TIMEOUT, f"iscsiadm: {text}\n", None
+            found[lun] = self._seen.setdefault(serial, FakeLun(wwid_for_serial(serial),
+                                                               serial, size))
+        return 0, "", found

@@ -1,0 +1,613 @@
+"""The NodeAttachment kind: one volume attached to one node (initiator), usable.
+
+Create does the control plane, then the node:
+
+1. register the node's initiator (``POST /initiators`` with ``force`` when only a parent
+   tenant knows it, 409 = already there),
+2. add it to the storage instance's ACL (``acl_policy/initiators`` op ``add``),
+3. turn CHAP on for the storage instance when the attachment declares it and the
+   volume has none (an existing secret is never overwritten: other attachments use it),
+4. online the app_instance and wait (bounded) for the storage instance's ``op_state``
+   ``available``,
+5. log the node in on every portal through :class:`~datera_iac.node.iscsi.IscsiHelper`
+   (idempotent, multipath, WWID-verified), then format (only a provably blank device) and
+   mount when ``filesystem`` / ``mount_point`` are set.
+
+A failure after step 2 undoes what this attachment added (node detach, ACL removal) before
+re-raising, so a failed create leaves nothing behind. Delete runs the reverse: unmount,
+node detach, ACL removal, and offline only when no initiator remains (other attachments
+of the same volume keep working). Several attachments of one volume on several nodes are
+independent resources.
+
+**Ids** are ``<volume id>:<initiator iqn>`` (``/root/3f2a...:iqn.1993-08.org.debian:01:ab``),
+importable. Because ``read`` and ``delete`` get only the id, node-side settings that are
+not the defaults travel in the id as a query: ``?node=ssh://...&port=3261&lun=1&
+mount_point=/mnt/x&filesystem=ext4&multipath=false``. Secrets never do.
+
+**Which node**: ``node`` is ``local`` (the machine running datera-iac) or
+``ssh://user@host:port`` (paramiko). ``Context.runner`` may override how a node is
+reached: a :class:`~datera_iac.node.runner.Runner` (used for ``local``), a mapping
+``{node: Runner}``, or a callable ``node -> Runner`` (tests use fake nodes this way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import parse_qs, quote, urlencode
+
+import attrs
+
+from datera_iac.errors import Conflict, DspError, InputError, NodeError, NotFound
+from datera_iac.node import fs as nodefs
+from datera_iac.node.iscsi import IQN_RE, Attachment, Chap, IscsiHelper, Target
+from datera_iac.node.remote import SshRunner, parse_node
+from datera_iac.node.runner import LocalRunner, Runner
+from datera_iac.resources._util import split_id, strict_spec, wait_for
+from datera_iac.resources.base import (
+    Context,
+    Diff,
+    Kind,
+    Observed,
+    diff_specs,
+    out_field,
+    register,
+    spec_field,
+)
+
+__all__ = [
+    "NodeAttachmentSpec",
+    "NodeAttachmentOutputs",
+    "NodeAttachment",
+    "attachment_id",
+    "parse_attachment_id",
+    "runner_for",
+]
+
+log = logging.getLogger(__name__)
+
+KIND = "NodeAttachment"
+SI_NAME = "storage-1"
+_SECRET_MIN, _SECRET_MAX = 12, 16  # Datera's CHAP secret length rule
+
+
+def _check_iqn(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not IQN_RE.match(str(value)):
+        raise InputError(f"{value!r} is not a valid iSCSI name", kind=KIND, field=attr.name,
+                         fix="use iqn.YYYY-MM.reversed.domain:identifier, or leave it unset "
+                             "to read the node's /etc/iscsi/initiatorname.iscsi")
+
+
+def _check_node(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    parse_node(value, field=attr.name)
+
+
+def _check_volume(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip() or ":iqn." in value or "?" in value:
+        raise InputError(f"{value!r} is not a volume id", kind=KIND, field=attr.name,
+                         fix="use a Volume's id, e.g. ${my_volume.id}")
+
+
+def _check_secret(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not (_SECRET_MIN <= len(str(value)) <= _SECRET_MAX):
+        raise InputError(f"a CHAP secret must have {_SECRET_MIN}-{_SECRET_MAX} characters",
+                         kind=KIND, field=attr.name, fix="choose a 12-16 character secret")
+
+
+def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and value not in nodefs.SUPPORTED_FILESYSTEMS:
+        raise InputError(f"filesystem {value!r} is not supported", kind=KIND,
+                         field=attr.name,
+                         fix=f"one of {', '.join(nodefs.SUPPORTED_FILESYSTEMS)}")
+
+
+def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not str(value).startswith("/") or str(value) == "/"):
+        raise InputError(f"mount point {value!r} must be an absolute path other than /",
+                         kind=KIND, field=attr.name, fix="e.g. /mnt/data")
+
+
+def _check_port(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise InputError(f"{value!r} is not a TCP port", kind=KIND, field=attr.name,
+                         fix="1..65535 (Datera listens on 3260)")
+
+
+def _check_lun(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16383:
+        raise InputError(f"{value!r} is not a LUN", kind=KIND, field=attr.name,
+                         fix="0..16383 (Datera serves each volume as LUN 0)")
+
+
+@strict_spec
+@attrs.frozen(kw_only=True)
+class NodeAttachmentSpec:
+    """Inputs of a NodeAttachment."""
+
+    volume_id: str = spec_field(
+        doc="The Volume to attach (its id).", replace=True, reference="Volume",
+        validator=_check_volume,
+    )
+    node: str = spec_field(
+        doc="Where to attach: 'local' or ssh://user@host[:port][?key=<file>&known_hosts=<file>].",
+        default="local", replace=True, validator=_check_node,
+    )
+    initiator_iqn: str | None = spec_field(
+        doc="The node's initiator IQN; unset reads /etc/iscsi/initiatorname.iscsi on the node.",
+        default=None, replace=True, validator=_check_iqn,
+    )
+    multipath: bool = spec_field(
+        doc="Log in on every portal and use a dm-multipath map (single path when off).",
+        default=True, replace=True,
+    )
+    enforce_multipath: bool = spec_field(
+        doc="Fail instead of falling back to one path when multipathd is not running.",
+        default=False,
+    )
+    chap_username: str | None = spec_field(
+        doc="CHAP user name; sets CHAP on the volume's storage instance.", default=None,
+        replace=True,
+    )
+    chap_secret: str | None = spec_field(
+        doc="CHAP secret (12-16 characters).", default=None, sensitive=True, replace=True,
+        validator=_check_secret,
+    )
+    chap_mutual_username: str | None = spec_field(
+        doc="Mutual CHAP: the user name the target presents.", default=None, replace=True,
+    )
+    chap_mutual_secret: str | None = spec_field(
+        doc="Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).",
+        default=None, sensitive=True, replace=True, validator=_check_secret,
+    )
+    filesystem: str | None = spec_field(
+        doc="Create this filesystem if the device is provably blank (never formats data).",
+        default=None, replace=True, validator=_check_fs,
+    )
+    mount_point: str | None = spec_field(
+        doc="Mount the volume here (needs filesystem).", default=None, replace=True,
+        validator=_check_mount,
+    )
+    port: int = spec_field(
+        doc="iSCSI port of the portals (Datera: 3260).", default=3260, replace=True,
+        validator=_check_port,
+    )
+    lun: int = spec_field(
+        doc="LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1).",
+        default=0, replace=True, validator=_check_lun,
+    )
+
+    @property
+    def chap(self) -> Chap | None:
+        if not self.chap_username and not self.chap_secret:
+            return None
+        return Chap(self.chap_username or "", self.chap_secret or "",
+                    self.chap_mutual_username, self.chap_mutual_secret)
+
+
+@attrs.frozen(kw_only=True)
+class NodeAttachmentOutputs:
+    """What an attachment looks like on the node."""
+
+    device_path: str | None = out_field(
+        doc="Stable device path: /dev/disk/by-id/dm-uuid-mpath-<wwid> (or scsi-<wwid>).")
+    portals: list[str] | None = out_field(doc="The target's portals, 'ip:port'.")
+    iqn: str | None = out_field(doc="The target IQN.")
+    lun: int | None = out_field(doc="The LUN.")
+    map_name: str | None = out_field(doc="dm-multipath map name (None when single path).")
+    wwid: str | None = out_field(doc="The device's WWID (matches the volume's serial).")
+    initiator_iqn: str | None = out_field(doc="The node's initiator IQN.")
+    paths_up: int | None = out_field(doc="Paths logged in with a device (== portals when healthy).")
+    mounted_at: str | None = out_field(doc="Where the filesystem is mounted, if anywhere.")
+
+
+# ---- ids ---------------------------------------------------------------------------------
+
+_ID_DEFAULTS: dict[str, Any] = {"node": "local", "port": 3260, "lun": 0, "mount_point": None,
+                                "filesystem": None, "multipath": True}
+
+
+def attachment_id(spec: NodeAttachmentSpec, volume_id: str, iqn: str) -> str:
+    """``<volume id>:<iqn>`` plus a query of the node-side settings that differ from the
+    defaults (read and delete need them and get only the id)."""
+    extra = {k: getattr(spec, k) for k, d in _ID_DEFAULTS.items() if getattr(spec, k) != d}
+    if "multipath" in extra:
+        extra["multipath"] = "true" if extra["multipath"] else "false"
+    tail = "?" + urlencode(extra, quote_via=quote, safe="/:@") if extra else ""
+    return f"{volume_id}:{iqn}{tail}"
+
+
+def parse_attachment_id(value: str) -> tuple[str, str, dict[str, Any]]:
+    """(volume id, initiator iqn, node-side settings) of an attachment id."""
+    text = (value or "").strip()
+    fix = "use <volume id>:<initiator iqn>, e.g. /root/3f2a...:iqn.1993-08.org.debian:01:ab"
+    head, _, query = text.partition("?")
+    cut = -1
+    for marker in (":iqn.", ":eui."):
+        cut = head.find(marker)
+        if cut > 0:
+            break
+    if cut <= 0:
+        raise InputError(f"{value!r} is not an attachment id", kind=KIND, field="id", fix=fix)
+    vol, iqn = head[:cut], head[cut + 1:]
+    if not IQN_RE.match(iqn):
+        raise InputError(f"{iqn!r} in {value!r} is not an iSCSI name", kind=KIND, field="id",
+                         fix=fix)
+    opts: dict[str, Any] = dict(_ID_DEFAULTS)
+    for k, vals in parse_qs(query, keep_blank_values=True).items():
+        if k not in _ID_DEFAULTS:
+            raise InputError(f"unknown setting {k!r} in attachment id", kind=KIND, field="id",
+                             fix=f"allowed: {', '.join(_ID_DEFAULTS)}")
+        v: Any = vals[-1]
+        if k in ("port", "lun"):
+            v = int(v)
+        elif k == "multipath":
+            v = v.lower() not in ("false", "0", "no", "off")
+        opts[k] = v
+    parse_node(opts["node"])
+    return vol, iqn, opts
+
+
+# ---- reaching the node ---------------------------------------------------------------------
+
+
+def runner_for(ctx: Context, node: str) -> Runner:
+    """The Runner for ``node``, honouring ``ctx.runner`` (Runner / mapping / callable)."""
+    r = ctx.runner
+    if isinstance(r, Mapping):
+        if node in r:
+            return r[node]
+        raise NodeError(f"no runner configured for node {node!r}")
+    if callable(r) and not isinstance(r, Runner):
+        return r(node)
+    url = parse_node(node)
+    if url is None:
+        return r if isinstance(r, Runner) else LocalRunner()
+    return SshRunner(url)
+
+
+def _helper(runner: Runner) -> IscsiHelper:
+    make = getattr(runner, "helper", None)  # FakeNode: its roots and clock
+    return make() if callable(make) else IscsiHelper(runner)
+
+
+@contextmanager
+def _node(ctx: Context, node: str) -> Iterator[tuple[Runner, IscsiHelper]]:
+    runner = runner_for(ctx, node)
+    try:
+        yield runner, _helper(runner)
+    finally:
+        if isinstance(runner, SshRunner) and runner is not ctx.runner:
+            runner.close()
+
+
+# ---- DSP helpers ---------------------------------------------------------------------------
+
+
+def _volume_ref(ctx: Context, volume_id: str) -> tuple[str, str]:
+    default = getattr(ctx.client, "default_tenant", None) or "/root"
+    tenant, leaf = split_id(volume_id, default)
+    return tenant or default, leaf
+
+
+def _load(ctx: Context, volume_id: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(tenant, app_instance, storage instance) of a volume; NotFound when gone."""
+    tenant, leaf = _volume_ref(ctx, volume_id)
+    ai = ctx.client.get(f"/app_instances/{leaf}", tenant=tenant)
+    sis = ai.get("storage_instances") or []
+    si = next((s for s in sis if s.get("name") == SI_NAME), sis[0] if sis else None)
+    if si is None:
+        raise NotFound(f"volume {volume_id} has no storage instance")
+    return tenant, ai, si
+
+
+def _si_url(ai: Mapping[str, Any], si: Mapping[str, Any]) -> str:
+    return f"/app_instances/{ai['id']}/storage_instances/{si['name']}"
+
+
+def _acl_iqns(si: Mapping[str, Any]) -> list[str]:
+    items = (si.get("acl_policy") or {}).get("initiators") or []
+    return [str(i.get("path", "")).rsplit("/initiators/", 1)[-1] for i in items]
+
+
+def _serial(si: Mapping[str, Any]) -> str | None:
+    vols = si.get("volumes") or []
+    return vols[0].get("uuid") if vols else None
+
+
+def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None) -> Target:
+    access = si.get("access") or {}
+    ips = access.get("ips") or []
+    if not access.get("iqn"):
+        raise NodeError(f"storage instance {si.get('name')} reports no target IQN "
+                        "(is the volume online?)")
+    return Target(access["iqn"], tuple(f"{ip}:{port}" for ip in ips), lun, chap=chap,
+                  serial=_serial(si))
+
+
+def _initiator_name(iqn: str) -> str:
+    return "datera-iac-" + hashlib.sha256(iqn.encode()).hexdigest()[:8]
+
+
+# ---- the kind ------------------------------------------------------------------------------
+
+
+@register
+class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
+    """A volume attached to a node: initiator in the ACL, sessions logged in, a verified
+    device (and optionally a filesystem mounted)."""
+
+    name = "NodeAttachment"
+    token = "datera:index:NodeAttachment"
+    tf_type = "datera_node_attachment"
+    Spec = NodeAttachmentSpec
+    Outputs = NodeAttachmentOutputs
+    import_id_doc = "<volume id>:<initiator iqn>[?node=ssh://...&port=..&lun=..&mount_point=..]"
+
+    def validate(self, spec: NodeAttachmentSpec) -> None:
+        if bool(spec.chap_username) != bool(spec.chap_secret):
+            raise InputError("CHAP needs both chap_username and chap_secret", kind=KIND,
+                             field="chap_secret" if spec.chap_username else "chap_username",
+                             fix="set both, or neither")
+        if spec.chap_mutual_username and not spec.chap_username:
+            raise InputError("mutual CHAP needs one-way CHAP too", kind=KIND,
+                             field="chap_username", fix="set chap_username and chap_secret")
+        if spec.chap_username or spec.chap_mutual_username:
+            spec.chap  # runs Chap's own checks (pairs, distinct secrets)
+        if spec.mount_point and not spec.filesystem:
+            raise InputError("mount_point needs filesystem", kind=KIND, field="filesystem",
+                             fix="set filesystem (e.g. ext4); it is created only on a blank "
+                                 "device")
+
+    def diff(self, old: NodeAttachmentSpec, new: NodeAttachmentSpec) -> Diff:
+        """Field diff where unknowns are not changes: an unset initiator_iqn means "the
+        node's own" (which a read reports), and CHAP secrets are never readable back."""
+        ignore = []
+        if new.initiator_iqn is None:
+            ignore.append("initiator_iqn")
+        if old.chap_secret is None and old.chap_username == new.chap_username:
+            ignore.append("chap_secret")
+        if old.chap_mutual_secret is None and (
+                old.chap_mutual_username == new.chap_mutual_username):
+            ignore.append("chap_mutual_secret")
+        d = diff_specs(old, new, ignore=ignore)
+        if d.replace:
+            return Diff(d.changes, delete_before_replace=True,
+                        reason="a node can hold one attachment of a volume at a time")
+        return d
+
+    # ---- create ---------------------------------------------------------------------
+
+    def create(self, ctx: Context, spec: NodeAttachmentSpec
+               ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
+        tenant, ai, si = self._load_for(ctx, spec.volume_id)
+        with _node(ctx, spec.node) as (runner, helper):
+            iqn = spec.initiator_iqn or helper.initiator_iqn()
+            self._register_initiator(ctx, tenant, iqn)
+            added = self._acl_add(ctx, tenant, ai, si, iqn)
+            try:
+                self._set_chap(ctx, tenant, ai, si, spec)
+                si = self._online(ctx, tenant, ai)
+                target = _target(si, spec.port, spec.lun, spec.chap)
+                att = helper.attach(target, multipath=spec.multipath,
+                                    enforce_multipath=spec.enforce_multipath)
+                try:
+                    self._stage(runner, att, spec, helper)
+                except Exception:
+                    helper.detach(target)
+                    raise
+            except Exception:
+                if added:
+                    try:
+                        self._acl_remove(ctx, tenant, ai, si, iqn)
+                    except DspError as e:  # the original error matters more
+                        log.error("cleanup: could not remove %s from the ACL of %s: %s",
+                                  iqn, spec.volume_id, e)
+                raise
+        obs = self._observe(ctx, attachment_id(spec, spec.volume_id, iqn), spec, iqn)
+        if obs is None:
+            raise NodeError(f"{spec.volume_id} was attached but cannot be read back")
+        return obs
+
+    def _load_for(self, ctx: Context, volume_id: str):
+        try:
+            return _load(ctx, volume_id)
+        except NotFound:
+            raise InputError(f"volume {volume_id} does not exist", kind=KIND,
+                             field="volume_id", fix="create the Volume first") from None
+
+    def _register_initiator(self, ctx: Context, tenant: str, iqn: str) -> None:
+        try:
+            have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
+            if have.get("tenant") in (None, tenant):
+                return
+        except NotFound:
+            pass
+        body: dict[str, Any] = {"id": iqn, "name": _initiator_name(iqn)}
+        if getattr(ctx.client, "api_version", "2.2") != "2.1":
+            body["force"] = True  # a parent tenant's initiator is re-created here
+        try:
+            ctx.client.post("/initiators", body, tenant=tenant)
+        except Conflict:
+            pass
+
+    def _acl_add(self, ctx: Context, tenant: str, ai: dict[str, Any], si: dict[str, Any],
+                 iqn: str) -> bool:
+        if iqn in _acl_iqns(si):
+            return False
+        ctx.client.put(f"{_si_url(ai, si)}/acl_policy/initiators",
+                       {"op": "add", "path": f"/initiators/{iqn}"}, tenant=tenant)
+        return True
+
+    def _acl_remove(self, ctx: Context, tenant: str, ai: Mapping[str, Any],
+                    si: Mapping[str, Any], iqn: str) -> None:
+        try:
+            ctx.client.put(f"{_si_url(ai, si)}/acl_policy/initiators",
+                           {"op": "remove", "path": f"/initiators/{iqn}"}, tenant=tenant)
+        except NotFound:
+            pass  # not in the ACL (any more): the goal is reached
+
+    def _set_chap(self, ctx: Context, tenant: str, ai: Mapping[str, Any],
+                  si: Mapping[str, Any], spec: NodeAttachmentSpec) -> None:
+        auth = si.get("auth") or {}
+        kind = auth.get("type") or "none"
+        chap = spec.chap
+        if chap is None:
+            if kind in ("chap", "mchap"):
+                raise InputError(f"volume {spec.volume_id} requires CHAP (user "
+                                 f"{auth.get('target_user_name')!r})", kind=KIND,
+                                 field="chap_username",
+                                 fix="set chap_username and chap_secret on the attachment")
+            return
+        if kind in ("chap", "mchap"):
+            if auth.get("target_user_name") not in (None, "", chap.username):
+                raise InputError(f"volume {spec.volume_id} already uses CHAP user "
+                                 f"{auth.get('target_user_name')!r}", kind=KIND,
+                                 field="chap_username",
+                                 fix="every attachment of a volume shares its CHAP credentials")
+            # Already on: never overwrite the secret (it would lock out the volume's other
+            # attachments); the login proves whether ours is right. Rotate it on the Volume.
+            return
+        body: dict[str, Any] = {"type": "mchap" if chap.mutual_username else "chap",
+                                "target_user_name": chap.username,
+                                "target_pswd": chap.secret}
+        if chap.mutual_username:
+            body["initiator_user_name"] = chap.mutual_username
+            body["initiator_pswd"] = chap.mutual_secret
+        ctx.client.put(f"{_si_url(ai, si)}/auth", body, tenant=tenant)
+
+    def _online(self, ctx: Context, tenant: str, ai: Mapping[str, Any]) -> dict[str, Any]:
+        if ai.get("admin_state") != "online":
+            ctx.client.put(f"/app_instances/{ai['id']}", {"admin_state": "online"},
+                           tenant=tenant)
+        seen: dict[str, Any] = {}
+
+        def state() -> str | None:
+            si = ctx.client.get(f"/app_instances/{ai['id']}/storage_instances/{SI_NAME}",
+                                tenant=tenant)
+            seen["si"] = si
+            return si.get("op_state")
+
+        wait_for(state, target={"available"}, what=f"storage instance of {ai['id']} to be "
+                 "available", timeout=ctx.timeouts.create,
+                 hint="see the volume's health and causes on the DSP")
+        return seen["si"]
+
+    def _stage(self, runner: Runner, att: Attachment, spec: NodeAttachmentSpec,
+               helper: IscsiHelper) -> None:
+        if not spec.filesystem:
+            return
+        nodefs.ensure_filesystem(runner, att.device_path, spec.filesystem)
+        if spec.mount_point:
+            nodefs.mount(runner, att.device_path, spec.mount_point, spec.filesystem,
+                         proc_root=getattr(runner, "proc_root", "/proc"))
+
+    # ---- read -----------------------------------------------------------------------
+
+    def read(self, ctx: Context, id: str
+             ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs] | None:
+        vol, iqn, opts = parse_attachment_id(id)
+        spec = NodeAttachmentSpec(volume_id=vol, initiator_iqn=iqn, **opts)
+        return self._observe(ctx, id, spec, iqn)
+
+    def read_known(self, ctx: Context, id: str, known: NodeAttachmentSpec | None
+                   ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs] | None:
+        """Read; the fields the DSP and node cannot report (CHAP secrets, enforce flag,
+        an unset initiator_iqn) are carried over from the recorded spec."""
+        vol, iqn, opts = parse_attachment_id(id)
+        base = known or NodeAttachmentSpec(volume_id=vol, initiator_iqn=iqn, **opts)
+        return self._observe(ctx, id, base, iqn)
+
+    def _observe(self, ctx: Context, id: str, spec: NodeAttachmentSpec, iqn: str
+                 ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs] | None:
+        try:
+            tenant, ai, si = _load(ctx, spec.volume_id)
+        except NotFound:
+            return None
+        if iqn not in _acl_iqns(si) or ai.get("admin_state") != "online":
+            return None
+        target = _target(si, spec.port, spec.lun)
+        with _node(ctx, spec.node) as (runner, helper):
+            att = helper.inspect(target)
+            if att is None:
+                return None
+            mounted = None
+            if spec.mount_point:
+                where = nodefs.is_mounted(runner, spec.mount_point,
+                                          proc_root=getattr(runner, "proc_root", "/proc"))
+                mounted = spec.mount_point if where else None
+        auth = si.get("auth") or {}
+        seen_user = auth.get("target_user_name") or None
+        observed_spec = attrs.evolve(
+            spec,
+            chap_username=seen_user if auth.get("type") in ("chap", "mchap") else None,
+            chap_mutual_username=(auth.get("initiator_user_name") or None)
+            if auth.get("type") == "mchap" else None,
+            mount_point=spec.mount_point if (mounted or not spec.mount_point) else None,
+        )
+        if observed_spec.chap_username is None:
+            observed_spec = attrs.evolve(observed_spec, chap_secret=None,
+                                         chap_mutual_secret=None)
+        out = NodeAttachmentOutputs(
+            device_path=att.device_path, portals=list(target.portals), iqn=target.iqn,
+            lun=target.lun, map_name=att.map_name, wwid=att.wwid, initiator_iqn=iqn,
+            paths_up=sum(p.state == "up" for p in att.paths), mounted_at=mounted,
+        )
+        return Observed(id=id, spec=observed_spec, outputs=out)
+
+    # ---- update / delete ------------------------------------------------------------
+
+    def update(self, ctx: Context, id: str, old: NodeAttachmentSpec, new: NodeAttachmentSpec
+               ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
+        """Only ``enforce_multipath`` changes in place (it matters at attach time only)."""
+        obs = self.read_known(ctx, id, new)
+        if obs is None:
+            raise NotFound(f"attachment {id} is gone")
+        return obs
+
+    def delete(self, ctx: Context, id: str) -> None:
+        vol, iqn, opts = parse_attachment_id(id)
+        try:
+            tenant, ai, si = _load(ctx, vol)
+        except NotFound:
+            return  # the volume is gone, and with it the ACL; nothing to undo on the DSP
+        access = si.get("access") or {}
+        with _node(ctx, opts["node"]) as (runner, helper):
+            if access.get("iqn"):
+                if opts["mount_point"]:
+                    nodefs.unmount(runner, opts["mount_point"],
+                                   proc_root=getattr(runner, "proc_root", "/proc"))
+                target = Target(access["iqn"], tuple(f"{ip}:{opts['port']}" for ip in
+                                                     access.get("ips") or []) or ("0.0.0.0:1",),
+                                opts["lun"])
+                helper.detach(target)
+        if iqn in _acl_iqns(si):
+            self._acl_remove(ctx, tenant, ai, si, iqn)
+        try:
+            fresh = ctx.client.get(f"{_si_url(ai, si)}/acl_policy", tenant=tenant)
+        except NotFound:
+            return
+        if not (fresh.get("initiators") or fresh.get("initiator_groups")):
+            if ai.get("admin_state") == "online":
+                ctx.client.put(f"/app_instances/{ai['id']}",
+                               {"admin_state": "offline", "force": True}, tenant=tenant)
+
+    # ---- find / adopt ----------------------------------------------------------------
+
+    def find(self, ctx: Context, spec: NodeAttachmentSpec
+             ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs] | None:
+        iqn = spec.initiator_iqn
+        if iqn is None:
+            with _node(ctx, spec.node) as (_runner, helper):
+                iqn = helper.initiator_iqn()
+        return self._observe(ctx, attachment_id(spec, spec.volume_id, iqn), spec, iqn)
+
+    def adopt(self, ctx: Context, ref: str
+              ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
+        obs = self.read(ctx, ref)
+        if obs is None:
+            raise NotFound(f"no attachment {ref}: the initiator is not in the volume's ACL, "
+                           "the volume is offline, or the node has no session to it")
+        return obs
