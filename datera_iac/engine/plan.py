@@ -342,22 +342,63 @@ def recover_pending(ctx: Context, state: State, desired_props: Mapping[str, Mapp
     return deltas, notes
 
 
+def known_spec(kind: Kind[Any, Any], r: ResourceState) -> Any:
+    """The recorded spec as a Spec (secrets, stored as digests, become None), or None
+    when it no longer validates (then comparisons fall back to plain data)."""
+    data = {k: (None if is_digest(v) else v) for k, v in r.spec.items()}
+    try:
+        return kind.spec_from(data, resource=r.name)
+    except (InputError, TypeError, ValueError):
+        return None
+
+
+def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: ResourceState,
+                  observed_data: Mapping[str, Any]) -> list[str]:
+    """Fields where the DSP differs from the state, judged by the kind's diff (so a value
+    the DSP does not report is not drift), secrets by their digests."""
+    fields = {f.name: f for f in attrs.fields(kind.Spec)}
+    names: list[str] | None = None
+    if known is not None:
+        try:
+            names = [c.name for c in kind.diff(obs.spec, known).changes]
+        except InputError:
+            names = None  # e.g. the DSP grew a volume past the recorded size: compare plainly
+    if names is None:
+        names = [n for n in fields if _norm(r.spec.get(n)) != _norm(observed_data.get(n))
+                 and observed_data.get(n) is not None]
+    out = []
+    for n in names:
+        f = fields.get(n)
+        seen = getattr(obs.spec, n, None)
+        if f is not None and f.metadata.get(SENSITIVE):
+            stored = r.spec.get(n)
+            if seen is None or (is_digest(stored) and secret_matches(stored, seen)):
+                continue
+        out.append(n)
+    return out
+
+
 def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], list[Drift]]:
     """Read every managed object with the kinds' bulk reads.
 
     Fills ``facts.observed`` and returns (a delta bringing the state in line with the DSP,
     the drift relative to the state). Vanished objects leave the state: the plan then
-    re-creates them."""
-    by_kind: dict[str, list[ResourceState]] = defaultdict(list)
-    for r in list(state.resources.values()) + list(state.deposed):
-        by_kind[r.type].append(r)
+    re-creates them. An object the bulk read does not show is asked for once more with
+    ``read_known`` (a VolumeType that exists only as a declaration answers from it)."""
+    by_kind: dict[str, list[tuple[ResourceState, bool]]] = defaultdict(list)
+    for r in state.resources.values():
+        by_kind[r.type].append((r, False))
+    for r in state.deposed:
+        by_kind[r.type].append((r, True))
     upserts, removes, deposed_gone, drift = [], [], [], []
     for token, items in by_kind.items():
         kind = kind_for(token)
-        seen = kind.read_many(ctx, [r.id for r in items])
-        for r in items:
+        seen = kind.read_many(ctx, [r.id for r, _ in items])
+        for r, is_deposed in items:
             obs = seen.get(r.id)
-            is_deposed = r in state.deposed
+            known = known_spec(kind, r)
+            if obs is None and known is not None:
+                obs = kind.read_known(ctx, r.id, known)
             if obs is None:
                 if is_deposed:
                     deposed_gone.append(r.id)
@@ -369,21 +410,20 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
                 continue
             facts.observed[r.name] = obs
             facts.kinds.setdefault(r.name, kind)
-            new_spec = mask_spec(kind, obs.spec, r.spec)
-            for f in attrs.fields(kind.Spec):  # a secret the DSP does not return: keep the digest
-                if f.metadata.get(SENSITIVE) and getattr(obs.spec, f.name) is None:
-                    new_spec[f.name] = r.spec.get(f.name)
-            changed = tuple(
-                FieldChange(name=f.name, old=r.spec.get(f.name), new=new_spec.get(f.name),
-                            replace=bool(f.metadata.get(REPLACE)),
-                            sensitive=bool(f.metadata.get(SENSITIVE)))
-                for f in attrs.fields(kind.Spec)
-                if _norm(r.spec.get(f.name)) != _norm(new_spec.get(f.name))
-            )
+            observed_data = mask_spec(kind, obs.spec, r.spec)
+            names = _drift_fields(kind, obs, known, r, observed_data)
+            new_spec = dict(r.spec)
+            changes = []
+            for n in names:
+                f = getattr(attrs.fields(kind.Spec), n)
+                changes.append(FieldChange(name=n, old=r.spec.get(n), new=observed_data.get(n),
+                                           replace=bool(f.metadata.get(REPLACE)),
+                                           sensitive=bool(f.metadata.get(SENSITIVE))))
+                new_spec[n] = observed_data.get(n)
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
-            if changed:
-                drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(c.name for c in changed), changed))
-            if changed or new_out != r.outputs or obs.id != r.id:
+            if changes:
+                drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes)))
+            if changes or _norm(new_out) != _norm(r.outputs) or obs.id != r.id:
                 upserts.append(attrs.evolve(r, id=obs.id, spec=new_spec, outputs=new_out).to_json())
     delta: dict[str, Any] = {}
     if upserts:
