@@ -29,7 +29,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import attrs
@@ -38,17 +38,17 @@ from datera_iac.errors import ConfigError
 from datera_iac.resources.base import DOC, SENSITIVE
 
 __all__ = [
-    "DateraConfig",
-    "UNIT",
     "CINDER",
-    "DEPRECATED",
-    "ENV_PREFIX",
-    "env_name",
-    "tenant_path",
-    "VOLUME_TYPE_DEFAULT_KEYS",
-    "parse_volume_type_defaults",
     "DEFAULT_HTTPS_PORT",
     "DEFAULT_HTTP_PORT",
+    "DEPRECATED",
+    "ENV_PREFIX",
+    "UNIT",
+    "VOLUME_TYPE_DEFAULT_KEYS",
+    "DateraConfig",
+    "env_name",
+    "parse_volume_type_defaults",
+    "tenant_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,11 @@ UNIT: Final = "datera_iac.unit"
 CINDER: Final = "datera_iac.cinder"
 DEPRECATED: Final = "datera_iac.deprecated"
 _PARSE: Final = "datera_iac.config.parse"
+
+if TYPE_CHECKING:  # attrs.Attribute is generic only to type checkers
+    _Attr = attrs.Attribute[Any]
+else:
+    _Attr = attrs.Attribute
 
 ENV_PREFIX: Final = "DATERA_"
 DEFAULT_HTTPS_PORT: Final = 7718
@@ -77,7 +82,7 @@ def env_name(option: str) -> str:
     Deprecated options are not read from the environment (``DATERA_API_VERSION`` is
     ``api_version``, not the deprecated ``datera_api_version``).
     """
-    short = option[len("datera_"):] if option.startswith("datera_") else option
+    short = option.removeprefix("datera_")
     return ENV_PREFIX + short.upper()
 
 
@@ -240,17 +245,17 @@ def _nearest(name: str, known: Any) -> str:
 # ---- validators: raise ConfigError naming the option, never echoing a secret ----------
 
 
-def _fail(attribute: attrs.Attribute, reason: str, value: Any) -> ConfigError:
+def _fail(attribute: _Attr, reason: str, value: Any) -> ConfigError:
     shown = "(sensitive)" if attribute.metadata.get(SENSITIVE) else repr(value)
     return ConfigError(f"{attribute.name}: {reason}, got {shown}")
 
 
-def _opt_str(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _opt_str(_: Any, attribute: _Attr, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise _fail(attribute, "expected a non-empty string or null", value)
 
 
-def _req_str(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _req_str(_: Any, attribute: _Attr, value: Any) -> None:
     if value is None or value == "":
         raise ConfigError(
             f"{attribute.name}: not set (set {attribute.name}, or ${env_name(attribute.name)})"
@@ -259,13 +264,13 @@ def _req_str(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _fail(attribute, "expected a string", value)
 
 
-def _bool(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _bool(_: Any, attribute: _Attr, value: Any) -> None:
     if not isinstance(value, bool):
         raise _fail(attribute, "expected true or false", value)
 
 
-def _seconds(minimum: float, *, strict: bool) -> Callable[[Any, attrs.Attribute, Any], None]:
-    def check(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _seconds(minimum: float, *, strict: bool) -> Callable[[Any, _Attr, Any], None]:
+    def check(_: Any, attribute: _Attr, value: Any) -> None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok or value < minimum or (strict and value == minimum):
             rel = ">" if strict else ">="
@@ -274,13 +279,13 @@ def _seconds(minimum: float, *, strict: bool) -> Callable[[Any, attrs.Attribute,
     return check
 
 
-def _san_ip(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _san_ip(_: Any, attribute: _Attr, value: Any) -> None:
     _opt_str(_, attribute, value)
     if value is not None and ("://" in value or "/" in value):
         raise _fail(attribute, "expected a host name or IP address (put URLs in endpoint)", value)
 
 
-def _endpoint(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _endpoint(_: Any, attribute: _Attr, value: Any) -> None:
     if value is None:
         return
     _opt_str(_, attribute, value)
@@ -290,12 +295,12 @@ def _endpoint(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise _fail(attribute, "expected scheme://host[:port] without a path", value)
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise _fail(attribute, "the port is not a number", value) from None
 
 
-def _existing_file(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _existing_file(_: Any, attribute: _Attr, value: Any) -> None:
     if value is None:
         return
     _opt_str(_, attribute, value)
@@ -303,12 +308,12 @@ def _existing_file(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _fail(attribute, "no such file", value)
 
 
-def _api_version(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _api_version(_: Any, attribute: _Attr, value: Any) -> None:
     if value is not None and value not in _API_VERSIONS:
         raise _fail(attribute, "expected 2.2 or 2.1 (or null to probe the DSP)", value)
 
 
-def _tenant_id(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _tenant_id(_: Any, attribute: _Attr, value: Any) -> None:
     if value is None:
         return
     _opt_str(_, attribute, value)
@@ -320,7 +325,7 @@ def _tenant_id(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise _fail(attribute, str(e), value) from None
 
 
-def _vt_defaults(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _vt_defaults(_: Any, attribute: _Attr, value: Any) -> None:
     if not isinstance(value, Mapping):
         raise _fail(attribute, "expected a mapping", value)
     if parse_volume_type_defaults(dict(value)) != dict(value):
@@ -667,7 +672,7 @@ class DateraConfig:
         *,
         env: Mapping[str, str] | None = None,
         use_env: bool = True,
-    ) -> "DateraConfig":
+    ) -> DateraConfig:
         """Build a config from cinder.conf-named keys, parsing strings, with env fallbacks.
 
         A key given in ``data`` (not None) wins; else the environment variable
@@ -703,6 +708,6 @@ class DateraConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "DateraConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DateraConfig:
         """Build a config from environment variables only."""
         return cls.from_mapping({}, env=env)

@@ -53,7 +53,7 @@ from datera_iac.errors import (
     ValidationFailed,
 )
 
-__all__ = ["DspClient", "DRIVER_HEADER", "SUPPORTED_VERSIONS"]
+__all__ = ["DRIVER_HEADER", "SUPPORTED_VERSIONS", "DspClient"]
 
 #: The ``Datera-Driver`` header value (informational on the DSP side).
 DRIVER_HEADER: Final = f"datera-iac-{__version__}"
@@ -146,7 +146,7 @@ class DspClient:
         """Close the HTTP session (the DSP session key simply expires)."""
         self._session.close()
 
-    def __enter__(self) -> "DspClient":
+    def __enter__(self) -> DspClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -413,7 +413,7 @@ class DspClient:
             )
         return resp
 
-    def _secrets(self) -> list[str | None]:
+    def _secrets(self) -> builtins.list[str | None]:
         return [self.config.san_password, self._key, self.config.chap_password]
 
     def _redact(self, value: Any) -> Any:

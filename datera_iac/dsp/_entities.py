@@ -24,25 +24,25 @@ from cattrs.gen import make_dict_structure_fn
 from cattrs.preconf.json import make_converter as _json_converter
 
 __all__ = [
-    "Ref",
-    "PerformancePolicy",
-    "Snapshot",
-    "Volume",
-    "Access",
-    "Auth",
-    "AclPolicy",
-    "StorageInstance",
-    "AppInstance",
-    "Tenant",
-    "Initiator",
-    "VolumeTemplate",
-    "StorageTemplate",
-    "AppTemplate",
-    "System",
     "ENTITIES",
-    "make_converter",
+    "Access",
+    "AclPolicy",
+    "AppInstance",
+    "AppTemplate",
+    "Auth",
+    "Initiator",
+    "PerformancePolicy",
+    "Ref",
+    "Snapshot",
+    "StorageInstance",
+    "StorageTemplate",
+    "System",
+    "Tenant",
+    "Volume",
+    "VolumeTemplate",
     "api_converter",
     "from_api",
+    "make_converter",
     "to_api",
 ]
 
@@ -278,7 +278,7 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     conv = _json_converter(forbid_extra_keys=forbid_extra_keys)
 
     def factory(cls: type) -> Any:
-        inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys)
+        inner: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys)
         hints = typing.get_type_hints(cls)
         not_null = frozenset(a.name for a in attrs.fields(cls) if not _optional(hints[a.name]))
 

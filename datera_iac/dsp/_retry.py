@@ -14,17 +14,20 @@ is tested alone with a fake clock and no real sleeping; the client only asks it.
 from __future__ import annotations
 
 import time
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import attrs
 
+if TYPE_CHECKING:  # pragma: no cover
+    from datera_iac.config import DateraConfig
+
 __all__ = [
-    "Clock",
-    "SystemClock",
-    "RetryPolicy",
-    "UNAVAILABLE",
-    "THROTTLED",
     "CONNECTION",
+    "THROTTLED",
+    "UNAVAILABLE",
+    "Clock",
+    "RetryPolicy",
+    "SystemClock",
 ]
 
 #: Reasons a call may be retried.
@@ -61,17 +64,17 @@ class RetryPolicy:
     backoff_first: float = 0.25
 
     @classmethod
-    def from_config(cls, config: object) -> "RetryPolicy":
+    def from_config(cls, config: DateraConfig) -> RetryPolicy:
         """From ``datera_503_interval`` / ``datera_503_timeout``."""
         return cls(
-            interval=float(getattr(config, "datera_503_interval")),
-            timeout=float(getattr(config, "datera_503_timeout")),
+            interval=float(config.datera_503_interval),
+            timeout=float(config.datera_503_timeout),
         )
 
     def delay(self, reason: str, attempt: int, retry_after: float | None = None) -> float:
         """The wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
         if reason == CONNECTION:
-            return min(self.interval, self.backoff_first * (2 ** attempt))
+            return min(self.interval, self.backoff_first * (2.0**attempt))
         if reason == THROTTLED and retry_after is not None and retry_after >= 0:
             return retry_after
         return self.interval

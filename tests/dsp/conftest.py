@@ -10,9 +10,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+
+from datera_iac.config import DateraConfig
+from datera_iac.dsp import DspClient
 
 
 class FakeClock:
@@ -77,11 +81,6 @@ def route(req: requests.PreparedRequest) -> str:
 def body_of(req: requests.PreparedRequest) -> Any:
     return json.loads(req.body) if req.body else None
 
-
-import pytest  # noqa: E402
-
-from datera_iac.config import DateraConfig  # noqa: E402
-from datera_iac.dsp import DspClient  # noqa: E402
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_headers_version_and_login(scripted):
     c = scripted.client(lambda req: (200, {"data": {"sw_version": "3.3.5.0"}}))
     assert c.get("/system") == {"sw_version": "3.3.5.0"}
     assert scripted.routes == ["GET /api_versions", "PUT /v2.2/login", "GET /v2.2/system"]
-    probe, login, call = scripted.adapter.requests
+    _probe, login, call = scripted.adapter.requests
     assert "Auth-Token" not in login.headers and "tenant" not in login.headers
     assert body_of(login) == {"name": "admin", "password": "pw-Secret9"}
     assert call.headers["Auth-Token"] == "k" * 32
