@@ -377,16 +377,15 @@ def main(argv: list[str] | None = None) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     server, port = serve()
-    sys.stdout.write(f"{port}\n")
-    sys.stdout.flush()
-    done = threading.Event()
 
     def stop(*_: Any) -> None:
         server.stop(grace=2).wait(3)
-        done.set()
 
+    # handlers first: the engine may stop the plugin as soon as it has read the port
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
     try:
         server.wait_for_termination()
     except KeyboardInterrupt:  # pragma: no cover

@@ -125,11 +125,8 @@ def toy(toy_store: dict[str, Any]) -> Iterator[Rpc]:
         server.stop(grace=None)
 
 
-@pytest.fixture
-def plugin(tmp_path) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
-    """The real plugin subprocess and a stub connected to it (kinds from the core); its
-    log is ``proc.log_path``."""
-    proc, port = start_plugin(log_path=str(tmp_path / "plugin.log"))
+def _plugin(log_path: str) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
+    proc, port = start_plugin(log_path=log_path)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=10)
@@ -139,3 +136,14 @@ def plugin(tmp_path) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
         stop_plugin(proc)
 
 
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
+    """The real plugin subprocess (kinds from the core) and a stub connected to it, shared
+    by a module's tests (each test configures it); its log is ``proc.log_path``."""
+    yield from _plugin(str(tmp_path_factory.mktemp("plugin") / "plugin.log"))
+
+
+@pytest.fixture
+def own_plugin(tmp_path) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
+    """Like ``plugin``, for one test only (a test that stops it or reads its whole log)."""
+    yield from _plugin(str(tmp_path / "plugin.log"))

@@ -53,8 +53,8 @@ def test_unknown_type_is_a_clear_error(plugin):
     assert "unknown resource type 'datera:index:Bucket'" in e.value.details()
 
 
-def test_sigterm_stops_the_plugin(plugin):
+def test_sigterm_stops_the_plugin(own_plugin):
     """SIGTERM (how the engine ends a plugin) stops the server promptly with exit 0."""
-    _, proc = plugin
+    _, proc = own_plugin
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
