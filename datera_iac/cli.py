@@ -69,7 +69,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: user errors print one line, never a traceback."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        rv = cli.main(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv  # ctx.exit(n): click returns n instead of raising in this mode
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1

@@ -157,3 +157,77 @@ def toy_ws(toy, tmp_path):
 
     make.store = toy  # type: ignore[attr-defined]
     return make
+
+
+SIM_STACK = """\
+name: simtest
+runtime: yaml
+config:
+  size: {type: integer, default: 2}
+resources:
+  team:
+    type: datera:index:Tenant
+    properties:
+      name: team-a
+  gold:
+    type: datera:index:VolumeType
+    properties:
+      name: gold
+      replicaCount: 2
+  v1:
+    type: datera:index:Volume
+    properties:
+      name: vol-one
+      size: ${size}
+      tenant: ${team.id}
+      volumeType: ${gold.name}
+      extraSpecs: ${gold.extraSpecs}
+  v2:
+    type: datera:index:Volume
+    properties:
+      name: vol-two
+      size: 1
+      tenant: ${team.id}
+  snap:
+    type: datera:index:Snapshot
+    properties:
+      volumeId: ${v1.id}
+outputs:
+  v1: ${v1.id}
+"""
+
+
+def sim_writes(sim: Any) -> dict[str, int]:
+    """Write requests (POST/PUT/DELETE, logins excepted) the simulator has served."""
+    return {k: n for k, n in sim.counters().items()
+            if k.split(" ")[0] in ("POST", "PUT", "DELETE", "PATCH") and "login" not in k}
+
+
+@pytest.fixture
+def sim_ws(sim, tmp_path, monkeypatch):
+    """A factory of Workspaces on the per-test simulator (credentials via env, like users)."""
+    monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
+    monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
+    made: list[Workspace] = []
+
+    def make(text: str = SIM_STACK, **kw: Any) -> Workspace:
+        f = tmp_path / "Pulumi.yaml"
+        f.write_text(text)
+        ws = Workspace(stack_file=f, endpoint=sim.http_url, embedded=False, **kw)
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        ws.close()
+
+
+@pytest.fixture
+def sim_stack() -> str:
+    return SIM_STACK
+
+
+@pytest.fixture
+def writes(sim):
+    """() -> the simulator's write-request counters (logins excepted)."""
+    return lambda: sim_writes(sim)

@@ -1,0 +1,173 @@
+"""The engine against the simulator over real HTTP, with the real kinds: idempotence,
+drift, out-of-band deletion, protect, import, locks, and the CLI's exit codes."""
+
+import json
+import threading
+
+import jsonschema
+import pytest
+
+from datera_iac.cli import main
+from datera_iac.config import DateraConfig
+from datera_iac.dsp import DspClient
+from datera_iac.engine.render import plan_schema
+from datera_iac.errors import LockError
+
+
+
+def client_for(sim):
+    return DspClient(DateraConfig.from_mapping(
+        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"}))
+
+
+def app_instances(sim, tenant="/root/team-a"):
+    c = client_for(sim)
+    try:
+        return list(c.list("/app_instances", tenant=tenant))
+    finally:
+        c.close()
+
+
+def test_second_up_makes_no_write_calls(sim, sim_ws, writes, sim_stack):
+    """up creates everything; a second up plans nothing and sends 0 write requests."""
+    plan, result = sim_ws().up()
+    assert not plan.errors and result.ok, (plan.errors, result.failures)
+    assert plan.counts()["create"] == 5
+    assert sorted(a["name"] for a in app_instances(sim)) == ["vol-one", "vol-two"]
+    before = writes()
+    plan2, _ = sim_ws().up()
+    assert not plan2.changes and not plan2.drift
+    assert writes() == before
+
+
+def test_out_of_band_change_preview_exit_2_then_up_corrects(sim, sim_ws, writes, sim_stack, capsys):
+    """A rename on the DSP shows as drift naming the attribute, preview exits 2, up fixes it."""
+    ws = sim_ws()
+    ws.up()
+    vid = ws.load_state().resources["v2"].id
+    ai_id = vid.rsplit("/", 1)[1]
+    c = client_for(sim)
+    c.put(f"/app_instances/{ai_id}", {"name": "renamed-out-of-band"}, tenant="/root/team-a")
+    f = str(ws.stack_file)
+    assert main(["preview", "-f", f, "--endpoint", sim.http_url, "--detailed-exitcode"]) == 2
+    out = capsys.readouterr().out
+    assert "v2" in out and "name" in out and "update" in out
+    assert main(["preview", "-f", f, "--endpoint", sim.http_url, "--refresh-only",
+                 "--detailed-exitcode", "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, plan_schema())
+    assert [(d["name"], d["fields"]) for d in doc["drift"]] == [("v2", ["name"])]
+    assert main(["up", "-f", f, "--endpoint", sim.http_url, "--yes"]) == 0
+    assert "vol-two" in [a["name"] for a in app_instances(sim)]
+    capsys.readouterr()
+    assert main(["preview", "-f", f, "--endpoint", sim.http_url, "--detailed-exitcode"]) == 0
+    c.close()
+
+
+def test_pending_config_edit_is_not_drift(sim, sim_ws, writes, sim_stack, capsys):
+    """--refresh-only exits 0 for a config edit that is not applied yet; a normal preview exits 2."""
+    ws = sim_ws()
+    ws.up()
+    f = str(ws.stack_file)
+    args = ["-f", f, "--endpoint", sim.http_url, "--detailed-exitcode", "-c", "size=3"]
+    assert main(["preview", "--refresh-only", *args]) == 0
+    assert main(["preview", *args]) == 2
+    assert "size 2 -> 3" in capsys.readouterr().out
+
+
+def test_out_of_band_delete_is_recreated_and_destroy_exits_0(sim, sim_ws, writes, sim_stack):
+    """A volume deleted on the DSP is planned as 1 create and re-created; destroying a
+    stack whose objects vanished succeeds."""
+    ws = sim_ws()
+    ws.up()
+    vid = ws.load_state().resources["v2"].id
+    c = client_for(sim)
+    ai = vid.rsplit("/", 1)[1]
+    c.put(f"/app_instances/{ai}", {"admin_state": "offline"}, tenant="/root/team-a")
+    c.delete(f"/app_instances/{ai}", tenant="/root/team-a")
+    plan = sim_ws().preview()
+    assert [(s.name, s.action) for s in plan.changes] == [("v2", "create")] and not plan.errors
+    _, result = sim_ws().up()
+    assert result.ok and sorted(a["name"] for a in app_instances(sim)) == ["vol-one", "vol-two"]
+    for a in app_instances(sim):
+        c.put(f"/app_instances/{a['id']}", {"admin_state": "offline"}, tenant="/root/team-a")
+        c.delete(f"/app_instances/{a['id']}", tenant="/root/team-a")
+    plan, result = sim_ws().up(destroy=True)
+    assert not plan.errors and result is not None and result.ok, result.failures if result else plan.errors
+    assert not sim_ws().load_state().resources
+    c.close()
+
+
+def test_protect_blocks_destroy(sim, sim_ws, writes, sim_stack, capsys):
+    """A protected volume makes destroy a plan error (exit 1) and nothing is deleted."""
+    text = sim_stack.replace("      name: vol-two\n", "      name: vol-two\n") + ""
+    text = text.replace("  snap:\n", "  snap:\n").replace(
+        "      tenant: ${team.id}\n  snap:", "      tenant: ${team.id}\n    options:\n      protect: true\n  snap:")
+    ws = sim_ws(text)
+    ws.up()
+    before = writes()
+    assert main(["destroy", "-f", str(ws.stack_file), "--endpoint", sim.http_url, "--yes"]) == 1
+    assert "protected" in capsys.readouterr().out
+    assert writes() == before and len(app_instances(sim)) == 2
+
+
+def test_import_adopts_without_writes(sim, sim_ws, writes, sim_stack, capsys):
+    """A volume made outside the stack is adopted by options.import with no write request,
+    and the next plan is empty."""
+    ws = sim_ws()
+    ws.up()
+    c = client_for(sim)
+    from datera_iac.resources.base import Context, kind_for
+
+    vol = kind_for("Volume")
+    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"})
+    made = vol.create(Context(client=c, config=cfg), vol.spec_from({"name": "legacy", "size": 3,
+                                                                     "tenant": "team-a"}))
+    text = sim_stack.replace("outputs:", "  legacy:\n    type: datera:index:Volume\n    properties:\n"
+                             "      name: legacy\n      size: 3\n      tenant: team-a\n"
+                             f"    options:\n      import: {made.id}\noutputs:")
+    before = writes()
+    plan, result = sim_ws(text).up()
+    assert [(s.name, s.action) for s in plan.changes] == [("legacy", "import")] and result.ok
+    assert writes() == before
+    assert sim_ws(text).load_state().resources["legacy"].id == made.id
+    assert not sim_ws(text).preview().changes
+    # the CLI import command adopts into state, also without writes
+    assert main(["import", "-f", str(ws.stack_file), "--endpoint", sim.http_url,
+                 "Volume", "other", made.id]) == 0
+    assert writes() == before
+    c.close()
+
+
+def test_concurrent_up_is_refused_naming_the_holder(sim, sim_ws, writes, sim_stack):
+    """While one up applies (slow DSP), a second up on the same stack fails with a
+    LockError naming the holder's pid and host; the first one completes."""
+    sim.set_faults(latency_ms=40)
+    first = sim_ws()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            first.up()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    lock = first.state_dir / "dev.lock"
+    for _ in range(200):
+        if lock.exists() and lock.read_text():
+            break
+        done.wait(0.02)
+    with pytest.raises(LockError) as e:
+        sim_ws().up()
+    import os
+    import socket
+
+    assert f"pid {os.getpid()}" in str(e.value) and socket.gethostname() in str(e.value)
+    t.join(30)
+    sim.set_faults(latency_ms=0)
+    assert not errors and not sim_ws().preview().changes
