@@ -9,6 +9,7 @@ being guessed: the schema snapshot test then fails and names the field.
 from __future__ import annotations
 
 import enum
+import json
 from collections import abc
 import types
 import typing
@@ -17,7 +18,9 @@ from typing import Any
 import attrs
 from tf import types as tft
 
-__all__ = ["UnsupportedType", "tf_type_for", "is_optional", "resolved_fields", "type_label"]
+__all__ = [
+    "UnsupportedType", "Object", "tf_type_for", "is_optional", "resolved_fields", "type_label",
+]
 
 
 class UnsupportedType(TypeError):
@@ -49,6 +52,8 @@ def _strip_none(tp: Any) -> tuple[Any, bool]:
         nullable = len(args) != len(typing.get_args(tp))
         if len(args) == 1:
             return args[0], nullable
+        if set(args) <= {int, float}:  # a DSP number that may be fractional
+            return float, nullable
         raise UnsupportedType(f"union of several types {tp!r}")
     return tp, False
 
@@ -93,6 +98,31 @@ def tf_type_for(tp: Any, *, where: str = "field", any_as: tft.TfType | None = No
     raise UnsupportedType(f"{where}: no Terraform type for {tp!r}")
 
 
+class Object(tft.TfType):
+    """A cty object type (``tf`` 1.2.0 has none): a fixed set of typed attributes, used
+    for the elements of list-valued data sources (``datera_volumes.volumes``)."""
+
+    def __init__(self, attributes: dict[str, tft.TfType]) -> None:
+        self.attributes = dict(attributes)
+
+    def encode(self, value: Any) -> Any:
+        if value is None or value is tft.Unknown:
+            return value
+        return {k: (t.encode(value.get(k)) if value.get(k) is not None else None)
+                for k, t in self.attributes.items()}
+
+    def decode(self, value: Any) -> Any:
+        if value is None or value is tft.Unknown:
+            return value
+        return {k: (t.decode(value.get(k)) if value.get(k) is not None else None)
+                for k, t in self.attributes.items()}
+
+    def tf_type(self) -> bytes:
+        inner = ",".join(f"{json.dumps(k)}:{t.tf_type().decode()}"
+                         for k, t in self.attributes.items())
+        return f'["object",{{{inner}}}]'.encode()
+
+
 def type_label(t: tft.TfType) -> str:
     """A short human name for docs: ``String``, ``List of String``, ``Map of Number``."""
     if isinstance(t, tft.List):
@@ -100,4 +130,6 @@ def type_label(t: tft.TfType) -> str:
         return f"{word} of {type_label(t.element_type)}"
     if isinstance(t, tft.Map):
         return f"Map of {type_label(t.element_type)}"
+    if isinstance(t, Object):
+        return "Object"
     return type(t).__name__
