@@ -65,6 +65,8 @@ __all__ = [
     "attachment_id",
     "parse_attachment_id",
     "runner_for",
+    "grant_access",
+    "revoke_access",
 ]
 
 log = logging.getLogger(__name__)
@@ -331,6 +333,50 @@ def _initiator_name(iqn: str) -> str:
     return "datera-iac-" + hashlib.sha256(iqn.encode()).hexdigest()[:8]
 
 
+# ---- control plane only (also used by image transfers) -----------------------------------
+
+
+def grant_access(ctx: Context, volume_id: str, iqn: str, *, port: int = 3260, lun: int = 0,
+                 chap: Chap | None = None) -> tuple[Target, bool]:
+    """Register ``iqn``, put it in the volume's ACL, online the volume and wait until its
+    target is available. Returns the target and whether the ACL entry was added now (so a
+    caller undoes only what it did). No node-side action."""
+    k: NodeAttachment = _kind()
+    spec = NodeAttachmentSpec(volume_id=volume_id, initiator_iqn=iqn, port=port, lun=lun,
+                              chap_username=chap.username if chap else None,
+                              chap_secret=chap.secret if chap else None,
+                              chap_mutual_username=chap.mutual_username if chap else None,
+                              chap_mutual_secret=chap.mutual_secret if chap else None)
+    tenant, ai, si = k._load_for(ctx, volume_id)
+    k._register_initiator(ctx, tenant, iqn)
+    added = k._acl_add(ctx, tenant, ai, si, iqn)
+    try:
+        k._set_chap(ctx, tenant, ai, si, spec)
+        si = k._online(ctx, tenant, ai)
+    except Exception:
+        if added:
+            k._acl_remove(ctx, tenant, ai, si, iqn)
+        raise
+    return _target(si, port, lun, chap), added
+
+
+def revoke_access(ctx: Context, volume_id: str, iqn: str) -> None:
+    """Remove ``iqn`` from the volume's ACL; offline the volume when no initiator is left."""
+    k: NodeAttachment = _kind()
+    try:
+        tenant, ai, si = _load(ctx, volume_id)
+    except NotFound:
+        return
+    k._revoke(ctx, tenant, ai, si, iqn)
+
+
+def _kind() -> "NodeAttachment":
+    """The registered NodeAttachment instance."""
+    from datera_iac.resources.base import KINDS
+
+    return KINDS["NodeAttachment"]  # type: ignore[return-value]
+
+
 # ---- the kind ------------------------------------------------------------------------------
 
 
@@ -583,6 +629,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                                                      access.get("ips") or []) or ("0.0.0.0:1",),
                                 opts["lun"])
                 helper.detach(target)
+        self._revoke(ctx, tenant, ai, si, iqn)
+
+    def _revoke(self, ctx: Context, tenant: str, ai: Mapping[str, Any],
+                si: Mapping[str, Any], iqn: str) -> None:
         if iqn in _acl_iqns(si):
             self._acl_remove(ctx, tenant, ai, si, iqn)
         try:

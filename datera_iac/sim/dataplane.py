@@ -245,7 +245,7 @@ class TgtDataPlane:
                 self._remove(key, keep_data=True)
                 return
             try:
-                self._sync(key, si_entity)
+                self._sync(key, si_entity, ai_entity)
             except CommandFailed as e:
                 log.error("data plane: cannot serve %s/%s: %s", *key, e)
                 raise
@@ -281,7 +281,22 @@ class TgtDataPlane:
             t = self._targets.get((str(ai_id), si_name))
             return dict(t) if t else None
 
-    def _sync(self, key: tuple[str, str], si: Mapping[str, Any]) -> None:
+    def _clone_source(self, ai: Mapping[str, Any] | None, si_name: str, vol_name: str
+                      ) -> Path | None:
+        """The backing file a new clone starts from (``clone_src`` of the app_instance:
+        an app_instance, volume or snapshot path). A snapshot is approximated by its
+        volume's current data: the data plane sees no snapshot events."""
+        path = str(((ai or {}).get("clone_src") or {}).get("path") or "")
+        parts = path.strip("/").split("/")
+        if len(parts) < 2 or parts[0] != "app_instances":
+            return None
+        src_si = parts[3] if len(parts) >= 4 and parts[2] == "storage_instances" else si_name
+        src_vol = parts[5] if len(parts) >= 6 and parts[4] == "volumes" else vol_name
+        f = self.lun_path(parts[1], src_si, src_vol)
+        return f if f.exists() else None
+
+    def _sync(self, key: tuple[str, str], si: Mapping[str, Any],
+              ai: Mapping[str, Any] | None = None) -> None:
         iqn = (si.get("access") or {}).get("iqn")
         if not iqn:
             return
@@ -314,6 +329,10 @@ class TgtDataPlane:
                 continue
             path = self.lun_path(key[0], key[1], name)
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                src = self._clone_source(ai, key[1], name)
+                if src is not None:  # a clone starts with its source's data
+                    self._run.run(["cp", "--sparse=always", str(src), str(path)], timeout=600)
             with open(path, "ab") as f:  # sparse; grows, never shrinks data
                 if f.tell() < size * GIB:
                     f.truncate(size * GIB)
