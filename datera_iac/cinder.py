@@ -536,7 +536,8 @@ def resolve_policy(
     for key, text in specs.items():
         if key.startswith(PREFIX):
             values[key[len(PREFIX):]] = text
-    return VolumePolicy(typed=typed, **{n: _typed(n, t) for n, t in values.items()})
+    typed_values: dict[str, Any] = {n: _typed(n, t) for n, t in values.items()}
+    return VolumePolicy(typed=typed, **typed_values)
 
 
 # ---- retype -------------------------------------------------------------------------------
@@ -671,17 +672,18 @@ def terraform_hcl(
     description: str | None = None, is_public: bool = True, label: str | None = None,
 ) -> str:
     """The terraform-provider-openstack ``openstack_blockstorage_volume_type_v3`` block for
-    this type, formatted as ``terraform fmt`` would (aligned ``=``). ``is_public`` is written
-    only when false (the provider's default is public)."""
+    this type, formatted exactly as ``terraform fmt`` would (checked by a test with a real
+    Terraform). ``is_public`` is written only when false (the provider's default is public)."""
     extra = extra_specs_map(specs, backend_name=backend_name, resource=name)
     pairs = [("name", _hcl_string(name))]
     if description:
         pairs.append(("description", _hcl_string(description)))
     if not is_public:
         pairs.append(("is_public", "false"))
-    pairs.append(("extra_specs", "{"))
     lines = [f'resource "openstack_blockstorage_volume_type_v3" {_hcl_string(label or hcl_label(name))} {{']
     lines += _aligned(pairs, "  ")
+    # terraform fmt aligns runs of single-line attributes; a multi-line value is not in them
+    lines.append("  extra_specs = {")
     lines += _aligned([(_hcl_key(k), _hcl_string(v)) for k, v in extra.items()], "    ")
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"

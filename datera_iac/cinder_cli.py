@@ -43,7 +43,7 @@ def render_volume_types(specs: Iterable[Any], fmt: str = "openstack") -> str:
     if fmt == "openstack":
         return "".join(f"{out.openstack_command}\n" for _, out in rendered)
     if fmt == "hcl":
-        return "\n".join(out.terraform_hcl for _, out in rendered)
+        return "\n".join(out.terraform_hcl or "" for _, out in rendered)
     return json.dumps(
         [{"name": spec.name, "extra_specs": out.extra_specs,
           "openstack_command": out.openstack_command, "terraform_hcl": out.terraform_hcl}

@@ -1,7 +1,4 @@
-"""Fixtures for the cinder tests: a DSP context on the simulator.
-
-Uses the suite-wide ``sim`` fixture (tests/conftest.py) when it exists; otherwise one
-SimServer for this directory's session, reset per test."""
+"""Fixtures for the cinder tests: a kind Context on the shared ``sim`` simulator."""
 
 from __future__ import annotations
 
@@ -12,33 +9,11 @@ from datera_iac.dsp import DspClient
 from datera_iac.resources.base import Context
 
 
-@pytest.fixture(scope="session")
-def _cinder_own_sim():
-    from datera_iac.sim import SimServer
-
-    server = SimServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def dsp_sim(request):
-    """A running simulator with a clean store."""
-    try:
-        return request.getfixturevalue("sim")
-    except pytest.FixtureLookupError:
-        server = request.getfixturevalue("_cinder_own_sim")
-        server.reset()
-        return server
-
-
-@pytest.fixture
-def ctx(dsp_sim):
+def ctx(sim):
     """A kind Context whose client talks to the simulator over HTTP."""
     config = DateraConfig.from_mapping(
-        {"endpoint": dsp_sim.http_url, "san_login": "admin", "san_password": "password"},
+        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
         use_env=False,
     )
     client = DspClient(config)

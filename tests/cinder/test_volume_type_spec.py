@@ -110,3 +110,26 @@ def test_policy_of_a_type_resolves_like_the_driver():
     p = spec.policy(conf)
     assert (p.replica_count, p.performance_policy(3), p.performance_policy(30)) == (
         2, {"total_iops_max": 30}, {"total_iops_max": 50})
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_junk = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**8), st.floats(allow_nan=False),
+                  st.text(max_size=12), st.lists(st.integers(), max_size=2))
+
+
+@given(st.dictionaries(st.sampled_from(sorted(attrs.fields_dict(VolumeTypeSpec)) + ["bogus"]),
+                       _junk, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_spec_from_junk_is_spec_or_input_error(data):
+    """Over generated input, spec_from returns a spec that round-trips through spec_to, or
+    raises InputError naming VolumeType and a field; never another exception."""
+    data = {"name": "abc", **data}
+    try:
+        spec = KIND.spec_from(data)
+    except InputError as e:
+        assert e.kind == "VolumeType" and e.field and e.fix
+        return
+    assert KIND.spec_from(KIND.spec_to(spec)) == spec
+    assert spec.extra_specs()["volume_backend_name"] == spec.backend_name
