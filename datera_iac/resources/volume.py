@@ -606,7 +606,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             "replica_count": policy.replica_count,
             "snapshot_policies": [_policy_body(p) for p in spec.snapshot_policies],
         }
-        vol.update(policy.placement_fields(_sw(ctx)))
+        vol.update(_placement_fields(ctx, policy))
         if "placement_mode" in _declared(spec.extra_specs):
             # deprecated on 3.3+ but still honoured: send what the user declared
             vol["placement_mode"] = policy.placement_mode
@@ -729,7 +729,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                     fix="keep the replica count, or set replace_on_retype: true to re-create "
                     "the volume")
         if "placement_policy" in declared and "placement_policy" in \
-                policy.placement_fields(sw) and \
+                _placement_fields(ctx, policy) and \
                 live.extra_specs.get("DF:placement_policy") != policy.placement_policy:
             vol_body["placement_policy"] = {"path": policy.placement_policy_path}
         if "placement_mode" in declared and \
@@ -1019,6 +1019,14 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
 
 def _sw(ctx: Context) -> str | None:
     return getattr(ctx.client, "sw_version", None)
+
+
+def _placement_fields(ctx: Context, policy: cinder.VolumePolicy) -> dict[str, Any]:
+    """placement_policy on API 2.2 with DSP 3.3+, placement_mode otherwise (the driver's
+    2.1 path always sends placement_mode; the 2.1 schema has no placement_policy)."""
+    if getattr(ctx.client, "api_version", "2.2") == "2.1":
+        return {"placement_mode": policy.placement_mode}
+    return policy.placement_fields(_sw(ctx))
 
 
 def _online_resize(sw: str | None) -> bool:
