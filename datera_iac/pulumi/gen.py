@@ -271,8 +271,10 @@ def render_schema(kinds: Mapping[str, Kind[Any, Any]], version: str = "0.1.0") -
 def _current() -> dict[Path, str]:
     from datera_iac.pulumi.provider import registered_kinds
 
-    kinds = registered_kinds()
-    return {SDK_PATH: render_sdk(kinds), SCHEMA_PATH: render_schema(kinds)}
+    from datera_iac.pulumi.provider import plugin_version
+
+    kinds, version = registered_kinds(), plugin_version()
+    return {SDK_PATH: render_sdk(kinds, version), SCHEMA_PATH: render_schema(kinds, version)}
 
 
 def main(argv: list[str] | None = None) -> int:

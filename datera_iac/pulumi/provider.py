@@ -57,22 +57,14 @@ def plugin_version() -> str:
 
 
 def default_context_factory(config: Mapping[str, Any]) -> Context:
-    """``DateraConfig.from_mapping`` (env-var fallbacks included) and a ``DspClient``."""
+    """``DateraConfig.from_mapping`` (env-var fallbacks included) and a ``DspClient``.
+
+    No node runner is set: a NodeAttachment reaches its ``node`` (local or ssh://) itself."""
     from datera_iac.config import DateraConfig
     from datera_iac.dsp import DspClient
 
     cfg = DateraConfig.from_mapping(dict(config))
-    return Context(client=DspClient(cfg), config=cfg, runner=_default_runner())
-
-
-def _default_runner() -> Any:
-    """The node command runner for NodeAttachment, when the node package offers one."""
-    try:
-        from datera_iac import node
-    except ImportError:  # pragma: no cover
-        return None
-    factory = getattr(node, "default_runner", None) or getattr(node, "LocalRunner", None)
-    return factory() if callable(factory) else None
+    return Context(client=DspClient(cfg), config=cfg)
 
 
 _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [

@@ -249,8 +249,9 @@ class EngineMocks:
         self.operations.append((op, u))
 
     def _delete(self, u: str) -> None:
-        rid, props, _ = self.state.pop(u)
+        rid, props, _ = self.state[u]
         self.rpc.Delete(pb.DeleteRequest(urn=u, id=rid, properties=struct(props)))
+        del self.state[u]  # only once the provider deleted it, as the engine does
         self.order.remove(u)
         self.operations.append(("delete", u))
 
@@ -262,9 +263,17 @@ class EngineMocks:
         self.registered = set()
 
     def destroy(self) -> None:
-        """Delete every managed resource, newest first (``pulumi destroy``)."""
+        """Delete every managed resource, newest first (``pulumi destroy
+        --continue-on-error``): a failed delete keeps its resource in :attr:`state`, the
+        others go on, and the first error is raised at the end."""
+        errors: list[Exception] = []
         for u in reversed(list(self.order)):
-            self._delete(u)
+            try:
+                self._delete(u)
+            except grpc.RpcError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
 
 
 def run(coro: Any) -> Any:

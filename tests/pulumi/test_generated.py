@@ -1,0 +1,91 @@
+"""schema.json and the SDK classes are derived from the core and up to date with it.
+
+The core (attrs fields and their metadata) is the one definition; these tests fail when a
+kind changed and ``python -m datera_iac.pulumi.gen`` was not re-run, or when the derivation
+dropped or bent a fact about a field."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import attrs
+import pulumi
+import pytest
+
+import datera_iac.pulumi as sdk
+from datera_iac.config import DateraConfig
+from datera_iac.pulumi import gen
+from datera_iac.pulumi._derive import RESERVED
+from datera_iac.pulumi.provider import registered_kinds
+from datera_iac.resources.base import DOC, REPLACE, SENSITIVE, camel
+
+KINDS = registered_kinds()
+TOKENS = ["datera:index:NodeAttachment", "datera:index:Snapshot", "datera:index:Tenant",
+          "datera:index:Volume", "datera:index:VolumeType"]
+
+
+def _pname(kind, field):
+    name = camel(field)
+    return camel(f"{kind.name[0].lower()}{kind.name[1:]}_{field}") if name in RESERVED else name
+
+
+def test_generated_files_are_current():
+    """``gen --check`` finds nothing stale: schema.json and _sdk.py match the core."""
+    assert gen.main(["--check"]) == 0, "run: python -m datera_iac.pulumi.gen"
+
+
+def test_schema_resources_follow_the_kinds():
+    """Every Spec field is an input (camelCase) with the core's doc, secret and replace
+    flags; every Outputs field is an output; nothing else is there."""
+    schema = json.loads(gen.SCHEMA_PATH.read_text())
+    assert sorted(schema["resources"]) == TOKENS
+    for token, kind in KINDS.items():
+        res = schema["resources"][token]
+        fields = attrs.fields(kind.Spec)
+        assert set(res["inputProperties"]) == {_pname(kind, f.name) for f in fields}
+        for f in fields:
+            prop = res["inputProperties"][_pname(kind, f.name)]
+            assert prop["description"] == f.metadata[DOC]
+            assert prop.get("secret", False) == bool(f.metadata[SENSITIVE]), (token, f.name)
+            assert prop.get("willReplaceOnChanges", False) == bool(f.metadata[REPLACE])
+            required = f.default is attrs.NOTHING and f.name != "name"
+            assert (_pname(kind, f.name) in res["requiredInputs"]) == required
+        outs = {_pname(kind, f.name) for f in attrs.fields(kind.Outputs)}
+        assert set(res["properties"]) == outs | set(res["inputProperties"])
+
+
+def test_schema_config_is_datera_config():
+    """The provider configuration is DateraConfig's fields; secrets are secret."""
+    schema = json.loads(gen.SCHEMA_PATH.read_text())
+    variables = schema["config"]["variables"]
+    assert set(variables) == {camel(f.name) for f in attrs.fields(DateraConfig)}
+    assert variables["sanPassword"]["secret"] and variables["chapPassword"]["secret"]
+    assert "sanPassword" not in schema["provider"]["properties"]  # never echoed as output
+    assert variables["datera503Timeout"]["default"] == 120
+    assert "deprecationMessage" in variables["dateraApiPort"]
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_sdk_class_per_kind(token):
+    """Each kind has a CustomResource class with its token, typed keyword arguments named
+    after the core's fields, and a documented getter per property."""
+    kind = KINDS[token]
+    cls = getattr(sdk, kind.name)
+    assert issubclass(cls, pulumi.CustomResource)
+    assert f"'{token}'" in inspect.getsource(cls.__init__)
+    params = inspect.signature(cls.__init__).parameters
+    fields = [f.name for f in attrs.fields(kind.Spec)]
+    assert set(params) - {"__self__", "resource_name", "opts", "__props__"} == set(fields)
+    for f in attrs.fields(kind.Spec):
+        assert params[f.name].kind is inspect.Parameter.KEYWORD_ONLY
+        getter = getattr(cls, f.name)
+        assert getter.__doc__.strip() == f.metadata[DOC]
+    args_cls = getattr(sdk, f"{kind.name}Args")
+    assert set(inspect.signature(args_cls.__init__).parameters) - {"__self__"} == set(fields)
+
+
+def test_provider_class_takes_the_configuration():
+    """Provider(...) takes every DateraConfig option by its cinder.conf name."""
+    params = inspect.signature(sdk.Provider.__init__).parameters
+    assert {f.name for f in attrs.fields(DateraConfig)} <= set(params)
