@@ -8,7 +8,8 @@ Filter grammar (the subset Datera's clients send; no spaces):
   so a client that works here works on either.
 * ``<attr>=<value>``: the attribute's string form equals the value.
 
-Anything else is a 400 ``InvalidRequestError``.
+Anything else is a 400 ``InvalidRequestError``, and so are regexes longer than 512
+characters or with nested quantifiers (``(a+)+``), which could backtrack for ever.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 _MATCH = re.compile(r"^match\((?P<attr>[A-Za-z_][A-Za-z0-9_]*),(?P<rx>.*)\)$", re.S)
+#: a quantified group that itself contains a quantifier: "(a+)+", "(x*y)*" — the shapes that
+#: backtrack exponentially. Rejected so a filter can never hang the simulator.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)[*+{]")
+MAX_REGEX = 512
 _EQ = re.compile(r"^(?P<attr>[A-Za-z_][A-Za-z0-9_]*)=(?P<val>.*)$", re.S)
 
 
@@ -43,6 +48,10 @@ def compile_filter(expr: str | None) -> Callable[[dict[str, Any]], bool] | None:
     m = _MATCH.match(expr)
     if m:
         attr = m["attr"]
+        if len(m["rx"]) > MAX_REGEX or _NESTED_QUANTIFIER.search(m["rx"]):
+            raise InvalidRequest(
+                f"filter {expr[:80]!r}: regular expression too long or with nested quantifiers"
+            )
         try:
             rx = re.compile(m["rx"])
         except re.error as e:
