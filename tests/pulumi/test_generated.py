@@ -89,3 +89,26 @@ def test_provider_class_takes_the_configuration():
     """Provider(...) takes every DateraConfig option by its cinder.conf name."""
     params = inspect.signature(sdk.Provider.__init__).parameters
     assert {f.name for f in attrs.fields(DateraConfig)} <= set(params)
+
+
+def test_repository_pulumi_yaml_uses_our_tokens_and_names():
+    """The demo stack (Pulumi.yaml) names only types and camelCase properties the provider
+    accepts, and reads only outputs the schema has."""
+    import re
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    stack = YAML(typ="safe").load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())
+    schema = json.loads(gen.SCHEMA_PATH.read_text())
+    types = {}
+    for name, res in stack["resources"].items():
+        spec = schema["resources"].get(res["type"])
+        assert spec is not None, f"{name}: unknown type {res['type']}"
+        types[name] = spec
+        unknown = set(res.get("properties") or {}) - set(spec["inputProperties"])
+        assert not unknown, f"{name}: properties the provider does not take: {unknown}"
+    refs = re.findall(r"\$\{(\w+)\.(\w+)\}", json.dumps(stack))
+    for res, prop in refs:
+        if res in types:
+            assert prop in ("id", "urn") or prop in types[res]["properties"], f"{res}.{prop}"
