@@ -23,6 +23,7 @@ whether there is anything to delete; that is also why ``materialize`` forces rep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -299,6 +300,18 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         if not id.startswith(TEMPLATE_ROOT):
             return None
         return self._read_template(ctx, path_tail(id) or "", None)
+
+    def read_many(
+        self, ctx: Context, ids: Iterable[str]
+    ) -> dict[str, Observed[VolumeTypeSpec, VolumeTypeOutputs] | None]:
+        """Reports nothing (every id maps to None) and makes no call.
+
+        A type cannot be observed without its declaration: its Cinder-side fields
+        (description, backend_name, round_robin, iops_per_gb...) live nowhere on the DSP,
+        so an id-only read would show them as drift. Callers holding state follow a None
+        with :meth:`read_known` (the engine's refresh does), which reads the template of a
+        materialized type once and answers a plain type from its declaration."""
+        return {i: None for i in ids}
 
     def read_known(
         self, ctx: Context, id: str, known: VolumeTypeSpec | None
