@@ -23,6 +23,7 @@ from datera_iac.resources._util import (
     SNAP_TS_RE,
     check,
     join_id,
+    strict_spec,
     wait_for,
 )
 from datera_iac.resources.base import (
@@ -64,6 +65,7 @@ def _uuid(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
           f"{value!r} is not a UUID", "use a UUID such as 0b1c... (or leave uuid unset)")
 
 
+@strict_spec
 @attrs.frozen(kw_only=True)
 class SnapshotSpec:
     """Inputs of a Snapshot."""
@@ -79,6 +81,7 @@ class SnapshotSpec:
     )
 
 
+@attrs.resolve_types
 @attrs.frozen(kw_only=True)
 class SnapshotOutputs:
     """What the DSP reports for a snapshot."""

@@ -75,6 +75,7 @@ class TenantSpec:
         return f"{self.parent.rstrip('/')}/{self.name}"
 
 
+@attrs.resolve_types
 @attrs.frozen(kw_only=True)
 class TenantOutputs:
     """What the DSP reports for a tenant."""
@@ -158,9 +159,10 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
     def update(
         self, ctx: Context, id: str, old: TenantSpec, new: TenantSpec
     ) -> Observed[TenantSpec, TenantOutputs]:
+        path = normalize_tenant(id, kind=KIND, field="id") or ROOT
         if old.description != new.description:
-            ctx.client.put(tenant_url(id), {"descr": new.description}, tenant=ROOT)
-        return self._must_read(ctx, id)
+            ctx.client.put(tenant_url(path), {"descr": new.description}, tenant=ROOT)
+        return self._must_read(ctx, path)
 
     def delete(self, ctx: Context, id: str) -> None:
         try:

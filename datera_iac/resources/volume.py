@@ -243,6 +243,7 @@ class VolumeSpec:
         return None
 
 
+@attrs.resolve_types
 @attrs.frozen(kw_only=True)
 class VolumeOutputs:
     """What the DSP reports for a volume."""
