@@ -181,7 +181,8 @@ class SshRunner(Runner):
             return TIMEOUT_CODE, "", ""
         finally:
             chan.close()
-        if code == 127 and not out:
+        text = err.decode(errors="replace")
+        if code == 127 and ("not found" in text or "No such file" in text):
             raise NodeError(f"{argv[0]} is not installed on {self.where}")
         return code, out.decode(errors="replace"), err.decode(errors="replace")
 
