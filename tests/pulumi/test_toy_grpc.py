@@ -190,3 +190,28 @@ def test_diff_config(toy):
         news=struct({"sanIp": "b", "version": "2"})))
     assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.diffs) == ["sanIp"]
     assert list(d.replaces) == []
+
+
+def test_ignore_changes_drops_the_property(toy):
+    """A property in ignoreChanges is left out of the diff (the rest still counts)."""
+    toy.configure()
+    inputs = plain(toy.check(T, "d", {"name": "ddd", "size": 5}).inputs)
+    state = plain(toy.create(T, "d", inputs).properties)
+    news = {**inputs, "size": 6, "tags": {"x": "y"}}
+    d = toy.Diff(pb.DiffRequest(urn="urn:pulumi:dev::proj::test:index:Disk::d", id="x",
+                                olds=struct(state), news=struct(news), ignoreChanges=["tags"]))
+    assert list(d.diffs) == ["size"]
+    d = toy.Diff(pb.DiffRequest(urn="urn:pulumi:dev::proj::test:index:Disk::d", id="x",
+                                olds=struct(state), news=struct(news),
+                                ignoreChanges=["tags", "size"]))
+    assert d.changes == pb.DiffResponse.DIFF_NONE
+
+
+def test_configure_from_legacy_variables(toy):
+    """Engines that send only ``variables`` (JSON strings for non-strings) configure too."""
+    toy.Configure(pb.ConfigureRequest(variables={
+        "datera:config:sanIp": "10.1.1.1", "datera:config:datera503Timeout": "30",
+        "datera:config:tlsVerify": "false"}, acceptSecrets=True))
+    toy.create(T, "d", {"name": "ddd", "size": 1})
+    assert toy.configs[-1] == {"san_ip": "10.1.1.1", "datera_503_timeout": 30,
+                               "tls_verify": False}
