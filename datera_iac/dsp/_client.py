@@ -1,6 +1,7 @@
 """The DSP REST client: one choke point for every call.
 
-Every request goes through :meth:`DspClient.request`, which
+Every request goes through one method (``DspClient._call``; public: :meth:`DspClient.request`),
+which
 
 * composes ``<endpoint>/v<api_version><path>`` (the version is probed once: ``GET
   /api_versions``, 2.2 preferred, then 2.1; ``api_version`` in the config overrides);
@@ -32,6 +33,7 @@ import urllib3
 
 from datera_iac import __version__
 from datera_iac.config import DateraConfig, tenant_path
+from datera_iac.dsp._entities import System, from_api
 from datera_iac.dsp._redact import redact
 from datera_iac.dsp._retry import (
     CONNECTION,
@@ -178,6 +180,12 @@ class DspClient:
                 self._sw_version = system.get("sw_version")
         return self._sw_version
 
+    def system(self) -> System:
+        """``GET /system`` as a :class:`~datera_iac.dsp.System` (version, capacities)."""
+        system = from_api(self.get("/system", tenant="/root"), System)
+        self._sw_version = system.sw_version
+        return system
+
     def tenant_for(self, project_id: str | None = None) -> str:
         """The tenant path for a project (``datera_tenant_id`` rules, see the config)."""
         return self.config.tenant_for(project_id)
@@ -213,7 +221,7 @@ class DspClient:
         It is called before re-sending a POST whose response was lost, and on a 409;
         when it finds the object, that is returned instead of the POST's ``data``.
         """
-        result = self.request("POST", path, body=body, tenant=tenant, find=find)
+        result = self._call("POST", path, body=body, tenant=tenant, find=find)
         if isinstance(result, _Found):
             return result.value
         return _data(result)
@@ -264,14 +272,25 @@ class DspClient:
         body: Any = None,
         params: dict[str, Any] | None = None,
         tenant: str | None = None,
+    ) -> Any:
+        """Send one logical call (with retries) and return the whole parsed JSON body
+        (envelope included: ``data``, ``metadata``...). ``path`` is relative to the API
+        version (``/app_instances``); a ``/v2.x`` prefix is accepted and replaced."""
+        return self._call(method, path, body=body, params=params, tenant=tenant)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        tenant: str | None = None,
         find: Finder | None = None,
         auth: bool = True,
         versioned: bool = True,
     ) -> Any:
-        """Send one logical call (with retries); return the parsed JSON body.
-
-        With ``find`` (POST only), may return a ``_Found`` wrapper — use :meth:`create`.
-        """
+        """The choke point. With ``find`` (POST), may return a :class:`_Found`."""
         method = method.upper()
         if versioned:
             rel = "/v" + self.api_version + _strip_version(path)
@@ -494,7 +513,7 @@ class DspClient:
     def _probe_version(self) -> str:
         """``GET /api_versions`` (no auth): prefer 2.2, then 2.1."""
         try:
-            body = self.request("GET", "/api_versions", auth=False, versioned=False)
+            body = self._call("GET", "/api_versions", auth=False, versioned=False)
         except (NotFound, InvalidRequest):
             # Old products answer 400/404 here: try logging in with each version instead.
             for version in SUPPORTED_VERSIONS:
@@ -528,7 +547,7 @@ class DspClient:
         if cfg.datera_ldap_server:
             body["remote_server"] = cfg.datera_ldap_server
         try:
-            result = self.request("PUT", "/login", body=body, auth=False)
+            result = self._call("PUT", "/login", body=body, auth=False)
         except AuthFailed as e:
             ldap = ", datera_ldap_server" if cfg.datera_ldap_server else ""
             raise AuthFailed(

@@ -48,6 +48,8 @@ def test_headers_version_and_login(scripted):
     """Probe /api_versions, log in without token or tenant, then send token, tenant, driver."""
     c = scripted.client(lambda req: (200, {"data": {"sw_version": "3.3.5.0"}}))
     assert c.get("/system") == {"sw_version": "3.3.5.0"}
+    assert c.system().sw_version == "3.3.5.0" and c.sw_version == "3.3.5.0"
+    del scripted.adapter.requests[3:]
     assert scripted.routes == ["GET /api_versions", "PUT /v2.2/login", "GET /v2.2/system"]
     _probe, login, call = scripted.adapter.requests
     assert "Auth-Token" not in login.headers and "tenant" not in login.headers
