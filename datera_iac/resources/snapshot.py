@@ -12,6 +12,7 @@ Creation waits (bounded by the create timeout) for the snapshot's ``op_state`` t
 from __future__ import annotations
 
 import re
+import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -214,13 +215,13 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
             raise InputError(f"volume {spec.volume_id!r} does not exist", kind=KIND,
                              field="volume_id", fix="snapshot an existing volume") from None
         url = f"{vol.get('path')}/snapshots"
-        body: dict[str, Any] = {"uuid": spec.uuid} if spec.uuid else {}
+        # without a user uuid, a fresh one marks this create so a lost response finds it
+        token = spec.uuid or str(uuid_mod.uuid4())
+        body: dict[str, Any] = {"uuid": token}
 
         def find() -> Any:
-            if not spec.uuid:
-                return None
             for s in ctx.client.list(url, tenant=tenant):
-                if s.get("uuid") == spec.uuid:
+                if s.get("uuid") == token:
                     return s
             return None
 

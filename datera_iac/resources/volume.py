@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -550,7 +551,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                                        typed=bool(spec.extra_specs or spec.volume_type),
                                        kind=KIND, resource=spec.name)
         template = spec.template or policy.template or None
-        body: dict[str, Any] = {"name": spec.name}
+        # A fresh uuid marks this create: after a lost response or a 409, only an
+        # app_instance carrying it is ours (a name taken by someone else is a Conflict,
+        # never silently adopted).
+        token = str(uuid_mod.uuid4())
+        body: dict[str, Any] = {"name": spec.name, "uuid": token}
         plain = False
         if template:
             body["app_template"] = {"path": f"/app_templates/{template}"}
@@ -568,10 +573,17 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             body.update(self._nested_body(ctx, spec, policy))
 
         def find() -> Any:
-            return self._find_raw(ctx, tenant, spec.name)
+            found = self._find_raw(ctx, tenant, spec.name)
+            return found if found is not None and found.get("uuid") == token else None
 
         try:
             ai = ctx.client.create("/app_instances", body, tenant=tenant, find=find)
+        except Conflict as e:
+            raise Conflict(
+                f"a volume named {spec.name!r} already exists in tenant {tenant!r}; import it "
+                f"(id {tenant}/<app_instance id>, or its name) or choose another name",
+                method=e.method, path=e.path, name=e.name,
+            ) from None
         except (NotFound, ValidationFailed) as e:
             raise type(e)(
                 f"{e.message} (creating volume {spec.name!r} in tenant {tenant!r}: do the "
@@ -639,7 +651,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         return str(vol["path"])
 
     def _wait_ready(self, ctx: Context, oid: str, ai: Mapping[str, Any], tenant: str,
-                    name: str) -> Mapping[str, Any]:
+                    name: str, *, timeout: float | None = None) -> Mapping[str, Any]:
         """Wait (bounded) while a clone runs or the storage instance comes online."""
         si, _ = _first_si_vol(ai)
 
@@ -661,7 +673,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             return "ready" if ready(a) else str(a.get("op_state") or
                                                 (_first_si_vol(a)[0] or {}).get("op_state"))
 
-        wait_for(refresh, target={"ready"}, timeout=ctx.timeouts.create,
+        wait_for(refresh, target={"ready"},
+                 timeout=ctx.timeouts.create if timeout is None else timeout,
                  what=f"volume {name!r} to become available", failed=("failed",),
                  hint=f"see the app_instance {oid} on the DSP")
         return latest["ai"]
@@ -685,6 +698,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                                        kind=KIND, resource=new.name)
         ai = self._converge(ctx, id, ai, live.spec, new, policy, created=False, old=old)
         self._write_metadata(ctx, ai, tenant, meta, new)
+        self._wait_ready(ctx, id, ai, tenant, new.name, timeout=ctx.timeouts.update)
         found = self.read(ctx, id)
         if found is None:
             raise NotFound(f"volume {id!r} vanished during its update", path=_ai_url(leaf))

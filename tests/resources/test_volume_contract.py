@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from datera_iac.errors import InputError, NotFound, ValidationFailed
+from datera_iac.errors import Conflict, InputError, NotFound, ValidationFailed
 from datera_iac.resources import KINDS
 
 VOLUME = KINDS["Volume"]
@@ -148,14 +148,27 @@ def test_create_is_transactional(ctx):
 
 
 def test_find_by_name_no_twin(ctx):
-    """find locates a volume by its name in its tenant; create of an existing name returns
-    the existing volume instead of a twin."""
+    """find locates a volume by its name in its tenant; creating a name someone else holds
+    is a Conflict that says how to import it (never a silent adoption, never a twin)."""
     obs = VOLUME.create(ctx, spec())
     assert VOLUME.find(ctx, spec()).id == obs.id
     assert VOLUME.find(ctx, spec(name="vol-zzz")) is None
-    again = VOLUME.create(ctx, spec())
-    assert again.id == obs.id
+    with pytest.raises(Conflict) as e:
+        VOLUME.create(ctx, spec())
+    assert "import it" in str(e.value) and "'vol-a'" in str(e.value)
     assert len(list(ctx.client.list("/app_instances"))) == 1
+
+
+def test_lost_create_response_makes_no_twin(ctx, sim):
+    """When the connection drops after the DSP committed the POST, the retry finds the
+    app_instance by its create token: one volume, and create returns it."""
+    sim.set_faults(drop_after_write_rate=1.0)
+    try:
+        obs = VOLUME.create(ctx, spec(extra_specs={"total_iops_max": 10}))
+    finally:
+        sim.set_faults(drop_after_write_rate=0.0)
+    (only,) = list(ctx.client.list("/app_instances"))
+    assert obs.outputs.ai_id == only["id"] and obs.outputs.uuid == only["uuid"]
 
 
 def test_volume_in_a_tenant(ctx):
