@@ -22,7 +22,8 @@ import click
 from datera_iac import cinder as dfc
 from datera_iac.errors import ConfigError, InputError
 
-__all__ = ["cinder", "render_volume_types", "render_conf", "load_config", "FORMATS"]
+__all__ = ["cinder", "render_volume_types", "render_conf", "load_config", "stack_volume_types",
+           "stack_provider_config", "FORMATS"]
 
 FORMATS = ("openstack", "hcl", "json")
 
@@ -61,7 +62,8 @@ def render_conf(config: Any, *, backend_name: str | None = None, show_password: 
 
 def load_config(path: str | None, settings: Mapping[str, Any]) -> Any:
     """A DateraConfig from a YAML/JSON file of cinder.conf-named options, overridden by
-    ``settings``, with the DATERA_* environment as fallback."""
+    ``settings`` (a stack's provider configuration, then ``--set``), with the DATERA_*
+    environment as fallback."""
     from datera_iac.config import DateraConfig
 
     data: dict[str, Any] = {}
@@ -80,6 +82,37 @@ def load_config(path: str | None, settings: Mapping[str, Any]) -> Any:
         data.update(loaded)
     data.update(settings)
     return DateraConfig.from_mapping(data)
+
+
+def stack_volume_types(path: str, *, stack: str = "dev") -> list[Any]:
+    """The VolumeType specs declared in a stack file (YAML or Python program), via the
+    engine's loader. A property that refers to another resource cannot be known before
+    ``up`` and is an input error naming the resource and field."""
+    from datera_iac.engine.core import load_stack
+    from datera_iac.engine.model import refs_in
+    from datera_iac.resources.base import kind_for
+    from datera_iac.resources.volume_type import VolumeType
+
+    kind = kind_for(VolumeType.name)
+    specs = []
+    for decl in load_stack(path, stack=stack).resources.values():
+        if kind_for(decl.type) is not kind:
+            continue
+        for field, value in decl.properties.items():
+            if any(True for _ in refs_in(value)):
+                raise InputError("refers to another resource, so its value is known only "
+                                 "after up", kind=VolumeType.name, field=field,
+                                 resource=decl.name, fix="write a literal value, or run "
+                                 "`datera-iac up` and use the type's outputs")
+        specs.append(kind.spec_from(decl.properties, resource=decl.name))
+    return specs
+
+
+def stack_provider_config(path: str, *, stack: str = "dev") -> dict[str, Any]:
+    """The provider configuration (``datera:<option>`` keys) a stack file carries."""
+    from datera_iac.engine.core import load_stack
+
+    return dict(load_stack(path, stack=stack).provider_config)
 
 
 def _pairs(values: Iterable[str], what: str) -> list[tuple[str, str]]:
@@ -130,6 +163,10 @@ def cinder_group() -> None:
 
 
 @cinder_group.command("volume-types", cls=_TypesCommand)
+@click.option("--stack-file", "-f", "stack_file", type=click.Path(exists=True),
+              help="Also emit every VolumeType declared in this stack (Pulumi.yaml or program).")
+@click.option("--stack", "stack_name", default="dev", show_default=True,
+              help="Stack name used to load --stack-file.")
 @click.option("--type", "-t", "types", multiple=True, metavar="NAME",
               help="A volume type; the --property options after it belong to it.")
 @click.option("--property", "-p", "props", multiple=True, metavar="DF:KEY=VALUE",
@@ -141,23 +178,25 @@ def cinder_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="openstack",
               show_default=True, help="openstack CLI lines, terraform-provider-openstack HCL, or JSON.")
 @click.pass_context
-def volume_types(ctx: click.Context, types: tuple[str, ...], props: tuple[str, ...],
+def volume_types(ctx: click.Context, stack_file: str | None, stack_name: str,
+                 types: tuple[str, ...], props: tuple[str, ...],
                  backend_name: str, description: str | None, private: bool, fmt: str) -> None:
     """Print Datera volume types as openstack commands, Terraform HCL or JSON.
 
     \b
-    Example:
+    Examples:
       datera-iac cinder volume-types --type datera_2way --property DF:replica_count=2
+      datera-iac cinder volume-types -f Pulumi.yaml --format hcl
     """
     from datera_iac.resources.volume_type import VolumeType
 
     if ctx.meta.get("cinder.orphans"):
         raise click.UsageError("--property must follow the --type it belongs to")
     groups = ctx.meta.get("cinder.type_groups") or [(t, []) for t in types]
-    if not groups:
-        raise click.UsageError("give at least one --type NAME")
+    specs = stack_volume_types(stack_file, stack=stack_name) if stack_file else []
+    if not groups and not specs:
+        raise click.UsageError("give at least one --type NAME (or a --stack-file declaring types)")
     kind = VolumeType()
-    specs = []
     for name, plist in groups:
         data: dict[str, Any] = {"name": name, "backend_name": backend_name,
                                 "description": description, "is_public": not private}
@@ -177,6 +216,10 @@ def volume_types(ctx: click.Context, types: tuple[str, ...], props: tuple[str, .
 
 
 @cinder_group.command("conf")
+@click.option("--stack-file", "-f", "stack_file", type=click.Path(exists=True),
+              help="Take the provider configuration (datera:<option> keys) of this stack.")
+@click.option("--stack", "stack_name", default="dev", show_default=True,
+              help="Stack name used to load --stack-file.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML/JSON file of cinder.conf-named options (san_ip, san_login, ...).")
 @click.option("--set", "settings", multiple=True, metavar="OPTION=VALUE",
@@ -185,15 +228,16 @@ def volume_types(ctx: click.Context, types: tuple[str, ...], props: tuple[str, .
               help="Backend section / volume_backend_name (default: the config's, else datera).")
 @click.option("--show-password", is_flag=True,
               help="Write san_password in clear (masked by default).")
-def conf(config_path: str | None, settings: tuple[str, ...], backend_name: str | None,
-         show_password: bool) -> None:
+def conf(stack_file: str | None, stack_name: str, config_path: str | None,
+         settings: tuple[str, ...], backend_name: str | None, show_password: bool) -> None:
     """Print the cinder.conf [DEFAULT]/[<backend>] section for the Datera driver.
 
     \b
     Example:
       DATERA_SAN_PASSWORD=... datera-iac cinder conf --set san_ip=10.0.0.5 --set san_login=admin
     """
-    config = load_config(config_path, dict(_pairs(settings, "--set")))
+    base = stack_provider_config(stack_file, stack=stack_name) if stack_file else {}
+    config = load_config(config_path, {**base, **dict(_pairs(settings, "--set"))})
     click.echo(render_conf(config, backend_name=backend_name, show_password=show_password),
                nl=False)
 

@@ -118,3 +118,64 @@ def test_properties_lists_every_df_key(capsys):
     assert code == 0
     for p in PROPERTIES.values():
         assert p.key in out
+
+
+STACK = """\
+name: cindertest
+runtime: yaml
+config:
+  datera:san_ip: 10.2.2.2
+  reps: {type: integer, default: 2}
+resources:
+  team:
+    type: datera:index:Tenant
+    properties:
+      name: team-a
+  two:
+    type: datera:index:VolumeType
+    properties:
+      name: datera_2way
+      replicaCount: ${reps}
+  iops:
+    type: datera_volume_type
+    properties:
+      name: datera_iops
+      writeIopsMax: 5000
+"""
+
+
+def test_volume_types_from_stack_file(capsys, tmp_path):
+    """Types declared in a stack (through the engine's loader) are emitted like --type ones,
+    stack first, then the command line's."""
+    f = tmp_path / "Pulumi.yaml"
+    f.write_text(STACK)
+    code, out, err = run(capsys, "cinder", "volume-types", "-f", str(f), "-t", "extra",
+                         "-p", "DF:ip_pool=pool_b")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "openstack volume type create datera_2way --property volume_backend_name=datera "
+        "--property DF:replica_count=2",
+        "openstack volume type create datera_iops --property volume_backend_name=datera "
+        "--property DF:write_iops_max=5000",
+        "openstack volume type create extra --property volume_backend_name=datera "
+        "--property DF:ip_pool=pool_b",
+    ]
+
+
+def test_volume_types_stack_reference_is_an_input_error(capsys, tmp_path):
+    """A type property that refers to another resource cannot be emitted before up."""
+    f = tmp_path / "Pulumi.yaml"
+    f.write_text(STACK.replace("writeIopsMax: 5000", "description: ${team.name}"))
+    code, out, err = run(capsys, "cinder", "volume-types", "-f", str(f))
+    assert code == 1 and out == ""
+    assert "VolumeType 'iops' field 'description'" in err and "run `datera-iac up`" in err
+
+
+def test_conf_from_stack_provider_config(capsys, tmp_path):
+    """cinder conf takes the stack's datera:<option> keys; --set still wins."""
+    f = tmp_path / "Pulumi.yaml"
+    f.write_text(STACK)
+    code, out, err = run(capsys, "cinder", "conf", "-f", str(f), "--set", "san_password=x",
+                         "--set", "datera_tenant_id=Map")
+    assert (code, err) == (0, "")
+    assert "san_ip = 10.2.2.2\n" in out and "datera_tenant_id = Map\n" in out
