@@ -144,7 +144,7 @@ class TgtDataPlane:
         last = ""
         for _ in range(5):
             self.port = fixed_port or _free_port(self.ips)
-            self.control_port = random.randint(2000, 60000)
+            self.control_port = random.randint(2000, 32000)  # tgtd accepts up to 32767
             if os.path.exists(f"/run/tgtd/socket.{self.control_port}"):
                 continue
             logf = open(self.data_dir / "tgtd.log", "ab")
