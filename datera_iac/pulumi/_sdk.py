@@ -790,7 +790,7 @@ class NodeAttachment(pulumi.CustomResource):
         resource_name: str,
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
-        volume_id: Optional[pulumi.Input[str]] = None,
+        volume_id: pulumi.Input[str],
         node: Optional[pulumi.Input[str]] = None,
         initiator_iqn: Optional[pulumi.Input[str]] = None,
         multipath: Optional[pulumi.Input[bool]] = None,
@@ -862,7 +862,7 @@ class NodeAttachment(pulumi.CustomResource):
         """Look up an existing NodeAttachment by its id (``<volume id>:<initiator iqn>[?node=ssh://...&port=..&lun=..&mount_point=..]``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return NodeAttachment(resource_name, opts=opts, __props__={
+        return NodeAttachment(resource_name, opts=opts, volume_id=None, __props__={
             "volume_id": None,
             "node": None,
             "initiator_iqn": None,
@@ -1078,7 +1078,7 @@ class Snapshot(pulumi.CustomResource):
         resource_name: str,
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
-        volume_id: Optional[pulumi.Input[str]] = None,
+        volume_id: pulumi.Input[str],
         uuid: Optional[pulumi.Input[str]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -1114,7 +1114,7 @@ class Snapshot(pulumi.CustomResource):
         """Look up an existing Snapshot by its id (``<volume id | volume name | [tenant:]ai:si:vol>/<timestamp>``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return Snapshot(resource_name, opts=opts, __props__={
+        return Snapshot(resource_name, opts=opts, volume_id=None, __props__={
             "volume_id": None,
             "uuid": None,
             "timestamp": None,
@@ -1568,7 +1568,7 @@ class Volume(pulumi.CustomResource):
         resource_name: str,
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
-        size: Optional[pulumi.Input[int]] = None,
+        size: pulumi.Input[int],
         name: Optional[pulumi.Input[str]] = None,
         tenant: Optional[pulumi.Input[str]] = None,
         volume_type: Optional[pulumi.Input[str]] = None,
@@ -1653,7 +1653,7 @@ class Volume(pulumi.CustomResource):
         """Look up an existing Volume by its id (``<tenant>/<app_instance id> | <app_instance name> | [tenant:]ai:si:vol``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return Volume(resource_name, opts=opts, __props__={
+        return Volume(resource_name, opts=opts, size=None, __props__={
             "name": None,
             "size": None,
             "tenant": None,

@@ -154,9 +154,8 @@ def _resource_class(kind: Kind[Any, Any]) -> str:
             "    ",
         )
     )
-    sig = "".join(
-        f"        {_py(p)}: Optional[pulumi.Input[{p.py_type}]] = None,\n"
-        for p in required + optional
+    sig = "".join(f"        {_py(p)}: pulumi.Input[{p.py_type}],\n" for p in required) + "".join(
+        f"        {_py(p)}: Optional[pulumi.Input[{p.py_type}]] = None,\n" for p in optional
     )
     src.append(
         "\n    def __init__(\n        __self__,\n        resource_name: str,\n"
@@ -201,7 +200,9 @@ def _resource_class(kind: Kind[Any, Any]) -> str:
             "        ",
         )
         + "        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))\n"
-        f"        return {name}(resource_name, opts=opts, __props__={{\n"
+        f"        return {name}(resource_name, opts=opts, "
+        + "".join(f"{_py(p)}=None, " for p in required)
+        + "__props__={\n"
         + "".join(f'            "{_py(p)}": None,\n' for p in kp.all)
         + "        })\n"
     )

@@ -322,5 +322,13 @@ def run_program(path: str, mocks: Any, *, config: Mapping[str, str] | None = Non
         out = program()
         return out.apply(lambda values: result.update(values))
 
-    pmocks.test(collect)()
+    try:
+        pmocks.test(collect)()
+    finally:
+        # A failed program leaves futures holding its exception; finalize them now, not in
+        # some later GC pass (CPython 3.11 can crash compiling when a finalizer runs
+        # Python code in the middle of building an AST).
+        import gc
+
+        gc.collect()
     return result

@@ -27,6 +27,10 @@ PROGRAM = textwrap.dedent('''
     pulumi.export("disk_id", disk.disk_id)
     pulumi.export("size", disk.size)
     pulumi.export("token", disk.token)
+    if cfg.get("lookup"):
+        found = toy_sdk.Disk.get("found", cfg.get("lookup"))
+        pulumi.export("found_size", found.size)
+        pulumi.export("found_iqn", found.iqn)
     if cfg.get_bool("extra"):
         toy_sdk.Disk("extra", opts=pulumi.ResourceOptions(depends_on=[disk]), size=1,
                      name=cfg.get("extra_name") or "extra")
@@ -62,8 +66,11 @@ def test_generated_sdk_is_typed(tmp_path, toy):
     assert sig.parameters["size"].kind is inspect.Parameter.KEYWORD_ONLY
     assert "Size in GiB (grow only)." in mod.Disk.__init__.__doc__
     assert "disk_id" in dir(mod.Disk) and "Target IQN." in mod.Disk.iqn.__doc__
-    with pytest.raises(TypeError, match="Missing required property 'size'"):
+    assert sig.parameters["size"].default is inspect.Parameter.empty  # required, typed
+    with pytest.raises(TypeError, match="size"):
         mod.Disk("x")
+    with pytest.raises(TypeError, match="Missing required property 'size'"):
+        mod.Disk("x", size=None)
 
 
 def test_program_up_update_replace_destroy(program, toy, toy_store):
@@ -104,3 +111,16 @@ def test_program_up_update_replace_destroy(program, toy, toy_store):
 
     rename.destroy()
     assert toy_store == {}
+
+
+def test_get_reads_an_existing_disk(program, toy, toy_store):
+    """``Disk.get(name, id)`` reads the object through the provider (import semantics)."""
+    first = EngineMocks(toy, config={})
+    out = run_program(program, first, config={"project:size": "4"})
+    second = EngineMocks(toy, state=first.state)
+    out = run_program(program, second, config={"project:size": "4", "project:lookup": "data"})
+    assert out["found_size"] == 4 and out["found_iqn"] == "iqn.2013-05.com.daterainc:data"
+    assert ("read", "urn:pulumi:stack::project::test:index:Disk::found") in second.operations
+    with pytest.raises(Exception, match="does not exist"):
+        run_program(program, EngineMocks(toy, state=first.state),
+                    config={"project:size": "4", "project:lookup": "nope"})
