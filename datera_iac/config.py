@@ -92,6 +92,8 @@ def env_name(option: str) -> str:
 def _parse_str(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # YAML/HCL write ports and numeric ids as numbers
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
     return value

@@ -129,6 +129,8 @@ def test_parsing_strings():
     assert cfg.datera_503_timeout == 2.5 and cfg.datera_503_interval == 1
     assert cfg.datera_debug is True and cfg.datera_disable_profiler is True
     assert cfg.request_timeout == 7 and cfg.api_version == "2.1"
+    with pytest.warns(DeprecationWarning):
+        assert make(datera_api_port=7717).datera_api_port == "7717"  # YAML writes a number
 
 
 @pytest.mark.parametrize(

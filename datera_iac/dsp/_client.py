@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import requests
+import requests.adapters
 import urllib3
 
 from datera_iac import __version__
@@ -73,6 +74,7 @@ _ERRORS: Final[dict[int, type[DspError]]] = {
     503: Unavailable,
 }
 _LOG_BODY_LIMIT = 4000
+_POOL_SIZE = 32
 
 log = logging.getLogger("datera_iac.dsp")
 wire_log = logging.getLogger("datera_iac.dsp.wire")
@@ -133,7 +135,7 @@ class DspClient:
         self.config = config
         self.retry = retry or RetryPolicy.from_config(config)
         self._clock: Clock = clock or SystemClock()
-        self._session = session or requests.Session()
+        self._session = session or self._new_session()
         self._base = config.base_url
         self._lock = threading.RLock()
         self._key: str | None = None
@@ -143,6 +145,16 @@ class DspClient:
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
     # ---- lifecycle -------------------------------------------------------------------
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        """A session whose connection pool fits a parallel engine (urllib3's default of 10
+        connections per host would discard connections under more threads)."""
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
 
     def close(self) -> None:
         """Close the HTTP session (the DSP session key simply expires)."""

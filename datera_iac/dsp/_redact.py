@@ -3,8 +3,8 @@
 Why one function: a secret masked in one place and forgotten in another is still leaked.
 :func:`redact` masks values under secret-looking keys (passwords, CHAP ``*_pswd``, API keys,
 ``Auth-Token`` headers, the login response ``key``) at any depth, and replaces the clear
-text of known secrets wherever it appears inside strings (an error message that echoes a
-password, a URL that carries a token).
+text of known secrets wherever it appears inside strings, mapping keys included (an error
+message that echoes a password, a URL that carries a token).
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ def _redact(value: Any, known: list[str]) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
+            key = _redact(k, known) if isinstance(k, str) else k
             if isinstance(k, str) and is_secret_key(k) and v not in (None, "", "(hidden)"):
-                out[k] = MASK
+                out[key] = MASK
             else:
-                out[k] = _redact(v, known)
+                out[key] = _redact(v, known)
         return out
     if isinstance(value, (list, tuple)):
         return type(value)(_redact(v, known) for v in value)

@@ -153,6 +153,14 @@ def test_500_initializing_is_retried_other_500_not(scripted, clock):
     assert clock.sleeps == [1]
 
 
+def test_429_waits_retry_after(scripted, clock):
+    """A 429 waits for its Retry-After header, then retries."""
+    answers = iter([(429, {"message": "slow down"}, {"Retry-After": "2"}), (200, {"data": {}})])
+    c = scripted.client(lambda req: next(answers), datera_503_interval=5)
+    assert c.get("/system") == {}
+    assert clock.sleeps == [2.0]
+
+
 def test_connection_refused_backs_off(scripted, clock):
     """Refused connections back off within the deadline, then ConnectionLost."""
     c = scripted.client(lambda req: refused(), datera_503_interval=1, datera_503_timeout=3)

@@ -1,6 +1,18 @@
 """redact(): the one masking function."""
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from datera_iac.dsp import MASK, is_secret_key, redact
+
+_TEXT = st.text(alphabet=st.characters(blacklist_characters="*", codec="utf-8"), max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["name", "password", "target_pswd", "descr", "key"]) | _TEXT,
+                      inner, max_size=4),
+    max_leaves=20,
+)
 
 
 def test_masks_secret_keys_at_any_depth():
@@ -35,3 +47,23 @@ def test_is_secret_key():
     """Key names that hold secrets."""
     assert all(map(is_secret_key, ["password", "target_pswd", "Auth-Token", "key", "api_key"]))
     assert not any(map(is_secret_key, ["name", "keys_total", "monkey", "path", "initiator_user_name"]))
+
+
+@given(_JSON, st.text(alphabet="abcXYZ019-_", min_size=3, max_size=10))
+def test_known_secret_never_survives(value, secret):
+    """Whatever the structure, a known secret's clear text is absent from the redacted dump."""
+    planted = {"message": f"login failed for {secret}", "items": [value, secret]}
+    assert not [t for t in _strings(redact(planted, [secret])) if secret in t]
+
+
+def _strings(value):
+    """Every string in a JSON-like value, mapping keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
