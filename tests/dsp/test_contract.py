@@ -7,6 +7,7 @@ checks the wire, not the client's own idea of it.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -109,10 +110,13 @@ def test_503_until_timeout(sim):
     c = client(sim, datera_503_interval=0.1, datera_503_timeout=0.45)
     c.login()
     sim.set_faults(fail_503_rate=1.0)
-    with pytest.raises(Unavailable, match=r"gave up after 0\.\d+s \(datera_503_timeout=0.45s\)"):
+    t0 = time.monotonic()
+    with pytest.raises(Unavailable, match=r"gave up after \d+\.\ds \(datera_503_timeout=0.45s\)"):
         c.get("/system")
+    assert time.monotonic() - t0 >= 0.45
     attempts = [e for e in api_log(sim) if e["path"] == "/v2.2/system"]
-    assert 4 <= len(attempts) <= 6 and {e["status"] for e in attempts} == {503}
+    # one try at 0, then every 0.1 s up to the deadline (fewer when the machine is slow)
+    assert 2 <= len(attempts) <= 6 and {e["status"] for e in attempts} == {503}
 
 
 def test_500_still_initializing_is_retried(sim):
