@@ -74,4 +74,10 @@ def serve(app: Any, argv: list[str]) -> None:
                 if stopper.stopped:
                     break
         except KeyboardInterrupt:  # pragma: no cover
-            server.stop(grace=0.5)
+            pass
+        server.stop(grace=0)
+    # Terraform waits for the process to exit after Shutdown (up to 2 s, then kills it);
+    # a normal interpreter exit tears grpc's threads down slowly, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -30,3 +30,36 @@ def toy_tf(terraform_bin: Path, tmp_path: Path) -> Tf:
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO), str(HERE)],
                                entry="tfprov_toy:main")
     return Tf(terraform_bin, tmp_path / "work", rc)
+
+
+SIM_USER, SIM_PASSWORD = "admin", "password"
+
+
+def sim_env(sim) -> dict[str, str]:
+    """The provider reads its connection from DATERA_* (the examples' provider block is
+    empty, as a user's would be)."""
+    return {"DATERA_ENDPOINT": sim.http_url, "DATERA_SAN_LOGIN": SIM_USER,
+            "DATERA_SAN_PASSWORD": SIM_PASSWORD}
+
+
+@pytest.fixture
+def sim_tf(terraform_bin: Path, tmp_path: Path, sim) -> Tf:
+    """A working directory with the real provider (dev_overrides) pointed at ``sim``."""
+    from provider.install import install_dev_overrides
+
+    rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO)])
+    return Tf(terraform_bin, tmp_path / "work", rc, env=sim_env(sim))
+
+
+@pytest.fixture
+def dsp(sim):
+    """(client, Context) on ``sim`` for out-of-band changes made "behind Terraform's back"."""
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+    from datera_iac.resources.base import Context
+
+    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": SIM_USER,
+                                     "san_password": SIM_PASSWORD}, use_env=False)
+    client = DspClient(cfg)
+    yield client, Context(client=client, config=cfg)
+    client.close()

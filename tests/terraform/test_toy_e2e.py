@@ -9,7 +9,9 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.terraform
+# The same semantics run against the real kinds in test_sim_e2e.py; these stay as a
+# kind-independent check of the adapter (bench/ and `pytest -m slow` run them).
+pytestmark = [pytest.mark.terraform, pytest.mark.slow]
 
 CONFIG = """
 terraform {{

