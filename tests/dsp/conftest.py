@@ -45,9 +45,11 @@ class ScriptedAdapter(BaseAdapter):
         super().__init__()
         self.handler = handler
         self.requests: list[requests.PreparedRequest] = []
+        self.send_kwargs: list[dict[str, Any]] = []
 
     def send(self, request, **kwargs):  # type: ignore[override]
         self.requests.append(request)
+        self.send_kwargs.append(kwargs)
         result = self.handler(request)
         if isinstance(result, BaseException):
             raise result

@@ -60,6 +60,24 @@ def test_headers_version_and_login(scripted):
     assert c.api_version == "2.2"
 
 
+def test_transport_options(scripted, tmp_path, monkeypatch):
+    """request_timeout, TLS verification and the client certificate reach every request."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # requests would substitute it
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("c")
+    key.write_text("k")
+    c = scripted.client(lambda req: (200, {"data": {}}), request_timeout=7.5,
+                        driver_client_cert=str(cert), driver_client_cert_key=str(key))
+    c.get("/system")
+    for kw in scripted.adapter.send_kwargs:
+        assert kw["timeout"] == 7.5 and kw["verify"] is True
+        assert kw["cert"] == (str(cert), str(key))
+    c = scripted.client(lambda req: (200, {"data": {}}), tls_verify=False)
+    c.get("/system")
+    assert {kw["verify"] for kw in scripted.adapter.send_kwargs} == {False}
+
+
 def test_probe_prefers_22_then_21_and_override(scripted):
     """A DSP offering only v2.1 is spoken to in 2.1; api_version skips the probe."""
     def h(req):
