@@ -150,6 +150,12 @@ class ResourceAdapter:
         data, _ = self.to_core(props)
         return self.kind.spec_from(data, resource=resource)
 
+    def old_spec(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
+        """The spec of stored state. Properties the kind no longer has (state written by an
+        older version) are dropped rather than failing every diff of the resource."""
+        return self.spec({k: v for k, v in state.items() if k in self._by_name},
+                         resource=resource)
+
     # ---- calls ------------------------------------------------------------------------
 
     def check(
@@ -192,7 +198,7 @@ class ResourceAdapter:
         Unknown new values count as changed (and as a replacement when the property forces
         one). Raises :class:`InputError` for a plan-time error such as a shrink."""
         name = urn_name(urn)
-        old_spec = self.spec(olds, resource=name)
+        old_spec = self.old_spec(olds, resource=name)
         old_data = self.kind.spec_to(old_spec)
         unknown = {k for k, v in news.items() if k in self._by_name and has_unknown(v)}
         known = {k: v for k, v in news.items() if k not in unknown}
@@ -265,7 +271,7 @@ class ResourceAdapter:
         self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
     ) -> dict[str, Any]:
         name = urn_name(urn)
-        old_spec = self.spec(olds, resource=name)
+        old_spec = self.old_spec(olds, resource=name)
         new_spec = self.spec(news, resource=name)
         obs = self.kind.update(ctx, id, old_spec, new_spec)
         return self.state_of(obs, self._secret_names(olds, news), news)

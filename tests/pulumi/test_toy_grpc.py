@@ -215,3 +215,23 @@ def test_configure_from_legacy_variables(toy):
     toy.create(T, "d", {"name": "ddd", "size": 1})
     assert toy.configs[-1] == {"san_ip": "10.1.1.1", "datera_503_timeout": 30,
                                "tls_verify": False}
+
+
+def test_state_from_an_older_version(toy):
+    """A property the kind no longer has, left in old state, does not break the diff."""
+    toy.configure()
+    inputs = plain(toy.check(T, "d", {"name": "ddd", "size": 5}).inputs)
+    state = plain(toy.create(T, "d", inputs).properties)
+    d = toy.diff(T, "d", "x", {**state, "retiredField": "x"}, inputs)
+    assert d.changes == pb.DiffResponse.DIFF_NONE
+
+
+def test_a_value_sent_as_secret_stays_secret(toy, toy_store):
+    """Any input the program marks secret is secret in the checked inputs and the state,
+    and reaches the kind in clear."""
+    toy.configure()
+    inputs = plain(toy.check(T, "d", {"name": Secret("ddd"), "size": 1}).inputs)
+    assert inputs["name"] == Secret("ddd") and inputs["size"] == 1
+    made = toy.create(T, "d", inputs)
+    assert plain(made.properties)["name"] == Secret("ddd")
+    assert toy_store[made.id]["spec"].name == "ddd"
