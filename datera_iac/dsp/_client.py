@@ -178,6 +178,8 @@ class DspClient:
     @property
     def api_version(self) -> str:
         """The REST API version in use, "2.2" or "2.1" (probed once, or the override)."""
+        if self._version is not None:
+            return self._version
         with self._lock:
             if self._version is None:
                 self._version = self._probe_version()
