@@ -112,6 +112,7 @@ def test_deleted_out_of_band_and_import(plugin, sim, dsp):
 
     imp = rpc.read(V, "logs-imported", "logs")
     assert imp.id == made.id
+    assert rpc.read(V, "logs-by-id", made.id).id == made.id  # by its id as well as its name
     imported = plain(imp.inputs)
     assert imported["name"] == "logs" and imported["size"] == 3
     checked = plain(rpc.check(V, "logs-imported", imported).inputs)
@@ -133,6 +134,10 @@ def test_snapshot_and_clone(plugin, sim, dsp):
     snap = rpc.create(S, "snap", snap_in)
     assert snap.id.startswith(vol.id + "/")
     assert plain(snap.properties)["opState"] == "available"
+    imported = rpc.read(S, "snap-imported", snap.id)
+    assert imported.id == snap.id and plain(imported.inputs)["volumeId"] == vol.id
+    assert rpc.diff(S, "snap-imported", snap.id, plain(imported.properties), snap_in).changes \
+        == pb.DiffResponse.DIFF_NONE
 
     clone_in = plain(rpc.check(V, "clone", {"size": 4, "snapshotId": snap.id}).inputs)
     clone = rpc.create(V, "clone", clone_in)
