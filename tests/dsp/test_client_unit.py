@@ -92,6 +92,24 @@ def test_probe_prefers_22_then_21_and_override(scripted):
     assert scripted.routes == ["PUT /v2.2/login", "GET /v2.2/app_instances"]
 
 
+def test_probe_fallback_when_api_versions_missing(scripted):
+    """Old products answer /api_versions with 404: login decides, 2.2 first, then 2.1."""
+    def h(req):
+        if route(req) == "PUT /v2.1/login":
+            return (200, {"key": "abc"})
+        if route(req) == "GET /v2.1/system":
+            return (200, {"data": {"sw_version": "3.2.0.0"}})
+        return (404, {"name": "NotFoundError", "message": "no such endpoint"})
+
+    c = scripted.client(h, raw=True)
+    assert c.get("/system") == {"sw_version": "3.2.0.0"}
+    assert scripted.routes == [
+        "GET /api_versions", "PUT /v2.2/login", "PUT /v2.1/login", "GET /v2.1/system"]
+    none = scripted.client(lambda req: (404, {"message": "no"}), raw=True)
+    with pytest.raises(DspError, match="serves none of the API versions 2.2, 2.1"):
+        none.get("/system")
+
+
 def test_ldap_server_sent_as_remote_server(scripted):
     """datera_ldap_server goes into the login body as remote_server."""
     c = scripted.client(lambda req: (200, {"data": {}}), datera_ldap_server="corp-ldap")
