@@ -214,6 +214,14 @@ def _template_body(ctx: Context, spec: VolumeTypeSpec) -> dict[str, Any]:
     }
 
 
+def _template_values(ctx: Context, spec: VolumeTypeSpec) -> dict[str, Any]:
+    """What the template should hold, in :class:`_Template` terms."""
+    policy = spec.policy(ctx.config)
+    out: dict[str, Any] = {f: getattr(policy, f) for f in TEMPLATE_FIELDS}
+    out["ip_pool"] = policy.ip_pool_for(spec.name)
+    return out
+
+
 def _placement(ctx: Context, policy: VolumePolicy) -> dict[str, Any]:
     """Volume templates hold placement_mode only: the template schema has no
     placement_policy (volumes and app_instances gained it in v2.2, templates did not)."""
@@ -335,23 +343,30 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
             except NotFound:
                 return None
 
-        ctx.client.create("/app_templates", _template_body(ctx, spec), find=find)
-        return self._must_read(ctx, spec)
+        data = ctx.client.create("/app_templates", _template_body(ctx, spec), find=find)
+        return self._from_answer(ctx, spec, data)
 
     def update(
         self, ctx: Context, id: str, old: VolumeTypeSpec, new: VolumeTypeSpec
     ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
-        """Cinder-side fields change without a call; a materialized template is PUT only
-        when its resolved layout (replicas, placement, pool, QoS) changed."""
+        """Cinder-side fields need no write. A materialized template is read once
+        and PUT (the whole layout, one call) only when it differs from the resolved policy."""
         self.validate(new)
         if not new.materialize:
             return _observed(new)
-        old_body, new_body = _template_body(ctx, old), _template_body(ctx, new)
-        if old_body["storage_templates"] != new_body["storage_templates"]:
-            # One PUT of the whole layout (the app_template update schema takes
-            # storage_templates); the nested template endpoints are read-only on some DSPs.
-            ctx.client.put(template_path(new.name), {"storage_templates": new_body["storage_templates"]})
-        return self._must_read(ctx, new)
+        # Compare with the template as it is (not with ``old``): a template changed out of
+        # band is put right even when the caller's old spec is its stale state.
+        try:
+            live = ctx.client.get(template_path(new.name))
+        except NotFound:
+            raise NotFound(f"app_template {new.name!r} is gone; refresh to re-create it",
+                           path=template_path(new.name)) from None
+        want = _template_values(ctx, new)
+        if {k: _Template(live).values.get(k) for k in want} != want:
+            body = _template_body(ctx, new)
+            live = ctx.client.put(template_path(new.name),
+                                  {"storage_templates": body["storage_templates"]})
+        return self._from_answer(ctx, new, live)
 
     def delete(self, ctx: Context, id: str) -> None:
         """A bare type name: nothing on the DSP, no call. A template path: DELETE it."""
@@ -409,6 +424,15 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
                 continue
             changes[field] = seen
         return attrs.evolve(base, **changes) if changes else base
+
+    def _from_answer(
+        self, ctx: Context, spec: VolumeTypeSpec, data: Any
+    ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
+        """The observation from a POST/PUT answer (the DSP returns the template), else
+        from one GET."""
+        if isinstance(data, dict) and data.get("storage_templates"):
+            return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
+        return self._must_read(ctx, spec)
 
     def _must_read(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
         found = self._read_template(ctx, spec.name, spec)

@@ -436,3 +436,17 @@ def test_terraform_fmt_accepts_emitted_hcl(tmp_path, name, specs, kw):
     result = TerraformCommand(str(tmp_path)).fmt(check=True, diff=True)
     assert result.retcode == 0, result.value
     assert (tmp_path / "main.tf").read_text() == cinder.terraform_hcl(name, specs, **kw)
+
+
+def test_cinder_conf_chap_and_backend_name():
+    """CHAP options are written with the password masked; deprecated options never."""
+    out = cinder.cinder_conf(
+        _conf(use_chap_auth=True, chap_username="u1", chap_password="chapsecret",
+              datera_api_port="7718", datera_api_version="2.1", datera_503_timeout=120.0),
+        backend_name="datera_b",
+    )
+    assert "use_chap_auth = True\nchap_username = u1\nchap_password = ********\n" in out
+    assert "chapsecret" not in out and "datera_api_port" not in out
+    assert "datera_503_timeout" not in out and "[datera_b]\n" in out
+    with pytest.raises(ConfigError, match="section name"):
+        cinder.cinder_conf(_conf(), backend_name="bad name]")

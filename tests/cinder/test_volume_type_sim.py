@@ -104,3 +104,21 @@ def test_create_is_twin_free(ctx, sim):
     assert again.spec == spec
     assert [t["name"] for t in ctx.client.list("/app_templates")].count("gold") == 1
     assert KIND.find(ctx, spec).id == "/app_templates/gold"
+
+
+def test_update_puts_right_an_out_of_band_change_even_with_stale_old(ctx, sim):
+    """update compares with the live template, not the caller's old spec: one GET, one PUT;
+    with nothing to change it is one GET and no write."""
+    spec = KIND.spec_from({"name": "bronze", "replica_count": 2, "materialize": True})
+    obs = KIND.create(ctx, spec)
+    ctx.client.put("/app_templates/bronze", {"storage_templates": [{
+        "name": "storage-1", "volume_templates": [{"name": "volume-1", "size": 1,
+                                                   "replica_count": 4}]}]})
+    puts = sim.counters()["PUT /v2.2/app_templates/:name"]
+    fixed = KIND.update(ctx, obs.id, spec, spec)
+    assert fixed.spec == spec
+    assert sim.counters()["PUT /v2.2/app_templates/:name"] == puts + 1
+    _, vt = _template(ctx, "bronze")
+    assert vt["replica_count"] == 2
+    KIND.update(ctx, obs.id, spec, spec)
+    assert sim.counters()["PUT /v2.2/app_templates/:name"] == puts + 1
