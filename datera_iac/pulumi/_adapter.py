@@ -283,6 +283,7 @@ class ResourceAdapter:
 
         Returns None when the object is gone, which tells the engine to drop it."""
         importing = not props and not inputs
+        obs: Observed[Any, Any] | None
         if importing:
             try:
                 obs = self.kind.adopt(ctx, id)

@@ -570,7 +570,7 @@ class Provider(pulumi.ProviderResource):
         props.__dict__["ca_bundle"] = ca_bundle
         props.__dict__["request_timeout"] = request_timeout
         props.__dict__["api_version"] = api_version
-        super().__init__("datera", resource_name, props, opts)
+        super().__init__("datera", resource_name, props, opts)  # type: ignore[arg-type]
 
 
 @pulumi.input_type
@@ -851,7 +851,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["mounted_at"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
-        super().__init__('datera:index:NodeAttachment', resource_name, props, opts)
+        super().__init__('datera:index:NodeAttachment', resource_name, props, opts)  # type: ignore[arg-type]
 
     @staticmethod
     def get(
@@ -862,7 +862,7 @@ class NodeAttachment(pulumi.CustomResource):
         """Look up an existing NodeAttachment by its id (``<volume id>:<initiator iqn>[?node=ssh://...&port=..&lun=..&mount_point=..]``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return NodeAttachment(resource_name, opts=opts, volume_id=None, __props__={
+        return NodeAttachment(resource_name, opts=opts, volume_id=None, __props__={  # type: ignore[arg-type]
             "volume_id": None,
             "node": None,
             "initiator_iqn": None,
@@ -1103,7 +1103,7 @@ class Snapshot(pulumi.CustomResource):
             props.__dict__["op_state"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
-        super().__init__('datera:index:Snapshot', resource_name, props, opts)
+        super().__init__('datera:index:Snapshot', resource_name, props, opts)  # type: ignore[arg-type]
 
     @staticmethod
     def get(
@@ -1114,7 +1114,7 @@ class Snapshot(pulumi.CustomResource):
         """Look up an existing Snapshot by its id (``<volume id | volume name | [tenant:]ai:si:vol>/<timestamp>``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return Snapshot(resource_name, opts=opts, volume_id=None, __props__={
+        return Snapshot(resource_name, opts=opts, volume_id=None, __props__={  # type: ignore[arg-type]
             "volume_id": None,
             "uuid": None,
             "timestamp": None,
@@ -1258,7 +1258,7 @@ class Tenant(pulumi.CustomResource):
             props.__dict__["subtenants"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
-        super().__init__('datera:index:Tenant', resource_name, props, opts)
+        super().__init__('datera:index:Tenant', resource_name, props, opts)  # type: ignore[arg-type]
 
     @staticmethod
     def get(
@@ -1269,7 +1269,7 @@ class Tenant(pulumi.CustomResource):
         """Look up an existing Tenant by its id (``<tenant path, e.g. /root/team-a>``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return Tenant(resource_name, opts=opts, __props__={
+        return Tenant(resource_name, opts=opts, __props__={  # type: ignore[arg-type]
             "name": None,
             "description": None,
             "parent": None,
@@ -1642,7 +1642,7 @@ class Volume(pulumi.CustomResource):
             props.__dict__["chap_auth"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
-        super().__init__('datera:index:Volume', resource_name, props, opts)
+        super().__init__('datera:index:Volume', resource_name, props, opts)  # type: ignore[arg-type]
 
     @staticmethod
     def get(
@@ -1653,7 +1653,7 @@ class Volume(pulumi.CustomResource):
         """Look up an existing Volume by its id (``<tenant>/<app_instance id> | <app_instance name> | [tenant:]ai:si:vol``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return Volume(resource_name, opts=opts, size=None, __props__={
+        return Volume(resource_name, opts=opts, size=None, __props__={  # type: ignore[arg-type]
             "name": None,
             "size": None,
             "tenant": None,
@@ -2271,7 +2271,7 @@ class VolumeType(pulumi.CustomResource):
             props.__dict__["app_template_path"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
-        super().__init__('datera:index:VolumeType', resource_name, props, opts)
+        super().__init__('datera:index:VolumeType', resource_name, props, opts)  # type: ignore[arg-type]
 
     @staticmethod
     def get(
@@ -2282,7 +2282,7 @@ class VolumeType(pulumi.CustomResource):
         """Look up an existing VolumeType by its id (``<app template name or /app_templates/<name>>``) without managing it.
         """
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
-        return VolumeType(resource_name, opts=opts, __props__={
+        return VolumeType(resource_name, opts=opts, __props__={  # type: ignore[arg-type]
             "name": None,
             "backend_name": None,
             "description": None,

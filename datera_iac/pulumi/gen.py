@@ -189,7 +189,9 @@ def _resource_class(kind: Kind[Any, Any]) -> str:
     for p in outs:
         src.append(f'            props.__dict__["{_py(p)}"] = None\n')
     src.append("        else:\n            props = dict(__props__)  # type: ignore[assignment]\n")
-    src.append(f"        super().__init__({kind.token!r}, resource_name, props, opts)\n")
+    # input-type instances are what pulumi's own generated SDKs pass here too
+    src.append(f"        super().__init__({kind.token!r}, resource_name, props, opts)"
+               "  # type: ignore[arg-type]\n")
     src.append(
         "\n    @staticmethod\n"
         "    def get(\n        resource_name: str,\n        id: pulumi.Input[str],\n"
@@ -202,7 +204,7 @@ def _resource_class(kind: Kind[Any, Any]) -> str:
         + "        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))\n"
         f"        return {name}(resource_name, opts=opts, "
         + "".join(f"{_py(p)}=None, " for p in required)
-        + "__props__={\n"
+        + "__props__={  # type: ignore[arg-type]\n"
         + "".join(f'            "{_py(p)}": None,\n' for p in kp.all)
         + "        })\n"
     )
@@ -242,7 +244,8 @@ def _provider_class(cfg: Sequence[Prop]) -> str:
         value = f"pulumi.Output.secret({_py(p)}) if {_py(p)} is not None else None" if p.secret \
             else _py(p)
         src.append(f'        props.__dict__["{_py(p)}"] = {value}\n')
-    src.append('        super().__init__("datera", resource_name, props, opts)\n')
+    src.append('        super().__init__("datera", resource_name, props, opts)'
+               '  # type: ignore[arg-type]\n')
     return "".join(src)
 
 
