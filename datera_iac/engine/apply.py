@@ -34,7 +34,9 @@ from datera_iac.engine.state import (
     PendingOp,
     ResourceState,
     State,
+    data_digest,
     hash_secret,
+    inputs_digest,
     mask_outputs,
     mask_spec,
     secret_matches,
@@ -96,6 +98,8 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
         outputs=mask_outputs(kind, obs.outputs, prior.outputs if prior else None),
         deps=list(deps), protect=protect, retain_on_delete=retain, temp_name=temp_name,
         updated=time.time(),
+        inputs_digest=inputs_digest(kind, sent) if sent is not None and not temp_name else None,
+        observed_digest=data_digest(mask_spec(kind, obs.spec, prior.spec if prior else None)),
     )
 
 
@@ -310,7 +314,7 @@ class Applier:
         assert self.stack is not None
         decl = self.stack.resources[step.name]
         kind = self.facts.kinds.get(step.name) or kind_for(decl.type)
-        props = resolve(decl.properties, self._lookup)
+        props = decl.properties if decl.validated is not None else resolve(decl.properties, self._lookup)
         if has_unknown(props):
             missing = sorted(k for k, v in props.items() if has_unknown(v))
             raise StateError(f"{step.name}: inputs {', '.join(missing)} are still unknown after "

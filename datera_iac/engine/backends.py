@@ -178,7 +178,8 @@ class FileBackend(Backend):
 
     def save(self, state: State) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(state.to_json(), indent=1, sort_keys=False, default=str).encode()
+        # compact separators keep json's C encoder (indent would fall back to Python)
+        data = json.dumps(state.to_json(), separators=(",", ":"), default=str).encode()
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
         with self._write_mu:
             if self.path.exists():

@@ -25,7 +25,7 @@ from datera_iac.engine.apply import (
     state_entry,
 )
 from datera_iac.engine.backends import Backend, describe_holder, open_backend
-from datera_iac.engine.model import StackDef, StackError
+from datera_iac.engine.model import Location, StackDef, StackError
 from datera_iac.engine.plan import Facts, Plan, make_plan, masked_outputs, recover_pending, refresh
 from datera_iac.engine.state import State, holder_info
 from datera_iac.errors import ConfigError, InputError
@@ -44,13 +44,12 @@ def stack_config_file(stack_file: Path, stack: str) -> dict[str, Any]:
     p = stack_file.parent / f"Pulumi.{stack}.yaml"
     if not p.exists():
         return {}
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from datera_iac.engine.yamlstack import YamlSyntaxError, parse_with_lines
 
     try:
-        doc = YAML(typ="safe").load(p.read_text()) or {}
-    except YAMLError as e:
-        raise StackError(f"invalid YAML: {e}", where=None) from None
+        doc = parse_with_lines(p.read_text()) or {}
+    except YamlSyntaxError as e:
+        raise StackError(f"invalid YAML: {e}", where=Location(str(p), e.line)) from None
     cfg = doc.get("config") or {}
     if not isinstance(cfg, dict):
         raise StackError(f"{p}: config must be a mapping")
@@ -63,7 +62,7 @@ def load_stack(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any
     A ``Pulumi.yaml`` with ``runtime: python`` runs its ``main`` program (default
     ``__main__.py``)."""
     from datera_iac.engine.program import load_program
-    from datera_iac.engine.yamlstack import load_yaml
+    from datera_iac.engine.yamlstack import PythonRuntime, load_yaml
 
     p = Path(path)
     if p.is_dir():
@@ -73,21 +72,13 @@ def load_stack(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any
     merged = {**stack_config_file(p, stack), **dict(config or {})}
     if p.suffix == ".py":
         return load_program(p, stack=stack, config=merged)
-    from ruamel.yaml import YAML
-
     try:
-        head = YAML(typ="safe").load(p.read_text()) or {}
-    except Exception:  # noqa: BLE001 - the YAML loader reports it with a line
-        head = {}
-    runtime = head.get("runtime") if isinstance(head, dict) else None
-    if isinstance(runtime, dict):
-        runtime = runtime.get("name")
-    if runtime == "python":
-        main = p.parent / str(head.get("main") or "__main__.py")
+        return load_yaml(p, stack=stack, config=merged)
+    except PythonRuntime as rt:
+        main = p.parent / rt.main
         if main.is_dir():
             main = main / "__main__.py"
-        return load_program(main, stack=stack, config=merged, project=str(head.get("name") or "datera"))
-    return load_yaml(p, stack=stack, config=merged)
+        return load_program(main, stack=stack, config=merged, project=rt.project)
 
 
 @attrs.define

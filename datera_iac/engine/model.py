@@ -177,6 +177,8 @@ class ResourceDecl:
     where: Location | None = None
     #: 1-based line of each property (YAML stacks), for errors that name a field.
     lines: dict[str, int] = attrs.field(factory=dict)
+    #: The Spec built when the properties were validated at load time (no references).
+    validated: Any = None
 
     def where_of(self, field: str | None) -> Location | None:
         """The location of ``field`` when known, else of the resource."""

@@ -28,7 +28,9 @@ from datera_iac.engine.model import (
 )
 from datera_iac.engine.state import (
     PendingOp,
+    data_digest,
     hash_secret,
+    inputs_match,
     ResourceState,
     State,
     is_digest,
@@ -149,6 +151,8 @@ class Facts:
     #: name -> resolved desired properties (may hold UNKNOWN)
     desired: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     kinds: dict[str, Kind[Any, Any]] = attrs.field(factory=dict)
+    #: names whose live object differs from the state (refresh)
+    drifted: set[str] = attrs.field(factory=set)
 
 
 def _attr(value: Any, key: str | int) -> Any:
@@ -196,6 +200,8 @@ def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDec
     """A Spec from resolved properties. Unknown fields take ``base``'s value (so they diff
     equal) and are returned separately; raises StackError with the declaration's place."""
     unknown = tuple(k for k, v in props.items() if has_unknown(v))
+    if decl is not None and decl.validated is not None and props is decl.properties:
+        return decl.validated, ()
     data = dict(props)
     for k in unknown:
         if base is not None and hasattr(base, k):
@@ -396,9 +402,11 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
         seen = kind.read_many(ctx, [r.id for r, _ in items])
         for r, is_deposed in items:
             obs = seen.get(r.id)
-            known = known_spec(kind, r)
-            if obs is None and known is not None:
-                obs = kind.read_known(ctx, r.id, known)
+            known = None
+            if obs is None:
+                known = known_spec(kind, r)
+                if known is not None:
+                    obs = kind.read_known(ctx, r.id, known)
             if obs is None:
                 if is_deposed:
                     deposed_gone.append(r.id)
@@ -411,7 +419,11 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
             facts.observed[r.name] = obs
             facts.kinds.setdefault(r.name, kind)
             observed_data = mask_spec(kind, obs.spec, r.spec)
-            names = _drift_fields(kind, obs, known, r, observed_data)
+            seen_digest = data_digest(observed_data)
+            if seen_digest == r.observed_digest:
+                names = []  # the DSP shows what it showed last time: no drift, no diff needed
+            else:
+                names = _drift_fields(kind, obs, known or known_spec(kind, r), r, observed_data)
             new_spec = dict(r.spec)
             changes = []
             for n in names:
@@ -422,9 +434,12 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
                 new_spec[n] = observed_data.get(n)
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
             if changes:
+                facts.drifted.add(r.name)
                 drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes)))
-            if changes or _norm(new_out) != _norm(r.outputs) or obs.id != r.id:
-                upserts.append(attrs.evolve(r, id=obs.id, spec=new_spec, outputs=new_out).to_json())
+            if (changes or (new_out != r.outputs and _norm(new_out) != _norm(r.outputs)) or obs.id != r.id
+                    or seen_digest != r.observed_digest):
+                upserts.append(attrs.evolve(r, id=obs.id, spec=new_spec, outputs=new_out,
+                                            observed_digest=seen_digest).to_json())
     delta: dict[str, Any] = {}
     if upserts:
         delta["upsert"] = upserts
@@ -469,7 +484,8 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
         decl = decls[name]
         kind = facts.kinds[name]
         prior = state.resources.get(name)
-        props = resolve(decl.properties, lambda r: lookup_value(facts, r))
+        props = (decl.properties if decl.validated is not None
+                 else resolve(decl.properties, lambda r: lookup_value(facts, r)))
         facts.desired[name] = props
         step = Step(name=name, kind=kind.name, action="same", deps=tuple(sorted(deps.get(name, ()))),
                     protect=decl.options.protect, retain_on_delete=decl.options.retain_on_delete,
@@ -537,6 +553,9 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return
     step.id = prior.id
     spec, unknown = build_spec(kind, props, decl, obs.spec)
+    if (not unknown and not prior.temp_name and decl.name not in facts.drifted
+            and inputs_match(prior.inputs_digest, kind, spec)):
+        return  # declaration unchanged since it was applied, and no drift: nothing to do
     d = effective_diff(kind, obs, spec, prior, unknown)
     if not d.changed:
         return

@@ -231,3 +231,85 @@ def sim_stack() -> str:
 def writes(sim):
     """() -> the simulator's write-request counters (logins excepted)."""
     return lambda: sim_writes(sim)
+
+
+# ---- a real PostgreSQL server for the shared state backend --------------------------------
+
+import glob  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on 127.0.0.1 (initdb in a temp dir as ``nobody``,
+    trust auth, fsync off); stopped by PID at the end of the session."""
+    initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
+    if not initdb or not postgres:
+        pytest.skip("PostgreSQL binaries not installed (apt install postgresql)")
+    base = tempfile.mkdtemp(prefix="datera-iac-pg-")
+    user = "nobody" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(base, user="nobody", group="nogroup")
+    data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
+    os.mkdir(sock)
+    if user:
+        shutil.chown(sock, user="nobody", group="nogroup")
+    subprocess.run([initdb, "-D", data, "-U", "iac", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                   check=True, capture_output=True, user=user, cwd=base, timeout=120)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [postgres, "-D", data, "-h", "127.0.0.1", "-p", str(port), "-k", sock,
+         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        user=user, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"postgresql://iac@127.0.0.1:{port}/postgres"
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            break
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"postgres did not start: {proc.stderr.read().decode()[-500:]}")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """The server's URL with the datera-iac tables emptied before the test."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as c:
+        for t in ("datera_iac_state", "datera_iac_journal", "datera_iac_lock"):
+            c.execute(f"DROP TABLE IF EXISTS {t}")
+    return postgres_url
