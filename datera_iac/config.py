@@ -75,17 +75,15 @@ _API_VERSIONS = ("2.2", "2.1")
 
 
 def env_name(option: str) -> str:
-    """The environment variable read for ``option`` when the mapping lacks it.
+    """The environment variable that can supply ``option`` (a leading ``datera_`` is not
+    doubled): ``san_ip`` -> ``DATERA_SAN_IP``; ``datera_503_timeout`` ->
+    ``DATERA_503_TIMEOUT``; ``tls_verify`` -> ``DATERA_TLS_VERIFY``.
 
-    ``san_ip`` -> ``DATERA_SAN_IP``; ``datera_503_timeout`` -> ``DATERA_503_TIMEOUT``;
-    ``tls_verify`` -> ``DATERA_TLS_VERIFY`` (a leading ``datera_`` is not doubled), except
-    where that would collide with another option: the deprecated ``datera_api_version``
-    reads ``DATERA_DATERA_API_VERSION`` because ``DATERA_API_VERSION`` is ``api_version``.
+    Deprecated options are not read from the environment: ``DATERA_API_VERSION`` sets
+    ``api_version``, the replacement of the deprecated ``datera_api_version``, and
+    ``DATERA_API_PORT`` is ignored like ``datera_api_port`` itself.
     """
-    short = option.removeprefix("datera_")
-    if short != option and short in DateraConfig.option_names():
-        short = option
-    return ENV_PREFIX + short.upper()
+    return ENV_PREFIX + option.removeprefix("datera_").upper()
 
 
 # ---- string parsers (from_mapping / env); each raises ValueError with a short reason ------
@@ -680,7 +678,7 @@ class DateraConfig:
         """Build a config from cinder.conf-named keys, parsing strings, with env fallbacks.
 
         A key given in ``data`` (not None) wins; else the environment variable
-        :func:`env_name` (non-empty) is used; else the default. ``env`` defaults to
+        :func:`env_name` (non-empty; not for deprecated options) is used; else the default. ``env`` defaults to
         ``os.environ``. Raises :class:`ConfigError` for unknown keys (naming the nearest
         known one), unparsable values and invalid combinations.
         """
@@ -696,7 +694,7 @@ class DateraConfig:
         for f in attrs.fields(cls):
             raw = data.get(f.name)
             source = f.name
-            if raw is None and use_env:
+            if raw is None and use_env and not f.metadata.get(DEPRECATED):
                 env_value = environ.get(env_name(f.name))
                 if env_value not in (None, ""):
                     raw, source = env_value, f"{f.name} (from ${env_name(f.name)})"
