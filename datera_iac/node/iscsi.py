@@ -311,11 +311,9 @@ class IscsiHelper:
             else:
                 log.warning("%s on %s: attaching %s over a single path", why,
                             self.run.where, t.iqn)
+        # Without a multipath map, one path only: two unmanaged sd devices of one LUN
+        # would let a consumer write through both and corrupt data.
         portals = t.portals if use_mp else t.portals[:1]
-        if multipath and not use_mp and len(t.portals) > 1:
-            # Without multipathd, one path only: two sd devices of one LUN unmanaged
-            # would let a consumer write through both and corrupt data.
-            portals = t.portals[:1]
 
         existing = {(s.portal, s.iqn) for s in self.sessions()}
         paths: list[PathState] = []

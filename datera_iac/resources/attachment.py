@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -275,11 +276,24 @@ def _helper(runner: Runner) -> IscsiHelper:
     return make() if callable(make) else IscsiHelper(runner)
 
 
+_NODE_LOCKS: dict[str, threading.Lock] = {}
+_NODE_LOCKS_GUARD = threading.Lock()
+
+
+def _node_lock(node: str) -> threading.Lock:
+    with _NODE_LOCKS_GUARD:
+        return _NODE_LOCKS.setdefault(node, threading.Lock())
+
+
 @contextmanager
 def _node(ctx: Context, node: str) -> Iterator[tuple[Runner, IscsiHelper]]:
+    """The node's runner and helper, holding the node's lock: parallel attachments (an
+    engine applying with parallelism) never run iscsiadm logins or map changes on one node
+    at the same time (concurrent logins are known to crash iscsiadm)."""
     runner = runner_for(ctx, node)
     try:
-        yield runner, _helper(runner)
+        with _node_lock(node):
+            yield runner, _helper(runner)
     finally:
         if isinstance(runner, SshRunner) and runner is not ctx.runner:
             runner.close()

@@ -258,6 +258,16 @@ class TgtDataPlane:
             if self.data_dir is not None:
                 shutil.rmtree(self._si_dir(key), ignore_errors=True)
 
+    def reset(self) -> None:
+        """Remove every target and its data (the simulator's store was emptied)."""
+        with self._lock:
+            for key in list(self._targets):
+                self._remove(key, keep_data=False)
+            if self.data_dir is not None:
+                for child in self.data_dir.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child, ignore_errors=True)
+
     def ai_deleted(self, tenant: str, ai_entity: Mapping[str, Any]) -> None:
         """Convenience: every SI of a deleted app_instance."""
         for si in ai_entity.get("storage_instances") or []:

@@ -271,6 +271,7 @@ def test_live_target_chap_acl_detach(tgt_sim, tmp_path):
     node's initiator can no longer log in."""
     server, dp = tgt_sim
     server.reset()
+    dp.reset()
     n1 = LoopbackNode(tmp_path / "n1", initiator_iqn="iqn.2024-01.org.example:live1")
     n2 = LoopbackNode(tmp_path / "n2", initiator_iqn="iqn.2024-01.org.example:live2")
     ctx = make_ctx(server, {"ssh://root@n1:22": n1, "ssh://root@n2:22": n2})
@@ -298,3 +299,22 @@ def test_live_target_chap_acl_detach(tgt_sim, tmp_path):
     with pytest.raises(NodeError):
         li.serial(lun)  # detached: ACL removed and the volume offline
     assert n1.sessions == {} and acl(ctx, vid) == []
+
+
+def test_parallel_attachments_of_one_volume(sim, tmp_path):
+    """Three attachments created at the same time (an engine with parallelism): all three
+    initiators end up in the ACL, each node logged in on both portals."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nodes = {f"ssh://root@p{i}:22": FakeNode(tmp_path / f"p{i}",
+                                              initiator_iqn=f"iqn.2024-01.org.example:p{i}")
+             for i in range(3)}
+    ctx = make_ctx(sim, nodes)
+    vid = make_volume(ctx)
+    fake_fabric(ctx, vid, *nodes.values())
+    with ThreadPoolExecutor(3) as pool:
+        done = list(pool.map(lambda n: KIND.create(ctx, KIND.spec_from(
+            {"volume_id": vid, "node": n})), nodes))
+    assert len({o.id for o in done}) == 3
+    assert acl(ctx, vid) == sorted(n.initiator_iqn for n in nodes.values())
+    assert all(len(n.sessions) == 2 for n in nodes.values())

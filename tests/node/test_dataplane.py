@@ -175,3 +175,13 @@ def test_hidden_secret_is_refused(dp):
             dp.si_changed("/root", ai, si)
     finally:
         dp.si_deleted("/root", ai["id"], "storage-1")
+
+
+def test_reset_removes_every_target_and_its_data(dp, li):
+    """reset() (the simulator's store was emptied) leaves no target and no LUN file."""
+    ai, si = entities()
+    dp.si_changed("/root", ai, si)
+    assert dp.lun_path(ai["id"]).exists()
+    dp.reset()
+    assert dp.target_of(ai["id"]) is None and not dp.lun_path(ai["id"]).exists()
+    assert si["access"]["iqn"] not in li.discover(dp.portals[0], INIT)

@@ -62,6 +62,7 @@ def ctx_for(server: Any, **conf: Any) -> Context:
 def env(live):
     server, dp = live
     server.reset()
+    dp.reset()
     return ctx_for(server), UserspaceTransport(INIT, port=dp.port, lun=1), dp
 
 
@@ -158,6 +159,7 @@ def test_image_cache_fill_clone_invalidate(live, tmp_path):
     (no second write); both read back the image; a changed image rebuilds the cache."""
     server, dp = live
     server.reset()
+    dp.reset()
     ctx = ctx_for(server, datera_enable_image_cache=True,
                   datera_image_cache_volume_type_id="cache-type")
     writes: list[str] = []
