@@ -102,6 +102,8 @@ class Store:
         self.node_uuids = [str(uuid.uuid5(_NS, f"node-{i}")) for i in range(self.opts.storage_nodes)]
         self.node_paths = [{"path": f"/storage_nodes/{u}"} for u in self.node_uuids]
         self._last_ts = 0
+        self.generation = 0
+        self._prov_cache: tuple[int, tuple[int, int]] = (-1, (0, 0))
         self.dirty: set[tuple[str, str, str]] = set()
         self._si_events: dict[tuple[str, str, str], str] = {}
         self.tenants: dict[str, dict[str, Any]] = {}
@@ -129,6 +131,7 @@ class Store:
         self.objs = {}
         self.ai_names = {}
         self._si_events.clear()
+        self.generation += 1
         self._add_tenant(ROOT, "root", "", "")
         self._put(ROOT, "access_network_ip_pools", "default", {
             "name": "default", "descr": "Default access network IP pool",
@@ -161,14 +164,16 @@ class Store:
 
     def _put(self, tenant: str, coll: str, key: str, obj: dict[str, Any]) -> None:
         self.objs[tenant][coll][key] = obj
-        self.dirty.add((tenant, coll, key))
+        self.touch(tenant, coll, key)
 
     def _drop(self, tenant: str, coll: str, key: str) -> None:
         self.objs[tenant][coll].pop(key, None)
-        self.dirty.add((tenant, coll, key))
+        self.touch(tenant, coll, key)
 
     def touch(self, tenant: str, coll: str, key: str) -> None:
+        """Record that a top-level object changed (persistence, cached totals)."""
         self.dirty.add((tenant, coll, key))
+        self.generation += 1
 
     def flush(self) -> None:
         """Persist what changed and notify the data plane. Called once per request."""
@@ -181,6 +186,8 @@ class Store:
                     changes.append((t, c, k, self.objs.get(t, {}).get(c, {}).get(k)))
             self.journal.write(changes)
         self.dirty.clear()
+        if self._si_events and isinstance(self.dataplane, NullDataplane):
+            self._si_events = {}  # nobody listens: skip rendering the entities
         if self._si_events:
             events, self._si_events = self._si_events, {}
             for (tenant, ai_id, si_name), what in events.items():
@@ -1432,7 +1439,12 @@ class Store:
     # ------------------------------------------------------------------ system
 
     def provisioned_bytes(self) -> tuple[int, int]:
-        """(all-flash, hybrid) bytes provisioned: size x replicas over every volume."""
+        """(all-flash, hybrid) bytes provisioned: size x replicas over every volume.
+
+        Cached per store generation: /system is polled often, stores can be large."""
+        gen, cached = self._prov_cache
+        if gen == self.generation:
+            return cached
         flash = hybrid = 0
         for colls in self.objs.values():
             for ai in colls["app_instances"].values():
@@ -1443,6 +1455,7 @@ class Store:
                             flash += b
                         else:
                             hybrid += b
+        self._prov_cache = (self.generation, (flash, hybrid))
         return flash, hybrid
 
     def system(self) -> dict[str, Any]:
