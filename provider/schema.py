@@ -24,7 +24,7 @@ import attrs
 from tf import types as tft
 from tf.schema import Attribute, Schema
 
-from datera_iac.resources.base import COMPUTED, DOC, REPLACE, SENSITIVE, Kind, Timeouts
+from datera_iac.resources.base import COMPUTED, DOC, REPLACE, SENSITIVE, Kind, Timeouts, snake
 
 from provider._types import resolved_fields, tf_type_for
 
@@ -118,7 +118,7 @@ class KindSchema:
         return FieldInfo(
             ID,
             tft.String(),
-            f"The DSP id of the {self.kind.name.lower()}; also its import id "
+            f"The DSP id of the {snake(self.kind.name).replace('_', ' ')}; also its import id "
             f"(`{self.kind.import_id_doc}`).",
             "id",
             computed=True,
