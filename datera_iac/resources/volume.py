@@ -484,9 +484,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         out: dict[str, Observed[VolumeSpec, VolumeOutputs] | None] = {}
         for tenant, items in by_tenant.items():
             by_key: dict[str, dict[str, Any]] = {}
-            for ai in ctx.client.list("/app_instances", tenant=tenant):
-                by_key[str(ai.get("id"))] = ai
-                by_key.setdefault(str(ai.get("name")), ai)
+            try:
+                for ai in ctx.client.list("/app_instances", tenant=tenant):
+                    by_key[str(ai.get("id"))] = ai
+                    by_key.setdefault(str(ai.get("name")), ai)
+            except NotFound:
+                pass  # the tenant itself is gone: so are its volumes
             for original, leaf in items:
                 ai = by_key.get(leaf)
                 out[original] = None if ai is None else self._observe(ctx, ai, tenant, None)

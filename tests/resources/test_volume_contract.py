@@ -221,6 +221,7 @@ def test_read_many_pages_not_gets(ctx, calls):
     assert calls() == {"GET /v2.2/app_instances": 2}
     assert all(got[i] is not None for i in ids)
     assert got["/root/00000000-0000-0000-0000-00000000beef"] is None
+    assert VOLUME.read_many(ctx, ["/root/team-gone/abc"]) == {"/root/team-gone/abc": None}
     one = VOLUME.read(ctx, ids[7])
     assert got[ids[7]].spec == attrs.evolve(one.spec, metadata=None)
     assert got[ids[7]].outputs == one.outputs
