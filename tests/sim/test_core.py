@@ -163,3 +163,24 @@ def test_reset_empties_the_store(sim: SimServer, api, body) -> None:
     api.login()
     assert api.ok("GET", "/app_instances") == []
     assert [p["name"] for p in api.ok("GET", "/access_network_ip_pools")] == ["default"]
+
+
+def test_ldap_remote_server_only_for_configured_servers(make_sim) -> None:
+    """remote_server logins work for configured LDAP servers with their own users only."""
+    s = make_sim(ldap_servers={"corp-ldap": {"alice": "alice_pw1"}})
+    url = f"{s.http_url}/v2.2/login"
+    ok = requests.put(url, json={"name": "alice", "password": "alice_pw1", "remote_server": "corp-ldap"}, timeout=5)
+    assert ok.status_code == 200 and len(ok.json()["key"]) == 32
+    for body in ({"name": "alice", "password": "alice_pw1", "remote_server": "other-ldap"},
+                 {"name": "alice", "password": "alice_pw1"},  # not a local user
+                 {"name": "admin", "password": "password", "remote_server": "corp-ldap"}):
+        r = requests.put(url, json=body, timeout=5)
+        assert r.status_code == 401 and r.json()["name"] == "AuthFailedError", body
+
+
+def test_login_body_shape_errors_are_422(sim: SimServer) -> None:
+    """A login body missing fields, with wrong types or unknown fields is 422, not 401."""
+    url = f"{sim.http_url}/v2.2/login"
+    for body in ({"name": "admin"}, {"name": "admin", "password": 5}, {"name": "admin", "password": "password", "x": 1}):
+        r = requests.put(url, json=body, timeout=5)
+        assert r.status_code == 422 and r.json()["name"] == "ValidationFailedError", body
