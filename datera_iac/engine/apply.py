@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import time
+import uuid as uuid_mod
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TextIO
@@ -186,6 +187,23 @@ class Progress:
         if self.tty and not self.quiet:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+def _with_create_token(kind: Kind[Any, Any], spec: Any) -> Any:
+    """Give a create a unique handle ``find`` can look for, when the kind has one.
+
+    A Snapshot has no name; its optional ``uuid`` is the only thing a retried or recovered
+    create can be found by. When the user left it unset, the engine sets a fresh one
+    (journaled with the intent), provided the kind's diff ignores it (so the declaration
+    without a uuid still plans no change afterwards)."""
+    f = getattr(attrs.fields(type(spec)), "uuid", None)
+    if f is None or getattr(spec, "uuid") is not None or f.metadata.get(SENSITIVE):
+        return spec
+    try:
+        tagged = attrs.evolve(spec, uuid=str(uuid_mod.uuid4()))
+        return tagged if not kind.diff(tagged, spec).changed else spec
+    except (DateraIacError, TypeError, ValueError):
+        return spec
 
 
 def _message(e: BaseException) -> str:
@@ -380,6 +398,8 @@ class Applier:
     def _create(self, kind: Kind[Any, Any], name: str, spec: Any, *, prior: ResourceState | None,
                 deps: list[str], protect: bool, retain: bool, temp_name: str | None = None,
                 sent: Any = None) -> Observed[Any, Any]:
+        sent = sent or spec
+        spec = _with_create_token(kind, spec)
         op_id = self._pending("create", name, kind, spec=spec)
         try:
             obs = kind.create(self.ctx, spec)
@@ -393,7 +413,7 @@ class Applier:
             if found is not None and prior is not None and found.id == prior.id:
                 found = None  # the old object holds the name: it is not a new one
             if found is not None:
-                rs = state_entry(kind, name, found, sent or spec, None, deps, protect=protect,
+                rs = state_entry(kind, name, found, sent, None, deps, protect=protect,
                                  retain=retain, temp_name=temp_name)
                 delta["upsert"] = [rs.to_json()]
                 if prior is not None:
@@ -410,7 +430,7 @@ class Applier:
                 "(its name is taken); the old object was kept. Replace it with delete-before-create "
                 "(change the name, or delete the resource first)"
             )
-        rs = state_entry(kind, name, obs, sent or spec, None, deps, protect=protect, retain=retain,
+        rs = state_entry(kind, name, obs, sent, None, deps, protect=protect, retain=retain,
                          temp_name=temp_name)
         delta = {"pending_clear": [op_id], "upsert": [rs.to_json()]}
         if prior is not None:

@@ -171,14 +171,8 @@ class Workspace:
         except ConfigError:
             raise
         self._client = DspClient(config)
-        runner = None
-        try:
-            from datera_iac.node.runner import default_runner  # type: ignore[attr-defined]
-
-            runner = default_runner()
-        except Exception:  # noqa: BLE001 - attachments without a node helper fail in their kind
-            runner = None
-        return Context(client=self._client, config=config, runner=runner, timeouts=self.timeouts,
+        # runner=None: a NodeAttachment reaches its node itself (local, or ssh:// in `node`)
+        return Context(client=self._client, config=config, runner=None, timeouts=self.timeouts,
                        log=logging.getLogger("datera_iac"))
 
     def _start_embedded(self) -> Any:
