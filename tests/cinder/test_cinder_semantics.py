@@ -291,7 +291,7 @@ def test_normalize_errors_name_kind_field_fix(specs, field, fix_part):
               st.lists(st.integers(), max_size=2)),
     max_size=6,
 ))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 def test_normalize_never_raises_anything_but_input_error(specs):
     """Over arbitrary input: a canonical dict (idempotent), or InputError with kind/field/fix."""
     try:
@@ -304,6 +304,7 @@ def test_normalize_never_raises_anything_but_input_error(specs):
 
 
 @given(_valid_specs)
+@settings(max_examples=60, deadline=None)
 def test_normalize_valid_specs_is_identity(specs):
     """Canonical input comes back unchanged (same keys, same strings)."""
     assert normalize_extra_specs(specs) == {f"DF:{k}": specs[f"DF:{k}"]
@@ -327,7 +328,7 @@ def test_parse_type_defaults():
 
 
 @given(specs=_valid_specs, defaults=_valid_defaults, debug=st.booleans())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_resolution_matches_driver(specs, defaults, debug):
     """resolve_policy == _get_policies_for_volume_type (datera_common.py 168-210) over
     _init_vendor_properties defaults (datera_iscsi.py 671-827): driver default, then
@@ -338,7 +339,7 @@ def test_resolution_matches_driver(specs, defaults, debug):
 
 
 @given(specs=_valid_specs, size=st.integers(1, 32768))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_performance_policy_matches_driver_with_quirks(specs, size):
     """performance_policy(driver_quirks=True) == _update_qos_2_2's payload
     (datera_api22.py 1064-1091), including its cap of 1 when no total is set."""

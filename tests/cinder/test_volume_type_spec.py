@@ -121,7 +121,7 @@ _junk = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**8), st.floats(a
 
 @given(st.dictionaries(st.sampled_from(sorted(attrs.fields_dict(VolumeTypeSpec)) + ["bogus"]),
                        _junk, max_size=6))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_spec_from_junk_is_spec_or_input_error(data):
     """Over generated input, spec_from returns a spec that round-trips through spec_to, or
     raises InputError naming VolumeType and a field; never another exception."""
