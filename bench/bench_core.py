@@ -20,11 +20,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datera_iac.config import DateraConfig  # noqa: E402
-from datera_iac.dsp import DspClient  # noqa: E402
-from datera_iac.resources import KINDS  # noqa: E402
-from datera_iac.resources.base import Context  # noqa: E402
-from datera_iac.sim import SimServer  # noqa: E402
+from datera_iac.config import DateraConfig
+from datera_iac.dsp import DspClient
+from datera_iac.resources import KINDS
+from datera_iac.resources.base import Context
+from datera_iac.sim import SimServer
 
 CREATE_TARGET = 1050
 REFRESH_TARGET = 15

@@ -20,26 +20,26 @@ from cattrs.gen import make_dict_structure_fn
 from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
 
 __all__ = [
-    "ROOT",
-    "NAME_RE",
     "AI_NAME_RE",
-    "TENANT_SEGMENT_RE",
+    "NAME_RE",
+    "ROOT",
     "SNAP_TS_RE",
+    "TENANT_SEGMENT_RE",
+    "NamesResource",
     "OperationFailed",
-    "wait_for",
+    "check",
+    "join_id",
     "normalize_tenant",
+    "path_tail",
+    "pattern",
+    "split_id",
+    "str_list",
+    "str_map",
+    "strict_spec",
     "tenant_name",
     "tenant_parent",
-    "strict_spec",
-    "check",
     "to_int",
-    "pattern",
-    "join_id",
-    "split_id",
-    "path_tail",
-    "str_map",
-    "str_list",
-    "NamesResource",
+    "wait_for",
 ]
 
 #: The root tenant's path.
@@ -70,7 +70,7 @@ class OperationFailed(DspError):
 
 
 def wait_for(
-    refresh: Callable[[], str | None],
+    refresh: Callable[[], str],
     *,
     target: Collection[str],
     what: str,
@@ -97,7 +97,7 @@ def wait_for(
     """
     deadline = clock() + timeout
     delay = interval
-    last: str | None = None
+    last: str = ""
     while True:
         try:
             state = refresh()
@@ -237,9 +237,7 @@ def to_int(
                              fix=fix)
         if isinstance(value, int):
             n = value
-        elif isinstance(value, float) and value.is_integer():
-            n = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        elif isinstance(value, float) and value.is_integer() or isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             n = int(value)
         else:
             raise InputError(f"expected a whole number, got {value!r}", kind=kind, field=field,

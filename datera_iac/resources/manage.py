@@ -26,21 +26,21 @@ from typing import Any
 
 import attrs
 
-from datera_iac.resources._util import join_id
+from datera_iac.resources._util import ROOT, join_id, normalize_tenant
 from datera_iac.resources.base import Context
 from datera_iac.resources.volume import _default_tenant, _first_si_vol
 
 __all__ = [
-    "ManageableVolume",
-    "ManageableSnapshot",
-    "list_manageable_volumes",
-    "list_manageable_snapshots",
     "CINDER_NAME_RE",
+    "ManageableSnapshot",
+    "ManageableVolume",
+    "list_manageable_snapshots",
+    "list_manageable_volumes",
 ]
 
 #: A Cinder-made app_instance name: ``OS-`` ... a UUID (the driver's ``UUID4_RE``).
 CINDER_NAME_RE = re.compile(
-    r"^OS.*([a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})", re.I
+    r"^OS.*([a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})", re.IGNORECASE
 )
 
 ALREADY_CINDER = "app_instance already managed by Cinder (its name is OS-<volume id>)"
@@ -99,13 +99,13 @@ def _verdict(ai: Mapping[str, Any], vid: str, managed: Collection[str]
 
 def _tenants(ctx: Context, tenant: str | None, tenants: Collection[str] | None) -> list[str]:
     if tenants:
-        return list(tenants)
-    return [tenant or _default_tenant(ctx)]
+        return [normalize_tenant(t) or ROOT for t in tenants]
+    return [(normalize_tenant(tenant) or ROOT) if tenant else _default_tenant(ctx)]
 
 
 def _scan(ctx: Context, tenant: str, managed: Collection[str]
           ) -> list[tuple[ManageableVolume, Mapping[str, Any] | None]]:
-    out = []
+    out: list[tuple[ManageableVolume, Mapping[str, Any] | None]] = []
     for ai in ctx.client.list("/app_instances", tenant=tenant):
         vid = join_id(tenant, str(ai.get("id")))
         safe, reason, cinder_id = _verdict(ai, vid, managed)

@@ -20,8 +20,8 @@ import attrs
 
 from datera_iac.errors import InputError, InvalidRequest, NotFound
 from datera_iac.resources._util import (
-    NamesResource,
     SNAP_TS_RE,
+    NamesResource,
     check,
     join_id,
     strict_spec,
@@ -45,11 +45,11 @@ from datera_iac.resources.volume import (
     parse_volume_id,
 )
 
-__all__ = ["SnapshotSpec", "SnapshotOutputs", "Snapshot", "split_snapshot_id", "snapshot_path"]
+__all__ = ["Snapshot", "SnapshotOutputs", "SnapshotSpec", "snapshot_path", "split_snapshot_id"]
 
 KIND = "Snapshot"
 _UUID_RE = re.compile(
-    r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$", re.I
+    r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$", re.IGNORECASE
 )
 
 

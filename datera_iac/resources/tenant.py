@@ -16,9 +16,9 @@ import attrs
 
 from datera_iac.errors import NotFound
 from datera_iac.resources._util import (
-    NamesResource,
     ROOT,
     TENANT_SEGMENT_RE,
+    NamesResource,
     normalize_tenant,
     pattern,
     strict_spec,
@@ -34,7 +34,7 @@ from datera_iac.resources.base import (
     spec_field,
 )
 
-__all__ = ["TenantSpec", "TenantOutputs", "Tenant", "tenant_url"]
+__all__ = ["Tenant", "TenantOutputs", "TenantSpec", "tenant_url"]
 
 KIND = "Tenant"
 DESCR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-\s.]{2,127}$")

@@ -38,13 +38,19 @@ from typing import Any
 import attrs
 
 from datera_iac import cinder
-from datera_iac.errors import Conflict, DspError, InputError, InvalidRequest, NotFound
-from datera_iac.errors import ValidationFailed
+from datera_iac.errors import (
+    Conflict,
+    DspError,
+    InputError,
+    InvalidRequest,
+    NotFound,
+    ValidationFailed,
+)
 from datera_iac.resources._util import (
-    NamesResource,
     NAME_RE,
     ROOT,
     SNAP_TS_RE,
+    NamesResource,
     check,
     join_id,
     normalize_tenant,
@@ -70,15 +76,15 @@ from datera_iac.resources.base import (
 )
 
 __all__ = [
-    "VolumeSpec",
-    "VolumeOutputs",
-    "Volume",
-    "parse_volume_id",
-    "carry_unknown",
-    "SI_NAME",
-    "VOL_NAME",
     "MAX_SIZE_GIB",
+    "SI_NAME",
     "SNAPSHOT_INTERVALS",
+    "VOL_NAME",
+    "Volume",
+    "VolumeOutputs",
+    "VolumeSpec",
+    "carry_unknown",
+    "parse_volume_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -656,7 +662,6 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def _wait_ready(self, ctx: Context, oid: str, ai: Mapping[str, Any], tenant: str,
                     name: str, *, timeout: float | None = None) -> Mapping[str, Any]:
         """Wait (bounded) while a clone runs or the storage instance comes online."""
-        si, _ = _first_si_vol(ai)
 
         def ready(a: Mapping[str, Any]) -> bool:
             s, _ = _first_si_vol(a)
@@ -959,7 +964,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             parts = text.split(":")
             if len(parts) == 4:
                 t = None if parts[0] in ("", "root") else parts[0]
-                tenant = normalize_tenant(t) if t else _default_tenant(ctx)
+                tenant = (normalize_tenant(t) or ROOT) if t else _default_tenant(ctx)
                 parts = parts[1:]
             elif len(parts) == 3:
                 tenant = _default_tenant(ctx)
