@@ -12,6 +12,8 @@ override only what it cannot express:
   diagnostic (and, for apply, the prior state is kept) instead of a gRPC failure with a
   Python traceback on the user's terminal.
 * ``ReadDataSource`` encodes the result with the schema's types (``tf`` sends it raw).
+* refined unknowns (msgpack extension 12, Terraform 1.6+) decode as unknown
+  (:func:`decode_unknowns`), not as a raw extension object.
 
 If ``tf`` is ever replaced, this module and :mod:`provider._serve` are the only ones that
 import its private helpers.
@@ -26,11 +28,39 @@ from typing import Any
 import grpc
 from tf.gen import tfplugin_pb2 as pb
 from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
 from provider.diagnostics import report
 
-__all__ = ["Servicer"]
+__all__ = ["Servicer", "decode_unknowns"]
+
+_REFINED_UNKNOWN = 12  # cty msgpack: an unknown value with refinements (Terraform >= 1.6)
+
+
+def decode_unknowns() -> None:
+    """Teach ``tf``'s msgpack decoder Terraform's *refined* unknowns.
+
+    Terraform 1.6+ sends an unknown value whose prefix or range it already knows (e.g.
+    ``format("vol-%d", count.index)`` during validation) as msgpack extension 12; ``tf``
+    1.2.0 knows only extension 0 and would hand the raw extension object to the kind as
+    if it were the value. Both mean "unknown" to a provider."""
+    import tf.utils as tfu
+
+    original = tfu._msgpack_ext_hook
+    if getattr(original, "_datera_refined", False):
+        return
+
+    def hook(code: int, data: bytes) -> Any:
+        if code == _REFINED_UNKNOWN:
+            return Unknown
+        return original(code, data)
+
+    hook._datera_refined = True  # type: ignore[attr-defined]
+    tfu._msgpack_ext_hook = hook
+
+
+decode_unknowns()
 
 
 def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[..., Any]:

