@@ -166,17 +166,21 @@ def _unwrap(value: Any) -> Any:
 class Resource:
     """A declared resource of kind ``kind_name``; subclasses fix the kind (``engine.Volume``).
 
-    Keyword arguments are the kind's spec fields (snake_case). ``opts`` takes a
-    :class:`ResourceOptions` (or keyword options ``protect``, ``retain_on_delete``,
-    ``depends_on``, ``import_id`` via ``opts=dict(...)``).
+    The first (positional) argument is the logical name in the stack; keyword arguments
+    are the kind's spec fields (snake_case, so a spec field called ``name`` is fine).
+    ``opts`` takes a :class:`ResourceOptions` or a dict of its fields (``protect``,
+    ``retain_on_delete``, ``depends_on``, ``import_id``).
     """
 
     kind_name: str = ""
 
-    def __init__(self, name: str, *, opts: ResourceOptions | Mapping[str, Any] | None = None,
-                 kind: str | None = None, **properties: Any) -> None:
+    def __init__(self, resource_name: str, /, *,
+                 opts: ResourceOptions | Mapping[str, Any] | None = None, **properties: Any) -> None:
+        name = resource_name
         where = _caller()
-        k = kind_for(kind or self.kind_name)
+        if not self.kind_name:
+            raise TypeError("use a kind class (engine.Volume, ...) or engine.resource_class(kind)")
+        k = kind_for(self.kind_name)
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_kind", k)
         known = {f.name for f in attrs.fields(k.Spec)}
