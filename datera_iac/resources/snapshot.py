@@ -288,6 +288,8 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
         """Import ``<volume ref>/<timestamp>``, where the volume ref is anything
         :meth:`Volume.adopt` accepts (id, name, ``[tenant:]ai:si:vol``)."""
         text = (ref or "").strip()
+        if SNAP_TS_RE.match(text):
+            return self._adopt_timestamp(ctx, text)
         head, _, ts = text.rpartition("/")
         if not head or not SNAP_TS_RE.match(ts):
             raise InputError(f"{ref!r} is not a snapshot reference", kind=KIND, field="id",
@@ -299,4 +301,25 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
             raise NotFound(f"app_instance {ai.get('name')!r} has no volume")
         snap = _embedded(vol, ts) or ctx.client.get(f"{vol.get('path')}/snapshots/{ts}",
                                                     tenant=tenant)
+        return _observe(ctx, tenant, ai, snap, None)
+
+    def _adopt_timestamp(self, ctx: Context, ts: str) -> Observed[SnapshotSpec, SnapshotOutputs]:
+        """A bare timestamp (Cinder's managed-snapshot reference): search the provider
+        tenant's volumes (one paged list; the entities embed their snapshots). Raises
+        NotFound for no match and InputError when several volumes have that timestamp."""
+        from datera_iac.resources.volume import _default_tenant
+
+        tenant = _default_tenant(ctx)
+        hits = []
+        for ai in ctx.client.list("/app_instances", tenant=tenant):
+            _, vol = _first_si_vol(ai)
+            snap = _embedded(vol or {}, ts)
+            if snap is not None:
+                hits.append((ai, snap))
+        if not hits:
+            raise NotFound(f"no snapshot {ts} in tenant {tenant!r}")
+        if len(hits) > 1:
+            raise InputError(f"{len(hits)} volumes have a snapshot {ts}", kind=KIND, field="id",
+                             fix="import it as <volume id or name>/<timestamp>")
+        ai, snap = hits[0]
         return _observe(ctx, tenant, ai, snap, None)

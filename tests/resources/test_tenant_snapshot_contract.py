@@ -63,7 +63,9 @@ def test_snapshot_lifecycle(ctx, calls):
     assert SNAPSHOT.find(ctx, s).id == snap.id
     assert SNAPSHOT.create(ctx, s).id == snap.id  # same uuid: no twin
     adopted = SNAPSHOT.adopt(ctx, f"vol-a/{ts}")
-    assert adopted.id == snap.id
+    assert adopted.id == snap.id == SNAPSHOT.adopt(ctx, ts).id  # Cinder's bare timestamp
+    with pytest.raises(NotFound):
+        SNAPSHOT.adopt(ctx, "1999999999.000000001")
     many = SNAPSHOT.read_many(ctx, [snap.id, f"{vol.id}/1999999999.000000001"])
     assert many[snap.id].id == snap.id and many[f"{vol.id}/1999999999.000000001"] is None
     SNAPSHOT.delete(ctx, snap.id)
