@@ -22,6 +22,7 @@ Stable API used by other kinds (the Volume kind): :func:`normalize_extra_specs`,
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 import zlib
@@ -274,7 +275,7 @@ def _split_key(
         return bare
     if key.startswith(PREFIX):
         raise _bad(kind, f"extra_specs.{key}", resource, f"unknown Datera extra spec {key!r}",
-                   f"known keys: {_KNOWN}")
+                   _suggest(bare))
     if ":" in key:
         scope, _, rest = key.partition(":")
         hint = f"write {PREFIX}{rest}" if rest in PROPERTIES else f"known keys: {_KNOWN}"
@@ -282,7 +283,13 @@ def _split_key(
                    f"extra spec scope {scope!r} is not managed here (only {PREFIX} keys and "
                    f"{BACKEND_KEY})", hint)
     raise _bad(kind, f"extra_specs.{key}", resource, f"unknown Datera extra spec {key!r}",
-               f"known keys: {_KNOWN}")
+               _suggest(bare))
+
+
+def _suggest(bare: str) -> str:
+    close = difflib.get_close_matches(bare, list(PROPERTIES), n=1, cutoff=0.6)
+    head = f"did you mean {PREFIX}{close[0]}? " if close else ""
+    return f"{head}known keys: {_KNOWN}"
 
 
 def normalize_extra_specs(

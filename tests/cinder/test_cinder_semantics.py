@@ -268,7 +268,7 @@ def test_normalize_prefix_types_and_order():
         ({"DF:placement_policy": "1bad"}, "extra_specs.DF:placement_policy", "DSP name"),
         ({"DF:ip_pool": "a b"}, "extra_specs.DF:ip_pool", "IP pool"),
         ({"DF:template": "x"}, "extra_specs.DF:template", "app template"),
-        ({"DF:replica": 2}, "extra_specs.DF:replica", "known keys"),
+        ({"DF:replica": 2}, "extra_specs.DF:replica", "did you mean DF:replica_count?"),
         ({"replicas": 2}, "extra_specs.replicas", "known keys"),
         ({"qos:total_iops_max": 5}, "extra_specs.qos:total_iops_max", "DF:total_iops_max"),
         ({"DF:replica_count": 2, "replica_count": 3}, "extra_specs.replica_count", "keep only"),
