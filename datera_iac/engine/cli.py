@@ -250,7 +250,8 @@ def destroy(ctx: click.Context, file: Path | None, stack: str, config: tuple[str
             backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
             force_unlock: bool) -> None:
     """Delete every object in the stack's state (objects already gone are fine)."""
-    with _workspace(file, stack, config, endpoint, backend, parallel, command="destroy") as ws:
+    with _workspace(file, stack, config, endpoint, backend, parallel, command="destroy",
+                    need_file=False) as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, destroy=True,
                 force_unlock=force_unlock)
 

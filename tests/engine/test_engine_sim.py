@@ -142,7 +142,7 @@ def test_import_adopts_without_writes(sim, sim_ws, writes, sim_stack, capsys):
 def test_concurrent_up_is_refused_naming_the_holder(sim, sim_ws, writes, sim_stack):
     """While one up applies (slow DSP), a second up on the same stack fails with a
     LockError naming the holder's pid and host; the first one completes."""
-    sim.set_faults(latency_ms=40)
+    sim.set_faults(latency_ms=100)
     first = sim_ws()
     done = threading.Event()
     errors: list[BaseException] = []
@@ -158,7 +158,7 @@ def test_concurrent_up_is_refused_naming_the_holder(sim, sim_ws, writes, sim_sta
     t = threading.Thread(target=run)
     t.start()
     lock = first.state_dir / "dev.lock"
-    for _ in range(200):
+    for _ in range(1000):
         if lock.exists() and lock.read_text():
             break
         done.wait(0.02)
@@ -171,3 +171,20 @@ def test_concurrent_up_is_refused_naming_the_holder(sim, sim_ws, writes, sim_sta
     t.join(30)
     sim.set_faults(latency_ms=0)
     assert not errors and not sim_ws().preview().changes
+
+
+def test_up_on_a_tty_asks_and_no_means_no_writes(sim, sim_ws, writes, sim_stack, capsys, monkeypatch):
+    """On a TTY without --yes, up shows the plan and asks; answering no changes nothing."""
+    import sys
+
+    import click
+
+    ws = sim_ws()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    asked: list[str] = []
+    monkeypatch.setattr(click, "confirm", lambda text, default=False: asked.append(text) or False)
+    before = writes()
+    assert main(["up", "-f", str(ws.stack_file), "--endpoint", sim.http_url]) == 1
+    out = capsys.readouterr()
+    assert asked and "5 to create" in out.out and "Cancelled" in out.err
+    assert writes() == before and not sim_ws().load_state().resources
