@@ -127,9 +127,12 @@ def test_apply_create_read_update_delete_roundtrip(svc, tmp_path):
     """create -> read equals create -> grow updates in place (serial kept, generation
     unknown in plan) -> a vanished object reads as null -> delete."""
     planned, _, _ = _plan(svc, None, _full(name="disk-a", tenant="team", size=2,
-                                           secret="s3cret-value"))
+                                           secret="s3cret-value", timeouts={"create": "90s"}))
     state, diags = _apply(svc, None, planned)
     assert not diags, diags
+    store = FileStore(ToyConfig(path=str(tmp_path / "store.json")))
+    assert store.load()["/root/team/disk-a"]["timeout_create"] == 90.0  # Context.timeouts
+    assert state["timeouts"] == {"create": "90s"}
     assert state["id"] == "/root/team/disk-a" and state["tenant"] == "team"
     assert state["secret"] == "s3cret-value"  # not echoed by the DSP: kept from the plan
     read = svc.ReadResource(pb.ReadResource.Request(type_name=T, current_state=to_dynamic_value(state)), None)
@@ -144,7 +147,6 @@ def test_apply_create_read_update_delete_roundtrip(svc, tmp_path):
     state2, diags = _apply(svc, state, planned2)
     assert not diags and state2["size"] == 3 and state2["generation"] == 2
 
-    store = FileStore(ToyConfig(path=str(tmp_path / "store.json")))
     store.save({})
     gone = svc.ReadResource(pb.ReadResource.Request(type_name=T, current_state=to_dynamic_value(state2)), None)
     assert not gone.new_state.msgpack and not list(gone.diagnostics)
