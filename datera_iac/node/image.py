@@ -341,7 +341,7 @@ def _cached(ctx: "Context", img: LocalImage, tenant: str | None, transport: Tran
     except BaseException:
         try:
             vk.delete(ctx, cache.id)
-        except Exception as e:  # pragma: no cover - reported; the original error re-raised
+        except Exception as e:  # noqa: BLE001  pragma: no cover - the original error wins
             log.error("could not remove the half-made image cache %s: %s", cache.id, e)
         raise
     return snap.id

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -96,6 +96,10 @@ def wwid_for_serial(serial: str) -> str:
     return "36001405" + digits[:25].ljust(25, "0")
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
 @attrs.frozen
 class Chap:
     """CHAP credentials. ``mutual_*`` are the target's credentials (mutual CHAP)."""
@@ -128,7 +132,7 @@ class Target:
     """An iSCSI target as the control plane reports it: IQN, portals ("ip:port"), LUN."""
 
     iqn: str
-    portals: tuple[str, ...] = attrs.field(converter=tuple)
+    portals: tuple[str, ...] = attrs.field(converter=_str_tuple)
     lun: int = 0
     chap: Chap | None = None
     #: The volume's unit serial (Datera: the volume uuid); checked against the device.
@@ -532,9 +536,8 @@ class IscsiHelper:
                          timeout=self.command_timeout)
             self.run.write_text(self.sys(f"block/{self._kernel_name(d)}/device/delete"), "1")
         for d in devices:
-            sysdir = self.sys(f"block/{self._kernel_name(d)}")
-            self._wait(lambda sysdir=sysdir: not self.run.exists(sysdir), self.device_timeout,
-                       f"SCSI device {d} of {t.iqn} to be removed")
+            self._wait_gone(self.sys(f"block/{self._kernel_name(d)}"),
+                            f"SCSI device {d} of {t.iqn} to be removed")
         live = {s.portal for s in sessions}
         for portal in portals:
             if others.get(portal):
@@ -572,6 +575,9 @@ class IscsiHelper:
         return int(res.stdout.strip())
 
     # ---- waits -------------------------------------------------------------------------
+
+    def _wait_gone(self, path: str, what: str) -> None:
+        self._wait(lambda: not self.run.exists(path), self.device_timeout, what)
 
     def _wait(self, probe: Callable[[], object], timeout: float, what: str):
         """Poll ``probe`` until it returns a truthy value; bounded by ``timeout``."""

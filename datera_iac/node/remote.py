@@ -97,7 +97,7 @@ class SshRunner(Runner):
         with self._lock:
             if self._client is not None:
                 return self._client
-            import paramiko
+            import paramiko  # type: ignore[import-untyped]
 
             client = paramiko.SSHClient()
             known = self.node.known_hosts or os.path.expanduser("~/.ssh/known_hosts")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -98,7 +100,7 @@ class FakeNode(Runner):
 
     def helper(self, **kw) -> IscsiHelper:
         """An IscsiHelper wired to this node's roots, with a no-op sleep."""
-        opts = dict(dev_root=self.dev_root, sys_root=self.sys_root, iscsi_root=self.iscsi_root,
+        opts: dict[str, Any] = dict(dev_root=self.dev_root, sys_root=self.sys_root, iscsi_root=self.iscsi_root,
                     device_timeout=2.0, multipath_timeout=2.0, poll_interval=0.1,
                     clock=self.clock, sleep=self.sleep)
         opts.update(kw)
@@ -265,7 +267,7 @@ class FakeNode(Runner):
         self._next_sid += 1
         self.sessions[key] = sid
         for lun, spec in (luns or {}).items():
-            self._later(lambda p=portal, i=iqn, n=lun, s=spec: self._add_sd(p, i, n, s))
+            self._later(functools.partial(self._add_sd, portal, iqn, lun, spec))
         return 0, f"Login to [iface: default, target: {iqn}, portal: {portal}] successful.\n", ""
 
     def _authorize(self, portal: str, iqn: str, rec: dict[str, str]

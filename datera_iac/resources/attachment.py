@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
 from urllib.parse import parse_qs, quote, urlencode
@@ -339,7 +339,7 @@ def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None
     if not access.get("iqn"):
         raise NodeError(f"storage instance {si.get('name')} reports no target IQN "
                         "(is the volume online?)")
-    return Target(access["iqn"], tuple(f"{ip}:{port}" for ip in ips), lun, chap=chap,
+    return Target(access["iqn"], [f"{ip}:{port}" for ip in ips], lun, chap=chap,
                   serial=_serial(si))
 
 
@@ -415,7 +415,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             raise InputError("mutual CHAP needs one-way CHAP too", kind=KIND,
                              field="chap_username", fix="set chap_username and chap_secret")
         if spec.chap_username or spec.chap_mutual_username:
-            spec.chap  # runs Chap's own checks (pairs, distinct secrets)
+            _ = spec.chap  # runs Chap's own checks (pairs, distinct secrets)
         if spec.mount_point and not spec.filesystem:
             raise InputError("mount_point needs filesystem", kind=KIND, field="filesystem",
                              fix="set filesystem (e.g. ext4); it is created only on a blank "
@@ -544,11 +544,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                            tenant=tenant)
         seen: dict[str, Any] = {}
 
-        def state() -> str | None:
+        def state() -> str:
             si = ctx.client.get(f"/app_instances/{ai['id']}/storage_instances/{SI_NAME}",
                                 tenant=tenant)
             seen["si"] = si
-            return si.get("op_state")
+            return str(si.get("op_state") or "unknown")
 
         wait_for(state, target={"available"}, what=f"storage instance of {ai['id']} to be "
                  "available", timeout=ctx.timeouts.create,
@@ -639,10 +639,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 if opts["mount_point"]:
                     nodefs.unmount(runner, opts["mount_point"],
                                    proc_root=getattr(runner, "proc_root", "/proc"))
-                target = Target(access["iqn"], tuple(f"{ip}:{opts['port']}" for ip in
-                                                     access.get("ips") or []) or ("0.0.0.0:1",),
-                                opts["lun"])
-                helper.detach(target)
+                portals = [f"{ip}:{opts['port']}" for ip in access.get("ips") or []] or [
+                    s.portal for s in helper.sessions() if s.iqn == access["iqn"]]
+                if portals:
+                    helper.detach(Target(access["iqn"], portals, opts["lun"]))
         self._revoke(ctx, tenant, ai, si, iqn)
 
     def _revoke(self, ctx: Context, tenant: str, ai: Mapping[str, Any],

@@ -147,14 +147,13 @@ class TgtDataPlane:
             self.control_port = random.randint(2000, 32000)  # tgtd accepts up to 32767
             if os.path.exists(f"/run/tgtd/socket.{self.control_port}"):
                 continue
-            logf = open(self.data_dir / "tgtd.log", "ab")
-            self._proc = subprocess.Popen(
-                ["tgtd", "-f", "-C", str(self.control_port), "--iscsi",
-                 f"portal={self.ips[0]}:{self.port}"],
-                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            logf.close()
+            with open(self.data_dir / "tgtd.log", "ab") as logf:
+                self._proc = subprocess.Popen(
+                    ["tgtd", "-f", "-C", str(self.control_port), "--iscsi",
+                     f"portal={self.ips[0]}:{self.port}"],
+                    stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             self.pid = self._proc.pid
             if self._wait_ready():
                 break
@@ -321,7 +320,7 @@ class TgtDataPlane:
             t = {"tid": tid, "iqn": iqn, "luns": {}, "acl": set(), "chap": None,
                  "mchap": None}
             self._targets[key] = t
-        tid = str(t["tid"])
+        tid_s = str(t["tid"])
         # LUNs: one per volume, LUN 1.. in volume-name order
         vols = sorted(si.get("volumes") or [], key=lambda v: v.get("name", ""))
         wanted = {}
@@ -330,7 +329,7 @@ class TgtDataPlane:
                                  str(v.get("uuid") or v["name"]))
         for name, (lun, _size, _path) in list(t["luns"].items()):
             if name not in wanted or wanted[name][0] != lun:
-                self._iscsi("--op", "delete", "--mode", "logicalunit", "--tid", tid,
+                self._iscsi("--op", "delete", "--mode", "logicalunit", "--tid", tid_s,
                             "--lun", str(lun), ok=(0, 22))
                 del t["luns"][name]
         for name, (lun, size, uuid) in wanted.items():
@@ -347,12 +346,12 @@ class TgtDataPlane:
                 if f.tell() < size * GIB:
                     f.truncate(size * GIB)
             if have:  # tgt sees a new size only after the LU is deleted and re-added
-                self._iscsi("--op", "delete", "--mode", "logicalunit", "--tid", tid,
+                self._iscsi("--op", "delete", "--mode", "logicalunit", "--tid", tid_s,
                             "--lun", str(lun), ok=(0, 22))
-            self._iscsi("--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun",
+            self._iscsi("--op", "new", "--mode", "logicalunit", "--tid", tid_s, "--lun",
                         str(lun), "-b", str(path))
             serial = uuid.replace("-", "")
-            self._iscsi("--op", "update", "--mode", "logicalunit", "--tid", tid, "--lun",
+            self._iscsi("--op", "update", "--mode", "logicalunit", "--tid", tid_s, "--lun",
                         str(lun), "--params",
                         f"vendor_id=DATERA,product_id=IBLOCK,scsi_sn={serial[:36]}")
             t["luns"][name] = (lun, size, str(path))
@@ -364,12 +363,12 @@ class TgtDataPlane:
                    for i in ((si.get("acl_policy") or {}).get("initiators") or [])}
         for gone in t["acl"] - acl:
             flag = "-I" if gone == "ALL" else "-Q"
-            self._iscsi("--op", "unbind", "--mode", "target", "--tid", tid, flag, gone,
+            self._iscsi("--op", "unbind", "--mode", "target", "--tid", tid_s, flag, gone,
                         ok=(0, 22))
             self._drop_sessions(t, None if gone == "ALL" else gone)
         for new in acl - t["acl"]:
             flag = "-I" if new == "ALL" else "-Q"
-            self._iscsi("--op", "bind", "--mode", "target", "--tid", tid, flag, new)
+            self._iscsi("--op", "bind", "--mode", "target", "--tid", tid_s, flag, new)
         t["acl"] = acl
         # CHAP
         auth = si.get("auth") or {}
@@ -384,7 +383,7 @@ class TgtDataPlane:
             if old == new:
                 continue
             if old:
-                self._iscsi("--op", "unbind", "--mode", "account", "--tid", tid, "--user",
+                self._iscsi("--op", "unbind", "--mode", "account", "--tid", tid_s, "--user",
                             old[0], *extra, ok=(0, 22))
                 self._iscsi("--op", "delete", "--mode", "account", "--user", old[0],
                             ok=(0, 22))
@@ -396,7 +395,7 @@ class TgtDataPlane:
                             ok=(0, 22))
                 self._iscsi("--op", "new", "--mode", "account", "--user", new[0],
                             "--password", new[1], secrets=(new[1],))
-                self._iscsi("--op", "bind", "--mode", "account", "--tid", tid, "--user",
+                self._iscsi("--op", "bind", "--mode", "account", "--tid", tid_s, "--user",
                             new[0], *extra)
             t[field] = new
 

@@ -45,8 +45,9 @@ def sshd(tmp_path_factory):
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         "StrictModes no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n")
     os.makedirs("/run/sshd", exist_ok=True)  # privilege separation dir sshd insists on
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "wb"))
+    with open(d / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                                stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 10
     while True:
         try:
