@@ -408,13 +408,6 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                                             "replace_on_retype", *_UNKNOWN_OK))
         changes = list(base.changes)
         reasons: list[str] = []
-        if new.size < old.size:
-            raise InputError(
-                f"cannot shrink from {old.size} to {new.size} GiB", kind=KIND, field="size",
-                resource=new.name,
-                fix=f"DSP volumes only grow: keep size >= {old.size}, or create a new volume "
-                "and copy the data",
-            )
         for f in _UNKNOWN_OK:
             a, b = getattr(old, f), getattr(new, f)
             if a is None or b is None:
@@ -448,9 +441,15 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                     reasons.append("a volume cannot be re-bound to another template")
             changes.append(FieldChange(name="extra_specs", old=old.extra_specs,
                                        new=new.extra_specs, replace=replace))
-        if any(c.name == "tenant" for c in changes):
-            reasons.append("tenant changed")
         d = Diff(changes=tuple(changes))
+        if new.size < old.size and not d.replace:
+            # (a volume re-created for another reason may be any size)
+            raise InputError(
+                f"cannot shrink from {old.size} to {new.size} GiB", kind=KIND, field="size",
+                resource=new.name,
+                fix=f"DSP volumes only grow: keep size >= {old.size}, or create a new volume "
+                "and copy the data",
+            )
         if d.replace:
             return Diff(changes=d.changes,
                         delete_before_replace=old.name == new.name,

@@ -106,20 +106,20 @@ def test_generated_volume_input(sim, data, specs):
 @given(old=st.integers(1, 32768), new=st.integers(1, 32768),
        r_old=st.integers(1, 5), r_new=st.integers(1, 5), allow=st.booleans())
 def test_generated_resize_and_retype(old, new, r_old, r_new, allow):
-    """A shrink is always a size InputError; a replica decrease is an InputError unless
-    replace_on_retype, then a replacement; growth is always in place."""
+    """A replica decrease is an InputError unless replace_on_retype, then a replacement; a
+    shrink is a size InputError unless the volume is replaced anyway; growth is in place."""
     a = VOLUME.spec_from({"name": "vol-a", "size": old, "extra_specs": {"replica_count": r_old}})
     b = VOLUME.spec_from({"name": "vol-a", "size": new, "extra_specs": {"replica_count": r_new},
                           "replace_on_retype": allow})
-    if new < old:
-        with pytest.raises(InputError) as e:
-            VOLUME.diff(a, b)
-        assert e.value.field == "size"
-        return
     if r_new < r_old and not allow:
         with pytest.raises(InputError) as e:
             VOLUME.diff(a, b)
         assert e.value.field == "extra_specs.DF:replica_count"
+        return
+    if new < old and not r_new < r_old:
+        with pytest.raises(InputError) as e:
+            VOLUME.diff(a, b)
+        assert e.value.field == "size"
         return
     d = VOLUME.diff(a, b)
     assert d.replace == (r_new < r_old)

@@ -118,6 +118,9 @@ def test_shrink_is_a_plan_error():
         VOLUME.diff(vol(size=20), vol(size=10))
     assert (e.value.kind, e.value.field, e.value.resource) == ("Volume", "size", "vol-a")
     assert "only grow" in e.value.fix
+    # a volume re-created anyway (new tenant) may be smaller
+    d = VOLUME.diff(vol(size=20, tenant="team-a"), vol(size=10, tenant="team-b"))
+    assert d.replaces == ("tenant",) and "size" in d.fields and d.reason == "tenant changed"
 
 
 def test_replica_decrease_is_an_error_unless_replacement_allowed():
