@@ -8,6 +8,8 @@ override only what it cannot express:
   prior state *and* configuration to the kind adapter, so defaults, "unset keeps the prior
   value", plan-time refusals (a shrink) and value-dependent replacement all come from the
   core's ``diff``; a destroy plan is passed through.
+* ``UpgradeResourceState`` fits a stored state to the current schema (attributes a kind
+  dropped are removed, new ones start null) instead of passing it through.
 * every lifecycle RPC is guarded: an exception that escaped a resource becomes an error
   diagnostic (and, for apply, the prior state is kept) instead of a gRPC failure with a
   Python traceback on the user's terminal.
@@ -22,6 +24,7 @@ import its private helpers.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +113,24 @@ class Servicer(ProviderServicer):
             requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
             diagnostics=diags.to_pb(),
         )
+
+    @_guard(pb.UpgradeResourceState.Response)
+    def UpgradeResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Fit a stored state to the current schema: attributes a kind dropped are removed,
+        new ones start null (the next refresh fills them). ``tf`` passes the stored JSON
+        through unchanged, which Terraform rejects as soon as a kind gains or loses a field
+        between two provider versions."""
+        diags = Diagnostics()
+        if request.raw_state.flatmap:
+            diags.add_error("Unsupported state format",
+                            "This state was written in the legacy flatmap format, which "
+                            "terraform-provider-datera never wrote; re-import the resource.")
+            return pb.UpgradeResourceState.Response(diagnostics=diags.to_pb())
+        state = json.loads(request.raw_state.json or b"{}") or {}
+        attrs_ = self._get_res_attrs(request.type_name)
+        fitted = {name: state.get(name) for name in attrs_}
+        return pb.UpgradeResourceState.Response(
+            upgraded_state=to_dynamic_value(fitted), diagnostics=diags.to_pb())
 
     @_guard(pb.ApplyResourceChange.Response, keep_prior=True)
     def ApplyResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -253,3 +253,18 @@ def test_refined_unknowns_are_unknown(svc):
     assert list(resp.diagnostics) == []
     planned, replace, diags = _plan(svc, None, {**_full(size=2), "name": Unknown})
     assert not diags and planned["name"] is Unknown and planned["size"] == 2
+
+
+def test_upgrade_state_fits_the_current_schema(svc):
+    """A state written when the kind had another field set fits the current schema:
+    dropped attributes are removed, new ones are null."""
+    import json
+
+    old = {"id": "/root/d", "name": "disk-a", "size": 3, "legacy_field": "x"}
+    req = pb.UpgradeResourceState.Request(type_name=T, version=0,
+                                          raw_state=pb.RawState(json=json.dumps(old).encode()))
+    resp = svc.UpgradeResourceState(req, None)
+    state = read_dynamic_value(resp.upgraded_state)
+    assert not list(resp.diagnostics)
+    assert "legacy_field" not in state and state["name"] == "disk-a" and state["mode"] is None
+    assert set(state) == set(_full())
