@@ -81,3 +81,16 @@ def test_import_equals_create(ctx):
     assert imported.spec == made.spec and imported.outputs == made.outputs
     snap = SNAPSHOT.create(ctx, SNAPSHOT.spec_from({"volume_id": made.id}))
     assert SNAPSHOT.adopt(ctx, snap.id) == snap
+
+
+def test_in_use_verdict():
+    """An online storage instance with active initiators is 'in use'; offline, it is safe
+    (the simulator never reports active initiators, so this rule is checked on data)."""
+    from datera_iac.resources.manage import IN_USE, _verdict
+
+    ai = {"id": "a1", "name": "busy-1", "storage_instances": [{
+        "name": "storage-1", "admin_state": "online", "volumes": [{"name": "volume-1"}],
+        "active_initiators": [{"path": "/initiators/iqn.1993-08.org.debian:01:abc"}]}]}
+    assert _verdict(ai, "/root/a1", ()) == (False, IN_USE, None)
+    ai["storage_instances"][0]["admin_state"] = "offline"
+    assert _verdict(ai, "/root/a1", ()) == (True, "", None)
