@@ -62,7 +62,12 @@ class StateStore:
         self._since_compact = 0
         self._compact_every = compact_every
 
-    def commit(self, delta: dict[str, Any]) -> None:
+    def commit(self, delta: dict[str, Any], *, durable: bool = True) -> None:
+        """Apply and journal ``delta``. ``durable=False`` (results of operations) returns
+        once the record is written, not synced: it survives the process being killed, and
+        should the machine crash before a later sync, its operation's intent is still on
+        disk and recovery resolves it with ``find``/``read``. Intents are always synced
+        before the API call they announce."""
         with self._mu:
             delta["seq"] = self.state.seq + 1
             self.state.apply_delta(delta)
@@ -70,7 +75,8 @@ class StateStore:
             self._since_compact += 1
             every = self._compact_every or max(256, 2 * len(self.state.resources))
             due = self._since_compact >= every
-        self.backend.sync(token)
+        if durable:
+            self.backend.sync(token)
         if due:
             self.compact()
 
@@ -437,7 +443,7 @@ class Applier:
             delta["deposed_add"] = [prior.to_json()]
         self.facts.observed[name] = obs
         self.facts.pending_action.pop(name, None)
-        self.store.commit(delta)
+        self.store.commit(delta, durable=False)
         return obs
 
     def _update(self, kind: Kind[Any, Any], name: str, prior: ResourceState, obs: Observed[Any, Any],
@@ -451,7 +457,7 @@ class Applier:
         rs = state_entry(kind, name, new, spec, prior, deps, protect=protect, retain=retain)
         self.facts.observed[name] = new
         self.facts.pending_action.pop(name, None)
-        self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
+        self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]}, durable=False)
 
     def _delete(self, kind: Kind[Any, Any], r: ResourceState, *, deposed: bool) -> None:
         op_id = self._pending("delete", r.name, kind, object_id=r.id, deposed=deposed)
@@ -466,7 +472,7 @@ class Applier:
         else:
             delta["remove"] = [r.name]
             self.facts.observed.pop(r.name, None)
-        self.store.commit(delta)
+        self.store.commit(delta, durable=False)
 
     def _import(self, kind: Kind[Any, Any], step: Step, props: dict[str, Any], deps: list[str]) -> None:
         assert self.stack is not None and step.import_id is not None

@@ -173,7 +173,7 @@ class FileBackend(Backend):
                 target = self._written
                 fd = self._jfd
             if fd is not None:
-                os.fsync(fd)
+                os.fdatasync(fd)
             self._synced = target
 
     def save(self, state: State) -> None:

@@ -128,12 +128,13 @@ class ResourceState:
     observed_digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        # shallow on purpose (hot path: two records per operation); values are plain data
+        # that is never mutated in place (changes make new records)
+        return {name: getattr(self, name) for name in _RS_FIELDS}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ResourceState":
-        known = {f.name for f in attrs.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{k: v for k, v in d.items() if k in _FIELD_SETS[cls]})
 
 
 @attrs.define
@@ -156,12 +157,17 @@ class PendingOp:
     host: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return {name: getattr(self, name) for name in _PO_FIELDS}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PendingOp":
-        known = {f.name for f in attrs.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{k: v for k, v in d.items() if k in _FIELD_SETS[cls]})
+
+
+_RS_FIELDS = tuple(f.name for f in attrs.fields(ResourceState))
+_PO_FIELDS = tuple(f.name for f in attrs.fields(PendingOp))
+_FIELD_SETS: dict[type, frozenset[str]] = {ResourceState: frozenset(_RS_FIELDS),
+                                          PendingOp: frozenset(_PO_FIELDS)}
 
 
 @attrs.define
