@@ -547,7 +547,60 @@ def resolve_policy(
     return VolumePolicy(typed=typed, **typed_values)
 
 
-# ---- retype -------------------------------------------------------------------------------
+# ---- import from Cinder ---------------------------------------------------------------------
+
+
+def fold_qos_specs(
+    extra_specs: Mapping[str, Any] | None, qos_specs: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The ``DF:`` specs the driver reads from an existing Cinder type, for import.
+
+    Mirrors ``_get_policies_for_volume_type``: the type's QoS specs override its extra
+    specs, and every key *containing a colon* counts under the part after the first colon
+    (``qos:total_iops_max`` and ``DF:total_iops_max`` are the same setting). Keys the driver
+    ignores (no colon, e.g. Cinder's own ``total_iops_sec``; or an unknown name) are returned
+    as the second item so an import can say what it dropped. ``volume_backend_name`` is
+    kept. Values are not validated here; :func:`normalize_extra_specs` does that.
+    """
+    merged: dict[str, Any] = dict(extra_specs or {})
+    merged.update(qos_specs or {})
+    out: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in merged.items():
+        if key == BACKEND_KEY:
+            out[key] = value
+            continue
+        name = str(key).split(":")[1] if ":" in str(key) else None
+        if name is not None and name in PROPERTIES:
+            out[PREFIX + name] = value
+        else:
+            ignored.append(str(key))
+    return out, tuple(sorted(ignored))
+
+
+_OSC_PROP = re.compile(r"""\s*([^=,'\s][^=']*?)\s*=\s*'((?:[^'\\]|\\.)*)'\s*(?:,|$)""")
+
+
+def parse_osc_properties(value: Any) -> dict[str, str]:
+    """``properties`` of ``openstack volume type show -f json``: a map in current clients,
+    a string ``"DF:replica_count='2', volume_backend_name='datera'"`` in older ones."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        out: dict[str, str] = {}
+        pos = 0
+        while pos < len(value):
+            m = _OSC_PROP.match(value, pos)
+            if m is None or m.end() == pos:
+                break
+            out[m.group(1)] = m.group(2).replace("\\'", "'")
+            pos = m.end()
+        if out and pos == len(value):
+            return out
+    raise InputError(f"cannot read properties {value!r}", kind="VolumeType", field="properties",
+                     fix="give the JSON of `openstack volume type show -f json <type>`")
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ line, and the same rendering is available to the engine as :func:`render_volume_
     datera-iac cinder volume-types --type datera_2way --property DF:replica_count=2
     datera-iac cinder volume-types --type gold -p DF:total_iops_max=9000 --type silver -p replica_count=2 --format hcl
     datera-iac cinder conf --config datera.yaml --set datera_tenant_id=Map
+    datera-iac cinder import-type type.json --qos qos.json
     datera-iac cinder properties
 """
 
@@ -23,7 +24,7 @@ from datera_iac import cinder as dfc
 from datera_iac.errors import ConfigError, InputError
 
 __all__ = ["cinder", "render_volume_types", "render_conf", "load_config", "stack_volume_types",
-           "stack_provider_config", "FORMATS"]
+           "stack_provider_config", "volume_type_from_openstack", "FORMATS"]
 
 FORMATS = ("openstack", "hcl", "json")
 
@@ -113,6 +114,46 @@ def stack_provider_config(path: str, *, stack: str = "dev") -> dict[str, Any]:
     from datera_iac.engine.core import load_stack
 
     return dict(load_stack(path, stack=stack).provider_config)
+
+
+def volume_type_from_openstack(
+    type_doc: Mapping[str, Any], qos_doc: Mapping[str, Any] | None = None
+) -> tuple[Any, tuple[str, ...]]:
+    """A VolumeType spec from ``openstack volume type show -f json`` (and, when the type has
+    QoS specs, ``openstack volume qos show -f json``), read as the driver reads them
+    (:func:`datera_iac.cinder.fold_qos_specs`). Returns the spec and the keys the driver
+    would ignore (dropped here)."""
+    from datera_iac.resources.base import kind_for
+    from datera_iac.resources.volume_type import VolumeType
+
+    if not isinstance(type_doc, Mapping) or not type_doc.get("name"):
+        raise InputError("not a volume type document", kind=VolumeType.name,
+                         fix="give the JSON of `openstack volume type show -f json <type>`")
+    name = str(type_doc["name"])
+    extra = dfc.parse_osc_properties(type_doc.get("properties", type_doc.get("extra_specs")))
+    qos = dfc.parse_osc_properties(qos_doc.get("properties", qos_doc.get("specs"))) if qos_doc else {}
+    specs, ignored = dfc.fold_qos_specs(extra, qos)
+    norm = dfc.normalize_extra_specs(specs, kind=VolumeType.name, resource=name)
+    data: dict[str, Any] = {"name": name, "backend_name": norm.pop(dfc.BACKEND_KEY, None)
+                            or dfc.DEFAULT_BACKEND}
+    if type_doc.get("description"):
+        data["description"] = type_doc["description"]
+    if type_doc.get("is_public") is False:
+        data["is_public"] = False
+    data.update({k[len(dfc.PREFIX):]: v for k, v in norm.items()})
+    return kind_for(VolumeType.name).spec_from(data, resource=name), ignored
+
+
+def _stack_resource(spec: Any) -> dict[str, Any]:
+    """A Pulumi-YAML resource entry for a VolumeType spec (camelCase, set fields only)."""
+    from datera_iac.resources.base import camel, kind_for
+    from datera_iac.resources.volume_type import VolumeType
+
+    kind = kind_for(VolumeType.name)
+    defaults = kind.spec_to(kind.spec_from({"name": spec.name}))
+    props = {camel(k): v for k, v in kind.spec_to(spec).items()
+             if k == "name" or v != defaults.get(k)}
+    return {"type": VolumeType.token, "properties": props}
 
 
 def _pairs(values: Iterable[str], what: str) -> list[tuple[str, str]]:
@@ -213,6 +254,44 @@ def volume_types(ctx: click.Context, stack_file: str | None, stack_name: str,
             data[field] = value
         specs.append(kind.spec_from(data, resource=name))
     click.echo(render_volume_types(specs, fmt), nl=False)
+
+
+@cinder_group.command("import-type")
+@click.argument("type_json", type=click.Path(exists=True, dir_okay=False))
+@click.option("--qos", "qos_json", type=click.Path(exists=True, dir_okay=False),
+              help="JSON of `openstack volume qos show -f json` for the type's QoS specs.")
+@click.option("--resource", "resource_name", default=None,
+              help="Logical name of the resource in the stack (default: the type name).")
+def import_type(type_json: str, qos_json: str | None, resource_name: str | None) -> None:
+    """Turn an existing Cinder volume type into a stack resource (Pulumi YAML).
+
+    QoS specs override extra specs and any ``scope:key`` counts as ``DF:key``, as in the
+    driver; keys the driver ignores are listed on stderr.
+
+    \b
+    Example:
+      openstack volume type show -f json datera_2way > t.json
+      datera-iac cinder import-type t.json >> Pulumi.yaml   # under resources:
+    """
+    import io
+
+    from ruamel.yaml import YAML
+
+    def load(path: str) -> Any:
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise InputError(f"{path} is not JSON: {e}", kind="VolumeType",
+                             fix="give the output of `openstack ... show -f json`") from None
+
+    spec, ignored = volume_type_from_openstack(load(type_json), load(qos_json) if qos_json else None)
+    for key in ignored:
+        click.echo(f"note: {key!r} is no DF: setting (the Datera driver ignores it); left out", err=True)
+    buf = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump({resource_name or spec.name: _stack_resource(spec)}, buf)
+    click.echo(buf.getvalue(), nl=False)
 
 
 @cinder_group.command("conf")

@@ -179,3 +179,48 @@ def test_conf_from_stack_provider_config(capsys, tmp_path):
                          "--set", "datera_tenant_id=Map")
     assert (code, err) == (0, "")
     assert "san_ip = 10.2.2.2\n" in out and "datera_tenant_id = Map\n" in out
+
+
+def test_import_type_from_openstack_json(capsys, tmp_path):
+    """An existing Cinder type (+ its QoS specs) becomes a stack resource; what the driver
+    ignores is noted on stderr; the resource loads back to the same VolumeType."""
+    from ruamel.yaml import YAML
+
+    from datera_iac.resources.base import kind_for, snake
+
+    t = tmp_path / "t.json"
+    t.write_text(json.dumps({
+        "description": "two copies", "is_public": False, "name": "datera_2way",
+        "properties": "DF:replica_count='2', volume_backend_name='datera', multiattach='<is> True'",
+        "qos_specs_id": "q1"}))
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps({"name": "gold", "properties": {"qos:total_iops_max": "900"}}))
+    code, out, err = run(capsys, "cinder", "import-type", str(t), "--qos", str(q),
+                         "--resource", "two")
+    assert code == 0
+    assert out == (
+        "two:\n"
+        "  type: datera:index:VolumeType\n"
+        "  properties:\n"
+        "    name: datera_2way\n"
+        "    description: two copies\n"
+        "    isPublic: false\n"
+        "    replicaCount: 2\n"
+        "    totalIopsMax: 900\n"
+    )
+    assert "'multiattach' is no DF: setting" in err
+    props = YAML(typ="safe").load(out)["two"]["properties"]
+    spec = kind_for("VolumeType").spec_from({snake(k): v for k, v in props.items()})
+    assert spec.extra_specs() == {"volume_backend_name": "datera", "DF:replica_count": "2",
+                                  "DF:total_iops_max": "900"}
+
+
+def test_import_type_bad_input(capsys, tmp_path):
+    """A bad DF: value in the Cinder type is an input error naming the field; not JSON too."""
+    t = tmp_path / "t.json"
+    t.write_text(json.dumps({"name": "bad", "properties": {"DF:replica_count": "9"}}))
+    code, _, err = run(capsys, "cinder", "import-type", str(t))
+    assert code == 1 and "field 'extra_specs.DF:replica_count'" in err
+    t.write_text("{nope")
+    code, _, err = run(capsys, "cinder", "import-type", str(t))
+    assert code == 1 and "is not JSON" in err

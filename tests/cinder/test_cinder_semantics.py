@@ -451,3 +451,43 @@ def test_cinder_conf_chap_and_backend_name():
     assert "datera_503_timeout" not in out and "[datera_b]\n" in out
     with pytest.raises(ConfigError, match="section name"):
         cinder.cinder_conf(_conf(), backend_name="bad name]")
+
+
+def test_fold_qos_specs_like_the_driver():
+    """Import reads a Cinder type as _get_policies_for_volume_type does (datera_common.py
+    186-198): QoS specs override extra specs, any scope:key counts as key, keys without a
+    colon are ignored (reported)."""
+    specs, ignored = cinder.fold_qos_specs(
+        {"volume_backend_name": "datera", "DF:replica_count": "2", "multiattach": "<is> True",
+         "capabilities:foo": "x"},
+        {"qos:total_iops_max": "900", "DF:replica_count": "3", "total_iops_sec": "100"},
+    )
+    assert specs == {"volume_backend_name": "datera", "DF:replica_count": "3",
+                     "DF:total_iops_max": "900"}
+    assert ignored == ("capabilities:foo", "multiattach", "total_iops_sec")
+    assert cinder.fold_qos_specs(None) == ({}, ())
+
+
+def test_parse_osc_properties_both_forms():
+    """openstack CLI prints properties as a map (current) or as key='value' text (older)."""
+    assert cinder.parse_osc_properties({"DF:replica_count": 2}) == {"DF:replica_count": "2"}
+    assert cinder.parse_osc_properties(
+        "DF:replica_count='2', volume_backend_name='datera'") == {
+        "DF:replica_count": "2", "volume_backend_name": "datera"}
+    assert cinder.parse_osc_properties("DF:ip_pool='a_1,b_2', x='y'") == {
+        "DF:ip_pool": "a_1,b_2", "x": "y"}
+    assert cinder.parse_osc_properties("") == {} and cinder.parse_osc_properties(None) == {}
+    for bad in ("garbage without quotes", "a='x' b='y'", "='x'"):
+        with pytest.raises(InputError, match="openstack volume type show"):
+            cinder.parse_osc_properties(bad)
+
+
+@given(st.text(alphabet="a:_=', x1", max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_parse_osc_properties_text_is_map_or_input_error(text):
+    """Any text parses to a map of strings or raises InputError; never another exception."""
+    try:
+        out = cinder.parse_osc_properties(text)
+    except InputError:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in out.items())
