@@ -220,3 +220,30 @@ def test_json_plan_matches_schema(toy_ws):
         doc = plan_json(plan)
         jsonschema.validate(doc, schema)
     assert {a["action"] for a in plan_json(toy_ws(STACK).preview(destroy=True))["actions"]} == {"delete"}
+
+
+def test_dead_local_holder_lock_is_taken_over(toy_ws):
+    """A run killed while holding the file lock does not block the next one: the kernel
+    drops its flock, and the new run notes whose lock it took over."""
+    import signal
+    import subprocess
+    import sys
+
+    ws = toy_ws(STACK)
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    code = ("import sys, time; from datera_iac.engine.backends import FileBackend;"
+            "b = FileBackend(sys.argv[1], 'dev'); b.lock({'pid': 999999, 'host': 'elsewhere', 'command': 'up'});"
+            "print('locked', flush=True); time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code, str(ws.state_dir)], stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline().strip() == b"locked"
+        with pytest.raises(LockError) as e:
+            toy_ws(STACK).up()
+        assert "pid 999999" in str(e.value) and "elsewhere" in str(e.value)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    ws2 = toy_ws(STACK)
+    plan, result = ws2.up()
+    assert result.ok
+    assert any("took over the lock" in n and "999999" in n for n in ws2.notes)
