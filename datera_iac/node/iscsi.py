@@ -571,8 +571,14 @@ class IscsiHelper:
             self.run.run(["multipathd", "resize", "map", name], ok_codes=(0,),
                          timeout=self.command_timeout)
             target = self.dev(f"mapper/{name}")
-        res = self.run.run(["blockdev", "--getsize64", target], timeout=self.command_timeout)
-        return int(res.stdout.strip())
+        return self.size(target) or 0
+
+    def size(self, device: str) -> int | None:
+        """The size in bytes the node sees for ``device`` (None when it cannot tell)."""
+        res = self.run.run(["blockdev", "--getsize64", device], ok_codes=range(0, 256),
+                           timeout=self.command_timeout)
+        text = res.stdout.strip()
+        return int(text) if res.code == 0 and text.isdigit() else None
 
     # ---- waits -------------------------------------------------------------------------
 

@@ -113,6 +113,13 @@ def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
                          kind=KIND, field=attr.name, fix="e.g. /mnt/data")
 
 
+def _check_size(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or value < 1):
+        raise InputError(f"{value!r} is not a size in GiB", kind=KIND, field=attr.name,
+                         fix="bind it to the Volume's size, e.g. ${my_volume.size}")
+
+
 def _check_port(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
         raise InputError(f"{value!r} is not a TCP port", kind=KIND, field=attr.name,
@@ -181,6 +188,11 @@ class NodeAttachmentSpec:
         doc="LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1).",
         default=0, replace=True, validator=_check_lun,
     )
+    volume_size: int | None = spec_field(
+        doc="Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans "
+            "its paths and resizes the map in place, keeping the sessions.",
+        default=None, validator=_check_size,
+    )
 
     @property
     def chap(self) -> Chap | None:
@@ -204,6 +216,7 @@ class NodeAttachmentOutputs:
     initiator_iqn: str | None = out_field(doc="The node's initiator IQN.")
     paths_up: int | None = out_field(doc="Paths logged in with a device (== portals when healthy).")
     mounted_at: str | None = out_field(doc="Where the filesystem is mounted, if anywhere.")
+    size_bytes: int | None = out_field(doc="The device size as the node sees it (bytes).")
 
 
 # ---- ids ---------------------------------------------------------------------------------
@@ -427,6 +440,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         ignore = []
         if new.initiator_iqn is None:
             ignore.append("initiator_iqn")
+        if old.volume_size is None:  # not recorded (an import): unknown is not a change
+            ignore.append("volume_size")
         if old.chap_secret is None and old.chap_username == new.chap_username:
             ignore.append("chap_secret")
         if old.chap_mutual_secret is None and (
@@ -593,6 +608,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             att = helper.inspect(target)
             if att is None:
                 return None
+            size = helper.size(att.device_path)
             mounted = None
             if spec.mount_point:
                 where = nodefs.is_mounted(runner, spec.mount_point,
@@ -614,6 +630,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             device_path=att.device_path, portals=list(target.portals), iqn=target.iqn,
             lun=target.lun, map_name=att.map_name, wwid=att.wwid, initiator_iqn=iqn,
             paths_up=sum(p.state == "up" for p in att.paths), mounted_at=mounted,
+            size_bytes=size,
         )
         return Observed(id=id, spec=observed_spec, outputs=out)
 
@@ -621,11 +638,30 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
 
     def update(self, ctx: Context, id: str, old: NodeAttachmentSpec, new: NodeAttachmentSpec
                ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
-        """Only ``enforce_multipath`` changes in place (it matters at attach time only)."""
+        """In place: ``enforce_multipath`` (it matters at attach time only) and
+        ``volume_size``: a grown volume is rescanned on the node (each path, then the
+        multipath map) and the node must then see at least the new size."""
+        if new.volume_size is not None and new.volume_size != old.volume_size:
+            self._grow(ctx, id, new)
         obs = self.read_known(ctx, id, new)
         if obs is None:
             raise NotFound(f"attachment {id} is gone")
         return obs
+
+    def _grow(self, ctx: Context, id: str, spec: NodeAttachmentSpec) -> None:
+        _vol, _iqn, opts = parse_attachment_id(id)
+        try:
+            _tenant, _ai, si = _load(ctx, spec.volume_id)
+        except NotFound:
+            raise NotFound(f"attachment {id}: its volume is gone") from None
+        target = _target(si, opts["port"], opts["lun"])
+        want = int(spec.volume_size or 0) << 30
+        with _node(ctx, opts["node"]) as (_runner, helper):
+            seen = helper.extend(target)
+        if seen < want:
+            raise NodeError(f"after a rescan the node still sees {seen} bytes for "
+                            f"{spec.volume_id}, not {want}: was the Volume grown first "
+                            "(make the attachment depend on it)?")
 
     def delete(self, ctx: Context, id: str) -> None:
         vol, iqn, opts = parse_attachment_id(id)

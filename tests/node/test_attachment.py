@@ -318,3 +318,30 @@ def test_parallel_attachments_of_one_volume(sim, tmp_path):
     assert len({o.id for o in done}) == 3
     assert acl(ctx, vid) == sorted(n.initiator_iqn for n in nodes.values())
     assert all(len(n.sessions) == 2 for n in nodes.values())
+
+
+def test_grow_while_attached(sim, node):
+    """volume_size bound to the Volume's size: growing the volume, then the attachment,
+    rescans every path and resizes the map in place; sessions stay, the node sees it."""
+    ctx = make_ctx(sim, node)
+    vk = Volume()
+    vol = vk.create(ctx, vk.spec_from({"name": "grow-vol", "size": 1}))
+    fake_fabric(ctx, vol.id, node)
+    spec1 = KIND.spec_from({"volume_id": vol.id, "volume_size": 1})
+    obs = KIND.create(ctx, spec1)
+    assert obs.outputs.size_bytes == 1 << 30
+    sessions = dict(node.sessions)
+    vk.update(ctx, vol.id, vol.spec, vk.spec_from({"name": "grow-vol", "size": 2}))
+    next(iter(node.targets.values())).luns[0].size = 2 << 30  # the array grew the LUN
+    spec2 = KIND.spec_from({"volume_id": vol.id, "volume_size": 2})
+    d = KIND.diff(obs.spec, spec2)
+    assert d.fields == ("volume_size",) and not d.replace
+    node.commands.clear()
+    new = KIND.update(ctx, obs.id, obs.spec, spec2)
+    assert new.outputs.size_bytes == 2 << 30 and node.sessions == sessions
+    assert ["multipathd", "resize", "map", obs.outputs.map_name] in node.commands
+    assert sum(c[0] == "write" and c[1].endswith("/device/rescan") for c in node.commands) == 2
+    # the node not seeing the new size is an error naming the likely cause
+    with pytest.raises(NodeError, match="still sees"):
+        KIND.update(ctx, obs.id, spec2, KIND.spec_from({"volume_id": vol.id,
+                                                        "volume_size": 3}))
