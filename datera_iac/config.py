@@ -665,6 +665,7 @@ class DateraConfig:
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
+        """Every option name, in declaration order."""
         return tuple(f.name for f in attrs.fields(cls))
 
     @classmethod
@@ -678,8 +679,8 @@ class DateraConfig:
         """Build a config from cinder.conf-named keys, parsing strings, with env fallbacks.
 
         A key given in ``data`` (not None) wins; else the environment variable
-        :func:`env_name` (non-empty; not for deprecated options) is used; else the default. ``env`` defaults to
-        ``os.environ``. Raises :class:`ConfigError` for unknown keys (naming the nearest
+        :func:`env_name` (non-empty; not for deprecated options) is used; else the default.
+        ``env`` defaults to ``os.environ``. Raises :class:`ConfigError` for unknown keys (naming the nearest
         known one), unparsable values and invalid combinations.
         """
         data = dict(data or {})
