@@ -1,8 +1,8 @@
 """Runs INSIDE the cinder venv (cinder 29.0.0 + dfs-sdk 1.2.27), never in the project's
 interpreter: it does not import datera_iac.
 
-Reads cases from stdin as JSON ``[{"specs": {...}, "defaults": "k:v,...", "debug": bool,
-"size": int}, ...]`` and writes, for each, what the real driver computes:
+Reads cases from stdin as JSON ``[{"specs": {...}, "qos": {...} | null, "defaults":
+"k:v,...", "debug": bool, "size": int}, ...]`` and writes, for each, what the real driver computes:
 ``{"policies": ...}`` from ``datera_common._get_policies_for_volume_type`` over
 ``DateraDriver._init_vendor_properties`` (with ``datera_volume_type_defaults`` parsed by
 oslo.config's DictOpt type), and ``{"qos": ...}`` from ``DateraApi._update_qos_2_2``
@@ -70,7 +70,10 @@ class _Driver:
 def run(case):
     defaults = types.Dict()(case["defaults"]) if case["defaults"] else {}
     drv = _Driver(defaults, case["debug"])
-    vtype = {"extra_specs": dict(case["specs"]), "qos_specs_id": None}
+    qos = case.get("qos")
+    # the driver reads QoS specs from Cinder's DB; answer with the case's instead
+    datc.qos_specs.get_qos_specs = lambda ctxt, qid: {"specs": dict(qos or {})}
+    vtype = {"extra_specs": dict(case["specs"]), "qos_specs_id": "q" if qos else None}
     policies = datc._get_policies_for_volume_type(drv, vtype)
     volume = {"project_id": "p", "size": case["size"], "volume_type_id": "t"}
     drv._update_qos_2_2(volume, dict(policies))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from datera_iac.cinder import PROPERTIES, resolve_policy
+from datera_iac.cinder import PROPERTIES, fold_qos_specs, resolve_policy
 from datera_iac.config import DateraConfig
 
 HERE = Path(__file__).parent
@@ -59,18 +59,27 @@ def _cases(n: int, seed: int = 20191210) -> list[dict]:
         if rng.random() < 0.5:  # exercise the per-GB rules often
             keys += [k for k in rng.sample(per_gb, 2) if k not in keys]
         specs = {f"DF:{k}": _value(rng, k, in_defaults=False) for k in keys}
+        if rng.random() < 0.3:
+            specs.update({"volume_backend_name": "datera", "multiattach": "<is> True"})
+        qos = None
+        if rng.random() < 0.4:  # QoS specs override, under any scope; colon-less ones are ignored
+            qkeys = rng.sample(names, rng.randint(1, 3))
+            qos = {f"{rng.choice(['qos', 'DF', 'x'])}:{k}": _value(rng, k, in_defaults=False)
+                   for k in qkeys}
+            qos["total_iops_sec"] = "77"
         dkeys = rng.sample(names, rng.randint(0, 3))
         defaults = ",".join(f"{k}:{_value(rng, k, in_defaults=True)}" for k in dkeys)
-        out.append({"specs": specs, "defaults": defaults, "debug": rng.random() < 0.3,
+        out.append({"specs": specs, "qos": qos, "defaults": defaults, "debug": rng.random() < 0.3,
                     "size": rng.choice([1, 2, 10, 100, 32768])})
     return out
 
 
 def test_resolution_and_qos_match_the_real_driver():
-    """For 300 generated types: resolve_policy == the driver's _get_policies_for_volume_type
-    (defaults from its _init_vendor_properties, datera_volume_type_defaults parsed by
-    oslo.config, the debug replica override), and performance_policy(driver_quirks=True) ==
-    what its _update_qos_2_2 would POST."""
+    """For 300 generated types: fold_qos_specs + resolve_policy == the driver's
+    _get_policies_for_volume_type (defaults from its _init_vendor_properties,
+    datera_volume_type_defaults parsed by oslo.config, the debug replica override, QoS specs
+    under qos:/DF:/other scopes overriding extra specs), and
+    performance_policy(driver_quirks=True) == what its _update_qos_2_2 would POST."""
     _require_venv()
     cases = _cases(300)
     proc = subprocess.run([str(PY), str(HERE / "driver_policy_probe.py")],
@@ -84,6 +93,7 @@ def test_resolution_and_qos_match_the_real_driver():
              "datera_debug_replica_count_override": case["debug"]},
             use_env=False,
         )
-        policy = resolve_policy(case["specs"], config=config)
+        folded, _ = fold_qos_specs(case["specs"], case["qos"])
+        policy = resolve_policy(folded, config=config)
         assert policy.as_dict() == driver["policies"], case
         assert policy.performance_policy(case["size"], driver_quirks=True) == driver["qos"], case
