@@ -2,8 +2,9 @@
 
 Why tolerant: newer DSPs add fields and some send ``null`` where older ones send ``[]`` or
 ``""``. Responses are structured with ``forbid_extra_keys=False``; every field has a default,
-and a ``null`` for a field that is not optional falls back to that default instead of
-failing. Nested references (``{"path": ...}``) are :class:`Ref`. CHAP secrets are
+a ``null`` for a field that is not optional falls back to that default instead of failing,
+and a bare path string where an object is expected (API v2's references) becomes
+``{"path": ...}``. Nested references (``{"path": ...}``) are :class:`Ref`. CHAP secrets are
 ``repr=False`` (the DSP shows them as ``"(hidden)"`` anyway).
 
 Use :func:`from_api` to structure a response ``data`` and :func:`to_api` to build a
@@ -281,8 +282,13 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
         inner: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys)
         hints = typing.get_type_hints(cls)
         not_null = frozenset(a.name for a in attrs.fields(cls) if not _optional(hints[a.name]))
+        fields = frozenset(a.name for a in attrs.fields(cls))
 
         def structure(data: Any, _: type) -> Any:
+            if isinstance(data, str) and "path" in fields:
+                # Legacy shapes give a reference as a bare path string ("/access_network_
+                # ip_pools/default", "/storage_nodes/<uuid>"): read it as {"path": ...}.
+                return cls(path=data)
             if isinstance(data, Mapping):
                 data = {k: v for k, v in data.items() if not (v is None and k in not_null)}
             return inner(data, cls)

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from datera_iac.dsp import (
     AppInstance,
     PerformancePolicy,
+    Ref,
     Snapshot,
+    StorageInstance,
     System,
     Volume,
     from_api,
@@ -74,6 +76,14 @@ def test_null_and_stringly_values_are_tolerated():
     assert (vol.size, vol.snapshots, vol.capacity_in_use) == (5, [], 1.5)
     assert from_api({"timestamp": 1446076293.5}, Snapshot).timestamp == "1446076293.5"
     assert from_api({"sw_version": "3.3.5.0", "total_capacity": 2**40}, System).total_capacity == 2**40
+
+
+def test_bare_path_references():
+    """A reference given as a bare path string (legacy shape) reads as Ref(path=...)."""
+    si = from_api({"name": "storage-1", "ip_pool": "/access_network_ip_pools/default",
+                   "active_storage_nodes": ["/storage_nodes/1"]}, StorageInstance)
+    assert si.ip_pool == Ref(path="/access_network_ip_pools/default")
+    assert si.active_storage_nodes == [Ref(path="/storage_nodes/1")]
 
 
 def test_type_errors_carry_the_path():
