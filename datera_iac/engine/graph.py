@@ -90,7 +90,8 @@ def topo_order(deps: Mapping[str, Iterable[str]], order: Iterable[str] | None = 
     (declaration order), so output is stable run to run."""
     names = list(order) if order is not None else list(deps)
     pos = {n: i for i, n in enumerate(names)}
-    remaining = {n: set(d) & set(deps) for n, d in deps.items()}
+    known = set(deps)
+    remaining = {n: set(d) & known for n, d in deps.items()}
     out: list[str] = []
     ready = sorted((n for n, d in remaining.items() if not d), key=lambda n: pos.get(n, 1 << 30))
     dependents: dict[str, list[str]] = {}

@@ -211,8 +211,8 @@ def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDec
     try:
         spec = kind.spec_from(data, resource=decl.name if decl else None)
     except InputError as e:
-        if unknown and base is None:
-            return None, unknown  # cannot validate yet: values come after apply
+        if unknown and base is None and (e.field is None or e.field.split(".")[0] in unknown):
+            return None, unknown  # cannot validate yet: that value comes after apply
         raise StackError.wrap(e, decl.where_of(e.field) if decl else None,
                               decl.name if decl else e.resource) from None
     return spec, unknown

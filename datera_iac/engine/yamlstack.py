@@ -524,18 +524,15 @@ def _check_references(stack: StackDef) -> None:
 
 
 def validate_known(kind: Any, decl: ResourceDecl) -> None:
-    """Validate the properties known at load time, so a bad value is reported with its
-    file and line before anything runs. Fields holding references are checked at plan
-    time, when their values are known."""
-    deferred = {k for k, v in decl.properties.items() if any(True for _ in refs_in(v))}
-    data = {k: v for k, v in decl.properties.items() if k not in deferred}
+    """Validate a resource whose properties are all known at load time, so a bad value is
+    reported with its file and line before anything runs (the Spec is kept for the plan).
+    A resource with references is validated when the plan resolves them, with the same
+    file and line in the error."""
+    if any(True for _ in refs_in(decl.properties)):
+        return
     try:
-        spec = kind.spec_from(data, resource=decl.name)
-        if not deferred:
-            decl.validated = spec
+        decl.validated = kind.spec_from(decl.properties, resource=decl.name)
     except InputError as e:
-        if deferred and (e.field is None or e.field.split(".")[0] in deferred):
-            return
         raise StackError.wrap(e, decl.where_of(e.field), decl.name) from None
 
 

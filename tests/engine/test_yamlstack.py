@@ -74,7 +74,7 @@ def test_config_override_is_typed(toy, tmp_path):
         (("      size: ${size}", "      sise: ${size}"), 15, ["'a'", "unknown property 'sise'", "size"]),
         (("      protect: true", "      protect: true\n      ignoreChanges: [x]"), 27, ["'b'", "unsupported option"]),
         (("parentId: ${a.id}", "parentId: ${zz.id}"), 20, ["'b'", "'zz'"]),
-        (("name: b-one", "name: B!"), 19, ["'b'", "name"]),
+        (("      size: ${size}", "      size: 0"), 15, ["'a'", "size"]),
         (("      dependsOn: [ \"${a}\" ]", "      dependsOn: [ \"${c}\" ]"), 25, ["'b'"]),
     ],
 )
@@ -125,3 +125,12 @@ def test_parse_interpolation_paths():
     assert parse_interpolation("v.list[2]") == ("v", ("list", 2))
     with pytest.raises(ValueError):
         parse_interpolation("v..id")
+
+
+def test_bad_value_beside_a_reference_is_reported_at_plan_with_line(toy_ws):
+    """A resource with references is validated when the plan resolves them; the error still
+    names the file, the line of the field and the resource."""
+    ws = toy_ws(GOOD.replace("name: b-one", "name: B!"))
+    plan = ws.preview()
+    assert len(plan.errors) == 1
+    assert plan.errors[0].startswith(f"{ws.stack_file}:19:") and "'b'" in plan.errors[0]
