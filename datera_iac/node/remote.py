@@ -143,9 +143,13 @@ class SshRunner(Runner):
 
     # ---- commands ----------------------------------------------------------------------
 
-    def _execute(self, argv: list[str], *, timeout: float, input: str | None
-                 ) -> tuple[int, str, str]:
+    def _execute(self, argv: list[str], *, timeout: float, input: str | None,
+                 env: Any = None) -> tuple[int, str, str]:
         import socket
+
+        if env:
+            raise NodeError(f"environment variables cannot be passed to {self.where} "
+                            "(sshd drops them unless AcceptEnv allows it)")
 
         client = self._connect()
         command = " ".join(shlex.quote(a) for a in argv)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -105,17 +105,19 @@ class Runner:
         secrets: Collection[str] = (),
         input: str | None = None,
         meanings: dict[int, str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandFailed` unless its exit code is in ``ok_codes``.
 
         ``meanings`` maps exit codes to a human explanation used in the error text.
+        ``env`` adds environment variables (how a secret reaches a tool without argv).
         """
         if isinstance(argv, str):  # a string here is a bug: it would need a shell
             raise TypeError("Runner.run takes an argv list, not a string")
         argv = [str(a) for a in argv]
         shown = mask_argv(argv, secrets)
         log.debug("run [%s]: %s", self.where, " ".join(shown))
-        code, out, err = self._execute(argv, timeout=timeout, input=input)
+        code, out, err = self._execute(argv, timeout=timeout, input=input, env=env)
         result = Result(tuple(shown), code, mask_text(out, secrets), mask_text(err, secrets))
         log.debug("exit %d: %s", code, " ".join(shown))
         if code not in ok_codes:
@@ -130,7 +132,8 @@ class Runner:
     # ---- to implement ---------------------------------------------------------------
 
     def _execute(
-        self, argv: list[str], *, timeout: float, input: str | None
+        self, argv: list[str], *, timeout: float, input: str | None,
+        env: Mapping[str, str] | None = None,
     ) -> tuple[int, str, str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -169,15 +172,16 @@ class LocalRunner(Runner):
         self._env = env
 
     def _execute(
-        self, argv: list[str], *, timeout: float, input: str | None
+        self, argv: list[str], *, timeout: float, input: str | None,
+        env: Mapping[str, str] | None = None,
     ) -> tuple[int, str, str]:
-        env = None
-        if self._env is not None:
-            env = {**os.environ, **self._env}
+        full = None
+        if self._env is not None or env:
+            full = {**os.environ, **(self._env or {}), **(env or {})}
         try:
             p = subprocess.run(
                 argv, shell=False, capture_output=True, text=True, timeout=timeout,
-                input=input, env=env, errors="replace",
+                input=input, env=full, errors="replace",
             )
         except FileNotFoundError:
             raise NodeError(

@@ -164,7 +164,8 @@ class FakeNode(Runner):
 
     # ---- Runner: commands -------------------------------------------------------------
 
-    def _execute(self, argv: list[str], *, timeout: float, input: str | None):
+    def _execute(self, argv: list[str], *, timeout: float, input: str | None,
+                 env: Any = None):
         self.commands.append(list(argv))
         joined = " ".join(argv)
         for key, (code, err) in self.fail.items():

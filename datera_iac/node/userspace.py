@@ -9,10 +9,8 @@ project's own test VMs), a volume can still be read and written over iSCSI from 
   and from a LUN. The CHAP secret goes to qemu-img in a 0600 file (``--object secret``),
   never in argv.
 
-libiscsi's tools only take CHAP inside the URL (``iscsi://user%secret@...``); the runner
-masks it in every log line and error, but it is visible in the process list while the tool
-runs — acceptable for tests and for the simulator, which is why attach on a real node uses
-iscsiadm node records instead.
+libiscsi's tools get the CHAP user in the URL and the secret in ``LIBISCSI_CHAP_PASSWORD``
+(never argv); the runner masks it in any log line or error all the same.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
 
 import attrs
 
@@ -51,10 +48,14 @@ class IscsiLun:
     def secrets(self) -> tuple[str, ...]:
         return self.chap.secrets if self.chap else ()
 
+    @property
+    def env(self) -> dict[str, str]:
+        """libiscsi reads the CHAP secret from the environment, so it is never in argv
+        (and needs no URL quoting, which libiscsi does not decode)."""
+        return {"LIBISCSI_CHAP_PASSWORD": self.chap.secret} if self.chap else {}
+
     def url(self, *, with_lun: bool = True) -> str:
-        auth = ""
-        if self.chap:
-            auth = f"{quote(self.chap.username, safe='')}%{quote(self.chap.secret, safe='')}@"
+        auth = f"{self.chap.username}@" if self.chap else ""
         tail = f"/{self.iqn}/{self.lun}" if with_lun else ""
         return f"iscsi://{auth}{self.portal}{tail}"
 
@@ -79,7 +80,7 @@ class LibIscsi:
         """Target IQNs the portal offers to ``initiator`` (sendtargets + login)."""
         probe = IscsiLun(portal, "", 0, initiator, chap)
         res = self.run.run(["iscsi-ls", "-i", initiator, probe.url(with_lun=False)],
-                           ok_codes=range(-64, 256), secrets=probe.secrets,
+                           ok_codes=range(-64, 256), secrets=probe.secrets, env=probe.env,
                            timeout=self.timeout)
         if res.code != 0 and ("Connection refused" in res.stderr
                               or "No route" in res.stderr or "timed out" in res.stderr):
@@ -92,7 +93,8 @@ class LibIscsi:
         """The unit serial number (VPD page 0x80): a login plus an INQUIRY."""
         try:
             res = self.run.run(["iscsi-inq", "-i", lun.initiator, "-e", "1", "-c", "128",
-                                lun.url()], secrets=lun.secrets, timeout=self.timeout)
+                                lun.url()], secrets=lun.secrets, env=lun.env,
+                               timeout=self.timeout)
         except CommandFailed as e:
             raise self._check(e, lun) from None
         m = re.search(r"Unit Serial Number:\[\s*([^\]]*?)\s*\]", res.stdout)
@@ -104,7 +106,7 @@ class LibIscsi:
         """Standard INQUIRY: vendor and product identification."""
         try:
             res = self.run.run(["iscsi-inq", "-i", lun.initiator, lun.url()],
-                               secrets=lun.secrets, timeout=self.timeout)
+                               secrets=lun.secrets, env=lun.env, timeout=self.timeout)
         except CommandFailed as e:
             raise self._check(e, lun) from None
         out = {}
@@ -118,7 +120,7 @@ class LibIscsi:
         """The LUN size in bytes (READ CAPACITY 16)."""
         try:
             res = self.run.run(["iscsi-readcapacity16", "-i", lun.initiator, lun.url()],
-                               secrets=lun.secrets, timeout=self.timeout)
+                               secrets=lun.secrets, env=lun.env, timeout=self.timeout)
         except CommandFailed as e:
             raise self._check(e, lun) from None
         m = re.search(r"Total size:(\d+)", res.stdout)

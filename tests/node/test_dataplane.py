@@ -185,3 +185,20 @@ def test_reset_removes_every_target_and_its_data(dp, li):
     dp.reset()
     assert dp.target_of(ai["id"]) is None and not dp.lun_path(ai["id"]).exists()
     assert si["access"]["iqn"] not in li.discover(dp.portals[0], INIT)
+
+
+def test_url_quoted_secret_is_masked_too(dp, li, caplog):
+    """A CHAP secret with URL-special characters works: libiscsi gets it from the
+    environment, not the URL (it does not decode %XX); it never reaches the log."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret = "Se/cr+et%01@x"
+    ai, si = entities(auth={"type": "chap", "target_user_name": "chapuser3",
+                            "target_pswd": secret})
+    dp.si_changed("/root", ai, si)
+    try:
+        assert li.serial(lun(dp, si, chap=Chap("chapuser3", secret)))
+        assert secret not in caplog.text and "chapuser3@127.0.0.1" in caplog.text
+    finally:
+        dp.si_deleted("/root", ai["id"], "storage-1")
