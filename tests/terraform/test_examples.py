@@ -26,6 +26,7 @@ def test_terraform_test_suite_over_basic_example(sim_tf, dsp):
     assert all(t.get("name") != "team-a" for t in client.list("/tenants", tenant="/root"))
 
 
+@pytest.mark.slow  # import blocks are covered in CI by test_sim_e2e.py; this runs the example
 def test_import_example_adopts_and_plans_clean(sim_tf, dsp):
     """The import example adopts a tenant and a volume made by someone else (here: the
     core, as Cinder would) and the next plan is empty."""
