@@ -590,6 +590,7 @@ class NodeAttachmentArgs:
     :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
     :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
     :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
+    :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
     """
 
     def __init__(
@@ -608,6 +609,7 @@ class NodeAttachmentArgs:
         mount_point: Optional[pulumi.Input[str]] = None,
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
+        volume_size: Optional[pulumi.Input[int]] = None,
     ) -> None:
         pulumi.set(__self__, "volume_id", volume_id)
         if node is not None:
@@ -634,6 +636,8 @@ class NodeAttachmentArgs:
             pulumi.set(__self__, "port", port)
         if lun is not None:
             pulumi.set(__self__, "lun", lun)
+        if volume_size is not None:
+            pulumi.set(__self__, "volume_size", volume_size)
 
     @property
     @pulumi.getter(name='volumeId')
@@ -778,6 +782,17 @@ class NodeAttachmentArgs:
     def lun(self, value: Optional[pulumi.Input[int]]) -> None:
         pulumi.set(self, "lun", value)
 
+    @property
+    @pulumi.getter(name='volumeSize')
+    def volume_size(self) -> Optional[pulumi.Input[int]]:
+        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+        """
+        return pulumi.get(self, "volume_size")
+
+    @volume_size.setter
+    def volume_size(self, value: Optional[pulumi.Input[int]]) -> None:
+        pulumi.set(self, "volume_size", value)
+
 
 class NodeAttachment(pulumi.CustomResource):
     """A volume attached to a node: initiator in the ACL, sessions logged in, a verified
@@ -803,6 +818,7 @@ class NodeAttachment(pulumi.CustomResource):
         mount_point: Optional[pulumi.Input[str]] = None,
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
+        volume_size: Optional[pulumi.Input[int]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Create a NodeAttachment.
@@ -822,6 +838,7 @@ class NodeAttachment(pulumi.CustomResource):
         :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
         :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
         :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
+        :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
         """
         opts = _opts(opts, ['chapSecret', 'chapMutualSecret'])
         if __props__ is None:
@@ -842,6 +859,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["mount_point"] = mount_point
             props.__dict__["port"] = port
             props.__dict__["lun"] = lun
+            props.__dict__["volume_size"] = volume_size
             props.__dict__["device_path"] = None
             props.__dict__["portals"] = None
             props.__dict__["iqn"] = None
@@ -849,6 +867,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["wwid"] = None
             props.__dict__["paths_up"] = None
             props.__dict__["mounted_at"] = None
+            props.__dict__["size_bytes"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
         super().__init__('datera:index:NodeAttachment', resource_name, props, opts)  # type: ignore[arg-type]
@@ -876,6 +895,7 @@ class NodeAttachment(pulumi.CustomResource):
             "mount_point": None,
             "port": None,
             "lun": None,
+            "volume_size": None,
             "device_path": None,
             "portals": None,
             "iqn": None,
@@ -883,6 +903,7 @@ class NodeAttachment(pulumi.CustomResource):
             "wwid": None,
             "paths_up": None,
             "mounted_at": None,
+            "size_bytes": None,
         })
 
     @property
@@ -977,6 +998,13 @@ class NodeAttachment(pulumi.CustomResource):
         return pulumi.get(self, "lun")
 
     @property
+    @pulumi.getter(name='volumeSize')
+    def volume_size(self) -> pulumi.Output[Optional[int]]:
+        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+        """
+        return pulumi.get(self, "volume_size")
+
+    @property
     @pulumi.getter(name='devicePath')
     def device_path(self) -> pulumi.Output[Optional[str]]:
         """Stable device path: /dev/disk/by-id/dm-uuid-mpath-<wwid> (or scsi-<wwid>).
@@ -1024,6 +1052,13 @@ class NodeAttachment(pulumi.CustomResource):
         """Where the filesystem is mounted, if anywhere.
         """
         return pulumi.get(self, "mounted_at")
+
+    @property
+    @pulumi.getter(name='sizeBytes')
+    def size_bytes(self) -> pulumi.Output[Optional[int]]:
+        """The device size as the node sees it (bytes).
+        """
+        return pulumi.get(self, "size_bytes")
 
 
 @pulumi.input_type
