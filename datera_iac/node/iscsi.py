@@ -529,8 +529,17 @@ class IscsiHelper:
         maps = list(dict.fromkeys(m for m in (self._holder_map(d) for d in devices) if m))
         for dm in maps:
             name = self.map_name(dm) or dm
-            self.run.run(["multipath", "-f", name], ok_codes=(0,),
-                         timeout=self.command_timeout)
+            # A map whose paths are all dead queues I/O (no_path_retry): stop queueing first
+            # so the flush cannot hang; failure here (multipathd gone) is not fatal.
+            self.run.run(["multipathd", "disablequeueing", "map", name],
+                         ok_codes=range(-64, 256), timeout=self.command_timeout)
+            try:
+                self.run.run(["multipath", "-f", name], ok_codes=(0,),
+                             timeout=self.command_timeout)
+            except CommandFailed as e:
+                raise NodeError(f"cannot flush multipath map {name} of {t.iqn}: {e.stderr or e}"
+                                f" (still in use? unmount it and release its holders: lsblk "
+                                f"{self.dev('mapper/' + name)})") from None
         for d in devices:
             self.run.run(["blockdev", "--flushbufs", d], ok_codes=(0,),
                          timeout=self.command_timeout)

@@ -333,7 +333,7 @@ class FakeNode(Runner):
             dm = self._dm_for(wwid)
             Path(self.sys_root, "block", name, "holders", dm).write_text("")
             return 0, "ok\n", ""
-        if args[:2] == ["resize", "map"]:
+        if args[:2] == ["resize", "map"] or args[:2] == ["disablequeueing", "map"]:
             return 0, "ok\n", ""
         return 1, "", f"fake multipathd: unsupported {args}\n"
 

@@ -269,6 +269,7 @@ def test_detach_exact_sequence(node):
     sys = node.sys_root
     assert node.commands == [
         ["iscsiadm", "-m", "session"],
+        ["multipathd", "disablequeueing", "map", WWID],
         ["multipath", "-f", WWID],
         ["blockdev", "--flushbufs", node.dev_root + "/sda"],
         ["write", f"{sys}/block/sda/device/delete", "1"],
@@ -377,3 +378,13 @@ def test_local_runner_argv_only_and_timeout(tmp_path):
         r.run(["sleep", "5"], timeout=0.2)
     with pytest.raises(NodeError, match="not installed"):
         r.run(["definitely-not-a-command-xyz"])
+
+
+def test_detach_of_a_busy_map_names_the_fix(node):
+    """multipath -f failing (map in use) stops the detach before any logout, with a hint."""
+    h = node.helper()
+    h.attach(target())
+    node.fail["multipath -f"] = (1, f"{WWID}: map in use")
+    with pytest.raises(NodeError, match="map in use.*unmount it and release its holders"):
+        h.detach(target())
+    assert len(node.sessions) == 2 and not any("--logout" in c for c in node.commands)
