@@ -37,7 +37,6 @@ from datera_iac.engine.state import (
     State,
     data_digest,
     hash_secret,
-    inputs_digest,
     mask_outputs,
     mask_spec,
     secret_matches,
@@ -88,7 +87,8 @@ class StateStore:
 
 def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: Any,
                 prior: ResourceState | None, deps: list[str], *, protect: bool = False,
-                retain: bool = False, temp_name: str | None = None) -> ResourceState:
+                retain: bool = False, temp_name: str | None = None,
+                inputs: Any = None) -> ResourceState:
     """The state record for an object just created / updated / adopted.
 
     A secret the DSP does not return is recorded as the digest of what was sent, so the
@@ -105,7 +105,7 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
         outputs=mask_outputs(kind, obs.outputs, prior.outputs if prior else None),
         deps=list(deps), protect=protect, retain_on_delete=retain, temp_name=temp_name,
         updated=time.time(),
-        inputs_digest=inputs_digest(kind, sent) if sent is not None and not temp_name else None,
+        inputs_digest=hash_secret(inputs) if inputs is not None and not temp_name else None,
         observed_digest=data_digest(mask_spec(kind, obs.spec, prior.spec if prior else None)),
     )
 
@@ -420,7 +420,8 @@ class Applier:
                 found = None  # the old object holds the name: it is not a new one
             if found is not None:
                 rs = state_entry(kind, name, found, sent, None, deps, protect=protect,
-                                 retain=retain, temp_name=temp_name)
+                                 retain=retain, temp_name=temp_name,
+                                 inputs=self.facts.desired.get(name))
                 delta["upsert"] = [rs.to_json()]
                 if prior is not None:
                     delta["deposed_add"] = [prior.to_json()]
@@ -437,7 +438,7 @@ class Applier:
                 "(change the name, or delete the resource first)"
             )
         rs = state_entry(kind, name, obs, sent, None, deps, protect=protect, retain=retain,
-                         temp_name=temp_name)
+                         temp_name=temp_name, inputs=self.facts.desired.get(name))
         delta = {"pending_clear": [op_id], "upsert": [rs.to_json()]}
         if prior is not None:
             delta["deposed_add"] = [prior.to_json()]
@@ -454,7 +455,8 @@ class Applier:
         except BaseException:
             self.store.commit({"pending_clear": [op_id]})  # a failed update leaves the object
             raise
-        rs = state_entry(kind, name, new, spec, prior, deps, protect=protect, retain=retain)
+        rs = state_entry(kind, name, new, spec, prior, deps, protect=protect, retain=retain,
+                         inputs=self.facts.desired.get(name))
         self.facts.observed[name] = new
         self.facts.pending_action.pop(name, None)
         self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]}, durable=False)

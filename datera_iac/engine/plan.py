@@ -30,7 +30,6 @@ from datera_iac.engine.state import (
     PendingOp,
     data_digest,
     hash_secret,
-    inputs_match,
     ResourceState,
     State,
     is_digest,
@@ -552,10 +551,10 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         build_spec(kind, props, decl)  # validate what is known now
         return
     step.id = prior.id
-    spec, unknown = build_spec(kind, props, decl, obs.spec)
-    if (not unknown and not prior.temp_name and decl.name not in facts.drifted
-            and inputs_match(prior.inputs_digest, kind, spec)):
+    if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
+            and not has_unknown(props) and secret_matches(prior.inputs_digest, props)):
         return  # declaration unchanged since it was applied, and no drift: nothing to do
+    spec, unknown = build_spec(kind, props, decl, obs.spec)
     d = effective_diff(kind, obs, spec, prior, unknown)
     if not d.changed:
         return

@@ -37,8 +37,6 @@ __all__ = [
     "mask_spec",
     "mask_outputs",
     "holder_info",
-    "inputs_digest",
-    "inputs_match",
     "data_digest",
 ]
 
@@ -67,18 +65,9 @@ def secret_matches(stored: Any, value: Any) -> bool:
     return hash_secret(value, salt) == stored
 
 
-def inputs_digest(kind: Kind[Any, Any], spec: Any) -> str:
-    """A salted digest of a whole spec (secrets included, never recoverable)."""
-    return hash_secret(kind.spec_to(spec))
-
-
 def data_digest(data: Any) -> str:
     """An unsalted digest of plain (already masked) data."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def inputs_match(stored: str | None, kind: Kind[Any, Any], spec: Any) -> bool:
-    return bool(stored) and secret_matches(stored, kind.spec_to(spec))
 
 
 def _mask(data: Mapping[str, Any], cls: type, prior: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -120,8 +109,8 @@ class ResourceState:
     retain_on_delete: bool = False
     temp_name: str | None = None
     updated: float = 0.0
-    #: Salted digest of the declared inputs last applied: when it matches the declaration
-    #: and refresh saw no drift, the plan needs no diff (fast no-op plans).
+    #: Salted digest of the declared (resolved) properties last applied: when it matches
+    #: the declaration and refresh saw no drift, the plan needs no diff (fast no-op plans).
     inputs_digest: str | None = None
     #: Digest of the (masked) spec the DSP showed last time: when refresh sees the same,
     #: nothing changed out of band and no diff is needed.
