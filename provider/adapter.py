@@ -100,20 +100,22 @@ class KindAdapter:
 
     # ---- validate -----------------------------------------------------------------
 
-    def validate(self, config: Mapping[str, Any]) -> None:
+    def validate(self, config: Mapping[str, Any]) -> Any:
         """Check the configuration's known values; unknown ones are checked at plan/apply.
 
-        Raises InputError unless the error is about a value that is not known yet."""
+        Returns the Spec when every input is known (else None). Raises InputError unless
+        the error is about a value that is not known yet."""
         if config.get(TIMEOUTS) is not None and not has_unknown(config.get(TIMEOUTS)):
             timeouts_from(config[TIMEOUTS], kind=self.kind.name)
         unknown = {n for n in self.schema.input_names if has_unknown(config.get(n))}
         try:
-            self.spec_of(config)
+            spec = self.spec_of(config)
         except InputError as e:
             root = (e.field or "").split(".")[0]
             if unknown and (not root or root in unknown):
-                return  # e.g. "missing required field" for a value known only after apply
+                return None  # e.g. "missing required field" for a value known after apply
             raise
+        return None if unknown else spec
 
     # ---- plan ---------------------------------------------------------------------
 
@@ -123,8 +125,7 @@ class KindAdapter:
         Raises InputError (invalid input, or a change the kind refuses, such as a shrink)."""
         s = self.schema
         unknown = {n for n in s.input_names if has_unknown(config.get(n))}
-        self.validate(config)
-        new_spec = None if unknown else self.spec_of(config)
+        new_spec = self.validate(config)
         norm = self.kind.spec_to(new_spec) if new_spec is not None else {}
         planned: dict[str, Any] = {}
 

@@ -25,7 +25,7 @@ from tf.utils import Diagnostics
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Timeouts
 
-from provider.adapter import KindAdapter
+from provider.adapter import KindAdapter, has_unknown
 from provider.diagnostics import report
 from provider.resources import PREFIX, resource_class
 from provider.schema import provider_schema
@@ -112,8 +112,15 @@ class DateraProvider(Provider):
     def configure_provider(self, diags: Diagnostics, config: dict) -> None:
         """Build the DateraConfig (HCL values win over ``DATERA_*`` variables) and the
         client. Errors name the option; the password never appears."""
+        values = {k: v for k, v in (config or {}).items() if v is not None}
+        if any(has_unknown(v) for v in values.values()):
+            # Terraform configures before values from other resources are known (a plan
+            # that creates them); planning needs no DSP, and a read or apply will be
+            # configured again with known values.
+            log.debug("provider configuration has unknown values; deferring")
+            return
         try:
-            self.configure({k: v for k, v in (config or {}).items() if v is not None})
+            self.configure(values)
         except Exception as e:  # noqa: BLE001
             report(diags, e, what="provider configuration", secrets=self.secrets(config))
 

@@ -268,3 +268,13 @@ def test_upgrade_state_fits_the_current_schema(svc):
     assert not list(resp.diagnostics)
     assert "legacy_field" not in state and state["name"] == "disk-a" and state["mode"] is None
     assert set(state) == set(_full())
+
+
+def test_configure_with_unknown_values_is_deferred(tmp_path):
+    """A provider block with values known only after apply is not an error at plan time;
+    using the DSP before a real configure says what is missing."""
+    svc = Servicer(toy_provider())
+    req = pb.ConfigureProvider.Request(config=to_dynamic_value({"path": Unknown, "password": None}))
+    assert list(svc.ConfigureProvider(req, None).diagnostics) == []
+    planned, _, diags = _plan(svc, None, _full(name="disk-a"))
+    assert not diags and planned["name"] == "disk-a"  # planning needs no DSP
