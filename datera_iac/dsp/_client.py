@@ -350,10 +350,14 @@ class DspClient:
                         outcome_unknown = True
                     delay = self._next_delay(CONNECTION, attempt, started)
                     if delay is None:
+                        unknown = (
+                            "; the request may have been applied: look it up before retrying"
+                            if outcome_unknown else ""
+                        )
                         raise ConnectionLost(
                             f"cannot reach the DSP at {self._base} ({type(e).__name__}); gave "
                             f"up after {self._clock.monotonic() - started:.1f}s "
-                            f"(datera_503_timeout={self.retry.timeout:g}s)",
+                            f"(datera_503_timeout={self.retry.timeout:g}s){unknown}",
                             method=method, path=rel,
                         ) from None
                     log.warning(

@@ -230,6 +230,14 @@ def test_lost_post_resent_when_find_sees_nothing(scripted):
     assert got == {"name": "vol-a", "id": "1"} and finds == [1]
 
 
+def test_lost_posts_until_deadline_say_outcome_unknown(scripted, clock):
+    """When every try of a create is lost and find() sees nothing, the error says the POST
+    may have been applied."""
+    c = scripted.client(lambda req: lost(), datera_503_interval=1, datera_503_timeout=2)
+    with pytest.raises(ConnectionLost, match="may have been applied: look it up"):
+        c.create("/app_instances", {"name": "x"}, find=lambda: None)
+
+
 def test_lost_post_without_find_is_unknown_outcome(scripted):
     """A plain post() never re-sends after a lost response."""
     c = scripted.client(lambda req: lost())
