@@ -184,3 +184,15 @@ def test_login_body_shape_errors_are_422(sim: SimServer) -> None:
     for body in ({"name": "admin"}, {"name": "admin", "password": 5}, {"name": "admin", "password": "password", "x": 1}):
         r = requests.put(url, json=body, timeout=5)
         assert r.status_code == 422 and r.json()["name"] == "ValidationFailedError", body
+
+
+def test_given_certificate_is_used(make_sim, tmp_path) -> None:
+    """--cert/--key (cert=, key=) replace the generated certificate."""
+    from datera_iac.sim.tls import make_self_signed
+
+    cert, key = make_self_signed(tmp_path / "tls", "127.0.0.1")
+    s = make_sim(cert=cert, key=key)
+    assert s.cert_path == cert
+    r = requests.put(f"{s.https_url}/v2.2/login", json={"name": "admin", "password": "password"},
+                     verify=str(cert), timeout=5)
+    assert r.status_code == 200
