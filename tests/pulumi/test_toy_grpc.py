@@ -235,3 +235,16 @@ def test_a_value_sent_as_secret_stays_secret(toy, toy_store):
     made = toy.create(T, "d", inputs)
     assert plain(made.properties)["name"] == Secret("ddd")
     assert toy_store[made.id]["spec"].name == "ddd"
+
+
+def test_unknown_configuration(toy):
+    """A configuration value still unknown (preview) lets preview run but stops real calls
+    with a clear error."""
+    from datera_iac.pulumi._codec import UNKNOWN as U
+
+    toy.configure(sanPassword=U)
+    toy.create(T, "d", {"name": "ddd", "size": 1}, preview=True)
+    with pytest.raises(grpc.RpcError) as e:
+        toy.create(T, "d", {"name": "ddd", "size": 1})
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not known yet" in e.value.details()
