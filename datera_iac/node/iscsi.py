@@ -338,6 +338,10 @@ class IscsiHelper:
             device_path = self.dev(f"disk/by-id/scsi-{wwid}")
         self._wait(lambda: self.run.exists(device_path), self.device_timeout,
                    f"the stable link {device_path} of {t.iqn} lun {t.lun}")
+        # usable = it answers: a size read goes to the device (a map still being set up,
+        # or a path that died after login, reports nothing or 0)
+        self._wait(lambda: (self.size(device_path) or 0) > 0, self.device_timeout,
+                   f"{device_path} ({t.iqn} lun {t.lun}) to answer I/O")
         att = Attachment(t, device_path, wwid, devices, map_name, tuple(paths))
         if att.degraded:
             log.warning("%s attached degraded: %d of %d paths up", t.iqn,

@@ -345,3 +345,28 @@ def test_grow_while_attached(sim, node):
     with pytest.raises(NodeError, match="still sees"):
         KIND.update(ctx, obs.id, spec2, KIND.spec_from({"volume_id": vol.id,
                                                         "volume_size": 3}))
+
+
+def test_image_through_a_temporary_attachment(sim, node, tmp_path):
+    """NodeTransport: attach, qemu-img convert onto the stable by-id path, flush, detach;
+    the volume's ACL is empty again afterwards and the image size was checked first."""
+    from datera_iac.node.image import NodeTransport, fill_volume
+
+    ctx = make_ctx(sim, node)
+    vid = make_volume(ctx, "img-target")
+    fake_fabric(ctx, vid, node)
+    node.installed.add("qemu-img")
+    img = tmp_path / "disk.raw"
+    img.write_bytes(b"\x01" * 4096)
+    fill_volume(ctx, vid, str(img), transport=NodeTransport())
+    wwid = wwid_for_serial(si_of(ctx, vid)["volumes"][0]["uuid"])
+    dev = f"{node.dev_root}/disk/by-id/dm-uuid-mpath-{wwid}"
+    cmds = [c for c in node.commands if c[0] in ("qemu-img", "blockdev", "multipath")
+            or "--login" in c or "--logout" in c]
+    first_write = cmds.index(["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw",
+                              str(img), dev])
+    assert sum("--login" in c for c in cmds[:first_write]) == 2
+    assert cmds[first_write + 1] == ["blockdev", "--flushbufs", dev]
+    assert ["multipath", "-f", wwid] in cmds[first_write:]
+    assert sum("--logout" in c for c in cmds[first_write:]) == 2
+    assert acl(ctx, vid) == [] and node.sessions == {}

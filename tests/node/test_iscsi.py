@@ -84,6 +84,7 @@ def test_attach_multipath_exact_sequence(node):
         ["multipath", "-a", WWID],
         ["multipathd", "add", "path", node.dev_root + "/sda"],
         ["multipathd", "add", "path", node.dev_root + "/sdb"],
+        ["blockdev", "--getsize64", f"{node.dev_root}/disk/by-id/dm-uuid-mpath-{WWID}"],
     ]
     assert att.device_path == f"{node.dev_root}/disk/by-id/dm-uuid-mpath-{WWID}"
     assert att.wwid == WWID and WWID.startswith("36001405")
@@ -99,7 +100,9 @@ def test_reattach_is_idempotent(node):
     first = h.attach(target())
     node.commands.clear()
     again = h.attach(target())
-    assert iscsiadm_seq(node) == [["multipathd", "show", "status"], ["iscsiadm", "-m", "session"]]
+    assert iscsiadm_seq(node) == [
+        ["multipathd", "show", "status"], ["iscsiadm", "-m", "session"],
+        ["blockdev", "--getsize64", first.device_path]]
     assert again.device_path == first.device_path and again.devices == first.devices
 
 
@@ -212,7 +215,8 @@ def test_multipathd_absent_without_enforce_single_path(node, caplog):
     node.multipathd = False
     att = node.helper().attach(target())
     assert iscsiadm_seq(node) == [
-        ["multipathd", "show", "status"], ["iscsiadm", "-m", "session"], *login_seq(P1)]
+        ["multipathd", "show", "status"], ["iscsiadm", "-m", "session"], *login_seq(P1),
+        ["blockdev", "--getsize64", f"{node.dev_root}/disk/by-id/scsi-{WWID}"]]
     assert att.device_path == f"{node.dev_root}/disk/by-id/scsi-{WWID}"
     assert att.map_name is None and len(att.paths) == 1
     assert "single path" in caplog.text
