@@ -167,7 +167,7 @@ class ResourceAdapter:
         returned as they are: Check runs again with every value known before Create.
         """
         news = dict(news)
-        self._autoname(urn, news)
+        named = self._autoname(urn, news)
         secret = self._secret_names(news)
         if has_unknown(news):
             return self._wrap(news, secret), []
@@ -175,16 +175,25 @@ class ResourceAdapter:
         try:
             spec = self.kind.spec_from(data, resource=urn_name(urn))
         except InputError as e:
-            return self._wrap(news, secret), [_as_failure(self.props, e, names)]
+            failure = _as_failure(self.props, e, names)
+            if named and failure.property == named:
+                failure = CheckFailure(
+                    property=failure.property,
+                    reason=f"{failure.reason}; the {named} defaulted to the resource name "
+                    f"{urn_name(urn)!r}: set {named} explicitly",
+                )
+            return self._wrap(news, secret), [failure]
         return self._wrap(self.inputs_of(spec), secret), []
 
-    def _autoname(self, urn: str, news: dict[str, Any]) -> None:
+    def _autoname(self, urn: str, news: dict[str, Any]) -> str | None:
         """A kind whose Spec has a required ``name`` gets the resource's logical name when
         the program gives none (Pulumi's auto-naming, without a random suffix: DSP names
-        are what operators and Cinder look objects up by)."""
+        are what operators and Cinder look objects up by). Returns the property it set."""
         prop = self.props.by_field("name")
         if prop is not None and prop.required and prop.name not in news and urn:
             news[prop.name] = urn_name(urn)
+            return prop.name
+        return None
 
     def diff(
         self,

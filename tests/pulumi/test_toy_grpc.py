@@ -248,3 +248,11 @@ def test_unknown_configuration(toy):
         toy.create(T, "d", {"name": "ddd", "size": 1})
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "not known yet" in e.value.details()
+
+
+def test_defaulted_name_failure_says_so(toy):
+    """When the resource name, used as the default DSP name, is not a valid name, the
+    failure says where the name came from and what to do."""
+    bad = toy.check(T, "X", {"size": 1})
+    assert bad.failures[0].property == "name"
+    assert "defaulted to the resource name 'X': set name explicitly" in bad.failures[0].reason
