@@ -190,7 +190,7 @@ def test_parallel_creates(plugin, sim, dsp):
     names = [f"par-{i}" for i in range(6)]
     inputs = {n: plain(rpc.check(V, n, {"size": 1}).inputs) for n in names}
     with ThreadPoolExecutor(6) as pool:
-        made = dict(zip(names, pool.map(lambda n: rpc.create(V, n, inputs[n]), names)))
+        made = dict(zip(names, pool.map(lambda n: rpc.create(V, n, inputs[n]), names), strict=True))
     assert len({m.id for m in made.values()}) == 6
     assert sorted(ai["name"] for ai in dsp.list("/app_instances")) == names
     with ThreadPoolExecutor(6) as pool:
