@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "cinder": "datera_iac.cinder_cli:cinder",
     "dsp": "datera_iac.sim.cli:dsp",
     "node": "datera_iac.node.cli:node",
+    "pulumi": "datera_iac.pulumi.cli:pulumi",
 }
 
 

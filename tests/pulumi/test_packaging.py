@@ -59,3 +59,20 @@ def test_manifest_declares_the_python_runtime():
     """PulumiPlugin.yaml names the runtime a source-based plugin is run with."""
     manifest = YAML(typ="safe").load((ROOT / "PulumiPlugin.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
+
+
+def test_cli_subcommands(tmp_path):
+    """``datera-iac pulumi schema/gen --check/package`` work from the main CLI."""
+    import json
+
+    from click.testing import CliRunner
+
+    from datera_iac.cli import cli
+    from datera_iac.pulumi.gen import SCHEMA_PATH
+
+    runner = CliRunner()
+    out = runner.invoke(cli, ["pulumi", "schema"])
+    assert out.exit_code == 0 and json.loads(out.output) == json.loads(SCHEMA_PATH.read_text())
+    assert runner.invoke(cli, ["pulumi", "gen", "--check"]).exit_code == 0
+    built = runner.invoke(cli, ["pulumi", "package", "--out", str(tmp_path)])
+    assert built.exit_code == 0 and Path(built.output.splitlines()[0]).is_file()
