@@ -93,7 +93,8 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
 
     A secret the DSP does not return is recorded as the digest of what was sent, so the
     next plan can tell whether the declaration changed it."""
-    spec = mask_spec(kind, obs.spec, prior.spec if prior else None)
+    observed = mask_spec(kind, obs.spec, prior.spec if prior else None)
+    spec = dict(observed)
     if sent is not None:
         for f in attrs.fields(kind.Spec):
             if f.metadata.get(SENSITIVE) and getattr(obs.spec, f.name, None) is None:
@@ -106,7 +107,7 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
         deps=list(deps), protect=protect, retain_on_delete=retain, temp_name=temp_name,
         updated=time.time(),
         inputs_digest=hash_secret(inputs) if inputs is not None and not temp_name else None,
-        observed_digest=data_digest(mask_spec(kind, obs.spec, prior.spec if prior else None)),
+        observed_digest=data_digest(observed),
     )
 
 

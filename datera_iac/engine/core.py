@@ -81,6 +81,24 @@ def load_stack(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any
         return load_program(main, stack=stack, config=merged, project=rt.project)
 
 
+def _session(base_url: str, parallel: int) -> Any:
+    """The HTTP session for the engine's DSP client.
+
+    Proxy settings are read from the environment once, here: requests would otherwise
+    re-scan ``os.environ`` on every request (a quarter of the CPU of a 500-volume apply).
+    The pool holds a connection per worker."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(16, parallel + 4))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))  # honours NO_PROXY
+    session.trust_env = False
+    return session
+
+
 @attrs.define
 class Workspace:
     """One stack: where it is declared, where its state lives, how to reach the DSP.
@@ -170,7 +188,7 @@ class Workspace:
             config = DateraConfig.from_mapping(data)
         except ConfigError:
             raise
-        self._client = DspClient(config)
+        self._client = DspClient(config, session=_session(config.base_url, self.parallel))
         # runner=None: a NodeAttachment reaches its node itself (local, or ssh:// in `node`)
         return Context(client=self._client, config=config, runner=None, timeouts=self.timeouts,
                        log=logging.getLogger("datera_iac"))
