@@ -31,6 +31,9 @@ PROGRAM = textwrap.dedent('''
         found = toy_sdk.Disk.get("found", cfg.get("lookup"))
         pulumi.export("found_size", found.size)
         pulumi.export("found_iqn", found.iqn)
+    if cfg.get("provider_ip"):
+        p = toy_sdk.Provider("dsp2", san_ip=cfg.get("provider_ip"), san_password="pw-abc")
+        toy_sdk.Disk("other", opts=pulumi.ResourceOptions(provider=p), size=2, name="other")
     if cfg.get_bool("extra"):
         toy_sdk.Disk("extra", opts=pulumi.ResourceOptions(depends_on=[disk]), size=1,
                      name=cfg.get("extra_name") or "extra")
@@ -124,3 +127,13 @@ def test_get_reads_an_existing_disk(program, toy, toy_store):
     with pytest.raises(Exception, match="does not exist"):
         run_program(program, EngineMocks(toy, state=first.state),
                     config={"project:size": "4", "project:lookup": "nope"})
+
+
+def test_explicit_provider(program, toy, toy_store):
+    """An explicit ``Provider`` configures the plugin with its (camelCased) options; its
+    password travels as a secret and reaches the core in clear."""
+    mocks = EngineMocks(toy, config={})
+    run_program(program, mocks, config={"project:size": "1", "project:provider_ip": "10.0.0.9"})
+    assert any({"san_ip": "10.0.0.9", "san_password": "pw-abc"}.items() <= c.items()
+               for c in toy.configs), toy.configs
+    assert sorted(r["spec"].name for r in toy_store.values()) == ["data", "other"]
