@@ -45,8 +45,8 @@ def probe_signature(run: Runner, device: str, *, timeout: float = 60.0) -> str |
         if "PTTYPE" in props:
             return f"partition table {props['PTTYPE']}"
         return "an unknown signature"
-    wipe = run.run(["wipefs", "-n", "--noheadings", "-o", "TYPE", device], ok_codes=(0,),
-                   timeout=timeout)
+    wipe = run.run(["wipefs", "--no-act", "--noheadings", "--output", "TYPE", device],
+                   ok_codes=(0,), timeout=timeout)
     types = [t.strip() for t in wipe.stdout.splitlines() if t.strip()]
     if types:
         return types[0]

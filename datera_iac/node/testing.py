@@ -83,6 +83,8 @@ class FakeNode(Runner):
         #: devices appear only after this many polls of their by-path link (0 = at once);
         #: None = never (a LUN that never shows up).
         self.device_delay: int | None = 0
+        #: portals whose sessions come up without a block device (a scan that never ends)
+        self.no_device_portals: set[str] = set()
         self.mounts: dict[str, str] = {}
         #: a substring of the joined argv -> the (exit code, stderr) that command returns
         self.fail: dict[str, tuple[int, str]] = {}
@@ -268,6 +270,8 @@ class FakeNode(Runner):
         self._next_sid += 1
         self.sessions[key] = sid
         for lun, spec in (luns or {}).items():
+            if portal in self.no_device_portals:
+                continue
             self._later(functools.partial(self._add_sd, portal, iqn, lun, spec))
         return 0, f"Login to [iface: default, target: {iqn}, portal: {portal}] successful.\n", ""
 

@@ -574,6 +574,14 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                helper: IscsiHelper) -> None:
         if not spec.filesystem:
             return
+        unsettled = [p.portal for p in att.paths if p.state != "up" and p.error
+                     and "never appeared" in p.error]
+        if unsettled:
+            # a logged-in path without its device means udev/SCSI scan is still running:
+            # a probe now could miss a signature, so it is not made at all
+            raise NodeError(f"{att.device_path} has not settled (paths via "
+                            f"{', '.join(unsettled)} are logged in without a device): "
+                            "not probing it for a filesystem; retry the attachment")
         nodefs.ensure_filesystem(runner, att.device_path, spec.filesystem)
         if spec.mount_point:
             nodefs.mount(runner, att.device_path, spec.mount_point, spec.filesystem,

@@ -370,3 +370,17 @@ def test_image_through_a_temporary_attachment(sim, node, tmp_path):
     assert ["multipath", "-f", wwid] in cmds[first_write:]
     assert sum("--logout" in c for c in cmds[first_write:]) == 2
     assert acl(ctx, vid) == [] and node.sessions == {}
+
+
+def test_no_probe_on_an_unsettled_device(sim, node):
+    """One path logged in without its device (still scanning): with a filesystem requested
+    the attachment fails without probing or formatting, and leaves nothing behind."""
+    ctx = make_ctx(sim, node)
+    vid = make_volume(ctx)
+    fake_fabric(ctx, vid, node)
+    node.no_device_portals.add(next(iter(node.targets.values())).portals[1])
+    with pytest.raises(NodeError, match="has not settled"):
+        KIND.create(ctx, KIND.spec_from({"volume_id": vid, "filesystem": "ext4"}))
+    assert not any(c[0] in ("blkid", "wipefs") or c[0].startswith("mkfs")
+                   for c in node.commands)
+    assert node.sessions == {} and acl(ctx, vid) == []
