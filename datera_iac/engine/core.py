@@ -288,6 +288,8 @@ class Workspace:
             if plan.errors:
                 store.compact()
                 return plan, None
+            if stack is not None and not destroy and not refresh_only:
+                self._sync_options(store, stack, plan)
             if refresh_only or not plan.changes:
                 if stack is not None and not destroy and not refresh_only:
                     self._record_outputs(store, stack, facts)
@@ -303,6 +305,22 @@ class Workspace:
             finally:
                 progress.close()
             return plan, result
+
+    def _sync_options(self, store: StateStore, stack: StackDef, plan: Plan) -> None:
+        """Record option changes (protect, retainOnDelete, dependencies) of resources whose
+        inputs did not change: they touch the state only, never the DSP."""
+        upserts = []
+        for step in plan.steps:
+            r = store.state.resources.get(step.name)
+            decl = stack.resources.get(step.name)
+            if step.action != "same" or r is None or decl is None:
+                continue
+            want = (decl.options.protect, decl.options.retain_on_delete, sorted(step.deps))
+            if (r.protect, r.retain_on_delete, sorted(r.deps)) != want:
+                upserts.append(attrs.evolve(r, protect=want[0], retain_on_delete=want[1],
+                                            deps=want[2]).to_json())
+        if upserts:
+            store.commit({"upsert": upserts})
 
     def _record_outputs(self, store: StateStore, stack: StackDef, facts: Facts) -> None:
         outs = masked_outputs(stack, facts, prior=store.state.outputs)

@@ -188,3 +188,28 @@ def test_up_on_a_tty_asks_and_no_means_no_writes(sim, sim_ws, writes, sim_stack,
     out = capsys.readouterr()
     assert asked and "5 to create" in out.out and "Cancelled" in out.err
     assert writes() == before and not sim_ws().load_state().resources
+
+
+def test_replace_keeps_one_volume_per_name(sim, sim_ws, sim_stack):
+    """Moving a volume to another tenant replaces it without ever having two live volumes
+    of that name (the kind's diff asks for delete-before-create; the plan says so); its
+    snapshot follows."""
+    ws = sim_ws()
+    ws.up()
+    old_id = ws.load_state().resources["v1"].id
+    moved = sim_stack.replace("  v1:\n    type: datera:index:Volume\n    properties:\n      name: vol-one\n"
+                              "      size: ${size}\n      tenant: ${team.id}",
+                              "  v1:\n    type: datera:index:Volume\n    properties:\n      name: vol-one\n"
+                              "      size: ${size}\n      tenant: /root")
+    assert moved != sim_stack
+    plan = sim_ws(moved).preview()
+    steps = {s.name: s for s in plan.changes}
+    assert steps["v1"].action == "replace" and steps["v1"].strategy == "delete-before-create"
+    assert steps["snap"].action == "replace"
+    plan, result = sim_ws(moved).up()
+    assert result.ok, result.failures
+    st = sim_ws(moved).load_state()
+    assert st.resources["v1"].id != old_id and st.resources["v1"].id.startswith("/root/")
+    assert [a["name"] for a in app_instances(sim, "/root")] == ["vol-one"]
+    assert sorted(a["name"] for a in app_instances(sim)) == ["vol-two"]
+    assert not st.deposed and not sim_ws(moved).preview().changes

@@ -247,3 +247,18 @@ def test_dead_local_holder_lock_is_taken_over(toy_ws):
     plan, result = ws2.up()
     assert result.ok
     assert any("took over the lock" in n and "999999" in n for n in ws2.notes)
+
+
+def test_toggling_protect_is_recorded_without_dsp_writes(toy_ws):
+    """Adding then removing protect changes only the state; destroy follows the latest."""
+    prot = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      protect: true")
+    _up(toy_ws(STACK))
+    writes = toy_ws.store.writes
+    _up(toy_ws(prot))
+    assert toy_ws(prot).load_state().resources["c"].protect and toy_ws.store.writes == writes
+    plan, _ = toy_ws(prot).up(destroy=True)
+    assert plan.errors
+    _up(toy_ws(STACK))
+    assert not toy_ws(STACK).load_state().resources["c"].protect
+    plan, result = toy_ws(STACK).up(destroy=True)
+    assert result.ok and not toy_ws.store.objects
