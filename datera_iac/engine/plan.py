@@ -545,7 +545,15 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
             facts.observed[decl.name] = adopted
             spec, unknown = build_spec(kind, props, decl, adopted.spec)
             if spec is not None:
-                step.changes = effective_diff(kind, adopted, spec, None, unknown).changes
+                d = effective_diff(kind, adopted, spec, None, unknown)
+                step.changes = d.changes
+                if d.replace:
+                    raise StackError(
+                        f"the object to import ({adopted.id}) differs in fields that cannot change "
+                        f"in place: {', '.join(d.replaces)}",
+                        where=decl.where, resource=decl.name, kind=kind.name,
+                        fix="make the declaration match the existing object, then import",
+                    )
             return
         step.action = "create"
         build_spec(kind, props, decl)  # validate what is known now

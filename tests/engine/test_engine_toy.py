@@ -262,3 +262,12 @@ def test_toggling_protect_is_recorded_without_dsp_writes(toy_ws):
     assert not toy_ws(STACK).load_state().resources["c"].protect
     plan, result = toy_ws(STACK).up(destroy=True)
     assert result.ok and not toy_ws.store.objects
+
+
+def test_import_that_would_need_replacement_is_a_plan_error(toy_ws):
+    """Importing an object whose replace-only fields differ from the declaration fails at plan."""
+    toy_ws.store.objects["x9"] = {"name": "gamma", "size": 1, "zone": "z", "parent_id": None,
+                                  "tags": {}, "id": "x9"}
+    imp = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      import: x9")
+    plan = toy_ws(imp).preview()
+    assert any("cannot change in place: zone" in e and "'c'" in e for e in plan.errors)
