@@ -8,4 +8,4 @@ where the real API is undocumented are described in ``docs/simulator.md``.
 from datera_iac.sim.hooks import Dataplane, NullDataplane
 from datera_iac.sim.server import SimServer
 
-__all__ = ["SimServer", "Dataplane", "NullDataplane"]
+__all__ = ["Dataplane", "NullDataplane", "SimServer"]

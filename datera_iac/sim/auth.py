@@ -50,7 +50,7 @@ class Sessions:
             raise ValidationFailed("is required", field="password")
         unknown = set(body) - {"name", "password", "remote_server"}
         if unknown:
-            raise ValidationFailed("unknown field (allowed: name, password, remote_server)", field=sorted(unknown)[0])
+            raise ValidationFailed("unknown field (allowed: name, password, remote_server)", field=min(unknown))
         server = body.get("remote_server")
         if server is not None:
             if not isinstance(server, str) or server not in self.ldap_servers:

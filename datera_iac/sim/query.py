@@ -23,12 +23,12 @@ from datera_iac.sim.errors import InvalidRequest, ValidationFailed
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
-_MATCH = re.compile(r"^match\((?P<attr>[A-Za-z_][A-Za-z0-9_]*),(?P<rx>.*)\)$", re.S)
+_MATCH = re.compile(r"^match\((?P<attr>[A-Za-z_][A-Za-z0-9_]*),(?P<rx>.*)\)$", re.DOTALL)
 #: a quantified group that itself contains a quantifier: "(a+)+", "(x*y)*" — the shapes that
 #: backtrack exponentially. Rejected so a filter can never hang the simulator.
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)[*+{]")
 MAX_REGEX = 512
-_EQ = re.compile(r"^(?P<attr>[A-Za-z_][A-Za-z0-9_]*)=(?P<val>.*)$", re.S)
+_EQ = re.compile(r"^(?P<attr>[A-Za-z_][A-Za-z0-9_]*)=(?P<val>.*)$", re.DOTALL)
 
 
 def _text(value: Any) -> str:

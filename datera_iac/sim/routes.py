@@ -31,6 +31,7 @@ from datera_iac.sim import schema as sch
 from datera_iac.sim.auth import Session, Sessions
 from datera_iac.sim.errors import (
     INITIALIZING_MESSAGE,
+    Internal,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -126,7 +127,7 @@ class SimState:
 
 Handler = Callable[[Ctx], Any]
 STATE = web.AppKey("state", SimState)
-FALLBACK = web.AppKey("fallback", Callable[[web.Request], Any])
+FALLBACK: web.AppKey[Callable[[web.Request], Any]] = web.AppKey("fallback")
 
 
 @attrs.define
@@ -192,8 +193,9 @@ def _metric(c: Ctx, known: list[str], latest: bool) -> Any:
         raise NotFound(f"unknown metric {metric!r}; known: {', '.join(known)}")
     now = int(c.store.now() * 1000)
     point = {"timestamp": now, "value": 0}
+    # no I/O is simulated: one zero point (``latest`` asks for exactly that shape anyway)
     return [{"path": c.params.get("path", "/system"), "uuid": c.params.get("uuid", ""),
-             "metric": metric, "points": [point] if latest else [point]}]
+             "metric": metric, "latest": latest, "points": [point]}]
 
 
 @api("GET", "/metrics/io/:metric")
@@ -648,9 +650,9 @@ async def _handle(state: SimState, request: web.Request, route: Route | None, ve
     assert route is not None
     store = state.store
     if route.template == "/login":
-        body = await _read_body(request, form_ok=True)
-        key = state.sessions.login(body)
-        entry["user"] = body.get("name")
+        creds = await _read_body(request, form_ok=True)
+        key = state.sessions.login(creds)
+        entry["user"] = creds.get("name") if isinstance(creds.get("name"), str) else None
         return _json(200, {"key": key, "version": version, "request_time": 0}), False
     token = request.headers.get("Auth-Token")
     if route.template == "/logout":
@@ -688,8 +690,6 @@ async def _handle(state: SimState, request: web.Request, route: Route | None, ve
 
 
 def _initializing() -> SimError:
-    from datera_iac.sim.errors import Internal
-
     return Internal(INITIALIZING_MESSAGE)
 
 
@@ -716,7 +716,7 @@ async def _admin_faults_put(request: web.Request) -> web.Response:
     try:
         knobs = _parse_json(await request.read() or b"{}")
         if not isinstance(knobs, dict):
-            raise ValueError("expected a JSON object of fault knobs")
+            raise TypeError("expected a JSON object of fault knobs")
         return _json(200, request.app[STATE].set_faults(**knobs))
     except (ValueError, TypeError, InvalidRequest) as e:
         return _json(422, {"name": "ValidationFailedError", "code": 16, "http": 422, "message": str(e)})

@@ -11,13 +11,14 @@ thread, so it never races a request being handled.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from datera_iac.sim.store import Store, StoreOptions
 from datera_iac.sim.tls import make_self_signed, server_context
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
 
 
@@ -110,7 +112,7 @@ class SimServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> SimServer:
+    def start(self) -> Self:
         """Bind the sockets, start the loop thread; return once both sites accept connections."""
         if self._thread is not None:
             return self
@@ -143,7 +145,7 @@ class SimServer:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(boot())
-            except BaseException as e:  # reported to start()
+            except BaseException as e:  # noqa: BLE001 - handed to start(), which re-raises it
                 failure.append(e)
                 ready.set()
                 return
@@ -171,7 +173,7 @@ class SimServer:
             try:
                 fut.result(timeout=10)
             except Exception:  # pragma: no cover - best effort on shutdown
-                pass
+                log.warning("the DSP simulator did not shut down cleanly", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         self._thread = None
@@ -183,7 +185,7 @@ class SimServer:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def __enter__(self) -> SimServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

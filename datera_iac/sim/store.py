@@ -849,7 +849,7 @@ class Store:
         return ent.acl_policy(ent.si_path(ai, si), si["acl"])
 
     def acl_items(self, tenant: str, ai_key: str, si_name: str, kind: str) -> list[dict[str, Any]]:
-        ai, si = self.get_si_obj(tenant, ai_key, si_name)
+        _ai, si = self.get_si_obj(tenant, ai_key, si_name)
         return [dict(i) for i in si["acl"][kind]]
 
     def get_auth(self, tenant: str, ai_key: str, si_name: str) -> dict[str, Any]:
@@ -981,12 +981,12 @@ class Store:
         return ai, vol, ent.vol_path(ai, si, vol)
 
     def list_snaps(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> list[dict[str, Any]]:
-        ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
+        _ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
         now = self.now()
         return [ent.snapshot(ppath, s, now, tenant) for s in parent["snapshots"].values()]
 
     def get_snap(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None, ts: str) -> dict[str, Any]:
-        ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
+        _ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
         snap = parent["snapshots"].get(ts)
         if snap is None:
             raise NotFound(f"snapshot {ts} does not exist at {ppath}")
@@ -1111,7 +1111,7 @@ class Store:
 
     def _users_of(self, kind: str, path: str) -> list[str]:
         out = []
-        for t, colls in self.objs.items():
+        for colls in self.objs.values():
             for ai in colls["app_instances"].values():
                 for si in ai["storage_instances"].values():
                     if any(i["path"] == path for i in si["acl"][kind]):

@@ -75,7 +75,7 @@ def validate(value: Any, schema: dict[str, Any] | None, path: str = "") -> None:
             raise ValidationFailed(f"must be at most {mx} characters", field=where)
         if schema.get("format") == "date-time":
             try:
-                _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                _dt.datetime.fromisoformat(value)
             except ValueError:
                 raise ValidationFailed(f"{value!r} is not an ISO 8601 timestamp", field=where)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -76,9 +76,9 @@ def ai_body(name: str = "app-1", size: int = 10, replicas: int = 3, **extra: Any
 
 # ---------------------------------------------------------------------------- fixtures
 
-import pytest  # noqa: E402
+import pytest
 
-from datera_iac.sim import SimServer  # noqa: E402
+from datera_iac.sim import SimServer
 
 
 @pytest.fixture

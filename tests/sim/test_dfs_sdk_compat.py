@@ -24,15 +24,15 @@ for _name in ("Mapping", "MutableMapping", "Sequence", "Iterable", "Callable"):
         setattr(collections, _name, getattr(collections.abc, _name))
 
 dfs_sdk = pytest.importorskip("dfs_sdk")
-from dfs_sdk import connection as sdk_connection  # noqa: E402
-from dfs_sdk.exceptions import (  # noqa: E402
+from dfs_sdk import connection as sdk_connection
+from dfs_sdk.exceptions import (
     ApiConflictError,
     ApiInvalidRequestError,
     ApiNotFoundError,
     ApiValidationFailedError,
 )
 
-from datera_iac.sim import SimServer  # noqa: E402
+from datera_iac.sim import SimServer
 
 IQN = "iqn.1993-08.org.debian:01:sdkhost"
 

@@ -175,10 +175,10 @@ def test_specific_nasty_inputs(sim: SimServer, world: dict[str, Any], api: Any) 
     h = {"Auth-Token": world["key"], "Content-Type": "application/json"}
     cases = [
         ("POST", url, b"x" * (2 * 1024 * 1024), h),
-        ("POST", url, b'{"name": "nan-ai", "storage_instances": [{"name": "storage-1", "volumes": '
-                      b'[{"name": "volume-1", "size": NaN}]}]}', h),
-        ("POST", url, b'{"name": "big", "storage_instances": [{"name": "storage-1", "volumes": '
-                      b'[{"name": "volume-1", "size": 1e999}]}]}', h),
+        ("POST", url, (b'{"name": "nan-ai", "storage_instances": [{"name": "storage-1", "volumes": '
+                       b'[{"name": "volume-1", "size": NaN}]}]}'), h),
+        ("POST", url, (b'{"name": "big", "storage_instances": [{"name": "storage-1", "volumes": '
+                       b'[{"name": "volume-1", "size": 1e999}]}]}'), h),
         ("POST", url, b'{"name": ' + b"9" * 5000 + b"}", h),
         ("POST", url, b"[" * 100000, h),
         ("POST", url, json.dumps({"name": "ok-name"}).encode(), dict(h, tenant="/root/../../etc")),
