@@ -157,8 +157,8 @@ def _run(sim: SimServer, world: dict[str, Any], examples: int) -> None:
 
 
 def test_fuzz_quick(sim: SimServer, world: dict[str, Any]) -> None:
-    """Two hundred malformed requests (CI variant): JSON 4xx only, store unchanged."""
-    _run(sim, world, examples=100)
+    """120 malformed requests (CI variant): JSON 4xx only, store unchanged."""
+    _run(sim, world, examples=60)
 
 
 @pytest.mark.slow
@@ -272,7 +272,7 @@ def _run_valid(sim: SimServer, world: dict[str, Any], examples: int) -> None:
 
 def test_schema_valid_bodies_never_break_handlers(sim: SimServer, world: dict[str, Any]) -> None:
     """Bodies that pass each endpoint's schema get 200 or a JSON 4xx, never a 5xx."""
-    _run_valid(sim, world, examples=150)
+    _run_valid(sim, world, examples=80)
 
 
 @pytest.mark.slow
