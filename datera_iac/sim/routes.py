@@ -594,6 +594,7 @@ async def sim_middleware(request: web.Request, handler: Callable[..., Any]) -> w
     entry: dict[str, Any] = {
         "ts": time.time(), "method": method, "path": path, "template": template,
         "status": 0, "tenant": None, "user": None,
+        "client": request.headers.get("Datera-Driver"),
     }
     state.counters[f"{method} {template}"] += 1
     drop = False

@@ -140,6 +140,8 @@ def test_counters_and_request_log(sim: SimServer, api, body) -> None:
     assert [e["status"] for e in log] == [200, 200, 200, 200]
     assert log[1]["template"] == "/v2.2/app_instances" and log[1]["tenant"] == "/root"
     assert "password" not in repr(log) and api.key not in repr(log)
+    r = api.s.get(api.url("/system"), headers=dict(api.headers(), **{"Datera-Driver": "OpenStack-Cinder-x"}), timeout=5)
+    assert r.status_code == 200 and sim.request_log()[-1]["client"] == "OpenStack-Cinder-x"
 
 
 def test_http_admin_endpoints(sim: SimServer, api) -> None:
