@@ -17,7 +17,8 @@ Cinder can manage what we made and we can adopt what Cinder made. Everything her
 Driver quirks we deliberately do not copy are listed in ``docs/volume-types.md``.
 
 Stable API used by other kinds (the Volume kind): :func:`normalize_extra_specs`,
-:func:`resolve_policy`, :class:`VolumePolicy`, :func:`policy_changes`.
+:func:`resolve_policy`, :class:`VolumePolicy`, :func:`policy_changes`. Importing an
+existing Cinder type: :func:`fold_qos_specs` (the driver's reading of extra + QoS specs).
 """
 
 from __future__ import annotations
@@ -53,10 +54,14 @@ __all__ = [
     "uses_placement_policy",
     "PolicyChange",
     "policy_changes",
+    "fold_qos_specs",
+    "parse_osc_properties",
     "extra_specs_map",
     "openstack_command",
     "terraform_hcl",
+    "hcl_label",
     "cinder_conf",
+    "property_rows",
 ]
 
 #: The vendor prefix of the driver's extra specs ("Datera Fabric").
