@@ -247,7 +247,7 @@ class Applier:
             # old objects of create-before-delete replacements done in this run
             known = {s.id for s in backward if s.deposed}
             for r in list(self.store.state.deposed):
-                if r.id not in known:
+                if r.id not in known and r.name not in failed:  # a failed step already reported it
                     backward.append(Step(name=r.name, kind=kind_for(r.type).name, action="delete",
                                          id=r.id, deposed=True))
             self._run_phase(pool, backward, lambda s: s.deps, failed)
@@ -368,7 +368,13 @@ class Applier:
         if not d.changed:
             return
         if not d.replace:
-            self._update(kind, step.name, prior, obs, spec, deps, opts.protect, opts.retain_on_delete)
+            if prior.temp_name:
+                # an interrupted temporary-name replacement: the old object must go before
+                # the new one can take its name
+                for old in [r for r in self.store.state.deposed if r.name == step.name]:
+                    self._delete(kind_for(old.type), old, deposed=True)
+            self._update(kind, step.name, prior, obs, spec, deps, opts.protect, opts.retain_on_delete,
+                         op="rename" if prior.temp_name else "update")
             return
         if step.strategy == "delete-before-create" or d.delete_before_replace:
             self._delete(kind, prior, deposed=False)

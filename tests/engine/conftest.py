@@ -42,6 +42,7 @@ class ToyStore:
         self.ids = itertools.count(1)
         self.mu = threading.Lock()
         self.fail: dict[str, str] = {}  # name -> op that raises
+        self.fail_delete: set[str] = set()  # ids whose delete raises
 
     def count(self, op: str) -> None:
         with self.mu:
@@ -90,11 +91,15 @@ class EngineToy(Kind[ToySpec, ToyOut]):
         self.store.count("update")
         if self.store.fail.get(new.name) == "update":
             raise Conflict("injected failure", method="PUT", path=f"/toys/{id}")
+        if any(o["name"] == new.name and oid != id for oid, o in self.store.objects.items()):
+            raise Conflict(f"name {new.name} taken", method="PUT", path=f"/toys/{id}")
         self.store.objects[id].update(name=new.name, size=new.size, tags=dict(new.tags))
         return self._obs(id)
 
     def delete(self, ctx: Any, id: str) -> None:
         self.store.count("delete")
+        if id in self.store.fail_delete:
+            raise Conflict("injected delete failure", method="DELETE", path=f"/toys/{id}")
         self.store.objects.pop(id, None)
 
     def find(self, ctx: Any, spec: ToySpec) -> Observed[ToySpec, ToyOut] | None:

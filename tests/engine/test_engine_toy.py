@@ -271,3 +271,26 @@ def test_import_that_would_need_replacement_is_a_plan_error(toy_ws):
     imp = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      import: x9")
     plan = toy_ws(imp).preview()
     assert any("cannot change in place: zone" in e and "'c'" in e for e in plan.errors)
+
+
+def test_interrupted_temporary_name_replacement_completes_on_rerun(toy_ws):
+    """If the old object cannot be deleted mid-replacement, the new one keeps its temporary
+    name; the next run deletes the old one first, then renames: one object per name."""
+    _up(toy_ws(STACK))
+    old_id = toy_ws(STACK).load_state().resources["a"].id
+    z = STACK.replace("default: a", "default: b")
+    toy_ws.store.fail_delete.add(old_id)
+    _, result = toy_ws(z).up()
+    assert [f.name for f in result.failures] == ["a"]
+    st = toy_ws(z).load_state()
+    assert st.resources["a"].temp_name == "alpha-replacing" and [r.id for r in st.deposed] == [old_id]
+    plan = toy_ws(z).preview()
+    assert {s.name: s.action for s in plan.changes if not s.deposed}["a"] == "update"
+    toy_ws.store.fail_delete.clear()
+    _, result = _up(toy_ws(z))
+    assert result.ok, result.failures
+    names = sorted(o["name"] for o in toy_ws.store.objects.values())
+    assert names == ["alpha", "beta", "gamma"] and old_id not in toy_ws.store.objects
+    st = toy_ws(z).load_state()
+    assert not st.deposed and st.resources["a"].temp_name is None
+    assert not toy_ws(z).preview().changes
