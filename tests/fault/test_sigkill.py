@@ -1,0 +1,166 @@
+"""SIGKILL mid-apply, then run again: the engine's ``datera-iac up`` killed at random
+instants, and the Terraform provider process killed while Terraform applies.
+
+After the re-run: 0 twins (no name twice on the DSP), 0 orphans (nothing on the DSP that the
+state does not hold), the state valid, and a plan after it is empty.
+
+The engine trials are those of tests/engine/test_crash.py (the engine engineer's harness,
+reused as is): 2 trials in CI, 10 in the slow variant. The Terraform case kills the
+provider plugin by its PID (found under the launcher path this test installed) once the
+first volume POST reached the DSP.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from datera_iac.engine.core import Workspace
+from tests.engine.test_crash import _check_converged, _up, stack_text
+from tests.fault.conftest import TF_HEAD, census, twins_of, wait_until
+
+
+def _engine_kill_trials(sim, tmp_path, figure, trials: int, n: int, seed: int) -> None:
+    """Kill ``datera-iac up`` when the DSP has seen a random number (1..n-1) of the volume
+    POSTs - strictly mid-apply, unlike a kill after a random delay, which can land after the
+    last POST on a fast machine - then re-run and check convergence (test_crash's checker)."""
+    rng = random.Random(seed)
+    at = []
+    for t in range(trials):
+        sim.reset()
+        d = tmp_path / f"trial{t}"
+        d.mkdir()
+        stack = d / "Pulumi.yaml"
+        stack.write_text(stack_text(n))
+        target = rng.randint(1, n - 1)
+        proc = _up(stack, sim, None)
+        try:
+            wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) >= target
+                       or proc.poll() is not None, 120, f"{target} volume POSTs", every=0.002)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        made = sim.counters().get("POST /v2.2/app_instances", 0)
+        assert proc.returncode == -signal.SIGKILL, f"up ended by itself before the kill ({made} POSTs)"
+        at.append(made)
+        ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False)
+        try:
+            plan, result = ws.up(quiet=True)
+        finally:
+            ws.close()
+        assert not plan.errors and result is not None and result.ok, (plan.errors, result and result.failures)
+        _check_converged(sim, stack, n, None)  # 0 twins, 0 orphans, state valid, nothing pending
+        ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False)
+        try:
+            assert not ws.preview().changes
+        finally:
+            ws.close()
+    figure("sigkill_engine", trials=trials, volumes=n, twins=0, orphans=0, converged=trials,
+           killed_after_posts=at)
+
+
+def test_engine_sigkill(sim, tmp_path, figure, engine_env):
+    """`datera-iac up` of 200 volumes SIGKILLed mid-apply twice; each re-run converges."""
+    _engine_kill_trials(sim, tmp_path, figure, trials=2, n=200, seed=23)
+
+
+@pytest.mark.slow
+def test_engine_sigkill_10_trials(sim, tmp_path, figure, engine_env):
+    _engine_kill_trials(sim, tmp_path, figure, trials=10, n=200, seed=29)
+
+
+def tf_stack(n: int) -> str:
+    body = TF_HEAD + 'resource "datera_tenant" "t" {\n  name = "tfkill"\n}\n'
+    body += f"""
+resource "datera_volume" "v" {{
+  count  = {n}
+  name   = format("tfkill-%03d", count.index)
+  size   = 1
+  tenant = datera_tenant.t.name
+}}
+"""
+    return body
+
+
+def _provider_pids(launcher: Path) -> list[int]:
+    """PIDs of processes running our launcher (this test's own provider, nobody else's)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if str(launcher).encode() in argv:
+            pids.append(int(d))
+    return pids
+
+
+def _tf_kill_trials(sim, make_tf, figure, trials: int, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    results = []
+    for t in range(trials):
+        sim.reset()
+        sim.set_faults(latency_ms=30)  # a few seconds of apply to land the kill in
+        tf = make_tf(sim, name=f"tf{t}")
+        tf.write(tf_stack(n))
+        launcher = tf.dir.parent / f"plugins-tf{t}" / "terraform-provider-datera"
+        assert launcher.exists()
+        proc = subprocess.Popen([str(tf.binary), "apply", "-auto-approve", "-no-color", "-parallelism=5"],
+                                cwd=tf.dir, env=tf.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        try:
+            wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) > 0 or proc.poll() is not None,
+                       120, "the first volume POST")
+            time.sleep(rng.uniform(0.0, 1.0))
+            pids = _provider_pids(launcher)
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        posts = sim.counters().get("POST /v2.2/app_instances", 0)
+        assert pids, "the provider process was not found (nothing killed)"
+        assert proc.returncode != 0 and posts < n, f"the kill came too late ({posts} of {n} made)\n{out}"
+        sim.set_faults(latency_ms=0)
+        again = tf.apply()
+        names, ais = census(sim, "/root/tfkill")
+        state = tf.state()
+        ids = {v["id"] for a, v in state.items() if a.startswith("datera_volume.")}
+        orphans = {f"/root/tfkill/{a['id']}" for a in ais} ^ ids
+        twins = twins_of(names)
+        plan = tf.plan()
+        results.append({"killed_after_posts": posts, "twins": len(twins), "orphans": len(orphans),
+                        "replan_exit": plan.returncode})
+        assert not twins, f"twins after re-apply: {twins}"
+        assert sorted(names) == [f"tfkill-{i:03d}" for i in range(n)], again.stdout
+        assert not orphans, f"orphans/state mismatch: {orphans} (state ids look like {sorted(ids)[:2]})"
+        assert plan.returncode == 0, plan.stdout
+    figure("sigkill_terraform", trials=trials, volumes=n,
+           twins=sum(r["twins"] for r in results), orphans=sum(r["orphans"] for r in results),
+           killed_after_posts=[r["killed_after_posts"] for r in results])
+
+
+@pytest.mark.terraform
+def test_terraform_provider_sigkill(sim, faults_off, make_tf, figure):
+    """The provider plugin SIGKILLed while Terraform creates 20 volumes; re-apply converges."""
+    _tf_kill_trials(sim, make_tf, figure, trials=1, n=20, seed=3)
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+def test_terraform_provider_sigkill_5_trials(sim, faults_off, make_tf, figure):
+    _tf_kill_trials(sim, make_tf, figure, trials=5, n=40, seed=4)
