@@ -29,6 +29,7 @@ from tf.types import Unknown
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
 
+from provider.batching import ReadBatcher, batches
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
 
@@ -67,6 +68,7 @@ class KindAdapter:
         self.kind = kind
         self.schema: KindSchema = kind_schema(kind)
         self._stable = set(getattr(kind, "stable_outputs", ()))
+        self.batcher = ReadBatcher(kind) if batches(kind) else None
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -239,7 +241,11 @@ class KindAdapter:
             known = self.spec_of(current)
         except InputError:  # a state the core no longer accepts: read without it
             known = None
-        obs = self.kind.read_known(contexts(self.timeouts_of(current)), obj_id, known)
+        ctx = contexts(self.timeouts_of(current))
+        if self.batcher is not None:  # concurrent refreshes share one bulk read
+            obs = self.batcher.read(ctx, obj_id, known)
+        else:
+            obs = self.kind.read_known(ctx, obj_id, known)
         if obs is None:
             return None
         return self.state_from(obs, current)
@@ -249,9 +255,16 @@ class KindAdapter:
     ) -> dict[str, Any]:
         old, new = self.spec_of(prior), self.spec_of(planned)
         d = self.kind.diff(old, new)
-        if d.replace:  # Terraform replaces; reaching here is a provider bug, not user error
-            raise RuntimeError(f"update of {self.kind.name} asked to change "
-                               f"replace-only fields {', '.join(d.replaces)}")
+        if d.replace:
+            # The plan could not see this: the value was unknown then (e.g. extra_specs
+            # taken from a volume type changed in the same run). Nothing was changed.
+            raise InputError(
+                f"the new value of {', '.join(d.replaces)} needs a new {self.kind.name}, which "
+                "the plan could not know (the value was unknown at plan time); nothing was "
+                "changed", kind=self.kind.name, field=d.replaces[0],
+                resource=str(planned.get("name") or prior.get(ID) or ""),
+                fix="run `terraform apply` again: the next plan knows the value and shows the "
+                "replacement (or why it is refused)")
         if not d.changed:
             # Only the form of an input or a timeout changed: nothing to tell the DSP.
             state = dict(planned)

@@ -278,3 +278,41 @@ def test_configure_with_unknown_values_is_deferred(tmp_path):
     assert list(svc.ConfigureProvider(req, None).diagnostics) == []
     planned, _, diags = _plan(svc, None, _full(name="disk-a"))
     assert not diags and planned["name"] == "disk-a"  # planning needs no DSP
+
+
+def test_replacement_discovered_at_apply_is_a_clear_error(svc):
+    """A value unknown at plan time that turns out to need a replacement stops the update
+    with an error naming the field; the prior state is kept."""
+    planned, _, _ = _plan(svc, None, _full(name="disk-a"))
+    state, _ = _apply(svc, None, planned)
+    planned2, replace, _ = _plan(svc, state, _full(name="disk-a", tenant=Unknown))
+    assert replace == ["tenant"]  # the plan itself already replaces an unknown tenant
+    bad = {**state, "tenant": "other"}  # as if Terraform had planned an in-place update
+    new, diags = _apply(svc, state, bad)
+    assert new == state and diags[0].attribute.steps[0].attribute_name == "tenant"
+    assert "run `terraform apply` again" in diags[0].detail
+
+
+def test_concurrent_reads_share_bulk_reads(svc, tmp_path):
+    """Ten refreshes arriving together are served by a few read_many calls, with the same
+    answers as single reads; a vanished object still reads as gone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    states = []
+    for i in range(10):
+        planned, _, _ = _plan(svc, None, _full(name=f"disk-{i}"))
+        states.append(_apply(svc, None, planned)[0])
+    adapter = svc.app.adapters[T]
+    single = [adapter.read(svc.app.context, st) for st in states]
+    store = FileStore(ToyConfig(path=str(tmp_path / "store.json")))
+    data = store.load()
+    del data["/root/disk-3"]
+    store.save(data)
+    before = len(adapter.batcher.batches)
+    with ThreadPoolExecutor(10) as pool:
+        got = list(pool.map(lambda st: adapter.read(svc.app.context, st), states))
+    assert got[3] is None and [g for i, g in enumerate(got) if i != 3] == \
+        [s for i, s in enumerate(single) if i != 3]
+    made = adapter.batcher.batches[before:]
+    assert sorted(i for b in made for i in b) == sorted(st["id"] for st in states)
+    assert len(made) <= 3, made

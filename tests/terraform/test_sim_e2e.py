@@ -90,7 +90,13 @@ def test_mirror_install_lifecycle_update_in_place_drift_destroy(terraform_bin, t
     vol = tf.state()["datera_volume.v"]
     assert vol["tenant"] == "team-a" and vol["op_state"] == "available"
     assert vol["iqn"].startswith("iqn.") and vol["chap_secret"] == "chap-secret-123"
+    before = dict(sim.counters())
     assert tf.plan().returncode == 0
+    refresh = {k: n - before.get(k, 0) for k, n in sim.counters().items() if n != before.get(k, 0)}
+    assert not _writes(refresh), refresh
+    assert refresh.get("GET /v2.2/app_instances", 0) >= 1  # the volume kind's bulk read
+    assert refresh.get("GET /v2.2/app_instances/:id", 0) <= 1  # only the snapshot's parent
+    assert "GET /v2.2/app_instances/:id/int_ecosystem_data" not in refresh
 
     before = dict(sim.counters())
     p = tf.apply("-var", "size=20", "-var", "iops=2000", "-var", "vol_name=db-renamed")

@@ -129,6 +129,11 @@ class Disk(Kind[DiskSpec, DiskOutputs]):
         obj = ctx.client.load().get(id)
         return _observe(obj) if obj else None
 
+    def read_many(self, ctx: Context, ids: Any) -> dict[str, Observed[DiskSpec, DiskOutputs] | None]:
+        data = ctx.client.load()  # one "list call"
+        ctx.client.log("list")
+        return {i: (_observe(data[i]) if i in data else None) for i in ids}
+
     def create(self, ctx: Context, spec: DiskSpec) -> Observed[DiskSpec, DiskOutputs]:
         store = ctx.client
         with store._lock:
