@@ -499,20 +499,26 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
         if step.action in ("create", "replace"):
             facts.pending_action[name] = step.action
         if step.protect and step.action == "replace":
-            plan.errors.append(
-                f"{decl.where}: resource {name!r} is protected and the plan would replace it "
-                f"(changed: {', '.join(c.name for c in step.changes if c.replace)}); "
-                "remove `protect` first if you mean it"
-            )
+            changed = ", ".join(c.name for c in step.changes if c.replace) or step.reason or "type"
+            plan.errors.append(str(StackError(
+                f"is protected and the plan would replace it (changed: {changed})",
+                where=decl.where, resource=name, kind=kind.name,
+                fix="remove `protect` first if you mean it",
+            )))
         plan.steps.append(step)
 
     # objects in state that the stack no longer declares: delete (or forget), dependents first
     leaving = [r for n, r in state.resources.items() if n not in decls]
-    rdeps = {r.name: {d for d in r.deps if d in {x.name for x in leaving}} for r in leaving}
+    leaving_names = {r.name for r in leaving}
+    rdeps = {r.name: {d for d in r.deps if d in leaving_names} for r in leaving}
+    dependents: dict[str, list[str]] = defaultdict(list)
+    for r in leaving:
+        for d in rdeps[r.name]:
+            dependents[d].append(r.name)
     for name in reversed(topo_order(rdeps, [r.name for r in leaving])):
         r = state.resources[name]
         kind = kind_for(r.type)
-        waits = tuple(sorted(x.name for x in leaving if name in x.deps))
+        waits = tuple(sorted(dependents.get(name, ())))
         action = "forget" if r.retain_on_delete else "delete"
         plan.steps.append(Step(name=name, kind=kind.name, action=action, id=r.id, deps=waits,
                                protect=r.protect, retain_on_delete=r.retain_on_delete))
