@@ -760,9 +760,14 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         if "ip_pool" in declared and not (new.template or policy.template):
             pool = policy.ip_pool_for(new.name)
             if live.extra_specs.get("DF:ip_pool") != pool:
+                # ``force``: the DSP refuses an online ip_pool change without it; the Cinder
+                # driver's offline flip instead cut every session (driver 2.8.2 dropped
+                # detaches on retype, and a retype must not take an attached volume down)
                 si_body["ip_pool"] = {"path": policy.ip_pool_path(new.name)}
-        offline = bool(si_body) or "replica_count" in vol_body or (
-            new.size > live.size and not _online_resize(sw))
+                si_body["force"] = True
+        # replica_count and ip_pool change online (user-needs 2.3: a retype keeps the
+        # volume online and attached); only an extend on a pre-3.3 DSP needs the flip
+        offline = new.size > live.size and not _online_resize(sw)
         was_online = ai.get("admin_state") == "online"
         if offline and was_online:
             client.put(ai_url, {"admin_state": "offline"}, tenant=tenant)
