@@ -183,7 +183,7 @@ def bench_engine(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
             raise SystemExit(f"engine re-preview is not empty: {[s.name for s in plan.changes][:5]}")
 
     def cli_preview() -> None:
-        r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),
+        r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),  # noqa: PLW1510
                             "--detailed-exitcode", "--endpoint", sim.url], cwd=d,
                            capture_output=True, env=dict(os.environ))
         if r.returncode != 0:

@@ -7,4 +7,4 @@ come from the kinds; the provider block is :class:`datera_iac.config.DateraConfi
 
 from provider.provider import PROVIDER_ADDRESS, PROVIDER_VERSION, DateraProvider
 
-__all__ = ["DateraProvider", "PROVIDER_ADDRESS", "PROVIDER_VERSION"]
+__all__ = ["PROVIDER_ADDRESS", "PROVIDER_VERSION", "DateraProvider"]

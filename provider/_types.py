@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import enum
 import json
-from collections import abc
 import types
 import typing
+from collections import abc
 from typing import Any
 
 import attrs
 from tf import types as tft
 
 __all__ = [
-    "UnsupportedType", "Object", "tf_type_for", "is_optional", "resolved_fields", "type_label",
+    "Object",
+    "UnsupportedType",
+    "is_optional",
+    "resolved_fields",
+    "tf_type_for",
+    "type_label",
 ]
 
 

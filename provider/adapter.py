@@ -28,12 +28,11 @@ from tf.types import Unknown
 
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
-
 from provider.batching import ReadBatcher, batches
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
 
-__all__ = ["KindAdapter", "PlanOutcome", "has_unknown", "ContextFactory"]
+__all__ = ["ContextFactory", "KindAdapter", "PlanOutcome", "has_unknown"]
 
 log = logging.getLogger("provider")
 

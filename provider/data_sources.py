@@ -23,7 +23,6 @@ from tf.schema import Schema
 
 from datera_iac.errors import InputError, NotFound
 from datera_iac.resources.base import DOC
-
 from provider._types import Object, resolved_fields, tf_type_for
 from provider.adapter import KindAdapter
 from provider.diagnostics import report
@@ -32,7 +31,7 @@ from provider.schema import ID, TIMEOUTS, FieldInfo
 if TYPE_CHECKING:  # pragma: no cover
     from provider.provider import DateraProvider
 
-__all__ = ["data_source_classes", "BaseDataSource"]
+__all__ = ["BaseDataSource", "data_source_classes"]
 
 
 class BaseDataSource(DataSource):
@@ -41,7 +40,7 @@ class BaseDataSource(DataSource):
     ds_name: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def __init__(self, provider: "DateraProvider") -> None:
+    def __init__(self, provider: DateraProvider) -> None:
         self.provider = provider
 
     @classmethod
@@ -99,7 +98,7 @@ class KindLookup(BaseDataSource):
 
 class VolumeLookup(KindLookup):
     description = "Look up one volume by id, or by name (and tenant)."
-    args = {
+    args: ClassVar[dict[str, str]] = {
         ID: "The volume's id (`/root/<tenant>/<app_instance id>`), its app_instance id or "
             "name, or a Cinder reference `[tenant:]ai:si:vol`. Set `id` or `name`.",
         "name": "The volume's (app_instance's) name; used when `id` is not set.",
@@ -125,7 +124,7 @@ class VolumeLookup(KindLookup):
 
 class SnapshotLookup(KindLookup):
     description = "Look up one snapshot by id (`<volume id>/<timestamp>`)."
-    args = {ID: "The snapshot's id, `<volume id or name>/<timestamp>`."}
+    args: ClassVar[dict[str, str]] = {ID: "The snapshot's id, `<volume id or name>/<timestamp>`."}
 
 
 class VolumeList(BaseDataSource):
@@ -197,7 +196,7 @@ class SystemData(BaseDataSource):
         from datera_iac.resources.queries import system_info
 
         info = system_info(self.provider.context())
-        values = attrs.asdict(info.system)
+        values = attrs.asdict(info.system)  # type: ignore[arg-type]
         state: dict[str, Any] = {}
         for f in self.fields():
             v = values.get(f.name)
@@ -241,7 +240,7 @@ def _subclass(base: type, name: str, **attrs_: Any) -> type:
     return type(name, (base,), attrs_)
 
 
-def data_source_classes(provider: "DateraProvider") -> list[type[DataSource]]:
+def data_source_classes(provider: DateraProvider) -> list[type[DataSource]]:
     """The data sources whose kinds exist in ``provider``."""
     ad = provider.adapters
     out: list[type[DataSource]] = []

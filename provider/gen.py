@@ -31,7 +31,7 @@ from tf.gen import tfplugin_pb2 as pb
 from provider.provider import PROVIDER_ADDRESS, DateraProvider
 from provider.servicer import Servicer
 
-__all__ = ["schema_snapshot", "render_docs", "main", "PROVIDER_DIR", "REPO"]
+__all__ = ["PROVIDER_DIR", "REPO", "main", "render_docs", "schema_snapshot"]
 
 PROVIDER_DIR = Path(__file__).resolve().parent
 REPO = PROVIDER_DIR.parent
@@ -133,7 +133,7 @@ def _schema_md(schema: dict[str, Any], replace: set[str]) -> list[str]:
 def _blocks(kind: str, type_name: str) -> list[str]:
     """Every ``<kind> "<type_name>" ...`` block in examples/terraform, as written."""
     out = []
-    pattern = re.compile(rf'^{kind} "{re.escape(type_name)}" "[^"]+" \{{', re.M)
+    pattern = re.compile(rf'^{kind} "{re.escape(type_name)}" "[^"]+" \{{', re.MULTILINE)
     for path in sorted(EXAMPLES.rglob("*.tf")):
         text = path.read_text()
         for m in pattern.finditer(text):

@@ -34,13 +34,13 @@ from provider.provider import PROVIDER_ADDRESS, PROVIDER_VERSION
 
 __all__ = [
     "EXECUTABLE",
-    "write_launcher",
+    "dev_overrides_config",
     "install_dev_overrides",
     "install_mirror",
-    "dev_overrides_config",
+    "main",
     "mirror_config",
     "os_arch",
-    "main",
+    "write_launcher",
 ]
 
 EXECUTABLE = "terraform-provider-datera"

@@ -24,13 +24,12 @@ from tf.utils import Diagnostics
 
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Timeouts
-
 from provider.adapter import KindAdapter, has_unknown
 from provider.diagnostics import report
 from provider.resources import PREFIX, resource_class
 from provider.schema import provider_schema
 
-__all__ = ["DateraProvider", "PROVIDER_ADDRESS", "PROVIDER_VERSION", "default_kinds"]
+__all__ = ["PROVIDER_ADDRESS", "PROVIDER_VERSION", "DateraProvider", "default_kinds"]
 
 #: The provider's source address. Users write ``source = "datera/datera"``.
 PROVIDER_ADDRESS = "registry.terraform.io/datera/datera"
@@ -44,7 +43,6 @@ _KIND_ORDER = ("Tenant", "VolumeType", "Volume", "Snapshot", "NodeAttachment")
 def default_kinds() -> list[Kind[Any, Any]]:
     """Every registered kind, once each, in a stable order."""
     import datera_iac.resources  # noqa: F401 - registers the kinds that exist
-
     from datera_iac.resources.base import KINDS
 
     seen: dict[int, Kind[Any, Any]] = {}

@@ -27,7 +27,7 @@ from provider.diagnostics import report
 if TYPE_CHECKING:  # pragma: no cover
     from provider.provider import DateraProvider
 
-__all__ = ["KindResource", "resource_class", "PREFIX"]
+__all__ = ["PREFIX", "KindResource", "resource_class"]
 
 PREFIX = "datera_"
 
@@ -37,7 +37,7 @@ class KindResource(Resource):
 
     adapter: ClassVar[KindAdapter]
 
-    def __init__(self, provider: "DateraProvider") -> None:
+    def __init__(self, provider: DateraProvider) -> None:
         self.provider = provider
 
     @classmethod

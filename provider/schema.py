@@ -24,20 +24,27 @@ import attrs
 from tf import types as tft
 from tf.schema import Attribute, Schema
 
-from datera_iac.resources.base import COMPUTED, DOC, REPLACE, SENSITIVE, Kind, Timeouts, snake
-
+from datera_iac.resources.base import (
+    COMPUTED,
+    DOC,
+    REPLACE,
+    SENSITIVE,
+    Kind,
+    Timeouts,
+    snake,
+)
 from provider._types import resolved_fields, tf_type_for
 
 __all__ = [
-    "FieldInfo",
-    "KindSchema",
     "ID",
+    "SCHEMA_VERSION",
     "TIMEOUTS",
     "TIMEOUT_KEYS",
-    "kind_schema",
+    "FieldInfo",
+    "KindSchema",
     "config_fields",
+    "kind_schema",
     "provider_schema",
-    "SCHEMA_VERSION",
 ]
 
 #: Bumped when a state written by an older provider needs an upgrade.
@@ -86,9 +93,10 @@ def _default_of(f: attrs.Attribute) -> tuple[bool, Any]:
     if d is attrs.NOTHING:
         return False, None
     if isinstance(d, attrs.Factory):  # type: ignore[arg-type]
-        if d.takes_self:  # pragma: no cover - not used by kinds
+        factory: Any = d
+        if factory.takes_self:  # pragma: no cover - not used by kinds
             return True, None
-        return True, d.factory()
+        return True, factory.factory()
     return True, d
 
 

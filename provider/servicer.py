@@ -71,7 +71,7 @@ def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[.
 
     def deco(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
-        def wrapper(self: "Servicer", request: Any, context: grpc.ServicerContext) -> Any:
+        def wrapper(self: Servicer, request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 return method(self, request, context)
             except Exception as e:  # noqa: BLE001

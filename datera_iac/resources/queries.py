@@ -20,7 +20,7 @@ from datera_iac.errors import InputError
 from datera_iac.resources._util import join_id, normalize_tenant
 from datera_iac.resources.base import KINDS, Context, Observed
 
-__all__ = ["SystemInfo", "system_info", "list_volumes"]
+__all__ = ["SystemInfo", "list_volumes", "system_info"]
 
 
 @attrs.frozen(kw_only=True)

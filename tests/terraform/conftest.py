@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # tfharness, tfprov_toy (helpers, not test modules)
 
-from tfharness import REPO, Tf, write_shim  # noqa: E402
+from tfharness import REPO, Tf, write_shim
 
 
 @pytest.fixture(scope="session")

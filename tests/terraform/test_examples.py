@@ -30,7 +30,7 @@ def test_terraform_test_suite_over_basic_example(sim_tf, dsp):
 def test_import_example_adopts_and_plans_clean(sim_tf, dsp):
     """The import example adopts a tenant and a volume made by someone else (here: the
     core, as Cinder would) and the next plan is empty."""
-    client, ctx = dsp
+    _, ctx = dsp
     t = KINDS["Tenant"].create(ctx, KINDS["Tenant"].spec_from({"name": "legacy"}))
     KINDS["Volume"].create(ctx, KINDS["Volume"].spec_from(
         {"name": "OS-volume-1", "size": 5, "tenant": t.id}))

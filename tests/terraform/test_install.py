@@ -37,6 +37,6 @@ def test_launcher_outside_terraform_explains_itself(tmp_path):
     main(["dev-overrides", str(tmp_path / "d"), "--pythonpath", str(
         __import__("pathlib").Path(__file__).resolve().parents[2])])
     env = {k: v for k, v in os.environ.items() if k != "TF_PLUGIN_MAGIC_COOKIE"}
-    p = subprocess.run([str(tmp_path / "d" / EXECUTABLE)], capture_output=True, text=True,
+    p = subprocess.run([str(tmp_path / "d" / EXECUTABLE)], check=False, capture_output=True, text=True,
                        timeout=60, env=env)
     assert p.returncode == 1 and "Terraform provider plugin" in p.stderr

@@ -11,6 +11,7 @@ import pytest
 from tf.gen import tfplugin_pb2 as pb
 from tf.types import Unknown
 from tf.utils import read_dynamic_value, to_dynamic_value
+from tfprov_toy import Disk, FileStore, ToyConfig, toy_provider
 
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Timeouts, out_field, spec_field
@@ -19,7 +20,6 @@ from provider.diagnostics import scrub
 from provider.schema import config_fields, kind_schema
 from provider.servicer import Servicer
 from provider.timeouts import parse_duration, timeouts_from
-from tfprov_toy import Disk, FileStore, ToyConfig, toy_provider
 
 T = "datera_disk"
 
@@ -251,7 +251,7 @@ def test_refined_unknowns_are_unknown(svc):
     raw = pb.DynamicValue(msgpack=msgpack.packb(config))
     resp = svc.ValidateResourceConfig(pb.ValidateResourceConfig.Request(type_name=T, config=raw), None)
     assert list(resp.diagnostics) == []
-    planned, replace, diags = _plan(svc, None, {**_full(size=2), "name": Unknown})
+    planned, _, diags = _plan(svc, None, {**_full(size=2), "name": Unknown})
     assert not diags and planned["name"] is Unknown and planned["size"] == 2
 
 
@@ -285,7 +285,7 @@ def test_replacement_discovered_at_apply_is_a_clear_error(svc):
     with an error naming the field; the prior state is kept."""
     planned, _, _ = _plan(svc, None, _full(name="disk-a"))
     state, _ = _apply(svc, None, planned)
-    planned2, replace, _ = _plan(svc, state, _full(name="disk-a", tenant=Unknown))
+    _, replace, _ = _plan(svc, state, _full(name="disk-a", tenant=Unknown))
     assert replace == ["tenant"]  # the plan itself already replaces an unknown tenant
     bad = {**state, "tenant": "other"}  # as if Terraform had planned an in-place update
     new, diags = _apply(svc, state, bad)

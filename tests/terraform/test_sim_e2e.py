@@ -207,7 +207,7 @@ def test_import_blocks_cli_import_and_data_sources(sim_tf, sim, dsp):
     """Objects made outside Terraform are adopted by `import {}` blocks and by
     `terraform import` (snapshot, composite id); the next plan is empty; the data sources
     find them."""
-    client, ctx = dsp
+    _, ctx = dsp
     tenant = KINDS["Tenant"].create(ctx, KINDS["Tenant"].spec_from({"name": "legacy"}))
     vol = KINDS["Volume"].create(ctx, KINDS["Volume"].spec_from(
         {"name": "OS-vol-1", "size": 5, "tenant": tenant.id}))
@@ -232,7 +232,7 @@ def test_import_blocks_cli_import_and_data_sources(sim_tf, sim, dsp):
 def test_generate_config_out_plans_clean(sim_tf, dsp):
     """`plan -generate-config-out` writes HCL for import blocks (only inputs, no computed
     attributes) that applies as a pure import and then plans empty."""
-    client, ctx = dsp
+    _, ctx = dsp
     t = KINDS["Tenant"].create(ctx, KINDS["Tenant"].spec_from({"name": "genx"}))
     vol = KINDS["Volume"].create(ctx, KINDS["Volume"].spec_from(
         {"name": "gen-vol", "size": 7, "tenant": t.id,

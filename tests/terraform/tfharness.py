@@ -67,7 +67,7 @@ class Tf:
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,), timeout: float = 180) -> subprocess.CompletedProcess[str]:
         t0 = time.monotonic()
-        p = subprocess.run([str(self.binary), *args], cwd=self.dir, env=self.env,
+        p = subprocess.run([str(self.binary), *args], check=False, cwd=self.dir, env=self.env,
                            capture_output=True, text=True, timeout=timeout)
         self.commands.append((args, round(time.monotonic() - t0, 2)))
         if p.returncode not in ok:

@@ -57,7 +57,7 @@ class DiskSpec:
                            validator=_size_ok)
     tenant: str = spec_field(doc="Tenant path ('x' means '/root/x').", default="/root",
                              replace=True, converter=_tenant)
-    labels: dict[str, str] = spec_field(doc="Free labels.", factory=dict)
+    labels: dict[str, str] = spec_field(doc="Free labels.", factory=dict)  # noqa: RUF009
     secret: str | None = spec_field(doc="A CHAP-like secret.", default=None, sensitive=True)
     mode: str | None = spec_field(doc="Placement; the DSP picks 'hybrid' when unset.",
                                   default=None)
