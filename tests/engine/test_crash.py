@@ -79,7 +79,7 @@ def _check_converged(sim, stack: Path, n: int, backend: str | None) -> None:
 
 
 def run_trials(sim, tmp_path: Path, trials: int, n: int = N, seed: int = 7,
-               backend: str | None = None, monkeypatch=None) -> list[float]:
+               backend: str | None = None, monkeypatch=None) -> list[int]:
     """Kill ``up`` at a random instant after it started applying, re-run it (in-process:
     the same code, without paying the interpreter start-up again), check convergence."""
     rng = random.Random(seed)
@@ -97,18 +97,20 @@ def run_trials(sim, tmp_path: Path, trials: int, n: int = N, seed: int = 7,
         stack = d / "Pulumi.yaml"
         stack.write_text(stack_text(n))
         proc = _up(stack, sim, backend)
-        deadline = time.monotonic() + 60
+        # kill at a random point of the apply: once a random number of volume POSTs has
+        # been served (the engine may be mid-request, mid-journal-write, anywhere)
+        target = rng.randint(1, n - 1)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if sim.counters().get("POST /v2.2/app_instances", 0):
-                break  # it is applying
-            time.sleep(0.01)
-        delay = rng.uniform(0.0, 2.5)
-        time.sleep(delay)
+            if sim.counters().get("POST /v2.2/app_instances", 0) >= target:
+                break
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.01))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         made = sim.counters().get("POST /v2.2/app_instances", 0)
-        print(f"trial {t}: killed {delay:.2f}s into the apply, after {made} of {n} volume POSTs")
-        kills.append(delay)
+        print(f"trial {t}: killed after {made} of {n} volume POSTs (target {target})")
+        kills.append(made)
         ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False, backend_url=backend)
         try:
             plan, result = ws.up(quiet=True)
