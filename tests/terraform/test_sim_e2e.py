@@ -155,8 +155,17 @@ import {
   to = datera_volume.legacy
   id = "/root/legacy/OS-vol-1"
 }
+import {
+  to = datera_volume_type.silver
+  id = "silver"
+}
 resource "datera_tenant" "legacy" {
   name = "legacy"
+}
+resource "datera_volume_type" "silver" {
+  name          = "silver"
+  materialize   = true
+  replica_count = 2
 }
 resource "datera_volume" "legacy" {
   name   = "OS-vol-1"
@@ -205,20 +214,23 @@ output "snap_volume" {
 
 def test_import_blocks_cli_import_and_data_sources(sim_tf, sim, dsp):
     """Objects made outside Terraform are adopted by `import {}` blocks and by
-    `terraform import` (snapshot, composite id); the next plan is empty; the data sources
-    find them."""
+    `terraform import` (snapshot, composite id); a materialized volume type is imported by
+    name; the next plan is empty; the data sources find them."""
     _, ctx = dsp
     tenant = KINDS["Tenant"].create(ctx, KINDS["Tenant"].spec_from({"name": "legacy"}))
     vol = KINDS["Volume"].create(ctx, KINDS["Volume"].spec_from(
         {"name": "OS-vol-1", "size": 5, "tenant": tenant.id}))
     snap = KINDS["Snapshot"].create(ctx, KINDS["Snapshot"].spec_from({"volume_id": vol.id}))
+    KINDS["VolumeType"].create(ctx, KINDS["VolumeType"].spec_from(
+        {"name": "silver", "materialize": True, "replica_count": 2}))
     tf = sim_tf
     tf.write(IMPORTS)
     tf.run("import", "-no-color", "datera_snapshot.legacy", snap.id)
     p = tf.apply()
-    assert "2 imported, 0 added, 0 changed, 0 destroyed" in p.stdout, p.stdout
+    assert "3 imported, 0 added, 0 changed, 0 destroyed" in p.stdout, p.stdout
     assert tf.plan().returncode == 0
     st = tf.state()
+    assert st["datera_volume_type.silver"]["app_template_path"] == "/app_templates/silver"
     assert st["datera_volume.legacy"]["id"] == vol.id
     assert st["datera_snapshot.legacy"]["id"] == snap.id
     out = tf.outputs()
