@@ -1,0 +1,312 @@
+"""Fuzzed specs through every entry point that takes user input, counted on the simulator.
+
+Hypothesis generates property mappings for every kind - real field names (plus unknown
+ones), values of every type, and hostile strings (shell metacharacters, ``..``, newlines,
+NUL, huge, unicode) - and feeds them to:
+
+* the Python API: ``kind.spec_from`` (what engine programs and every adapter call);
+* YAML stack files: written to disk and run through ``Workspace.preview`` on the simulator;
+* the Terraform provider: ``ValidateResourceConfig`` and ``PlanResourceChange`` of the real
+  servicer, in-process (a real Terraform would cost a process per example);
+* the Pulumi provider: ``Check`` of the real ``DateraProvider``, in-process.
+
+Pass: no traceback (only InputError/StackError, a Terraform error diagnostic that is not an
+"internal error", a Pulumi CheckFailure or INVALID_ARGUMENT - never INTERNAL), and 0 API
+calls on the simulator for input that was refused. CI runs 150 examples per front end; the
+slow variant 2,500 each (10,000 in all).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import attrs
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import datera_iac.resources  # noqa: F401 - registers the kinds
+from datera_iac.errors import InputError
+from datera_iac.resources.base import KINDS
+
+KIND_NAMES = ["Tenant", "VolumeType", "Volume", "Snapshot", "NodeAttachment"]
+FAST, FULL = 150, 2500
+
+HOSTILE = [
+    "", " ", "a; rm -rf /", "$(reboot)", "`id`", "x|nc 1.2.3.4 80", "../../etc/passwd", "..",
+    "vol\nname", "vol\rname", "a\x00b", "%2e%2e%2f", "/root/other-tenant", "/root/../root",
+    "iqn.2013-05.com.daterainc:x;ls", "10.0.0.1:3260&&id", "-oProxyCommand=id", "--help",
+    "名前", "a" * 300, "${team.id}", "$${x}", "{{7*7}}", "' OR 1=1 --", "\\\\server\\share",
+    "/dev/sda", "/mnt/../../root", "chap-secret-1234", "1e309", "NaN", "-1", "0", "3.5",
+    "vol-a", "team-a", "gold", "/root/team-a", "iqn.1993-08.org.debian:01:abc", "ext4",
+]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.integers(-5, 40000),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40), st.sampled_from(HOSTILE),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=3),
+                   st.dictionaries(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12)), scalars,
+                                   max_size=3))
+
+
+def _fields(kind: str) -> list[str]:
+    return [f.name for f in attrs.fields(KINDS[kind].Spec)]
+
+
+#: a valid spec per kind: half of the examples start from it and change a few fields, so
+#: the accepting path (and values just past each limit) is exercised, not only refusals
+BASE: dict[str, dict[str, Any]] = {
+    "Tenant": {"name": "team-a"},
+    "VolumeType": {"name": "gold", "replica_count": 3},
+    "Volume": {"name": "vol-a", "size": 1},
+    "Snapshot": {"volume_id": "/root/team-a/0d5a3a0c-7e0e-4f5a-9d0f-2c1d3b4a5e6f"},
+    "NodeAttachment": {"volume_id": "/root/team-a/0d5a3a0c-7e0e-4f5a-9d0f-2c1d3b4a5e6f",
+                       "initiator_iqn": "iqn.1993-08.org.debian:01:abc"},
+}
+
+
+def props(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    names = st.sampled_from(_fields(kind) + ["bogus", "id", "size_gb"])
+    anything = st.dictionaries(names, values, max_size=7)
+    near_valid = st.dictionaries(st.sampled_from(_fields(kind)), values, max_size=2).map(
+        lambda d: {**BASE[kind], **d})
+    return st.one_of(anything, near_valid, st.just(dict(BASE[kind])))
+
+
+kind_and_props = st.sampled_from(KIND_NAMES).flatmap(lambda k: st.tuples(st.just(k), props(k)))
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def calls(sim) -> int:
+    return sum(sim.counters().values())
+
+
+def _run(test: Any, n: int) -> None:
+    settings(max_examples=n, deadline=None, derandomize=False,
+             suppress_health_check=list(HealthCheck))(test)()
+
+
+# ---- the Python API ------------------------------------------------------------------------
+
+
+def _python_api(sim, figure, n: int) -> None:
+    seen = {"ok": 0, "refused": 0}
+    before = calls(sim)
+
+    @given(kind_and_props)
+    def check(kp: tuple[str, dict[str, Any]]) -> None:
+        kind, data = kp
+        try:
+            KINDS[kind].spec_from(data, resource="fz")
+        except InputError as e:
+            assert e.kind == kind and e.fix, e  # names the kind and says what to do
+            seen["refused"] += 1
+        else:
+            seen["ok"] += 1
+
+    _run(check, n)
+    figure("fuzz_specs", front_end="python", examples=sum(seen.values()), tracebacks=0,
+           api_calls=calls(sim) - before, **seen)
+    assert calls(sim) == before
+
+
+def test_fuzz_python_api(sim, figure):
+    _python_api(sim, figure, FAST)
+
+
+@pytest.mark.slow
+def test_fuzz_python_api_full(sim, figure):
+    _python_api(sim, figure, FULL)
+
+
+# ---- YAML stack files ----------------------------------------------------------------------
+
+
+def _yaml_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def _yaml(sim, tmp_path, figure, n: int, engine_env: None) -> None:
+    from datera_iac.engine.core import Workspace
+    from datera_iac.engine.model import StackError
+
+    seen = {"ok": 0, "refused": 0, "plan_errors": 0}
+    refused_calls = [0]
+    f = tmp_path / "Pulumi.yaml"
+
+    @given(st.lists(kind_and_props, min_size=1, max_size=3), st.booleans())
+    def check(resources: list[tuple[str, dict[str, Any]]], garble: bool) -> None:
+        doc = {"name": "fz", "runtime": "yaml", "resources": {
+            f"r{i}": {"type": KINDS[k].token,
+                      "properties": {camel(p): _yaml_value(v) for p, v in data.items()}}
+            for i, (k, data) in enumerate(resources)}}
+        text = yaml.safe_dump(doc, allow_unicode=True)
+        if garble:  # broken YAML too: a stray tab, a cut document
+            text = text.replace("  ", "\t", 1)[: max(1, len(text) * 2 // 3)]
+        f.write_text(text)
+        ws = Workspace(stack_file=f, endpoint=sim.http_url, embedded=False)
+        before = calls(sim)
+        try:
+            plan = ws.preview()
+        except (StackError, InputError) as e:
+            assert "Traceback" not in str(e)
+            seen["refused"] += 1
+            refused_calls[0] += calls(sim) - before
+        else:
+            if plan.errors:
+                seen["plan_errors"] += 1
+            else:
+                seen["ok"] += 1
+        finally:
+            ws.close()
+
+    _run(check, n)
+    figure("fuzz_specs", front_end="yaml", examples=sum(seen.values()), tracebacks=0,
+           api_calls_for_refused=refused_calls[0], **seen)
+    assert refused_calls[0] == 0
+
+
+def test_fuzz_yaml_stacks(sim, tmp_path, figure, engine_env):
+    _yaml(sim, tmp_path, figure, FAST, engine_env)
+
+
+@pytest.mark.slow
+def test_fuzz_yaml_stacks_full(sim, tmp_path, figure, engine_env):
+    _yaml(sim, tmp_path, figure, FULL, engine_env)
+
+
+# ---- the Terraform provider ----------------------------------------------------------------
+
+
+def _terraform(sim, figure, n: int) -> None:
+    from tf.gen import tfplugin_pb2 as pb
+    from tf.utils import to_dynamic_value
+
+    from provider.provider import DateraProvider
+    from provider.servicer import Servicer
+
+    app = DateraProvider()
+    app.configure({"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"})
+    svc = Servicer(app)
+    schema = svc.GetProviderSchema(pb.GetProviderSchema.Request(), None)
+    attr_names = {t: [a.name for a in s.block.attributes] for t, s in schema.resource_schemas.items()}
+    seen = {"ok": 0, "refused": 0}
+    internal: list[str] = []
+    before = calls(sim)
+
+    @given(kind_and_props)
+    def check(kp: tuple[str, dict[str, Any]]) -> None:
+        kind, data = kp
+        t = KINDS[kind].tf_type
+        config = {a: None for a in attr_names[t]}
+        config.update({k: v for k, v in data.items() if k in config})
+        try:
+            dv = to_dynamic_value(config)
+        except (OverflowError, TypeError, ValueError):
+            return  # not encodable as msgpack: Terraform could not send it either
+        diags = []
+        v = svc.ValidateResourceConfig(pb.ValidateResourceConfig.Request(type_name=t, config=dv), None)
+        diags += list(v.diagnostics)
+        p = svc.PlanResourceChange(pb.PlanResourceChange.Request(
+            type_name=t, prior_state=to_dynamic_value(None), proposed_new_state=dv, config=dv), None)
+        diags += list(p.diagnostics)
+        errs = [d for d in diags if d.severity == pb.Diagnostic.ERROR]
+        for d in errs:
+            text = f"{d.summary}\n{d.detail}"
+            if "internal error" in text or "Traceback" in text:
+                internal.append(f"{t} {data!r}: {text}")
+        seen["refused" if errs else "ok"] += 1
+
+    _run(check, n)
+    figure("fuzz_specs", front_end="terraform", examples=sum(seen.values()),
+           tracebacks=len(internal), api_calls=calls(sim) - before, **seen)
+    assert not internal, "\n".join(internal[:5])
+    assert calls(sim) == before  # validation and planning never talk to the DSP
+
+
+@pytest.mark.terraform
+def test_fuzz_terraform_servicer(sim, figure):
+    _terraform(sim, figure, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+def test_fuzz_terraform_servicer_full(sim, figure):
+    _terraform(sim, figure, FULL)
+
+
+# ---- the Pulumi provider -------------------------------------------------------------------
+
+
+class _Aborted(Exception):
+    def __init__(self, code: Any, details: str) -> None:
+        super().__init__(f"{code}: {details}")
+        self.code, self.details = code, details
+
+
+class _Ctx:
+    """The part of grpc.ServicerContext the provider uses."""
+
+    def abort(self, code: Any, details: str) -> None:
+        raise _Aborted(code, details)
+
+
+def _pulumi(sim, figure, n: int) -> None:
+    import grpc
+    from pulumi.runtime.proto import provider_pb2 as pb
+
+    from datera_iac.pulumi.provider import DateraProvider
+    from datera_iac.pulumi.testing import struct, urn
+    from datera_iac.pulumi._codec import Secret
+
+    prov = DateraProvider()
+    prov.Configure(pb.ConfigureRequest(args=struct({
+        "endpoint": sim.http_url, "sanLogin": "admin", "sanPassword": Secret("password")}),
+        acceptSecrets=True), _Ctx())
+    seen = {"ok": 0, "refused": 0}
+    internal: list[str] = []
+    before = calls(sim)
+
+    @given(kind_and_props)
+    def check(kp: tuple[str, dict[str, Any]]) -> None:
+        kind, data = kp
+        news = {camel(k): (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in data.items()}
+        try:
+            req = pb.CheckRequest(urn=urn(KINDS[kind].token, "fz"), olds=struct({}), news=struct(news))
+        except (OverflowError, TypeError, ValueError):
+            return  # not encodable as a protobuf Struct: the engine could not send it either
+        try:
+            resp = prov.Check(req, _Ctx())
+        except _Aborted as e:
+            if e.code == grpc.StatusCode.INTERNAL or "Traceback" in e.details:
+                internal.append(f"{kind} {news!r}: {e.details}")
+            seen["refused"] += 1
+            return
+        seen["refused" if resp.failures else "ok"] += 1
+        for fl in resp.failures:
+            assert fl.reason and "Traceback" not in fl.reason
+
+    _run(check, n)
+    figure("fuzz_specs", front_end="pulumi", examples=sum(seen.values()),
+           tracebacks=len(internal), api_calls=calls(sim) - before, **seen)
+    assert not internal, "\n".join(internal[:5])
+    assert calls(sim) == before  # Check never talks to the DSP
+
+
+def test_fuzz_pulumi_check(sim, figure):
+    _pulumi(sim, figure, FAST)
+
+
+@pytest.mark.slow
+def test_fuzz_pulumi_check_full(sim, figure):
+    _pulumi(sim, figure, FULL)
