@@ -267,8 +267,8 @@ class Workspace:
         """Lock, recover, refresh, plan and apply. ``confirm(plan) -> bool`` may stop
         before any write to the DSP (``up`` without ``--yes`` on a TTY)."""
         stack = None if destroy and self.stack_file is None else self.definition()
-        ctx = self.context()
         with self.locked() as (backend, state):
+            ctx = self.context()  # after the lock: an embedded simulator is ours alone
             store = StateStore(backend, state)
             deltas, notes = recover_pending(ctx, State(stack=state.stack, resources=dict(state.resources),
                                                        deposed=list(state.deposed),
@@ -334,8 +334,8 @@ class Workspace:
     def import_resource(self, name: str, type_: str, ref: str, *, protect: bool = False) -> Any:
         """Adopt an existing DSP object into state under ``name`` (no write to the DSP)."""
         kind = kind_for(type_)
-        ctx = self.context()
         with self.locked() as (backend, state):
+            ctx = self.context()
             if name in state.resources:
                 raise InputError(f"{name!r} is already in the state (id {state.resources[name].id})",
                                  resource=name, fix="pick another name, or `state rm` it first")
