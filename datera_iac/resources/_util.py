@@ -38,6 +38,7 @@ __all__ = [
     "strict_spec",
     "tenant_name",
     "tenant_parent",
+    "to_gib",
     "to_int",
     "wait_for",
 ]
@@ -244,6 +245,43 @@ def to_int(
                              fix=fix)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
             raise InputError(f"{n} is out of range {span}", kind=kind, field=field, fix=fix)
+        return n
+
+    return convert
+
+
+_GIB = 1 << 30
+#: Unit suffixes a size may carry -> bytes per unit (binary units; the DSP counts in GiB).
+_SIZE_UNITS = {"": _GIB, "g": _GIB, "gi": _GIB, "gib": _GIB, "gb": _GIB,
+               "t": _GIB << 10, "ti": _GIB << 10, "tib": _GIB << 10, "tb": _GIB << 10,
+               "b": 1, "m": 1 << 20, "mi": 1 << 20, "mib": 1 << 20, "mb": 1 << 20}
+
+
+def to_gib(kind: str, field: str, *, lo: int, hi: int) -> Callable[[Any], int]:
+    """An attrs converter for a size in whole GiB. Besides what :func:`to_int` takes, a
+    string may carry a binary unit ("10GiB", "10 Gi", "1TiB", "10737418240B", "10240MiB"),
+    so a size written in bytes and one written in GiB are the same spec (an empty plan
+    whatever form the user wrote). Decimal-looking units (GB, TB, MB) are read as binary,
+    as the DSP and Cinder do. A byte count that is not a whole number of GiB is refused
+    rather than rounded: rounding is what gives other tools a perpetual diff."""
+    plain = to_int(kind, field, lo=lo, hi=hi, unit="GiB")
+    fix = f"use a whole number of GiB in {lo}..{hi}, e.g. 10 or '10GiB' or '10737418240B'"
+
+    def convert(value: Any) -> int:
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
+            if m and m.group(2):
+                per = _SIZE_UNITS.get(m.group(2).lower())
+                if per is None:
+                    raise InputError(f"unknown size unit {m.group(2)!r}", kind=kind,
+                                     field=field, fix=fix)
+                nbytes = int(m.group(1)) * per
+                if nbytes % _GIB:
+                    raise InputError(f"{value!r} is not a whole number of GiB", kind=kind,
+                                     field=field, fix=fix)
+                value = nbytes // _GIB
+        n = plain(value)
+        assert n is not None
         return n
 
     return convert

@@ -60,6 +60,7 @@ from datera_iac.resources._util import (
     str_list,
     str_map,
     strict_spec,
+    to_gib,
     to_int,
     wait_for,
 )
@@ -115,6 +116,17 @@ def _extra_specs(value: Any) -> dict[str, str]:
     norm = cinder.normalize_extra_specs(raw, kind=KIND)
     norm.pop(cinder.BACKEND_KEY, None)  # the backend name means nothing on the DSP itself
     return norm
+
+
+def _volume_type(value: Any) -> Any:
+    """A type given by id or by name is one spec: a VolumeType's id is its name, or
+    ``/app_templates/<name>`` when materialized, and the volume records the name."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("/app_templates/"):
+            return text[len("/app_templates/"):].strip("/")
+        return text
+    return value
 
 
 def _tenant(value: Any) -> str | None:
@@ -178,7 +190,7 @@ class VolumeSpec:
     )
     size: int = spec_field(
         doc="Size in GiB (1..32768). Grows in place; a smaller value is a plan error.",
-        converter=to_int(KIND, "size", lo=1, hi=MAX_SIZE_GIB, unit="GiB"),
+        converter=to_gib(KIND, "size", lo=1, hi=MAX_SIZE_GIB),
     )
     tenant: str | None = spec_field(
         doc="Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it "
@@ -188,7 +200,7 @@ class VolumeSpec:
     volume_type: str | None = spec_field(
         doc="Volume type name, recorded in the volume's metadata (its policy comes from "
         "extra_specs).",
-        default=None, reference="VolumeType",
+        default=None, reference="VolumeType", converter=_volume_type,
         validator=pattern(KIND, "volume_type", NAME_RE, _NAME_FIX, optional=True),
     )
     extra_specs: dict[str, str] = spec_field(
