@@ -365,6 +365,14 @@ class Applier:
                          retain=opts.retain_on_delete)
             return
         d = effective_diff(kind, obs, spec, prior)
+        if opts.ignore_changes:
+            d = attrs.evolve(d, changes=tuple(c for c in d.changes if c.name not in opts.ignore_changes))
+            if not d.changed:
+                return
+            spec = attrs.evolve(spec, **{f: getattr(obs.spec, f) for f in opts.ignore_changes
+                                         if hasattr(obs.spec, f)})
+        if opts.delete_before_replace and d.replace:
+            d = attrs.evolve(d, delete_before_replace=True)
         if not d.changed:
             return
         if not d.replace:

@@ -158,12 +158,17 @@ class ResourceOptions:
     ``protect``: a planned delete or replace is a plan error. ``retain_on_delete``: leave the
     object on the DSP when it leaves the stack. ``import_id``: adopt an existing object
     instead of creating it. ``depends_on``: names of resources to order after.
+    ``delete_before_replace`` and ``ignore_changes`` work as in Pulumi.
     """
 
     depends_on: tuple[str, ...] = ()
     protect: bool = False
     retain_on_delete: bool = False
     import_id: str | None = None
+    #: replace by deleting first (names that must stay unique and cannot be renamed)
+    delete_before_replace: bool = False
+    #: fields whose differences the plan ignores (snake_case)
+    ignore_changes: tuple[str, ...] = ()
 
 
 @attrs.define

@@ -570,6 +570,11 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return  # declaration unchanged since it was applied, and no drift: nothing to do
     spec, unknown = build_spec(kind, props, decl, obs.spec)
     d = effective_diff(kind, obs, spec, prior, unknown)
+    if decl.options.ignore_changes:
+        d = attrs.evolve(d, changes=tuple(c for c in d.changes
+                                          if c.name not in decl.options.ignore_changes))
+    if decl.options.delete_before_replace and d.replace:
+        d = attrs.evolve(d, delete_before_replace=True)
     if not d.changed:
         return
     step.changes = d.changes

@@ -39,7 +39,8 @@ TOP_KEYS = {
     "main", "backend", "options", "stackConfigDir", "author", "license", "website",
 }
 RESOURCE_KEYS = {"type", "properties", "options"}
-OPTION_KEYS = {"dependsOn", "protect", "retainOnDelete", "import"}
+OPTION_KEYS = {"dependsOn", "protect", "retainOnDelete", "import", "deleteBeforeReplace",
+               "ignoreChanges"}
 CONFIG_DECL_KEYS = {"type", "default", "value", "secret", "description"}
 
 _EXPR = re.compile(r"\$\{([^}]*)\}")
@@ -358,7 +359,11 @@ class _Loader:
                 )
             deps.append(v.resource)
         imp = node.get("import")
-        for flag in ("protect", "retainOnDelete"):
+        ignore = node.get("ignoreChanges") or []
+        if not isinstance(ignore, list) or not all(isinstance(x, str) for x in ignore):
+            raise self.err("ignoreChanges takes a list of property names", _line(node, "ignoreChanges"),
+                           resource=name)
+        for flag in ("protect", "retainOnDelete", "deleteBeforeReplace"):
             if flag in node and not isinstance(node[flag], bool):
                 raise self.err(f"{flag} must be true or false", _line(node, flag), resource=name)
         return ResourceOptions(
@@ -366,6 +371,8 @@ class _Loader:
             protect=bool(node.get("protect", False)),
             retain_on_delete=bool(node.get("retainOnDelete", False)),
             import_id=None if imp is None else str(imp),
+            delete_before_replace=bool(node.get("deleteBeforeReplace", False)),
+            ignore_changes=tuple(snake(x) for x in ignore),
         )
 
     # ---- values --------------------------------------------------------------------

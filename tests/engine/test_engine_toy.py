@@ -294,3 +294,17 @@ def test_interrupted_temporary_name_replacement_completes_on_rerun(toy_ws):
     st = toy_ws(z).load_state()
     assert not st.deposed and st.resources["a"].temp_name is None
     assert not toy_ws(z).preview().changes
+
+
+def test_ignore_changes_and_delete_before_replace_options(toy_ws):
+    """ignoreChanges hides differences in the listed properties; deleteBeforeReplace makes a
+    replacement delete first."""
+    opts = STACK.replace("      secret: hunter2", "      secret: hunter2\n    options:\n"
+                         "      ignoreChanges: [size]\n      deleteBeforeReplace: true")
+    _up(toy_ws(opts))
+    aid = toy_ws(opts).load_state().resources["a"].id
+    toy_ws.store.objects[aid]["size"] = 9
+    assert not [s for s in toy_ws(opts.replace("default: 2", "default: 4")).preview().changes if s.name == "a"]
+    plan = toy_ws(opts.replace("default: a", "default: b")).preview()
+    step = next(s for s in plan.changes if s.name == "a")
+    assert step.action == "replace" and step.strategy == "delete-before-create"

@@ -72,7 +72,7 @@ def test_config_override_is_typed(toy, tmp_path):
         (("type: datera:index:EngineToy\n    properties:\n      name: ${prefix}",
           "type: datera:index:Nope\n    properties:\n      name: ${prefix}"), 12, ["'a'", "unknown resource type"]),
         (("      size: ${size}", "      sise: ${size}"), 15, ["'a'", "unknown property 'sise'", "size"]),
-        (("      protect: true", "      protect: true\n      ignoreChanges: [x]"), 27, ["'b'", "unsupported option"]),
+        (("      protect: true", "      protect: true\n      aliases: [x]"), 27, ["'b'", "unsupported option"]),
         (("parentId: ${a.id}", "parentId: ${zz.id}"), 20, ["'b'", "'zz'"]),
         (("      size: ${size}", "      size: 0"), 15, ["'a'", "size"]),
         (("      dependsOn: [ \"${a}\" ]", "      dependsOn: [ \"${c}\" ]"), 25, ["'b'"]),
