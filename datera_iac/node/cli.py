@@ -3,7 +3,9 @@
 * ``multipath-conf``  print the multipath.conf for Datera volumes (pipe it to
   ``/etc/multipath.conf``, then ``multipathd reconfigure``);
 * ``initiator``       print this node's initiator IQN (validated);
-* ``sessions``        list this node's iSCSI sessions.
+* ``sessions``        list this node's iSCSI sessions;
+* ``check``           preflight: initiator name, tools, multipathd, multipath.conf
+  (exit 1 when an attachment would fail).
 """
 
 from __future__ import annotations
@@ -51,3 +53,18 @@ def sessions() -> None:
     """List this node's iSCSI sessions (portal and target IQN)."""
     for s in IscsiHelper(LocalRunner()).sessions():
         click.echo(f"{s.portal} {s.iqn}")
+
+
+@node.command("check")
+@click.option("--iscsi-root", default="/etc/iscsi", show_default=True, hidden=True)
+@click.option("--multipath-conf", "conf", default="/etc/multipath.conf", show_default=True,
+              hidden=True)
+def check(iscsi_root: str, conf: str) -> None:
+    """Check that this node can attach Datera volumes (changes nothing)."""
+    from datera_iac.node.check import FAIL, check_node
+
+    results = check_node(LocalRunner(), iscsi_root=iscsi_root, multipath_conf=conf)
+    for c in results:
+        click.echo(f"{c.status:4}  {c.name}: {c.detail}")
+    if any(c.status == FAIL for c in results):
+        raise click.exceptions.Exit(1)

@@ -85,3 +85,28 @@ def test_options_and_cli():
     assert r.exit_code == 0 and r.output == multipath_conf()
     r = CliRunner().invoke(node, ["multipath-conf", "--no-path-retry", "forever"])
     assert r.exit_code != 0 and "no_path_retry" in r.output
+
+
+def test_node_check_facts(tmp_path):
+    """The preflight reports the initiator, tools, multipathd and the conf's DATERA
+    section; a missing initiator name is a failure, a bad keyword a warning."""
+    from datera_iac.node.check import check_node
+    from datera_iac.node.testing import FakeNode
+
+    n = FakeNode(tmp_path / "n", multipathd=False)
+    conf = tmp_path / "multipath.conf"
+    conf.write_text(multipath_conf())
+    got = {c.name: c.status for c in check_node(n, iscsi_root=n.iscsi_root,
+                                                 multipath_conf=str(conf))}
+    assert got == {"initiator name": "ok", "iscsiadm": "ok", "blockdev": "ok",
+                   "blkid": "ok", "multipathd": "warn", "multipath.conf": "ok"}
+    conf.write_text(multipath_conf().replace("checker_timeout", "checker_timer"))
+    (tmp_path / "n/etc/iscsi/initiatorname.iscsi").unlink()
+    res = {c.name: c for c in check_node(n, iscsi_root=n.iscsi_root,
+                                          multipath_conf=str(conf))}
+    assert res["initiator name"].status == "fail"
+    assert res["multipath.conf"].status == "warn" and "checker_timer" in res[
+        "multipath.conf"].detail
+    r = CliRunner().invoke(node, ["check", "--iscsi-root", str(tmp_path / "none"),
+                                  "--multipath-conf", str(conf)])
+    assert r.exit_code == 1 and "fail  initiator name" in r.output
