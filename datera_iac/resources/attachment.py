@@ -512,8 +512,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                  iqn: str) -> bool:
         if iqn in _acl_iqns(si):
             return False
-        ctx.client.put(f"{_si_url(ai, si)}/acl_policy/initiators",
-                       {"op": "add", "path": f"/initiators/{iqn}"}, tenant=tenant)
+        try:
+            ctx.client.put(f"{_si_url(ai, si)}/acl_policy/initiators",
+                           {"op": "add", "path": f"/initiators/{iqn}"}, tenant=tenant)
+        except Conflict:
+            return False  # added meanwhile (a concurrent attach): "already there" is success
         return True
 
     def _acl_remove(self, ctx: Context, tenant: str, ai: Mapping[str, Any],
