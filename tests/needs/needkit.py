@@ -42,3 +42,71 @@ terraform {
 }
 provider "datera" {}
 """
+
+
+def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org.debian:01:needs",
+                    tenants: tuple[str, ...] = ("/root",), **kw: Any) -> Any:
+    """A FakeNode (kernel iSCSI/dm-multipath simulated) whose fabric serves every storage
+    instance the simulator has; a LUN takes its DSP volume's size at discovery and at a
+    per-device rescan (as a kernel does), not before."""
+    from datera_iac.node.iscsi import wwid_for_serial
+    from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
+
+    class SimFabricNode(FakeNode):
+        def sync(self) -> None:
+            for tenant in tenants:
+                for ai in client.list("/app_instances", tenant=tenant):
+                    for si in ai.get("storage_instances") or []:
+                        access = si.get("access") or {}
+                        if not access.get("iqn") or not si.get("volumes"):
+                            continue
+                        vol = si["volumes"][0]
+                        serial = vol["uuid"]
+                        old = self.targets.get(access["iqn"])
+                        lun = old.luns[0] if old else FakeLun(wwid_for_serial(serial),
+                                                             serial.replace("-", ""))
+                        lun.size = int(vol["size"]) << 30
+                        self.add_target(FakeTarget(
+                            access["iqn"], [f"{ip}:3260" for ip in access.get("ips") or []],
+                            {0: lun}))
+
+        def _discovery(self, portal: str) -> tuple[int, str, str]:
+            self.sync()
+            return super()._discovery(portal)
+
+        def write_text(self, path: str, data: str) -> None:
+            if path.endswith("/device/rescan"):  # a real rescan is when the kernel learns the size
+                self.sync()
+            super().write_text(path, data)
+
+    return SimFabricNode(root, initiator_iqn=iqn, **kw)
+
+
+def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None, **kw: Any) -> Any:
+    """An engine Workspace over the stack ``text`` with a ready Context whose runner is
+    ``runner`` (a fake node), on ``sim``."""
+    from pathlib import Path
+
+    from datera_iac.engine.core import Workspace
+    from datera_iac.resources.base import Context, Timeouts
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / "Pulumi.yaml"
+    f.write_text(text)
+    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
+                                     "san_password": "password"}, use_env=False)
+    timeouts = kw.pop("timeouts", Timeouts(create=20, update=20, delete=20, read=20))
+    ctx = Context(client=DspClient(cfg), config=cfg, runner=runner, timeouts=timeouts)
+    return Workspace(stack_file=f, ctx=ctx, timeouts=timeouts, **kw)
+
+
+def writes_of(sim: Any) -> dict[str, int]:
+    """Write requests (POST/PUT/DELETE under /v2.x, logins excepted) served so far."""
+    return {k: n for k, n in sim.counters().items()
+            if k.split(" ")[0] in ("POST", "PUT", "DELETE", "PATCH") and "/v2." in k
+            and "login" not in k}
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
