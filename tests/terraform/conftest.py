@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # tfharness, tfprov_toy (helpers, not test modules)
 
-from tfharness import REPO, Tf, write_shim
+from tfharness import REPO, SIM_PASSWORD, SIM_USER, Tf, sim_env, write_shim
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +31,6 @@ def toy_tf(terraform_bin: Path, tmp_path: Path) -> Tf:
                                entry="tfprov_toy:main")
     return Tf(terraform_bin, tmp_path / "work", rc)
 
-
-SIM_USER, SIM_PASSWORD = "admin", "password"
-
-
-def sim_env(sim) -> dict[str, str]:
-    """The provider reads its connection from DATERA_* (the examples' provider block is
-    empty, as a user's would be)."""
-    return {"DATERA_ENDPOINT": sim.http_url, "DATERA_SAN_LOGIN": SIM_USER,
-            "DATERA_SAN_PASSWORD": SIM_PASSWORD}
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import sim_env
-from tfharness import REPO, Tf
+from tfharness import REPO, Tf, sim_env
 
 from datera_iac.resources.base import KINDS
 

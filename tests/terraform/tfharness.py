@@ -37,6 +37,16 @@ def write_shim(directory: Path) -> Path:
     return path
 
 
+SIM_USER, SIM_PASSWORD = "admin", "password"
+
+
+def sim_env(sim: Any) -> dict[str, str]:
+    """The provider reads its connection from DATERA_* (the examples' provider block is
+    empty, as a user's would be)."""
+    return {"DATERA_ENDPOINT": sim.http_url, "DATERA_SAN_LOGIN": SIM_USER,
+            "DATERA_SAN_PASSWORD": SIM_PASSWORD}
+
+
 class TerraformFailed(AssertionError):
     pass
 
