@@ -41,7 +41,7 @@ def test_client_tls(sim, figure, caplog):
     refused = _served(sim) == 0
     assert "ca_bundle" in str(e.value) and "tls_verify" in str(e.value)
 
-    c = _https(sim, ca_bundle=sim.cert_path)
+    c = _https(sim, ca_bundle=str(sim.cert_path))
     try:
         assert c.get("/system")
         with_ca = True
