@@ -65,9 +65,9 @@ def report(
         status = f" (HTTP {exc.status})" if exc.status else ""
         diags.add_error(f"{what}: the DSP refused the request{status}", msg)
     elif isinstance(exc, WaitTimeout):
-        hint = (f" Raise it with `timeouts = {{ {operation} = \"...\" }}`."
+        hint = (f"Raise the limit with `timeouts = {{ {operation} = \"...\" }}`."
                 if operation else "")
-        diags.add_error(f"{what}: timed out", msg + hint)
+        diags.add_error(f"{what}: timed out", f"{msg.rstrip('.')}. {hint}".strip())
     elif isinstance(exc, DateraIacError):
         diags.add_error(f"{what}: failed", msg)
     else:
