@@ -146,14 +146,21 @@ class KindAdapter:
             planned[TIMEOUTS] = config.get(TIMEOUTS)
             return PlanOutcome(planned)
 
-        old_spec = self.spec_of(prior)
+        try:
+            old_spec = self.spec_of(prior)
+        except InputError:
+            # A state the current core would not accept (a validator tightened since it
+            # was written): compare raw values instead of failing on the user's config.
+            old_spec = None
         d: Diff | None = None
-        if new_spec is not None:
+        if new_spec is not None and old_spec is not None:
             d = self.kind.diff(old_spec, new_spec)
             changed, replaces = set(d.fields), set(d.replaces)
         else:
-            # Some inputs are known only after apply: a known value compares raw, an
-            # unknown one counts as changed (and forces replacement if the field does).
+            # Some inputs are known only after apply (or the prior state no longer
+            # structures; the refresh before a plan normally repairs it): a known value
+            # compares raw, an unknown one counts as changed (and forces replacement if
+            # the field does); an unset one keeps its prior value.
             changed = set(unknown)
             for n, v in self._inputs_of(config).items():
                 if v != prior.get(n):

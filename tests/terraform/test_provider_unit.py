@@ -316,3 +316,13 @@ def test_concurrent_reads_share_bulk_reads(svc, tmp_path):
     made = adapter.batcher.batches[before:]
     assert sorted(i for b in made for i in b) == sorted(st["id"] for st in states)
     assert len(made) <= 3, made
+
+
+def test_prior_state_the_core_no_longer_accepts_still_plans(svc):
+    """A stored value the current validators reject does not block planning: raw values
+    are compared and the configured value is planned."""
+    prior = _full(id="/root/Old_Name", name="Old_Name", size=1, tenant="/root", labels={},
+                  mode="hybrid", serial="x", generation=1)
+    planned, replace, diags = _plan(svc, prior, _full(name="disk-a"))
+    assert not diags and replace == ["name"] and planned["name"] == "disk-a"
+    assert planned["mode"] == "hybrid"  # unset: keeps the prior value
