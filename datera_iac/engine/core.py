@@ -126,6 +126,7 @@ class Workspace:
     _definition: StackDef | None = None
     _sim: Any = None
     _client: Any = None
+    _context: Context | None = None
     notes: list[str] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
@@ -176,6 +177,8 @@ class Workspace:
         """The kinds' context: a DSP client for the configured DSP or the bundled simulator."""
         if self.ctx is not None:
             return self.ctx
+        if self._context is not None:
+            return self._context
         from datera_iac.config import DateraConfig
         from datera_iac.dsp import DspClient
 
@@ -190,8 +193,9 @@ class Workspace:
             raise
         self._client = DspClient(config, session=_session(config.base_url, self.parallel))
         # runner=None: a NodeAttachment reaches its node itself (local, or ssh:// in `node`)
-        return Context(client=self._client, config=config, runner=None, timeouts=self.timeouts,
-                       log=logging.getLogger("datera_iac"))
+        self._context = Context(client=self._client, config=config, runner=None,
+                                timeouts=self.timeouts, log=logging.getLogger("datera_iac"))
+        return self._context
 
     def _start_embedded(self) -> Any:
         if self._sim is None:
@@ -209,6 +213,7 @@ class Workspace:
             with contextlib.suppress(Exception):
                 self._client.close()
             self._client = None
+            self._context = None
         if self._sim is not None:
             with contextlib.suppress(Exception):
                 self._sim.stop()

@@ -177,7 +177,7 @@ class ResourceDecl:
 
     name: str
     type: str
-    properties: dict[str, Any]
+    properties: dict[str, Any] = attrs.field(repr=False)  # may hold declared secrets
     options: ResourceOptions = attrs.field(factory=ResourceOptions)
     where: Location | None = None
     #: 1-based line of each property (YAML stacks), for errors that name a field.

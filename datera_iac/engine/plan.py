@@ -96,7 +96,8 @@ class Step:
     retain_on_delete: bool = False
     import_id: str | None = None
     deposed: bool = False
-    desired: dict[str, Any] | None = None
+    #: resolved declared properties, secrets included: never in repr (logs, test failures)
+    desired: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define
@@ -147,8 +148,8 @@ class Facts:
     observed: dict[str, Observed[Any, Any]] = attrs.field(factory=dict)
     #: name -> action for resources whose id/outputs are not known before apply
     pending_action: dict[str, str] = attrs.field(factory=dict)
-    #: name -> resolved desired properties (may hold UNKNOWN)
-    desired: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: name -> resolved desired properties (may hold UNKNOWN; secrets in clear: no repr)
+    desired: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=False)
     kinds: dict[str, Kind[Any, Any]] = attrs.field(factory=dict)
     #: names whose live object differs from the state (refresh)
     drifted: set[str] = attrs.field(factory=set)
