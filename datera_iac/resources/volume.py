@@ -45,6 +45,7 @@ from datera_iac.errors import (
     InvalidRequest,
     NotFound,
     ValidationFailed,
+    WaitTimeout,
 )
 from datera_iac.resources._util import (
     NAME_RE,
@@ -64,6 +65,7 @@ from datera_iac.resources._util import (
     to_int,
     wait_for,
 )
+from datera_iac.resources import volume_image as _image
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -247,6 +249,26 @@ class VolumeSpec:
         doc="Snapshot schedules as 'name:interval:retention' (e.g. 'daily:1day:7').",
         factory=list, converter=_snapshot_policies,
     )
+    source_image: str | None = spec_field(
+        doc="Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/"
+        "vdi/vhdx/vhd through qemu-img), through the image cache when "
+        "datera_enable_image_cache is on. Set at create only.",
+        default=None, replace=True, validator=_image.image_ref(KIND, "source_image"),
+    )
+    source_image_checksum: str | None = spec_field(
+        doc="Expected SHA-256 of the image ('sha256:<hex>'), verified before the volume is "
+        "created.", default=None, replace=True, converter=_image.normalize_checksum,
+    )
+    source_image_format: str | None = spec_field(
+        doc="The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.",
+        default=None,
+        converter=_image.normalize_format(KIND, "source_image_format", _image.IMAGE_FORMATS),
+    )
+    image_node: str | None = spec_field(
+        doc="Where the image copy runs: 'local' (kernel iSCSI here, default) or "
+        "'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.",
+        default=None,
+    )
     replace_on_retype: bool = spec_field(
         doc="Allow a policy change the DSP cannot make in place (a replica_count decrease) "
         "to re-create the volume (its data is lost); otherwise it is a plan error.",
@@ -362,7 +384,9 @@ def _policy_delta(old: VolumeSpec, new: VolumeSpec) -> dict[str, tuple[Any, Any]
 # ---- the kind -----------------------------------------------------------------------------
 
 _UNKNOWN_OK = ("tenant", "volume_type", "metadata", "clone_of", "snapshot_id", "template",
-               "chap_secret", "chap_initiator_secret")
+               "chap_secret", "chap_initiator_secret",
+               # the DSP does not record an image source (compared when both sides know)
+               "source_image", "source_image_checksum", "source_image_format", "image_node")
 
 
 @register
@@ -406,6 +430,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
               not (isec and spec.chap_initiator_secret == spec.chap_secret),
               "the mutual CHAP secret equals the target secret (initiators reject this)",
               "choose different target and initiator secrets")
+        _image.check_source_image(spec)  # file exists, format, fits; no API call
         if spec.metadata and META_VOLUME_TYPE in spec.metadata:
             raise InputError(f"the key {META_VOLUME_TYPE!r} is reserved", kind=KIND,
                              field=f"metadata.{META_VOLUME_TYPE}",
@@ -566,6 +591,9 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
     def create(self, ctx: Context, spec: VolumeSpec) -> Observed[VolumeSpec, VolumeOutputs]:
         _require_secrets(spec, None)
+        if spec.source_image:
+            # fetch + verify the image, then clone the image cache or create and fill
+            return _image.create_volume_from_image(self, ctx, spec)
         tenant = spec.tenant or _default_tenant(ctx)
         policy = cinder.resolve_policy(spec.extra_specs, config=ctx.config,
                                        typed=bool(spec.extra_specs or spec.volume_type),
@@ -621,6 +649,14 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 ai = self._converge(ctx, oid, ai, live.spec, spec, policy, created=True)
             meta = self._write_metadata(ctx, ai, tenant, None, spec)
             ai = self._wait_ready(ctx, oid, ai, tenant, spec.name)
+        except WaitTimeout:
+            # The volume exists and is only slow to come online: keep it, so the caller
+            # (the engine's find-after-failure) records its id and the next run resumes
+            # instead of re-creating it (user-needs 2.8). Removing it here would throw
+            # away a volume the DSP is still building.
+            log.warning("volume %s (%s) was created but is not ready within the create "
+                        "timeout; kept", spec.name, oid)
+            raise
         except BaseException:
             log.warning("creating volume %s failed after its app_instance was made; removing "
                         "it", spec.name)
@@ -1037,6 +1073,10 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
         "snapshot_id": seen.snapshot_id or known.snapshot_id,
         "template": seen.template or known.template,
         "replace_on_retype": known.replace_on_retype,
+        "source_image": seen.source_image or known.source_image,
+        "source_image_checksum": seen.source_image_checksum or known.source_image_checksum,
+        "source_image_format": seen.source_image_format or known.source_image_format,
+        "image_node": seen.image_node or known.image_node,
     }
     if seen.chap_user == known.chap_user:
         upd["chap_secret"] = known.chap_secret

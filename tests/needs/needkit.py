@@ -82,7 +82,8 @@ def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org
     return SimFabricNode(root, initiator_iqn=iqn, **kw)
 
 
-def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None, **kw: Any) -> Any:
+def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None,
+              dsp_config: dict[str, Any] | None = None, **kw: Any) -> Any:
     """An engine Workspace over the stack ``text`` with a ready Context whose runner is
     ``runner`` (a fake node), on ``sim``."""
     from pathlib import Path
@@ -95,7 +96,8 @@ def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None, **kw: 
     f = d / "Pulumi.yaml"
     f.write_text(text)
     cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
-                                     "san_password": "password"}, use_env=False)
+                                     "san_password": "password", **(dsp_config or {})},
+                                    use_env=False)
     timeouts = kw.pop("timeouts", Timeouts(create=20, update=20, delete=20, read=20))
     ctx = Context(client=DspClient(cfg), config=cfg, runner=runner, timeouts=timeouts)
     return Workspace(stack_file=f, ctx=ctx, timeouts=timeouts, **kw)

@@ -65,11 +65,15 @@ def test_waits_for_storage_and_clone(make_sim):
 
 def test_wait_is_bounded(make_sim):
     """A storage instance that never comes online within the create timeout raises
-    WaitTimeout naming the volume, and the half-made volume is removed."""
+    WaitTimeout naming the volume; the volume is kept (the DSP is still building it) and
+    find() returns it, so the engine records its id and the next run resumes (user-needs
+    2.8) instead of re-creating it."""
     stuck = make_sim(si_online_delay=60)
     ctx = make_ctx(stuck)
     ctx.timeouts = type(ctx.timeouts)(create=0.3)
     with pytest.raises(WaitTimeout) as e:
         VOLUME.create(ctx, spec())
     assert "'vol-a'" in str(e.value) and "available" in str(e.value)
-    assert list(ctx.client.list("/app_instances")) == []
+    [ai] = list(ctx.client.list("/app_instances"))
+    found = VOLUME.find(ctx, spec())
+    assert found is not None and found.id.endswith(ai["id"])
