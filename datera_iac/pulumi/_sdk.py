@@ -20,6 +20,8 @@ __all__ = [
     'TenantArgs',
     'Volume',
     'VolumeArgs',
+    'VolumeImage',
+    'VolumeImageArgs',
     'VolumeType',
     'VolumeTypeArgs',
 ]
@@ -1374,6 +1376,10 @@ class VolumeArgs:
     :param chap_initiator_secret: Mutual CHAP: the initiator's secret (12-16 characters, not the target's). (secret)
     :param metadata: Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
     :param snapshot_policies: Snapshot schedules as 'name:interval:retention' (e.g. 'daily:1day:7').
+    :param source_image: Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only. (changing it replaces the resource)
+    :param source_image_checksum: Expected SHA-256 of the image ('sha256:<hex>'), verified before the volume is created. (changing it replaces the resource)
+    :param source_image_format: The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
+    :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
     :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
     """
 
@@ -1394,6 +1400,10 @@ class VolumeArgs:
         chap_initiator_secret: Optional[pulumi.Input[str]] = None,
         metadata: Optional[pulumi.Input[Mapping[str, str]]] = None,
         snapshot_policies: Optional[pulumi.Input[Sequence[str]]] = None,
+        source_image: Optional[pulumi.Input[str]] = None,
+        source_image_checksum: Optional[pulumi.Input[str]] = None,
+        source_image_format: Optional[pulumi.Input[str]] = None,
+        image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
     ) -> None:
         pulumi.set(__self__, "size", size)
@@ -1423,6 +1433,14 @@ class VolumeArgs:
             pulumi.set(__self__, "metadata", metadata)
         if snapshot_policies is not None:
             pulumi.set(__self__, "snapshot_policies", snapshot_policies)
+        if source_image is not None:
+            pulumi.set(__self__, "source_image", source_image)
+        if source_image_checksum is not None:
+            pulumi.set(__self__, "source_image_checksum", source_image_checksum)
+        if source_image_format is not None:
+            pulumi.set(__self__, "source_image_format", source_image_format)
+        if image_node is not None:
+            pulumi.set(__self__, "image_node", image_node)
         if replace_on_retype is not None:
             pulumi.set(__self__, "replace_on_retype", replace_on_retype)
 
@@ -1581,6 +1599,50 @@ class VolumeArgs:
         pulumi.set(self, "snapshot_policies", value)
 
     @property
+    @pulumi.getter(name='sourceImage')
+    def source_image(self) -> Optional[pulumi.Input[str]]:
+        """Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only.
+        """
+        return pulumi.get(self, "source_image")
+
+    @source_image.setter
+    def source_image(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "source_image", value)
+
+    @property
+    @pulumi.getter(name='sourceImageChecksum')
+    def source_image_checksum(self) -> Optional[pulumi.Input[str]]:
+        """Expected SHA-256 of the image ('sha256:<hex>'), verified before the volume is created.
+        """
+        return pulumi.get(self, "source_image_checksum")
+
+    @source_image_checksum.setter
+    def source_image_checksum(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "source_image_checksum", value)
+
+    @property
+    @pulumi.getter(name='sourceImageFormat')
+    def source_image_format(self) -> Optional[pulumi.Input[str]]:
+        """The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
+        """
+        return pulumi.get(self, "source_image_format")
+
+    @source_image_format.setter
+    def source_image_format(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "source_image_format", value)
+
+    @property
+    @pulumi.getter(name='imageNode')
+    def image_node(self) -> Optional[pulumi.Input[str]]:
+        """Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
+        """
+        return pulumi.get(self, "image_node")
+
+    @image_node.setter
+    def image_node(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "image_node", value)
+
+    @property
     @pulumi.getter(name='replaceOnRetype')
     def replace_on_retype(self) -> Optional[pulumi.Input[bool]]:
         """Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
@@ -1617,6 +1679,10 @@ class Volume(pulumi.CustomResource):
         chap_initiator_secret: Optional[pulumi.Input[str]] = None,
         metadata: Optional[pulumi.Input[Mapping[str, str]]] = None,
         snapshot_policies: Optional[pulumi.Input[Sequence[str]]] = None,
+        source_image: Optional[pulumi.Input[str]] = None,
+        source_image_checksum: Optional[pulumi.Input[str]] = None,
+        source_image_format: Optional[pulumi.Input[str]] = None,
+        image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -1638,6 +1704,10 @@ class Volume(pulumi.CustomResource):
         :param chap_initiator_secret: Mutual CHAP: the initiator's secret (12-16 characters, not the target's). (secret)
         :param metadata: Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
         :param snapshot_policies: Snapshot schedules as 'name:interval:retention' (e.g. 'daily:1day:7').
+        :param source_image: Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only. (changing it replaces the resource)
+        :param source_image_checksum: Expected SHA-256 of the image ('sha256:<hex>'), verified before the volume is created. (changing it replaces the resource)
+        :param source_image_format: The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
+        :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
         :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
         """
         opts = _opts(opts, ['chapSecret', 'chapInitiatorSecret'])
@@ -1660,6 +1730,10 @@ class Volume(pulumi.CustomResource):
             props.__dict__["chap_initiator_secret"] = None if chap_initiator_secret is None else pulumi.Output.secret(chap_initiator_secret)
             props.__dict__["metadata"] = metadata
             props.__dict__["snapshot_policies"] = snapshot_policies
+            props.__dict__["source_image"] = source_image
+            props.__dict__["source_image_checksum"] = source_image_checksum
+            props.__dict__["source_image_format"] = source_image_format
+            props.__dict__["image_node"] = image_node
             props.__dict__["replace_on_retype"] = replace_on_retype
             props.__dict__["ai_id"] = None
             props.__dict__["path"] = None
@@ -1703,6 +1777,10 @@ class Volume(pulumi.CustomResource):
             "chap_initiator_secret": None,
             "metadata": None,
             "snapshot_policies": None,
+            "source_image": None,
+            "source_image_checksum": None,
+            "source_image_format": None,
+            "image_node": None,
             "replace_on_retype": None,
             "ai_id": None,
             "path": None,
@@ -1819,6 +1897,34 @@ class Volume(pulumi.CustomResource):
         return pulumi.get(self, "snapshot_policies")
 
     @property
+    @pulumi.getter(name='sourceImage')
+    def source_image(self) -> pulumi.Output[Optional[str]]:
+        """Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only.
+        """
+        return pulumi.get(self, "source_image")
+
+    @property
+    @pulumi.getter(name='sourceImageChecksum')
+    def source_image_checksum(self) -> pulumi.Output[Optional[str]]:
+        """Expected SHA-256 of the image ('sha256:<hex>'), verified before the volume is created.
+        """
+        return pulumi.get(self, "source_image_checksum")
+
+    @property
+    @pulumi.getter(name='sourceImageFormat')
+    def source_image_format(self) -> pulumi.Output[Optional[str]]:
+        """The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
+        """
+        return pulumi.get(self, "source_image_format")
+
+    @property
+    @pulumi.getter(name='imageNode')
+    def image_node(self) -> pulumi.Output[Optional[str]]:
+        """Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
+        """
+        return pulumi.get(self, "image_node")
+
+    @property
     @pulumi.getter(name='replaceOnRetype')
     def replace_on_retype(self) -> pulumi.Output[Optional[bool]]:
         """Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
@@ -1922,6 +2028,233 @@ class Volume(pulumi.CustomResource):
         """Storage instance auth type (none, chap, mchap).
         """
         return pulumi.get(self, "chap_auth")
+
+
+@pulumi.input_type
+class VolumeImageArgs:
+    """The arguments of a VolumeImage.
+
+    :param volume_id: The Volume to export (its id). (required; changing it replaces the resource)
+    :param path: Absolute path of the image file on the machine running datera-iac; it must not exist yet. Destroy removes it. (required; changing it replaces the resource)
+    :param format: Image format: raw or qcow2. (changing it replaces the resource)
+    :param size_bytes: Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume. (changing it replaces the resource)
+    :param revision: Any label; changing it exports the volume again (a new file replaces the old). (changing it replaces the resource)
+    :param image_node: How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+    """
+
+    def __init__(
+        __self__,
+        *,
+        volume_id: pulumi.Input[str],
+        path: pulumi.Input[str],
+        format: Optional[pulumi.Input[str]] = None,
+        size_bytes: Optional[pulumi.Input[int]] = None,
+        revision: Optional[pulumi.Input[str]] = None,
+        image_node: Optional[pulumi.Input[str]] = None,
+    ) -> None:
+        pulumi.set(__self__, "volume_id", volume_id)
+        pulumi.set(__self__, "path", path)
+        if format is not None:
+            pulumi.set(__self__, "format", format)
+        if size_bytes is not None:
+            pulumi.set(__self__, "size_bytes", size_bytes)
+        if revision is not None:
+            pulumi.set(__self__, "revision", revision)
+        if image_node is not None:
+            pulumi.set(__self__, "image_node", image_node)
+
+    @property
+    @pulumi.getter(name='volumeId')
+    def volume_id(self) -> pulumi.Input[str]:
+        """The Volume to export (its id).
+        """
+        return pulumi.get(self, "volume_id")
+
+    @volume_id.setter
+    def volume_id(self, value: pulumi.Input[str]) -> None:
+        pulumi.set(self, "volume_id", value)
+
+    @property
+    @pulumi.getter(name='path')
+    def path(self) -> pulumi.Input[str]:
+        """Absolute path of the image file on the machine running datera-iac; it must not exist yet. Destroy removes it.
+        """
+        return pulumi.get(self, "path")
+
+    @path.setter
+    def path(self, value: pulumi.Input[str]) -> None:
+        pulumi.set(self, "path", value)
+
+    @property
+    @pulumi.getter(name='format')
+    def format(self) -> Optional[pulumi.Input[str]]:
+        """Image format: raw or qcow2.
+        """
+        return pulumi.get(self, "format")
+
+    @format.setter
+    def format(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "format", value)
+
+    @property
+    @pulumi.getter(name='sizeBytes')
+    def size_bytes(self) -> Optional[pulumi.Input[int]]:
+        """Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume.
+        """
+        return pulumi.get(self, "size_bytes")
+
+    @size_bytes.setter
+    def size_bytes(self, value: Optional[pulumi.Input[int]]) -> None:
+        pulumi.set(self, "size_bytes", value)
+
+    @property
+    @pulumi.getter(name='revision')
+    def revision(self) -> Optional[pulumi.Input[str]]:
+        """Any label; changing it exports the volume again (a new file replaces the old).
+        """
+        return pulumi.get(self, "revision")
+
+    @revision.setter
+    def revision(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "revision", value)
+
+    @property
+    @pulumi.getter(name='imageNode')
+    def image_node(self) -> Optional[pulumi.Input[str]]:
+        """How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+        """
+        return pulumi.get(self, "image_node")
+
+    @image_node.setter
+    def image_node(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "image_node", value)
+
+
+class VolumeImage(pulumi.CustomResource):
+    """An image file exported from a volume ("copy volume to image").
+
+    Pulumi type ``datera:index:VolumeImage``; import id: ``<path>?volume_id=<volume id>[&format=qcow2][&size_bytes=N]``.
+    """
+
+    def __init__(
+        __self__,
+        resource_name: str,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        *,
+        volume_id: pulumi.Input[str],
+        path: pulumi.Input[str],
+        format: Optional[pulumi.Input[str]] = None,
+        size_bytes: Optional[pulumi.Input[int]] = None,
+        revision: Optional[pulumi.Input[str]] = None,
+        image_node: Optional[pulumi.Input[str]] = None,
+        __props__: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Create a VolumeImage.
+
+        :param resource_name: the Pulumi name of the resource (also the default DSP name where the kind has a ``name``).
+        :param opts: resource options.
+        :param volume_id: The Volume to export (its id). (required; changing it replaces the resource)
+        :param path: Absolute path of the image file on the machine running datera-iac; it must not exist yet. Destroy removes it. (required; changing it replaces the resource)
+        :param format: Image format: raw or qcow2. (changing it replaces the resource)
+        :param size_bytes: Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume. (changing it replaces the resource)
+        :param revision: Any label; changing it exports the volume again (a new file replaces the old). (changing it replaces the resource)
+        :param image_node: How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+        """
+        opts = _opts(opts, [])
+        if __props__ is None:
+            if opts.id is None:
+                if volume_id is None:
+                    raise TypeError("Missing required property 'volume_id'")
+                if path is None:
+                    raise TypeError("Missing required property 'path'")
+            props = VolumeImageArgs.__new__(VolumeImageArgs)
+            props.__dict__["volume_id"] = volume_id
+            props.__dict__["path"] = path
+            props.__dict__["format"] = format
+            props.__dict__["size_bytes"] = size_bytes
+            props.__dict__["revision"] = revision
+            props.__dict__["image_node"] = image_node
+            props.__dict__["sha256"] = None
+            props.__dict__["file_size"] = None
+        else:
+            props = dict(__props__)  # type: ignore[assignment]
+        super().__init__('datera:index:VolumeImage', resource_name, props, opts)  # type: ignore[arg-type]
+
+    @staticmethod
+    def get(
+        resource_name: str,
+        id: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> "VolumeImage":
+        """Look up an existing VolumeImage by its id (``<path>?volume_id=<volume id>[&format=qcow2][&size_bytes=N]``) without managing it.
+        """
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
+        return VolumeImage(resource_name, opts=opts, volume_id=None, path=None, __props__={  # type: ignore[arg-type]
+            "volume_id": None,
+            "path": None,
+            "format": None,
+            "size_bytes": None,
+            "revision": None,
+            "image_node": None,
+            "sha256": None,
+            "file_size": None,
+        })
+
+    @property
+    @pulumi.getter(name='volumeId')
+    def volume_id(self) -> pulumi.Output[str]:
+        """The Volume to export (its id).
+        """
+        return pulumi.get(self, "volume_id")
+
+    @property
+    @pulumi.getter(name='path')
+    def path(self) -> pulumi.Output[str]:
+        """Absolute path of the image file on the machine running datera-iac; it must not exist yet. Destroy removes it.
+        """
+        return pulumi.get(self, "path")
+
+    @property
+    @pulumi.getter(name='format')
+    def format(self) -> pulumi.Output[Optional[str]]:
+        """Image format: raw or qcow2.
+        """
+        return pulumi.get(self, "format")
+
+    @property
+    @pulumi.getter(name='sizeBytes')
+    def size_bytes(self) -> pulumi.Output[Optional[int]]:
+        """Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume.
+        """
+        return pulumi.get(self, "size_bytes")
+
+    @property
+    @pulumi.getter(name='revision')
+    def revision(self) -> pulumi.Output[Optional[str]]:
+        """Any label; changing it exports the volume again (a new file replaces the old).
+        """
+        return pulumi.get(self, "revision")
+
+    @property
+    @pulumi.getter(name='imageNode')
+    def image_node(self) -> pulumi.Output[Optional[str]]:
+        """How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+        """
+        return pulumi.get(self, "image_node")
+
+    @property
+    @pulumi.getter(name='sha256')
+    def sha256(self) -> pulumi.Output[Optional[str]]:
+        """SHA-256 of the image file.
+        """
+        return pulumi.get(self, "sha256")
+
+    @property
+    @pulumi.getter(name='fileSize')
+    def file_size(self) -> pulumi.Output[Optional[int]]:
+        """Size of the image file in bytes.
+        """
+        return pulumi.get(self, "file_size")
 
 
 @pulumi.input_type

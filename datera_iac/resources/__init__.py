@@ -19,3 +19,4 @@ from datera_iac.resources import volume  # noqa: F401,E402
 from datera_iac.resources import snapshot  # noqa: F401,E402
 from datera_iac.resources import volume_type  # noqa: F401,E402  (registers VolumeType)
 from datera_iac.resources import attachment  # noqa: F401,E402  (registers NodeAttachment)
+from datera_iac.resources import volume_image  # noqa: F401,E402  (registers VolumeImage)

@@ -22,7 +22,7 @@ from datera_iac.resources.base import DOC, REPLACE, SENSITIVE, camel
 
 KINDS = registered_kinds()
 TOKENS = ["datera:index:NodeAttachment", "datera:index:Snapshot", "datera:index:Tenant",
-          "datera:index:Volume", "datera:index:VolumeType"]
+          "datera:index:Volume", "datera:index:VolumeImage", "datera:index:VolumeType"]
 
 
 def _pname(kind, field):

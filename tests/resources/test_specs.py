@@ -41,7 +41,8 @@ def test_field_metadata():
     hidden from repr; name and size change in place."""
     f = attrs.fields_dict(VolumeSpec)
     assert {n for n, a in f.items() if a.metadata[REPLACE]} == {
-        "tenant", "clone_of", "snapshot_id", "template"}
+        "tenant", "clone_of", "snapshot_id", "template", "source_image",
+        "source_image_checksum"}
     assert {n for n, a in f.items() if a.metadata[SENSITIVE]} == {
         "chap_secret", "chap_initiator_secret"}
     spec = vol(chap_user="user1", chap_secret="s3cret-s3cret")
