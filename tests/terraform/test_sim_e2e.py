@@ -136,7 +136,10 @@ def test_replace_shrink_and_out_of_band_delete(sim_tf, sim, dsp):
     client, ctx = dsp
     ai = _app_instances(client)[0]
     KINDS["Volume"].delete(ctx, f"/root/team-a/{ai['id']}")
-    assert tf.actions() == {"datera_volume.v": ["create"], "datera_snapshot.s": ["create"]}
+    p = tf.plan()  # one command (not plan -out + show -json): the e2e budget is per command
+    assert p.returncode == 2 and "Plan: 2 to add, 0 to change, 0 to destroy." in p.stdout
+    assert "# datera_volume.v will be created" in p.stdout
+    assert "# datera_snapshot.s will be created" in p.stdout
 
     p = tf.apply("-var", "tenant=team-b")
     assert "forces replacement" in p.stdout and "tenant" in p.stdout
