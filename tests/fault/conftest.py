@@ -45,7 +45,8 @@ def figure(request: pytest.FixtureRequest) -> Callable[..., None]:
     """``figure(item, **values)``: record what this test measured for issue item ``item``."""
 
     def record(item: str, **values: Any) -> None:
-        rec = {"item": item, "test": request.node.nodeid, **values}
+        rec = {"item": item, "test": request.node.nodeid,
+               "slow": request.node.get_closest_marker("slow") is not None, **values}
         line = json.dumps(rec, sort_keys=True, default=str)
         print(f"FIGURE {line}")
         path = os.environ.get("DATERA_FAULT_FIGURES")

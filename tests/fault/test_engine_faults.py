@@ -57,6 +57,7 @@ def test_503_storm(sim, faults_off, tmp_path, figure, engine_env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_503_storm_200(sim, faults_off, tmp_path, figure, engine_env):
     """The issue's size: 200 volumes, 30 % 503 for 10 s."""
     _storm(sim, tmp_path, figure, n=200, storm_s=10.0)
@@ -91,6 +92,7 @@ def test_lost_responses(sim, faults_off, tmp_path, figure, engine_env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_lost_responses_200(sim, faults_off, tmp_path, figure, engine_env):
     _lost(sim, tmp_path, figure, n=200)
 
@@ -130,6 +132,7 @@ def test_key_expiry(sim, faults_off, tmp_path, figure, engine_env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_key_expiry_every_5s(sim, faults_off, tmp_path, figure, engine_env):
     """Keys expired every 5 s during a ~30 s apply of 200 volumes."""
     _expiry(sim, tmp_path, figure, n=200, every=5.0, latency_ms=1000, parallel=10)

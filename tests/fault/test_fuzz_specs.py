@@ -122,6 +122,7 @@ def test_fuzz_python_api(sim, figure):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_fuzz_python_api_full(sim, figure):
     _python_api(sim, figure, FULL)
 
@@ -180,6 +181,7 @@ def test_fuzz_yaml_stacks(sim, tmp_path, figure, engine_env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_fuzz_yaml_stacks_full(sim, tmp_path, figure, engine_env):
     _yaml(sim, tmp_path, figure, FULL, engine_env)
 
@@ -239,6 +241,7 @@ def test_fuzz_terraform_servicer(sim, figure):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @pytest.mark.terraform
 def test_fuzz_terraform_servicer_full(sim, figure):
     _terraform(sim, figure, FULL)
@@ -308,5 +311,6 @@ def test_fuzz_pulumi_check(sim, figure):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_fuzz_pulumi_check_full(sim, figure):
     _pulumi(sim, figure, FULL)

@@ -137,12 +137,9 @@ def test_engine_secrets(secret_sim, tmp_path, figure, monkeypatch):
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: engine Step.desired (datera_iac/engine/plan.py:99) keeps the raw declared "
-    "properties, CHAP secrets included, and attrs prints them in repr(plan)/repr(step) - "
-    "which reaches a pytest failure, a '%r' debug line or an exception text; fix: "
-    "`desired: dict | None = attrs.field(default=None, repr=False)`"))
 def test_engine_plan_repr_holds_no_secret(sim, tmp_path, engine_env):
+    """repr of a plan (and its steps) holds no declared secret: a repr reaches pytest
+    failures, '%r' debug lines and exception texts. (Was a defect; fixed in 71e477b.)"""
     ws = engine_ws(sim, tmp_path / "r", STACK)
     try:
         plan = ws.preview()

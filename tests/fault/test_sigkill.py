@@ -74,6 +74,7 @@ def test_engine_sigkill(sim, tmp_path, figure, engine_env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_engine_sigkill_10_trials(sim, tmp_path, figure, engine_env):
     _engine_kill_trials(sim, tmp_path, figure, trials=10, n=200, seed=29)
 
@@ -161,6 +162,7 @@ def test_terraform_provider_sigkill(sim, faults_off, make_tf, figure):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @pytest.mark.terraform
 def test_terraform_provider_sigkill_5_trials(sim, faults_off, make_tf, figure):
     _tf_kill_trials(sim, make_tf, figure, trials=5, n=40, seed=4)
