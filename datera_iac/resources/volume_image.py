@@ -32,6 +32,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -312,6 +313,18 @@ def _volume_chap(spec: "VolumeSpec") -> Any:
                 spec.chap_initiator_secret)
 
 
+_CACHE_LOCKS: dict[tuple[str, str | None], threading.Lock] = {}
+_CACHE_LOCKS_GUARD = threading.Lock()
+
+
+def _cache_lock(source: str, tenant: str | None) -> threading.Lock:
+    """One lock per (image, tenant): volumes of one image created in parallel (an engine
+    apply) must not race to fill the same cache volume (the loser's create would fail on
+    the taken name); the first fills it, the others then clone its snapshot."""
+    with _CACHE_LOCKS_GUARD:
+        return _CACHE_LOCKS.setdefault((source, tenant), threading.Lock())
+
+
 def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
                              ) -> Observed[Any, Any]:
     """Volume.create for a spec with ``source_image``.
@@ -328,7 +341,9 @@ def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
                     "source_image_format": None, "image_node": None}
     with fetch_image(spec.source_image) as img:
         _verify(spec, img)
-        snap = cached_snapshot_for(ctx, img, tenant=spec.tenant, transport=transport_for(node))
+        with _cache_lock(spec.source_image, spec.tenant):
+            snap = cached_snapshot_for(ctx, img, tenant=spec.tenant,
+                                       transport=transport_for(node))
         if snap is not None:
             log.info("volume %s: cloning the image cache snapshot %s", spec.name, snap)
             obs = kind.create(ctx, attrs.evolve(spec, snapshot_id=snap, **image_fields))

@@ -1,0 +1,181 @@
+"""Images through a live iSCSI target: the simulator with its tgtd data plane, stacks
+deployed by the engine, bytes moved by qemu-img's userspace initiator
+(``image_node: libiscsi://...``). Checks what an operator relies on: the volume holds the
+image (read back independently, by SHA-256), the export file has the same SHA-256, the
+image cache fills once and clones after (counted on the simulator), a second ``up`` writes
+nothing, destroy removes the exported file, and a bad checksum stops before any write."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import threading
+
+import pytest
+
+from datera_iac.node.image import UserspaceTransport, cache_name, export_volume
+from datera_iac.resources import KINDS
+from tests.images.conftest import INIT, MIB, ctx_for, raw_image, sha256, writes
+
+pytestmark = pytest.mark.tgt
+
+
+def node(dp) -> str:
+    return f"libiscsi://{INIT}?port={dp.port}&lun=1"
+
+
+def read_back(server, dp, volume_id: str, size: int, tmp_path) -> str:
+    """SHA-256 of the volume's first ``size`` bytes, read with a fresh client."""
+    ctx = ctx_for(server)
+    out = tmp_path / f"readback-{volume_id.rsplit('/', 1)[-1]}.raw"
+    try:
+        return export_volume(ctx, volume_id, str(out), size=size,
+                             transport=UserspaceTransport(INIT, port=dp.port, lun=1))
+    finally:
+        ctx.client.close()
+        out.unlink(missing_ok=True)
+
+
+def count(server, method: str, needle: str) -> int:
+    return sum(n for k, n in writes(server).items()
+               if k.startswith(method + " ") and k.endswith(needle))
+
+
+def image_stack(img, dp, *, export_dir=None, names=("from-image",), sizes=(1,),
+                checksum: str | None = None) -> str:
+    lines = ["name: images", "runtime: yaml", "resources:"]
+    for i, (name, size) in enumerate(zip(names, sizes)):
+        lines += [f"  disk{i}:", "    type: datera:index:Volume", "    properties:",
+                  f"      name: {name}", f"      size: {size}",
+                  f"      sourceImage: '{img}'", f"      imageNode: '{node(dp)}'"]
+        if checksum:
+            lines.append(f"      sourceImageChecksum: 'sha256:{checksum}'")
+    if export_dir is not None:
+        lines += ["  export:", "    type: datera:index:VolumeImage", "    properties:",
+                  "      volumeId: ${disk0.id}", f"      path: '{export_dir}/export.raw'",
+                  f"      sizeBytes: {os.path.getsize(img)}", f"      imageNode: '{node(dp)}'",
+                  "outputs:", "  exportSha: ${export.sha256}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_stack_with_source_image_and_export(dsp, make_ws, tmp_path):
+    """up: the volume holds the image (checksum verified before create, read back after),
+    the VolumeImage file has the image's SHA-256; a second up plans nothing and writes
+    nothing; destroy removes the volume and the file."""
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"stack")
+    want = sha256(img)
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    ws = make_ws(server, image_stack(img, dp, export_dir=out_dir, checksum=want))
+    plan, result = ws.up()
+    assert not plan.errors and result is not None and result.ok, (plan.errors, result)
+    vid = ws.load_state().resources["disk0"].id
+    assert read_back(server, dp, vid, os.path.getsize(img), tmp_path) == want
+    exported = out_dir / "export.raw"
+    assert sha256(exported) == want and os.path.getsize(exported) == os.path.getsize(img)
+    assert result.outputs["exportSha"] == want
+    assert [p.name for p in out_dir.iterdir()] == ["export.raw"]  # no partial file left
+    # the temporary access is gone: no initiator left on the volume, which is offline again
+    ai = ctx_for(server).client.get(f"/app_instances/{vid.rsplit('/', 1)[-1]}")
+    assert ai["storage_instances"][0]["acl_policy"]["initiators"] == []
+    before = writes(server)
+    plan2, _ = make_ws(server, image_stack(img, dp, export_dir=out_dir, checksum=want)).up()
+    assert not plan2.changes and not plan2.drift and writes(server) == before
+    plan3, result3 = make_ws(server, image_stack(img, dp, export_dir=out_dir,
+                                                 checksum=want)).up(destroy=True)
+    assert result3 is not None and result3.ok
+    assert not exported.exists()
+    assert KINDS["Volume"].read(ctx_for(server), vid) is None
+
+
+def test_image_cache_fills_once_then_clones(dsp, make_ws, tmp_path):
+    """With datera_enable_image_cache, two volumes from one image: the cache volume is the
+    only one written (one temporary ACL grant + revoke), the second volume is a clone of
+    its snapshot (3 app_instance POSTs, 1 snapshot POST), and both hold the image."""
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"cache")
+    stack = image_stack(img, dp, names=("web-a", "web-b"), sizes=(1, 2))
+    ws = make_ws(server, stack, datera_enable_image_cache=True,
+                 datera_image_cache_volume_type_id="image-cache")
+    assert ws.parallel > 1  # created in parallel: the second waits for the cache fill
+    plan, result = ws.up()
+    assert not plan.errors and result is not None and result.ok, (plan.errors, result)
+    assert count(server, "POST", "/app_instances") == 3  # cache + 2 clones
+    assert count(server, "POST", "/snapshots") == 1
+    assert count(server, "PUT", "/acl_policy/initiators") == 2  # one fill: add + remove
+    ctx = ctx_for(server)
+    cache = KINDS["Volume"].find(ctx, KINDS["Volume"].spec_from(
+        {"name": cache_name(str(img)), "size": 1}))
+    assert cache is not None and cache.spec.metadata["image_sha256"] == sha256(img)
+    state = ws.load_state().resources
+    for name, size in (("disk0", 1), ("disk1", 2)):
+        obs = KINDS["Volume"].read(ctx, state[name].id)
+        assert obs is not None and obs.spec.size == size
+        assert read_back(server, dp, state[name].id, os.path.getsize(img), tmp_path) == \
+            sha256(img)
+
+
+def test_without_cache_each_volume_is_filled(dsp, make_ws, tmp_path):
+    """Cache off (the default): each volume is created empty and written (2 POSTs, no
+    snapshot, two grant/revoke pairs); a qcow2 image lands as its raw content."""
+    server, dp = dsp
+    raw = raw_image(tmp_path, seed=b"plain")
+    qcow = tmp_path / "img.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)],
+                   check=True, timeout=60)
+    ws = make_ws(server, image_stack(qcow, dp, names=("app-a", "app-b"), sizes=(1, 1)))
+    plan, result = ws.up()
+    assert not plan.errors and result is not None and result.ok, (plan.errors, result)
+    assert count(server, "POST", "/app_instances") == 2
+    assert count(server, "POST", "/snapshots") == 0
+    assert count(server, "PUT", "/acl_policy/initiators") == 4
+    for r in ws.load_state().resources.values():
+        assert read_back(server, dp, r.id, os.path.getsize(raw), tmp_path) == sha256(raw)
+
+
+def test_http_image_with_wrong_checksum_writes_nothing(dsp, tmp_path):
+    """An http(s) image is downloaded and verified before the volume is created: a
+    checksum mismatch is an InputError naming source_image_checksum, with 0 writes; the
+    right checksum fills the volume."""
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"http", size=2 * MIB)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(tmp_path), **k)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    ctx = ctx_for(server)
+    vk = KINDS["Volume"]
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/{img.name}"
+    try:
+        bad = vk.spec_from({"name": "from-url", "size": 1, "source_image": url,
+                            "source_image_checksum": "0" * 64, "image_node": node(dp)})
+        from datera_iac.errors import InputError
+
+        with pytest.raises(InputError) as e:
+            vk.create(ctx, bad)
+        assert e.value.field == "source_image_checksum"
+        assert writes(server) == {}
+        good = vk.spec_from({"name": "from-url", "size": 1, "source_image": url,
+                             "source_image_checksum": sha256(img), "image_node": node(dp)})
+        obs = vk.create(ctx, good)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert obs.spec.source_image == url
+    assert read_back(server, dp, obs.id, os.path.getsize(img), tmp_path) == sha256(img)
+
+
+def test_failed_fill_leaves_no_volume(dsp, tmp_path):
+    """A fill that fails (the initiator's LUN does not exist) deletes the new volume:
+    create stays transactional."""
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"fail")
+    ctx = ctx_for(server, )
+    vk = KINDS["Volume"]
+    spec = vk.spec_from({"name": "will-fail", "size": 1, "source_image": str(img),
+                         "image_node": f"libiscsi://{INIT}?port={dp.port}&lun=7"})
+    with pytest.raises(Exception):
+        vk.create(ctx, spec)
+    assert vk.find(ctx, spec) is None
