@@ -915,16 +915,17 @@ class Store:
     def update_vol(self, tenant: str, ai_key: str, si_name: str, vol_name: str, body: dict[str, Any], version: str) -> dict[str, Any]:
         ai, si, vol = self.get_vol_obj(tenant, ai_key, si_name, vol_name)
         b = dict(body)
-        if "restore_point" in b:
-            rp = b.pop("restore_point")
+        rp = b.pop("restore_point", None)
+        if rp is not None:
             snap = vol["snapshots"].get(rp)
             if snap is None:
                 raise ValidationFailed(f"no snapshot {rp} on volume {vol_name}", field="restore_point")
             if si["admin_state"] == "online":
                 raise Conflict(f"volume {vol_name} must be offline to restore a snapshot")
             self._check_snap_ready(snap, rp)
-            vol["restore_point"] = rp
         self._check_volume_update(tenant, vol, b, "body")
+        if rp is not None:
+            vol["restore_point"] = rp
         self._apply_volume_update(tenant, vol, b)
         self.touch(tenant, "app_instances", ai["id"])
         self._si_changed(tenant, ai, si_name)

@@ -210,6 +210,18 @@ def test_ai_snapshots_and_restore(api, body) -> None:
     api.ok("DELETE", snap["path"])
 
 
+def test_volume_restore_point(api, body) -> None:
+    """A volume restores from its own snapshot only while offline; a failed PUT changes nothing."""
+    ai = _ai(api, body, size=4)
+    vp = f"{ai['path']}/{VOL}"
+    snap = api.ok("POST", f"{vp}/snapshots", {})
+    api.err(409, "PUT", vp, {"restore_point": snap["timestamp"]})
+    _offline(api, ai)
+    api.err(422, "PUT", vp, {"restore_point": snap["timestamp"], "size": 2})  # shrink refused: no restore
+    assert api.ok("GET", vp)["restore_point"] == ""
+    assert api.ok("PUT", vp, {"restore_point": snap["timestamp"]})["restore_point"] == snap["timestamp"]
+
+
 def test_snapshot_policies(api, body) -> None:
     """Policies on AI and volume: create, read, update, delete; interval enum checked."""
     ai = _ai(api, body)
