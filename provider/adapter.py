@@ -26,13 +26,13 @@ from typing import Any
 import attrs
 from tf.types import Unknown
 
-from datera_iac.errors import InputError
+from datera_iac.errors import InputError, WaitTimeout
 from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
 from provider.batching import ReadBatcher, batches
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
 
-__all__ = ["ContextFactory", "KindAdapter", "PlanOutcome", "has_unknown"]
+__all__ = ["ContextFactory", "KindAdapter", "PartialCreate", "PlanOutcome", "has_unknown"]
 
 log = logging.getLogger("provider")
 
@@ -49,6 +49,16 @@ def has_unknown(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(has_unknown(v) for v in value)
     return False
+
+
+class PartialCreate(Exception):
+    """A create that failed after the object was made: ``state`` is what exists, ``error``
+    what went wrong. Terraform stores the state as *tainted* (the next apply replaces it)."""
+
+    def __init__(self, state: dict[str, Any], error: BaseException) -> None:
+        super().__init__(str(error))
+        self.state = state
+        self.error = error
 
 
 @attrs.frozen
@@ -233,8 +243,23 @@ class KindAdapter:
     # ---- apply ----------------------------------------------------------------------
 
     def create(self, contexts: ContextFactory, planned: Mapping[str, Any]) -> dict[str, Any]:
+        """Create; raises :class:`PartialCreate` when the object was made but the wait for
+        it timed out (the kind keeps it), so Terraform records it instead of losing it."""
         spec = self.spec_of(planned)
-        obs = self.kind.create(contexts(self.timeouts_of(planned)), spec)
+        ctx = contexts(self.timeouts_of(planned))
+        try:
+            obs = self.kind.create(ctx, spec)
+        except WaitTimeout as e:
+            # The POST landed and the kind kept the object (the contract: the error says
+            # what was left and ``find`` finds it). Only a timeout qualifies: after any
+            # other error a name lookup could find someone else's object.
+            try:
+                left = self.kind.find(ctx, spec)
+            except Exception:  # noqa: BLE001 - report the timeout, not the lookup
+                left = None
+            if left is None:
+                raise
+            raise PartialCreate(self.state_from(left, planned), e) from e
         return self.state_from(obs, planned)
 
     def read(self, contexts: ContextFactory, current: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from tf.iface import (
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
-from provider.adapter import KindAdapter, PlanOutcome
+from provider.adapter import KindAdapter, PartialCreate, PlanOutcome
 from provider.diagnostics import report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,6 +84,9 @@ class KindResource(Resource):
     def create(self, ctx: CreateContext, planned: dict) -> dict | None:
         try:
             return self.adapter.create(self.provider.context, planned)
+        except PartialCreate as e:
+            self._report(ctx.diagnostics, e.error, "create", planned)
+            return e.state  # with the error, Terraform keeps it as tainted
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "create", planned)
             return None

@@ -1,6 +1,7 @@
 """The provider's RPCs against the simulator with the real kinds, without Terraform (fast):
-timeouts reach the kind and a timeout is a diagnostic that says how to raise it; batched
-refreshes answer exactly like single reads."""
+timeouts reach the kind and a timeout is a diagnostic that says how to raise it (the kept
+volume is recorded); batched refreshes answer exactly like single reads; a node attachment
+with a fake node."""
 
 from __future__ import annotations
 
@@ -41,16 +42,17 @@ def _create(svc: Servicer, cfg: dict[str, Any]) -> tuple[dict[str, Any] | None, 
     return state, list(resp.diagnostics)
 
 
-def test_create_timeout_is_a_diagnostic_and_leaves_nothing(make_sim):
+def test_create_timeout_is_a_diagnostic_and_the_volume_is_recorded(make_sim):
     """`timeouts = { create = "1s" }` bounds the wait for a slow storage instance: the
-    apply fails naming the resource and the timeouts key, and no volume is left behind."""
+    apply fails naming the resource and the timeouts key, and the volume the kind kept is
+    returned with the error, so Terraform records it (tainted) instead of losing it."""
     sim = make_sim(si_online_delay=5)
     svc = _servicer(sim)
     state, diags = _create(svc, _config(svc, name="slow-vol", size=1, timeouts={"create": "1s"}))
-    assert state is None and len(diags) == 1
-    assert diags[0].summary == "datera_volume create: timed out"
+    assert len(diags) == 1 and diags[0].summary == "datera_volume create: timed out"
     assert "'slow-vol'" in diags[0].detail and 'timeouts = { create = "..." }' in diags[0].detail
-    assert list(svc.app.client.list("/app_instances")) == []
+    (ai,) = list(svc.app.client.list("/app_instances"))
+    assert state is not None and state["id"].endswith(ai["id"]) and state["name"] == "slow-vol"
 
 
 def test_batched_refresh_equals_single_reads(sim):
@@ -71,3 +73,66 @@ def test_batched_refresh_equals_single_reads(sim):
     used = {k: n - before.get(k, 0) for k, n in sim.counters().items() if n != before.get(k, 0)}
     assert got == states  # user forms kept; nothing the bulk read cannot see is lost
     assert "GET /v2.2/app_instances/:id" not in used and used.get("GET /v2.2/app_instances", 0) <= 4
+
+
+def _rpc_plan_apply(svc: Servicer, type_name: str, prior: Any, cfg: dict[str, Any]) -> tuple[Any, list[Any]]:
+    plan = svc.PlanResourceChange(pb.PlanResourceChange.Request(
+        type_name=type_name, prior_state=to_dynamic_value(prior),
+        proposed_new_state=to_dynamic_value(cfg), config=to_dynamic_value(cfg)), None)
+    if list(plan.diagnostics):
+        return None, list(plan.diagnostics)
+    resp = svc.ApplyResourceChange(pb.ApplyResourceChange.Request(
+        type_name=type_name, prior_state=to_dynamic_value(prior),
+        planned_state=plan.planned_state, config=to_dynamic_value(cfg)), None)
+    state = read_dynamic_value(resp.new_state) if resp.new_state.msgpack else None
+    return state, list(resp.diagnostics)
+
+
+def test_node_attachment_through_the_provider(sim, tmp_path):
+    """datera_node_attachment over the provider's RPCs, with a FakeNode as the node (kernel
+    iSCSI cannot run here): create attaches and reports a stable device path, read is
+    stable, import by the composite id then plan is empty, destroy detaches and empties the
+    ACL."""
+    from datera_iac.node.iscsi import wwid_for_serial
+    from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
+
+    node = FakeNode(tmp_path / "node", initiator_iqn="iqn.1993-08.org.debian:01:tfnode")
+    app = DateraProvider(runner=node)
+    app.configure({"endpoint": sim.http_url, "san_login": SIM_USER, "san_password": SIM_PASSWORD})
+    svc = Servicer(app)
+    vol, diags = _create(svc, _config(svc, name="att-vol", size=1))
+    assert not diags
+    si = app.client.get(f"/app_instances/{vol['ai_id']}/storage_instances/storage-1")
+    serial = si["volumes"][0]["uuid"]
+    node.add_target(FakeTarget(si["access"]["iqn"], [f"{ip}:3260" for ip in si["access"]["ips"]],
+                               {0: FakeLun(wwid_for_serial(serial), serial.replace("-", ""))}))
+
+    A = "datera_node_attachment"
+    cfg = {f.name: None for f in app.adapters[A].schema.fields()}
+    cfg.update(volume_id=vol["id"])
+    state, diags = _rpc_plan_apply(svc, A, None, cfg)
+    assert not diags, [d.detail for d in diags]
+    assert "/dev/disk/by-id/dm-uuid-mpath-" in state["device_path"]  # under the fake root
+    assert state["paths_up"] >= 1 and state["initiator_iqn"] is None  # unset stays unset
+    read = svc.ReadResource(pb.ReadResource.Request(
+        type_name=A, current_state=to_dynamic_value(state)), None)
+    assert not list(read.diagnostics) and read_dynamic_value(read.new_state) == state
+
+    imp = svc.ImportResourceState(pb.ImportResourceState.Request(type_name=A, id=state["id"]), None)
+    assert not list(imp.diagnostics)
+    imported = read_dynamic_value(imp.imported_resources[0].state)
+    assert imported["id"] == state["id"] and imported["device_path"] == state["device_path"]
+    plan = svc.PlanResourceChange(pb.PlanResourceChange.Request(
+        type_name=A, prior_state=to_dynamic_value(imported),
+        proposed_new_state=to_dynamic_value(cfg), config=to_dynamic_value(cfg)), None)
+    assert not list(plan.diagnostics) and list(plan.requires_replace) == []  # import, then plan
+    planned = read_dynamic_value(plan.planned_state)
+    assert {k: planned[k] for k in cfg if cfg[k] is not None} == \
+        {k: imported[k] for k in cfg if cfg[k] is not None}
+
+    resp = svc.ApplyResourceChange(pb.ApplyResourceChange.Request(
+        type_name=A, prior_state=to_dynamic_value(state), planned_state=to_dynamic_value(None),
+        config=to_dynamic_value(None)), None)
+    assert not list(resp.diagnostics) and not resp.new_state.msgpack
+    si = app.client.get(f"/app_instances/{vol['ai_id']}/storage_instances/storage-1")
+    assert si["acl_policy"]["initiators"] == [] and node.sessions == {}

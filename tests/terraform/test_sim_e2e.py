@@ -268,3 +268,25 @@ import {{
     p = tf.apply()
     assert "2 imported, 0 added, 0 changed, 0 destroyed" in p.stdout, p.stdout
     assert tf.plan().returncode == 0
+
+
+@pytest.mark.slow
+def test_create_timeout_keeps_the_volume_tainted(terraform_bin, tmp_path, make_sim):
+    """With `timeouts = { create = "1s" }` and a slow DSP, apply fails naming the resource
+    and the timeout; the volume that was made is in the state (tainted), not orphaned."""
+    from provider.install import install_dev_overrides
+
+    slow = make_sim(si_online_delay=5)
+    rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO)])
+    tf = Tf(terraform_bin, tmp_path / "work", rc, env=sim_env(slow))
+    tf.write(HEAD + """
+resource "datera_volume" "slow" {
+  name     = "slow-vol"
+  size     = 1
+  timeouts = { create = "1s" }
+}
+""")
+    p = tf.apply(ok=(1,))
+    assert "datera_volume create: timed out" in p.stderr and "slow-vol" in p.stderr
+    shown = tf.run("show", "-json").stdout
+    assert '"tainted"' in shown and "slow-vol" in shown
