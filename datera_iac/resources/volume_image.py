@@ -325,6 +325,54 @@ def _cache_lock(source: str, tenant: str | None) -> threading.Lock:
         return _CACHE_LOCKS.setdefault((source, tenant), threading.Lock())
 
 
+def filling_name(spec: "VolumeSpec") -> str:
+    """The name a volume has while it is being filled (deterministic per tenant and name,
+    a valid app_instance name of 32 characters)."""
+    key = f"{spec.tenant or ''}\0{spec.name}".encode()
+    return "filling-" + hashlib.sha256(key).hexdigest()[:24]
+
+
+def _create_and_fill(kind: "Volume", ctx: Context, spec: "VolumeSpec", img: "LocalImage",
+                     transport: "Transport") -> Observed[Any, Any]:
+    """Create the volume under :func:`filling_name`, fill it, then rename it to its name.
+
+    Why: the engine's crash recovery looks a create up by name (``find``). Were the volume
+    named at once, a run killed during the copy would leave a half-filled volume that the
+    next run adopts as done. Under the filling name it is not found; the next run deletes
+    that leftover and starts over. A failed fill deletes the volume (create stays
+    transactional)."""
+    from datera_iac.errors import Conflict
+    from datera_iac.node.image import fill_volume
+
+    temp = attrs.evolve(spec, name=filling_name(spec))
+    leftover = kind.find(ctx, temp)
+    if leftover is not None:
+        log.warning("volume %s: removing %s left by an interrupted fill", spec.name, temp.name)
+        kind.delete(ctx, leftover.id)
+    obs = kind.create(ctx, temp)
+    try:
+        fill_volume(ctx, obs.id, img, transport=transport)
+        try:
+            ctx.client.put(str(obs.outputs.path), {"name": spec.name},
+                           tenant=obs.outputs.tenant)
+        except Conflict:
+            raise Conflict(f"a volume named {spec.name!r} already exists in tenant "
+                           f"{obs.outputs.tenant!r}; import it or choose another name",
+                           path=str(obs.outputs.path)) from None
+    except BaseException:
+        log.warning("filling volume %s from %s failed; removing it", spec.name, img.source)
+        try:
+            kind.delete(ctx, obs.id)
+        except Exception as e:  # noqa: BLE001  pragma: no cover - the original error wins
+            log.error("could not remove the half-filled volume %s: %s", obs.id, e)
+        raise
+    found = kind.read(ctx, obs.id)
+    if found is None:
+        raise NotFound(f"volume {spec.name!r} vanished right after it was filled",
+                       path=str(obs.outputs.path))
+    return found
+
+
 def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
                              ) -> Observed[Any, Any]:
     """Volume.create for a spec with ``source_image``.
@@ -333,7 +381,7 @@ def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
     on the DSP. With the image cache on, the volume is a clone of the cache's snapshot
     (the first volume of an image fills the cache); otherwise it is created empty and
     filled. A failed fill deletes the new volume (create stays transactional)."""
-    from datera_iac.node.image import cached_snapshot_for, fetch_image, fill_volume
+    from datera_iac.node.image import cached_snapshot_for, fetch_image
 
     assert spec.source_image is not None
     node = parse_image_node(spec.image_node)
@@ -348,17 +396,8 @@ def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
             log.info("volume %s: cloning the image cache snapshot %s", spec.name, snap)
             obs = kind.create(ctx, attrs.evolve(spec, snapshot_id=snap, **image_fields))
         else:
-            obs = kind.create(ctx, attrs.evolve(spec, **image_fields))
-            try:
-                fill_volume(ctx, obs.id, img, transport=transport_for(node, _volume_chap(spec)))
-            except BaseException:
-                log.warning("filling volume %s from %s failed; removing it", spec.name,
-                            spec.source_image)
-                try:
-                    kind.delete(ctx, obs.id)
-                except Exception as e:  # noqa: BLE001  pragma: no cover - original wins
-                    log.error("could not remove the half-filled volume %s: %s", obs.id, e)
-                raise
+            obs = _create_and_fill(kind, ctx, attrs.evolve(spec, **image_fields), img,
+                                   transport_for(node, _volume_chap(spec)))
     keep = {f: getattr(spec, f) for f in image_fields}
     return attrs.evolve(obs, spec=attrs.evolve(obs.spec, **keep))
 
