@@ -30,6 +30,7 @@ from datera_iac.engine.plan import (
     effective_diff,
     lookup_value,
     masked_outputs,
+    merge_known,
 )
 from datera_iac.engine.state import (
     PendingOp,
@@ -357,7 +358,8 @@ class Applier:
             self._import(kind, step, props, deps)
             return
         assert prior is not None
-        obs = self.facts.observed[step.name]
+        obs = merge_known(kind, self.facts.observed[step.name], prior,
+                          self.facts.drift_fields.get(step.name, ()))
         spec, _ = build_spec(kind, props, decl, obs.spec)
         if step.action == "replace" and step.strategy == "delete-before-create" and prior.type != kind.token:
             self._delete(kind_for(prior.type), prior, deposed=False)

@@ -63,6 +63,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "replace_strategy",
     "masked_outputs",
+    "merge_known",
 ]
 
 #: Suffix of the temporary name a create-before-delete replacement uses while the old
@@ -153,6 +154,8 @@ class Facts:
     kinds: dict[str, Kind[Any, Any]] = attrs.field(factory=dict)
     #: names whose live object differs from the state (refresh)
     drifted: set[str] = attrs.field(factory=set)
+    #: name -> the drifted fields
+    drift_fields: dict[str, set[str]] = attrs.field(factory=dict)
 
 
 def _attr(value: Any, key: str | int) -> Any:
@@ -358,6 +361,34 @@ def known_spec(kind: Kind[Any, Any], r: ResourceState) -> Any:
         return None
 
 
+def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,
+                drifted: set[str] | tuple[str, ...] = ()) -> Observed[Any, Any]:
+    """The live object with the recorded value of each field the DSP did not report.
+
+    A kind's ``read_many`` returns None for what a bulk read cannot show (a volume's type
+    and metadata, an attachment's recorded size). For the plan, such a field keeps what the
+    state recorded — what was last applied — unless refresh judged it drift. Terraform plans
+    from refreshed state the same way; the kinds' ``read_known`` does it one object at a time."""
+    if prior is None:
+        return obs
+    known = known_spec(kind, prior)
+    if known is None:
+        return obs
+    upd = {}
+    for f in attrs.fields(kind.Spec):
+        if f.name in drifted or getattr(obs.spec, f.name, None) is not None:
+            continue
+        v = getattr(known, f.name, None)
+        if v is not None:
+            upd[f.name] = v
+    if not upd:
+        return obs
+    try:
+        return attrs.evolve(obs, spec=attrs.evolve(obs.spec, **upd))
+    except (InputError, TypeError, ValueError):
+        return obs
+
+
 def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: ResourceState,
                   observed_data: Mapping[str, Any]) -> list[str]:
     """Fields where the DSP differs from the state, judged by the kind's diff (so a value
@@ -435,6 +466,7 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
             if changes:
                 facts.drifted.add(r.name)
+                facts.drift_fields[r.name] = set(names)
                 drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes)))
             if (changes or (new_out != r.outputs and _norm(new_out) != _norm(r.outputs)) or obs.id != r.id
                     or seen_digest != r.observed_digest):
@@ -569,6 +601,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
             and not has_unknown(props) and secret_matches(prior.inputs_digest, props)):
         return  # declaration unchanged since it was applied, and no drift: nothing to do
+    obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
     d = effective_diff(kind, obs, spec, prior, unknown)
     if decl.options.ignore_changes:
