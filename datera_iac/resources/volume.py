@@ -383,6 +383,7 @@ def _policy_delta(old: VolumeSpec, new: VolumeSpec) -> dict[str, tuple[Any, Any]
 
 # ---- the kind -----------------------------------------------------------------------------
 
+_SECRETS = ("chap_secret", "chap_initiator_secret")
 _UNKNOWN_OK = ("tenant", "volume_type", "metadata", "clone_of", "snapshot_id", "template",
                "chap_secret", "chap_initiator_secret",
                # the DSP does not record an image source (compared when both sides know)
@@ -447,6 +448,16 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         reasons: list[str] = []
         for f in _UNKNOWN_OK:
             a, b = getattr(old, f), getattr(new, f)
+            if f in _SECRETS and a is None and b is not None and new.chap_user is not None:
+                # The DSP shows every secret as "(hidden)", so a read gives None. Report the
+                # declared secret as a (sensitive) change and let the caller, which knows
+                # what it last wrote, drop it when it matches: the engine compares it with
+                # the salted digest in its state, the Terraform and Pulumi adapters keep the
+                # written value as the old one. Without this a secret changed in the
+                # configuration would never be applied (user-needs 2.9).
+                changes.append(FieldChange(name=f, old=None, new=b, replace=False,
+                                           sensitive=True))
+                continue
             if a is None or b is None:
                 continue
             same = _same_volume(a, b) if f == "clone_of" else a == b
@@ -843,10 +854,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         want_auth = _auth_body(new)
         live_type = "none" if live.chap_user is None else (
             "mchap" if live.chap_initiator_user else "chap")
+        # a secret the caller could not read back (None: the engine passes the observed
+        # spec, its digest check already decided this is a change) is written too
         secrets_changed = old is not None and (
-            (old.chap_secret is not None and old.chap_secret != new.chap_secret)
-            or (old.chap_initiator_secret is not None
-                and old.chap_initiator_secret != new.chap_initiator_secret))
+            old.chap_secret != new.chap_secret and new.chap_secret is not None
+            or old.chap_initiator_secret != new.chap_initiator_secret
+            and new.chap_initiator_secret is not None)
         if (want_auth["type"] != live_type or new.chap_user != live.chap_user
                 or new.chap_initiator_user != live.chap_initiator_user or secrets_changed
                 or (created and want_auth["type"] != "none")):

@@ -71,18 +71,13 @@ def test_extend_attached_in_place_and_refuse_shrink(sim, dsp, tmp_path):
     assert app_instances(dsp)[0]["storage_instances"][0]["volumes"][0]["size"] == 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine defect: a NodeAttachment with volumeSize: ${v.size} is not re-planned when v grows "
-    "(neither in the same up nor in a later one), so the node is never rescanned; see "
-    "datera_iac/engine/plan.py make_plan ~486 (props not re-resolved when decl.validated is set) "
-    "and _plan_one's digest fast path ~568"))
 def test_engine_up_rescans_the_node(sim, dsp, tmp_path):
-    """After the extend, the attachment's node sees the new size (size_bytes)."""
+    """After the extend, the attachment's node sees the new size (size_bytes): the
+    attachment's volumeSize: ${v.size} re-plans and rescans every path."""
     node = sim_fabric_node(tmp_path / "node", dsp)
     ws = lambda **c: engine_ws(sim, tmp_path / "stack", STACK, runner=node, config=c)
     assert ws().up()[1].ok
-    for _ in range(2):  # the same up, or at the latest the next one
-        assert ws(size="20").up()[1].ok
+    assert ws(size="20").up()[1].ok
     assert ws().load_state().resources["a"].outputs["size_bytes"] == 20 << 30
 
 

@@ -170,12 +170,18 @@ def test_declared_attributes_only():
 
 
 def test_unknown_is_not_a_change():
-    """What the DSP cannot show (secrets, sources, metadata in a bulk read) is None in a
-    read, and None on either side is not a change; two known values are compared."""
+    """What the DSP cannot show (sources, metadata in a bulk read) is None in a read, and
+    None on either side is not a change; two known values are compared. A declared CHAP
+    secret against an unreadable one is the exception: it is reported as a sensitive change
+    with old None, for the caller to drop when it matches what it last wrote (the engine's
+    salted digest, the providers' stored value), so a changed secret is never ignored."""
     seen = vol(chap_user="user1")
     mine = vol(chap_user="user1", chap_secret="abcdefghijklm", clone_of="/root/x1",
                metadata={"a": "1"}, volume_type="gold")
-    assert not VOLUME.diff(seen, mine).changed
+    d = VOLUME.diff(seen, mine)
+    assert [(c.name, c.old, c.sensitive, c.replace) for c in d.changes] == [
+        ("chap_secret", None, True, False)]
+    assert not VOLUME.diff(seen, attrs.evolve(mine, chap_secret=None)).changed
     d = VOLUME.diff(vol(clone_of="/root/aaa"), vol(clone_of="/root/bbb"))
     assert d.replaces == ("clone_of",)
     assert not VOLUME.diff(vol(clone_of="aaa"), vol(clone_of="/root/aaa")).changed
