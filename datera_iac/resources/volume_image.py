@@ -40,15 +40,22 @@ import attrs
 
 from datera_iac.errors import InputError, NotFound
 from datera_iac.resources._util import NamesResource
-from datera_iac.resources.base import Context, Kind, Observed, out_field, register, spec_field
+from datera_iac.resources.base import (
+    Context,
+    Kind,
+    Observed,
+    out_field,
+    register,
+    spec_field,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from datera_iac.node.image import LocalImage, Transport
     from datera_iac.resources.volume import Volume, VolumeSpec
 
 __all__ = [
-    "IMAGE_FORMATS",
     "EXPORT_FORMATS",
+    "IMAGE_FORMATS",
     "ImageNode",
     "VolumeImage",
     "VolumeImageOutputs",
@@ -156,7 +163,7 @@ def parse_image_node(value: str | None, *, kind: str = "Volume",
     if unknown:
         raise InputError(f"unknown image_node parameter(s) {', '.join(sorted(unknown))}",
                          kind=kind, field=field, fix=_NODE_FIX)
-    nums: dict[str, int] = {}
+    nums: dict[str, Any] = {}
     for key, lo, hi in (("port", 1, 65535), ("lun", 0, 16383)):
         if key in q:
             raw = q[key][-1]
@@ -179,7 +186,7 @@ def parse_image_node(value: str | None, *, kind: str = "Volume",
                      fix=_NODE_FIX)
 
 
-def transport_for(node: ImageNode, chap: Any = None) -> "Transport":
+def transport_for(node: ImageNode, chap: Any = None) -> Transport:
     """The node helper's transport for an :class:`ImageNode`."""
     from datera_iac.node.image import NodeTransport, UserspaceTransport
 
@@ -196,7 +203,7 @@ def local_path(ref: str) -> str | None:
     """The local path of an image reference, or None for an http(s) URL."""
     if ref.startswith(("http://", "https://")):
         return None
-    return ref[len("file://"):] if ref.startswith("file://") else ref
+    return ref.removeprefix("file://")
 
 
 def sniff_image(path: str) -> tuple[str | None, int | None]:
@@ -225,7 +232,7 @@ def sniff_image(path: str) -> tuple[str | None, int | None]:
     return None, size
 
 
-def check_source_image(spec: "VolumeSpec") -> None:
+def check_source_image(spec: VolumeSpec) -> None:
     """Plan-time checks of ``source_image`` and its companions (no API call)."""
     if spec.source_image is None:
         for f in ("source_image_checksum", "source_image_format"):
@@ -288,7 +295,7 @@ def check_format(source: str, found: str | None, declared: str | None, *,
 # ---- create a Volume from an image ----------------------------------------------------------
 
 
-def _verify(spec: "VolumeSpec", img: "LocalImage") -> None:
+def _verify(spec: VolumeSpec, img: LocalImage) -> None:
     """Checks that need the fetched image (a URL's content); before any DSP write."""
     if spec.source_image_checksum and img.sha256 != spec.source_image_checksum:
         raise InputError(f"image {spec.source_image} has SHA-256 {img.sha256}, not "
@@ -304,7 +311,7 @@ def _verify(spec: "VolumeSpec", img: "LocalImage") -> None:
                          fix=f"set size to at least {img.size_gib}")
 
 
-def _volume_chap(spec: "VolumeSpec") -> Any:
+def _volume_chap(spec: VolumeSpec) -> Any:
     if spec.chap_user is None or spec.chap_secret is None:
         return None
     from datera_iac.node.iscsi import Chap
@@ -325,15 +332,15 @@ def _cache_lock(source: str, tenant: str | None) -> threading.Lock:
         return _CACHE_LOCKS.setdefault((source, tenant), threading.Lock())
 
 
-def filling_name(spec: "VolumeSpec") -> str:
+def filling_name(spec: VolumeSpec) -> str:
     """The name a volume has while it is being filled (deterministic per tenant and name,
     a valid app_instance name of 32 characters)."""
     key = f"{spec.tenant or ''}\0{spec.name}".encode()
     return "filling-" + hashlib.sha256(key).hexdigest()[:24]
 
 
-def _create_and_fill(kind: "Volume", ctx: Context, spec: "VolumeSpec", img: "LocalImage",
-                     transport: "Transport") -> Observed[Any, Any]:
+def _create_and_fill(kind: Volume, ctx: Context, spec: VolumeSpec, img: LocalImage,
+                     transport: Transport) -> Observed[Any, Any]:
     """Create the volume under :func:`filling_name`, fill it, then rename it to its name.
 
     Why: the engine's crash recovery looks a create up by name (``find``). Were the volume
@@ -373,7 +380,7 @@ def _create_and_fill(kind: "Volume", ctx: Context, spec: "VolumeSpec", img: "Loc
     return found
 
 
-def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
+def create_volume_from_image(kind: Volume, ctx: Context, spec: VolumeSpec
                              ) -> Observed[Any, Any]:
     """Volume.create for a spec with ``source_image``.
 
@@ -385,8 +392,8 @@ def create_volume_from_image(kind: "Volume", ctx: Context, spec: "VolumeSpec"
 
     assert spec.source_image is not None
     node = parse_image_node(spec.image_node)
-    image_fields = {"source_image": None, "source_image_checksum": None,
-                    "source_image_format": None, "image_node": None}
+    image_fields: dict[str, Any] = {"source_image": None, "source_image_checksum": None,
+                                    "source_image_format": None, "image_node": None}
     with fetch_image(spec.source_image) as img:
         _verify(spec, img)
         with _cache_lock(spec.source_image, spec.tenant):
@@ -524,7 +531,7 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
 
     def spec_for_id(self, id: str) -> VolumeImageSpec:
         path, _, query = id.partition("?")
-        q = {k: v[-1] for k, v in parse_qs(query).items()}
+        q: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
         if "volume_id" not in q:
             raise InputError(f"{id!r} is not a VolumeImage id", kind=KIND, field="id",
                              fix="use " + self.import_id_doc)

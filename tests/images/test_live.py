@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from datera_iac.errors import NodeError
 from datera_iac.node.image import UserspaceTransport, cache_name, export_volume
 from datera_iac.resources import KINDS
 from tests.images.conftest import INIT, MIB, ctx_for, raw_image, sha256, writes
@@ -83,8 +84,8 @@ def test_stack_with_source_image_and_export(dsp, make_ws, tmp_path):
     before = writes(server)
     plan2, _ = make_ws(server, image_stack(img, dp, export_dir=out_dir, checksum=want)).up()
     assert not plan2.changes and not plan2.drift and writes(server) == before
-    plan3, result3 = make_ws(server, image_stack(img, dp, export_dir=out_dir,
-                                                 checksum=want)).up(destroy=True)
+    _, result3 = make_ws(server, image_stack(img, dp, export_dir=out_dir,
+                                             checksum=want)).up(destroy=True)
     assert result3 is not None and result3.ok
     assert not exported.exists()
     assert KINDS["Volume"].read(ctx_for(server), vid) is None
@@ -141,7 +142,7 @@ def test_http_image_with_wrong_checksum_writes_nothing(dsp, tmp_path):
     right checksum fills the volume."""
     server, dp = dsp
     img = raw_image(tmp_path, seed=b"http", size=2 * MIB)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(
         *a, directory=str(tmp_path), **k)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -176,7 +177,7 @@ def test_failed_fill_leaves_no_volume(dsp, tmp_path):
     vk = KINDS["Volume"]
     spec = vk.spec_from({"name": "will-fail", "size": 1, "source_image": str(img),
                          "image_node": f"libiscsi://{INIT}?port={dp.port}&lun=7"})
-    with pytest.raises(Exception):
+    with pytest.raises(NodeError):
         vk.create(ctx, spec)
     assert vk.find(ctx, spec) is None
     assert list(ctx.client.list("/app_instances")) == []  # nor under the filling name
