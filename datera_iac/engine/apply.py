@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid as uuid_mod
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TextIO
@@ -263,38 +264,56 @@ class Applier:
 
     def _run_phase(self, pool: ThreadPoolExecutor, steps: list[Step],
                    deps_of: Callable[[Step], tuple[str, ...]], failed: set[str] | None = None) -> set[str]:
+        """Run ``steps`` at most ``parallel`` at a time, each once its dependencies are done.
+
+        A step whose dependency failed (or was skipped) is skipped in turn. Bookkeeping is
+        a counter per step, so scheduling stays linear in the number of steps."""
         failed = set(failed or ())
-        by_key = {(s.name, s.id if s.deposed else None): s for s in steps}
+        keys = [(s.name, s.id if s.deposed else None) for s in steps]
+        by_key = dict(zip(keys, steps))
         names = {s.name for s in steps if not s.deposed}
-        waiting: dict[tuple[str, str | None], set[str]] = {
-            k: {d for d in deps_of(s) if d in names} for k, s in by_key.items()
+        deps: dict[tuple[str, str | None], set[str]] = {
+            k: {d for d in deps_of(s) if d in names and d != s.name} for k, s in by_key.items()
         }
-        done: set[str] = set()
+        remaining = {k: len(d) for k, d in deps.items()}
+        dependents: dict[str, list[tuple[str, str | None]]] = {}
+        for k, d in deps.items():
+            for name in d:
+                dependents.setdefault(name, []).append(k)
+        ready = deque(k for k in keys if remaining[k] == 0)
         running: dict[Future[None], tuple[str, str | None]] = {}
-        while waiting or running:
-            for key in [k for k, w in waiting.items() if not (w - done)]:
+        finished_count = 0
+
+        def finish(key: tuple[str, str | None]) -> None:
+            nonlocal finished_count
+            finished_count += 1
+            if key[1] is not None:
+                return  # a deposed object: nothing depends on it
+            for k in dependents.get(key[0], ()):
+                remaining[k] -= 1
+                if remaining[k] == 0:
+                    ready.append(k)
+
+        while finished_count < len(keys):
+            while ready and len(running) < self.parallel:
+                key = ready.popleft()
                 s = by_key[key]
-                if any(d in failed for d in waiting[key]):
-                    del waiting[key]
+                if deps[key] & failed:
                     failed.add(s.name)
                     self.result.skipped.append(s.name)
-                    done.add(s.name)
-                    continue
-                if len(running) >= self.parallel and s.action != "same":
-                    break
-                del waiting[key]
-                if s.action in ("same", "error"):
-                    done.add(s.name)
+                    finish(key)
+                elif s.action in ("same", "error"):
                     if s.action == "error":
                         failed.add(s.name)
-                    continue
-                running[pool.submit(self._execute, s)] = key
+                    finish(key)
+                else:
+                    running[pool.submit(self._execute, s)] = key
             if not running:
-                if waiting and not any(not (w - done) for w in waiting.values()):
+                if not ready and finished_count < len(keys):
                     raise StateError("internal error: apply graph stalled")  # pragma: no cover
                 continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
+            completed, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in completed:
                 key = running.pop(fut)
                 s = by_key[key]
                 err = fut.exception()
@@ -303,7 +322,7 @@ class Applier:
                     self.result.failures.append(Failure(s.name, s.action, _message(err)))
                 else:
                     self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
-                done.add(s.name)
+                finish(key)
         return failed
 
     # ---- one step -------------------------------------------------------------------------
