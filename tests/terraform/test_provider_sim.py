@@ -67,12 +67,13 @@ def test_batched_refresh_equals_single_reads(sim):
         assert not diags and st is not None
         states.append(st)
     adapter = svc.app.adapters[T]
+    adapter.batcher.window = 1.0  # a loaded CI machine may start threads slowly
     before = dict(sim.counters())
     with ThreadPoolExecutor(10) as pool:
         got = list(pool.map(lambda st: adapter.read(svc.app.context, st), states))
     used = {k: n - before.get(k, 0) for k, n in sim.counters().items() if n != before.get(k, 0)}
     assert got == states  # user forms kept; nothing the bulk read cannot see is lost
-    assert "GET /v2.2/app_instances/:id" not in used and used.get("GET /v2.2/app_instances", 0) <= 4
+    assert "GET /v2.2/app_instances/:id" not in used and used.get("GET /v2.2/app_instances", 0) <= 2
 
 
 def _rpc_plan_apply(svc: Servicer, type_name: str, prior: Any, cfg: dict[str, Any]) -> tuple[Any, list[Any]]:

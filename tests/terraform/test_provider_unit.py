@@ -309,13 +309,14 @@ def test_concurrent_reads_share_bulk_reads(svc, tmp_path):
     del data["/root/disk-3"]
     store.save(data)
     before = len(adapter.batcher.batches)
+    adapter.batcher.window = 1.0  # a loaded CI machine may start threads slowly
     with ThreadPoolExecutor(10) as pool:
         got = list(pool.map(lambda st: adapter.read(svc.app.context, st), states))
     assert got[3] is None and [g for i, g in enumerate(got) if i != 3] == \
         [s for i, s in enumerate(single) if i != 3]
     made = adapter.batcher.batches[before:]
     assert sorted(i for b in made for i in b) == sorted(st["id"] for st in states)
-    assert len(made) <= 3, made
+    assert len(made) <= 2, made
 
 
 def test_prior_state_the_core_no_longer_accepts_still_plans(svc):
