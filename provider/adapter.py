@@ -71,7 +71,12 @@ class PlanOutcome:
 
 
 class KindAdapter:
-    """Terraform semantics for one kind. Stateless apart from the derived schema."""
+    """Terraform semantics for one kind: the derived schema, plus a read batcher shared by
+    the concurrent refreshes of one provider process. No other state.
+
+    A kind may list ``stable_outputs`` (a ClassVar tuple of output names that never change
+    after create, e.g. a uuid): an update plan keeps them known instead of showing
+    "known after apply"."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
