@@ -2040,6 +2040,8 @@ class VolumeImageArgs:
     :param size_bytes: Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume. (changing it replaces the resource)
     :param revision: Any label; changing it exports the volume again (a new file replaces the old). (changing it replaces the resource)
     :param image_node: How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+    :param chap_user: The volume's target CHAP user, when it has CHAP (the DSP never returns the secret, so the export needs it too).
+    :param chap_secret: The volume's target CHAP secret. (secret)
     """
 
     def __init__(
@@ -2051,6 +2053,8 @@ class VolumeImageArgs:
         size_bytes: Optional[pulumi.Input[int]] = None,
         revision: Optional[pulumi.Input[str]] = None,
         image_node: Optional[pulumi.Input[str]] = None,
+        chap_user: Optional[pulumi.Input[str]] = None,
+        chap_secret: Optional[pulumi.Input[str]] = None,
     ) -> None:
         pulumi.set(__self__, "volume_id", volume_id)
         pulumi.set(__self__, "path", path)
@@ -2062,6 +2066,10 @@ class VolumeImageArgs:
             pulumi.set(__self__, "revision", revision)
         if image_node is not None:
             pulumi.set(__self__, "image_node", image_node)
+        if chap_user is not None:
+            pulumi.set(__self__, "chap_user", chap_user)
+        if chap_secret is not None:
+            pulumi.set(__self__, "chap_secret", chap_secret)
 
     @property
     @pulumi.getter(name='volumeId')
@@ -2129,6 +2137,28 @@ class VolumeImageArgs:
     def image_node(self, value: Optional[pulumi.Input[str]]) -> None:
         pulumi.set(self, "image_node", value)
 
+    @property
+    @pulumi.getter(name='chapUser')
+    def chap_user(self) -> Optional[pulumi.Input[str]]:
+        """The volume's target CHAP user, when it has CHAP (the DSP never returns the secret, so the export needs it too).
+        """
+        return pulumi.get(self, "chap_user")
+
+    @chap_user.setter
+    def chap_user(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "chap_user", value)
+
+    @property
+    @pulumi.getter(name='chapSecret')
+    def chap_secret(self) -> Optional[pulumi.Input[str]]:
+        """The volume's target CHAP secret.
+        """
+        return pulumi.get(self, "chap_secret")
+
+    @chap_secret.setter
+    def chap_secret(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "chap_secret", value)
+
 
 class VolumeImage(pulumi.CustomResource):
     """An image file exported from a volume ("copy volume to image").
@@ -2147,6 +2177,8 @@ class VolumeImage(pulumi.CustomResource):
         size_bytes: Optional[pulumi.Input[int]] = None,
         revision: Optional[pulumi.Input[str]] = None,
         image_node: Optional[pulumi.Input[str]] = None,
+        chap_user: Optional[pulumi.Input[str]] = None,
+        chap_secret: Optional[pulumi.Input[str]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Create a VolumeImage.
@@ -2159,8 +2191,10 @@ class VolumeImage(pulumi.CustomResource):
         :param size_bytes: Export only the first N bytes (a multiple of 512, e.g. the source image's size); unset exports the whole volume. (changing it replaces the resource)
         :param revision: Any label; changing it exports the volume again (a new file replaces the old). (changing it replaces the resource)
         :param image_node: How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
+        :param chap_user: The volume's target CHAP user, when it has CHAP (the DSP never returns the secret, so the export needs it too).
+        :param chap_secret: The volume's target CHAP secret. (secret)
         """
-        opts = _opts(opts, [])
+        opts = _opts(opts, ['chapSecret'])
         if __props__ is None:
             if opts.id is None:
                 if volume_id is None:
@@ -2174,6 +2208,8 @@ class VolumeImage(pulumi.CustomResource):
             props.__dict__["size_bytes"] = size_bytes
             props.__dict__["revision"] = revision
             props.__dict__["image_node"] = image_node
+            props.__dict__["chap_user"] = chap_user
+            props.__dict__["chap_secret"] = None if chap_secret is None else pulumi.Output.secret(chap_secret)
             props.__dict__["sha256"] = None
             props.__dict__["file_size"] = None
         else:
@@ -2196,6 +2232,8 @@ class VolumeImage(pulumi.CustomResource):
             "size_bytes": None,
             "revision": None,
             "image_node": None,
+            "chap_user": None,
+            "chap_secret": None,
             "sha256": None,
             "file_size": None,
         })
@@ -2241,6 +2279,20 @@ class VolumeImage(pulumi.CustomResource):
         """How the volume is read: 'local' (kernel iSCSI, default) or 'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.
         """
         return pulumi.get(self, "image_node")
+
+    @property
+    @pulumi.getter(name='chapUser')
+    def chap_user(self) -> pulumi.Output[Optional[str]]:
+        """The volume's target CHAP user, when it has CHAP (the DSP never returns the secret, so the export needs it too).
+        """
+        return pulumi.get(self, "chap_user")
+
+    @property
+    @pulumi.getter(name='chapSecret')
+    def chap_secret(self) -> pulumi.Output[Optional[str]]:
+        """The volume's target CHAP secret.
+        """
+        return pulumi.get(self, "chap_secret")
 
     @property
     @pulumi.getter(name='sha256')

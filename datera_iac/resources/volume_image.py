@@ -42,8 +42,11 @@ from datera_iac.errors import InputError, NotFound
 from datera_iac.resources._util import NamesResource
 from datera_iac.resources.base import (
     Context,
+    Diff,
+    FieldChange,
     Kind,
     Observed,
+    diff_specs,
     out_field,
     register,
     spec_field,
@@ -473,6 +476,13 @@ class VolumeImageSpec:
         "'libiscsi://<initiator iqn>' (userspace), optionally ?port=<n>&lun=<n>.",
         default=None,
     )
+    chap_user: str | None = spec_field(
+        doc="The volume's target CHAP user, when it has CHAP (the DSP never returns the "
+        "secret, so the export needs it too).", default=None,
+    )
+    chap_secret: str | None = spec_field(
+        doc="The volume's target CHAP secret.", default=None, sensitive=True,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -509,6 +519,10 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
 
     def validate(self, spec: VolumeImageSpec) -> None:
         parse_image_node(spec.image_node, kind=KIND)
+        if (spec.chap_user is None) != (spec.chap_secret is None):
+            raise InputError("chap_user and chap_secret go together", kind=KIND,
+                             field="chap_secret" if spec.chap_user else "chap_user",
+                             fix="set both (the volume's chap_user and chap_secret), or neither")
         parent = os.path.dirname(spec.path)
         if not os.path.isdir(parent):
             raise InputError(f"directory {parent!r} does not exist", kind=KIND, field="path",
@@ -527,6 +541,8 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
             q["revision"] = spec.revision
         if spec.image_node is not None:
             q["image_node"] = spec.image_node
+        if spec.chap_user is not None:
+            q["chap_user"] = spec.chap_user  # never the secret: ids land in logs and state
         return f"{spec.path}?{urlencode(q)}"
 
     def spec_for_id(self, id: str) -> VolumeImageSpec:
@@ -535,13 +551,28 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
         if "volume_id" not in q:
             raise InputError(f"{id!r} is not a VolumeImage id", kind=KIND, field="id",
                              fix="use " + self.import_id_doc)
-        unknown = set(q) - {f.name for f in attrs.fields(VolumeImageSpec)}
+        unknown = set(q) - ({f.name for f in attrs.fields(VolumeImageSpec)} - {"chap_secret"})
         if unknown:
             raise InputError(f"unknown VolumeImage id parameter(s) {sorted(unknown)}",
                              kind=KIND, field="id", fix="use " + self.import_id_doc)
         return VolumeImageSpec(path=path, **q)
 
+    def diff(self, old: VolumeImageSpec, new: VolumeImageSpec) -> Diff:
+        """The CHAP secret is compared only when both sides know it (a read cannot)."""
+        d = diff_specs(old, new, ignore=("chap_secret",))
+        if None not in (old.chap_secret, new.chap_secret) and old.chap_secret != new.chap_secret:
+            return Diff(changes=(*d.changes, FieldChange("chap_secret", old.chap_secret,
+                                                         new.chap_secret, sensitive=True)))
+        return d
+
     # ---- behaviour -----------------------------------------------------------------------
+
+    def read_known(self, ctx: Context, id: str, known: VolumeImageSpec | None
+                   ) -> Observed[VolumeImageSpec, VolumeImageOutputs] | None:
+        found = self.read(ctx, id)
+        if found is None or known is None or known.chap_user != found.spec.chap_user:
+            return found
+        return attrs.evolve(found, spec=attrs.evolve(found.spec, chap_secret=known.chap_secret))
 
     def read(self, ctx: Context, id: str) -> Observed[VolumeImageSpec, VolumeImageOutputs] | None:
         spec = self.spec_for_id(id)
@@ -571,14 +602,19 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
         os.close(fd)
         try:
             os.unlink(tmp)  # qemu-img creates the file itself
+            chap = None
+            if spec.chap_user and spec.chap_secret:
+                from datera_iac.node.iscsi import Chap
+
+                chap = Chap(spec.chap_user, spec.chap_secret)
             export_volume(ctx, spec.volume_id, tmp, fmt=spec.format, size=spec.size_bytes,
-                          transport=transport_for(node))
+                          transport=transport_for(node, chap))
             os.replace(tmp, spec.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        found = self.read(ctx, self.id_for(spec))
+        found = self.read_known(ctx, self.id_for(spec), spec)
         assert found is not None
         return found
 
@@ -586,7 +622,7 @@ class VolumeImage(NamesResource, Kind[VolumeImageSpec, VolumeImageOutputs]):
                ) -> Observed[VolumeImageSpec, VolumeImageOutputs]:
         """Only ``image_node`` changes in place (it matters for the next export only)."""
         parse_image_node(new.image_node, kind=KIND)
-        found = self.read(ctx, self.id_for(new))
+        found = self.read_known(ctx, self.id_for(new), new)
         if found is None:
             raise NotFound(f"image file {new.path} is gone; refresh, then apply again",
                            path=new.path)

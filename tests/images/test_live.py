@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from datera_iac.errors import NodeError
+from datera_iac.errors import InputError, NodeError
 from datera_iac.node.image import UserspaceTransport, cache_name, export_volume
 from datera_iac.resources import KINDS
 from tests.images.conftest import INIT, MIB, ctx_for, raw_image, sha256, writes
@@ -152,8 +152,6 @@ def test_http_image_with_wrong_checksum_writes_nothing(dsp, tmp_path):
     try:
         bad = vk.spec_from({"name": "from-url", "size": 1, "source_image": url,
                             "source_image_checksum": "0" * 64, "image_node": node(dp)})
-        from datera_iac.errors import InputError
-
         with pytest.raises(InputError) as e:
             vk.create(ctx, bad)
         assert e.value.field == "source_image_checksum"
@@ -230,3 +228,37 @@ engine.export("sha", out.sha256)
                     str(tmp_path / "py.qcow2"), str(raw)], check=True, timeout=60)
     assert sha256(raw) == sha256(img)
     assert result.outputs["sha"] == sha256(tmp_path / "py.qcow2")
+
+
+def test_chap_volume_is_filled_with_its_credentials(dsp, tmp_path):
+    """A volume declaring target CHAP is written by logging in with its own credentials
+    (the data plane refuses a login without them)."""
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"chap")
+    ctx = ctx_for(server)
+    vk = KINDS["Volume"]
+    obs = vk.create(ctx, vk.spec_from({"name": "chap-vol", "size": 1, "source_image": str(img),
+                                       "chap_user": "imguser", "chap_secret": "s3cret-s3cret1",
+                                       "image_node": node(dp)}))
+    assert obs.outputs.chap_auth == "chap"
+    from datera_iac.node.iscsi import Chap
+
+    out = tmp_path / "chap-back.raw"
+    with pytest.raises(InputError, match="requires CHAP"):  # refused without them
+        export_volume(ctx, obs.id, str(out), size=os.path.getsize(img),
+                      transport=UserspaceTransport(INIT, port=dp.port, lun=1))
+    got = export_volume(ctx, obs.id, str(out), size=os.path.getsize(img),
+                        transport=UserspaceTransport(INIT, port=dp.port, lun=1,
+                                                     chap=Chap("imguser", "s3cret-s3cret1")))
+    assert got == sha256(img)
+    # the VolumeImage kind takes the volume's credentials; its id never carries the secret
+    vi = KINDS["VolumeImage"]
+    spec = vi.spec_from({"volume_id": obs.id, "path": str(tmp_path / "chap.raw"),
+                         "size_bytes": os.path.getsize(img), "image_node": node(dp),
+                         "chap_user": "imguser", "chap_secret": "s3cret-s3cret1"})
+    made = vi.create(ctx, spec)
+    assert made.outputs.sha256 == sha256(img) and "s3cret" not in made.id
+    assert made.spec.chap_secret == "s3cret-s3cret1"  # kept from what was declared
+    seen = vi.read(ctx, made.id)
+    assert seen is not None and seen.spec.chap_secret is None
+    assert not vi.diff(spec, seen.spec).changed  # an unreadable secret is no change

@@ -146,7 +146,9 @@ def test_volume_image_inputs_and_id(files):
                          ({"path": files["dir"] + "/x.raw", "format": "vmdk"}, "format"),
                          ({"path": files["dir"] + "/x.raw", "size_bytes": 1000}, "size_bytes"),
                          ({"path": files["dir"] + "/x.raw", "image_node": "ssh://h"},
-                          "image_node")]:
+                          "image_node"),
+                         ({"path": files["dir"] + "/x.raw", "chap_user": "imguser"},
+                          "chap_secret")]:
         with pytest.raises(InputError) as e:
             VOLUME_IMAGE.spec_from({"volume_id": "/root/abc", **extra}, resource="export")
         assert e.value.field == field and e.value.resource == "export", extra
