@@ -198,3 +198,14 @@ def test_given_certificate_is_used(make_sim, tmp_path) -> None:
     r = requests.put(f"{s.https_url}/v2.2/login", json={"name": "admin", "password": "password"},
                      verify=str(cert), timeout=5)
     assert r.status_code == 200
+
+
+def test_malformed_bodies_are_400_and_oversized_413(api) -> None:
+    """Invalid JSON or UTF-8 is 400 InvalidRequestError; a body over 1 MiB is 413; all JSON."""
+    h = dict(api.headers(), **{"Content-Type": "application/json"})
+    for raw in (b"{not json", b'{"name": "\xff"}', b"[" * 50000, b'{"name": NaN}'):
+        r = api.s.post(api.url("/app_instances"), data=raw, headers=h, timeout=5)
+        assert r.status_code == 400 and r.json()["name"] == "InvalidRequestError", raw[:20]
+    r = api.s.post(api.url("/app_instances"), data=b" " * (1024 * 1024 + 10), headers=h, timeout=5)
+    assert r.status_code == 413 and r.json()["http"] == 413
+    assert api.err(422, "POST", "/app_instances", ["not", "an", "object"])["name"] == "ValidationFailedError"

@@ -59,9 +59,14 @@ def test_dropped_connection_after_the_write_was_applied(sim: SimServer, api) -> 
     assert api.ok("GET", "/app_instances/lost-answer")["name"] == "lost-answer"
     assert api.err(409, "POST", "/app_instances", {"name": "lost-answer"})["name"] == "ConflictError"
     assert sim.request_log()[1]["dropped"] is True
-    # reads are never dropped
+    # with a rate, writes are dropped (after being applied) and reads never are
     sim.set_faults(drop_after_write_rate=1.0)
     api.ok("GET", "/app_instances")
+    with pytest.raises(requests.ConnectionError):
+        api.s.put(api.url("/app_instances/lost-answer"), json={"descr": "Applied anyway"},
+                  headers=api.headers(), timeout=5)
+    sim.set_faults(drop_after_write_rate=0.0)
+    assert api.ok("GET", "/app_instances/lost-answer")["descr"] == "Applied anyway"
 
 
 def test_only_restricts_faults_to_matching_requests(sim: SimServer, api) -> None:
