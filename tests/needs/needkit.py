@@ -62,13 +62,13 @@ def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org
                             continue
                         vol = si["volumes"][0]
                         serial = vol["uuid"]
+                        portals = [f"{ip}:3260" for ip in access.get("ips") or []]
                         old = self.targets.get(access["iqn"])
-                        lun = old.luns[0] if old else FakeLun(wwid_for_serial(serial),
-                                                             serial.replace("-", ""))
-                        lun.size = int(vol["size"]) << 30
-                        self.add_target(FakeTarget(
-                            access["iqn"], [f"{ip}:3260" for ip in access.get("ips") or []],
-                            {0: lun}))
+                        if old is None:
+                            old = self.add_target(FakeTarget(access["iqn"], portals, {0: FakeLun(
+                                wwid_for_serial(serial), serial.replace("-", ""))}))
+                        old.portals = portals  # ACL/CHAP set by a test are kept
+                        old.luns[0].size = int(vol["size"]) << 30
 
         def _discovery(self, portal: str) -> tuple[int, str, str]:
             self.sync()

@@ -30,7 +30,7 @@ def _stack(nodes):
 def test_three_attachments_in_parallel_then_remove_one(sim, dsp, tmp_path):
     fakes = {n: sim_fabric_node(tmp_path / f"n{i}", dsp, iqn=f"iqn.2024-01.org.example:n{i}")
              for i, n in enumerate(NODES)}
-    ws = lambda nodes: engine_ws(sim, tmp_path / "s", _stack(nodes), runner=fakes,  # noqa: E731
+    ws = lambda nodes: engine_ws(sim, tmp_path / "s", _stack(nodes), runner=fakes,
                                  parallel=10)
     _, result = ws(NODES).up()
     assert result.ok, result.failures

@@ -38,7 +38,7 @@ def _mkfs(node):
 
 def test_existing_filesystem_is_never_formatted(sim, dsp, tmp_path):
     node = _node(tmp_path, dsp)
-    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)  # noqa: E731
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
     assert ws(HEAD).up()[1].ok
     _lun(node).signature = "ext4"  # data written by a previous user of the volume
     node.device_delay = 2  # devices appear a few polls after login
@@ -56,7 +56,7 @@ def test_existing_filesystem_is_never_formatted(sim, dsp, tmp_path):
 
 def test_other_filesystem_is_refused_and_nothing_left(sim, dsp, tmp_path):
     node = _node(tmp_path, dsp)
-    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)  # noqa: E731
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
     assert ws(HEAD).up()[1].ok
     _lun(node).signature = "xfs"
     _, result = ws(HEAD + ATT).up()
@@ -68,7 +68,7 @@ def test_other_filesystem_is_refused_and_nothing_left(sim, dsp, tmp_path):
 
 def test_probe_error_is_an_error_never_a_format(sim, dsp, tmp_path):
     node = _node(tmp_path, dsp)
-    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)  # noqa: E731
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
     assert ws(HEAD).up()[1].ok
     node.probe_error = True
     _, result = ws(HEAD + ATT).up()
@@ -78,7 +78,7 @@ def test_probe_error_is_an_error_never_a_format(sim, dsp, tmp_path):
 
 def test_blank_volume_is_formatted_once(sim, dsp, tmp_path):
     node = _node(tmp_path, dsp)
-    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)  # noqa: E731
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
     assert ws(HEAD + ATT).up()[1].ok
     assert [c[0] for c in _mkfs(node)] == ["mkfs.ext4"]
     assert ws(HEAD).up()[1].ok  # detach

@@ -1,0 +1,142 @@
+"""user-needs §3: attach / multipath failure modes, through the NodeAttachment kind against
+the simulator (control plane real, node a FakeNode: no kernel iSCSI, dm-multipath or udev
+on CI machines). Modes whose whole behaviour is in the node helper are tested there with
+exact command sequences; docs/user-needs.md maps every mode (A1-A17) to its test or says
+why it cannot be tested here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needkit import app_instances, client_for, sim_fabric_node
+
+from datera_iac.config import DateraConfig
+from datera_iac.errors import NodeError
+from datera_iac.resources.base import Context, Timeouts, kind_for
+
+ATT = kind_for("NodeAttachment")
+VOL = kind_for("Volume")
+
+
+def _ctx(sim, runner):
+    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
+                                     "san_password": "password"}, use_env=False)
+    return Context(client=client_for(sim), config=cfg, runner=runner,
+                   timeouts=Timeouts(create=10, update=10, delete=10, read=10))
+
+
+def _volume(ctx, name="fm-vol"):
+    return VOL.create(ctx, VOL.spec_from({"name": name, "size": 1})).id
+
+
+def _acl(dsp, name="fm-vol"):
+    ai = next(a for a in app_instances(dsp) if a["name"] == name)
+    return [i["path"].rsplit("/", 1)[-1] for i in ai["storage_instances"][0]["acl_policy"]["initiators"]]
+
+
+def _portals(node):
+    node.sync()
+    [t] = node.targets.values()
+    return t
+
+
+def test_a1_one_portal_unreachable_attaches_degraded_and_reports_it(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    t = _portals(node)
+    node.unreachable[t.portals[1]] = 4  # one VIP black-holed
+    obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert obs.outputs.paths_up == 1 < len(obs.outputs.portals) == 2
+    assert node.now < 30  # bounded (the fake clock): no 144 s stall per dead portal
+
+
+def test_a2_initiator_outside_acl_names_the_acl(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    t = _portals(node)
+    t.acl = {"iqn.2000-01.com.example:someone-else"}  # the target refuses this initiator
+    with pytest.raises(NodeError, match="(?i)acl|not allowed|authoriz"):
+        ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert node.sessions == {} and _acl(dsp) == []  # the failed create undid its ACL entry
+
+
+def test_a3_a5_late_devices_are_waited_for_until_paths_equal_portals(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    node.device_delay = 4
+    obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert obs.outputs.paths_up == len(obs.outputs.portals) == 2
+
+
+def _never_appears(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    node.device_delay = None
+    with pytest.raises(Exception, match="timed out"):
+        ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert _acl(dsp) == []
+    return node
+
+
+def test_a3_device_never_appears_is_bounded_and_the_acl_undone(sim, dsp, tmp_path):
+    _never_appears(sim, dsp, tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "node defect: an attach that gives up waiting for the block device leaves its iSCSI "
+    "sessions logged in (the undo's detach finds no device and never logs out; "
+    "datera_iac/node/iscsi.py detach, resources/attachment.py create undo). Fix: log out "
+    "of the sessions this attach opened whatever devices exist"))
+def test_a3_device_never_appears_leaves_no_session(sim, dsp, tmp_path):
+    assert _never_appears(sim, dsp, tmp_path).sessions == {}
+
+
+def test_a4_multipathd_down_single_path_or_refused(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp, multipathd=False)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    with pytest.raises(NodeError, match="multipath"):
+        ATT.create(ctx, ATT.spec_from({"volume_id": vid, "enforce_multipath": True}))
+    assert _acl(dsp) == []
+    obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert "/disk/by-id/scsi-" in obs.outputs.device_path and obs.outputs.map_name is None
+
+
+def test_a8_detach_of_one_of_three_volumes_keeps_the_others(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    ids = [ATT.create(ctx, ATT.spec_from({"volume_id": _volume(ctx, f"fm-vol{i}")})).id
+           for i in range(3)]
+    assert len(node.sessions) == 6
+    ATT.delete(ctx, ids[0])
+    assert len(node.sessions) == 4
+    assert all(ATT.read(ctx, i) is not None for i in ids[1:])
+    assert ATT.read(ctx, ids[0]) is None
+    ATT.delete(ctx, ids[0])  # idempotent: already gone
+
+
+def test_a16_initiator_already_in_the_acl_is_success(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    again = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))  # a retried attach
+    assert again.id == obs.id and _acl(dsp) == [node.initiator_iqn]
+
+
+def test_a17_a_failed_path_shows_in_read(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ctx = _ctx(sim, node)
+    vid = _volume(ctx)
+    obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
+    assert obs.outputs.paths_up == 2
+    # one path dies: its session drops (the kernel logs it out after the replacement timeout)
+    dead = next(k for k in node.sessions if k[0] == obs.outputs.portals[1])
+    node.sessions.pop(dead)
+    node.unreachable[dead[0]] = 8
+    seen = ATT.read(ctx, obs.id)
+    assert seen is not None and seen.outputs.paths_up == 1  # degraded is visible, as an output
