@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -384,6 +385,8 @@ def _policy_delta(old: VolumeSpec, new: VolumeSpec) -> dict[str, tuple[Any, Any]
 # ---- the kind -----------------------------------------------------------------------------
 
 _SECRETS = ("chap_secret", "chap_initiator_secret")
+#: Guards Volume._foreign (app_instances whose name refused one of our creates).
+_FOREIGN_LOCK = threading.Lock()
 _UNKNOWN_OK = ("tenant", "volume_type", "metadata", "clone_of", "snapshot_id", "template",
                "chap_secret", "chap_initiator_secret",
                # the DSP does not record an image source (compared when both sides know)
@@ -638,6 +641,13 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         try:
             ai = ctx.client.create("/app_instances", body, tenant=tenant, find=find)
         except Conflict as e:
+            # The name belongs to an app_instance this create did not make (a lost response
+            # is settled above by the uuid token). Remember it, so that find(), which
+            # callers use after a failed create, never hands it back as ours: adopting it
+            # would let a later destroy delete someone else's volume (user-needs 2.13).
+            taken = self._find_raw(ctx, tenant, spec.name)
+            if taken is not None:
+                self._mark_foreign(join_id(tenant, str(taken.get("id"))))
             raise Conflict(
                 f"a volume named {spec.name!r} already exists in tenant {tenant!r}; import it "
                 f"(id {tenant}/<app_instance id>, or its name) or choose another name",
@@ -993,10 +1003,21 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         except NotFound:
             return
 
+    def _mark_foreign(self, oid: str) -> None:
+        with _FOREIGN_LOCK:
+            self.__dict__.setdefault("_foreign", set()).add(oid)
+
+    def _is_foreign(self, oid: str) -> bool:
+        with _FOREIGN_LOCK:
+            return oid in self.__dict__.get("_foreign", ())
+
     def find(self, ctx: Context, spec: VolumeSpec) -> Observed[VolumeSpec, VolumeOutputs] | None:
+        """The volume of this name in its tenant, unless a create in this process was
+        refused because that very app_instance already held the name (then it is someone
+        else's and None is returned)."""
         tenant = spec.tenant or _default_tenant(ctx)
         ai = self._find_raw(ctx, tenant, spec.name)
-        if ai is None:
+        if ai is None or self._is_foreign(join_id(tenant, str(ai.get("id")))):
             return None
         return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
 

@@ -10,7 +10,6 @@ existing object.
 
 from __future__ import annotations
 
-import pytest
 from needkit import app_instances, delta, engine_ws, writes_of
 
 STACK = """\
@@ -46,13 +45,6 @@ def test_replace_of_a_named_volume_leaves_one(sim, dsp, tmp_path):
     assert not ws(changed).preview().changes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/volume defect: after a create fails with 409 (name taken by someone else's "
-    "volume) the engine calls Volume.find, which matches by name only, and records the other "
-    "volume as its own (datera_iac/engine/apply.py _create ~427-441; Volume has no create "
-    "token in its spec, unlike Snapshot's uuid) - a later destroy would delete it. Fix: no "
-    "find() after a Conflict from create (a lost response is already settled inside "
-    "DspClient.create by the uuid token), or a journaled create token in the Volume spec"))
 def test_create_that_finds_the_name_taken_never_deletes_it(sim, dsp, tmp_path):
     theirs = dsp.post("/app_instances", {"name": "named-vol", "storage_instances": [{
         "name": "storage-1", "volumes": [{"name": "volume-1", "size": 5, "replica_count": 3}]}]})
@@ -66,3 +58,7 @@ def test_create_that_finds_the_name_taken_never_deletes_it(sim, dsp, tmp_path):
     assert not any(k.startswith("DELETE") for k in sent), sent
     assert [(a["id"], a["name"]) for a in app_instances(dsp)] == [(theirs["id"], "named-vol")]
     assert "v" not in engine_ws(sim, tmp_path / "s", STACK.format(rc=3)).load_state().resources
+    # and a destroy of this stack leaves their volume alone
+    plan, result = engine_ws(sim, tmp_path / "s", STACK.format(rc=3)).up(destroy=True)
+    assert not plan.errors
+    assert [a["id"] for a in app_instances(dsp)] == [theirs["id"]]
