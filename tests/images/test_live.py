@@ -262,3 +262,34 @@ def test_chap_volume_is_filled_with_its_credentials(dsp, tmp_path):
     seen = vi.read(ctx, made.id)
     assert seen is not None and seen.spec.chap_secret is None
     assert not vi.diff(spec, seen.spec).changed  # an unreadable secret is no change
+
+
+def test_local_node_copies_through_a_node_attachment(dsp, tmp_path):
+    """The default image_node (local) attaches the volume to the node behind
+    Context.runner with a temporary NodeAttachment and copies onto its stable device path.
+    The node is a LoopbackNode: discovery and login go to the live target (ACL checked
+    for real), the kernel half is simulated, so the copy command is asserted, not its
+    bytes. The attachment is gone afterwards."""
+    from datera_iac.node.testing import LoopbackNode
+
+    server, dp = dsp
+    img = raw_image(tmp_path, seed=b"kernel")
+    fake = LoopbackNode(tmp_path / "node", initiator_iqn="iqn.2024-01.org.example:kernel",
+                        installed=("iscsiadm", "multipath", "multipathd", "blkid", "wipefs",
+                                   "blockdev", "mount", "umount", "qemu-img"))
+    ctx = ctx_for(server)
+    ctx.runner = fake
+    vk = KINDS["Volume"]
+    obs = vk.create(ctx, vk.spec_from({"name": "kernel-copy", "size": 1,
+                                       "source_image": str(img),
+                                       "image_node": f"local?port={dp.port}&lun=1"}))
+    copies = [c for c in fake.commands if c[:2] == ["qemu-img", "convert"]]
+    assert len(copies) == 1
+    assert copies[0][-2] == str(img) and "/dev/disk/by-id/" in copies[0][-1]
+    assert ["blockdev", "--flushbufs", copies[0][-1]] in fake.commands
+    logins = [c for c in fake.commands if c[:1] == ["iscsiadm"] and "--login" in c]
+    logouts = [c for c in fake.commands if c[:1] == ["iscsiadm"] and "--logout" in c]
+    assert logins and len(logouts) == len(logins)
+    ai = ctx.client.get(f"/app_instances/{obs.id.rsplit('/', 1)[-1]}")
+    assert ai["name"] == "kernel-copy"
+    assert ai["storage_instances"][0]["acl_policy"]["initiators"] == []
