@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datera_iac.engine.core import Workspace  # noqa: E402
+from datera_iac.engine.core import Workspace
 
 
 def free_port() -> int:

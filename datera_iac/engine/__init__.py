@@ -19,26 +19,33 @@ from typing import Any
 from datera_iac.engine.core import Workspace, load_stack
 from datera_iac.engine.model import Ref, ResourceOptions, StackDef, StackError
 from datera_iac.engine.plan import Plan, Step
-from datera_iac.engine.program import Config, Resource, Stack, current_stack, export, resource_class
+from datera_iac.engine.program import (
+    Config,
+    Resource,
+    Stack,
+    current_stack,
+    export,
+    resource_class,
+)
 from datera_iac.engine.yamlstack import load_yaml
 
 __all__ = [
-    "Workspace",
-    "load_stack",
-    "load_yaml",
-    "Stack",
+    "Config",
+    "Plan",
+    "Ref",
     "Resource",
     "ResourceOptions",
-    "Ref",
-    "Config",
-    "export",
-    "config",
-    "current_stack",
-    "resource_class",
+    "Stack",
     "StackDef",
     "StackError",
-    "Plan",
     "Step",
+    "Workspace",
+    "config",
+    "current_stack",
+    "export",
+    "load_stack",
+    "load_yaml",
+    "resource_class",
 ]
 
 

@@ -46,7 +46,7 @@ from datera_iac.engine.state import (
 from datera_iac.errors import DateraIacError, StateError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
 
-__all__ = ["StateStore", "Applier", "ApplyResult", "Failure", "Progress", "state_entry"]
+__all__ = ["Applier", "ApplyResult", "Failure", "Progress", "StateStore", "state_entry"]
 
 
 class StateStore:
@@ -206,7 +206,7 @@ def _with_create_token(kind: Kind[Any, Any], spec: Any) -> Any:
     (journaled with the intent), provided the kind's diff ignores it (so the declaration
     without a uuid still plans no change afterwards)."""
     f = getattr(attrs.fields(type(spec)), "uuid", None)
-    if f is None or getattr(spec, "uuid") is not None or f.metadata.get(SENSITIVE):
+    if f is None or spec.uuid is not None or f.metadata.get(SENSITIVE):
         return spec
     try:
         tagged = attrs.evolve(spec, uuid=str(uuid_mod.uuid4()))

@@ -29,7 +29,7 @@ from typing import Any
 from datera_iac.engine.state import State
 from datera_iac.errors import LockError, StateError
 
-__all__ = ["Backend", "FileBackend", "open_backend", "describe_holder"]
+__all__ = ["Backend", "FileBackend", "describe_holder", "open_backend"]
 
 
 def describe_holder(h: dict[str, Any]) -> str:

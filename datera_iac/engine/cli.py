@@ -21,7 +21,7 @@ from datera_iac.engine.core import Workspace
 from datera_iac.engine.render import plan_json, render_plan, render_result, show_value
 from datera_iac.errors import InputError
 
-__all__ = ["preview", "up", "refresh", "destroy", "import_", "state"]
+__all__ = ["destroy", "import_", "preview", "refresh", "state", "up"]
 
 
 def _parse_config(pairs: tuple[str, ...]) -> dict[str, str]:

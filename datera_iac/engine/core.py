@@ -26,12 +26,19 @@ from datera_iac.engine.apply import (
 )
 from datera_iac.engine.backends import Backend, describe_holder, open_backend
 from datera_iac.engine.model import Location, StackDef, StackError
-from datera_iac.engine.plan import Facts, Plan, make_plan, masked_outputs, recover_pending, refresh
+from datera_iac.engine.plan import (
+    Facts,
+    Plan,
+    make_plan,
+    masked_outputs,
+    recover_pending,
+    refresh,
+)
 from datera_iac.engine.state import State, holder_info
-from datera_iac.errors import ConfigError, InputError
+from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Timeouts, kind_for
 
-__all__ = ["Workspace", "load_stack", "stack_config_file", "EMBEDDED_USERS"]
+__all__ = ["EMBEDDED_USERS", "Workspace", "load_stack", "stack_config_file"]
 
 log = logging.getLogger("datera_iac.engine")
 
@@ -152,10 +159,7 @@ class Workspace:
     def _provider_mapping(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
         if self.stack_file is not None and self._definition is None:
-            try:
-                self.definition()
-            except StackError:
-                raise
+            self.definition()
         if self._definition is not None:
             data.update(self._definition.provider_config)
         data.update(self.provider_config)
@@ -187,10 +191,7 @@ class Workspace:
             sim = self._start_embedded()
             user, password = next(iter(sim.users.items()))
             data = {**data, "endpoint": sim.http_url, "san_login": user, "san_password": password}
-        try:
-            config = DateraConfig.from_mapping(data)
-        except ConfigError:
-            raise
+        config = DateraConfig.from_mapping(data)
         self._client = DspClient(config, session=_session(config.base_url, self.parallel))
         # runner=None: a NodeAttachment reaches its node itself (local, or ssh:// in `node`)
         self._context = Context(client=self._client, config=config, runner=None,
@@ -219,10 +220,10 @@ class Workspace:
                 self._sim.stop()
             self._sim = None
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager

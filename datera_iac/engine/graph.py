@@ -15,7 +15,7 @@ import attrs
 from datera_iac.engine.model import StackDef, StackError
 from datera_iac.resources.base import REFERENCE, kind_for
 
-__all__ = ["dependencies", "topo_order", "check_acyclic"]
+__all__ = ["check_acyclic", "dependencies", "topo_order"]
 
 
 def _implicit(stack: StackDef) -> dict[str, set[str]]:

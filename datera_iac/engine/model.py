@@ -17,18 +17,18 @@ import attrs
 from datera_iac.errors import InputError
 
 __all__ = [
+    "UNKNOWN",
+    "Concat",
     "Location",
     "Ref",
-    "Concat",
-    "Unknown",
-    "UNKNOWN",
-    "ResourceOptions",
     "ResourceDecl",
+    "ResourceOptions",
     "StackDef",
     "StackError",
+    "Unknown",
+    "has_unknown",
     "refs_in",
     "resolve",
-    "has_unknown",
 ]
 
 
@@ -77,7 +77,7 @@ class StackError(InputError):
         return f"{where}: {text}" if where else text
 
     @classmethod
-    def wrap(cls, e: InputError, where: Location | None, resource: str | None) -> "StackError":
+    def wrap(cls, e: InputError, where: Location | None, resource: str | None) -> StackError:
         """Attach a location and resource name to an InputError raised by a kind."""
         if isinstance(e, StackError) and e.where is not None:
             return e
@@ -90,9 +90,9 @@ class StackError(InputError):
 class Unknown:
     """A value that will only be known after apply ("known after apply")."""
 
-    _inst: "Unknown | None" = None
+    _inst: Unknown | None = None
 
-    def __new__(cls) -> "Unknown":
+    def __new__(cls) -> Unknown:
         if cls._inst is None:
             cls._inst = super().__new__(cls)
         return cls._inst
@@ -121,15 +121,15 @@ class Ref:
     path: tuple[str | int, ...] = ()
     fn: Callable[[Any], Any] | None = None
 
-    def __getattr__(self, name: str) -> "Ref":
+    def __getattr__(self, name: str) -> Ref:
         if name.startswith("_"):
             raise AttributeError(name)
         return Ref(self.resource, self.path + (name,), self.fn)
 
-    def __getitem__(self, key: str | int) -> "Ref":
+    def __getitem__(self, key: str | int) -> Ref:
         return Ref(self.resource, self.path + (key,), self.fn)
 
-    def apply(self, fn: Callable[[Any], Any]) -> "Ref":
+    def apply(self, fn: Callable[[Any], Any]) -> Ref:
         """A Ref whose value is ``fn(value)`` (chains with an earlier ``apply``)."""
         prev = self.fn
         return Ref(self.resource, self.path, fn if prev is None else (lambda v: fn(prev(v))))

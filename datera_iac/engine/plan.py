@@ -28,10 +28,10 @@ from datera_iac.engine.model import (
 )
 from datera_iac.engine.state import (
     PendingOp,
-    data_digest,
-    hash_secret,
     ResourceState,
     State,
+    data_digest,
+    hash_secret,
     is_digest,
     mask_outputs,
     mask_spec,
@@ -50,20 +50,20 @@ from datera_iac.resources.base import (
 )
 
 __all__ = [
-    "Step",
+    "TEMP_SUFFIX",
     "Drift",
-    "Plan",
     "Facts",
-    "make_plan",
-    "recover_pending",
-    "refresh",
-    "lookup_value",
+    "Plan",
+    "Step",
     "build_spec",
     "effective_diff",
-    "TEMP_SUFFIX",
-    "replace_strategy",
+    "lookup_value",
+    "make_plan",
     "masked_outputs",
     "merge_known",
+    "recover_pending",
+    "refresh",
+    "replace_strategy",
 ]
 
 #: Suffix of the temporary name a create-before-delete replacement uses while the old

@@ -34,15 +34,14 @@ from datera_iac.engine.model import (
     ResourceOptions,
     StackDef,
     StackError,
-    refs_in,
 )
 from datera_iac.engine.yamlstack import split_config, validate_known
 from datera_iac.errors import InputError
 from datera_iac.resources.base import kind_for
 
-__all__ = ["Stack", "Resource", "Config", "export", "load_program", "resource_class", "current_stack"]
+__all__ = ["Config", "Resource", "Stack", "current_stack", "export", "load_program", "resource_class"]
 
-_current: contextvars.ContextVar["Stack | None"] = contextvars.ContextVar("datera_iac_stack", default=None)
+_current: contextvars.ContextVar[Stack | None] = contextvars.ContextVar("datera_iac_stack", default=None)
 
 
 class Config:
@@ -93,11 +92,11 @@ class Stack:
         self.outputs: dict[str, Any] = {}
         self._token: contextvars.Token[Stack | None] | None = None
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         self._token = _current.set(self)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _current.reset(self._token)
             self._token = None

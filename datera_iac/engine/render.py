@@ -19,7 +19,7 @@ from datera_iac.engine.plan import Drift, Plan, Step
 from datera_iac.engine.state import is_digest
 from datera_iac.resources.base import SENSITIVE, FieldChange, kind_for
 
-__all__ = ["plan_json", "render_plan", "render_result", "plan_schema", "SCHEMA_VERSION", "show_value"]
+__all__ = ["SCHEMA_VERSION", "plan_json", "plan_schema", "render_plan", "render_result", "show_value"]
 
 SCHEMA_VERSION = "1"
 

@@ -28,16 +28,16 @@ from datera_iac.resources.base import SENSITIVE, Kind
 
 __all__ = [
     "STATE_VERSION",
-    "ResourceState",
     "PendingOp",
+    "ResourceState",
     "State",
-    "hash_secret",
-    "secret_matches",
-    "is_digest",
-    "mask_spec",
-    "mask_outputs",
-    "holder_info",
     "data_digest",
+    "hash_secret",
+    "holder_info",
+    "is_digest",
+    "mask_outputs",
+    "mask_spec",
+    "secret_matches",
 ]
 
 STATE_VERSION = 1
@@ -122,7 +122,7 @@ class ResourceState:
         return {name: getattr(self, name) for name in _RS_FIELDS}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "ResourceState":
+    def from_json(cls, d: Mapping[str, Any]) -> ResourceState:
         return cls(**{k: v for k, v in d.items() if k in _FIELD_SETS[cls]})
 
 
@@ -149,7 +149,7 @@ class PendingOp:
         return {name: getattr(self, name) for name in _PO_FIELDS}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "PendingOp":
+    def from_json(cls, d: Mapping[str, Any]) -> PendingOp:
         return cls(**{k: v for k, v in d.items() if k in _FIELD_SETS[cls]})
 
 
@@ -189,7 +189,7 @@ class State:
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "State":
+    def from_json(cls, d: Mapping[str, Any]) -> State:
         if d.get("version") != STATE_VERSION:
             raise StateError(
                 f"state version {d.get('version')!r} is not supported (expected {STATE_VERSION})"

@@ -31,8 +31,14 @@ from datera_iac.engine.model import (
 from datera_iac.errors import InputError
 from datera_iac.resources.base import kind_for, snake
 
-__all__ = ["load_yaml", "parse_interpolation", "parse_with_lines", "split_config", "validate_known",
-           "PythonRuntime"]
+__all__ = [
+    "PythonRuntime",
+    "load_yaml",
+    "parse_interpolation",
+    "parse_with_lines",
+    "split_config",
+    "validate_known",
+]
 
 TOP_KEYS = {
     "name", "runtime", "description", "config", "variables", "resources", "outputs",
@@ -50,7 +56,7 @@ _PATH_TOKEN = re.compile(
 _ROOT = re.compile(r"[A-Za-z_][\w-]*")
 
 
-class CommentedMap(dict):  # noqa: N801 - the shape ruamel users know: a dict with lines
+class CommentedMap(dict):
     """A YAML mapping as a dict that remembers the 1-based line of itself and of each key."""
 
     line: int = 0

@@ -133,17 +133,17 @@ def uninstall() -> None:
 
 # ---- fixtures -----------------------------------------------------------------------------
 
-import pytest  # noqa: E402
+import pytest
 
-from datera_iac.engine.core import Workspace  # noqa: E402
-from datera_iac.resources.base import Context  # noqa: E402
+from datera_iac.engine.core import Workspace
+from datera_iac.resources.base import Context
 
 
 @pytest.fixture
 def toy():
     """A ToyStore with the EngineToy kind registered for the test only."""
     store = ToyStore()
-    kind = install(store)
+    install(store)
     try:
         yield store
     finally:
@@ -240,14 +240,14 @@ def writes(sim):
 
 # ---- a real PostgreSQL server for the shared state backend --------------------------------
 
-import glob  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
 
 
 def _free_port() -> int:

@@ -14,7 +14,6 @@ from datera_iac.engine.render import plan_schema
 from datera_iac.errors import LockError
 
 
-
 def client_for(sim):
     return DspClient(DateraConfig.from_mapping(
         {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"}))

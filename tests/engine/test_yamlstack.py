@@ -2,8 +2,8 @@
 
 import pytest
 
-from datera_iac.engine.model import Concat, Ref, StackError
 from datera_iac.engine.graph import dependencies
+from datera_iac.engine.model import Concat, Ref, StackError
 from datera_iac.engine.yamlstack import load_yaml, parse_interpolation
 
 GOOD = """\
