@@ -353,14 +353,17 @@ class Workspace:
             return obs
 
     def state_rm(self, names: list[str]) -> list[str]:
-        """Forget resources in state (the DSP objects stay)."""
+        """Forget resources in state (the DSP objects stay), with any intent an interrupted
+        run left for them."""
         with self.locked() as (backend, state):
-            missing = [n for n in names if n not in state.resources]
+            pending = {p.name: p.op_id for p in state.pending.values()}
+            missing = [n for n in names if n not in state.resources and n not in pending]
             if missing:
                 raise InputError(f"not in state: {', '.join(missing)}",
                                  fix="see `datera-iac state list`")
             store = StateStore(backend, state)
-            store.commit({"remove": list(names)})
+            store.commit({"remove": list(names),
+                          "pending_clear": [p.op_id for p in state.pending.values() if p.name in names]})
             store.compact()
             return names
 

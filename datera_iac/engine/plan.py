@@ -310,7 +310,14 @@ def recover_pending(ctx: Context, state: State, desired_props: Mapping[str, Mapp
         kind = kind_for(op.type)
         delta: dict[str, Any] = {"pending_clear": [op.op_id]}
         if op.op in ("create", "import"):
-            spec = _journal_spec(kind, op, desired_props.get(op.name))
+            try:
+                spec = _journal_spec(kind, op, desired_props.get(op.name))
+            except InputError as e:
+                # keep the intent: clearing it could orphan an object we cannot look up
+                notes.append(f"{op.name}: an interrupted {op.op} cannot be looked up ({e.reason}); "
+                             f"check the DSP for it (import it if it exists), then drop the "
+                             f"intent with `datera-iac state rm {op.name}`")
+                continue
             found = kind.find(ctx, spec) if op.op == "create" else None
             if found is None and op.op == "import" and op.object_id:
                 try:

@@ -308,3 +308,19 @@ def test_ignore_changes_and_delete_before_replace_options(toy_ws):
     plan = toy_ws(opts.replace("default: a", "default: b")).preview()
     step = next(s for s in plan.changes if s.name == "a")
     assert step.action == "replace" and step.strategy == "delete-before-create"
+
+
+def test_unresolvable_intent_is_kept_and_state_rm_drops_it(toy_ws):
+    """An intent whose spec no longer validates is kept (never silently dropped) with a note
+    saying what to do; `state rm` drops it."""
+    ws = toy_ws(STACK)
+    backend = ws.backend()
+    store = StateStore(backend, backend.load())
+    store.commit({"pending_add": [PendingOp(op_id="bad", op="create", name="gone",
+                                            type="datera:index:EngineToy", spec={"name": "X!"}).to_json()]})
+    backend.close()
+    plan, result = toy_ws(STACK).up()
+    assert result.ok and any("state rm gone" in n for n in plan.recovered)
+    assert "bad" in toy_ws(STACK).load_state().pending
+    toy_ws(STACK).state_rm(["gone"])
+    assert not toy_ws(STACK).load_state().pending
