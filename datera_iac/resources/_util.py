@@ -139,7 +139,7 @@ def normalize_tenant(value: str | None, *, kind: str = "", field: str = "tenant"
     if parts and parts[0] == "root":
         parts = parts[1:]
     for seg in parts:
-        if not TENANT_SEGMENT_RE.match(seg):
+        if not TENANT_SEGMENT_RE.fullmatch(seg):
             raise InputError(
                 f"{value!r} is not a valid tenant path (segment {seg!r})", kind=kind or None,
                 field=field,
@@ -295,7 +295,8 @@ def pattern(
     def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
         if value is None and optional:
             return
-        if not isinstance(value, str) or not regex.match(value):
+        # fullmatch: with match, '$' also matches before a trailing newline
+        if not isinstance(value, str) or not regex.fullmatch(value):
             raise InputError(f"{value!r} is not allowed", kind=kind, field=field, fix=fix)
 
     return validate

@@ -35,6 +35,7 @@ import threading
 import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -329,7 +330,14 @@ def _default_tenant(ctx: Context) -> str:
 
 
 def _ai_url(leaf: str) -> str:
-    return f"/app_instances/{leaf}"
+    """The app_instance URL for an id or name, one path segment whatever it holds: '.',
+    '..' and '' are refused (an HTTP stack would resolve them to another resource) and
+    everything else is percent-encoded ('/', '?', '#', '%' cannot leave the segment)."""
+    text = str(leaf)
+    if text.strip() in ("", ".", ".."):
+        raise InputError(f"{leaf!r} is not a volume id or name", kind=KIND, field="id",
+                         fix="use the volume's id (<tenant>/<app_instance id>) or its name")
+    return "/app_instances/" + quote(text, safe="")
 
 
 def _same_volume(a: str | None, b: str | None) -> bool:
