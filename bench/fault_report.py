@@ -47,7 +47,7 @@ ITEMS = [
 
 #: test module -> item(s) it proves (for outcomes of tests that recorded no figure)
 MODULE_ITEMS = {
-    "test_engine_faults": None, "test_sigkill": "sigkill", "test_concurrent": "concurrent_runs",
+    "test_engine_faults": None, "test_frontend_faults": None, "test_sigkill": "sigkill", "test_concurrent": "concurrent_runs",
     "test_fuzz_specs": "fuzz_specs", "test_secrets": "secrets", "test_tls": "tls",
     "test_tenancy": "tenancy", "test_injection": "injection",
 }
@@ -87,6 +87,8 @@ def item_of_test(name: str) -> str | None:
     module = name.split("::")[0].rsplit(".", 1)[-1]
     if module == "test_engine_faults":
         return next((v for k, v in ENGINE_FAULT_ITEMS.items() if k in name.split("::")[-1]), None)
+    if module == "test_frontend_faults":
+        return "503_storm"  # 503s and lost answers together; listed under the storm
     return MODULE_ITEMS.get(module)
 
 
@@ -111,10 +113,32 @@ def _one(recs: list[dict[str, Any]]) -> dict[str, Any]:
     return prefer_slow(recs)[-1] if recs else {}
 
 
+def _providers(recs: list[dict[str, Any]]) -> str:
+    """The Pulumi/Terraform provider figures of a fault item (tests/fault/test_frontend_faults.py)."""
+    parts = []
+    for fe in ("pulumi", "terraform"):
+        rs = prefer_slow([r for r in recs if r.get("front_end") == fe])
+        if rs:
+            r = rs[-1]
+            extra = (f", {r['faults']} faults" if "faults" in r else f", {r.get('dropped', 0)} dropped")
+            parts.append(f"{fe} provider {r['volumes']} volumes{extra}: twins {r['twins']}"
+                         + (f", missing {r['missing']}" if "missing" in r else "")
+                         + (f", orphans {r['orphans']}" if "orphans" in r else "")
+                         + (f", left after delete {r['left_after_delete']}" if "left_after_delete" in r else ""))
+    return ("; " + "; ".join(parts)) if parts else ""
+
+
 def describe(item: str, recs: list[dict[str, Any]]) -> str:
     """The figure line of one item."""
     if not recs:
         return "no figure recorded (test not run or failed before measuring)"
+    if item in ("503_storm", "lost_responses"):
+        engine = [r for r in recs if not r.get("front_end")]
+        return (describe_engine(item, engine) if engine else "engine: no figure") + _providers(recs)
+    return describe_engine(item, recs)
+
+
+def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
     if item == "503_storm":
         r = _one(recs)
         return (f"{r['volumes']} volumes, 30% 503 for {r['storm_s']:g} s ({r['answered_503']} answered 503): "
@@ -136,8 +160,12 @@ def describe(item: str, recs: list[dict[str, Any]]) -> str:
             rs = prefer_slow([r for r in recs if r["item"] == key])
             if rs:
                 r = rs[-1]
+                if r.get("reapply_failed"):
+                    verdict = f"re-apply FAILED in {r['reapply_failed']} of {r['trials']}"
+                else:
+                    verdict = "re-run converged"
                 parts.append(f"{label}: {r['trials']} kills ({r.get('volumes', '?')} volumes; killed after "
-                             f"{r['killed_after_posts']} POSTs) -> re-run converged, twins {r['twins']}, "
+                             f"{r['killed_after_posts']} POSTs) -> {verdict}, twins {r['twins']}, "
                              f"orphans {r['orphans']}")
         return "; ".join(parts)
     if item == "concurrent_runs":

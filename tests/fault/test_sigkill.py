@@ -108,61 +108,104 @@ def _provider_pids(launcher: Path) -> list[int]:
     return pids
 
 
+def _tf_state_names(tf) -> set[str]:
+    """Names of the volumes Terraform recorded (read from terraform.tfstate, no provider)."""
+    import json
+
+    path = tf.dir / "terraform.tfstate"
+    if not path.exists():
+        return set()
+    state = json.loads(path.read_text())
+    return {i["attributes"]["name"] for r in state.get("resources", []) if r["type"] == "datera_volume"
+            for i in r.get("instances", [])}
+
+
+def _tf_kill_once(sim, tf, launcher: Path, n: int, target: int) -> tuple[int, int, str]:
+    """Run apply, SIGKILL the provider when the DSP has seen ``target`` volume POSTs;
+    return (POSTs seen, volumes on the DSP that Terraform did not record, output)."""
+    proc = subprocess.Popen([str(tf.binary), "apply", "-auto-approve", "-no-color", "-parallelism=5"],
+                            cwd=tf.dir, env=tf.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) >= target
+                   or proc.poll() is not None, 180, f"{target} volume POSTs", every=0.002)
+        pids = _provider_pids(launcher)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    posts = sim.counters().get("POST /v2.2/app_instances", 0)
+    assert pids, f"the provider process was not found (apply exit {proc.returncode})\n{out[-3000:]}"
+    assert proc.returncode != 0 and posts < n, f"the kill came too late ({posts} of {n} made)\n{out[-3000:]}"
+    names, _ = census(sim, "/root/tfkill")
+    return posts, len(set(names) - _tf_state_names(tf)), out
+
+
 def _tf_kill_trials(sim, make_tf, figure, trials: int, n: int, seed: int) -> None:
+    """Each trial kills the provider until a kill leaves at least one volume that the DSP
+    made and Terraform did not record (an in-flight create - the case that matters), then
+    re-applies and checks convergence."""
     rng = random.Random(seed)
     results = []
     for t in range(trials):
-        sim.reset()
-        sim.set_faults(latency_ms=30)  # a few seconds of apply to land the kill in
-        tf = make_tf(sim, name=f"tf{t}")
-        tf.write(tf_stack(n))
-        launcher = tf.dir.parent / f"plugins-tf{t}" / "terraform-provider-datera"
-        assert launcher.exists()
-        proc = subprocess.Popen([str(tf.binary), "apply", "-auto-approve", "-no-color", "-parallelism=5"],
-                                cwd=tf.dir, env=tf.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        try:
-            wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) > 0 or proc.poll() is not None,
-                       120, "the first volume POST")
-            time.sleep(rng.uniform(0.0, 1.0))
-            pids = _provider_pids(launcher)
-            for pid in pids:
-                os.kill(pid, signal.SIGKILL)
-            out, _ = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        posts = sim.counters().get("POST /v2.2/app_instances", 0)
-        assert pids, "the provider process was not found (nothing killed)"
-        assert proc.returncode != 0 and posts < n, f"the kill came too late ({posts} of {n} made)\n{out}"
-        sim.set_faults(latency_ms=0)
-        again = tf.apply()
+        for attempt in range(4):
+            sim.reset()
+            tf = make_tf(sim, name=f"tf{t}-{attempt}")
+            tf.write(tf_stack(n))
+            launcher = tf.dir.parent / f"plugins-tf{t}-{attempt}" / "terraform-provider-datera"
+            assert launcher.exists()
+            posts, unrecorded, _ = _tf_kill_once(sim, tf, launcher, n, rng.randint(1, n // 2))
+            if unrecorded:
+                break
+        assert unrecorded, "no kill left an in-flight create in 4 attempts"
+        again = tf.apply(ok=(0, 1))
         names, ais = census(sim, "/root/tfkill")
+        twins = twins_of(names)
+        orphans = set(names) - _tf_state_names(tf)  # on the DSP, not in terraform.tfstate
+        results.append({"killed_after_posts": posts, "unrecorded": unrecorded, "twins": len(twins),
+                        "orphans": len(orphans), "reapply_exit": again.returncode})
+        figure("sigkill_terraform", trials=len(results), volumes=n,
+               twins=sum(r["twins"] for r in results), orphans=sum(r["orphans"] for r in results),
+               killed_after_posts=[r["killed_after_posts"] for r in results],
+               reapply_failed=sum(1 for r in results if r["reapply_exit"]))
+        errors = [ln for ln in (again.stdout + again.stderr).splitlines() if "Error" in ln or "409" in ln]
+        assert again.returncode == 0, "re-apply after the kill failed:\n" + "\n".join(errors[:6])
+        assert not twins, f"twins after re-apply: {twins}"
+        assert sorted(names) == [f"tfkill-{i:03d}" for i in range(n)]
+        assert not orphans, f"orphans: {orphans}"
         state = tf.state()
         ids = {v["id"] for a, v in state.items() if a.startswith("datera_volume.")}
-        orphans = {f"/root/tfkill/{a['id']}" for a in ais} ^ ids
-        twins = twins_of(names)
-        plan = tf.plan()
-        results.append({"killed_after_posts": posts, "twins": len(twins), "orphans": len(orphans),
-                        "replan_exit": plan.returncode})
-        assert not twins, f"twins after re-apply: {twins}"
-        assert sorted(names) == [f"tfkill-{i:03d}" for i in range(n)], again.stdout
-        assert not orphans, f"orphans/state mismatch: {orphans} (state ids look like {sorted(ids)[:2]})"
-        assert plan.returncode == 0, plan.stdout
-    figure("sigkill_terraform", trials=trials, volumes=n,
-           twins=sum(r["twins"] for r in results), orphans=sum(r["orphans"] for r in results),
-           killed_after_posts=[r["killed_after_posts"] for r in results])
+        assert ids == {f"/root/tfkill/{a['id']}" for a in ais}
+        assert tf.plan().returncode == 0
+
+
+TF_KILL_DEFECT = (
+    "defect: after the provider is SIGKILLed mid-create, re-apply fails with 409 'a volume "
+    "named tfkill-NNN already exists ... import it' for each create that was in flight: "
+    "Volume.create (datera_iac/resources/volume.py:616-650, 1ee0494) rightly adopts only an "
+    "app_instance carrying this create's fresh uuid token, but the Terraform provider "
+    "(provider/adapter.py:250 create) keeps no durable record of that token, so the killed "
+    "create's volume is an orphan the user must `terraform import`; fix: the provider "
+    "journals (name, tenant, token) to a file in the working directory (or TF_DATA_DIR) "
+    "before the POST, passes the token to the kind, and on a 409 adopts the app_instance "
+    "whose uuid matches a journaled token (the engine's intent journal, for Terraform)")
 
 
 @pytest.mark.terraform
-def test_terraform_provider_sigkill(sim, faults_off, make_tf, figure):
-    """The provider plugin SIGKILLed while Terraform creates 20 volumes; re-apply converges."""
-    _tf_kill_trials(sim, make_tf, figure, trials=1, n=20, seed=3)
+@pytest.mark.xfail(strict=True, reason=TF_KILL_DEFECT)
+def test_terraform_provider_sigkill(make_sim, make_tf, figure):
+    """The provider plugin SIGKILLed while Terraform creates 20 volumes; re-apply converges.
+    The simulator brings a new volume online 0.5 s after its POST (as a DSP does, later), so
+    a kill right after a POST lands while that create waits: made on the DSP, not recorded."""
+    _tf_kill_trials(make_sim(si_online_delay=0.5), make_tf, figure, trials=1, n=20, seed=3)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.terraform
-def test_terraform_provider_sigkill_5_trials(sim, faults_off, make_tf, figure):
-    _tf_kill_trials(sim, make_tf, figure, trials=5, n=40, seed=4)
+@pytest.mark.xfail(strict=True, reason=TF_KILL_DEFECT)
+def test_terraform_provider_sigkill_5_trials(make_sim, make_tf, figure):
+    _tf_kill_trials(make_sim(si_online_delay=0.5), make_tf, figure, trials=5, n=40, seed=4)
