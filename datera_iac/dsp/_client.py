@@ -142,6 +142,8 @@ class DspClient:
         self._version: str | None = config.api_version
         self._sw_version: str | None = None
         self._insecure_warned = False
+        self._env_settings: dict[str, Any] | None = None
+        self._system_lock = threading.Lock()
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -189,9 +191,12 @@ class DspClient:
     def sw_version(self) -> str | None:
         """The DSP product version (``GET /system`` ``sw_version``, e.g. "3.3.5.0")."""
         if self._sw_version is None:
-            system = self.get("/system", tenant="/root")
-            if isinstance(system, dict):
-                self._sw_version = system.get("sw_version")
+            # one GET /system however many workers ask at once (the first caller fetches)
+            with self._system_lock:
+                if self._sw_version is None:
+                    system = self.get("/system", tenant="/root")
+                    if isinstance(system, dict):
+                        self._sw_version = system.get("sw_version")
         return self._sw_version
 
     def system(self) -> System:
@@ -438,10 +443,25 @@ class DspClient:
             self._insecure_warned = True
             log.warning("TLS verification is OFF for %s (tls_verify=false)", self._base)
         t0 = self._clock.monotonic()
-        resp = self._session.request(
-            method, self._base + rel, data=data, params=params, headers=headers,
-            timeout=self.config.request_timeout, verify=verify,
-            cert=self.config.client_cert, allow_redirects=False,
+        session = self._session
+        env = self._env_settings
+        if env is None:
+            env = self._env_settings = self._environment_settings(verify)
+        if session.headers:  # as Session.request merges them (ours win, case-insensitively)
+            merged = requests.structures.CaseInsensitiveDict(session.headers)
+            merged.update(headers)
+            headers = merged
+        if session.params:
+            params = {**session.params, **(params or {})}
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method, url=self._base + rel, headers=headers, data=data, params=params,
+            auth=env["auth"], cookies=session.cookies if len(session.cookies) else None,
+            hooks=session.hooks,
+        )
+        resp = session.send(
+            prepared, timeout=self.config.request_timeout, verify=env["verify"],
+            cert=env["cert"], proxies=env["proxies"], stream=False, allow_redirects=False,
         )
         if debug:
             wire_log.debug(
@@ -449,6 +469,25 @@ class DspClient:
                 (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
             )
         return resp
+
+    def _environment_settings(self, verify: bool | str) -> dict[str, Any]:
+        """What ``Session.request`` would merge from the session and the environment on
+        every call (proxies and NO_PROXY, REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE when verifying
+        with the default CA store, ~/.netrc credentials), worked out once for our endpoint.
+
+        ``requests`` re-scans ``os.environ`` twice per request otherwise; that was about
+        half of the client's CPU per call. The endpoint and the config never change, so
+        the result cannot either (an environment edited after the client was built is not
+        seen, as with any long-lived process reading its settings at start)."""
+        session = self._session
+        merged = session.merge_environment_settings(
+            self._base, {}, False, verify, self.config.client_cert
+        )
+        auth = session.auth
+        if auth is None and session.trust_env:
+            auth = requests.utils.get_netrc_auth(self._base)
+        return {"verify": merged["verify"], "cert": merged["cert"],
+                "proxies": merged["proxies"], "auth": auth}
 
     def _secrets(self) -> builtins.list[str | None]:
         return [self.config.san_password, self._key, self.config.chap_password]

@@ -764,7 +764,8 @@ def make_app(state: SimState) -> web.Application:
             res = app.router.add_route(r.method, f"/{version}" + _aiohttp_path(r.template), endpoint)
             res._sim_route = f"/{version}{r.template}"  # type: ignore[attr-defined]
             res._sim_def = r  # type: ignore[attr-defined]
-    app.router.add_get("/api_versions", endpoint)
+    versions = app.router.add_get("/api_versions", endpoint)
+    versions._sim_route = "/api_versions"  # type: ignore[attr-defined]  # counted as itself
     app.router.add_get("/_sim/counters", _admin_counters)
     app.router.add_get("/_sim/requests", _admin_requests)
     app.router.add_post("/_sim/reset", _admin_reset)
