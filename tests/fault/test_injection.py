@@ -229,8 +229,7 @@ URL_DEFECT = (
     "Tenant",
     pytest.param("VolumeType", marks=pytest.mark.xfail(strict=True, reason=URL_DEFECT.format(
         where="datera_iac/resources/volume_type.py (TEMPLATE_ROOT + name, line 47 and its uses)"))),
-    pytest.param("Volume", marks=pytest.mark.xfail(strict=True, reason=URL_DEFECT.format(
-        where="datera_iac/resources/volume.py:329 _ai_url(leaf) = f'/app_instances/{leaf}'"))),
+    "Volume",  # was a defect (volume.py _ai_url), fixed in 598ead7
     "Snapshot",
 ])
 def test_hostile_ids_and_names_reach_urls_escaped(sim, kind, figure):
@@ -270,15 +269,10 @@ NEWLINE_CASES = [
 
 
 @pytest.mark.parametrize(("kind", "data", "field"), [
-    pytest.param(k, d, f, id=f"{k}.{f}", marks=[] if k == "VolumeType" else [pytest.mark.xfail(
-        strict=True, reason=(
-            "defect: datera_iac/resources/_util.py:295 pattern() uses regex.match with "
-            "'^...$' patterns (NAME_RE/AI_NAME_RE, _util.py:51-58, volume.py:100), and '$' "
-            "matches before a trailing newline, so 'vol-a\\n' is a valid name; the newline "
-            "then reaches JSON bodies and, for a tenant, the 'tenant' HTTP header; fix: "
-            "regex.fullmatch(value)"))])
-    for k, d, f in NEWLINE_CASES])
+    pytest.param(k, d, f, id=f"{k}.{f}") for k, d, f in NEWLINE_CASES])
 def test_trailing_newline_refused(sim, kind, data, field):
+    """A trailing newline in a name or user is refused before any call. ('$'-anchored
+    patterns matched before a trailing newline; fixed in 598ead7 with fullmatch.)"""
     before = sum(sim.counters().values())
     with pytest.raises(InputError) as e:
         KINDS[kind].spec_from(data, resource="nl")
