@@ -115,6 +115,24 @@ def _data(body: Any) -> Any:
     return body
 
 
+class _Reply:
+    """The parts of a ``requests.Response`` this client reads, for a direct urllib3 call."""
+
+    __slots__ = ("status_code", "content", "headers")
+
+    def __init__(self, status: int, content: bytes, headers: Any) -> None:
+        self.status_code = status
+        self.content = content
+        self.headers = headers  # urllib3's HTTPHeaderDict: case-insensitive like requests'
+
+    def json(self) -> Any:
+        return json.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
 class DspClient:
     """A client for one DSP endpoint. Thread-safe; one ``requests.Session``.
 
@@ -143,6 +161,8 @@ class DspClient:
         self._sw_version: str | None = None
         self._insecure_warned = False
         self._env_settings: dict[str, Any] | None = None
+        self._pool: Any = None  # see _direct_pool
+        self._pool_adapter: Any = None
         self._system_lock = threading.Lock()
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
@@ -421,8 +441,8 @@ class DspClient:
         params: dict[str, Any] | None,
         tenant: str | None,
         key: str | None,
-    ) -> requests.Response:
-        headers = {
+    ) -> requests.Response | _Reply:
+        headers: Any = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
             "Datera-Driver": DRIVER_HEADER,
@@ -453,22 +473,111 @@ class DspClient:
             headers = merged
         if session.params:
             params = {**session.params, **(params or {})}
-        prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=method, url=self._base + rel, headers=headers, data=data, params=params,
-            auth=env["auth"], cookies=session.cookies if len(session.cookies) else None,
-            hooks=session.hooks,
-        )
-        resp = session.send(
-            prepared, timeout=self.config.request_timeout, verify=env["verify"],
-            cert=env["cert"], proxies=env["proxies"], stream=False, allow_redirects=False,
-        )
+        pool = self._direct_pool(env)
+        if pool is not None:
+            resp: requests.Response | _Reply = self._send_direct(
+                pool, method, rel, headers, data, params
+            )
+        else:
+            prepared = requests.PreparedRequest()
+            prepared.prepare(
+                method=method, url=self._base + rel, headers=headers, data=data, params=params,
+                auth=env["auth"], cookies=session.cookies if len(session.cookies) else None,
+                hooks=session.hooks,
+            )
+            resp = session.send(
+                prepared, timeout=self.config.request_timeout, verify=env["verify"],
+                cert=env["cert"], proxies=env["proxies"], stream=False, allow_redirects=False,
+            )
         if debug:
             wire_log.debug(
                 "<- %s %s %s %.1f ms body=%s", method, rel, resp.status_code,
                 (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
             )
         return resp
+
+    def _direct_pool(self, env: dict[str, Any]) -> Any:
+        """The urllib3 connection pool of the session's own ``HTTPAdapter`` for our endpoint,
+        when sending through it directly is exactly what ``Session.send`` would do: a stock
+        session and adapter (nothing overridden, as tests and callers may), no proxy for the
+        endpoint, no auth, cookies or hooks. Otherwise None (the ``requests`` path).
+
+        The pool is the one ``requests`` itself would pick (same TLS context: ``verify``,
+        CA bundle, client certificate, checked by the adapter's ``cert_verify``), so TLS
+        semantics do not change; only the per-call preparation is skipped."""
+        pool = self._pool
+        if pool is not None:
+            return pool
+        session = self._session
+        url = self._base + "/"
+        adapter = session.get_adapter(url)
+        if (
+            type(session).send is not requests.Session.send
+            or type(adapter) is not requests.adapters.HTTPAdapter
+            or env["auth"] is not None
+            or len(session.cookies)
+            or any(session.hooks.values())
+            or requests.utils.select_proxy(url, env["proxies"])
+        ):
+            return None
+        probe = requests.PreparedRequest()
+        probe.prepare(method="GET", url=url)
+        pool = adapter.get_connection_with_tls_context(
+            probe, env["verify"], proxies=env["proxies"], cert=env["cert"]
+        )
+        adapter.cert_verify(pool, url, env["verify"], env["cert"])
+        self._pool_adapter = adapter
+        self._pool = pool
+        return pool
+
+    def _send_direct(
+        self, pool: Any, method: str, rel: str, headers: Any, data: str | None,
+        params: dict[str, Any] | None,
+    ) -> _Reply:
+        """One request on ``pool``, with the URL, headers and body ``requests`` would have
+        prepared, and its exceptions mapped to the ones ``HTTPAdapter.send`` raises (the
+        retry logic in :meth:`_call` tells a sent request from an unsent one by them)."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(self._base + rel, params)  # same quoting and normalisation
+        for item in headers.items():
+            requests.utils.check_header_validity(item)
+        out = dict(headers.items())
+        body = None if data is None else data.encode("utf-8")
+        if body is not None:
+            out["Content-Length"] = str(len(body))
+        elif method not in ("GET", "HEAD"):
+            out["Content-Length"] = "0"
+        timeout = self.config.request_timeout
+        try:
+            raw = pool.urlopen(
+                method, prepared.path_url, body=body, headers=out, redirect=False,
+                assert_same_host=False, preload_content=True, decode_content=True,
+                retries=self._pool_adapter.max_retries,
+                timeout=urllib3.util.Timeout(connect=timeout, read=timeout),
+            )
+        except urllib3.exceptions.ClosedPoolError as e:
+            self._pool = None  # the session dropped it: take the current one next time
+            raise requests.ConnectionError(e) from None
+        except (urllib3.exceptions.ProtocolError, OSError) as e:
+            raise requests.ConnectionError(e) from None
+        except urllib3.exceptions.MaxRetryError as e:
+            reason = e.reason
+            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+                reason, urllib3.exceptions.NewConnectionError
+            ):
+                raise requests.exceptions.ConnectTimeout(e) from None
+            if isinstance(reason, urllib3.exceptions.ResponseError):
+                raise requests.exceptions.RetryError(e) from None
+            if isinstance(reason, urllib3.exceptions.SSLError):
+                raise requests.exceptions.SSLError(e) from None
+            raise requests.ConnectionError(e) from None
+        except urllib3.exceptions.SSLError as e:
+            raise requests.exceptions.SSLError(e) from None
+        except urllib3.exceptions.ReadTimeoutError as e:
+            raise requests.exceptions.ReadTimeout(e) from None
+        except urllib3.exceptions.InvalidHeader as e:
+            raise requests.exceptions.InvalidHeader(e) from None
+        return _Reply(raw.status, raw.data, raw.headers)
 
     def _environment_settings(self, verify: bool | str) -> dict[str, Any]:
         """What ``Session.request`` would merge from the session and the environment on
@@ -504,7 +613,7 @@ class DspClient:
         return text
 
     @staticmethod
-    def _payload(resp: requests.Response) -> Any:
+    def _payload(resp: requests.Response | _Reply) -> Any:
         if not resp.content:
             return None
         try:
@@ -698,7 +807,7 @@ def _strip_version(path: str) -> str:
     return path
 
 
-def _retry_after(resp: requests.Response) -> float | None:
+def _retry_after(resp: requests.Response | _Reply) -> float | None:
     value = resp.headers.get("Retry-After")
     if value is None:
         return None
