@@ -27,9 +27,12 @@ TARGET_GETS = 1500.0
 TARGET_CREATES = 300.0
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(profile: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--http-port", "0", "--https-port", "0"]
+    if profile:  # sample the server with py-spy (pip install py-spy); raw stacks for flamegraph.pl
+        argv = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", profile, "--", *argv]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--http-port", "0", "--https-port", "0"],
+        argv,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
@@ -117,12 +120,15 @@ def main() -> int:
     ap.add_argument("--creates", type=int, default=2000, help="app_instance creates")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--no-check", action="store_true", help="print only; do not fail on missed targets")
+    ap.add_argument("--profile", metavar="FILE", help="run the server under py-spy, raw stacks to FILE "
+                    "(server CPU figures are then py-spy's own, not the server's)")
     args = ap.parse_args()
-    proc, base = start_server()
+    proc, base = start_server(args.profile)
     try:
         res = asyncio.run(bench(base, proc.pid, args.requests, args.creates, args.concurrency))
     finally:
-        proc.send_signal(signal.SIGTERM)
+        # py-spy writes its profile on SIGINT (and stops the server it runs)
+        proc.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -75,6 +75,7 @@ _ERRORS: Final[dict[int, type[DspError]]] = {
 }
 _LOG_BODY_LIMIT = 4000
 _POOL_SIZE = 32
+_TARGET_CACHE = 4096
 
 log = logging.getLogger("datera_iac.dsp")
 wire_log = logging.getLogger("datera_iac.dsp.wire")
@@ -163,6 +164,8 @@ class DspClient:
         self._env_settings: dict[str, Any] | None = None
         self._pool: Any = None  # see _direct_pool
         self._pool_adapter: Any = None
+        self._targets: dict[str, str] = {}  # rel path -> request target, as requests prepares it
+        self._valid_headers: set[tuple[str, str]] = set()  # header items already checked
         self._system_lock = threading.Lock()
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
@@ -537,11 +540,21 @@ class DspClient:
         """One request on ``pool``, with the URL, headers and body ``requests`` would have
         prepared, and its exceptions mapped to the ones ``HTTPAdapter.send`` raises (the
         retry logic in :meth:`_call` tells a sent request from an unsent one by them)."""
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(self._base + rel, params)  # same quoting and normalisation
-        for item in headers.items():
-            requests.utils.check_header_validity(item)
+        target = self._targets.get(rel) if not params else None
+        if target is None:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_url(self._base + rel, params)  # same quoting and normalisation
+            target = prepared.path_url
+            if not params:
+                if len(self._targets) >= _TARGET_CACHE:
+                    self._targets.clear()
+                self._targets[rel] = target
         out = dict(headers.items())
+        for item in out.items():
+            if item not in self._valid_headers:  # the same few values again and again
+                requests.utils.check_header_validity(item)
+                if len(self._valid_headers) < _TARGET_CACHE:
+                    self._valid_headers.add(item)
         body = None if data is None else data.encode("utf-8")
         if body is not None:
             out["Content-Length"] = str(len(body))
@@ -550,7 +563,7 @@ class DspClient:
         timeout = self.config.request_timeout
         try:
             raw = pool.urlopen(
-                method, prepared.path_url, body=body, headers=out, redirect=False,
+                method, target, body=body, headers=out, redirect=False,
                 assert_same_host=False, preload_content=True, decode_content=True,
                 retries=self._pool_adapter.max_retries,
                 timeout=urllib3.util.Timeout(connect=timeout, read=timeout),
