@@ -1,5 +1,7 @@
 """Client-side cost of one DSP call: CPU time per GET and per POST in this process
-(the simulator runs in a child process, so its work is not counted here).
+(the simulator runs in a child process, so its work is not counted here), for the direct
+path (the session's urllib3 pool) and, side by side in the same run, for the ``requests``
+path the client falls back to when the session or adapter is customised.
 
 Usage: python bench/bench_client.py [--calls 2000]
 """
@@ -12,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+import requests.adapters
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import SimProcess  # noqa: E402
@@ -20,31 +25,53 @@ from datera_iac.config import DateraConfig  # noqa: E402
 from datera_iac.dsp import DspClient  # noqa: E402
 
 
+def _custom() -> requests.Session:
+    """A session with a customised adapter: the client keeps the plain requests path."""
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        pass
+
+    session = requests.Session()
+    session.mount("http://", Adapter())
+    return session
+
+
+def measure(cfg: DateraConfig, session: requests.Session | None, calls: int,
+            tag: str) -> tuple[float, float, float, float]:
+    """(GET CPU, GET wall, POST CPU, POST wall) per call, in microseconds."""
+    with DspClient(cfg, session=session) as c:
+        c.get("/system")
+        t, cpu = time.perf_counter(), time.process_time()
+        for _ in range(calls):
+            c.get("/system")
+        get_wall, get_cpu = time.perf_counter() - t, time.process_time() - cpu
+        n = max(1, calls // 4)
+        t, cpu = time.perf_counter(), time.process_time()
+        for i in range(n):
+            c.post("/app_instances", {"name": f"bc-{tag}-{i}", "create_mode": "openstack"})
+        post_wall, post_cpu = time.perf_counter() - t, time.process_time() - cpu
+    return (get_cpu / calls * 1e6, get_wall / calls * 1e6, post_cpu / n * 1e6, post_wall / n * 1e6)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=int, default=2000)
     args = ap.parse_args()
     sim = SimProcess()
+    rows = []
     try:
         cfg = DateraConfig.from_mapping({"endpoint": sim.url, "san_login": "admin",
                                          "san_password": "password"})
-        with DspClient(cfg) as c:
-            c.get("/system")
-            t, cpu = time.perf_counter(), time.process_time()
-            for _ in range(args.calls):
-                c.get("/system")
-            wall, used = time.perf_counter() - t, time.process_time() - cpu
-            t2, cpu2 = time.perf_counter(), time.process_time()
-            n = max(1, args.calls // 4)
-            for i in range(n):
-                c.post("/app_instances", {"name": f"bc-{i}", "create_mode": "openstack"})
-            wall2, used2 = time.perf_counter() - t2, time.process_time() - cpu2
+        for label, session in (("direct (urllib3 pool)", None), ("requests path", _custom())):
+            rows.append((label, *measure(cfg, session, args.calls, label[:3])))
     finally:
         sim.stop()
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"GET  x{args.calls}: client CPU {used / args.calls * 1e6:7.0f} us/call   "
-          f"wall {wall / args.calls * 1e6:7.0f} us/call")
-    print(f"POST x{n}: client CPU {used2 / n * 1e6:7.0f} us/call   wall {wall2 / n * 1e6:7.0f} us/call")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; client CPU and wall per call")
+    for label, get_cpu, get_wall, post_cpu, post_wall in rows:
+        print(f"  {label:24s} GET  CPU {get_cpu:5.0f} us  wall {get_wall:5.0f} us   "
+              f"POST CPU {post_cpu:5.0f} us  wall {post_wall:5.0f} us")
+    (_, d_get, _, d_post, _), (_, r_get, _, r_post, _) = rows
+    print(f"  ratio direct/requests    GET CPU {d_get / r_get:.2f}   POST CPU {d_post / r_post:.2f}")
     return 0
 
 
