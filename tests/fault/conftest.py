@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "tests" / "terraform"
 
 # the PostgreSQL server fixture of the engine tests (session-scoped, stopped by PID)
-from tests.engine.conftest import pg_url, postgres_url  # noqa: E402,F401
+from tests.engine.conftest import pg_url, postgres_url  # noqa: F401
 
 ADMIN, ADMIN_PASSWORD = "admin", "password"
 
@@ -143,11 +143,11 @@ class Ticker:
             self.fn()
             self.ticks += 1
 
-    def __enter__(self) -> "Ticker":
+    def __enter__(self) -> Ticker:
         self._t.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join(10)
 
@@ -180,8 +180,9 @@ def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_tf(terraform_bin: Path, tmp_path: Path) -> Callable[..., Any]:
     """``make_tf(sim, name, **env)``: a Terraform working directory with the real provider
     (dev_overrides) reading its connection from DATERA_* pointed at ``sim``."""
-    from provider.install import install_dev_overrides
     from tfharness import Tf
+
+    from provider.install import install_dev_overrides
 
     def make(sim: Any, name: str = "work", **env: str) -> Any:
         rc = install_dev_overrides(tmp_path / f"plugins-{name}", pythonpath=[str(REPO)])

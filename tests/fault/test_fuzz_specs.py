@@ -19,7 +19,6 @@ slow variant 2,500 each (10,000 in all).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import attrs
@@ -267,9 +266,9 @@ def _pulumi(sim, figure, n: int) -> None:
     import grpc
     from pulumi.runtime.proto import provider_pb2 as pb
 
+    from datera_iac.pulumi._codec import Secret
     from datera_iac.pulumi.provider import DateraProvider
     from datera_iac.pulumi.testing import struct, urn
-    from datera_iac.pulumi._codec import Secret
 
     prov = DateraProvider()
     prov.Configure(pb.ConfigureRequest(args=struct({

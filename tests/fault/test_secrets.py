@@ -88,7 +88,7 @@ def test_engine_secrets(secret_sim, tmp_path, figure, monkeypatch):
     try:
         ws = engine_ws(sim, tmp_path / "a", STACK, datera_debug=True, san_password=SAN_PW)
         try:
-            plan = ws.preview()
+            ws.preview()  # refresh + plan with debug logging on
             _, result = ws.up(quiet=True)
             assert result is not None and result.ok, result and result.failures
         finally:

@@ -79,7 +79,7 @@ def test_crafted_snapshot_volume_ids_refused(sim, two_tenants, vid):
     """A snapshot whose volume_id climbs out of team-a with '..' is refused before any write
     (when spec_from lets the path through, create must refuse it)."""
     leaf = two_tenants["vol"].id.rsplit("/", 1)[1]
-    writes = lambda: sum(n for k, n in sim.counters().items() if k.split()[0] in ("POST", "PUT", "DELETE")  # noqa: E731
+    writes = lambda: sum(n for k, n in sim.counters().items() if k.split()[0] in ("POST", "PUT", "DELETE")
                          and "login" not in k)
     before = writes()
     with pytest.raises((InputError, NotFound)):
