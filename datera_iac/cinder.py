@@ -24,6 +24,7 @@ existing Cinder type: :func:`fold_qos_specs` (the driver's reading of extra + Qo
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import shlex
 import zlib
@@ -410,6 +411,7 @@ def _typed(name: str, text: str) -> int | str | bool:
 # ---- resolution ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # a handful of versions, parsed on every volume create
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for piece in str(version).split(".")[:4]:
@@ -515,11 +517,17 @@ class VolumePolicy:
         return {"placement_mode": self.placement_mode}
 
 
+@functools.cache
+def _property_defaults() -> tuple[tuple[str, str], ...]:
+    """The normalized vendor-property defaults (constant; normalized once, not per volume)."""
+    return tuple((n, normalize_value(n, p.default)) for n, p in PROPERTIES.items())
+
+
 def driver_defaults(config: Any = None) -> dict[str, str]:
     """Step 1+2 of the driver's resolution: the vendor-property defaults, where
     ``datera_volume_type_defaults`` replaces a default and ``datera_debug_replica_count_override``
     makes the replica default 1 (a type-defaults value still wins, as in the driver)."""
-    out = {n: normalize_value(n, p.default) for n, p in PROPERTIES.items()}
+    out = dict(_property_defaults())
     if config is not None and getattr(config, "datera_debug_replica_count_override", False):
         out["replica_count"] = "1"
     out.update(parse_type_defaults(getattr(config, "datera_volume_type_defaults", None)))
