@@ -119,7 +119,7 @@ def _data(body: Any) -> Any:
 class _Reply:
     """The parts of a ``requests.Response`` this client reads, for a direct urllib3 call."""
 
-    __slots__ = ("status_code", "content", "headers")
+    __slots__ = ("content", "headers", "status_code")
 
     def __init__(self, status: int, content: bytes, headers: Any) -> None:
         self.status_code = status

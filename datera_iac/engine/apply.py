@@ -42,6 +42,7 @@ from datera_iac.engine.state import (
     mask_outputs,
     mask_spec,
     secret_matches,
+    sensitive_names,
 )
 from datera_iac.errors import DateraIacError, StateError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
@@ -98,11 +99,11 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
     observed = mask_spec(kind, obs.spec, prior.spec if prior else None)
     spec = dict(observed)
     if sent is not None:
-        for f in attrs.fields(kind.Spec):
-            if f.metadata.get(SENSITIVE) and getattr(obs.spec, f.name, None) is None:
-                v = getattr(sent, f.name, None)
-                old = prior.spec.get(f.name) if prior else None
-                spec[f.name] = None if v is None else (old if secret_matches(old, v) else hash_secret(v))
+        for fname in sensitive_names(kind.Spec):
+            if getattr(obs.spec, fname, None) is None:
+                v = getattr(sent, fname, None)
+                old = prior.spec.get(fname) if prior else None
+                spec[fname] = None if v is None else (old if secret_matches(old, v) else hash_secret(v))
     return ResourceState(
         name=name, type=kind.token, id=obs.id, spec=spec,
         outputs=mask_outputs(kind, obs.outputs, prior.outputs if prior else None),

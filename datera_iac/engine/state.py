@@ -70,16 +70,28 @@ def data_digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+_SENSITIVE_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def sensitive_names(cls: type) -> tuple[str, ...]:
+    """The SENSITIVE fields of a Spec/Outputs class (looked up once per class: hot path)."""
+    names = _SENSITIVE_NAMES.get(cls)
+    if names is None:
+        names = _SENSITIVE_NAMES[cls] = tuple(
+            f.name for f in attrs.fields(cls) if f.metadata.get(SENSITIVE))
+    return names
+
+
 def _mask(data: Mapping[str, Any], cls: type, prior: Mapping[str, Any] | None) -> dict[str, Any]:
     out = dict(data)
-    for f in attrs.fields(cls):
-        if f.metadata.get(SENSITIVE) and out.get(f.name) is not None:
-            v = out[f.name]
+    for name in sensitive_names(cls):
+        v = out.get(name)
+        if v is not None:
             if is_digest(v):
                 continue
-            old = (prior or {}).get(f.name)
+            old = (prior or {}).get(name)
             # keep the old digest when the secret did not change: stable state, no churn
-            out[f.name] = old if secret_matches(old, v) else hash_secret(v)
+            out[name] = old if secret_matches(old, v) else hash_secret(v)
     return out
 
 
