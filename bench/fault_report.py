@@ -6,8 +6,8 @@ Runs the suite in ``tests/fault`` with pytest and reads the figures each test re
 line per issue item: the measured numbers, and PASS / KNOWN DEFECT (a strict xfail naming a
 defect in someone else's code) / FAIL from the test outcomes.
 
-    python bench/fault_report.py           # the issue's sizes: the slow variants too (~10-15 min)
-    python bench/fault_report.py --quick   # the CI variants only (~2-3 min)
+    python bench/fault_report.py           # the issue's sizes: the slow variants too (~5-10 min)
+    python bench/fault_report.py --quick   # the CI variants only (~1-2 min)
     python bench/fault_report.py --json    # the figures and outcomes as JSON as well
 
 Exit status: 0 when every test passed or failed exactly as a known defect (strict xfail),
