@@ -33,6 +33,8 @@ __all__ = [
     "path_tail",
     "pattern",
     "split_id",
+    "tenant_boundary",
+    "check_tenant",
     "str_list",
     "str_map",
     "strict_spec",
@@ -181,6 +183,30 @@ def split_id(value: str, default_tenant: str | None) -> tuple[str | None, str]:
         head, _, leaf = text.partition(":")
         return normalize_tenant(head), leaf
     return default_tenant, text
+
+
+def tenant_boundary(ctx: Any) -> str | None:
+    """The tenant subtree a context may act in, or None when it is not confined.
+
+    A configuration whose ``datera_tenant_id`` names a tenant (``team-a``) confines every
+    operation to that tenant and the tenants below it: an id or a ``tenant`` naming
+    another subtree is refused before any call. ``None`` (the root tenant) and ``Map``
+    (one tenant per OpenStack project) are not confined: the credentials decide."""
+    config = getattr(ctx, "config", None)
+    if config is None or getattr(config, "tenant_mode", "none") != "name":
+        return None
+    return normalize_tenant(config.tenant_for())
+
+
+def check_tenant(ctx: Any, tenant: str, *, kind: str, field: str) -> str:
+    """Return ``tenant`` when the context may act in it; raise InputError otherwise."""
+    bound = tenant_boundary(ctx)
+    if bound is not None and tenant != bound and not tenant.startswith(bound.rstrip("/") + "/"):
+        raise InputError(
+            f"{tenant!r} is outside the configured tenant {bound!r}", kind=kind, field=field,
+            fix=f"use an id or tenant under {bound}, or change datera_tenant_id",
+        )
+    return tenant
 
 
 def path_tail(path: str | None) -> str | None:

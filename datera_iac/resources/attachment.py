@@ -47,7 +47,7 @@ from datera_iac.node import fs as nodefs
 from datera_iac.node.iscsi import IQN_RE, Attachment, Chap, IscsiHelper, Target
 from datera_iac.node.remote import SshRunner, parse_node
 from datera_iac.node.runner import LocalRunner, Runner
-from datera_iac.resources._util import split_id, strict_spec, wait_for
+from datera_iac.resources._util import check_tenant, split_id, strict_spec, wait_for
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -318,7 +318,7 @@ def _node(ctx: Context, node: str) -> Iterator[tuple[Runner, IscsiHelper]]:
 def _volume_ref(ctx: Context, volume_id: str) -> tuple[str, str]:
     default = getattr(ctx.client, "default_tenant", None) or "/root"
     tenant, leaf = split_id(volume_id, default)
-    return tenant or default, leaf
+    return check_tenant(ctx, tenant or default, kind="NodeAttachment", field="volume_id"), leaf
 
 
 def _load(ctx: Context, volume_id: str) -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -19,6 +19,7 @@ from datera_iac.resources._util import (
     ROOT,
     TENANT_SEGMENT_RE,
     NamesResource,
+    check_tenant,
     normalize_tenant,
     pattern,
     strict_spec,
@@ -118,7 +119,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
     import_id_doc = "<tenant path, e.g. /root/team-a>"
 
     def read(self, ctx: Context, id: str) -> Observed[TenantSpec, TenantOutputs] | None:
-        path = normalize_tenant(id, kind=KIND, field="id") or ROOT
+        path = self._path(ctx, id)
         try:
             data = ctx.client.get(tenant_url(path), tenant=ROOT)
         except NotFound:
@@ -145,6 +146,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
         return out
 
     def create(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs]:
+        check_tenant(ctx, spec.path, kind=KIND, field="parent")
         body: dict[str, Any] = {"name": spec.name, "parent_path": spec.parent}
         if spec.description:
             body["descr"] = spec.description
@@ -159,14 +161,14 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
     def update(
         self, ctx: Context, id: str, old: TenantSpec, new: TenantSpec
     ) -> Observed[TenantSpec, TenantOutputs]:
-        path = normalize_tenant(id, kind=KIND, field="id") or ROOT
+        path = self._path(ctx, id)
         if old.description != new.description:
             ctx.client.put(tenant_url(path), {"descr": new.description}, tenant=ROOT)
         return self._must_read(ctx, path)
 
     def delete(self, ctx: Context, id: str) -> None:
         try:
-            ctx.client.delete(tenant_url(normalize_tenant(id) or ROOT), tenant=ROOT)
+            ctx.client.delete(tenant_url(self._path(ctx, id)), tenant=ROOT)
         except NotFound:
             return
 
@@ -179,6 +181,12 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
             raise NotFound(f"no tenant {normalize_tenant(ref)!r} to import",
                            path=tenant_url(normalize_tenant(ref) or ROOT))
         return found
+
+    @staticmethod
+    def _path(ctx: Context, id: str) -> str:
+        """The tenant path of an id, inside the configured tenant boundary."""
+        path = normalize_tenant(id, kind=KIND, field="id") or ROOT
+        return check_tenant(ctx, path, kind=KIND, field="id")
 
     def _must_read(self, ctx: Context, path: str) -> Observed[TenantSpec, TenantOutputs]:
         found = self.read(ctx, path)

@@ -55,6 +55,7 @@ from datera_iac.resources._util import (
     SNAP_TS_RE,
     NamesResource,
     check,
+    check_tenant,
     join_id,
     normalize_tenant,
     path_tail,
@@ -320,7 +321,7 @@ def parse_volume_id(ctx: Context, value: str) -> tuple[str, str]:
         raise InputError(f"{value!r} is not a volume id", kind=KIND, field="id",
                          fix="use a volume's id output, e.g. /root/<app_instance id>")
     tenant, leaf = split_id(value, None)
-    return tenant or _default_tenant(ctx), leaf
+    return check_tenant(ctx, tenant or _default_tenant(ctx), kind=KIND, field="id"), leaf
 
 
 def _default_tenant(ctx: Context) -> str:
@@ -616,7 +617,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
             return _image.create_volume_from_image(self, ctx, spec)
-        tenant = spec.tenant or _default_tenant(ctx)
+        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         policy = cinder.resolve_policy(spec.extra_specs, config=ctx.config,
                                        typed=bool(spec.extra_specs or spec.volume_type),
                                        kind=KIND, resource=spec.name)

@@ -2,9 +2,9 @@
 delete tenant B's objects - not with names crafted to look like B's objects or paths, and
 not with B's ids.
 
-The crafted-name half passes. The crafted-id half exposes a defect (strict xfail): the
-kinds take the tenant from a tenant-qualified id (``/root/team-b/<uuid>``) and act on it
-with the caller's credentials, whatever tenant the configuration names.
+A configuration that names a tenant confines every kind to that tenant's subtree
+(``datera_iac.resources._util.check_tenant``): an id such as ``/root/team-b/<uuid>`` or a
+``tenant`` outside it is refused with an InputError before any request.
 """
 
 from __future__ import annotations
@@ -125,14 +125,6 @@ def _attempt(label: str, fn: Any, results: dict[str, str]) -> None:
         results[label] = "ALLOWED" if reached else "refused (not found)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: a context configured for tenant /root/team-a reads, adopts, snapshots, updates "
-    "and deletes /root/team-b's volume when handed its tenant-qualified id: "
-    "datera_iac/resources/_util.py:171 split_id() takes the tenant from the id and "
-    "Volume.read/update/delete/adopt and Snapshot.create (resources/volume.py, snapshot.py) "
-    "use it unchecked; fix: a Context-level boundary - when datera_tenant_id names a tenant, "
-    "an id/tenant outside that subtree raises InputError(field='id'/'volume_id', "
-    "fix='use an id in /root/team-a or change datera_tenant_id')"))
 def test_crafted_ids_cannot_reach_tenant_b(sim, two_tenants, figure):
     a, vol, snap = two_tenants["a"], two_tenants["vol"], two_tenants["snap"]
     results: dict[str, str] = {}
