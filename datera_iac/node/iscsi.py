@@ -55,7 +55,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: RFC 3720 iSCSI names: iqn.YYYY-MM.reversed.domain[:anything], or eui.<16 hex>.
-IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[^\s]+)?|eui\.[0-9A-Fa-f]{16})$")
+IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[^\s]+)?|eui\.[0-9A-Fa-f]{16})\Z")
 
 _SESSION_RE = re.compile(
     r"^(?P<transport>\w+):\s+\[(?P<sid>\d+)\]\s+(?P<portal>\S+?),(?P<tpgt>-?\d+)\s+(?P<iqn>\S+)"

@@ -51,11 +51,14 @@ class NodeUrl:
 def parse_node(value: str, *, field: str = "node") -> NodeUrl | None:
     """None for the local node ("local" or empty); a NodeUrl for ``ssh://``; InputError
     for anything else. Passwords in the URL are refused (they would land in state)."""
-    text = (value or "local").strip()
+    fix = "write the node as 'local' or ssh://user@host[:port][?key=<file>]"
+    if value and any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InputError(f"node {value!r} holds whitespace or control characters",
+                         kind="NodeAttachment", field=field, fix=fix)
+    text = value or "local"
     if text == "local":
         return None
     parts = urlsplit(text)
-    fix = "write the node as 'local' or ssh://user@host[:port][?key=<file>]"
     if parts.scheme != "ssh" or not parts.hostname:
         raise InputError(f"node {value!r} is not 'local' or an ssh:// URL",
                          kind="NodeAttachment", field=field, fix=fix)

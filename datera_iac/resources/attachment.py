@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import posixpath
 import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -95,9 +96,17 @@ def _check_volume(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 
 
 def _check_secret(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and not (_SECRET_MIN <= len(str(value)) <= _SECRET_MAX):
+    if value is None:
+        return
+    text = str(value)
+    if not (_SECRET_MIN <= len(text) <= _SECRET_MAX):
         raise InputError(f"a CHAP secret must have {_SECRET_MIN}-{_SECRET_MAX} characters",
                          kind=KIND, field=attr.name, fix="choose a 12-16 character secret")
+    if not all("!" <= c <= "~" for c in text):
+        # never echo the value: it is a secret
+        raise InputError("a CHAP secret may hold printable ASCII characters only",
+                         kind=KIND, field=attr.name,
+                         fix="no spaces, control characters or non-ASCII letters")
 
 
 def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -108,9 +117,20 @@ def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 
 
 def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not str(value).startswith("/") or str(value) == "/"):
+    if value is None:
+        return
+    text = str(value)
+    if not text.startswith("/") or text == "/":
         raise InputError(f"mount point {value!r} must be an absolute path other than /",
                          kind=KIND, field=attr.name, fix="e.g. /mnt/data")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InputError(f"mount point {value!r} holds whitespace or control characters",
+                         kind=KIND, field=attr.name, fix="e.g. /mnt/data")
+    if posixpath.normpath(text) != text.rstrip("/") or ".." in text.split("/"):
+        raise InputError(f"mount point {value!r} is not a normalized path",
+                         kind=KIND, field=attr.name,
+                         fix=f"write it without '.', '..' or '//' segments, e.g. "
+                             f"{posixpath.normpath(text)!r}")
 
 
 def _check_size(_inst: Any, attr: attrs.Attribute, value: Any) -> None:

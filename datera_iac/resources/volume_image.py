@@ -79,7 +79,7 @@ _FORMAT_ALIASES = {"vhd": "vpc", "img": "raw"}
 #: Formats a volume can be exported to.
 EXPORT_FORMATS = ("raw", "qcow2")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[^\s?]+)?|eui\.[0-9A-Fa-f]{16})$")
+_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[^\s?]+)?|eui\.[0-9A-Fa-f]{16})\Z")
 _NODE_FIX = ("write 'local' (kernel iSCSI on this machine) or 'libiscsi://<initiator iqn>' "
              "(qemu-img's userspace initiator), optionally with ?port=<n>&lun=<n>")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -169,7 +170,13 @@ class VolumeTypeOutputs:
 
 
 def template_path(name: str) -> str:
-    return TEMPLATE_ROOT + name
+    """The app_template URL of a type name: one percent-encoded path segment; '', '.' and
+    '..' are refused (an HTTP stack would resolve them to another resource)."""
+    text = str(name)
+    if text.strip() in ("", ".", ".."):
+        raise InputError(f"{name!r} is not a volume type name", kind="VolumeType", field="name",
+                         fix="use the type's name or its id /app_templates/<name>")
+    return TEMPLATE_ROOT + quote(text, safe="")
 
 
 def _outputs(spec: VolumeTypeSpec, id: str) -> VolumeTypeOutputs:
@@ -373,7 +380,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         if not id.startswith(TEMPLATE_ROOT):
             return
         try:
-            ctx.client.delete(id)
+            ctx.client.delete(template_path(path_tail(id) or ""))
         except NotFound:
             return
 
