@@ -327,22 +327,16 @@ class IscsiHelper:
             detail = "; ".join(f"{p.portal}: {p.error}" for p in paths)
             raise NodeError(f"could not log in to {t.iqn} on any portal ({detail})")
 
-        paths = self._wait_devices(t, paths)
-        devices = tuple(p.device for p in paths if p.device)
-        wwid = self._verify_wwid(t, devices)
-        map_name = None
-        if use_mp:
-            map_name = self._ensure_map(wwid, devices)
-            device_path = self.dev(f"disk/by-id/dm-uuid-mpath-{wwid}")
-        else:
-            device_path = self.dev(f"disk/by-id/scsi-{wwid}")
-        self._wait(lambda: self.run.exists(device_path), self.device_timeout,
-                   f"the stable link {device_path} of {t.iqn} lun {t.lun}")
-        # usable = it answers: a size read goes to the device (a map still being set up,
-        # or a path that died after login, reports nothing or 0)
-        self._wait(lambda: (self.size(device_path) or 0) > 0, self.device_timeout,
-                   f"{device_path} ({t.iqn} lun {t.lun}) to answer I/O")
-        att = Attachment(t, device_path, wwid, devices, map_name, tuple(paths))
+        try:
+            att = self._settle(t, paths, use_mp)
+        except BaseException:
+            # Logged in but refused (wrong WWID) or never usable: leave nothing behind
+            # for this LUN (its devices, map and sessions), then report the first error.
+            try:
+                self.detach(t)
+            except Exception as undo:  # noqa: BLE001 - the original error matters more
+                log.warning("cleanup after the failed attach of %s failed: %s", t.iqn, undo)
+            raise
         if att.degraded:
             log.warning("%s attached degraded: %d of %d paths up", t.iqn,
                         sum(p.state == "up" for p in paths), len(paths))
@@ -515,6 +509,26 @@ class IscsiHelper:
         return Attachment(t, device_path, wwid, tuple(devices), name, tuple(paths))
 
     # ---- detach ------------------------------------------------------------------------
+
+    def _settle(self, t: Target, paths: list[PathState], use_mp: bool) -> Attachment:
+        """After login: wait for the devices, verify the WWID, build the map, wait until the
+        stable path answers I/O."""
+        paths = self._wait_devices(t, paths)
+        devices = tuple(p.device for p in paths if p.device)
+        wwid = self._verify_wwid(t, devices)
+        map_name = None
+        if use_mp:
+            map_name = self._ensure_map(wwid, devices)
+            device_path = self.dev(f"disk/by-id/dm-uuid-mpath-{wwid}")
+        else:
+            device_path = self.dev(f"disk/by-id/scsi-{wwid}")
+        self._wait(lambda: self.run.exists(device_path), self.device_timeout,
+                   f"the stable link {device_path} of {t.iqn} lun {t.lun}")
+        # usable = it answers: a size read goes to the device (a map still being set up,
+        # or a path that died after login, reports nothing or 0)
+        self._wait(lambda: (self.size(device_path) or 0) > 0, self.device_timeout,
+                   f"{device_path} ({t.iqn} lun {t.lun}) to answer I/O")
+        return Attachment(t, device_path, wwid, devices, map_name, tuple(paths))
 
     def detach(self, t: Target) -> None:
         """Undo :meth:`attach` for this LUN only; safe to run again (nothing there = done)."""

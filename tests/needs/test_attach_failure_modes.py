@@ -86,11 +86,6 @@ def test_a3_device_never_appears_is_bounded_and_the_acl_undone(sim, dsp, tmp_pat
     _never_appears(sim, dsp, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node defect: an attach that gives up waiting for the block device leaves its iSCSI "
-    "sessions logged in (the undo's detach finds no device and never logs out; "
-    "datera_iac/node/iscsi.py detach, resources/attachment.py create undo). Fix: log out "
-    "of the sessions this attach opened whatever devices exist"))
 def test_a3_device_never_appears_leaves_no_session(sim, dsp, tmp_path):
     assert _never_appears(sim, dsp, tmp_path).sessions == {}
 

@@ -80,11 +80,6 @@ def test_wrong_wwid_is_refused_and_the_acl_is_undone(sim, dsp, tmp_path):
     _refused_attach(sim, dsp, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node defect: an attach refused for a WWID mismatch leaves its iSCSI sessions logged in "
-    "(the undo's detach looks the device up by the volume's WWID, finds none and stops before "
-    "logout; datera_iac/node/iscsi.py detach / resources/attachment.py create undo). "
-    "Fix: on a refused device, delete the stale sdX and log out of the sessions this attach opened"))
 def test_wrong_wwid_leaves_no_session(sim, dsp, tmp_path):
     node = _refused_attach(sim, dsp, tmp_path)
     assert node.sessions == {}
