@@ -105,7 +105,12 @@ def _maybe_sent(exc: requests.RequestException) -> bool:
     if isinstance(reason, urllib3.exceptions.MaxRetryError):
         reason = reason.reason
     return not isinstance(
-        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        reason,
+        (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.ConnectTimeoutError,
+            urllib3.exceptions.ClosedPoolError,  # raised before a connection is taken
+        ),
     )
 
 
@@ -478,9 +483,20 @@ class DspClient:
             params = {**session.params, **(params or {})}
         pool = self._direct_pool(env)
         if pool is not None:
-            resp: requests.Response | _Reply = self._send_direct(
-                pool, method, rel, headers, data, params
-            )
+            try:
+                resp: requests.Response | _Reply = self._send_direct(
+                    pool, method, rel, headers, data, params
+                )
+            except urllib3.exceptions.ClosedPoolError:
+                # The session was closed (or dropped the pool) and nothing was sent: take
+                # the pool it would use now, as requests itself would.
+                self._pool = None
+                try:
+                    resp = self._send_direct(
+                        self._direct_pool(env), method, rel, headers, data, params
+                    )
+                except urllib3.exceptions.ClosedPoolError as e:
+                    raise requests.ConnectionError(e) from None  # not sent: see _maybe_sent
         else:
             prepared = requests.PreparedRequest()
             prepared.prepare(
@@ -568,9 +584,8 @@ class DspClient:
                 retries=self._pool_adapter.max_retries,
                 timeout=urllib3.util.Timeout(connect=timeout, read=timeout),
             )
-        except urllib3.exceptions.ClosedPoolError as e:
-            self._pool = None  # the session dropped it: take the current one next time
-            raise requests.ConnectionError(e) from None
+        except urllib3.exceptions.ClosedPoolError:
+            raise  # nothing was sent; _send takes the current pool and sends once more
         except (urllib3.exceptions.ProtocolError, OSError) as e:
             raise requests.ConnectionError(e) from None
         except urllib3.exceptions.MaxRetryError as e:
