@@ -724,6 +724,26 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             if ai.get("admin_state") == "online":
                 ctx.client.put(f"/app_instances/{ai['id']}",
                                {"admin_state": "offline", "force": True}, tenant=tenant)
+        self._unregister_initiator(ctx, tenant, iqn)
+
+    def _unregister_initiator(self, ctx: Context, tenant: str, iqn: str) -> None:
+        """Delete the initiator :meth:`_register_initiator` made once no ACL in its tenant
+        lists it, so an emptied tenant can be deleted. One registered by someone else
+        (another tenant's, or under another name) is left alone."""
+        url = f"/initiators/{quote(iqn, safe=':')}"
+        try:
+            have = ctx.client.get(url, tenant=tenant)
+        except NotFound:
+            return
+        if have.get("tenant") not in (None, tenant) or have.get("name") != _initiator_name(iqn):
+            return
+        for other in ctx.client.list("/app_instances", tenant=tenant):
+            if any(iqn in _acl_iqns(s) for s in other.get("storage_instances") or []):
+                return
+        try:
+            ctx.client.delete(url, tenant=tenant)
+        except (NotFound, Conflict):
+            pass  # gone already, or taken into use meanwhile: both fine
 
     # ---- find / adopt ----------------------------------------------------------------
 

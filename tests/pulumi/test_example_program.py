@@ -123,17 +123,9 @@ def test_example_up_again_and_destroy(provider, sim, dsp):
     assert updated == ["db", "db-restored", "db-scratch"]
     assert _volumes(dsp, "/root/apps")["database"]["storage_instances"][0]["volumes"][0]["size"] == 9
 
-    try:
-        grow.destroy()
-    except grpc.RpcError as e:
-        # Known gap (reported): the attachment leaves its initiator in the tenant, and the
-        # DSP refuses to delete a tenant holding initiators. The error must say so clearly;
-        # an operator removes the initiator and runs destroy again.
-        assert e.code() == grpc.StatusCode.ALREADY_EXISTS
-        assert "datera:index:Tenant 'apps'" in e.details() and "initiators" in e.details()
-        assert list(grow.state) == [f"urn:pulumi:stack::{PROJECT}::datera:index:Tenant::apps"]
-        dsp.delete(f"/initiators/{NODE_IQN}", tenant="/root/apps")
-        grow.destroy()
+    # destroy empties the tenant: the attachment removes the initiator it registered
+    # (an emptied tenant holding initiators would be refused by the DSP)
+    grow.destroy()
     assert grow.state == {}
     assert not _tenant_exists(dsp)
     assert node.sessions == {}
