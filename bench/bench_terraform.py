@@ -17,74 +17,23 @@ Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--ski
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "terraform"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _simproc import SimProcess  # noqa: E402
 
 USER, PASSWORD = "admin", "password"
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SimProcess:
-    """The simulator in a child process (``datera-iac dsp serve``), driven over /_sim."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--no-https",
-             "--http-port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.counters()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the simulator did not start within 60 s") from None
-                time.sleep(0.1)
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
-
-    def counters(self) -> dict[str, int]:
-        c = self._call("GET", "/_sim/counters")
-        return dict(c.get("data", c) if isinstance(c, dict) else {})
-
-    def reset(self) -> None:
-        self._call("POST", "/_sim/reset", {})
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 class Step:

@@ -8,30 +8,16 @@ overrides the path). Without it the test is skipped, except under CI (``CI=true`
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from datera_iac.cinder import PROPERTIES, fold_qos_specs, resolve_policy
 from datera_iac.config import DateraConfig
+from tests.compat.cinder_venv import PY, require_venv
 
 HERE = Path(__file__).parent
-VENV = Path(os.environ.get("DATERA_CINDER_VENV",
-                           Path.home() / ".cache" / "datera-iac" / "cinder-venv"))
-PY = VENV / "bin" / "python"
-
-
-def _require_venv() -> None:
-    if PY.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"cinder venv missing or incomplete at {VENV}: .ci/run must build it")
-    pytest.skip(f"no cinder venv at {VENV} (see tests/compat/test_cinder_driver.py)")
-
-
 def _value(rng: random.Random, name: str, *, in_defaults: bool) -> str:
     p = PROPERTIES[name]
     if p.type is bool:
@@ -80,7 +66,7 @@ def test_resolution_and_qos_match_the_real_driver():
     datera_volume_type_defaults parsed by oslo.config, the debug replica override, QoS specs
     under qos:/DF:/other scopes overriding extra specs), and
     performance_policy(driver_quirks=True) == what its _update_qos_2_2 would POST."""
-    _require_venv()
+    require_venv()
     cases = _cases(300)
     proc = subprocess.run([str(PY), str(HERE / "driver_policy_probe.py")],
                           input=json.dumps(cases), capture_output=True, text=True, timeout=300)

@@ -1,14 +1,7 @@
 """The OpenStack Cinder Datera driver (cinder 29.0.0 + dfs-sdk 1.2.27), unchanged, runs its
 whole volume lifecycle against the bundled simulator.
 
-The driver lives in its own virtualenv (cinder's dependency set is large and pins versions
-the project does not share). ``.ci/run`` builds it; locally::
-
-    python3 -m venv ~/.cache/datera-iac/cinder-venv
-    ~/.cache/datera-iac/cinder-venv/bin/pip install cinder==29.0.0 dfs-sdk==1.2.27
-
-or point ``DATERA_CINDER_VENV`` at another one. Without it the test is skipped, except
-under CI (``CI=true``), where a missing venv is a failure.
+The driver runs in its own virtualenv (see ``tests/compat/cinder_venv.py``).
 
 dfs-sdk always connects to ports 7717/7718, so each run gets a simulator on a loopback
 address of its own (127.0.x.y) instead of patching the SDK.
@@ -20,27 +13,14 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from datera_iac.sim import SimServer
+from tests.compat.cinder_venv import PY, require_venv
 
 HERE = Path(__file__).parent
-VENV = Path(os.environ.get("DATERA_CINDER_VENV",
-                           Path.home() / ".cache" / "datera-iac" / "cinder-venv"))
-PY = VENV / "bin" / "python"
-
-
-def _require_venv() -> None:
-    if PY.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"cinder venv missing at {VENV}: .ci/run must build it")
-    pytest.skip(f"no cinder venv at {VENV} (see this module's docstring)")
-
-
 @pytest.fixture
 def sim_on_7718():
     """A simulator on the SDK's fixed ports, on a loopback address no other test uses."""
@@ -78,7 +58,7 @@ def test_cinder_driver_whole_lifecycle(sim_on_7718: SimServer, tenant_mode: str)
     """Setup and stats, create with QoS, extend, snapshot, volume from snapshot, clone,
     export/attach, detach, retype, unmanage, list manageable, manage, delete: every step
     succeeds through the real driver and leaves the DSP in the state Cinder expects."""
-    _require_venv()
+    require_venv()
     sim = sim_on_7718
     out = _run(sim, tenant_mode)
     project = "0123456789abcdef0123456789abcdef"
