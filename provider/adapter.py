@@ -29,6 +29,7 @@ from tf.types import Unknown
 from datera_iac.errors import InputError, WaitTimeout
 from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
 from provider.batching import ReadBatcher, batches
+from provider.intents import IntentJournal
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
 
@@ -78,9 +79,10 @@ class KindAdapter:
     after create, e.g. a uuid): an update plan keeps them known instead of showing
     "known after apply"."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, intents: IntentJournal | None = None) -> None:
         self.kind = kind
         self.schema: KindSchema = kind_schema(kind)
+        self.intents = intents or IntentJournal()
         self._stable = set(getattr(kind, "stable_outputs", ()))
         self.batcher = ReadBatcher(kind) if batches(kind) else None
 
@@ -252,9 +254,20 @@ class KindAdapter:
         it timed out (the kind keeps it), so Terraform records it instead of losing it."""
         spec = self.spec_of(planned)
         ctx = contexts(self.timeouts_of(planned))
+        key = self._intent_key(planned)
+        if self.intents.pending(key):
+            # an earlier provider process died during this very create: adopt what it
+            # made (the engine's journal recovery, for Terraform) rather than fail on the
+            # taken name or make a twin
+            left = self.kind.find(ctx, spec)
+            if left is not None:
+                log.info("adopting %s %s left by an interrupted create", self.kind.name, left.id)
+                return self.state_from(left, planned)
+        self.intents.begin(key, self.kind.token, getattr(spec, "name", None))
         try:
             obs = self.kind.create(ctx, spec)
         except WaitTimeout as e:
+            self.intents.clear(key)
             # The POST landed and the kind kept the object (the contract: the error says
             # what was left and ``find`` finds it). Only a timeout qualifies: after any
             # other error a name lookup could find someone else's object.
@@ -265,7 +278,17 @@ class KindAdapter:
             if left is None:
                 raise
             raise PartialCreate(self.state_from(left, planned), e) from e
+        except BaseException:
+            self.intents.clear(key)  # the kind's contract: a failed create left nothing
+            raise
         return self.state_from(obs, planned)
+
+    def _intent_key(self, state: Mapping[str, Any]) -> str:
+        """The intent journal's key of a resource: its kind and non-secret inputs."""
+        inputs = self._inputs_of(state)
+        public = {f.name: inputs[f.name] for f in self.schema.fields()
+                  if not f.sensitive and f.name in inputs}
+        return self.intents.key(self.kind.token, public)
 
     def read(self, contexts: ContextFactory, current: Mapping[str, Any]) -> dict[str, Any] | None:
         """The refreshed state, or None when the object is gone (Terraform drops it and the
@@ -284,6 +307,8 @@ class KindAdapter:
             obs = self.kind.read_known(ctx, obj_id, known)
         if obs is None:
             return None
+        # Terraform holds this object in its state: a create intent for it is settled
+        self.intents.clear(self._intent_key(current))
         return self.state_from(obs, current)
 
     def update(

@@ -182,20 +182,7 @@ def _tf_kill_trials(sim, make_tf, figure, trials: int, n: int, seed: int) -> Non
     assert not failed, f"{len(failed)} of {trials} trials did not converge: {failed}"
 
 
-TF_KILL_DEFECT = (
-    "defect: after the provider is SIGKILLed mid-create, re-apply fails with 409 'a volume "
-    "named tfkill-NNN already exists ... import it' for each create that was in flight: "
-    "Volume.create (datera_iac/resources/volume.py:616-650, 1ee0494) rightly adopts only an "
-    "app_instance carrying this create's fresh uuid token, but the Terraform provider "
-    "(provider/adapter.py:250 create) keeps no durable record of that token, so the killed "
-    "create's volume is an orphan the user must `terraform import`; fix: the provider "
-    "journals (name, tenant, token) to a file in the working directory (or TF_DATA_DIR) "
-    "before the POST, passes the token to the kind, and on a 409 adopts the app_instance "
-    "whose uuid matches a journaled token (the engine's intent journal, for Terraform)")
-
-
 @pytest.mark.terraform
-@pytest.mark.xfail(strict=True, reason=TF_KILL_DEFECT)
 def test_terraform_provider_sigkill(make_sim, make_tf, figure):
     """The provider plugin SIGKILLed while Terraform creates 20 volumes; re-apply converges.
     The simulator brings a new volume online 0.5 s after its POST (as a DSP does, later), so
@@ -206,6 +193,5 @@ def test_terraform_provider_sigkill(make_sim, make_tf, figure):
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.terraform
-@pytest.mark.xfail(strict=True, reason=TF_KILL_DEFECT)
 def test_terraform_provider_sigkill_5_trials(make_sim, make_tf, figure):
     _tf_kill_trials(make_sim(si_online_delay=0.5), make_tf, figure, trials=5, n=40, seed=4)
