@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import attrs
 
 from datera_iac.errors import InputError, NotFound
+from datera_iac.node.iscsi import IQN_RE
 from datera_iac.resources._util import NamesResource
 from datera_iac.resources.base import (
     Context,
@@ -79,7 +80,6 @@ _FORMAT_ALIASES = {"vhd": "vpc", "img": "raw"}
 #: Formats a volume can be exported to.
 EXPORT_FORMATS = ("raw", "qcow2")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[^\s?]+)?|eui\.[0-9A-Fa-f]{16})\Z")
 _NODE_FIX = ("write 'local' (kernel iSCSI on this machine) or 'libiscsi://<initiator iqn>' "
              "(qemu-img's userspace initiator), optionally with ?port=<n>&lun=<n>")
 
@@ -178,7 +178,8 @@ def parse_image_node(value: str | None, *, kind: str = "Volume",
         return ImageNode("local", **nums)
     if base.startswith("libiscsi://"):
         iqn = base[len("libiscsi://"):]
-        if not _IQN_RE.match(iqn):
+        # the node URL's query is split off above, so '?' cannot reach the IQN
+        if not IQN_RE.match(iqn) or "?" in iqn:
             raise InputError(f"{iqn!r} is not an initiator IQN", kind=kind, field=field,
                              fix="e.g. libiscsi://iqn.2024-01.org.example:imager")
         return ImageNode("libiscsi", iqn, **nums)
