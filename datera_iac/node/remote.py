@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
+import socket
 import stat
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -148,8 +150,6 @@ class SshRunner(Runner):
 
     def _execute(self, argv: list[str], *, timeout: float, input: str | None,
                  env: Any = None) -> tuple[int, str, str]:
-        import socket
-
         if env:
             raise NodeError(f"environment variables cannot be passed to {self.where} "
                             "(sshd drops them unless AcceptEnv allows it)")
@@ -164,8 +164,6 @@ class SshRunner(Runner):
                 chan.sendall(input.encode())
             chan.shutdown_write()
             out, err = bytearray(), bytearray()
-            import time
-
             deadline = time.monotonic() + timeout
             while True:
                 if chan.recv_ready():
