@@ -299,7 +299,14 @@ class ResourceAdapter:
             except NotFound:
                 return None
         else:
-            obs = self.kind.read(ctx, id)
+            # the recorded spec lets a kind answer what the DSP cannot report (a VolumeType
+            # that lives only as a declaration, secrets, sources), as the engine's refresh
+            # and the Terraform provider do
+            try:
+                known = self.old_spec(inputs or props)
+            except InputError:
+                known = None
+            obs = self.kind.read_known(ctx, id, known)
             if obs is None:
                 return None
         secret = self._secret_names(props, inputs)

@@ -196,3 +196,22 @@ def test_parallel_creates(plugin, sim, dsp):
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda n: rpc.delete(V, n, made[n].id, plain(made[n].properties)), names))
     assert list(dsp.list("/app_instances")) == []
+
+
+def test_refresh_keeps_a_declaration_only_volume_type(plugin, sim):
+    """`pulumi refresh` of a VolumeType that is not materialized on the DSP keeps it, with
+    no drift: Read passes the recorded spec to the kind (``read_known``), as the engine's
+    refresh and the Terraform provider do, instead of reading the id alone (which cannot
+    see a type that exists only as a Cinder declaration, and dropped it)."""
+    rpc, _proc = plugin
+    configure(rpc, sim)
+    T = "datera:index:VolumeType"
+    inputs = plain(rpc.check(T, "gold", {"name": "gold", "replicaCount": 2,
+                                         "totalIopsMax": 5000}).inputs)
+    made = rpc.create(T, "gold", inputs)
+    state = plain(made.properties)
+    seen = rpc.read(T, "gold", made.id, state, inputs)
+    assert seen.id == made.id
+    assert plain(seen.inputs)["replicaCount"] == 2
+    assert rpc.diff(T, "gold", made.id, plain(seen.properties), inputs).changes \
+        == pb.DiffResponse.DIFF_NONE
