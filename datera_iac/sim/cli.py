@@ -49,12 +49,26 @@ def dsp() -> None:
 @click.option("--drop-after-write-rate", default=0.0, type=click.FloatRange(0, 1),
               help="Share of writes applied and then answered with a dropped connection.")
 @click.option("--seed", type=int, help="Seed for the fault rates (reproducible runs).")
+@click.option("--tgt", is_flag=True,
+              help="Serve real iSCSI targets with tgtd (apt tgt) on the portal IPs: each online "
+                   "storage instance becomes a target with its ACL and CHAP, backed by a sparse file.")
+@click.option("--iscsi-port", default=3260, show_default=True, type=click.IntRange(0, 65535),
+              help="With --tgt: the iSCSI TCP port on every portal (0 = any free port).")
 def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: Path | None,
           user: str, password: str, ldap_servers: tuple[str, ...], sw_version: str,
           portals: tuple[str, ...], cert: Path | None, key: Path | None, key_ttl: float,
           si_online_delay: float, snapshot_delay: float, clone_delay: float, latency_ms: float,
-          fail_503_rate: float, init_500: int, drop_after_write_rate: float, seed: int | None) -> None:
-    """Serve the simulated DSP until Ctrl-C or SIGTERM."""
+          fail_503_rate: float, init_500: int, drop_after_write_rate: float, seed: int | None,
+          tgt: bool, iscsi_port: int) -> None:
+    """Serve the simulated DSP until Ctrl-C or SIGTERM.
+
+    \b
+    Examples:
+      datera-iac dsp serve                         # HTTP 7717, HTTPS 7718, state in memory
+      datera-iac dsp serve --data ./dsp-data       # state survives a restart
+      datera-iac dsp serve --tgt --portal 127.0.0.1 --portal 127.0.0.2
+                                                   # plus real iSCSI targets (tgtd) on :3260
+    """
     from datera_iac.sim.server import SimServer
 
     if (cert is None) != (key is None):
@@ -65,7 +79,19 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
                       ("seed", seed)):
         if val:
             faults[name] = val
+    plane = None
+    if tgt:
+        from datera_iac.errors import NodeError
+        from datera_iac.sim.dataplane import TgtDataPlane
+
+        plane = TgtDataPlane(portals=list(portals) or ["127.0.0.1", "127.0.0.2"], port=iscsi_port,
+                             data_dir=data_dir / "luns" if data_dir else None)
+        try:
+            plane.start()
+        except NodeError as e:
+            raise click.ClickException(str(e)) from None
     server = SimServer(
+        dataplane=plane,
         host=host, http_port=http_port, https_port=https_port, https=not no_https,
         users={user: password}, ldap_servers={s: {user: password} for s in ldap_servers},
         key_ttl=key_ttl, sw_version=sw_version, portals=list(portals) or None,
@@ -75,6 +101,8 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
     try:
         server.start()
     except OSError as e:
+        if plane is not None:
+            plane.stop()
         raise click.ClickException(str(e)) from None
     stop = threading.Event()
 
@@ -89,6 +117,8 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
             click.echo(f"  https: {server.https_url}  (self-signed; CA bundle: {server.cert_path})")
         click.echo(f"  login: {user} / {'*' * len(password)}")
         click.echo(f"  state: {data_dir if data_dir else 'in memory'}")
+        if plane is not None:
+            click.echo(f"  iSCSI: tgtd pid {plane.pid} on {', '.join(plane.portals)}")
         click.echo("  admin: /_sim/counters /_sim/requests /_sim/faults /_sim/reset")
         click.echo("Press Ctrl-C to stop.", err=True)
         while not stop.wait(0.5):
@@ -97,4 +127,6 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
         for s, h in previous.items():
             signal.signal(s, h)
         server.stop()
+        if plane is not None:
+            plane.stop()
         click.echo("stopped", err=True)

@@ -27,6 +27,10 @@ class Dataplane(Protocol):
     def si_deleted(self, tenant: str, ai_id: str, si_name: str) -> None:
         """A storage instance is gone (deleted directly or with its app instance)."""
 
+    def reset(self) -> None:
+        """The simulator's store was emptied (``SimServer.reset`` / ``/_sim/reset``): drop
+        every target and its data, so no LUN outlives the object it belonged to."""
+
 
 class NullDataplane:
     """The default: no data plane."""
@@ -35,4 +39,7 @@ class NullDataplane:
         return None
 
     def si_deleted(self, tenant: str, ai_id: str, si_name: str) -> None:
+        return None
+
+    def reset(self) -> None:
         return None

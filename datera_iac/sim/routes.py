@@ -100,9 +100,13 @@ class SimState:
         self.initial = dict(self.faults.as_dict(), **{d: getattr(self.store.opts, d) for d in self.DELAYS})
 
     def reset(self) -> None:
-        """Empty store and defaults again; counters, log, sessions cleared; faults and
-        delays back to the values the simulator was started with."""
+        """Empty store and defaults again (the data plane's targets and LUNs too); counters,
+        log, sessions cleared; faults and delays back to the values the simulator was
+        started with."""
         self.store.reset()
+        reset_plane = getattr(self.store.dataplane, "reset", None)
+        if reset_plane is not None:  # a data plane written before the protocol had reset()
+            reset_plane()
         self.sessions.reset()
         self.counters.clear()
         self.log.clear()

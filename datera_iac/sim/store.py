@@ -112,6 +112,14 @@ class Store:
         loaded = journal.load() if journal is not None else None
         if loaded and ROOT in loaded[0]:
             self._install(*loaded)
+            if not isinstance(self.dataplane, NullDataplane):
+                # a restart over a data directory: serve the targets of the storage
+                # instances that survived it again (their LUN files are kept)
+                for t, colls in self.objs.items():
+                    for ai in colls["app_instances"].values():
+                        for si_name in ai["storage_instances"]:
+                            self._si_changed(t, ai, si_name)
+                self.flush()
         else:
             self.reset()
 
