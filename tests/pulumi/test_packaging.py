@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from datera_iac.pulumi.testing import Rpc, stop_plugin
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _handshake(argv: list[str]) -> str:
+def _handshake(argv: list[str], cwd: Path | None = None) -> str:
     proc = subprocess.Popen([*argv, "127.0.0.1:1"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, cwd=cwd)
     try:
         port = proc.stdout.readline().decode().strip()
         assert port.isdigit(), f"no port handshake from {argv}"
@@ -59,6 +60,14 @@ def test_manifest_declares_the_python_runtime():
     """PulumiPlugin.yaml names the runtime a source-based plugin is run with."""
     manifest = YAML(typ="safe").load((ROOT / "PulumiPlugin.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
+
+
+def test_source_based_plugin_directory_runs(tmp_path):
+    """The language host runs a plugin directory with a ``__main__.py`` as
+    ``python <directory> <engine address>``, from the stack's directory: it serves."""
+    assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e ."
+    # run from elsewhere: the directory argument alone must suffice
+    assert _handshake([sys.executable, str(ROOT)], cwd=tmp_path) == plugin_version()
 
 
 def test_cli_subcommands(tmp_path):
