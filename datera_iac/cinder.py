@@ -48,6 +48,7 @@ __all__ = [
     "normalize_extra_specs",
     "normalize_value",
     "parse_type_defaults",
+    "typed_value",
     "format_type_defaults",
     "VolumePolicy",
     "resolve_policy",
@@ -343,13 +344,73 @@ def normalize_extra_specs(
     return out
 
 
-def parse_type_defaults(value: str | Mapping[str, Any] | None) -> dict[str, str]:
-    """Parse cinder.conf ``datera_volume_type_defaults`` (``"key:value,key:value"``, keys
-    WITHOUT the ``DF:`` prefix, as oslo.config's DictOpt reads it) into canonical strings.
+_DEFAULTS_OPT = "datera_volume_type_defaults"
 
-    A ``DF:``-prefixed key is accepted and stripped (the driver would silently ignore it).
-    Raises :class:`ConfigError` naming the option and the key for an unknown key or a bad
-    value (the driver would crash at start-up on ``int()`` of a bad number).
+
+def _defaults_error(reason: str) -> ConfigError:
+    return ConfigError(f"{_DEFAULTS_OPT}: {reason}")
+
+
+def _defaults_items(value: str) -> list[tuple[str, str]]:
+    """oslo.config ``DictOpt`` syntax, as the driver reads the option: items separated by
+    ``,``, each split at its *first* ``:``, key and value stripped. What oslo refuses (an
+    empty item such as a trailing comma, an item without ``:``, an empty key) stops
+    cinder-volume at start-up, so it is an error here too."""
+    if not value.strip():
+        return []
+    items: list[tuple[str, str]] = []
+    for part in value.split(","):
+        text = part.strip()
+        if not text:
+            raise _defaults_error(
+                f"{value.strip()!r} has an empty item (oslo.config refuses a stray comma; "
+                "write e.g. iops_per_gb:100,bandwidth_per_gb:200)")
+        key, sep, val = text.partition(":")
+        if not sep:
+            after_pool = bool(items) and items[-1][0] == "ip_pool"
+            hint = ("; a comma separates items, so this option cannot hold a list of IP "
+                    "pools" if after_pool else "")
+            raise _defaults_error(
+                f"{text!r} is not key:value (write e.g. "
+                f"iops_per_gb:100,bandwidth_per_gb:200{hint})")
+        if key.strip().upper() == "DF" and ":" in val:
+            # oslo reads "DF:x:v" as key "DF"; report it under the name the user wrote
+            name, _, val = val.partition(":")
+            key = f"{PREFIX}{name.strip()}"
+        items.append((key.strip(), val.strip()))
+    return items
+
+
+def _defaults_typed(name: str, value: Any) -> str:
+    """One value of ``datera_volume_type_defaults`` as the driver reads it, canonical."""
+    prop = PROPERTIES[name]
+    if prop.type is bool and isinstance(value, str) and value.strip() not in ("True", "False"):
+        # the driver's test is `"True" == defaults.get('round_robin', "False")`
+        raise _defaults_error(
+            f"key {name!r}: {value!r} is not True or False (the driver compares with the "
+            f"exact string 'True', so {value!r} would mean False); write True or False")
+    try:
+        return normalize_value(name, value, kind="DateraConfig",
+                               field=f"{_DEFAULTS_OPT}.{name}")
+    except InputError as e:
+        raise _defaults_error(f"key {name!r}: {e.reason}; {name} must be {_allowed(prop)}"
+                              ) from None
+
+
+def parse_type_defaults(value: str | Mapping[str, Any] | None) -> dict[str, str]:
+    """Parse cinder.conf ``datera_volume_type_defaults`` into canonical strings, by the
+    driver's rules: the one parser of this option (``DateraConfig`` validates through it).
+
+    The string form is oslo.config's ``DictOpt`` (``"key:value,key:value"``, see
+    :func:`_defaults_items`); a mapping (YAML, HCL) holds the same keys with values as
+    strings or typed. Keys are the ``DF:`` extra specs *without* the prefix: the driver
+    reads ``defaults.get('iops_per_gb')``, so ``DF:iops_per_gb:100`` would be silently
+    ignored by it, and is refused here. Values follow :data:`PROPERTIES` (the DSP's limits
+    included, so a default the DSP would reject fails at plan time, not at create).
+
+    Raises :class:`ConfigError` starting ``datera_volume_type_defaults:`` and naming the key
+    and the fix, for: a syntax oslo refuses, a ``DF:`` prefix, an unknown or duplicate key,
+    a bad value (the driver would crash at start-up on ``int()`` of a bad number).
     """
     if value is None:
         return {}
@@ -357,38 +418,26 @@ def parse_type_defaults(value: str | Mapping[str, Any] | None) -> dict[str, str]
     if isinstance(value, Mapping):
         items = list(value.items())
     elif isinstance(value, str):
-        items = []
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            part = part.strip()
-            if part.startswith(PREFIX):
-                part = part[len(PREFIX):]
-            key, sep, val = part.partition(":")
-            if not sep:
-                raise ConfigError(
-                    f"datera_volume_type_defaults: {part.strip()!r} is not key:value "
-                    "(write e.g. 'iops_per_gb:100,bandwidth_per_gb:200')"
-                )
-            items.append((key.strip(), val.strip()))
+        items = _defaults_items(value)
     else:
-        raise ConfigError(
-            f"datera_volume_type_defaults must be a 'key:value,...' string or a map, "
-            f"not {type(value).__name__}"
-        )
+        raise _defaults_error(
+            f"expected a 'key:value,...' string or a map, not {type(value).__name__}")
     out: dict[str, str] = {}
     for key, val in items:
-        name = key[len(PREFIX):] if isinstance(key, str) and key.startswith(PREFIX) else key
+        name = str(key).strip()
+        if name.upper().startswith(PREFIX.upper()):
+            raise _defaults_error(
+                f"key {name!r} has a DF: prefix (write {name[len(PREFIX):]!r}; the driver "
+                "reads this option's keys without DF: and would ignore this one)")
         if name not in PROPERTIES:
-            raise ConfigError(
-                f"datera_volume_type_defaults: unknown key {key!r} "
-                f"(known: {', '.join(PROPERTIES)})"
-            )
-        try:
-            out[name] = normalize_value(name, val, kind="DateraConfig",
-                                        field=f"datera_volume_type_defaults.{name}")
-        except InputError as e:
-            raise ConfigError(f"datera_volume_type_defaults: {e.reason} ({e.fix})") from None
+            close = difflib.get_close_matches(name, list(PROPERTIES), n=1, cutoff=0.6)
+            known = (f"did you mean {close[0]!r}?" if close
+                     else f"known: {', '.join(PROPERTIES)}")
+            raise _defaults_error(f"unknown key {name!r} ({known})")
+        if name in out:
+            raise _defaults_error(f"key {name!r} is given twice (oslo.config refuses a "
+                                  "duplicate key); keep one")
+        out[name] = _defaults_typed(name, val)
     return {n: out[n] for n in PROPERTIES if n in out}
 
 
@@ -398,8 +447,8 @@ def format_type_defaults(defaults: Mapping[str, Any]) -> str:
     return ",".join(f"{k}:{v}" for k, v in parsed.items())
 
 
-def _typed(name: str, text: str) -> int | str | bool:
-    """A canonical string back to the property's Python type."""
+def typed_value(name: str, text: str) -> int | str | bool:
+    """A canonical string (:func:`normalize_value`) back to the property's Python type."""
     prop = PROPERTIES[name]
     if prop.type is bool:
         return text == "True"
@@ -556,7 +605,7 @@ def resolve_policy(
     for key, text in specs.items():
         if key.startswith(PREFIX):
             values[key[len(PREFIX):]] = text
-    typed_values: dict[str, Any] = {n: _typed(n, t) for n, t in values.items()}
+    typed_values: dict[str, Any] = {n: typed_value(n, t) for n, t in values.items()}
     return VolumePolicy(typed=typed, **typed_values)
 
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from datera_iac import cinder
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import DOC, SENSITIVE
 
@@ -44,7 +45,6 @@ __all__ = [
     "DEPRECATED",
     "ENV_PREFIX",
     "UNIT",
-    "VOLUME_TYPE_DEFAULT_KEYS",
     "DateraConfig",
     "env_name",
     "parse_volume_type_defaults",
@@ -131,110 +131,18 @@ def _parse_api_version(value: Any) -> str | None:
     return text[1:] if text[:1] in ("v", "V") else text
 
 
-#: The keys ``datera_volume_type_defaults`` accepts (the ``DF:`` extra specs without the
-#: prefix, cinder 29), with a parser and a check for each value.
-def _nonneg_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected an integer >= 0")
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        raise ValueError("expected an integer >= 0") from None
-    if n < 0:
-        raise ValueError("expected an integer >= 0")
-    return n
-
-
-def _replica_count(value: Any) -> int:
-    n = _nonneg_int(value)
-    if not 1 <= n <= 5:
-        raise ValueError("expected an integer from 1 to 5")
-    return n
-
-
-def _placement_mode(value: Any) -> str:
-    text = str(value).strip()
-    if text not in ("hybrid", "single_flash", "all_flash"):
-        raise ValueError("expected one of hybrid, single_flash, all_flash")
-    return text
-
-
-def _name(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError("expected a non-empty name")
-    return text
-
-
-def _template(value: Any) -> str:
-    return str(value).strip()
-
-
-VOLUME_TYPE_DEFAULT_KEYS: Final[Mapping[str, Callable[[Any], Any]]] = {
-    "replica_count": _replica_count,
-    "placement_mode": _placement_mode,
-    "placement_policy": _name,
-    "ip_pool": _name,
-    "template": _template,
-    "round_robin": _parse_bool,
-    "read_iops_max": _nonneg_int,
-    "write_iops_max": _nonneg_int,
-    "total_iops_max": _nonneg_int,
-    "read_bandwidth_max": _nonneg_int,
-    "write_bandwidth_max": _nonneg_int,
-    "total_bandwidth_max": _nonneg_int,
-    "iops_per_gb": _nonneg_int,
-    "bandwidth_per_gb": _nonneg_int,
-}
-
-
 def parse_volume_type_defaults(value: Any) -> dict[str, Any]:
-    """Parse the driver's ``key:value,key:value`` form (or a mapping) into typed values.
+    """``datera_volume_type_defaults`` as typed values (``{"iops_per_gb": 100}``).
 
-    Keys are the ``DF:`` extra specs *without* the prefix, as the driver's help says; a
-    ``DF:`` prefix, an unknown key or a bad value raises :class:`ConfigError` naming the key
-    and the fix.
+    The option has one parser, :func:`datera_iac.cinder.parse_type_defaults` (the driver's
+    rules: oslo.config ``DictOpt`` syntax, keys without ``DF:``, the ``DF:`` property
+    table's types and limits); this only turns its canonical strings into ints and bools.
+    Raises :class:`ConfigError` naming the key and the fix.
     """
-    field = "datera_volume_type_defaults"
-    if value is None or value == "":
+    if isinstance(value, str) and not value.strip():
         return {}
-    if isinstance(value, str):
-        pairs: list[tuple[str, Any]] = []
-        for item in value.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            key, sep, val = item.partition(":")
-            if not sep:
-                raise ConfigError(
-                    f"{field}: {item!r} is not key:value "
-                    "(write e.g. iops_per_gb:100,bandwidth_per_gb:200)"
-                )
-            if key.strip().upper() == "DF" and ":" in val:
-                key, _, val = val.partition(":")
-                key = "DF:" + key
-            pairs.append((key.strip(), val.strip()))
-    elif isinstance(value, Mapping):
-        pairs = [(str(k).strip(), v) for k, v in value.items()]
-    else:
-        raise ConfigError(f"{field}: expected a mapping or a key:value,... string")
-    out: dict[str, Any] = {}
-    for key, val in pairs:
-        if key.upper().startswith("DF:"):
-            raise ConfigError(
-                f"{field}: key {key!r} has a DF: prefix "
-                f"(write {key[3:]!r}; this option takes the keys without DF:)"
-            )
-        parse = VOLUME_TYPE_DEFAULT_KEYS.get(key)
-        if parse is None:
-            raise ConfigError(
-                f"{field}: unknown key {key!r}{_nearest(key, VOLUME_TYPE_DEFAULT_KEYS)}"
-            )
-        try:
-            out[key] = parse(val)
-        except ValueError as e:
-            raise ConfigError(f"{field}: key {key!r}: {e}, got {val!r}") from None
-    return out
+    return {name: cinder.typed_value(name, text)
+            for name, text in cinder.parse_type_defaults(value).items()}
 
 
 def _nearest(name: str, known: Any) -> str:
@@ -330,6 +238,11 @@ def _tenant_id(_: Any, attribute: _Attr, value: Any) -> None:
 def _vt_defaults(_: Any, attribute: _Attr, value: Any) -> None:
     if not isinstance(value, Mapping):
         raise _fail(attribute, "expected a mapping", value)
+    for key, val in value.items():
+        prop = cinder.PROPERTIES.get(str(key))
+        if prop is not None and (type(val) is not prop.type):
+            raise _fail(attribute, "values must already be typed (use from_mapping to parse)",
+                        value)
     if parse_volume_type_defaults(dict(value)) != dict(value):
         raise _fail(attribute, "values must already be typed (use from_mapping to parse)", value)
 

@@ -185,7 +185,8 @@ def test_bad_config_errors(kw, message):
 
 
 def test_volume_type_defaults():
-    """key:value,... without DF: is parsed and typed; unknown keys and DF: are errors."""
+    """key:value,... without DF: is parsed and typed through the one parser of the option
+    (cinder.parse_type_defaults, the driver's rules); each error is one whole message."""
     cfg = make(datera_volume_type_defaults="iops_per_gb:100, bandwidth_per_gb:200,round_robin:True")
     assert cfg.datera_volume_type_defaults == {
         "iops_per_gb": 100, "bandwidth_per_gb": 200, "round_robin": True,
@@ -194,19 +195,32 @@ def test_volume_type_defaults():
         "replica_count": 2, "placement_mode": "all_flash",
     }
     assert parse_volume_type_defaults("") == {}
+    # above the DSP's maximum: the driver has no maximum, the DSP rejects it at create
+    assert make(datera_volume_type_defaults="total_iops_max:10000000").datera_volume_type_defaults \
+        == {"total_iops_max": 10_000_000}
     cases = {
-        "DF:iops_per_gb:100": "key 'DF:iops_per_gb' has a DF: prefix (write 'iops_per_gb';",
+        "DF:iops_per_gb:100": "key 'DF:iops_per_gb' has a DF: prefix (write 'iops_per_gb'; the "
+        "driver reads this option's keys without DF: and would ignore this one)",
         "iops_per_gbb:1": "unknown key 'iops_per_gbb' (did you mean 'iops_per_gb'?)",
-        "replica_count:9": "key 'replica_count': expected an integer from 1 to 5, got '9'",
-        "total_iops_max:-3": "key 'total_iops_max': expected an integer >= 0, got '-3'",
-        "placement_mode:fast": "key 'placement_mode': expected one of hybrid, single_flash, all_flash",
-        "iops_per_gb": "'iops_per_gb' is not key:value",
+        "replica_count:9": "key 'replica_count': 9 is above the DSP's maximum 5; replica_count "
+        "must be an integer 1..5",
+        "total_iops_max:-3": "key 'total_iops_max': -3 is below the minimum 0; total_iops_max "
+        "must be an integer 0..10000000",
+        "total_iops_max:10000001": "key 'total_iops_max': 10000001 is above the DSP's maximum "
+        "10000000; total_iops_max must be an integer 0..10000000",
+        "placement_mode:fast": "key 'placement_mode': 'fast' is not a placement mode; "
+        "placement_mode must be one of hybrid, single_flash, all_flash",
+        "iops_per_gb": "'iops_per_gb' is not key:value (write e.g. "
+        "iops_per_gb:100,bandwidth_per_gb:200)",
+        "iops_per_gb:1,iops_per_gb:2": "key 'iops_per_gb' is given twice (oslo.config refuses "
+        "a duplicate key); keep one",
+        "round_robin:true": "key 'round_robin': 'true' is not True or False (the driver "
+        "compares with the exact string 'True', so 'true' would mean False); write True or False",
     }
     for text, msg in cases.items():
         with pytest.raises(ConfigError) as e:
             make(datera_volume_type_defaults=text)
-        assert str(e.value).startswith("datera_volume_type_defaults: "), text
-        assert msg in str(e.value), text
+        assert str(e.value) == "datera_volume_type_defaults: " + msg, text
 
 
 def test_env_fallbacks():

@@ -63,7 +63,7 @@ def _df(name: str) -> Any:
         if value is None:
             return None
         text = cinder.normalize_value(name, value, kind=KIND, field=name)
-        return cinder._typed(name, text)
+        return cinder.typed_value(name, text)
 
     default = cinder.normalize_value(name, prop.default) or "''"
     return spec_field(

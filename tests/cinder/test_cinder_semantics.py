@@ -312,16 +312,68 @@ def test_normalize_valid_specs_is_identity(specs):
 
 
 def test_parse_type_defaults():
-    """cinder.conf's DictOpt form, no prefix; a DF: prefix is tolerated and stripped."""
-    assert parse_type_defaults("iops_per_gb:100, DF:bandwidth_per_gb:200,") == {
+    """cinder.conf's DictOpt form, keys without DF:, by the driver's rules: what oslo.config
+    refuses (a stray comma, a duplicate) and what the driver would silently ignore (a DF:
+    prefix) are errors naming the key and the fix."""
+    assert parse_type_defaults("iops_per_gb:100, bandwidth_per_gb:200") == {
         "iops_per_gb": "100", "bandwidth_per_gb": "200"}
     assert parse_type_defaults({"round_robin": True}) == {"round_robin": "True"}
     assert parse_type_defaults("") == {} and parse_type_defaults(None) == {}
-    for bad, needle in [("iops_per_gb", "key:value"), ("foo:1", "unknown key"),
-                        ("replica_count:0", "minimum"), (5, "string or a map")]:
-        with pytest.raises(ConfigError, match="datera_volume_type_defaults") as e:
+    opt = "datera_volume_type_defaults: "
+    for bad, message in [
+        ("iops_per_gb", "'iops_per_gb' is not key:value (write e.g. "
+         "iops_per_gb:100,bandwidth_per_gb:200)"),
+        ("foo:1", "unknown key 'foo' (known: " + ", ".join(PROPERTIES) + ")"),
+        ("replica_count:0", "key 'replica_count': 0 is below the minimum 1; replica_count "
+         "must be an integer 1..5"),
+        (5, "expected a 'key:value,...' string or a map, not int"),
+        ("iops_per_gb:100, DF:bandwidth_per_gb:200", "key 'DF:bandwidth_per_gb' has a DF: "
+         "prefix (write 'bandwidth_per_gb'; the driver reads this option's keys without DF: "
+         "and would ignore this one)"),
+        ({"DF:bandwidth_per_gb": 200}, "key 'DF:bandwidth_per_gb' has a DF: prefix (write "
+         "'bandwidth_per_gb'; the driver reads this option's keys without DF: and would "
+         "ignore this one)"),
+        ("iops_per_gb:100,", "'iops_per_gb:100,' has an empty item (oslo.config refuses a "
+         "stray comma; write e.g. iops_per_gb:100,bandwidth_per_gb:200)"),
+        ("ip_pool:a,b", "'b' is not key:value (write e.g. iops_per_gb:100,bandwidth_per_gb:200; "
+         "a comma separates items, so this option cannot hold a list of IP pools)"),
+    ]:
+        with pytest.raises(ConfigError) as e:
             parse_type_defaults(bad)
-        assert needle in str(e.value)
+        assert str(e.value) == opt + message, bad
+
+
+def test_type_defaults_syntax_matches_oslo():
+    """Every string the driver's oslo.config DictOpt accepts for the option, we accept with
+    the same keys; what it refuses, we refuse (checked against oslo in the driver venv
+    when it is there)."""
+    import json
+    import subprocess
+
+    from tests.compat.cinder_venv import PY, require_venv  # noqa: PLC0415
+
+    require_venv()
+    samples = ["iops_per_gb:100", " iops_per_gb : 100 , bandwidth_per_gb:200", "",
+               "iops_per_gb:100,", "a:1,a:2", "iops_per_gb", "ip_pool:x,y",
+               "replica_count:2,placement_policy:fast-one"]
+    code = ("import json,sys\nfrom oslo_config import types\nd=types.Dict()\nout=[]\n"
+            "for s in json.load(sys.stdin):\n"
+            "    try: out.append(sorted(d(s)))\n"
+            "    except ValueError: out.append(None)\n"
+            "print(json.dumps(out))\n")
+    run = subprocess.run([str(PY), "-c", code], input=json.dumps(samples), text=True,
+                         capture_output=True, timeout=60, check=True)
+    for sample, oslo_keys in zip(samples, json.loads(run.stdout)):
+        try:
+            ours = sorted(parse_type_defaults(sample))
+        except ConfigError:
+            ours = None
+        if oslo_keys is not None and ours is None:
+            pytest.fail(f"{sample!r}: oslo accepts it, we refuse it")
+        if oslo_keys is None:
+            assert ours is None, sample
+        else:
+            assert ours == oslo_keys, sample
 
 
 # ---- resolution against the driver --------------------------------------------------------
