@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import requests
 import requests.adapters
@@ -34,6 +34,7 @@ import urllib3
 
 from datera_iac import __version__
 from datera_iac.config import DateraConfig, tenant_path
+from datera_iac.dsp import _wire
 from datera_iac.dsp._entities import System, from_api
 from datera_iac.dsp._redact import redact
 from datera_iac.dsp._retry import (
@@ -129,7 +130,7 @@ class _Reply:
     def __init__(self, status: int, content: bytes, headers: Any) -> None:
         self.status_code = status
         self.content = content
-        self.headers = headers  # urllib3's HTTPHeaderDict: case-insensitive like requests'
+        self.headers = headers  # case-insensitive like requests' (_wire.Headers or urllib3's)
 
     def json(self) -> Any:
         return json.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does
@@ -169,6 +170,8 @@ class DspClient:
         self._env_settings: dict[str, Any] | None = None
         self._pool: Any = None  # see _direct_pool
         self._pool_adapter: Any = None
+        self._lean = False  # _wire.exchange instead of urlopen on the direct path
+        self._host_header = ""
         self._targets: dict[str, str] = {}  # rel path -> request target, as requests prepares it
         self._valid_headers: set[tuple[str, str]] = set()  # header items already checked
         self._system_lock = threading.Lock()
@@ -190,7 +193,7 @@ class DspClient:
         """Close the HTTP session (the DSP session key simply expires)."""
         self._session.close()
 
-    def __enter__(self) -> DspClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -546,6 +549,11 @@ class DspClient:
         )
         adapter.cert_verify(pool, url, env["verify"], env["cert"])
         self._pool_adapter = adapter
+        # the lean exchange reproduces urlopen without urllib3-level retries (the adapter's
+        # default); an adapter configured to retry keeps urlopen
+        retries = adapter.max_retries
+        self._lean = retries.total == 0 and not retries.read and not retries.connect
+        self._host_header = _wire.host_header(pool)
         self._pool = pool
         return pool
 
@@ -577,6 +585,10 @@ class DspClient:
         elif method not in ("GET", "HEAD"):
             out["Content-Length"] = "0"
         timeout = self.config.request_timeout
+        if self._lean:
+            status, rheaders, content = _wire.exchange(
+                pool, self._host_header, method, target, out, body, timeout)
+            return _Reply(status, content, rheaders)
         try:
             raw = pool.urlopen(
                 method, target, body=body, headers=out, redirect=False,
