@@ -318,6 +318,32 @@ def normalize_extra_specs(
     if not isinstance(mapping, Mapping):
         raise _bad(kind, "extra_specs", resource, f"not a mapping: {type(mapping).__name__}",
                    "give extra specs as a map such as {'DF:replica_count': '2'}")
+    # A create or diff normalizes the same few specs several times (the declaration, the
+    # spec's converter, the policy, the live volume): remember successful results. Types
+    # are part of the key (True == 1 and 1.0 == 1 as dict keys, but not as DF: values);
+    # failures are not cached, so every bad input raises with its own kind and resource.
+    try:
+        key: tuple[Any, ...] | None = tuple((k, type(k), v, type(v)) for k, v in mapping.items())
+        hit = _NORMALIZED.get(key)
+    except TypeError:  # an unhashable value: the slow path reports it
+        key, hit = None, None
+    if hit is not None:
+        return dict(hit)
+    out = _normalize_extra_specs(mapping, kind=kind, resource=resource)
+    if key is not None:
+        if len(_NORMALIZED) >= _NORMALIZED_MAX:
+            _NORMALIZED.clear()
+        _NORMALIZED[key] = dict(out)
+    return out
+
+
+_NORMALIZED: dict[tuple[Any, ...], dict[str, str]] = {}
+_NORMALIZED_MAX = 4096
+
+
+def _normalize_extra_specs(
+    mapping: Mapping[Any, Any], *, kind: str, resource: str | None
+) -> dict[str, str]:
     seen: dict[str, tuple[str, str]] = {}
     for key, value in mapping.items():
         bare = _split_key(key, kind=kind, resource=resource)
