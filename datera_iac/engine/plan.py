@@ -56,6 +56,7 @@ __all__ = [
     "Plan",
     "Step",
     "build_spec",
+    "declared_now",
     "effective_diff",
     "lookup_value",
     "make_plan",
@@ -368,6 +369,20 @@ def known_spec(kind: Kind[Any, Any], r: ResourceState) -> Any:
         return None
 
 
+def declared_now(ctx: Context, kind: Kind[Any, Any], spec: Any, prior: ResourceState | None) -> Any:
+    """``spec`` with what the last applied declaration (``prior.declared``) named and this
+    one no longer does made explicit at its default, by the kind's ``declare_removed``
+    (a DF: key removed from a volume's extra_specs is reset, as a Cinder retype does)."""
+    if spec is None or prior is None or not prior.declared:
+        return spec
+    data = {k: (None if is_digest(v) else v) for k, v in prior.declared.items()}
+    try:
+        last = kind.spec_from(data, resource=prior.name)
+    except (InputError, TypeError, ValueError):
+        return spec  # a declaration the current core no longer accepts: nothing to compare
+    return kind.declare_removed(spec, last, ctx.config)
+
+
 def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,
                 drifted: set[str] | tuple[str, ...] = ()) -> Observed[Any, Any]:
     """The live object with the recorded value of each field the DSP did not report.
@@ -610,6 +625,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return  # declaration unchanged since it was applied, and no drift: nothing to do
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
+    spec = declared_now(ctx, kind, spec, prior)
     d = effective_diff(kind, obs, spec, prior, unknown)
     if decl.options.ignore_changes:
         d = attrs.evolve(d, changes=tuple(c for c in d.changes

@@ -35,6 +35,7 @@ __all__ = [
     "hash_secret",
     "holder_info",
     "is_digest",
+    "mask_inputs",
     "mask_outputs",
     "mask_spec",
     "secret_matches",
@@ -100,6 +101,13 @@ def mask_spec(kind: Kind[Any, Any], spec: Any, prior: Mapping[str, Any] | None =
     return _mask(kind.spec_to(spec), kind.Spec, prior)
 
 
+def mask_inputs(kind: Kind[Any, Any], props: Mapping[str, Any],
+                prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Declared properties (snake_case, as a stack resolves them) with every sensitive
+    field replaced by a salted digest (the old digest kept while the secret is unchanged)."""
+    return _mask(props, kind.Spec, prior)
+
+
 def mask_outputs(kind: Kind[Any, Any], outputs: Any, prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Outputs as plain data, sensitive ones digested."""
     return _mask(kind.outputs_to(outputs), kind.Outputs, prior)
@@ -127,6 +135,10 @@ class ResourceState:
     #: Digest of the (masked) spec the DSP showed last time: when refresh sees the same,
     #: nothing changed out of band and no diff is needed.
     observed_digest: str | None = None
+    #: The declared properties last applied (plain data, secrets as digests): what
+    #: ``Kind.declare_removed`` needs to see an input the declaration no longer names
+    #: (a DF: key removed from a volume's extra_specs resets it). None in older states.
+    declared: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # shallow on purpose (hot path: two records per operation); values are plain data

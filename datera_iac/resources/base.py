@@ -342,6 +342,19 @@ class Kind(abc.ABC, Generic[S, O]):
         update-vs-replace from values (a retype the DSP cannot do in place)."""
         return diff_specs(old, new)
 
+    def declare_removed(self, new: S, last: S | None, config: Any = None) -> S:
+        """``new``, with what ``last`` (the spec last declared for this object) declared and
+        ``new`` no longer does made explicit at its default. Pure: no API call.
+
+        Only a kind whose :meth:`diff` compares just the attributes a declaration names
+        needs this (a Volume's ``extra_specs``: a ``DF:`` key left out keeps whatever the
+        DSP has, so without ``last`` a key *removed* from the declaration would keep its
+        old value on the DSP and plan no change). Callers that keep the last declaration
+        (the engine's state) pass the result to :meth:`diff` and :meth:`update`; callers
+        that do not simply lose the reset. ``config`` (the DateraConfig) supplies defaults
+        such as ``datera_volume_type_defaults``. The default returns ``new`` unchanged."""
+        return new
+
     # ---- DSP behaviour -------------------------------------------------------------
 
     @abc.abstractmethod

@@ -111,6 +111,8 @@ META_VOLUME_TYPE = "volume_type"
 _NAME_FIX = ("use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_' "
              "(the DSP's app_instance name rule)")
 _QOS_KEYS = frozenset(cinder.QOS_MAX_KEYS) | {"iops_per_gb", "bandwidth_per_gb"}
+#: Policy keys whose removal from a declaration changes nothing (see declare_removed).
+_KEEP_ON_REMOVE = frozenset({"round_robin", "template"})
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -515,6 +517,32 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                         delete_before_replace=old.name == new.name,
                         reason="; ".join(reasons) or None)
         return d
+
+    def declare_removed(self, new: VolumeSpec, last: VolumeSpec | None,
+                        config: Any = None) -> VolumeSpec:
+        """``new`` with each policy key ``last`` declared and ``new`` does not, written at
+        its default (the driver's, or ``datera_volume_type_defaults``).
+
+        Why: :meth:`diff` compares only the ``DF:`` keys a declaration names, so a key
+        you never wrote keeps what the DSP has (a clone's inherited policy, a config
+        default) and a plan after apply or import stays empty. A key you *remove* is
+        another thing: the Cinder driver's retype re-applies the whole policy of the new
+        type, so a QoS key that is gone takes its limit off the performance_policy. Made
+        explicit here, the removal is an ordinary declared change for :meth:`diff` (the
+        plan shows it, a replica_count that would drop is the usual plan error) and for
+        :meth:`update` (which writes it). Two keys are left alone: ``round_robin`` (no DSP
+        state) and ``template`` (a volume cannot be re-bound; dropping the key does not
+        re-create it)."""
+        if last is None:
+            return new
+        gone = _declared(last.extra_specs) - _declared(new.extra_specs) - _KEEP_ON_REMOVE
+        if not gone:
+            return new
+        defaults = cinder.driver_defaults(config)
+        specs = dict(new.extra_specs)
+        for name in gone:
+            specs[cinder.PREFIX + name] = defaults[name]
+        return attrs.evolve(new, extra_specs=specs)
 
     # ---- read ----------------------------------------------------------------------------
 
