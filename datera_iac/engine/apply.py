@@ -9,13 +9,14 @@ resource are skipped rather than attempted with missing inputs.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import sys
 import threading
 import time
 import uuid as uuid_mod
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TextIO
 
@@ -220,6 +221,18 @@ def _with_create_token(kind: Kind[Any, Any], spec: Any) -> Any:
         return spec
 
 
+@attrs.define(frozen=True)
+class _Intent:
+    """A create whose intent is already durable: announced ahead by the scheduler, so the
+    worker that runs it starts with the API call instead of waiting for a journal sync."""
+
+    op_id: str
+    kind: Kind[Any, Any]
+    props: Any
+    sent: Any  # the spec as declared
+    spec: Any  # the spec sent: ``sent`` with the create token the intent recorded
+
+
 def _message(e: BaseException) -> str:
     if isinstance(e, DateraIacError):
         return str(e)
@@ -288,6 +301,9 @@ class Applier:
         ready = deque(k for k in keys if remaining[k] == 0)
         running: dict[Future[None], tuple[str, str | None]] = {}
         finished_count = 0
+        # Intents of creates announced ahead (durable, not started yet). Workers then never
+        # wait for a journal sync; the scheduler pays one sync per batch while they run.
+        announced: dict[tuple[str, str | None], _Intent] = {}
 
         def finish(key: tuple[str, str | None]) -> None:
             nonlocal finished_count
@@ -299,49 +315,103 @@ class Applier:
                 if remaining[k] == 0:
                     ready.append(k)
 
-        while finished_count < len(keys):
-            while ready and len(running) < self.parallel:
-                key = ready.popleft()
-                s = by_key[key]
-                if deps[key] & failed:
-                    failed.add(s.name)
-                    self.result.skipped.append(s.name)
-                    finish(key)
-                elif s.action in ("same", "error"):
-                    if s.action == "error":
+        try:
+            while finished_count < len(keys):
+                while ready and len(running) < self.parallel:
+                    key = ready.popleft()
+                    s = by_key[key]
+                    if deps[key] & failed:
                         failed.add(s.name)
+                        self.result.skipped.append(s.name)
+                        finish(key)
+                    elif s.action in ("same", "error"):
+                        if s.action == "error":
+                            failed.add(s.name)
+                        finish(key)
+                    else:
+                        if key not in announced:
+                            self._announce(itertools.chain((key,), ready), by_key, announced,
+                                           2 * self.parallel)
+                        running[pool.submit(self._execute, s, announced.pop(key, None))] = key
+                if len(announced) <= self.parallel // 2 and ready:
+                    self._announce(ready, by_key, announced, self.parallel)
+                if not running:
+                    if not ready and finished_count < len(keys):
+                        raise StateError("internal error: apply graph stalled")  # pragma: no cover
+                    continue
+                completed, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in completed:
+                    key = running.pop(fut)
+                    s = by_key[key]
+                    err = fut.exception()
+                    if err is not None:
+                        failed.add(s.name)
+                        self.result.failures.append(Failure(s.name, s.action, _message(err)))
+                    else:
+                        self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
                     finish(key)
-                else:
-                    running[pool.submit(self._execute, s)] = key
-            if not running:
-                if not ready and finished_count < len(keys):
-                    raise StateError("internal error: apply graph stalled")  # pragma: no cover
-                continue
-            completed, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in completed:
-                key = running.pop(fut)
-                s = by_key[key]
-                err = fut.exception()
-                if err is not None:
-                    failed.add(s.name)
-                    self.result.failures.append(Failure(s.name, s.action, _message(err)))
-                else:
-                    self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
-                finish(key)
+        finally:
+            if announced:  # never started (the run stopped early): nothing to resolve later
+                self.store.commit({"pending_clear": [i.op_id for i in announced.values()]})
         return failed
+
+    def _announce(self, candidates: Iterable[tuple[str, str | None]],
+                  by_key: dict[tuple[str, str | None], Step],
+                  announced: dict[tuple[str, str | None], _Intent], limit: int) -> None:
+        """Journal, in one durable record, the intents of the first creates among
+        ``candidates`` (ready steps, in order) until ``limit`` are announced; only the first
+        ``2 * limit`` candidates are looked at (a queue of updates is not rescanned).
+
+        Every candidate is ready, so its dependencies are done and it will run: its intent
+        is cleared by its own result. Should the process die first, recovery resolves the
+        intent like any other (``find``: not found, cleared)."""
+        batch: dict[tuple[str, str | None], _Intent] = {}
+        for key in itertools.islice(candidates, 2 * limit):
+            if len(announced) + len(batch) >= limit:
+                break
+            if key in announced:
+                continue
+            intent = self._prepare_create(by_key[key])
+            if intent is not None:
+                batch[key] = intent
+        if not batch:
+            return
+        self.store.commit({"pending_add": [self._pending_op("create", by_key[k].name, i.kind,
+                                                            spec=i.spec, op_id=i.op_id).to_json()
+                                           for k, i in batch.items()]})
+        announced.update(batch)
+
+    def _prepare_create(self, step: Step) -> _Intent | None:
+        """What :meth:`_dispatch` works out for a plain create, done ahead so its intent can
+        be announced; None when the step is anything else, or when working it out fails
+        (the worker then takes the ordinary path and reports the error)."""
+        if step.action != "create" or self.stack is None or step.name in self.store.state.resources:
+            return None
+        try:
+            decl = self.stack.resources[step.name]
+            kind = self.facts.kinds.get(step.name) or kind_for(decl.type)
+            props = (decl.properties if decl.validated is not None
+                     else resolve(decl.properties, self._lookup))
+            if has_unknown(props):
+                return None
+            sent, _ = build_spec(kind, props, decl)
+            spec = _with_create_token(kind, sent)
+        except Exception:  # noqa: BLE001 - reported by the ordinary path in the worker
+            return None
+        return _Intent(op_id=secrets.token_hex(8), kind=kind, props=props, sent=sent, spec=spec)
 
     # ---- one step -------------------------------------------------------------------------
 
     def _lookup(self, ref: Any) -> Any:
         return lookup_value(self.facts, ref)
 
-    def _execute(self, step: Step) -> None:
+    def _execute(self, step: Step, intent: _Intent | None = None) -> None:
         t0 = time.monotonic()
         if self.progress:
             self.progress.started(step)
         err: str | None = None
         try:
-            self._dispatch(step)
+            self._dispatch(step, intent)
         except BaseException as e:
             err = _message(e)
             raise
@@ -349,7 +419,15 @@ class Applier:
             if self.progress:
                 self.progress.finished(step, err, time.monotonic() - t0)
 
-    def _dispatch(self, step: Step) -> None:
+    def _dispatch(self, step: Step, intent: _Intent | None = None) -> None:
+        if intent is not None:  # a create announced ahead: its spec is worked out already
+            decl = self.stack.resources[step.name] if self.stack is not None else None
+            assert decl is not None
+            self.facts.desired[step.name] = intent.props
+            self._create(intent.kind, step.name, intent.sent, prior=None, deps=list(step.deps),
+                         protect=decl.options.protect, retain=decl.options.retain_on_delete,
+                         intent=intent)
+            return
         if step.action in ("delete", "forget"):
             r = self._state_entry_for(step)
             if r is None:
@@ -434,21 +512,28 @@ class Applier:
         r = st.resources.get(step.name)
         return r if r is not None and (step.id is None or r.id == step.id) else None
 
+    def _pending_op(self, op: str, name: str, kind: Kind[Any, Any], *, spec: Any = None,
+                    object_id: str | None = None, deposed: bool = False,
+                    op_id: str | None = None) -> PendingOp:
+        return PendingOp(op_id=op_id or secrets.token_hex(8), op=op, name=name, type=kind.token,
+                         object_id=object_id, spec=mask_spec(kind, spec) if spec is not None else {},
+                         deposed=deposed, started=time.time(), pid=self._pid, host=self._host)
+
     def _pending(self, op: str, name: str, kind: Kind[Any, Any], *, spec: Any = None,
                  object_id: str | None = None, deposed: bool = False) -> str:
-        op_id = secrets.token_hex(8)
-        p = PendingOp(op_id=op_id, op=op, name=name, type=kind.token, object_id=object_id,
-                      spec=mask_spec(kind, spec) if spec is not None else {}, deposed=deposed,
-                      started=time.time(), pid=self._pid, host=self._host)
+        p = self._pending_op(op, name, kind, spec=spec, object_id=object_id, deposed=deposed)
         self.store.commit({"pending_add": [p.to_json()]})
-        return op_id
+        return p.op_id
 
     def _create(self, kind: Kind[Any, Any], name: str, spec: Any, *, prior: ResourceState | None,
                 deps: list[str], protect: bool, retain: bool, temp_name: str | None = None,
-                sent: Any = None) -> Observed[Any, Any]:
+                sent: Any = None, intent: _Intent | None = None) -> Observed[Any, Any]:
         sent = sent or spec
-        spec = _with_create_token(kind, spec)
-        op_id = self._pending("create", name, kind, spec=spec)
+        if intent is not None:  # announced ahead: durable already
+            spec, op_id = intent.spec, intent.op_id
+        else:
+            spec = _with_create_token(kind, spec)
+            op_id = self._pending("create", name, kind, spec=spec)
         try:
             obs = kind.create(self.ctx, spec)
         except BaseException as e:
