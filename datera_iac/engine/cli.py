@@ -110,7 +110,12 @@ Examples:
   datera-iac preview --detailed-exitcode      exit 0 no changes, 2 changes, 1 error
   datera-iac preview --refresh-only --detailed-exitcode   drift check: 2 when the DSP
                                               differs from the state
+  datera-iac preview --refresh=full           also read each volume's metadata (2 requests
+                                              per volume instead of ~10 for 1,000)
 """
+
+_REFRESH_HELP = ("How to read the DSP first: fast = bulk lists (no volume metadata), full = "
+                 "every object on its own, metadata included.")
 
 
 @click.command(epilog=_EXAMPLES_PREVIEW)
@@ -118,14 +123,16 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (or drift).")
 @click.option("--refresh-only", is_flag=True, help="Only compare the DSP with the state (drift).")
+@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="fast",
+              show_default=True, help=_REFRESH_HELP)
 @click.option("--destroy", "destroy_", is_flag=True, help="Plan the removal of every resource.")
 @click.pass_context
 def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, as_json: bool, detailed_exitcode: bool,
-            refresh_only: bool, destroy_: bool) -> None:
+            refresh_only: bool, refresh_mode: str, destroy_: bool) -> None:
     """Show what `up` would do, without changing anything (no lock is taken)."""
     with _workspace(file, stack, config, endpoint, backend, command="preview") as ws:
-        plan = ws.preview(refresh_only=refresh_only, destroy=destroy_)
+        plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode)
         _notes(ws)
         if as_json:
             click.echo(json.dumps(plan_json(plan), indent=2))
@@ -162,7 +169,7 @@ def _confirm(yes: bool, color: bool, as_json: bool) -> Callable[[Any], bool]:
 
 def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_json: bool,
             destroy: bool = False, refresh_only: bool = False, force_unlock: bool = False,
-            detailed_exitcode: bool = False) -> None:
+            detailed_exitcode: bool = False, refresh_mode: str = "fast") -> None:
     if force_unlock:
         _force_unlock(ws)
     shown: list[Any] = []
@@ -178,7 +185,7 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
 
     ask = _confirm(yes, color, as_json)
     plan, result = ws.up(destroy=destroy, refresh_only=refresh_only, on_plan=on_plan,
-                         confirm=lambda p: ask(p))
+                         confirm=lambda p: ask(p), refresh=refresh_mode)
     _notes(ws)
     if plan.errors:
         ctx.exit(1)
@@ -202,35 +209,41 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
               help="Operations run at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (results go to stderr).")
 @click.option("--refresh-only", is_flag=True, help="Only bring the state in line with the DSP.")
+@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="fast",
+              show_default=True, help=_REFRESH_HELP)
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first (the holder is shown).")
 @click.pass_context
 def up(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
        backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-       refresh_only: bool, force_unlock: bool) -> None:
+       refresh_only: bool, refresh_mode: str, force_unlock: bool) -> None:
     """Create, update and delete DSP objects until they match the stack."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="up") as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, refresh_only=refresh_only,
-                force_unlock=force_unlock)
+                force_unlock=force_unlock, refresh_mode=refresh_mode)
 
 
 @click.command(epilog="""
 \b
 Examples:
   datera-iac refresh                        drop vanished objects, record drift in the state
-  datera-iac refresh --detailed-exitcode    exit 2 when something drifted
+  datera-iac refresh --detailed-exitcode    exit 2 when something drifted (metadata included)
+  datera-iac refresh --refresh=fast         bulk lists only (skips volume metadata)
 """)
 @stack_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the DSP differed from the state.")
 @click.option("--json", "as_json", is_flag=True, help="Print the drift as JSON.")
+@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="full",
+              show_default=True, help=_REFRESH_HELP)
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
 @click.pass_context
 def refresh(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, detailed_exitcode: bool, as_json: bool,
-            force_unlock: bool) -> None:
+            refresh_mode: str, force_unlock: bool) -> None:
     """Read every managed object and update the state to match the DSP."""
     with _workspace(file, stack, config, endpoint, backend, command="refresh") as ws:
         _run_up(ctx, ws, yes=True, color=_color(color), as_json=as_json, refresh_only=True,
-                force_unlock=force_unlock, detailed_exitcode=detailed_exitcode)
+                force_unlock=force_unlock, detailed_exitcode=detailed_exitcode,
+                refresh_mode=refresh_mode)
 
 
 @click.command(epilog="""

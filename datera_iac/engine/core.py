@@ -32,18 +32,31 @@ from datera_iac.engine.plan import (
     make_plan,
     masked_outputs,
     recover_pending,
-    refresh,
+    refresh as read_dsp,
 )
 from datera_iac.engine.state import State, holder_info
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Timeouts, kind_for
 
-__all__ = ["EMBEDDED_USERS", "Workspace", "load_stack", "stack_config_file"]
+__all__ = ["EMBEDDED_USERS", "REFRESH_MODES", "Workspace", "load_stack", "stack_config_file"]
 
 log = logging.getLogger("datera_iac.engine")
 
 #: Credentials of the bundled simulator started when no DSP is configured.
 EMBEDDED_USERS = {"admin": "password"}
+
+#: How a run reads the DSP before planning. ``fast``: the kinds' bulk reads (paged lists:
+#: about ten requests for 1,000 volumes) - what a bulk list does not return (a volume's
+#: app_instance metadata) is not seen, so an out-of-band metadata edit is not drift.
+#: ``full``: every object's own read, ``parallel`` at a time (about two requests per
+#: volume), which sees metadata too. ``preview``/``up`` default to fast, ``refresh`` to full.
+REFRESH_MODES = ("fast", "full")
+
+
+def _full(mode: str) -> bool:
+    if mode not in REFRESH_MODES:
+        raise InputError(f"unknown refresh mode {mode!r}", fix="use fast or full")
+    return mode == "full"
 
 
 def stack_config_file(stack_file: Path, stack: str) -> dict[str, Any]:
@@ -249,8 +262,13 @@ class Workspace:
             return {}
         return {n: d.properties for n, d in stack.resources.items()}
 
-    def preview(self, *, refresh_only: bool = False, destroy: bool = False) -> Plan:
-        """The plan, without the lock and without writing anything (reads only)."""
+    def preview(self, *, refresh_only: bool = False, destroy: bool = False,
+                refresh: str = "fast") -> Plan:
+        """The plan, without the lock and without writing anything (reads only).
+
+        ``refresh``: ``fast`` reads with the kinds' bulk lists (a handful of requests for
+        1,000 volumes, but no volume metadata); ``full`` reads every object on its own,
+        metadata included (see :data:`REFRESH_MODES`)."""
         stack = None if destroy and self.stack_file is None else self.definition()
         backend = self.backend()
         try:
@@ -260,7 +278,7 @@ class Workspace:
         ctx = self.context()
         _, notes = recover_pending(ctx, state, self._desired_props(stack))
         facts = Facts()
-        delta, drift = refresh(ctx, state, facts)
+        delta, drift = read_dsp(ctx, state, facts, full=_full(refresh), parallel=self.parallel)
         state.apply_delta(delta)
         plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
                          refresh_only=refresh_only, drift=drift)
@@ -269,9 +287,10 @@ class Workspace:
 
     def up(self, *, destroy: bool = False, refresh_only: bool = False, confirm: Any = None,
            progress_stream: TextIO | None = None, quiet: bool = False,
-           on_plan: Any = None) -> tuple[Plan, ApplyResult | None]:
+           on_plan: Any = None, refresh: str = "fast") -> tuple[Plan, ApplyResult | None]:
         """Lock, recover, refresh, plan and apply. ``confirm(plan) -> bool`` may stop
-        before any write to the DSP (``up`` without ``--yes`` on a TTY)."""
+        before any write to the DSP (``up`` without ``--yes`` on a TTY). ``refresh``: as
+        for :meth:`preview`."""
         stack = None if destroy and self.stack_file is None else self.definition()
         with self.locked() as (backend, state):
             ctx = self.context()  # after the lock: an embedded simulator is ours alone
@@ -283,7 +302,8 @@ class Workspace:
             for d in deltas:
                 store.commit(d)
             facts = Facts()
-            delta, drift = refresh(ctx, store.state, facts)
+            delta, drift = read_dsp(ctx, store.state, facts, full=_full(refresh),
+                                   parallel=self.parallel)
             if delta:
                 store.commit(delta)
             plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack, destroy=destroy,
@@ -333,9 +353,12 @@ class Workspace:
         if outs != store.state.outputs:
             store.commit({"outputs": outs})
 
-    def refresh(self) -> Plan:
-        """Bring the state in line with the DSP (drops vanished objects); returns the drift."""
-        return self.up(refresh_only=True)[0]
+    def refresh(self, *, mode: str = "full") -> Plan:
+        """Bring the state in line with the DSP (drops vanished objects); returns the drift.
+
+        A full refresh by default: the one command whose job is to read everything
+        (a volume's metadata included); ``mode="fast"`` uses the bulk reads only."""
+        return self.up(refresh_only=True, refresh=mode)[0]
 
     def import_resource(self, name: str, type_: str, ref: str, *, protect: bool = False) -> Any:
         """Adopt an existing DSP object into state under ``name`` (no write to the DSP)."""

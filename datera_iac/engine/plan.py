@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -437,8 +438,23 @@ def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: 
     return out
 
 
-def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], list[Drift]]:
-    """Read every managed object with the kinds' bulk reads.
+def _read_each(ctx: Context, kind: Kind[Any, Any], items: list[tuple[ResourceState, bool]],
+               parallel: int) -> dict[str, Observed[Any, Any] | None]:
+    """A full refresh: every object's own read (``read_known`` with its recorded spec),
+    ``parallel`` at a time, like Terraform's refresh."""
+    def one(r: ResourceState) -> tuple[str, Observed[Any, Any] | None]:
+        return r.id, kind.read_known(ctx, r.id, known_spec(kind, r))
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel),
+                            thread_name_prefix="datera-refresh") as pool:
+        return dict(pool.map(one, [r for r, _ in items]))
+
+
+def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
+            parallel: int = 10) -> tuple[dict[str, Any], list[Drift]]:
+    """Read every managed object with the kinds' bulk reads (``full``: with each object's
+    own read, which also sees what a bulk list does not return, such as a volume's
+    metadata: about one request more per volume, ``parallel`` at a time).
 
     Fills ``facts.observed`` and returns (a delta bringing the state in line with the DSP,
     the drift relative to the state). Vanished objects leave the state: the plan then
@@ -452,11 +468,12 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
     upserts, removes, deposed_gone, drift = [], [], [], []
     for token, items in by_kind.items():
         kind = kind_for(token)
-        seen = kind.read_many(ctx, [r.id for r, _ in items])
+        seen = (_read_each(ctx, kind, items, parallel) if full
+                else kind.read_many(ctx, [r.id for r, _ in items]))
         for r, is_deposed in items:
             obs = seen.get(r.id)
             known = None
-            if obs is None:
+            if obs is None and not full:
                 known = known_spec(kind, r)
                 if known is not None:
                     obs = kind.read_known(ctx, r.id, known)
@@ -492,8 +509,12 @@ def refresh(ctx: Context, state: State, facts: Facts) -> tuple[dict[str, Any], l
                 drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes)))
             if (changes or (new_out != r.outputs and _norm(new_out) != _norm(r.outputs)) or obs.id != r.id
                     or seen_digest != r.observed_digest):
+                # recorded drift: the state no longer holds what was applied, so the next
+                # plan must diff even though the declaration is unchanged
                 upserts.append(attrs.evolve(r, id=obs.id, spec=new_spec, outputs=new_out,
-                                            observed_digest=seen_digest).to_json())
+                                            observed_digest=seen_digest,
+                                            inputs_digest=None if changes else r.inputs_digest,
+                                            ).to_json())
     delta: dict[str, Any] = {}
     if upserts:
         delta["upsert"] = upserts

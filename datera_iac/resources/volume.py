@@ -16,7 +16,9 @@ Why it looks the way it does:
   policy explicitly (``DF:replica_count``, placement, ip_pool, template, QoS ``*_max``);
   :meth:`Volume.diff` compares the *attributes you declared*: an attribute you leave out
   keeps whatever the DSP has (Terraform's optional+computed), so writing a subset of keys,
-  or QoS as ``iops_per_gb``, does not show a change after a refresh.
+  or QoS as ``iops_per_gb``, does not show a change after a refresh. A key *removed* from
+  the declaration goes back to its default (:meth:`Volume.declare_removed`, given the last
+  declaration by the caller), as a Cinder retype re-applies the whole type.
 * **Unknown is not a change.** The DSP never returns CHAP secrets, a volume's source
   (clone, snapshot, template) or, in a bulk read, its metadata; ``read`` reports those as
   None and ``diff`` compares such fields only when both sides know them.
@@ -568,7 +570,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     ) -> dict[str, Observed[VolumeSpec, VolumeOutputs] | None]:
         """One paged ``GET /app_instances`` per tenant (pages of 100). Metadata is not
         fetched (it would cost a GET per volume): ``volume_type`` and ``metadata`` come
-        back unknown (None), which :meth:`diff` does not count as a change."""
+        back unknown (None), which :meth:`diff` does not count as a change. A caller that
+        must see metadata drift reads each volume (the engine's ``--refresh=full``)."""
         wanted = list(ids)
         by_tenant: dict[str, list[tuple[str, str]]] = {}
         for i in wanted:
