@@ -74,6 +74,11 @@ _ERRORS: Final[dict[int, type[DspError]]] = {
     422: ValidationFailed,
     503: Unavailable,
 }
+_HEADERS: Final = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Accept": "application/json",
+    "Datera-Driver": DRIVER_HEADER,
+}
 _LOG_BODY_LIMIT = 4000
 _POOL_SIZE = 32
 _TARGET_CACHE = 4096
@@ -171,6 +176,7 @@ class DspClient:
         self._pool: Any = None  # see _direct_pool
         self._pool_adapter: Any = None
         self._lean = False  # _wire.exchange instead of urlopen on the direct path
+        self._session_merge: tuple[tuple[Any, ...], dict[str, tuple[str, str]]] | None = None
         self._host_header = ""
         self._targets: dict[str, str] = {}  # rel path -> request target, as requests prepares it
         self._valid_headers: set[tuple[str, str]] = set()  # header items already checked
@@ -453,11 +459,7 @@ class DspClient:
         tenant: str | None,
         key: str | None,
     ) -> requests.Response | _Reply:
-        headers: Any = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Accept": "application/json",
-            "Datera-Driver": DRIVER_HEADER,
-        }
+        headers: Any = dict(_HEADERS)
         if key is not None:
             headers["Auth-Token"] = key
         if tenant is not None:
@@ -479,9 +481,7 @@ class DspClient:
         if env is None:
             env = self._env_settings = self._environment_settings(verify)
         if session.headers:  # as Session.request merges them (ours win, case-insensitively)
-            merged = requests.structures.CaseInsensitiveDict(session.headers)
-            merged.update(headers)
-            headers = merged
+            headers = self._with_session_headers(session.headers, headers)
         if session.params:
             params = {**session.params, **(params or {})}
         pool = self._direct_pool(env)
@@ -517,6 +517,25 @@ class DspClient:
                 (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
             )
         return resp
+
+    def _with_session_headers(self, session_headers: Any, ours: dict[str, str]) -> dict[str, str]:
+        """``session_headers`` updated with ``ours`` case-insensitively, in the order (and
+        with the key spelling) ``CaseInsensitiveDict(session_headers).update(ours)`` gives.
+
+        The session's headers are the same on every call (requests' defaults: User-Agent,
+        Accept-Encoding, Accept, Connection), so their part of the merge is done once per
+        distinct set; a caller that edits ``session.headers`` gets a new merge."""
+        items = tuple(session_headers.items())
+        cached = self._session_merge
+        if cached is None or cached[0] != items:
+            lower: dict[str, tuple[str, str]] = {}
+            for k, v in items:  # CaseInsensitiveDict: the last spelling of a name wins
+                lower[k.lower()] = (k, v)
+            cached = self._session_merge = (items, lower)
+        merged = dict(cached[1])
+        for k, v in ours.items():
+            merged[k.lower()] = (k, v)
+        return {k: v for k, v in merged.values()}
 
     def _direct_pool(self, env: dict[str, Any]) -> Any:
         """The urllib3 connection pool of the session's own ``HTTPAdapter`` for our endpoint,

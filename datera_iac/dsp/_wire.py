@@ -124,6 +124,23 @@ class _Reader:
             if not self.fill():
                 raise _Closed
 
+    def head(self) -> bytes:
+        """Everything up to the blank line that ends a response head (without it)."""
+        start = 0
+        while True:
+            i = self.buf.find(b"\r\n\r\n", start)
+            if i >= 0:
+                out = bytes(self.buf[:i])
+                del self.buf[:i + 4]
+                return out
+            if len(self.buf) > _MAX_HEAD:
+                raise ProtocolError("Connection aborted.", "response head over 64 KiB")
+            start = max(0, len(self.buf) - 3)
+            if not self.fill():
+                if self.buf.strip():
+                    raise ProtocolError("Connection aborted.", "response head cut short")
+                raise _Closed
+
     def exactly(self, n: int) -> bytes:
         while len(self.buf) < n:
             if not self.fill():
@@ -141,10 +158,8 @@ class _Reader:
 
 
 def _read_head(r: _Reader) -> tuple[str, int, Headers]:
-    """One response head: (HTTP version, status, headers)."""
-    status_line = r.line()
-    if not status_line:
-        raise _Closed  # http.client: RemoteDisconnected (closed without a response)
+    """One response head: (HTTP version, status, headers), read as one block."""
+    status_line, *lines = r.head().split(b"\r\n")
     parts = status_line.split(None, 2)
     try:
         version = parts[0].decode("ascii")
@@ -154,14 +169,9 @@ def _read_head(r: _Reader) -> tuple[str, int, Headers]:
     if not version.startswith("HTTP/") or not 100 <= status <= 999:
         raise ProtocolError("Connection aborted.", f"bad status line {status_line[:80]!r}")
     headers = Headers()
-    size = len(status_line)
-    while True:
-        line = r.line()
-        size += len(line) + 2
-        if not line:
-            return version, status, headers
-        if len(headers) >= _MAX_HEADERS or size > _MAX_HEAD:
-            raise ProtocolError("Connection aborted.", "too many or too long response headers")
+    if len(lines) > _MAX_HEADERS:
+        raise ProtocolError("Connection aborted.", "more than 100 response headers")
+    for line in lines:
         name, sep, value = line.partition(b":")
         if not sep or not name or name != name.strip():
             raise ProtocolError("Connection aborted.", f"bad header line {line[:80]!r}")
@@ -169,6 +179,7 @@ def _read_head(r: _Reader) -> tuple[str, int, Headers]:
         text = value.strip().decode("latin-1")
         old = dict.get(headers, key)
         dict.__setitem__(headers, key, text if old is None else f"{old}, {text}")
+    return version, status, headers
 
 
 def _read_chunked(r: _Reader) -> bytes:

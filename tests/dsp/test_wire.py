@@ -302,3 +302,24 @@ def test_adapter_with_retries_keeps_urlopen(raw: Any) -> None:
     c = DspClient(cfg, session=session)
     c.get("/system")
     assert c._pool is not None and not c._lean
+
+
+def test_session_headers_are_merged_as_requests_merges_them(raw: Any) -> None:
+    """A session's extra headers are sent; where the client sets the same name in another
+    case, the client's value wins and the header is sent once; a later edit of the
+    session's headers is seen."""
+    server = raw(lambda conn, req: ok(b'{"api_versions": ["v2.2"], "key": "k"}'))
+    session = requests.Session()
+    session.headers.update({"X-Trace": "t1", "accept": "text/plain"})
+    cfg = DateraConfig.from_mapping({"endpoint": server.url, "san_login": "a",
+                                     "san_password": "p"}, env={})
+    c = DspClient(cfg, session=session)
+    c.get("/system")
+    session.headers["X-Trace"] = "t2"
+    c.get("/system")
+    sent = [split(r)[1] for r in server.requests]
+    accept = [h for h in sent[-1] if h.lower().startswith(b"accept:")]
+    assert accept == [b"Accept: application/json"]
+    assert b"X-Trace: t1" in sent[-2] and b"X-Trace: t2" in sent[-1]
+    assert b"Auth-Token: k" in sent[-1] and b"tenant: /root" in sent[-1]
+    assert c._lean
