@@ -25,7 +25,7 @@ from datera_iac.engine.apply import (
     state_entry,
 )
 from datera_iac.engine.backends import Backend, describe_holder, open_backend
-from datera_iac.engine.model import Location, StackDef, StackError
+from datera_iac.engine.model import Location, StackDef, StackError, has_unknown
 from datera_iac.engine.plan import (
     Facts,
     Plan,
@@ -34,7 +34,7 @@ from datera_iac.engine.plan import (
     recover_pending,
     refresh as read_dsp,
 )
-from datera_iac.engine.state import State, holder_info
+from datera_iac.engine.state import State, holder_info, mask_inputs
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Timeouts, kind_for
 
@@ -334,7 +334,10 @@ class Workspace:
 
     def _sync_options(self, store: StateStore, stack: StackDef, plan: Plan) -> None:
         """Record option changes (protect, retainOnDelete, dependencies) of resources whose
-        inputs did not change: they touch the state only, never the DSP."""
+        inputs did not change: they touch the state only, never the DSP. Their declaration
+        is recorded too when it is new to the state (an import, a state from before
+        ``declared`` existed, a rewrite the DSP already matches), so removing a key later
+        is seen (``Kind.declare_removed``)."""
         upserts = []
         for step in plan.steps:
             r = store.state.resources.get(step.name)
@@ -342,9 +345,12 @@ class Workspace:
             if step.action != "same" or r is None or decl is None:
                 continue
             want = (decl.options.protect, decl.options.retain_on_delete, sorted(step.deps))
-            if (r.protect, r.retain_on_delete, sorted(r.deps)) != want:
+            declared = r.declared
+            if step.desired is not None and not has_unknown(step.desired):
+                declared = mask_inputs(kind_for(r.type), step.desired, r.declared)
+            if (r.protect, r.retain_on_delete, sorted(r.deps)) != want or declared != r.declared:
                 upserts.append(attrs.evolve(r, protect=want[0], retain_on_delete=want[1],
-                                            deps=want[2]).to_json())
+                                            deps=want[2], declared=declared).to_json())
         if upserts:
             store.commit({"upsert": upserts})
 

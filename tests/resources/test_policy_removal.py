@@ -239,3 +239,23 @@ resources:
     ws = ws_for("")
     assert not ws.preview().changes
     ws.close()
+
+
+def test_engine_import_then_removed_key_is_reset(sim, ctx, stack_ws):
+    """A volume imported with `datera-iac import` (no declaration recorded then) gets its
+    declaration recorded by the first up that changes nothing, so a key removed afterwards
+    is still reset."""
+    made = VOLUME.create(ctx, VOLUME.spec_from({
+        "name": "vol-qos", "size": 4, "extra_specs": {"write_iops_max": 1000}}))
+    ws = stack_ws('{"DF:write_iops_max": 1000}')
+    ws.import_resource("v", "datera:index:Volume", made.id)
+    assert ws.load_state().resources["v"].declared is None
+    plan = up_ok(ws)
+    assert not plan.changes
+    declared = ws.load_state().resources["v"].declared
+    assert declared is not None and declared["extra_specs"] == {"DF:write_iops_max": 1000}
+    ws = stack_ws("{}")
+    assert [s.action for s in ws.preview().changes] == ["update"]
+    up_ok(ws)
+    assert live_qos(sim, ctx, ws) == {}
+    assert not stack_ws("{}").preview().changes
