@@ -64,11 +64,13 @@ class PartialCreate(Exception):
 
 @attrs.frozen
 class PlanOutcome:
-    """A planned state and the attributes whose change forces a replacement."""
+    """A planned state and the attributes whose change forces a replacement. ``repair``:
+    why the prior object must be repaired (``kind.needs_repair``), planned as an update."""
 
     planned: dict[str, Any]
     requires_replace: tuple[str, ...] = ()
     diff: Diff | None = None
+    repair: str | None = None
 
 
 class KindAdapter:
@@ -98,6 +100,18 @@ class KindAdapter:
 
     def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
         return self.kind.spec_from(self._inputs_of(state), resource=resource)
+
+    def repair_of(self, state: Mapping[str, Any] | None) -> str | None:
+        """``kind.needs_repair`` of the outputs recorded in a state (refreshed before a
+        plan), or None."""
+        if not state:
+            return None
+        outs = {f.name: state.get(f.name) for f in self.schema.outputs
+                if state.get(f.name) is not None and not has_unknown(state.get(f.name))}
+        try:
+            return self.kind.needs_repair(self.kind.outputs_from(outs))
+        except (TypeError, ValueError):  # a state the core no longer structures
+            return None
 
     def timeouts_of(self, state: Mapping[str, Any] | None) -> Timeouts:
         value = (state or {}).get(TIMEOUTS)
@@ -193,6 +207,9 @@ class KindAdapter:
             else:
                 planned[f.name] = prior.get(f.name)
 
+        # a broken object (kind.needs_repair) is an update even with no input change: its
+        # outputs become "known after apply", and apply calls the kind's update to repair it
+        repair = self.repair_of(prior)
         if replaces:
             planned[ID] = Unknown
             for f in s.outputs:
@@ -200,10 +217,10 @@ class KindAdapter:
         else:
             planned[ID] = prior.get(ID)
             for f in s.outputs:
-                keep = not changed or f.name in self._stable
+                keep = (not changed and repair is None) or f.name in self._stable
                 planned[f.name] = prior.get(f.name) if keep else Unknown
         planned[TIMEOUTS] = config.get(TIMEOUTS)
-        return PlanOutcome(planned, tuple(sorted(replaces)), d)
+        return PlanOutcome(planned, tuple(sorted(replaces)), d, repair)
 
     # ---- state ----------------------------------------------------------------------
 
@@ -326,7 +343,7 @@ class KindAdapter:
                 resource=str(planned.get("name") or prior.get(ID) or ""),
                 fix="run `terraform apply` again: the next plan knows the value and shows the "
                 "replacement (or why it is refused)")
-        if not d.changed:
+        if not d.changed and self.repair_of(prior) is None:
             # Only the form of an input or a timeout changed: nothing to tell the DSP.
             state = dict(planned)
             for f in self.schema.outputs:

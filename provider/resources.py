@@ -76,10 +76,14 @@ class KindResource(Resource):
         """Called by :class:`provider.servicer.Servicer` (``tf`` does not pass the config
         nor let a resource name the replace paths)."""
         try:
-            return self.adapter.plan(prior, config)
+            outcome = self.adapter.plan(prior, config)
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior, config)
             return None
+        if outcome.repair and not outcome.requires_replace:
+            diags.add_warning(f"{self.adapter.kind.tf_type} {prior.get('id') if prior else ''} "
+                              "needs repair", f"{outcome.repair}; this apply repairs it in place")
+        return outcome
 
     def create(self, ctx: CreateContext, planned: dict) -> dict | None:
         try:

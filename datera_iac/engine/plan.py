@@ -229,7 +229,9 @@ def effective_diff(kind: Kind[Any, Any], observed: Observed[Any, Any], spec: Any
 
     A secret the DSP never returns (observed ``None``) is compared with the state's salted
     digest instead; a field whose desired value is not known yet counts as changed; a
-    name still carrying a replacement's temporary name is a rename, not a replacement."""
+    name still carrying a replacement's temporary name is a rename, not a replacement. A
+    live object the kind says needs repair (an attachment left half-detached) gets
+    ``repair`` set, so the diff counts as changed even with no field change (an update)."""
     d = kind.diff(observed.spec, spec)
     changes = []
     for c in d.changes:
@@ -248,7 +250,7 @@ def effective_diff(kind: Kind[Any, Any], observed: Observed[Any, Any], spec: Any
                 name=name, old=getattr(observed.spec, name, None), new=UNKNOWN,
                 replace=bool(f.metadata.get(REPLACE)), sensitive=bool(f.metadata.get(SENSITIVE)),
             ))
-    return attrs.evolve(d, changes=tuple(changes))
+    return attrs.evolve(d, changes=tuple(changes), repair=kind.needs_repair(observed.outputs))
 
 
 def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
@@ -642,7 +644,8 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return
     step.id = prior.id
     if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
-            and not has_unknown(props) and secret_matches(prior.inputs_digest, props)):
+            and not has_unknown(props) and secret_matches(prior.inputs_digest, props)
+            and kind.needs_repair(obs.outputs) is None):
         return  # declaration unchanged since it was applied, and no drift: nothing to do
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
@@ -657,6 +660,8 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return
     step.changes = d.changes
     step.reason = d.reason
+    if d.repair:
+        step.reason = "; ".join(r for r in (d.reason, f"needs repair: {d.repair}") if r)
     if not d.replace:
         step.action = "update"
         if prior.temp_name:

@@ -3,7 +3,7 @@
 * :mod:`~datera_iac.node.runner`     ``Runner`` (argv lists, ok codes, timeouts, masking),
   ``LocalRunner`` (subprocess, no shell)
 * :mod:`~datera_iac.node.remote`     ``SshRunner`` for ``ssh://user@host:port`` nodes
-* :mod:`~datera_iac.node.iscsi`      ``IscsiHelper``: attach / detach / extend / inspect
+* :mod:`~datera_iac.node.iscsi`      ``IscsiHelper``: attach / detach / extend / inspect / remains
 * :mod:`~datera_iac.node.multipath`  Datera's ``multipath.conf``, multipathd checks
 * :mod:`~datera_iac.node.fs`         format-only-if-blank, mount, unmount
 * :mod:`~datera_iac.node.image`      images to and from volumes, the image cache

@@ -44,6 +44,7 @@ __all__ = [
     "Session",
     "PathState",
     "Attachment",
+    "Remains",
     "IscsiHelper",
     "validate_iqn",
     "normalize_wwid",
@@ -187,6 +188,32 @@ class Attachment:
         return any(p.state != "up" for p in self.paths)
 
 
+@attrs.frozen
+class Remains:
+    """What a node still holds of one LUN's attachment, whether or not it is usable: the
+    portals with a session to the target, the portals with a node record, the SCSI
+    devices of the LUN and the dm-multipath map. Empty when the LUN is fully detached."""
+
+    sessions: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    map_name: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.records or self.devices or self.map_name)
+
+    def describe(self) -> str:
+        """A short list for plan output and errors: '2 sessions, 2 node records'."""
+        parts = []
+        for n, what in ((len(self.sessions), "session"), (len(self.records), "node record"),
+                        (len(self.devices), "SCSI device")):
+            if n:
+                parts.append(f"{n} {what}{'s' if n > 1 else ''}")
+        if self.map_name:
+            parts.append(f"multipath map {self.map_name}")
+        return ", ".join(parts) or "nothing"
+
+
 def parse_sessions(text: str) -> list[Session]:
     """Parse ``iscsiadm -m session``: ``tcp: [3] 10.0.0.1:3260,1 iqn... (non-flash)``."""
     out = []
@@ -273,6 +300,11 @@ class IscsiHelper:
         """Active sessions; exit 21 means none."""
         res = self._iscsiadm(["-m", "session"], ok=(0, codes.ISCSI_ERR_NO_OBJS_FOUND))
         return parse_sessions(res.stdout) if res.code == 0 else []
+
+    def node_records(self) -> list[tuple[str, str]]:
+        """(portal, target iqn) of every node record (``iscsiadm -m node``; 21 = none)."""
+        res = self._iscsiadm(["-m", "node"], ok=(0, codes.ISCSI_ERR_NO_OBJS_FOUND))
+        return parse_discovery(res.stdout) if res.code == 0 else []
 
     def multipath_state(self) -> tuple[bool, str]:
         return multipathd_running(self.run, timeout=self.command_timeout)
@@ -508,6 +540,34 @@ class IscsiHelper:
                                else f"disk/by-id/scsi-{wwid}")
         return Attachment(t, device_path, wwid, tuple(devices), name, tuple(paths))
 
+    def remains(self, t: Target) -> Remains:
+        """What is left on this node of ``t``'s LUN, usable or not (no change made).
+
+        Looks where :meth:`detach` cleans up, so what this reports is exactly what a
+        detach removes: sessions to the target (any portal), node records on the target's
+        portals, the LUN's SCSI devices and its map (found through a device, or, with the
+        volume's serial, by its WWID when no device is left)."""
+        sessions = tuple(s.portal for s in self.sessions() if s.iqn == t.iqn)
+        records = tuple(p for p, iqn in self.node_records()
+                        if iqn == t.iqn and p in t.portals)
+        devices = []
+        for portal in dict.fromkeys([*t.portals, *sessions]):
+            real = self.run.realpath(self.by_path(portal, t.iqn, t.lun))
+            if real:
+                devices.append(self.dev(self._kernel_name(real)))
+        dm = next((m for m in (self._holder_map(d) for d in devices) if m), None)
+        if dm is None and t.serial:
+            dm = self._map_by_wwid(wwid_for_serial(t.serial))
+        name = (self.map_name(dm) or dm) if dm else None
+        return Remains(sessions, records, tuple(devices), name)
+
+    def _map_by_wwid(self, wwid: str) -> str | None:
+        """The dm device (``dm-N``) of the multipath map of ``wwid``, even without paths
+        (its by-id link is named by the WWID whatever the map's name)."""
+        real = self.run.realpath(self.dev(f"disk/by-id/dm-uuid-mpath-{wwid}"))
+        name = self._kernel_name(real) if real else ""
+        return name if name.startswith("dm-") else None
+
     # ---- detach ------------------------------------------------------------------------
 
     def _settle(self, t: Target, paths: list[PathState], use_mp: bool) -> Attachment:
@@ -545,6 +605,12 @@ class IscsiHelper:
                               if n.startswith(prefix) and n != f"{prefix}{t.lun}"
                               and self.run.realpath(self.dev(f"disk/by-path/{n}"))]
         maps = list(dict.fromkeys(m for m in (self._holder_map(d) for d in devices) if m))
+        if not maps and t.serial:
+            # a map whose paths are all gone (a detach interrupted after the SCSI delete,
+            # or paths lost) still holds the volume's WWID: it is this volume's map
+            orphan = self._map_by_wwid(wwid_for_serial(t.serial))
+            if orphan:
+                maps.append(orphan)
         for dm in maps:
             name = self.map_name(dm) or dm
             # A map whose paths are all dead queues I/O (no_path_retry): stop queueing first

@@ -197,6 +197,10 @@ class FakeNode(Runner):
             return 0, "\n".join(lines) + "\n", ""
         if mode == "discovery":
             return self._discovery(self._opt(args, "-p", "--portal") or "")
+        if mode == "node" and len(args) == 2:  # `iscsiadm -m node`: list every record
+            if not self.records:
+                return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No records found\n"
+            return 0, "".join(f"{p},1 {iqn}\n" for p, iqn in sorted(self.records)), ""
         if mode == "node":
             iqn = self._opt(args, "-T", "--targetname") or ""
             portal = self._opt(args, "-p", "--portal") or ""

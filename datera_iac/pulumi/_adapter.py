@@ -48,6 +48,9 @@ class DiffResult:
     detailed: Mapping[str, str]
     delete_before_replace: bool = False
     reason: str | None = None
+    #: why the old object must be repaired (``kind.needs_repair``): an update even when
+    #: no input changed
+    repair: str | None = None
 
 
 def urn_type(urn: str) -> str:
@@ -145,6 +148,24 @@ class ResourceAdapter:
                 continue
             state[p.name] = outs.get(p.field)
         return self._wrap(state, secret)
+
+    def is_input(self, name: str) -> bool:
+        """Whether ``name`` is an input property (else an output carried in state)."""
+        return name in self._by_name
+
+    def repair_of(self, state: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """(``kind.needs_repair`` of the outputs in ``state``, the output property that
+        carries that reason, if one does), or (None, None)."""
+        outs = {p.field: reveal(state[p.name]) for p in self.props.outputs
+                if state.get(p.name) is not None and not has_unknown(state.get(p.name))}
+        try:
+            why = self.kind.needs_repair(self.kind.outputs_from(outs))
+        except (TypeError, ValueError):  # state the core no longer structures
+            return None, None
+        if why is None:
+            return None, None
+        return why, next((p.name for p in self.props.outputs
+                          if reveal(state.get(p.name)) == why), None)
 
     def spec(self, props: Mapping[str, Any], *, resource: str | None = None) -> Any:
         data, _ = self.to_core(props)
@@ -247,12 +268,18 @@ class ResourceAdapter:
                 op += "_REPLACE"
                 replaces.append(pname)
             detailed[pname] = op
+        # a broken object is an update even when no input changed; the output that says
+        # why (an attachment's repairNeeded) is the property shown as changing
+        repair, carrier = self.repair_of(olds)
+        if repair and not replaces and (carrier or self.props.outputs):
+            detailed.setdefault(carrier or self.props.outputs[0].name, "UPDATE")
         return DiffResult(
             changes=tuple(detailed),
             replaces=tuple(replaces),
             detailed=detailed,
             delete_before_replace=d.delete_before_replace and bool(replaces),
             reason=d.reason,
+            repair=repair,
         )
 
     def preview_create(self, news: Mapping[str, Any]) -> dict[str, Any]:

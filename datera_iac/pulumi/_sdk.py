@@ -870,6 +870,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["paths_up"] = None
             props.__dict__["mounted_at"] = None
             props.__dict__["size_bytes"] = None
+            props.__dict__["repair_needed"] = None
         else:
             props = dict(__props__)  # type: ignore[assignment]
         super().__init__('datera:index:NodeAttachment', resource_name, props, opts)  # type: ignore[arg-type]
@@ -906,6 +907,7 @@ class NodeAttachment(pulumi.CustomResource):
             "paths_up": None,
             "mounted_at": None,
             "size_bytes": None,
+            "repair_needed": None,
         })
 
     @property
@@ -1061,6 +1063,13 @@ class NodeAttachment(pulumi.CustomResource):
         """The device size as the node sees it (bytes).
         """
         return pulumi.get(self, "size_bytes")
+
+    @property
+    @pulumi.getter(name='repairNeeded')
+    def repair_needed(self) -> pulumi.Output[Optional[str]]:
+        """Why the attachment is not usable although something of it is left (None when healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)': a plan re-attaches it, a destroy finishes its detach.
+        """
+        return pulumi.get(self, "repair_needed")
 
 
 @pulumi.input_type

@@ -277,7 +277,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             replaces=list(d.replaces),
             deleteBeforeReplace=d.delete_before_replace,
             detailedDiff={
-                k: pb.PropertyDiff(kind=getattr(pb.PropertyDiff, v), inputDiff=True)
+                k: pb.PropertyDiff(kind=getattr(pb.PropertyDiff, v),
+                                   inputDiff=adapter.is_input(k))
                 for k, v in d.detailed.items()
             },
             hasDetailedDiff=True,

@@ -16,8 +16,16 @@ Create does the control plane, then the node:
 A failure after step 2 undoes what this attachment added (node detach, ACL removal) before
 re-raising, so a failed create leaves nothing behind. Delete runs the reverse: unmount,
 node detach, ACL removal, and offline only when no initiator remains (other attachments
-of the same volume keep working). Several attachments of one volume on several nodes are
-independent resources.
+of the same volume keep working). Each step skips what is already gone, so a delete
+interrupted anywhere (a logout that times out) finishes when run again.
+
+**Broken but not gone**: ``read`` returns None only when nothing of the attachment is
+left. While the node still holds a session, node record, device, map or mount of the
+target, or the volume's ACL still lists the initiator, ``read`` returns it with
+``repair_needed`` saying why (``paths_up 0 of 2 (left: 2 sessions, ...)``), so a re-run
+destroy still calls ``delete`` and a plan shows an update that re-attaches it.
+
+Several attachments of one volume on several nodes are independent resources.
 
 **Ids** are ``<volume id>:<initiator iqn>`` (``/root/3f2a...:iqn.1993-08.org.debian:01:ab``),
 importable. Because ``read`` and ``delete`` get only the id, node-side settings that are
@@ -45,7 +53,15 @@ import attrs
 
 from datera_iac.errors import Conflict, DspError, InputError, NodeError, NotFound
 from datera_iac.node import fs as nodefs
-from datera_iac.node.iscsi import IQN_RE, Attachment, Chap, IscsiHelper, Target
+from datera_iac.node.iscsi import (
+    IQN_RE,
+    Attachment,
+    Chap,
+    IscsiHelper,
+    Remains,
+    Target,
+    wwid_for_serial,
+)
 from datera_iac.node.remote import SshRunner, parse_node
 from datera_iac.node.runner import LocalRunner, Runner
 from datera_iac.resources._util import check_tenant, split_id, strict_spec, wait_for
@@ -237,6 +253,10 @@ class NodeAttachmentOutputs:
     paths_up: int | None = out_field(doc="Paths logged in with a device (== portals when healthy).")
     mounted_at: str | None = out_field(doc="Where the filesystem is mounted, if anywhere.")
     size_bytes: int | None = out_field(doc="The device size as the node sees it (bytes).")
+    repair_needed: str | None = out_field(
+        doc="Why the attachment is not usable although something of it is left (None when "
+            "healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)': a plan re-attaches it, "
+            "a destroy finishes its detach.")
 
 
 # ---- ids ---------------------------------------------------------------------------------
@@ -374,6 +394,20 @@ def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None
                         "(is the volume online?)")
     return Target(access["iqn"], [f"{ip}:{port}" for ip in ips], lun, chap=chap,
                   serial=_serial(si))
+
+
+def _is_ours(where: str, target: Target, att: Attachment | None,
+             remains: Remains | None) -> bool:
+    """Whether the device mounted at a mount point (as /proc/mounts names it) is this
+    volume's: its map or by-id link carries the volume's WWID, or it is one of its
+    devices. Another filesystem mounted there is not a trace of this attachment."""
+    wwids = {w for w in (att.wwid if att else None,
+                         wwid_for_serial(target.serial) if target.serial else None) if w}
+    devices = set(att.devices if att else ()) | set(remains.devices if remains else ())
+    names = {n for n in (att.map_name if att else None,
+                         remains.map_name if remains else None) if n}
+    return (any(w in where for w in wwids) or where in devices
+            or any(where.endswith("/" + n) for n in names))
 
 
 def _initiator_name(iqn: str) -> str:
@@ -628,42 +662,98 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
 
     def _observe(self, ctx: Context, id: str, spec: NodeAttachmentSpec, iqn: str
                  ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs] | None:
+        """The attachment as the DSP and the node show it.
+
+        None only when nothing of it is left: the volume is gone, or the ACL does not list
+        the initiator and the node holds no session, node record, device, map or mount of
+        the target. Anything less than a usable attachment that still leaves something
+        behind (a detach interrupted at logout, an ACL entry removed out of band, an
+        offlined volume) is returned with ``repair_needed`` saying why, so a destroy still
+        deletes it (finishing each remaining step) and a plan repairs it."""
         try:
             tenant, ai, si = _load(ctx, spec.volume_id)
         except NotFound:
             return None
-        if iqn not in _acl_iqns(si) or ai.get("admin_state") != "online":
-            return None
-        target = _target(si, spec.port, spec.lun)
-        with _node(ctx, spec.node) as (runner, helper):
-            att = helper.inspect(target)
-            if att is None:
+        listed = iqn in _acl_iqns(si)
+        online = ai.get("admin_state") == "online"
+        access = si.get("access") or {}
+        if not access.get("iqn") or not access.get("ips"):
+            # no target the node could hold: only the ACL entry can be left
+            if not listed:
                 return None
-            size = helper.size(att.device_path)
+            return self._observed(id, spec, iqn, si, None, None, None, None,
+                                  repair="the volume reports no iSCSI target (is it online?) "
+                                         f"while its ACL still lists {iqn}")
+        target = _target(si, spec.port, spec.lun)
+        want = len(target.portals) if spec.multipath else 1
+        with _node(ctx, spec.node) as (runner, helper):
+            proc_root = getattr(runner, "proc_root", "/proc")
+            att = helper.inspect(target)
+            if att is not None and listed and online:
+                size = helper.size(att.device_path)
+                mounted = None
+                if spec.mount_point:
+                    where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+                    mounted = spec.mount_point if where else None
+                return self._observed(id, spec, iqn, si, target, att, size, mounted)
+            remains = helper.remains(target) if att is None else None
             mounted = None
             if spec.mount_point:
-                where = nodefs.is_mounted(runner, spec.mount_point,
-                                          proc_root=getattr(runner, "proc_root", "/proc"))
-                mounted = spec.mount_point if where else None
+                where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+                if where and _is_ours(where, target, att, remains):
+                    mounted = spec.mount_point
+            size = helper.size(att.device_path) if att is not None else None
+        if att is None and not remains and not mounted and not listed:
+            return None  # fully detached (or never attached)
+        reasons = []
+        if att is None:
+            left = [remains.describe()] if remains else []
+            if mounted:
+                left.append(f"a mount at {mounted}")
+            if listed:
+                left.append("the initiator in the volume's ACL")
+            reasons.append(f"paths_up 0 of {want} (left: {', '.join(left)})")
+        if not listed:
+            reasons.append(f"the volume's ACL does not list the initiator {iqn}")
+        if not online:
+            reasons.append("the volume is offline")
+        return self._observed(id, spec, iqn, si, target, att, size, mounted,
+                              remains=remains, repair="; ".join(reasons))
+
+    def _observed(self, id: str, spec: NodeAttachmentSpec, iqn: str, si: Mapping[str, Any],
+                  target: Target | None, att: Attachment | None, size: int | None,
+                  mounted: str | None, *, remains: Remains | None = None,
+                  repair: str | None = None
+                  ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
+        """The Observed for what ``_observe`` saw. A mount point that is not mounted is
+        drift (a replacement) on a usable attachment; on one that needs repair it is part
+        of the repair, so the declared value is kept."""
         auth = si.get("auth") or {}
         seen_user = auth.get("target_user_name") or None
+        keep_mount = mounted or not spec.mount_point or repair is not None
         observed_spec = attrs.evolve(
             spec,
             chap_username=seen_user if auth.get("type") in ("chap", "mchap") else None,
             chap_mutual_username=(auth.get("initiator_user_name") or None)
             if auth.get("type") == "mchap" else None,
-            mount_point=spec.mount_point if (mounted or not spec.mount_point) else None,
+            mount_point=spec.mount_point if keep_mount else None,
         )
         if observed_spec.chap_username is None:
             observed_spec = attrs.evolve(observed_spec, chap_secret=None,
                                          chap_mutual_secret=None)
         out = NodeAttachmentOutputs(
-            device_path=att.device_path, portals=list(target.portals), iqn=target.iqn,
-            lun=target.lun, map_name=att.map_name, wwid=att.wwid, initiator_iqn=iqn,
-            paths_up=sum(p.state == "up" for p in att.paths), mounted_at=mounted,
-            size_bytes=size,
+            device_path=att.device_path if att else None,
+            portals=list(target.portals) if target else None,
+            iqn=target.iqn if target else None, lun=target.lun if target else spec.lun,
+            map_name=att.map_name if att else (remains.map_name if remains else None),
+            wwid=att.wwid if att else None, initiator_iqn=iqn,
+            paths_up=sum(p.state == "up" for p in att.paths) if att else 0,
+            mounted_at=mounted, size_bytes=size, repair_needed=repair,
         )
         return Observed(id=id, spec=observed_spec, outputs=out)
+
+    def needs_repair(self, outputs: NodeAttachmentOutputs) -> str | None:
+        return outputs.repair_needed
 
     # ---- update / delete ------------------------------------------------------------
 
@@ -671,13 +761,44 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                ) -> Observed[NodeAttachmentSpec, NodeAttachmentOutputs]:
         """In place: ``enforce_multipath`` (it matters at attach time only) and
         ``volume_size``: a grown volume is rescanned on the node (each path, then the
-        multipath map) and the node must then see at least the new size."""
+        multipath map) and the node must then see at least the new size.
+
+        An attachment that needs repair (:meth:`needs_repair`) is repaired first: what is
+        left of an interrupted detach is cleaned up on the node, then the initiator is
+        granted access again and the node re-attaches (and re-mounts)."""
+        current = self.read_known(ctx, id, new)
+        if current is None:
+            raise NotFound(f"attachment {id} is gone")
+        if current.outputs.repair_needed:
+            self._repair(ctx, id, new, current.outputs.repair_needed)
         if new.volume_size is not None and new.volume_size != old.volume_size:
             self._grow(ctx, id, new)
         obs = self.read_known(ctx, id, new)
         if obs is None:
             raise NotFound(f"attachment {id} is gone")
         return obs
+
+    def _repair(self, ctx: Context, id: str, spec: NodeAttachmentSpec, why: str) -> None:
+        """Make a broken attachment usable again. Re-runnable: each step is idempotent.
+
+        Without a usable device the node's leftovers (sessions without devices, records,
+        a map without paths) are detached first: a session whose LUN was deleted would
+        never show a device again. If this raises, the attachment still exists (and still
+        needs repair)."""
+        _vol, iqn, opts = parse_attachment_id(id)
+        log.info("repairing attachment %s: %s", id, why)
+        tenant, ai, si = self._load_for(ctx, spec.volume_id)
+        self._register_initiator(ctx, tenant, iqn)
+        self._acl_add(ctx, tenant, ai, si, iqn)
+        self._set_chap(ctx, tenant, ai, si, spec)
+        si = self._online(ctx, tenant, ai)
+        target = _target(si, opts["port"], opts["lun"], spec.chap)
+        with _node(ctx, opts["node"]) as (runner, helper):
+            if helper.inspect(target) is None:
+                helper.detach(target)
+            att = helper.attach(target, multipath=opts["multipath"],
+                                enforce_multipath=spec.enforce_multipath)
+            self._stage(runner, att, spec, helper)
 
     def _grow(self, ctx: Context, id: str, spec: NodeAttachmentSpec) -> None:
         _vol, _iqn, opts = parse_attachment_id(id)
@@ -709,7 +830,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 portals = [f"{ip}:{opts['port']}" for ip in access.get("ips") or []] or [
                     s.portal for s in helper.sessions() if s.iqn == access["iqn"]]
                 if portals:
-                    helper.detach(Target(access["iqn"], portals, opts["lun"]))
+                    helper.detach(Target(access["iqn"], portals, opts["lun"],
+                                         serial=_serial(si)))
         self._revoke(ctx, tenant, ai, si, iqn)
 
     def _revoke(self, ctx: Context, tenant: str, ai: Mapping[str, Any],

@@ -22,6 +22,8 @@ Contract (Pulumi's provider semantics):
 * ``create`` is transactional: if it raises, nothing was left on the DSP (a half-made
   nested create is cleaned up), *or* the error says what was left and ``find`` finds it.
 * ``read`` returns ``None`` when the object is gone (a 404 is a normal state, not an error).
+  An object that is broken but not gone is returned, and :meth:`Kind.needs_repair` says
+  why it must be repaired (a plan shows an update; ``update`` repairs it).
 * ``update`` and ``create`` end by returning what ``read`` would return.
 * ``delete`` of an object that is already gone succeeds. If ``delete`` raises, the object
   still exists.
@@ -148,16 +150,19 @@ class Diff:
 
     ``delete_before_replace`` is set when a replacement cannot run create-before-delete
     (e.g. a name that must stay unique and cannot be renamed away). ``reason`` explains
-    a replacement in plan output.
+    a replacement in plan output. ``repair`` is set (by a front end, from
+    :meth:`Kind.needs_repair`) when the live object must be repaired although no input
+    changed: the diff then counts as changed and applies as an update.
     """
 
     changes: tuple[FieldChange, ...] = ()
     delete_before_replace: bool = False
     reason: str | None = None
+    repair: str | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes) or self.repair is not None
 
     @property
     def replace(self) -> bool:
@@ -397,6 +402,17 @@ class Kind(abc.ABC, Generic[S, O]):
         """Import an existing object by id, name or the kind's reference form.
 
         Raises :class:`~datera_iac.errors.NotFound` when there is nothing to adopt."""
+
+    def needs_repair(self, outputs: O) -> str | None:
+        """Why an object that ``read`` still returns is not usable as it is, or None.
+
+        ``read`` returns an object while anything of it is left (so a destroy still calls
+        ``delete``, which finishes what remains), even when it is broken, e.g. an
+        attachment whose detach was interrupted after the map flush. Front ends then plan
+        an update for it with this reason even when no input changed, and ``update``
+        repairs it. Pure (no API call): it reads the outputs that ``read`` reported, so
+        every front end can ask it of the outputs in its state. Default: never."""
+        return None
 
     def release(self, ctx: Context, id: str, *, rename: bool = False) -> None:
         """Stop managing the object but keep it on the DSP (unmanage). Default: no call."""

@@ -392,3 +392,56 @@ def test_detach_of_a_busy_map_names_the_fix(node):
     with pytest.raises(NodeError, match="map in use.*unmount it and release its holders"):
         h.detach(target())
     assert len(node.sessions) == 2 and not any("--logout" in c for c in node.commands)
+
+
+def test_remains_report_what_detach_removes(node):
+    """remains(): everything of one LUN (sessions, records, devices, map) after attach;
+    after a detach interrupted at logout: sessions and records, no device, no map; after
+    the re-run: nothing (falsy). It changes nothing and lists records with one call."""
+    from datera_iac.node.iscsi import Remains
+
+    h = node.helper()
+    assert not h.remains(target())
+    h.attach(target())
+    r = h.remains(target())
+    assert r == Remains((P1, P2), (P1, P2), (node.dev_root + "/sda", node.dev_root + "/sdb"),
+                        WWID)
+    assert r.describe() == f"2 sessions, 2 node records, 2 SCSI devices, multipath map {WWID}"
+    node.fail = {"--logout": (8, "iscsiadm: connection timed out\n")}
+    with pytest.raises(CommandFailed):
+        h.detach(target())
+    node.fail = {}
+    node.commands.clear()
+    r = h.remains(target())
+    assert r == Remains((P1, P2), (P1, P2), (), None) and r.describe() == "2 sessions, 2 node records"
+    assert node.commands == [["iscsiadm", "-m", "session"], ["iscsiadm", "-m", "node"]]
+    h.detach(target())
+    assert not h.remains(target()) and h.remains(target()).describe() == "nothing"
+    assert node.sessions == {} and node.records == {}
+
+
+def test_records_of_other_targets_are_not_remains(node):
+    """A node record of another target (or of a portal the target does not have) is not
+    part of this LUN's remains."""
+    node.records[(P1, "iqn.2013-05.com.daterainc:tc:01:sn:ffffffffffffffff")] = {}
+    node.records[("10.9.9.9:3260", IQN)] = {}
+    assert not node.helper().remains(target())
+
+
+def test_detach_flushes_a_map_left_without_paths(node):
+    """A map whose SCSI devices are gone (paths lost, or a detach interrupted after the sd
+    delete) is found by the volume's WWID (the target's serial) and flushed before the
+    logout."""
+    h = node.helper()
+    h.attach(target())
+    for sd in ("sda", "sdb"):
+        node.write_text(f"{node.sys_root}/block/{sd}/device/delete", "1")
+    assert h.inspect(target()) is None
+    assert h.remains(target()).map_name == WWID
+    node.commands.clear()
+    h.detach(target())
+    assert ["multipath", "-f", WWID] in node.commands
+    assert node.commands.index(["multipath", "-f", WWID]) < next(
+        i for i, c in enumerate(node.commands) if "--logout" in c)
+    assert not (node.root / "dev/disk/by-id" / f"dm-uuid-mpath-{WWID}").exists()
+    assert not h.remains(target())
