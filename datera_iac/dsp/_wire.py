@@ -269,7 +269,8 @@ def exchange(pool: Any, host: str, method: str, target: str, headers: dict[str, 
         if conn.sock is None:
             _connect(pool, conn, target, timeout)
         sock: socket.socket = conn.sock
-        sock.settimeout(timeout)
+        if sock.gettimeout() != timeout:  # settimeout is an fcntl call: once per connection
+            sock.settimeout(timeout)
         if body is None and method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
             body = b""  # urllib3 sends Content-Length: 0 for a body-less POST/PUT/DELETE
         head = request_head(method, target, host, headers, None if body is None else len(body))
