@@ -1,6 +1,6 @@
 """Client-side cost of one DSP call: CPU time per GET and per POST in this process
 (the simulator runs in a child process, so its work is not counted here), for the direct
-path (the session's urllib3 pool) and, side by side in the same run, for the ``requests``
+path (the lean exchange of ``datera_iac.dsp._wire`` on the session's urllib3 pool) and, side by side in the same run, for the ``requests``
 path the client falls back to when the session or adapter is customised.
 
 Usage: python bench/bench_client.py [--calls 2000]
@@ -62,7 +62,7 @@ def main() -> int:
     try:
         cfg = DateraConfig.from_mapping({"endpoint": sim.url, "san_login": "admin",
                                          "san_password": "password"})
-        for label, session in (("direct (urllib3 pool)", None), ("requests path", _custom())):
+        for label, session in (("direct (lean exchange)", None), ("requests path", _custom())):
             rows.append((label, *measure(cfg, session, args.calls, label[:3])))
     finally:
         sim.stop()
