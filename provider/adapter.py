@@ -15,6 +15,15 @@ Two Terraform rules shape the code:
 * Optional inputs are optional+computed. When the configuration leaves one unset, the plan
   keeps the prior value if ``diff`` says nothing changed, or shows the core's default;
   on create an unset field whose default is ``None`` is "known after apply".
+
+Write-only secrets (``x_wo``, ``x_wo_version``; :mod:`provider.schema`): every state this
+module returns - planned, created, updated, read, imported - holds null for ``x_wo`` (and for
+``x`` when ``x_wo`` is used); Terraform rejects anything else. ``x_wo`` is read from the
+configuration (the servicer adds it to the planned state it hands to create and update) and
+given to the core as ``x``. Since Terraform never stores it, the plan compares as if the DSP
+held that value - unless ``x_wo_version`` changed (or the prior state still holds the
+deprecated ``x``), which is what makes a rotation an update (a replacement where the kind's
+field is ``replace``).
 """
 
 from __future__ import annotations
@@ -90,13 +99,50 @@ class KindAdapter:
 
     # ---- helpers ------------------------------------------------------------------
 
-    def _inputs_of(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """The known, non-null inputs in a state/config: what ``spec_from`` gets."""
-        return {
+    def _inputs_of(self, state: Mapping[str, Any], *, secrets: bool = True) -> dict[str, Any]:
+        """The known, non-null inputs in a state/config: what ``spec_from`` gets. A known
+        write-only ``x_wo`` stands for ``x`` (unless ``secrets`` is false)."""
+        out = {
             n: state[n]
             for n in self.schema.input_names
             if state.get(n) is not None and not has_unknown(state.get(n))
         }
+        if secrets:
+            for name, wo, _ in self.schema.secret_pairs:
+                v = state.get(wo)
+                if v is not None and not has_unknown(v):
+                    out[name] = v
+        return out
+
+    def _prior_inputs(self, prior: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+        """The prior state's inputs, for comparing with ``new`` (a configuration, or a
+        planned state with its write-only values).
+
+        Terraform never stores ``x_wo``, so the prior value of ``x`` is taken to be the
+        ``x_wo`` of ``new`` - "the DSP holds what the configuration says" - while
+        ``x_wo_version`` is unchanged; after a version change it is the prior ``x``
+        (normally null), so the kind's ``diff`` sees the secret change. A prior state
+        that still holds the deprecated ``x`` is what the DSP was given: it is kept."""
+        out = self._inputs_of(prior)
+        for name, wo, version in self.schema.secret_pairs:
+            v = new.get(wo)
+            if (v is not None and not has_unknown(v) and out.get(name) is None
+                    and prior.get(version) == new.get(version)):
+                out[name] = v
+        return out
+
+    def _write_only_in_use(self, state: Mapping[str, Any]) -> set[str]:
+        """The inputs ``x`` whose ``x_wo`` is set (known or not) in ``state``."""
+        return {name for name, wo, _ in self.schema.secret_pairs if state.get(wo) is not None}
+
+    def without_write_only(self, state: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``state`` with every write-only attribute null, as Terraform requires."""
+        if state is None:
+            return None
+        for _, wo, _ in self.schema.secret_pairs:
+            if wo in state:
+                state[wo] = None
+        return state
 
     def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
         return self.kind.spec_from(self._inputs_of(state), resource=resource)
@@ -139,15 +185,34 @@ class KindAdapter:
         the error is about a value that is not known yet."""
         if config.get(TIMEOUTS) is not None and not has_unknown(config.get(TIMEOUTS)):
             timeouts_from(config[TIMEOUTS], kind=self.kind.name)
+        self._check_write_only(config)
         unknown = {n for n in self.schema.input_names if has_unknown(config.get(n))}
+        unknown |= {n for n, wo, _ in self.schema.secret_pairs if has_unknown(config.get(wo))}
         try:
             spec = self.spec_of(config)
         except InputError as e:
             root = (e.field or "").split(".")[0]
             if unknown and (not root or root in unknown):
                 return None  # e.g. "missing required field" for a value known after apply
+            wo = {n: w for n, w, _ in self.schema.secret_pairs if config.get(w) is not None}
+            if root in wo:  # the user wrote x_wo: point there, not at the unset x
+                raise InputError(e.reason, kind=e.kind, resource=e.resource, fix=e.fix,
+                                 field=wo[root] + (e.field or "")[len(root):]) from None
             raise
         return None if unknown else spec
+
+    def _check_write_only(self, config: Mapping[str, Any]) -> None:
+        """``x`` and ``x_wo`` exclude each other; ``x_wo_version`` means nothing alone."""
+        for name, wo, version in self.schema.secret_pairs:
+            if config.get(name) is not None and config.get(wo) is not None:
+                raise InputError(
+                    f"{name} and {wo} are both set", kind=self.kind.name, field=wo,
+                    fix=f"keep only {wo} (with {version}); {name} is stored in the state "
+                    "in clear")
+            if config.get(version) is not None and config.get(wo) is None:
+                raise InputError(
+                    f"{version} is set without {wo}", kind=self.kind.name, field=version,
+                    fix=f"set {wo} to the secret, or drop {version}")
 
     # ---- plan ---------------------------------------------------------------------
 
@@ -160,12 +225,18 @@ class KindAdapter:
         new_spec = self.validate(config)
         norm = self.kind.spec_to(new_spec) if new_spec is not None else {}
         planned: dict[str, Any] = {}
+        write_only = self._write_only_in_use(config)
+        for _, wo, version in s.secret_pairs:
+            planned[wo] = None  # never in a plan or state
+            planned[version] = config.get(version)
 
         if prior is None:
             for f in s.inputs:
                 v = config.get(f.name)
                 if v is not None:
                     planned[f.name] = v
+                elif f.name in write_only:
+                    planned[f.name] = None  # the secret is in x_wo, and stays out of state
                 elif norm.get(f.name) is not None:
                     planned[f.name] = norm[f.name]
                 else:
@@ -178,7 +249,7 @@ class KindAdapter:
             return PlanOutcome(planned)
 
         try:
-            old_spec = self.spec_of(prior)
+            old_spec = self.kind.spec_from(self._prior_inputs(prior, config))
         except InputError:
             # A state the current core would not accept (a validator tightened since it
             # was written): compare raw values instead of failing on the user's config.
@@ -193,19 +264,33 @@ class KindAdapter:
             # compares raw, an unknown one counts as changed (and forces replacement if
             # the field does); an unset one keeps its prior value.
             changed = set(unknown)
-            for n, v in self._inputs_of(config).items():
+            for n, v in self._inputs_of(config, secrets=False).items():
                 if v != prior.get(n):
                     changed.add(n)
             replaces = {f.name for f in s.inputs if f.name in changed and f.replace}
+        rotated = {version for _, _, version in s.secret_pairs
+                   if config.get(version) != prior.get(version)}
+        changed |= rotated
 
         for f in s.inputs:
             v = config.get(f.name)
             if v is not None:
                 planned[f.name] = v
+            elif f.name in write_only:
+                planned[f.name] = None  # the secret is in x_wo, and stays out of state
             elif f.name in changed and new_spec is not None:
                 planned[f.name] = norm.get(f.name)
             else:
                 planned[f.name] = prior.get(f.name)
+        # A new x_wo_version rotates x: a replacement where x is a ``replace`` field (the
+        # kind's diff may not see a secret it cannot read back). Terraform honours a
+        # requires_replace path only where the value changed: it is the version's.
+        replace_fields = {f.name for f in s.inputs if f.replace}
+        for name, _, version in s.secret_pairs:
+            if name in replaces and planned.get(name) == prior.get(name):
+                replaces.discard(name)
+            if version in rotated and name in replace_fields:
+                replaces.add(version)
 
         # a broken object (kind.needs_repair) is an update even with no input change: its
         # outputs become "known after apply", and apply calls the kind's update to repair it
@@ -256,6 +341,10 @@ class KindAdapter:
                 state[f.name] = uv  # the DSP does not echo secrets; keep what was written
             else:
                 state[f.name] = ov
+        for _, wo, version in s.secret_pairs:
+            state[wo] = None
+            v = (user or {}).get(version)
+            state[version] = None if has_unknown(v) else v
         outs = self.kind.outputs_to(obs.outputs)
         for f in s.outputs:
             state[f.name] = outs.get(f.name)
@@ -331,7 +420,8 @@ class KindAdapter:
     def update(
         self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any]
     ) -> dict[str, Any]:
-        old, new = self.spec_of(prior), self.spec_of(planned)
+        old = self.kind.spec_from(self._prior_inputs(prior, planned))
+        new = self.spec_of(planned)
         d = self.kind.diff(old, new)
         if d.replace:
             # The plan could not see this: the value was unknown then (e.g. extra_specs
@@ -349,7 +439,7 @@ class KindAdapter:
             for f in self.schema.outputs:
                 if has_unknown(state.get(f.name)):
                     state[f.name] = prior.get(f.name)
-            return state
+            return self.without_write_only(state)  # type: ignore[return-value]
         obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old, new)
         return self.state_from(obs, planned)
 

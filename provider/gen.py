@@ -28,6 +28,7 @@ from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 
+from provider._protocol import is_write_only
 from provider.provider import PROVIDER_ADDRESS, DateraProvider
 from provider.servicer import Servicer
 
@@ -38,6 +39,8 @@ REPO = PROVIDER_DIR.parent
 EXAMPLES = REPO / "examples" / "terraform"
 
 _KIND = {pb.StringKind.PLAIN: "plain", pb.StringKind.MARKDOWN: "markdown"}
+_WRITE_ONLY_DOC = ("https://developer.hashicorp.com/terraform/language/resources/ephemeral"
+                   "#write-only-arguments")
 
 
 # ---- schema JSON, in Terraform's `providers schema -json` shape ---------------------------
@@ -51,6 +54,8 @@ def _attr_json(a: Any) -> dict[str, Any]:
     for flag in ("required", "optional", "computed", "sensitive", "deprecated"):
         if getattr(a, flag):
             out[flag] = True
+    if is_write_only(a):  # a field tf's proto lacks (provider/_protocol.py)
+        out["write_only"] = True
     return out
 
 
@@ -101,6 +106,8 @@ def _bullets(attrs: dict[str, Any], names: list[str], replace: set[str]) -> list
         flags = []
         if a.get("sensitive"):
             flags.append("Sensitive")
+        if a.get("write_only"):
+            flags.append(f"[Write-only]({_WRITE_ONLY_DOC})")
         if n in replace:
             flags.append("changing it forces a new resource")
         if a.get("deprecated"):
@@ -126,7 +133,12 @@ def _schema_md(schema: dict[str, Any], replace: set[str]) -> list[str]:
              "## Schema", ""]
     for title, names in groups:
         if names:
-            lines += [f"### {title}", "", *_bullets(attrs, sorted(names), replace), ""]
+            lines += [f"### {title}", ""]
+            if any(attrs[n].get("write_only") for n in names):
+                lines += [f"> **NOTE**: [Write-only arguments]({_WRITE_ONLY_DOC}) are supported "
+                          "in Terraform 1.11 and later; they are never stored in the plan or "
+                          "state.", ""]
+            lines += [*_bullets(attrs, sorted(names), replace), ""]
     return lines
 
 

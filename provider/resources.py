@@ -54,7 +54,9 @@ class KindResource(Resource):
         a = self.adapter
         report(
             diags, exc, what=f"{a.kind.tf_type} {op}",
-            attributes=[f.name for f in a.schema.fields()],
+            # no path into a secret: Terraform would print the configuration line, and a
+            # literal secret with it
+            attributes=[f.name for f in a.schema.fields() if not f.sensitive],
             secrets=[*a.sensitive_values(*states), *self.provider.secrets()],
             operation=op if op in ("create", "update", "delete", "read") else None,
         )
@@ -69,6 +71,13 @@ class KindResource(Resource):
             self.adapter.validate(config)
         except Exception as e:  # noqa: BLE001 - every failure becomes a diagnostic
             self._report(diags, e, "validate", config)
+        for name, wo, version in self.adapter.schema.secret_pairs:
+            if config.get(name) is not None and not diags.has_errors():
+                diags.add_warning(
+                    f"{self.adapter.kind.tf_type}: {name} is stored in the state in clear",
+                    f"Terraform writes {name} to terraform.tfstate as written. Use {wo} with "
+                    f"{version} instead (Terraform 1.11+): a write-only argument is never "
+                    "stored.")  # no path: Terraform would print the line, secret included
 
     def plan_change(
         self, diags: Diagnostics, prior: dict | None, config: dict

@@ -8,6 +8,13 @@ A resource's attributes are, in order: ``id`` (the DSP id, computed), every fiel
   (which the kind's ``diff`` says is equal to "unset") stays in state without a perpetual diff.
 * Metadata ``REPLACE`` -> ``requires_replace``, ``SENSITIVE`` -> ``sensitive``, ``DOC`` ->
   the description. Output fields are computed (``COMPUTED``).
+* Every ``SENSITIVE`` input ``x`` also gets the write-only pair of current Terraform
+  providers: ``x_wo`` (write-only: Terraform >= 1.11 passes it to the provider and never
+  stores it in plan or state) and ``x_wo_version`` (an ordinary optional number: Terraform
+  cannot diff a value it never stores, so changing the version is what applies a new
+  secret). ``x`` itself stays, deprecated: Terraform stores it in the state in clear. The
+  adapter feeds ``x_wo`` to the core as ``x`` (:mod:`provider.adapter`); the core knows
+  nothing of it.
 * ``timeouts`` is a map attribute (``timeouts = { create = "10m" }``): the ``tf`` package
   has no single nested block, and the map keeps the familiar syntax. It feeds
   :class:`datera_iac.resources.base.Timeouts`.
@@ -33,6 +40,7 @@ from datera_iac.resources.base import (
     Timeouts,
     snake,
 )
+from provider._protocol import mark_write_only
 from provider._types import resolved_fields, tf_type_for
 
 __all__ = [
@@ -40,6 +48,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "TIMEOUTS",
     "TIMEOUT_KEYS",
+    "WO_SUFFIX",
+    "WO_VERSION_SUFFIX",
     "FieldInfo",
     "KindSchema",
     "config_fields",
@@ -52,6 +62,9 @@ SCHEMA_VERSION = 0
 ID = "id"
 TIMEOUTS = "timeouts"
 TIMEOUT_KEYS = tuple(f.name for f in attrs.fields(Timeouts))
+#: ``chap_secret`` -> ``chap_secret_wo`` (write-only) and ``chap_secret_wo_version``.
+WO_SUFFIX = "_wo"
+WO_VERSION_SUFFIX = "_wo_version"
 
 #: Words that make a config field sensitive when its class does not say so itself.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
@@ -64,7 +77,7 @@ class FieldInfo:
     name: str
     type: tft.TfType = attrs.field(eq=False)
     doc: str
-    role: str  # "id" | "input" | "output" | "timeouts" | "lookup"
+    role: str  # "id" | "input" | "output" | "timeouts" | "lookup" | "write_only" | "wo_version"
     required: bool = False
     optional: bool = False
     computed: bool = False
@@ -73,9 +86,13 @@ class FieldInfo:
     default: Any = None
     has_default: bool = False
     deprecated: bool = False
+    write_only: bool = False
+    #: for ``x_wo`` and ``x_wo_version``: ``x``, the kind's field they stand for
+    secret_of: str | None = None
 
     def attribute(self) -> Attribute:
-        return Attribute(
+        cls = _WriteOnlyAttribute if self.write_only else Attribute
+        return cls(
             self.name,
             self.type,
             description=self.doc,
@@ -86,6 +103,16 @@ class FieldInfo:
             requires_replace=self.replace or None,
             deprecated=self.deprecated or None,
         )
+
+
+class _WriteOnlyAttribute(Attribute):
+    """A ``tf`` Attribute whose protocol form carries ``write_only`` (``tf`` 1.2.0 has no
+    such flag; :mod:`provider._protocol` adds the field)."""
+
+    write_only = True
+
+    def to_pb(self) -> Any:
+        return mark_write_only(super().to_pb())
 
 
 def _default_of(f: attrs.Attribute) -> tuple[bool, Any]:
@@ -112,6 +139,8 @@ class KindSchema:
     kind: Kind = attrs.field(eq=False)
     inputs: tuple[FieldInfo, ...]
     outputs: tuple[FieldInfo, ...]
+    #: ``x_wo`` and ``x_wo_version`` for every sensitive input ``x`` (resources only)
+    write_only: tuple[FieldInfo, ...] = ()
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -120,6 +149,12 @@ class KindSchema:
     @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.outputs)
+
+    @property
+    def secret_pairs(self) -> tuple[tuple[str, str, str], ...]:
+        """``(x, x_wo, x_wo_version)`` for every sensitive input ``x``."""
+        return tuple((f.secret_of, f.name, f.name + "_version") for f in self.write_only
+                     if f.write_only and f.secret_of)
 
     @property
     def id_field(self) -> FieldInfo:
@@ -147,7 +182,11 @@ class KindSchema:
 
     def fields(self) -> tuple[FieldInfo, ...]:
         """Every attribute of the resource, in schema order."""
-        return (self.id_field, *self.inputs, *self.outputs, self.timeouts_field)
+        pairs: dict[str, list[FieldInfo]] = {}
+        for w in self.write_only:
+            pairs.setdefault(w.secret_of or "", []).append(w)
+        inputs = [g for f in self.inputs for g in (f, *pairs.get(f.name, ()))]
+        return (self.id_field, *inputs, *self.outputs, self.timeouts_field)
 
     def resource_schema(self) -> Schema:
         doc = (type(self.kind).__doc__ or self.kind.name).strip().split("\n\n")[0]
@@ -169,10 +208,12 @@ class KindSchema:
         for f in (*self.inputs, *self.outputs):
             if f.name in lookup:
                 out.append(attrs.evolve(f, doc=lookup[f.name], role="lookup", required=False,
-                                        optional=True, computed=True, replace=False))
+                                        optional=True, computed=True, replace=False,
+                                        deprecated=False))
             else:
-                out.append(attrs.evolve(f, required=False, optional=False, computed=True,
-                                        replace=False))
+                out.append(attrs.evolve(f, doc=_undeprecated_doc(f), required=False,
+                                        optional=False, computed=True, replace=False,
+                                        deprecated=False))
         return tuple(out)
 
 
@@ -185,28 +226,72 @@ def _dur(seconds: float) -> str:
     return f"{s}s"
 
 
+_DEPRECATED_IN_STATE = (" Deprecated: Terraform stores this argument in terraform.tfstate in "
+                        "clear; use `{wo}` with `{wo}_version` (Terraform 1.11+), which are "
+                        "never stored.")
+
+
+def _undeprecated_doc(f: FieldInfo) -> str:
+    if not f.deprecated or not f.sensitive:
+        return f.doc
+    return f.doc.replace(_DEPRECATED_IN_STATE.format(wo=f.name + WO_SUFFIX), "")
+
+
+def _write_only_pair(kind: Kind, f: FieldInfo) -> tuple[FieldInfo, FieldInfo]:
+    """``x_wo`` and ``x_wo_version`` for the sensitive input ``f``."""
+    wo, version = f.name + WO_SUFFIX, f.name + WO_VERSION_SUFFIX
+    label = f.doc.rstrip(".") or f.name
+    what = snake(kind.name).replace("_", " ")
+    change = f"replaces the {what}" if f.replace else f"updates the {what} in place"
+    return (
+        FieldInfo(
+            wo, f.type,
+            f"{label}. Write-only: sent to the DSP, never stored in the plan or state "
+            f"(Terraform 1.11+); use it instead of `{f.name}`. Terraform cannot see a change "
+            f"of this value: change `{version}` to apply a new one.",
+            "write_only", optional=True, sensitive=True, write_only=True, secret_of=f.name,
+        ),
+        FieldInfo(
+            version, tft.Number(),
+            f"Any number, stored in state; changing it applies the current `{wo}` (a "
+            f"secret rotation), which {change}.",
+            "wo_version", optional=True, replace=f.replace, secret_of=f.name,
+        ),
+    )
+
+
 def kind_schema(kind: Kind) -> KindSchema:
     """Derive the schema of one kind from ``kind.Spec`` and ``kind.Outputs``."""
     inputs = []
+    write_only: list[FieldInfo] = []
     for f in resolved_fields(kind.Spec):
         where = f"{kind.name}.{f.name}"
         has_default, default = _default_of(f)
-        inputs.append(
-            FieldInfo(
-                f.name,
-                tf_type_for(f.type, where=where),
-                _doc(f),
-                "input",
-                required=not has_default,
-                optional=has_default,
-                computed=has_default,
-                replace=bool(f.metadata.get(REPLACE)),
-                sensitive=bool(f.metadata.get(SENSITIVE)),
-                default=default,
-                has_default=has_default,
-            )
+        sensitive = bool(f.metadata.get(SENSITIVE))
+        info = FieldInfo(
+            f.name,
+            tf_type_for(f.type, where=where),
+            _doc(f),
+            "input",
+            required=not has_default,
+            optional=has_default,
+            computed=has_default,
+            replace=bool(f.metadata.get(REPLACE)),
+            sensitive=sensitive,
+            default=default,
+            has_default=has_default,
         )
+        if sensitive and has_default:  # an optional secret: offer the write-only form
+            write_only += _write_only_pair(kind, info)
+            info = attrs.evolve(info, deprecated=True, doc=info.doc + _DEPRECATED_IN_STATE.format(
+                wo=f.name + WO_SUFFIX))
+        inputs.append(info)
     taken = {ID, TIMEOUTS, *(i.name for i in inputs)}
+    clash = taken & {w.name for w in write_only}
+    if clash:  # pragma: no cover - a kind field named like a derived one
+        raise ValueError(f"{kind.name}: fields {sorted(clash)} collide with derived "
+                         "write-only attributes")
+    taken |= {w.name for w in write_only}
     outputs = []
     for f in resolved_fields(kind.Outputs):
         if f.name in taken:  # e.g. Outputs.id is the resource id; an echoed input stays an input
@@ -221,7 +306,8 @@ def kind_schema(kind: Kind) -> KindSchema:
                 sensitive=bool(f.metadata.get(SENSITIVE)),
             )
         )
-    return KindSchema(kind=kind, inputs=tuple(inputs), outputs=tuple(outputs))
+    return KindSchema(kind=kind, inputs=tuple(inputs), outputs=tuple(outputs),
+                      write_only=tuple(write_only))
 
 
 def config_fields(config_cls: type, env_name: Any = None) -> tuple[FieldInfo, ...]:

@@ -16,6 +16,11 @@ override only what it cannot express:
 * ``ReadDataSource`` encodes the result with the schema's types (``tf`` sends it raw).
 * refined unknowns (msgpack extension 12, Terraform 1.6+) decode as unknown
   (:func:`decode_unknowns`), not as a raw extension object.
+* write-only attributes (``x_wo``, protocol 6.8+, :mod:`provider._protocol`):
+  ``ValidateResourceConfig`` refuses them unless the client announces that it handles them
+  (an older Terraform would store them in its state); ``ApplyResourceChange`` hands their
+  values - which exist only in the configuration - to create and update inside the planned
+  state; and every state returned holds them null.
 
 If ``tf`` is ever replaced, this module and :mod:`provider._serve` are the only ones that
 import its private helpers.
@@ -32,8 +37,9 @@ import grpc
 from tf.gen import tfplugin_pb2 as pb
 from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
-from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
+from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
+from provider._protocol import write_only_allowed
 from provider.diagnostics import report
 
 __all__ = ["Servicer", "decode_unknowns"]
@@ -66,6 +72,12 @@ def decode_unknowns() -> None:
 decode_unknowns()
 
 
+def _copy(message: Any) -> Any:
+    out = type(message)()
+    out.CopyFrom(message)
+    return out
+
+
 def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[..., Any]:
     """Turn an escaped exception into an error diagnostic of ``response``'s type."""
 
@@ -90,6 +102,12 @@ def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[.
 
 class Servicer(ProviderServicer):
     """ProviderServicer with config-aware planning and guarded RPCs."""
+
+    def _secret_pairs(self, type_name: str) -> tuple[tuple[str, str, str], ...]:
+        """``(x, x_wo, x_wo_version)`` of a resource type (none for a class that is not a
+        :class:`provider.resources.KindResource`)."""
+        adapter = getattr(self._get_res_cls(type_name), "adapter", None)
+        return adapter.schema.secret_pairs if adapter is not None else ()
 
     @_guard(pb.PlanResourceChange.Response)
     def PlanResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -134,6 +152,17 @@ class Servicer(ProviderServicer):
 
     @_guard(pb.ApplyResourceChange.Response, keep_prior=True)
     def ApplyResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """``tf``'s apply, with the write-only values of the configuration added to the
+        planned state the resource gets (Terraform plans them null; the adapter reads
+        ``x_wo`` from there and never returns it)."""
+        pairs = self._secret_pairs(request.type_name)
+        planned = read_dynamic_value(request.planned_state) if pairs else None
+        if planned is not None:
+            config = read_dynamic_value(request.config) or {}
+            values = {wo: config.get(wo) for _, wo, _ in pairs if config.get(wo) is not None}
+            if values:
+                request = _copy(request)
+                request.planned_state.CopyFrom(to_dynamic_value({**planned, **values}))
         return super().ApplyResourceChange(request, context)
 
     @_guard(pb.ReadResource.Response, keep_prior=False)
@@ -146,6 +175,22 @@ class Servicer(ProviderServicer):
 
     @_guard(pb.ValidateResourceConfig.Response)
     def ValidateResourceConfig(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """``tf``'s validation, after refusing write-only values from a client that does not
+        say it handles them: it would treat them as ordinary arguments and store them."""
+        pairs = self._secret_pairs(request.type_name)
+        if pairs and not write_only_allowed(request):
+            config = read_dynamic_value(request.config) or {}
+            diags = Diagnostics()
+            for name, wo, _ in pairs:
+                if config.get(wo) is not None:
+                    diags.add_error(
+                        f"{request.type_name}: {wo} needs Terraform 1.11 or later",
+                        f"{wo} is a write-only argument, and this Terraform does not support "
+                        "write-only arguments: it would store the value in its state in "
+                        f"clear. Upgrade Terraform, or set {name} instead (stored in the "
+                        "state: protect the state file).")  # no path: see resources.py
+            if diags.has_errors():
+                return pb.ValidateResourceConfig.Response(diagnostics=diags.to_pb())
         return super().ValidateResourceConfig(request, context)
 
     @_guard(pb.ValidateDataResourceConfig.Response)

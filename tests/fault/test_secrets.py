@@ -1,6 +1,7 @@
 """Known secrets - the DSP password and CHAP secrets (target and mutual) - searched for in
 clear everywhere a front end writes: logs with debug on, plan output (text and JSON), the
-engine's state, journal and backups, Terraform's output, logs and terraform.tfstate, and the
+engine's state, journal and backups, Terraform's output, logs and terraform.tfstate (with the
+write-only chap_secret_wo arguments), and the
 Pulumi provider's gRPC responses and log. Pulumi's wire format carries a secret inside a
 secret marker (the engine encrypts it); only a value *outside* that marker is a leak."""
 
@@ -171,13 +172,15 @@ resource "datera_tenant" "t" {
   name = "sec"
 }
 resource "datera_volume" "v" {
-  name                  = "sec-vol"
-  size                  = 1
-  tenant                = datera_tenant.t.name
-  chap_user             = "chapuser"
-  chap_secret           = "%s"
-  chap_initiator_user   = "mutualuser"
-  chap_initiator_secret = "%s"
+  name                             = "sec-vol"
+  size                             = 1
+  tenant                           = datera_tenant.t.name
+  chap_user                        = "chapuser"
+  chap_secret_wo                   = "%s"
+  chap_secret_wo_version           = 1
+  chap_initiator_user              = "mutualuser"
+  chap_initiator_secret_wo         = "%s"
+  chap_initiator_secret_wo_version = 1
 }
 output "iqn" {
   value = datera_volume.v.iqn
@@ -212,17 +215,17 @@ def test_terraform_secrets(secret_sim, make_tf, figure):
 
 
 @pytest.mark.terraform
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: datera_volume.chap_secret/chap_initiator_secret are ordinary sensitive "
-    "attributes, so Terraform writes them to terraform.tfstate in clear "
-    "(provider/schema.py derives no write-only attribute); fix: offer write-only "
-    "chap_secret_wo (+ _version) attributes (Terraform >= 1.11), which are never stored"))
 def test_terraform_state_holds_no_chap_secret(secret_sim, make_tf, figure):
+    """With the recommended configuration - the write-only chap_secret_wo and
+    chap_initiator_secret_wo (Terraform 1.11+) - terraform.tfstate holds neither CHAP secret,
+    while the DSP has both (mutual CHAP)."""
     tf, _, _ = _tf_run(secret_sim, make_tf)
     state_text = (tf.dir / "terraform.tfstate").read_text()
     found = leaks(state_text, (CHAP, MUTUAL))
     figure("secrets", front_end="terraform-state-chap", places=1, occurrences=sum(found.values()))
     assert not found, f"CHAP secrets in clear in terraform.tfstate: {found}"
+    stored = secret_sim.dump()  # the simulator's own store (the API shows "(hidden)")
+    assert CHAP in stored and MUTUAL in stored and '"mchap"' in stored
 
 
 # ---- Pulumi --------------------------------------------------------------------------------

@@ -126,20 +126,22 @@ def test_pulumi_answers_and_log_hold_secrets_only_as_secrets(plugin, psim):
 
 
 @pytest.mark.terraform
-@pytest.mark.xfail(strict=True, reason=(
-    "Terraform provider defect: chap_secret is stored in terraform.tfstate in clear (sensitive "
-    "only hides it from output) and the provider offers no write-only (_wo) argument; "
-    "provider/adapter.py:215 keeps the written secret in state. Fix: a write-only "
-    "chap_secret_wo (Terraform 1.11+) plus a salted hash attribute for change detection"))
 def test_terraform_state_holds_no_chap_secret(sim_tf, sim, dsp):
+    """The recommended Terraform configuration passes the secret through the write-only
+    chap_secret_wo (Terraform 1.11+): the DSP gets it, terraform.tfstate never holds it, the
+    next plan is empty. (The deprecated chap_secret still works and is stored in the state;
+    the provider warns. Rotation, refresh and import: tests/terraform/test_write_only.py.)"""
     sim_tf.write(TF_HEAD + f"""
 resource "datera_volume" "v" {{
-  name        = "sec-tf"
-  size        = 1
-  chap_user   = "chapuser"
-  chap_secret = "{CHAP}"
+  name                   = "sec-tf"
+  size                   = 1
+  chap_user              = "chapuser"
+  chap_secret_wo         = "{CHAP}"
+  chap_secret_wo_version = 1
 }}
 """)
     sim_tf.run("init", "-no-color")
     sim_tf.apply()
     assert CHAP not in (sim_tf.dir / "terraform.tfstate").read_text()
+    assert CHAP in sim.dump()  # the simulator's store: the DSP has the secret
+    assert sim_tf.plan().returncode == 0

@@ -37,8 +37,8 @@ def _attrs(svc: Servicer) -> dict[str, Any]:
 
 
 def _full(**values: Any) -> dict[str, Any]:
-    base = {n: None for n in ("id", "name", "size", "tenant", "labels", "secret", "mode",
-                              "serial", "generation", "timeouts")}
+    base = {n: None for n in ("id", "name", "size", "tenant", "labels", "secret", "secret_wo",
+                              "secret_wo_version", "mode", "serial", "generation", "timeouts")}
     base.update(values)
     return base
 
@@ -76,8 +76,8 @@ def test_schema_flags_come_from_field_metadata(svc):
     assert a["size"].description == "Size in GiB; grows in place, never shrinks."
     ks = kind_schema(Disk())
     assert {f.name for f in ks.inputs if f.replace} == {"name", "tenant"}
-    assert list(a) == ["id", "name", "size", "tenant", "labels", "secret", "mode", "serial",
-                       "generation", "timeouts"]
+    assert list(a) == ["id", "name", "size", "tenant", "labels", "secret", "secret_wo",
+                       "secret_wo_version", "mode", "serial", "generation", "timeouts"]
 
 
 def test_provider_block_is_derived_from_dateraconfig():

@@ -50,7 +50,8 @@ def test_docs_and_schema_snapshot_are_current(app):
             "docs/data-sources/system.md", "docs/data-sources/cinder_volume_type.md"} <= set(files)
     vol = files["docs/resources/volume.md"]
     assert "## Import" in vol and "terraform import datera_volume.example" in vol
-    assert "- `size` (Number)" in vol and "`chap_secret` (String, Sensitive)" in vol
+    assert "- `size` (Number)" in vol and "`chap_secret` (String, Sensitive, Deprecated)" in vol
+    assert "`chap_secret_wo` (String, Sensitive, [Write-only](" in vol
 
 
 @pytest.mark.terraform
