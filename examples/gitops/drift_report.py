@@ -2,7 +2,7 @@
 """Summarise a datera-iac JSON plan for a pull-request comment or a drift alert.
 
     datera-iac preview --json > plan.json;  python drift_report.py plan.json
-    datera-iac preview --refresh-only --json > drift.json;  python drift_report.py drift.json
+    datera-iac preview --refresh-only --refresh=full --json > drift.json;  python drift_report.py drift.json
 
 Prints Markdown: the action counts, one line per planned action (with the fields that
 change), and for drift which attributes of which objects differ from the state. Exits 0;

@@ -76,7 +76,9 @@ def test_prod_stack_config_file_is_read(sim, tmp_path, monkeypatch, capsys):
 
 
 def test_drift_report_names_attributes(sim, tmp_path, monkeypatch, capsys):
-    """The GitOps drift report lists the drifted object and attribute."""
+    """The GitOps nightly drift check (as examples/gitops runs it: --refresh-only
+    --refresh=full) reports the drifted object and attributes, an out-of-band volume
+    metadata edit included."""
     monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
     monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
     shutil.copy(ROOT / "examples/yaml/minimal.yaml", tmp_path / "Pulumi.yaml")
@@ -92,13 +94,16 @@ def test_drift_report_names_attributes(sim, tmp_path, monkeypatch, capsys):
     c = DspClient(DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
                                              "san_password": "password"}))
     c.put(f"/app_instances/{ai}", {"name": "scratch-renamed"}, tenant=tenant)
+    c.put(f"/app_instances/{ai}/metadata", {"owner": "someone-else"}, tenant=tenant)
     c.close()
     capsys.readouterr()
-    assert main(["preview", "--refresh-only", "--json", "--detailed-exitcode", "--endpoint", sim.http_url]) == 2
+    assert main(["preview", "--refresh-only", "--refresh=full", "--json", "--detailed-exitcode",
+                 "--endpoint", sim.http_url]) == 2
     (tmp_path / "drift.json").write_text(capsys.readouterr().out)
     r = subprocess.run([sys.executable, str(ROOT / "examples/gitops/drift_report.py"), "drift.json"],
                        capture_output=True, text=True, check=True)
     assert "`scratch`" in r.stdout and "`name`" in r.stdout and "scratch-renamed" in r.stdout
+    assert "`metadata`" in r.stdout and "someone-else" in r.stdout
 
 
 def test_program_errors_point_at_the_program_line(tmp_path):
