@@ -177,6 +177,20 @@ class ResourceAdapter:
         return self.spec({k: v for k, v in state.items() if k in self._by_name},
                          resource=resource)
 
+    def declared(self, new_spec: Any, old_inputs: Mapping[str, Any] | None, *,
+                 resource: str, config: Any = None) -> Any:
+        """``new_spec`` with what the last declaration (the engine's ``old_inputs``) named
+        and this one no longer does made explicit at its default: ``kind.declare_removed``,
+        so a ``DF:`` key taken out of a program resets it on the DSP instead of leaving it.
+        Without usable old inputs (an imported resource, an older engine) nothing changes."""
+        if not old_inputs or has_unknown(old_inputs):
+            return new_spec
+        try:
+            last = self.old_spec(old_inputs, resource=resource)
+        except (InputError, TypeError, ValueError):
+            return new_spec
+        return self.kind.declare_removed(new_spec, last, config)
+
     # ---- calls ------------------------------------------------------------------------
 
     def check(
@@ -222,6 +236,8 @@ class ResourceAdapter:
         olds: Mapping[str, Any],
         news: Mapping[str, Any],
         ignore_changes: Sequence[str] = (),
+        old_inputs: Mapping[str, Any] | None = None,
+        config: Any = None,
     ) -> DiffResult:
         """Compare the stored state with the checked new inputs through ``kind.diff``.
 
@@ -237,7 +253,8 @@ class ResourceAdapter:
             p = self._by_name[k]
             if old_data.get(p.field) is not None:
                 known[k] = old_data[p.field]
-        new_spec = self.spec(known, resource=name)
+        new_spec = self.declared(self.spec(known, resource=name), old_inputs, resource=name,
+                                 config=config)
         try:
             d: Diff = self.kind.diff(old_spec, new_spec)
         except InputError as e:
@@ -304,11 +321,13 @@ class ResourceAdapter:
         return self._wrap(state, self._secret_names(olds, news))
 
     def update(
-        self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+        self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any],
+        old_inputs: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         name = urn_name(urn)
         old_spec = self.old_spec(olds, resource=name)
-        new_spec = self.spec(news, resource=name)
+        new_spec = self.declared(self.spec(news, resource=name), old_inputs, resource=name,
+                                 config=ctx.config)
         obs = self.kind.update(ctx, id, old_spec, new_spec)
         return self.state_of(obs, self._secret_names(olds, news), news)
 

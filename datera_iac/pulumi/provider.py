@@ -140,6 +140,14 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
                 fix="known types: " + ", ".join(sorted(self._adapters)),
             ) from None
 
+    def _core_config(self) -> Any:
+        """The DateraConfig when the provider can build its context now (defaults such as
+        ``datera_volume_type_defaults`` for a diff), else None (a preview with unknowns)."""
+        try:
+            return self._context().config
+        except errors.ConfigError:
+            return None
+
     def _context(self) -> Context:
         """The core Context, built once on first use (so preview never logs in)."""
         with self._lock:
@@ -270,6 +278,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             _codec.decode(request.olds),
             _codec.decode(request.news),
             list(request.ignoreChanges),
+            old_inputs=_codec.decode(request.old_inputs),
+            config=self._core_config(),
         )
         return pb.DiffResponse(
             changes=pb.DiffResponse.DIFF_SOME if d.changes else pb.DiffResponse.DIFF_NONE,
@@ -315,7 +325,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return pb.UpdateResponse(properties=_codec.encode(adapter.preview_update(olds, news)))
         ctx = with_timeout(self._context(), "update", request.timeout)
-        state = adapter.update(ctx, request.urn, request.id, olds, news)
+        state = adapter.update(ctx, request.urn, request.id, olds, news,
+                               old_inputs=_codec.decode(request.old_inputs))
         return pb.UpdateResponse(properties=_codec.encode(state))
 
     @_rpc

@@ -69,11 +69,15 @@ class Rpc:
     def create(self, token: str, name: str, props: Mapping[str, Any], preview: bool = False, timeout: float = 0) -> pb.CreateResponse:
         return self.Create(pb.CreateRequest(urn=urn(token, name), properties=struct(props), preview=preview, timeout=timeout))
 
-    def diff(self, token: str, name: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> pb.DiffResponse:
-        return self.Diff(pb.DiffRequest(urn=urn(token, name), id=id, olds=struct(olds), news=struct(news)))
+    def diff(self, token: str, name: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any],
+             old_inputs: Mapping[str, Any] | None = None) -> pb.DiffResponse:
+        return self.Diff(pb.DiffRequest(urn=urn(token, name), id=id, olds=struct(olds), news=struct(news),
+                                        old_inputs=struct(old_inputs or {})))
 
-    def update(self, token: str, name: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any], preview: bool = False) -> pb.UpdateResponse:
-        return self.Update(pb.UpdateRequest(urn=urn(token, name), id=id, olds=struct(olds), news=struct(news), preview=preview))
+    def update(self, token: str, name: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any],
+               preview: bool = False, old_inputs: Mapping[str, Any] | None = None) -> pb.UpdateResponse:
+        return self.Update(pb.UpdateRequest(urn=urn(token, name), id=id, olds=struct(olds), news=struct(news),
+                                            preview=preview, old_inputs=struct(old_inputs or {})))
 
     def read(self, token: str, name: str, id: str, props: Mapping[str, Any] | None = None, inputs: Mapping[str, Any] | None = None) -> pb.ReadResponse:
         return self.Read(pb.ReadRequest(urn=urn(token, name), id=id, properties=struct(props or {}), inputs=struct(inputs or {})))

@@ -215,3 +215,29 @@ def test_refresh_keeps_a_declaration_only_volume_type(plugin, sim):
     assert plain(seen.inputs)["replicaCount"] == 2
     assert rpc.diff(T, "gold", made.id, plain(seen.properties), inputs).changes \
         == pb.DiffResponse.DIFF_NONE
+
+
+def test_removed_df_key_is_reset(plugin, sim, dsp):
+    """A DF: key taken out of the program goes back to its default on the DSP: the engine's
+    old_inputs (the last declaration) reach kind.declare_removed in Diff and Update, as the
+    engine's own state does for `datera-iac up`."""
+    rpc, _ = plugin
+    configure(rpc, sim)
+    specs = {"DF:write_iops_max": "5000", "DF:replica_count": "2"}
+    inputs = plain(rpc.check(V, "qos", {"size": 2, "extraSpecs": specs}).inputs)
+    made = rpc.create(V, "qos", inputs)
+    vid, state = made.id, plain(made.properties)
+
+    def policy():
+        vol = dsp.get(f"/app_instances/{state['aiId']}")["storage_instances"][0]["volumes"][0]
+        return {k: v for k, v in (vol.get("performance_policy") or {}).items()
+                if k.endswith("_max") and v}
+
+    assert policy() == {"write_iops_max": 5000}
+    # the last QoS key goes: the performance policy must go with it
+    news = plain(rpc.check(V, "qos", {"size": 2, "extraSpecs": {"DF:replica_count": "2"}}).inputs)
+    d = rpc.diff(V, "qos", vid, state, news, old_inputs=inputs)
+    assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.replaces) == []
+    state = plain(rpc.update(V, "qos", vid, state, news, old_inputs=inputs).properties)
+    assert policy() == {}
+    assert rpc.diff(V, "qos", vid, state, news, old_inputs=news).changes == pb.DiffResponse.DIFF_NONE
