@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from typing import Any
 
 import attrs
 import pytest
 from tf.gen import tfplugin_pb2 as pb
 from tf.utils import read_dynamic_value, to_dynamic_value
-from tfharness import SIM_PASSWORD, SIM_USER
+from tfharness import REPO, SIM_PASSWORD, SIM_USER
 
 from datera_iac.resources.base import SENSITIVE
 from provider._protocol import is_write_only
@@ -270,40 +271,20 @@ def test_apply_sends_the_write_only_secret_and_returns_it_null(sim):
 
 # ---- a real Terraform ----------------------------------------------------------------------------
 
-TF_WO = """
-terraform {
-  required_providers {
-    datera = { source = "datera/datera" }
-  }
-}
-provider "datera" {}
-variable "chap_secret" {
-  type      = string
-  sensitive = true
-  ephemeral = true
-}
-variable "chap_version" {
-  default = 1
-}
-resource "datera_volume" "v" {
-  name                   = "wo-vol"
-  size                   = 1
-  chap_user              = "chapuser"
-  chap_secret_wo         = var.chap_secret
-  chap_secret_wo_version = var.chap_version
-}
-"""
+#: examples/terraform/chap, run as written
+EXAMPLE = REPO / "examples" / "terraform" / "chap"
 
 
 @pytest.mark.terraform
 def test_terraform_write_only_chap_secret(sim_tf, sim):
-    """Terraform 1.15: apply with chap_secret_wo from an ephemeral variable - the DSP has the
-    secret, terraform.tfstate holds it nowhere, the next plan is empty; a new secret alone
-    plans nothing; a new chap_secret_wo_version rotates it in place (one PUT of the auth);
-    refresh and import keep chap_secret_wo null, and after an import the configured version
-    writes the secret once, then plans are empty."""
+    """Terraform 1.15 runs examples/terraform/chap as written: apply with chap_secret_wo
+    from an ephemeral variable - the DSP has the secret, terraform.tfstate holds it nowhere,
+    the next plan is empty; a new secret alone plans nothing; a new chap_secret_wo_version
+    rotates it in place (one PUT of the auth); refresh and import keep chap_secret_wo null,
+    and after an import the configured version writes the secret once, then plans are
+    empty."""
     tf = sim_tf
-    tf.write(TF_WO)
+    shutil.copytree(EXAMPLE, tf.dir, dirs_exist_ok=True)
     tf.env["TF_VAR_chap_secret"] = CHAP
     tf.apply()
 
@@ -324,30 +305,30 @@ def test_terraform_write_only_chap_secret(sim_tf, sim):
 
     tf.env["TF_VAR_chap_secret"] = CHAP2
     assert tf.plan().returncode == 0  # a write-only value is never compared
-    plan = tf.plan("-var", "chap_version=2")
-    assert plan.returncode == 2 and "datera_volume.v will be updated in-place" in plan.stdout
+    plan = tf.plan("-var", "chap_secret_version=2")
+    assert plan.returncode == 2 and "datera_volume.secure will be updated in-place" in plan.stdout
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in plan.stdout
     before = sim.counters()
-    tf.apply("-var", "chap_version=2")
+    tf.apply("-var", "chap_secret_version=2")
     puts = {k: v - before.get(k, 0) for k, v in sim.counters().items()
             if k.startswith("PUT") and not k.endswith("/login") and v != before.get(k, 0)}
     assert list(puts.values()) == [1] and list(puts)[0].endswith("/auth"), puts
     assert _auth(sim)["target_pswd"] == CHAP2 and stored() == []
-    assert tf.plan("-var", "chap_version=2").returncode == 0
+    assert tf.plan("-var", "chap_secret_version=2").returncode == 0
 
-    tf.apply("-refresh-only", "-var", "chap_version=2")
+    tf.apply("-refresh-only", "-var", "chap_secret_version=2")
     vol = volume()
     assert vol["chap_secret_wo"] is None and vol["chap_secret_wo_version"] == 2
     assert stored() == []
 
     vid = vol["id"]
-    tf.run("state", "rm", "datera_volume.v")
-    tf.write(f'import {{\n  to = datera_volume.v\n  id = "{vid}"\n}}\n', "import.tf")
+    tf.run("state", "rm", "datera_volume.secure")
+    tf.write(f'import {{\n  to = datera_volume.secure\n  id = "{vid}"\n}}\n', "import.tf")
     # an import cannot know the version: the configured one writes the secret once
-    applied = tf.apply("-var", "chap_version=2").stdout
+    applied = tf.apply("-var", "chap_secret_version=2").stdout
     assert re.search(r"\+ chap_secret_wo_version += 2\n", applied), applied
     assert "Apply complete! Resources: 1 imported, 0 added, 1 changed, 0 destroyed." in applied
     vol = volume()
     assert vol["id"] == vid and vol["chap_secret_wo"] is None and stored() == []
     assert _auth(sim)["target_pswd"] == CHAP2
-    assert tf.plan("-var", "chap_version=2").returncode == 0
+    assert tf.plan("-var", "chap_secret_version=2").returncode == 0
