@@ -135,9 +135,9 @@ def _schema_md(schema: dict[str, Any], replace: set[str]) -> list[str]:
         if names:
             lines += [f"### {title}", ""]
             if any(attrs[n].get("write_only") for n in names):
-                lines += [f"> **NOTE**: [Write-only arguments]({_WRITE_ONLY_DOC}) are supported "
-                          "in Terraform 1.11 and later; they are never stored in the plan or "
-                          "state.", ""]
+                lines += [(f"> **NOTE**: [Write-only arguments]({_WRITE_ONLY_DOC}) are "
+                           "supported in Terraform 1.11 and later; they are never stored in the "
+                           "plan or state."), ""]
             lines += [*_bullets(attrs, sorted(names), replace), ""]
     return lines
 

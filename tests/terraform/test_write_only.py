@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import pytest
 from tf.gen import tfplugin_pb2 as pb
+from tf.types import Unknown
 from tf.utils import read_dynamic_value, to_dynamic_value
 from tfharness import REPO, SIM_PASSWORD, SIM_USER
 
@@ -47,6 +48,11 @@ def _full(svc: Servicer, type_name: str, **values: Any) -> dict[str, Any]:
     return {**{n: None for n in svc._get_res_attrs(type_name)}, **values}
 
 
+def _known(planned: dict[str, Any]) -> dict[str, Any]:
+    """A planned state as a stored one: "known after apply" values become null."""
+    return {k: (None if v is Unknown else v) for k, v in planned.items()}
+
+
 def _validate(svc: Servicer, type_name: str, config: dict[str, Any], *, caps: bool) -> list[Any]:
     req = pb.ValidateResourceConfig.Request(type_name=type_name, config=to_dynamic_value(config))
     if caps:
@@ -69,6 +75,16 @@ def _apply(svc: Servicer, type_name: str, prior: dict | None, planned: dict, con
         planned_state=to_dynamic_value(planned), config=to_dynamic_value(config))
     resp = svc.ApplyResourceChange(req, None)
     return read_dynamic_value(resp.new_state), list(resp.diagnostics)
+
+
+AUTH_PUT = "PUT /v2.2/app_instances/:id/storage_instances/:storage_instance_name/auth"
+
+
+def _writes_since(sim: Any, before: dict[str, int]) -> dict[str, int]:
+    """Write requests (no logins) the simulator served since ``before`` (its counters)."""
+    return {k: v - before.get(k, 0) for k, v in sim.counters().items()
+            if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE") and "login" not in k
+            and v != before.get(k, 0)}
 
 
 def _auth(sim: Any) -> dict[str, Any]:
@@ -182,9 +198,7 @@ def test_plan_keeps_secrets_out_and_rotates_only_on_a_new_version(app):
     assert not diags and replace == []
     assert planned["chap_secret_wo"] is None and planned["chap_secret"] is None
     assert planned["chap_secret_wo_version"] == 1
-    prior = {**planned, "id": "/root/x", "tenant": "/root", "chap_auth": "chap"}
-    prior = {k: (None if type(v).__name__ == "UnknownType" or v is None else v)
-             for k, v in prior.items()}
+    prior = {**_known(planned), "id": "/root/x", "tenant": "/root", "chap_auth": "chap"}
     prior.update(extra_specs={}, snapshot_policies=[], replace_on_retype=False)
     same, replace, diags = _plan(svc, V, prior, {**cfg, "chap_secret_wo": CHAP2})
     assert not diags and replace == [] and same == prior  # nothing to do
@@ -197,7 +211,7 @@ def test_plan_keeps_secrets_out_and_rotates_only_on_a_new_version(app):
                 chap_secret_wo_version=1)
     planned, replace, diags = _plan(svc, A, None, att)
     assert not diags and planned["chap_secret"] is None and planned["chap_secret_wo"] is None
-    prior = {k: (None if type(v).__name__ == "UnknownType" else v) for k, v in planned.items()}
+    prior = _known(planned)
     prior["id"] = "att-1"
     _, replace, diags = _plan(svc, A, prior, att)
     assert not diags and replace == []
@@ -205,14 +219,30 @@ def test_plan_keeps_secrets_out_and_rotates_only_on_a_new_version(app):
     assert not diags and replace == ["chap_secret_wo_version"]
 
 
+def test_an_unknown_write_only_value_plans_no_change(app):
+    """A write-only value unknown at plan time (an ephemeral resource not yet opened) is not
+    a change while the version stays: no perpetual update, no error; on create it plans."""
+
+    svc = Servicer(app)
+    cfg = _full(svc, V, name="wo-vol", size=1, chap_user="chapuser", chap_secret_wo=Unknown,
+                chap_secret_wo_version=1)
+    planned, replace, diags = _plan(svc, V, None, cfg)
+    assert not diags and replace == [] and planned["chap_secret_wo"] is None
+    prior = _known(planned)
+    prior.update(id="/root/x", tenant="/root", extra_specs={}, snapshot_policies=[],
+                 replace_on_retype=False, chap_secret=None)
+    same, replace, diags = _plan(svc, V, prior, cfg)
+    assert not diags and replace == [] and same == prior
+
+
 def test_moving_from_the_deprecated_attribute_clears_it_from_state(app):
     """A state written with chap_secret (in clear) and a configuration moved to
     chap_secret_wo with the same value: an update that only empties chap_secret in the
     state; with another value, the update carries the new secret."""
     svc = Servicer(app)
-    base = dict(name="wo-vol", size=1, chap_user="chapuser")
+    base = {"name": "wo-vol", "size": 1, "chap_user": "chapuser"}
     planned, _, _ = _plan(svc, V, None, _full(svc, V, **base, chap_secret=CHAP))
-    prior = {k: (None if type(v).__name__ == "UnknownType" else v) for k, v in planned.items()}
+    prior = _known(planned)
     prior.update(id="/root/x", tenant="/root", chap_secret=CHAP, extra_specs={},
                  snapshot_policies=[], replace_on_retype=False)
     moved = _full(svc, V, **base, chap_secret_wo=CHAP, chap_secret_wo_version=1)
@@ -254,9 +284,7 @@ def test_apply_sends_the_write_only_secret_and_returns_it_null(sim):
     before = sim.counters()
     new, diags = _apply(svc, V, state, planned, rotated)
     assert not diags, diags
-    puts = {k: v - before.get(k, 0) for k, v in sim.counters().items()
-            if k.startswith("PUT") and not k.endswith("/login") and v != before.get(k, 0)}
-    assert list(puts.values()) == [1] and list(puts)[0].endswith("/auth"), puts
+    assert _writes_since(sim, before) == {AUTH_PUT: 1}
     auth = _auth(sim)
     assert (auth["target_pswd"], auth["initiator_pswd"]) == (CHAP2, MUTUAL)
     assert CHAP2 not in json.dumps(new, default=str) and new["chap_secret_wo_version"] == 2
@@ -310,9 +338,7 @@ def test_terraform_write_only_chap_secret(sim_tf, sim):
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in plan.stdout
     before = sim.counters()
     tf.apply("-var", "chap_secret_version=2")
-    puts = {k: v - before.get(k, 0) for k, v in sim.counters().items()
-            if k.startswith("PUT") and not k.endswith("/login") and v != before.get(k, 0)}
-    assert list(puts.values()) == [1] and list(puts)[0].endswith("/auth"), puts
+    assert _writes_since(sim, before) == {AUTH_PUT: 1}
     assert _auth(sim)["target_pswd"] == CHAP2 and stored() == []
     assert tf.plan("-var", "chap_secret_version=2").returncode == 0
 
