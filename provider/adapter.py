@@ -80,6 +80,9 @@ class PlanOutcome:
     requires_replace: tuple[str, ...] = ()
     diff: Diff | None = None
     repair: str | None = None
+    #: the declaration this plan applies (non-secret inputs), kept in Terraform's private
+    #: state so the next plan can see what a later configuration no longer declares
+    declared: dict[str, Any] | None = None
 
 
 class KindAdapter:
@@ -216,14 +219,46 @@ class KindAdapter:
 
     # ---- plan ---------------------------------------------------------------------
 
-    def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any]) -> PlanOutcome:
+    def declaration_of(self, spec: Any) -> dict[str, Any] | None:
+        """A spec's declared, non-secret inputs (JSON-ready): what Terraform keeps in the
+        resource's private state for :meth:`with_removed` (secrets never go there)."""
+        if spec is None:
+            return None
+        data = self.kind.spec_to(spec)
+        return {f.name: data[f.name] for f in self.schema.inputs
+                if not f.sensitive and data.get(f.name) is not None}
+
+    def with_removed(self, new_spec: Any, last: Mapping[str, Any] | None, config: Any) -> Any:
+        """``new_spec`` with what the last applied declaration (``last``, from the private
+        state) named and this one no longer does made explicit at its default
+        (``kind.declare_removed``): a ``DF:`` key taken out of ``extra_specs`` resets it on
+        the DSP. Terraform's prior *state* cannot serve as ``last``: after an import or a
+        refresh with drift it holds the DSP's whole policy, not the declaration."""
+        if new_spec is None or not last:
+            return new_spec
+        data = self.kind.spec_to(new_spec)
+        known = {f.name: last[f.name] for f in self.schema.inputs
+                 if not f.sensitive and last.get(f.name) is not None}
+        known.update({f.name: data[f.name] for f in self.schema.inputs
+                      if f.sensitive and data.get(f.name) is not None})
+        try:
+            last_spec = self.kind.spec_from(known)
+        except (InputError, TypeError, ValueError):
+            return new_spec  # a declaration the current core no longer accepts
+        return self.kind.declare_removed(new_spec, last_spec, config)
+
+    def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any],
+             last: Mapping[str, Any] | None = None, defaults: Any = None) -> PlanOutcome:
         """Plan a create (``prior`` None) or an update/replace. Pure: no DSP call.
+        ``last``: the declaration the prior apply recorded (private state); ``defaults``:
+        the provider's DateraConfig (defaults of a removed key).
 
         Raises InputError (invalid input, or a change the kind refuses, such as a shrink)."""
         s = self.schema
         unknown = {n for n in s.input_names if has_unknown(config.get(n))}
         new_spec = self.validate(config)
         norm = self.kind.spec_to(new_spec) if new_spec is not None else {}
+        declared = self.declaration_of(new_spec)
         planned: dict[str, Any] = {}
         write_only = self._write_only_in_use(config)
         for _, wo, version in s.secret_pairs:
@@ -246,7 +281,7 @@ class KindAdapter:
                 planned[f.name] = Unknown
             planned[ID] = Unknown
             planned[TIMEOUTS] = config.get(TIMEOUTS)
-            return PlanOutcome(planned)
+            return PlanOutcome(planned, declared=declared)
 
         try:
             old_spec = self.kind.spec_from(self._prior_inputs(prior, config))
@@ -256,7 +291,7 @@ class KindAdapter:
             old_spec = None
         d: Diff | None = None
         if new_spec is not None and old_spec is not None:
-            d = self.kind.diff(old_spec, new_spec)
+            d = self.kind.diff(old_spec, self.with_removed(new_spec, last, defaults))
             changed, replaces = set(d.fields), set(d.replaces)
         else:
             # Some inputs are known only after apply (or the prior state no longer
@@ -305,7 +340,7 @@ class KindAdapter:
                 keep = (not changed and repair is None) or f.name in self._stable
                 planned[f.name] = prior.get(f.name) if keep else Unknown
         planned[TIMEOUTS] = config.get(TIMEOUTS)
-        return PlanOutcome(planned, tuple(sorted(replaces)), d, repair)
+        return PlanOutcome(planned, tuple(sorted(replaces)), d, repair, declared)
 
     # ---- state ----------------------------------------------------------------------
 
@@ -418,10 +453,14 @@ class KindAdapter:
         return self.state_from(obs, current)
 
     def update(
-        self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any]
+        self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any],
+        last: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
         old = self.kind.spec_from(self._prior_inputs(prior, planned))
         new = self.spec_of(planned)
+        if last:
+            new = self.with_removed(new, last, contexts(self.timeouts_of(planned)).config)
         d = self.kind.diff(old, new)
         if d.replace:
             # The plan could not see this: the value was unknown then (e.g. extra_specs

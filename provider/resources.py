@@ -8,6 +8,7 @@ When an update or delete fails, the prior state is returned: the object still ex
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tf.iface import (
@@ -23,6 +24,11 @@ from tf.utils import Diagnostics
 
 from provider.adapter import KindAdapter, PartialCreate, PlanOutcome
 from provider.diagnostics import report
+
+#: The declaration of the prior apply (from the plan's private state) for the update that
+#: ``tf``'s ApplyResourceChange dispatches in this call: ``tf`` passes a resource only its
+#: prior and planned states, so :class:`provider.servicer.Servicer` sets this around it.
+APPLY_LAST: contextvars.ContextVar[dict | None] = contextvars.ContextVar("APPLY_LAST", default=None)
 
 if TYPE_CHECKING:  # pragma: no cover
     from provider.provider import DateraProvider
@@ -80,12 +86,15 @@ class KindResource(Resource):
                     "stored.")  # no path: Terraform would print the line, secret included
 
     def plan_change(
-        self, diags: Diagnostics, prior: dict | None, config: dict
+        self, diags: Diagnostics, prior: dict | None, config: dict,
+        last: dict | None = None,
     ) -> PlanOutcome | None:
         """Called by :class:`provider.servicer.Servicer` (``tf`` does not pass the config
-        nor let a resource name the replace paths)."""
+        nor let a resource name the replace paths). ``last``: the declaration of the prior
+        apply, from the resource's private state."""
         try:
-            outcome = self.adapter.plan(prior, config)
+            outcome = self.adapter.plan(prior, config, last=last,
+                                        defaults=getattr(self.provider, "config", None))
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior, config)
             return None
@@ -113,7 +122,8 @@ class KindResource(Resource):
 
     def update(self, ctx: UpdateContext, current: dict, planned: dict) -> dict | None:
         try:
-            return self.adapter.update(self.provider.context, current, planned)
+            return self.adapter.update(self.provider.context, current, planned,
+                                       last=APPLY_LAST.get())
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "update", current, planned)
             return current

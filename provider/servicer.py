@@ -41,6 +41,7 @@ from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dyn
 
 from provider._protocol import write_only_allowed
 from provider.diagnostics import report
+from provider.resources import APPLY_LAST
 
 __all__ = ["Servicer", "decode_unknowns"]
 
@@ -100,6 +101,21 @@ def _guard(response: Callable[..., Any], keep_prior: bool = False) -> Callable[.
     return deco
 
 
+def _private(raw: bytes) -> dict[str, Any]:
+    """A resource's private state as this provider writes it (JSON), or {} (none yet, or
+    written by another version)."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _private_bytes(data: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in data.items() if v is not None},
+                      separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
 class Servicer(ProviderServicer):
     """ProviderServicer with config-aware planning and guarded RPCs."""
 
@@ -123,12 +139,17 @@ class Servicer(ProviderServicer):
         if proposed is None:  # destroy: nothing to decide
             return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
         inst = self.app.new_resource(self._get_res_cls(type_name))
-        outcome = inst.plan_change(diags, prior, config or {})
+        last = _private(request.prior_private).get("declared") if prior is not None else None
+        outcome = inst.plan_change(diags, prior, config or {}, last=last)
         if outcome is None:
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        # the private state carries the declaration forward: what the apply writes is
+        # what the next plan compares against ("last"), never a secret
+        declared = outcome.declared if outcome.declared is not None else last
         return pb.PlanResourceChange.Response(
             planned_state=_encode_state(attrs_, blocks, outcome.planned, proposed_enc),
             requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
+            planned_private=_private_bytes({"declared": declared, "last": last}),
             diagnostics=diags.to_pb(),
         )
 
@@ -163,11 +184,23 @@ class Servicer(ProviderServicer):
             if values:
                 request = _copy(request)
                 request.planned_state.CopyFrom(to_dynamic_value({**planned, **values}))
-        return super().ApplyResourceChange(request, context)
+        private = _private(request.planned_private)
+        token = APPLY_LAST.set(private.get("last"))
+        try:
+            response = super().ApplyResourceChange(request, context)
+        finally:
+            APPLY_LAST.reset(token)
+        failed = any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics)
+        # after a failure the DSP may not hold the new declaration: keep the prior one
+        response.private = _private_bytes(
+            {"declared": private.get("last") if failed else private.get("declared")})
+        return response
 
     @_guard(pb.ReadResource.Response, keep_prior=False)
     def ReadResource(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return super().ReadResource(request, context)
+        response = super().ReadResource(request, context)
+        response.private = request.private  # a refresh does not change the declaration
+        return response
 
     @_guard(pb.ImportResourceState.Response)
     def ImportResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
