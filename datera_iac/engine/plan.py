@@ -110,9 +110,12 @@ class Drift:
     name: str
     kind: str
     id: str
-    status: str  # "changed" | "deleted"
+    status: str  # "changed" | "deleted" | "degraded"
     fields: tuple[str, ...] = ()
     changes: tuple[FieldChange, ...] = ()
+    #: why the live object needs repair (``kind.needs_repair``: an attachment left
+    #: half-detached); with no field change the status is "degraded"
+    reason: str | None = None
 
 
 @attrs.define
@@ -505,10 +508,16 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
                                            sensitive=bool(f.metadata.get(SENSITIVE))))
                 new_spec[n] = observed_data.get(n)
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
+            repair = kind.needs_repair(obs.outputs)
             if changes:
                 facts.drifted.add(r.name)
                 facts.drift_fields[r.name] = set(names)
-                drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes)))
+                drift.append(Drift(r.name, kind.name, r.id, "changed", tuple(names), tuple(changes),
+                                   reason=repair))
+            elif repair is not None:
+                # the DSP/node no longer hold what was applied (a session gone, an ACL
+                # entry removed): drift, though no declared field differs
+                drift.append(Drift(r.name, kind.name, r.id, "degraded", reason=repair))
             if (changes or (new_out != r.outputs and _norm(new_out) != _norm(r.outputs)) or obs.id != r.id
                     or seen_digest != r.observed_digest):
                 # recorded drift: the state no longer holds what was applied, so the next

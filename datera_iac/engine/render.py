@@ -103,6 +103,7 @@ def _drift_json(d: Drift) -> dict[str, Any]:
     return {
         "name": d.name, "kind": d.kind, "id": d.id, "status": d.status,
         "fields": list(d.fields), "changes": [_change_json(c) for c in d.changes],
+        "reason": d.reason,
     }
 
 
@@ -148,11 +149,15 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
         for d in plan.drift:
             if d.status == "deleted":
                 lines.append(f"  {d.kind} {d.name} ({d.id}) was deleted")
+            elif d.status == "degraded":
+                lines.append(f"  {d.kind} {d.name} ({d.id}) needs repair: {d.reason}")
             else:
                 lines.append(f"  {d.kind} {d.name} ({d.id}) changed: {', '.join(d.fields)}")
                 for c in d.changes:
                     old, new = show_value(c.old, c.sensitive), show_value(c.new, c.sensitive)
                     lines.append(f"      {c.name}: {old} -> {new}")
+                if d.reason:
+                    lines.append(f"      needs repair: {d.reason}")
         lines.append("")
     if plan.refresh_only:
         lines.append("No drift: the DSP matches the state." if not plan.drift

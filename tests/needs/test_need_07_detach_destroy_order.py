@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 
+import jsonschema
+
 from needkit import app_instances, engine_ws, sim_fabric_node
 
-from datera_iac.engine.render import plan_json, render_plan
+from datera_iac.engine.render import plan_json, plan_schema, render_plan
 
 STACK = """\
 name: need07
@@ -130,6 +132,16 @@ def test_interrupted_destroy_then_up_repairs(sim, dsp, tmp_path):
     ws = lambda: engine_ws(sim, tmp_path / "stack", STACK, runner=node)
     assert ws().up()[1].ok
     _interrupt_destroy(ws, node, dsp)
+
+    # a drift check (refresh-only) reports it: no declared field differs, the object is degraded
+    drift = ws().preview(refresh_only=True)
+    assert drift.has_changes  # `preview --refresh-only --detailed-exitcode` exits 2
+    (d,) = drift.drift
+    assert (d.name, d.status, d.fields) == ("a", "degraded", ())
+    assert "paths_up 0 of 2" in d.reason and f"needs repair: {d.reason}" in render_plan(drift)
+    doc = plan_json(drift)
+    jsonschema.validate(doc, plan_schema())
+    assert doc["drift"][0]["reason"] == d.reason
 
     plan = ws().preview()
     (step,) = plan.changes
