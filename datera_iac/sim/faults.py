@@ -2,7 +2,9 @@
 
 Knobs (settable at start, by :meth:`SimServer.set_faults`, or ``PUT /_sim/faults``):
 
-``latency_ms``             extra delay before every API request is handled
+``latency_ms``             service time: every API answer (errors and dropped connections too)
+                           leaves this long after its request arrived; the request is handled
+                           at once, so the simulator's own work overlaps the wait
 ``fail_503_rate``          probability (0..1) that a request gets 503 instead of being handled
 ``fail_503_burst``         the next N requests get 503 (counts down)
 ``init_500``               the next N requests get 500 "REST server is still initializing"

@@ -627,6 +627,15 @@ async def sim_middleware(request: web.Request, handler: Callable[..., Any]) -> w
     entry["status"] = resp.status
     entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
     state.log.append(entry)
+    faults = state.faults
+    if faults.latency_ms and faults.applies(method, path):
+        # the latency is the DSP's service time: the request was handled on arrival and
+        # its answer leaves ``latency_ms`` after it came in. Sleeping *before* handling
+        # instead made concurrent requests wake together and queue behind each other on
+        # this one event loop, adding the simulator's own CPU time to every answer.
+        rest = faults.latency_ms / 1000.0 - (time.perf_counter() - t0)
+        if rest > 0:
+            await asyncio.sleep(rest)
     if drop:
         entry["dropped"] = True
         if request.transport is not None:
@@ -644,8 +653,6 @@ async def _handle(state: SimState, request: web.Request, route: Route | None, ve
         # unmatched paths still go through aiohttp's 404/405 handling
         await request.app[FALLBACK](request)
     if faults.applies(method, path):
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000.0)
         if faults.take_init_500():
             raise _initializing()
         if faults.take_503():

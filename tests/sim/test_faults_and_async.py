@@ -21,6 +21,28 @@ def test_latency_is_added_to_api_requests_only(sim: SimServer, api) -> None:
     assert time.perf_counter() - t0 < 0.15
 
 
+def test_latency_is_service_time_the_request_is_handled_on_arrival(sim: SimServer, api, body) -> None:
+    """A write is applied when it arrives and its answer held until latency_ms have passed
+    (so concurrent requests do not queue behind each other's waits)."""
+    import threading
+
+    before = sim.summary().get("app_instances", 0)
+    sim.set_faults(latency_ms=600)
+    done: list[float] = []
+    t0 = time.perf_counter()
+    worker = threading.Thread(target=lambda: (api.ok("POST", "/app_instances", body("held")),
+                                              done.append(time.perf_counter() - t0)))
+    worker.start()
+    deadline = time.monotonic() + 0.4
+    while sim.summary().get("app_instances", 0) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    applied_at = time.perf_counter() - t0
+    assert sim.summary().get("app_instances", 0) == before + 1, "not applied on arrival"
+    assert not done, "the answer came before the latency had passed"
+    worker.join(10)
+    assert done and done[0] >= 0.6 > applied_at
+
+
 def test_503_burst_then_recovery(sim: SimServer, api) -> None:
     """fail_503_burst=N answers the next N requests 503 (JSON) and then serves normally."""
     sim.set_faults(fail_503_burst=2)
