@@ -14,11 +14,10 @@ import pytest
 from tf.gen import tfplugin_pb2 as pb
 from tf.utils import read_dynamic_value, to_dynamic_value
 from test_sim_e2e import HEAD
-from tfharness import SIM_PASSWORD, SIM_USER
+from tfharness import SIM_PASSWORD, SIM_USER, servicer_on
 
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
-from provider.provider import DateraProvider
 from provider.servicer import Servicer
 
 V = "datera_volume"
@@ -26,9 +25,7 @@ CHAP = "Chap-S3cret-p01"
 
 
 def _svc(sim: Any) -> Servicer:
-    app = DateraProvider()
-    app.configure({"endpoint": sim.http_url, "san_login": SIM_USER, "san_password": SIM_PASSWORD})
-    return Servicer(app)
+    return servicer_on(sim)
 
 
 def _config(svc: Servicer, **values: Any) -> dict[str, Any]:

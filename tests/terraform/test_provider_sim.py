@@ -10,7 +10,7 @@ from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 from tf.utils import read_dynamic_value, to_dynamic_value
-from tfharness import SIM_PASSWORD, SIM_USER
+from tfharness import SIM_PASSWORD, SIM_USER, servicer_on
 
 from provider.provider import DateraProvider
 from provider.servicer import Servicer
@@ -19,9 +19,7 @@ T = "datera_volume"
 
 
 def _servicer(sim: Any) -> Servicer:
-    app = DateraProvider()
-    app.configure({"endpoint": sim.http_url, "san_login": SIM_USER, "san_password": SIM_PASSWORD})
-    return Servicer(app)
+    return servicer_on(sim)
 
 
 def _config(svc: Servicer, **values: Any) -> dict[str, Any]:

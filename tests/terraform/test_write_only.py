@@ -18,7 +18,7 @@ import pytest
 from tf.gen import tfplugin_pb2 as pb
 from tf.types import Unknown
 from tf.utils import read_dynamic_value, to_dynamic_value
-from tfharness import REPO, SIM_PASSWORD, SIM_USER
+from tfharness import REPO, servicer_on
 
 from datera_iac.resources.base import SENSITIVE
 from provider._protocol import is_write_only
@@ -39,9 +39,7 @@ def app() -> DateraProvider:
 
 
 def _svc_on(sim: Any) -> Servicer:
-    app = DateraProvider()
-    app.configure({"endpoint": sim.http_url, "san_login": SIM_USER, "san_password": SIM_PASSWORD})
-    return Servicer(app)
+    return servicer_on(sim)
 
 
 def _full(svc: Servicer, type_name: str, **values: Any) -> dict[str, Any]:
