@@ -627,12 +627,37 @@ def resolve_policy(
     no volume type (no performance_policy is applied).
     """
     specs = normalize_extra_specs(extra_specs, kind=kind, resource=resource)
+    # Every create resolves its volume's policy, and a stack has a few distinct types:
+    # the result (frozen) is a function of the normalised specs, ``typed`` and the two
+    # config options driver_defaults reads, so it is remembered under exactly those.
+    override = bool(config is not None
+                    and getattr(config, "datera_debug_replica_count_override", False))
+    type_defaults = (getattr(config, "datera_volume_type_defaults", None)
+                     if config is not None else None)
+    try:
+        cache_key: tuple[Any, ...] | None = (
+            tuple(specs.items()), typed, override, type(type_defaults),
+            tuple((k, type(v), v) for k, v in type_defaults.items())  # True == 1: types too
+            if isinstance(type_defaults, Mapping) else type_defaults)
+        hit = _POLICIES.get(cache_key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable option value: resolve without the cache
+        cache_key, hit = None, None
+    if hit is not None:
+        return hit
     values = driver_defaults(config)
     for key, text in specs.items():
         if key.startswith(PREFIX):
             values[key[len(PREFIX):]] = text
     typed_values: dict[str, Any] = {n: typed_value(n, t) for n, t in values.items()}
-    return VolumePolicy(typed=typed, **typed_values)
+    policy = VolumePolicy(typed=typed, **typed_values)
+    if cache_key is not None:
+        if len(_POLICIES) >= _NORMALIZED_MAX:
+            _POLICIES.clear()
+        _POLICIES[cache_key] = policy
+    return policy
+
+
+_POLICIES: dict[tuple[Any, ...], VolumePolicy] = {}
 
 
 # ---- import from Cinder ---------------------------------------------------------------------

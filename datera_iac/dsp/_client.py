@@ -82,6 +82,7 @@ _HEADERS: Final = {
 _LOG_BODY_LIMIT = 4000
 _POOL_SIZE = 32
 _TARGET_CACHE = 4096
+_HEADER_SETS = 64  # distinct (key, tenant) header sets kept; a run uses a handful
 
 log = logging.getLogger("datera_iac.dsp")
 wire_log = logging.getLogger("datera_iac.dsp.wire")
@@ -180,6 +181,8 @@ class DspClient:
         self._host_header = ""
         self._targets: dict[str, str] = {}  # rel path -> request target, as requests prepares it
         self._valid_headers: set[tuple[str, str]] = set()  # header items already checked
+        #: (session headers, key, tenant) -> the merged headers of a call (see _headers_for)
+        self._header_sets: dict[tuple[Any, ...], dict[str, str]] = {}
         self._system_lock = threading.Lock()
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
@@ -459,11 +462,8 @@ class DspClient:
         tenant: str | None,
         key: str | None,
     ) -> requests.Response | _Reply:
-        headers: Any = dict(_HEADERS)
-        if key is not None:
-            headers["Auth-Token"] = key
-        if tenant is not None:
-            headers["tenant"] = tenant
+        session = self._session
+        headers = self._headers_for(session.headers, key, tenant)
         data = None if body is None else json.dumps(body)
         debug = self.config.datera_debug
         if debug:
@@ -476,12 +476,9 @@ class DspClient:
             self._insecure_warned = True
             log.warning("TLS verification is OFF for %s (tls_verify=false)", self._base)
         t0 = self._clock.monotonic()
-        session = self._session
         env = self._env_settings
         if env is None:
             env = self._env_settings = self._environment_settings(verify)
-        if session.headers:  # as Session.request merges them (ours win, case-insensitively)
-            headers = self._with_session_headers(session.headers, headers)
         if session.params:
             params = {**session.params, **(params or {})}
         pool = self._direct_pool(env)
@@ -517,6 +514,35 @@ class DspClient:
                 (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
             )
         return resp
+
+    def _headers_for(self, session_headers: Any, key: str | None, tenant: str | None
+                     ) -> dict[str, str]:
+        """The headers of one call: ours (auth token, tenant) merged into the session's as
+        ``Session.request`` merges them. A run sends the same few sets again and again (one
+        key, a few tenants), so each distinct set is built once and reused; the returned
+        dict is shared and must not be modified (both send paths copy it).
+
+        The cache key holds the session's current headers, so a caller that edits
+        ``session.headers`` gets a fresh merge. It lives only in memory, like the key."""
+        store = getattr(session_headers, "_store", None)
+        if type(session_headers) is requests.structures.CaseInsensitiveDict and store is not None:
+            snapshot: tuple[Any, ...] = tuple(store.values())  # (spelling, value) pairs, in order
+        else:
+            snapshot = tuple(session_headers.items()) if session_headers else ()
+        cache_key = (snapshot, key, tenant)
+        headers = self._header_sets.get(cache_key)
+        if headers is None:
+            ours: dict[str, str] = dict(_HEADERS)
+            if key is not None:
+                ours["Auth-Token"] = key
+            if tenant is not None:
+                ours["tenant"] = tenant
+            # as Session.request merges them (ours win, case-insensitively)
+            headers = self._with_session_headers(session_headers, ours) if snapshot else ours
+            if len(self._header_sets) >= _HEADER_SETS:
+                self._header_sets.clear()
+            self._header_sets[cache_key] = headers
+        return headers
 
     def _with_session_headers(self, session_headers: Any, ours: dict[str, str]) -> dict[str, str]:
         """``session_headers`` updated with ``ours`` case-insensitively, in the order (and

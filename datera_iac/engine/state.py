@@ -27,6 +27,7 @@ from datera_iac.errors import StateError
 from datera_iac.resources.base import SENSITIVE, Kind
 
 __all__ = [
+    "PLAIN_SALT",
     "STATE_VERSION",
     "PendingOp",
     "ResourceState",
@@ -43,6 +44,9 @@ __all__ = [
 
 STATE_VERSION = 1
 _DIGEST_PREFIX = "sha256$"
+#: The salt of digests of data without secrets (see apply.state_entry): a fixed one keeps
+#: the digest format (and :func:`secret_matches`) while skipping the random draw.
+PLAIN_SALT = "plain"
 
 
 def hash_secret(value: Any, salt: str | None = None) -> str:

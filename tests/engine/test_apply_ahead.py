@@ -72,7 +72,7 @@ def test_run_stopped_early_clears_unstarted_intents(toy_ws, monkeypatch):
     def interrupted(*a: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(apply_mod, "wait", interrupted)
+    monkeypatch.setattr(apply_mod, "_wait_any", interrupted)
     with pytest.raises(KeyboardInterrupt):
         toy_ws(stack(), parallel=4).up(quiet=True)
     state = toy_ws(stack()).load_state()
@@ -92,7 +92,7 @@ def test_kill_right_after_an_announcement_is_recovered(toy_ws, tmp_path, monkeyp
         journals.append(next(tmp_path.glob(".datera-iac/*.journal")).read_bytes())
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(apply_mod, "wait", killed)
+    monkeypatch.setattr(apply_mod, "_wait_any", killed)
     with pytest.raises(KeyboardInterrupt):
         toy_ws(stack(), parallel=4).up(quiet=True)
     monkeypatch.undo()
