@@ -529,8 +529,11 @@ class DspClient:
             snapshot: tuple[Any, ...] = tuple(store.values())  # (spelling, value) pairs, in order
         else:
             snapshot = tuple(session_headers.items()) if session_headers else ()
-        cache_key = (snapshot, key, tenant)
-        headers = self._header_sets.get(cache_key)
+        cache_key: tuple[Any, ...] | None = (snapshot, key, tenant)
+        try:
+            headers = self._header_sets.get(cache_key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable header value: merge without the cache (and
+            cache_key, headers = None, None  # let requests' header check report it)
         if headers is None:
             ours: dict[str, str] = dict(_HEADERS)
             if key is not None:
@@ -539,9 +542,10 @@ class DspClient:
                 ours["tenant"] = tenant
             # as Session.request merges them (ours win, case-insensitively)
             headers = self._with_session_headers(session_headers, ours) if snapshot else ours
-            if len(self._header_sets) >= _HEADER_SETS:
-                self._header_sets.clear()
-            self._header_sets[cache_key] = headers
+            if cache_key is not None:
+                if len(self._header_sets) >= _HEADER_SETS:
+                    self._header_sets.clear()
+                self._header_sets[cache_key] = headers
         return headers
 
     def _with_session_headers(self, session_headers: Any, ours: dict[str, str]) -> dict[str, str]:
