@@ -184,6 +184,8 @@ class DspClient:
         #: (session headers, key, tenant) -> the merged headers of a call (see _headers_for)
         self._header_sets: dict[tuple[Any, ...], dict[str, str]] = {}
         self._system_lock = threading.Lock()
+        #: set in a thread running :meth:`warm_up`: its calls make one attempt, no retries
+        self._once = threading.local()
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -253,6 +255,85 @@ class DspClient:
         """Log in now (normally done on first use). Raises AuthFailed."""
         with self._lock:
             self._login()
+
+    def warm_up(self, *, system: bool = False) -> None:
+        """Set the session up ahead of its first use: API version, login and, with
+        ``system``, the product version (``GET /system``) a volume create needs.
+
+        Meant to run in a background thread while the caller does local work (the engine
+        plans an empty stack meanwhile), so the first real call finds a session ready.
+        When the version is not configured, ``GET /api_versions`` and a speculative
+        ``PUT /v2.2/login`` go out together (one round trip instead of two); a 2.1-only
+        DSP refuses the 2.2 login (one 404) and the key is not used. Never raises and
+        never retries: each step is tried once, and what fails is simply left undone,
+        so the first real call repeats it with the usual retries and raises its error
+        exactly as without a warm-up. Real callers arriving meanwhile wait on the same
+        locks instead of repeating a step in flight."""
+        self._once.active = True
+        try:
+            with self._lock:
+                if self._version is None and not self._probe_and_login():
+                    return
+                if self._key is None:
+                    self._login()
+            if system:
+                _ = self.sw_version
+        except Exception as e:  # noqa: BLE001 - the real call repeats the step and raises
+            # the class only: a message could carry what the DSP echoed back
+            log.debug("session warm-up for %s stopped early (%s)", self._base, type(e).__name__)
+        finally:
+            self._once.active = False
+
+    def _probe_and_login(self) -> bool:
+        """``GET /api_versions`` in a helper thread while ``PUT /v2.2/login`` goes out
+        here. Sets the version (and the key when 2.2 is offered and the login answered
+        with one) exactly as :meth:`_probe_version` + :meth:`_login` would conclude; a
+        product without ``/api_versions`` (400/404) that accepts the 2.2 login is 2.2, as
+        the probe's fallback decides. Returns whether the warm-up may go on; a failed
+        step is left to the real call, never repeated here. Caller holds the lock and
+        has ``_once`` set (the helper thread sets its own)."""
+        probed: list[str | None] = []  # [version or None], or ["refused"] for 400/404
+        failed: list[BaseException] = []
+
+        def probe() -> None:
+            self._once.active = True
+            try:
+                body = self._call("GET", "/api_versions", auth=False, versioned=False)
+                probed.append(_pick_version(body))
+            except (NotFound, InvalidRequest):
+                probed.append("refused")
+            except Exception as e:  # noqa: BLE001 - left to the real probe
+                failed.append(e)
+
+        helper = threading.Thread(target=probe, name="dsp-version-probe", daemon=True)
+        helper.start()
+        key: str | None = None
+        try:
+            result = self._call("PUT", "/v2.2/login", body=self._login_body(), auth=False,
+                                versioned=False)
+            found = result.get("key") if isinstance(result, dict) else None
+            key = found if isinstance(found, str) and found else None
+        except Exception as e:  # noqa: BLE001 - a refused 2.2 login (2.1-only DSP) included
+            log.debug("speculative v2.2 login in the warm-up failed (%s)", type(e).__name__)
+        finally:
+            helper.join()  # bounded: one attempt of one request, within request_timeout
+        if failed or not probed:
+            return False
+        outcome = probed[0]
+        if outcome == "refused":
+            if key is None:
+                return False  # the real probe's fallback tries each version's login
+            outcome = "2.2"
+        if outcome is None:
+            return False  # no version this client speaks: the real probe says so
+        self._version = outcome
+        if outcome == "2.2":
+            if key is None:
+                return False  # the login failed: the real call repeats it and raises
+            self._key = key
+            log.debug("logged in to %s as %r (API v2.2, alongside the version probe)",
+                      self._base, self.config.san_login)
+        return True
 
     def get(self, path: str, *, tenant: str | None = None, params: dict[str, Any] | None = None) -> Any:
         """GET ``path``; returns the envelope's ``data``."""
@@ -725,6 +806,8 @@ class DspClient:
     def _next_delay(
         self, reason: str, attempt: int, started: float, retry_after: float | None = None
     ) -> float | None:
+        if getattr(self._once, "active", False):
+            return None  # a warm-up step: no retries (the real call retries)
         elapsed = self._clock.monotonic() - started
         return self.retry.next_delay(reason, attempt, elapsed, retry_after)
 
@@ -784,11 +867,10 @@ class DspClient:
                 f"{', '.join(SUPPORTED_VERSIONS)} (set api_version if it is a proxy)",
                 method="GET", path="/api_versions",
             ) from None
-        offered = body.get("api_versions", []) if isinstance(body, dict) else []
-        offered = {str(v).lstrip("v") for v in offered}
-        for version in SUPPORTED_VERSIONS:
-            if version in offered:
-                return version
+        version = _pick_version(body)
+        if version is not None:
+            return version
+        offered = _offered(body)
         raise DspError(
             f"the DSP offers API versions {sorted(offered)}, none of "
             f"{', '.join(SUPPORTED_VERSIONS)} that this client speaks",
@@ -798,11 +880,8 @@ class DspClient:
     def _login(self) -> None:
         """``PUT /v<ver>/login``; sets the session key. Caller holds the lock."""
         cfg = self.config
-        body: dict[str, Any] = {"name": cfg.san_login, "password": cfg.san_password}
-        if cfg.datera_ldap_server:
-            body["remote_server"] = cfg.datera_ldap_server
         try:
-            result = self._call("PUT", "/login", body=body, auth=False)
+            result = self._call("PUT", "/login", body=self._login_body(), auth=False)
         except AuthFailed as e:
             ldap = ", datera_ldap_server" if cfg.datera_ldap_server else ""
             raise AuthFailed(
@@ -818,6 +897,13 @@ class DspClient:
             )
         self._key = key
         log.debug("logged in to %s as %r (API v%s)", self._base, cfg.san_login, self._version)
+
+    def _login_body(self) -> dict[str, Any]:
+        cfg = self.config
+        body: dict[str, Any] = {"name": cfg.san_login, "password": cfg.san_password}
+        if cfg.datera_ldap_server:
+            body["remote_server"] = cfg.datera_ldap_server
+        return body
 
     def _relogin(self, stale_key: str | None) -> None:
         with self._lock:
@@ -884,6 +970,21 @@ class DspClient:
                     return
             elif len(items) < page_size:
                 return
+
+
+def _offered(body: Any) -> set[str]:
+    """The API versions a ``GET /api_versions`` body offers, without their ``v``."""
+    offered = body.get("api_versions", []) if isinstance(body, dict) else []
+    return {str(v).lstrip("v") for v in offered}
+
+
+def _pick_version(body: Any) -> str | None:
+    """The preferred version this client speaks among those offered, or None."""
+    offered = _offered(body)
+    for version in SUPPORTED_VERSIONS:
+        if version in offered:
+            return version
+    return None
 
 
 def _strip_version(path: str) -> str:

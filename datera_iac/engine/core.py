@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +37,7 @@ from datera_iac.engine.plan import (
 )
 from datera_iac.engine.state import State, holder_info, mask_inputs
 from datera_iac.errors import InputError
-from datera_iac.resources.base import Context, Timeouts, kind_for
+from datera_iac.resources.base import KINDS, Context, Timeouts, kind_for
 
 __all__ = ["EMBEDDED_USERS", "REFRESH_MODES", "Workspace", "load_stack", "stack_config_file"]
 
@@ -292,8 +293,10 @@ class Workspace:
         before any write to the DSP (``up`` without ``--yes`` on a TTY). ``refresh``: as
         for :meth:`preview`."""
         stack = None if destroy and self.stack_file is None else self.definition()
-        with self.locked() as (backend, state):
+        with self.locked() as (backend, state), self._warming() as warm:
             ctx = self.context()  # after the lock: an embedded simulator is ours alone
+            if confirm is None and not destroy and not refresh_only:
+                warm(state, stack)
             store = StateStore(backend, state)
             deltas, notes = recover_pending(ctx, State(stack=state.stack, resources=dict(state.resources),
                                                        deposed=list(state.deposed),
@@ -325,12 +328,45 @@ class Workspace:
                 store.compact()
                 return plan, None
             progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
+            warm(None, None)  # joined: the apply starts with the session set up (or not)
             try:
                 result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
                                  progress=progress).run()
             finally:
                 progress.close()
             return plan, result
+
+    @contextlib.contextmanager
+    def _warming(self) -> Iterator[Any]:
+        """Yields ``warm(state, stack)``: for a first ``up`` (empty state, resources
+        declared) it starts the DSP session set-up (:meth:`DspClient.warm_up`: version
+        probe, login, and the product version when a Volume is declared) in a thread, so
+        its round trips overlap planning instead of preceding the first create (~3 x the
+        DSP's latency). With a state the refresh talks to the DSP first anyway, so nothing
+        is started. ``warm(None, None)`` joins the thread; leaving the block joins it too.
+        Only our own client is warmed (a ready ``ctx`` is the caller's), and never before
+        an interactive confirmation (a declined ``up`` stays without requests)."""
+        thread: list[threading.Thread] = []
+
+        def warm(state: State | None, stack: StackDef | None) -> None:
+            if state is None:
+                while thread:
+                    thread.pop().join()  # bounded: warm_up tries each request once
+                return
+            if (self.ctx is not None or stack is None or not stack.resources or state.resources
+                    or state.pending or state.deposed or self._client is None):
+                return
+            volume = kind_for("Volume")
+            system = any(KINDS.get(d.type) is volume for d in stack.resources.values())
+            t = threading.Thread(target=self._client.warm_up, kwargs={"system": system},
+                                 name="dsp-warm-up", daemon=True)
+            t.start()
+            thread.append(t)
+
+        try:
+            yield warm
+        finally:
+            warm(None, None)
 
     def _sync_options(self, store: StateStore, stack: StackDef, plan: Plan) -> None:
         """Record option changes (protect, retainOnDelete, dependencies) of resources whose

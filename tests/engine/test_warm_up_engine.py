@@ -1,0 +1,105 @@
+"""Workspace.up warms the DSP session up while it plans a first run (issue #4).
+
+What must not change: the requests a run makes (one probe, one login, one GET /system
+only when a Volume is created), none for an `up` that plans nothing or is declined.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+VOLUMES = """name: warm
+runtime: yaml
+resources:
+  v1:
+    type: datera:index:Volume
+    properties:
+      name: warm-1
+      size: 1
+  v2:
+    type: datera:index:Volume
+    properties:
+      name: warm-2
+      size: 1
+"""
+
+TENANT = """name: warm
+runtime: yaml
+resources:
+  team:
+    type: datera:index:Tenant
+    properties:
+      name: warm-team
+"""
+
+SETUP = ("GET /api_versions", "PUT /v2.2/login", "GET /v2.2/system")
+
+
+def setup_counts(sim):
+    c = sim.counters()
+    return {k: c.get(k, 0) for k in SETUP}
+
+
+def test_first_up_sets_up_once_and_next_up_adds_nothing(sim, sim_ws):
+    ws = sim_ws(VOLUMES)
+    plan, res = ws.up(quiet=True)
+    assert res is not None and res.ok, res
+    assert setup_counts(sim) == dict.fromkeys(SETUP, 1)
+    assert sim.counters()["POST /v2.2/app_instances"] == 2
+    ws.close()
+    sim.reset()  # counters only matter from here; the objects are gone, so re-create
+    ws = sim_ws(VOLUMES)
+    ws.up(quiet=True)
+    before = sim.counters()
+    plan, res = sim_ws(VOLUMES).up(quiet=True)  # a state now: no warm-up, refresh reads
+    assert not plan.changes
+    after = sim.counters()
+    grew = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert "GET /v2.2/system" not in grew and grew.get("PUT /v2.2/login") == 1, grew
+
+
+def test_no_system_read_without_a_volume(sim, sim_ws):
+    """A stack without volumes does not need the product version: no GET /system."""
+    plan, res = sim_ws(TENANT).up(quiet=True)
+    assert res is not None and res.ok
+    assert setup_counts(sim) == {"GET /api_versions": 1, "PUT /v2.2/login": 1,
+                                 "GET /v2.2/system": 0}
+
+
+def test_declined_up_makes_no_request(sim, sim_ws):
+    """An interactive up the user declines talked to nobody before, and still does not."""
+    plan, res = sim_ws(VOLUMES).up(quiet=True, confirm=lambda p: False)
+    assert res is None and len(plan.changes) == 2
+    assert sim.counters() == {}
+
+
+def test_set_up_overlaps_planning(sim, sim_ws, monkeypatch):
+    """The set-up runs while the engine plans: with planning slowed to 500 ms and 150 ms
+    latency, the set-up's two round trips (probe + login together, then GET /system) hide
+    behind the plan, so the up takes ~500 ms + the creates, not 500 + 3 x 150 + the creates."""
+    import datera_iac.engine.core as core
+
+    real = core.make_plan
+
+    def slow_plan(*a, **k):
+        time.sleep(0.5)
+        return real(*a, **k)
+
+    monkeypatch.setattr(core, "make_plan", slow_plan)
+    ws = sim_ws(VOLUMES)
+    ws.definition()
+    sim.set_faults(latency_ms=150)
+    try:
+        t = time.perf_counter()
+        plan, res = ws.up(quiet=True)
+        took = time.perf_counter() - t
+    finally:
+        sim.set_faults(latency_ms=0)
+    assert res is not None and res.ok
+    # 500 ms plan + 2 parallel creates (150 ms each) = 0.65 s (measured ~0.8 s); without
+    # the overlap the latency alone makes it >= 0.5 + 3 x 0.15 + 0.15 = 1.1 s
+    assert 0.65 <= took < 1.05, took
