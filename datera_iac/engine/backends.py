@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from datera_iac.engine.state import State
+from datera_iac.engine.state import RS_FIELDS, ResourceState, State, dumps
 from datera_iac.errors import LockError, StateError
 
 __all__ = ["Backend", "FileBackend", "describe_holder", "open_backend"]
@@ -117,6 +117,8 @@ class FileBackend(Backend):
         self._sync_mu = threading.Lock()
         self._written = 0
         self._synced = 0
+        #: resource name -> (the last journaled record of it, its JSON text); see _encode
+        self._texts: dict[str, tuple[dict[str, Any], str]] = {}
 
     def describe(self) -> str:
         return str(self.path)
@@ -157,11 +159,44 @@ class FileBackend(Backend):
         return self._jfd
 
     def append(self, delta: dict[str, Any]) -> int:
-        line = (json.dumps(delta, separators=(",", ":"), default=str) + "\n").encode()
+        line = (self._encode(delta) + "\n").encode()
         with self._write_mu:
             os.write(self._journal_fd(), line)
             self._written += 1
             return self._written
+
+    def _encode(self, delta: dict[str, Any]) -> str:
+        """One journal record as JSON text. Each upserted resource record is encoded on
+        its own and its text kept (by name, with the record's values) so the snapshot
+        that follows reuses it instead of encoding every record again (see
+        :meth:`_record_text`). The line holds the same JSON content as ``json.dumps``."""
+        upserts = delta.get("upsert")
+        if not upserts or not isinstance(upserts, list):
+            return dumps(delta)
+        texts = []
+        for rec in upserts:
+            text = dumps(rec)
+            texts.append(text)
+            name = rec.get("name") if isinstance(rec, dict) else None
+            if isinstance(name, str):
+                self._texts[name] = (rec, text)
+        rest = dumps({k: v for k, v in delta.items() if k != "upsert"})
+        return f'{{"upsert":[{",".join(texts)}]' + (f",{rest[1:]}" if rest != "{}" else "}")
+
+    def _record_text(self, r: ResourceState) -> str | None:
+        """The journaled text of ``r`` when ``r`` was built from that very record: every
+        field holds the same object the record held (records are never mutated in place;
+        identity, not equality, so 1 and True or 1.0 never pass for each other)."""
+        kept = self._texts.get(r.name)
+        if kept is None:
+            return None
+        rec, text = kept
+        if len(rec) != len(RS_FIELDS):
+            return None
+        for f in RS_FIELDS:
+            if f not in rec or rec[f] is not getattr(r, f):
+                return None
+        return text
 
     def sync(self, token: int) -> None:
         # Group commit: one fsync covers every record written before it, so ten workers
@@ -178,8 +213,9 @@ class FileBackend(Backend):
 
     def save(self, state: State) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        # compact separators keep json's C encoder (indent would fall back to Python)
-        data = json.dumps(state.to_json(), separators=(",", ":"), default=str).encode()
+        # compact separators keep json's C encoder (indent would fall back to Python);
+        # records journaled by this backend are not encoded a second time
+        data = state.to_json_text(self._record_text).encode()
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
         with self._write_mu:
             if self.path.exists():

@@ -18,7 +18,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -28,11 +28,13 @@ from datera_iac.resources.base import SENSITIVE, Kind
 
 __all__ = [
     "PLAIN_SALT",
+    "RS_FIELDS",
     "STATE_VERSION",
     "PendingOp",
     "ResourceState",
     "State",
     "data_digest",
+    "dumps",
     "hash_secret",
     "holder_info",
     "is_digest",
@@ -181,7 +183,14 @@ class PendingOp:
         return cls(**{k: v for k, v in d.items() if k in _FIELD_SETS[cls]})
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON as the backends write it (compact separators keep the C encoder)."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 _RS_FIELDS = tuple(f.name for f in attrs.fields(ResourceState))
+#: The fields of a resource record, in the order :meth:`ResourceState.to_json` writes them.
+RS_FIELDS = _RS_FIELDS
 _PO_FIELDS = tuple(f.name for f in attrs.fields(PendingOp))
 _FIELD_SETS: dict[type, frozenset[str]] = {ResourceState: frozenset(_RS_FIELDS),
                                           PendingOp: frozenset(_PO_FIELDS)}
@@ -215,6 +224,24 @@ class State:
             "pending": [p.to_json() for p in self.pending.values()],
             "outputs": self.outputs,
         }
+
+    def to_json_text(self, record_text: Callable[[ResourceState], str | None] | None = None) -> str:
+        """The snapshot as compact JSON text: the content of ``json.dumps(to_json())``.
+
+        ``record_text(r)`` may return a resource record already encoded (the file backend
+        keeps the text it journaled for each record, so the final snapshot of a large
+        apply is a join instead of a second encoding of every record: ~10 ms per 500
+        volumes at the end of every run); None encodes the record here."""
+        head = dumps({"version": STATE_VERSION, "stack": self.stack, "project": self.project,
+                       "serial": self.serial, "seq": self.seq})
+        parts: list[str] = []
+        for r in self.resources.values():
+            text = record_text(r) if record_text is not None else None
+            parts.append(text if text is not None else dumps(r.to_json()))
+        return (f'{head[:-1]},"resources":[{",".join(parts)}],'
+                f'"deposed":{dumps([r.to_json() for r in self.deposed])},'
+                f'"pending":{dumps([p.to_json() for p in self.pending.values()])},'
+                f'"outputs":{dumps(self.outputs)}}}')
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> State:
