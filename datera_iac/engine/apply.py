@@ -300,9 +300,12 @@ class Applier:
             self._run_phase(pool, backward, lambda s: s.deps, failed)
         if self.stack is not None and not self.plan.destroy:
             self.result.outputs = {k: resolve(v, self._lookup) for k, v in self.stack.outputs.items()}
-            self.store.commit({"outputs": masked_outputs(self.stack, self.facts, prior=self.store.state.outputs)})
+            self.store.commit({"outputs": masked_outputs(self.stack, self.facts, prior=self.store.state.outputs)},
+                              durable=False)
         elif self.plan.destroy:
-            self.store.commit({"outputs": {}})
+            self.store.commit({"outputs": {}}, durable=False)
+        # the snapshot makes the outputs record durable (its fsync covers it): no fsync of
+        # the journal for it first; killed in between, the record is still in the journal
         self.store.compact()
         self.result.elapsed = time.monotonic() - t0
         return self.result

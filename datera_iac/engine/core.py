@@ -328,7 +328,6 @@ class Workspace:
                 store.compact()
                 return plan, None
             progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
-            warm(None, None)  # joined: the apply starts with the session set up (or not)
             try:
                 result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
                                  progress=progress).run()
@@ -343,7 +342,10 @@ class Workspace:
         probe, login, and the product version when a Volume is declared) in a thread, so
         its round trips overlap planning instead of preceding the first create (~3 x the
         DSP's latency). With a state the refresh talks to the DSP first anyway, so nothing
-        is started. ``warm(None, None)`` joins the thread; leaving the block joins it too.
+        is started. The apply does not wait for it: its first calls wait on the client's
+        own locks for the step in flight (so each request is still made once), and the
+        apply's set-up (the first intents' fsync) overlaps the last round trip. Leaving
+        the block joins the thread (``warm(None, None)``).
         Only our own client is warmed (a ready ``ctx`` is the caller's), and never before
         an interactive confirmation (a declined ``up`` stays without requests)."""
         thread: list[threading.Thread] = []
