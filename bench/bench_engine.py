@@ -116,7 +116,8 @@ def bench_apply(sim: SimProcess, n: int, latency_ms: float, parallel: int) -> di
     with workspace(f, sim, parallel) as ws:
         # warm the engine's code paths before the clock starts; with an empty state this
         # makes no request, so the login and version probes are timed in `up`, as a user
-        # sees them (~3 x latency; see docs/performance.md, third round)
+        # sees them (two round trips, overlapping the planning: docs/performance.md, fourth
+        # round)
         ws.preview()
         sim.faults(latency_ms=latency_ms)
         c0 = sim.counters()
