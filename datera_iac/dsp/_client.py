@@ -186,6 +186,10 @@ class DspClient:
         self._system_lock = threading.Lock()
         #: set in a thread running :meth:`warm_up`: its calls make one attempt, no retries
         self._once = threading.local()
+        #: a login the warm-up sent that the DSP refused (401): the first real login raises
+        #: it instead of sending the same credentials again (account lockout policies count
+        #: failed logins)
+        self._refused_login: AuthFailed | None = None
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -308,11 +312,15 @@ class DspClient:
         helper = threading.Thread(target=probe, name="dsp-version-probe", daemon=True)
         helper.start()
         key: str | None = None
+        refused: AuthFailed | None = None
         try:
             result = self._call("PUT", "/v2.2/login", body=self._login_body(), auth=False,
                                 versioned=False)
             found = result.get("key") if isinstance(result, dict) else None
             key = found if isinstance(found, str) and found else None
+        except AuthFailed as e:  # the credentials were refused: never send them twice
+            refused = e
+            log.debug("speculative v2.2 login in the warm-up refused (%s)", type(e).__name__)
         except Exception as e:  # noqa: BLE001 - a refused 2.2 login (2.1-only DSP) included
             log.debug("speculative v2.2 login in the warm-up failed (%s)", type(e).__name__)
         finally:
@@ -329,7 +337,10 @@ class DspClient:
         self._version = outcome
         if outcome == "2.2":
             if key is None:
-                return False  # the login failed: the real call repeats it and raises
+                # the login failed: the real call repeats it and raises - or, when the
+                # credentials were refused, raises that refusal without a second try
+                self._refused_login = refused
+                return False
             self._key = key
             log.debug("logged in to %s as %r (API v2.2, alongside the version probe)",
                       self._base, self.config.san_login)
@@ -881,6 +892,9 @@ class DspClient:
         """``PUT /v<ver>/login``; sets the session key. Caller holds the lock."""
         cfg = self.config
         try:
+            refused, self._refused_login = self._refused_login, None
+            if refused is not None:
+                raise refused
             result = self._call("PUT", "/login", body=self._login_body(), auth=False)
         except AuthFailed as e:
             ldap = ", datera_ldap_server" if cfg.datera_ldap_server else ""

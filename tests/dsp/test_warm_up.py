@@ -113,7 +113,8 @@ def test_old_product_without_api_versions(scripted):
 
 def test_bad_credentials_surface_on_the_real_call(scripted):
     """The warm-up swallows a rejected login; the real call raises the usual error (the
-    same message as without a warm-up) and nothing is left cached."""
+    same message as without a warm-up) without sending the refused credentials a second
+    time (lockout policies count failed logins); a later call tries again."""
     def h(req):
         if route(req) == "GET /api_versions":
             return (200, {"api_versions": ["v2.2"]})
@@ -128,6 +129,9 @@ def test_bad_credentials_surface_on_the_real_call(scripted):
         "PUT /v2.2/login: HTTP 401 AuthFailedError: login as 'admin' failed: bad *** "
         "(check san_login, san_password)"
     )
+    assert scripted.routes[2:] == []  # the warm-up's refusal, not a second failed login
+    with pytest.raises(AuthFailed):
+        c.get("/system")
     assert scripted.routes[2:] == ["PUT /v2.2/login"]
 
 
