@@ -397,9 +397,11 @@ class Applier:
                         self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
                     finish(key)
         finally:
-            # The run stopped early: steps still queued in the pool are cancelled, and the
-            # intents of every create that never started are cleared (nothing to resolve).
-            unstarted = [i.op_id for f, i in submitted.items() if f.cancel()]
+            # The run stopped early (Ctrl-C, an error here): every step still queued in the
+            # pool is cancelled - creates, updates and deletes alike, so nothing starts after
+            # the interrupt - and the intents of the creates that never started are cleared.
+            unstarted = [submitted[f].op_id for f in list(running)
+                         if f.cancel() and f in submitted]
             unstarted += [i.op_id for i in announced.values()]
             if unstarted:
                 self.store.commit({"pending_clear": unstarted})

@@ -82,6 +82,31 @@ def test_run_stopped_early_clears_unstarted_intents(toy_ws, monkeypatch):
     assert len(made) <= 8  # at most the submitted steps (2 x parallelism), never the rest
 
 
+def test_interrupted_destroy_starts_no_queued_delete(toy_ws, monkeypatch):
+    """Ctrl-C during a destroy: the deletes already running finish, the ones waiting in
+    the pool's queue never start (nothing reaches the DSP after the interrupt)."""
+    import time
+
+    plan, result = toy_ws(stack(), parallel=4).up(quiet=True)
+    assert result is not None and result.ok
+    deleted: list[str] = []
+    delete = EngineToy.delete
+
+    def slow_delete(self: EngineToy, ctx: Any, id: str) -> None:
+        time.sleep(0.3)  # the 4 running deletes are still running when the interrupt comes
+        deleted.append(id)
+        delete(self, ctx, id)
+
+    def interrupted(*a: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EngineToy, "delete", slow_delete)
+    monkeypatch.setattr(apply_mod, "_wait_any", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        toy_ws(stack(), parallel=4).up(destroy=True, quiet=True)
+    assert len(deleted) == 4, deleted  # the pool's 4 threads; the 4 queued were cancelled
+
+
 def test_kill_right_after_an_announcement_is_recovered(toy_ws, tmp_path, monkeypatch):
     """The journal as a SIGKILL leaves it just after the first announcement (12 intents:
     8 submitted, 4 ahead; some creates started) is resolved by the next run: the made objects are adopted, the
