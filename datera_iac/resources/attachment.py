@@ -794,11 +794,26 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         si = self._online(ctx, tenant, ai)
         target = _target(si, opts["port"], opts["lun"], spec.chap)
         with _node(ctx, opts["node"]) as (runner, helper):
-            if helper.inspect(target) is None:
+            if helper.inspect(target) is None and not self._still_mounted(runner, helper,
+                                                                           target, spec):
                 helper.detach(target)
+            # A map the volume's filesystem is still mounted on is kept as it is: it holds
+            # the writes queued while its paths were gone, and logging in again puts the
+            # paths back into it. Flushing it (disablequeueing) would fail those writes.
             att = helper.attach(target, multipath=opts["multipath"],
                                 enforce_multipath=spec.enforce_multipath)
             self._stage(runner, att, spec, helper)
+
+    @staticmethod
+    def _still_mounted(runner: Runner, helper: Any, target: Target,
+                       spec: NodeAttachmentSpec) -> bool:
+        """Whether the volume's filesystem is mounted at the declared mount point on a
+        device or map of this volume (sessions may be gone: its map then queues I/O)."""
+        if not spec.mount_point:
+            return False
+        proc_root = getattr(runner, "proc_root", "/proc")
+        where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+        return bool(where) and _is_ours(where, target, None, helper.remains(target))
 
     def _grow(self, ctx: Context, id: str, spec: NodeAttachmentSpec) -> None:
         _vol, _iqn, opts = parse_attachment_id(id)

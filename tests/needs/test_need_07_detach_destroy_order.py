@@ -367,3 +367,30 @@ def test_pulumi_provider_interrupted_destroy_reads_repairs_and_reruns(sim, dsp, 
     finally:
         channel.close()
         server.stop(grace=None)
+
+
+def test_paths_lost_under_a_mounted_filesystem_are_repaired_without_a_flush(sim, dsp, tmp_path):
+    """Every session logged out behind our back while the filesystem stays mounted: the
+    map (queueing the writes) and the mount remain. The repair logs in again so the paths
+    rejoin that map; it never turns queueing off or flushes the map (that would fail the
+    queued writes), and the mount is left as it is."""
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", STACK, runner=node)
+    assert ws().up()[1].ok
+    mounted = dict(node.mounts)
+    for portal, iqn in list(node.sessions):
+        node.run(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--logout"])
+    assert not node.sessions and node.mounts == mounted
+    (step,) = ws().preview().changes
+    assert step.action == "update" and "paths_up 0 of 2" in step.reason
+
+    node.commands.clear()
+    _, result = ws().up()
+    assert result.ok, result.failures
+    flushes = [c for c in node.commands if c[:2] in (["multipathd", "disablequeueing"], ["multipath", "-f"])]
+    assert flushes == [], flushes
+    assert not [c for c in node.commands if c and c[0] in ("umount", "mount", "mkfs.ext4")]
+    assert len(node.sessions) == 2 and node.mounts == mounted
+    out = ws().load_state().resources["a"].outputs
+    assert out["paths_up"] == 2 and out["repair_needed"] is None
+    assert not ws().preview().changes
