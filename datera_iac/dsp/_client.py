@@ -325,6 +325,10 @@ class DspClient:
             log.debug("speculative v2.2 login in the warm-up failed (%s)", type(e).__name__)
         finally:
             helper.join()  # bounded: one attempt of one request, within request_timeout
+        # A 401 from /v2.2/login means the DSP speaks 2.2 and refused these credentials:
+        # whatever the probe concluded, the first real 2.2 login raises this refusal
+        # instead of sending them again (lockout policies count failed logins).
+        self._refused_login = refused
         if failed or not probed:
             return False
         outcome = probed[0]
@@ -337,10 +341,7 @@ class DspClient:
         self._version = outcome
         if outcome == "2.2":
             if key is None:
-                # the login failed: the real call repeats it and raises - or, when the
-                # credentials were refused, raises that refusal without a second try
-                self._refused_login = refused
-                return False
+                return False  # the real call repeats the login and raises (see above)
             self._key = key
             log.debug("logged in to %s as %r (API v2.2, alongside the version probe)",
                       self._base, self.config.san_login)
@@ -893,7 +894,7 @@ class DspClient:
         cfg = self.config
         try:
             refused, self._refused_login = self._refused_login, None
-            if refused is not None:
+            if refused is not None and self._version == "2.2":
                 raise refused
             result = self._call("PUT", "/login", body=self._login_body(), auth=False)
         except AuthFailed as e:

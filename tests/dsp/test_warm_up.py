@@ -157,3 +157,20 @@ def test_api_version_configured_skips_the_probe(scripted):
     assert scripted.routes == ["PUT /v2.1/login", "GET /v2.1/system"]
     c.warm_up()
     assert len(scripted.routes) == 2
+
+
+def test_refused_login_not_resent_when_the_probe_failed(scripted):
+    """The warm-up's version probe failed (a 503 while the DSP starts) and its login was
+    refused: the real call probes again but does not send the refused credentials twice."""
+    def h(req):
+        if route(req) == "GET /api_versions":
+            return (503, {"name": "ServiceUnavailableError", "message": "busy"}) \
+                if "GET /api_versions" not in scripted.routes[:-1] else (200, {"api_versions": ["v2.2"]})
+        return (401, {"name": "AuthFailedError", "message": "bad pw-Secret9"})
+
+    c = scripted.client(h, raw=True)
+    c.warm_up(system=True)
+    assert sorted(scripted.routes) == ["GET /api_versions", "PUT /v2.2/login"]
+    with pytest.raises(AuthFailed):
+        c.get("/system")
+    assert scripted.routes.count("PUT /v2.2/login") == 1, scripted.routes
