@@ -242,10 +242,10 @@ def _connect(pool: Any, conn: Any, url: str, timeout: float) -> None:
     conn.timeout = timeout
     try:
         conn.connect()
+    except NewConnectionError as e:  # first: urllib3 2.x makes it a ConnectTimeoutError
+        raise requests.ConnectionError(MaxRetryError(pool, url, e)) from None
     except (TimeoutError, ConnectTimeoutError) as e:
         raise requests.exceptions.ConnectTimeout(MaxRetryError(pool, url, e)) from None
-    except NewConnectionError as e:
-        raise requests.ConnectionError(MaxRetryError(pool, url, e)) from None
     except (ssl.SSLError, ssl.CertificateError, urllib3.exceptions.SSLError) as e:
         reason = e if isinstance(e, urllib3.exceptions.SSLError) else urllib3.exceptions.SSLError(e)
         raise requests.exceptions.SSLError(MaxRetryError(pool, url, reason)) from None
