@@ -216,6 +216,8 @@ class FileBackend(Backend):
         # compact separators keep json's C encoder (indent would fall back to Python);
         # records journaled by this backend are not encoded a second time
         data = state.to_json_text(self._record_text).encode()
+        # texts of records no longer in the state (removed resources) are not needed again
+        self._texts = {n: t for n, t in self._texts.items() if n in state.resources}
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
         with self._write_mu:
             if self.path.exists():
