@@ -839,14 +839,19 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         access = si.get("access") or {}
         with _node(ctx, opts["node"]) as (runner, helper):
             if access.get("iqn"):
-                if opts["mount_point"]:
-                    nodefs.unmount(runner, opts["mount_point"],
-                                   proc_root=getattr(runner, "proc_root", "/proc"))
                 portals = [f"{ip}:{opts['port']}" for ip in access.get("ips") or []] or [
                     s.portal for s in helper.sessions() if s.iqn == access["iqn"]]
+                target = Target(access["iqn"], portals, opts["lun"], serial=_serial(si))
+                if opts["mount_point"]:
+                    proc_root = getattr(runner, "proc_root", "/proc")
+                    where = nodefs.is_mounted(runner, opts["mount_point"], proc_root=proc_root)
+                    # only this volume's filesystem: another disk mounted there since (the
+                    # volume detached out of band) is not ours to unmount
+                    if where and _is_ours(where, target, helper.inspect(target),
+                                          helper.remains(target)):
+                        nodefs.unmount(runner, opts["mount_point"], proc_root=proc_root)
                 if portals:
-                    helper.detach(Target(access["iqn"], portals, opts["lun"],
-                                         serial=_serial(si)))
+                    helper.detach(target)
         self._revoke(ctx, tenant, ai, si, iqn)
 
     def _revoke(self, ctx: Context, tenant: str, ai: Mapping[str, Any],

@@ -394,3 +394,20 @@ def test_paths_lost_under_a_mounted_filesystem_are_repaired_without_a_flush(sim,
     out = ws().load_state().resources["a"].outputs
     assert out["paths_up"] == 2 and out["repair_needed"] is None
     assert not ws().preview().changes
+
+
+def test_destroy_leaves_another_filesystem_at_the_mount_point_alone(sim, dsp, tmp_path):
+    """The volume's filesystem was unmounted behind our back and another disk mounted at
+    the attachment's mount point: destroy detaches the volume (map, logout, ACL) but never
+    unmounts that other filesystem."""
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", STACK, runner=node)
+    assert ws().up()[1].ok
+    node.run(["umount", "/mnt/data"])
+    node.run(["mount", "/dev/sdz", "/mnt/data"])  # someone else's disk, mounted since
+    node.commands.clear()
+    _, result = ws().up(destroy=True)
+    assert result.ok, result.failures
+    assert not [c for c in node.commands if c[:1] == ["umount"]], node.commands
+    assert node.mounts == {"/mnt/data": "/dev/sdz"}
+    assert node.sessions == {} and app_instances(dsp) == []
