@@ -42,6 +42,7 @@ from datera_iac.sim.errors import (
 from datera_iac.sim.faults import Faults
 from datera_iac.sim.query import page
 from datera_iac.sim.store import Store
+from datera_iac.sim.arrival import arrival_of
 from datera_iac.sim.validation import validate
 
 log = logging.getLogger(__name__)
@@ -592,6 +593,7 @@ async def sim_middleware(request: web.Request, handler: Callable[..., Any]) -> w
         except web.HTTPException as e:
             return _json(e.status, {"name": "InvalidRequestError", "http": e.status, "code": 10, "message": e.reason})
     t0 = time.perf_counter()
+    arrived = arrival_of(request) or t0
     template, route = _tpl_of(request)
     method = request.method
     version = path.split("/", 2)[1] if path.startswith("/v2.") else ""
@@ -626,6 +628,7 @@ async def sim_middleware(request: web.Request, handler: Callable[..., Any]) -> w
                            "message": f"simulator error: {type(e).__name__}"})
     entry["status"] = resp.status
     entry["ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    entry["queued_ms"] = round((t0 - arrived) * 1000, 3)  # arrival to handling
     state.log.append(entry)
     faults = state.faults
     if faults.latency_ms and faults.applies(method, path):
@@ -633,7 +636,7 @@ async def sim_middleware(request: web.Request, handler: Callable[..., Any]) -> w
         # its answer leaves ``latency_ms`` after it came in. Sleeping *before* handling
         # instead made concurrent requests wake together and queue behind each other on
         # this one event loop, adding the simulator's own CPU time to every answer.
-        rest = faults.latency_ms / 1000.0 - (time.perf_counter() - t0)
+        rest = faults.latency_ms / 1000.0 - (time.perf_counter() - arrived)
         if rest > 0:
             await asyncio.sleep(rest)
     if drop:

@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
+from datera_iac.sim import arrival
 from datera_iac.sim.auth import Sessions
 from datera_iac.sim.faults import Faults
 from datera_iac.sim.hooks import Dataplane
@@ -134,7 +135,7 @@ class SimServer:
         self._loop = loop
 
         async def boot() -> None:
-            runner = web.AppRunner(make_app(self.state), access_log=None, handle_signals=False)
+            runner = arrival.runner(make_app(self.state), access_log=None, handle_signals=False)
             await runner.setup()
             await web.SockSite(runner, http_sock).start()
             if https_sock is not None:

@@ -43,6 +43,21 @@ def test_latency_is_service_time_the_request_is_handled_on_arrival(sim: SimServe
     assert done and done[0] >= 0.6 > applied_at
 
 
+def test_latency_counts_from_arrival(sim: SimServer, api) -> None:
+    """The hold counts from when the request's bytes arrived (the connection notes it), so
+    time spent queued behind other requests on the event loop is part of the latency, not
+    added to it; the request log shows that queueing time."""
+    from datera_iac.sim import arrival
+
+    assert isinstance(sim._runner.server, arrival._ArrivalServer), "arrival stamps unavailable"
+    sim.set_faults(latency_ms=100)
+    t0 = time.perf_counter()
+    api.ok("GET", "/system")
+    assert time.perf_counter() - t0 >= 0.1
+    entry = sim.request_log()[-1]
+    assert entry["template"].endswith("/system") and entry["queued_ms"] > 0
+
+
 def test_503_burst_then_recovery(sim: SimServer, api) -> None:
     """fail_503_burst=N answers the next N requests 503 (JSON) and then serves normally."""
     sim.set_faults(fail_503_burst=2)
