@@ -34,6 +34,7 @@ __all__ = [
     "pattern",
     "split_id",
     "tenant_boundary",
+    "volume_ref",
     "check_tenant",
     "str_list",
     "str_map",
@@ -324,6 +325,22 @@ def pattern(
         # fullmatch: with match, '$' also matches before a trailing newline
         if not isinstance(value, str) or not regex.fullmatch(value):
             raise InputError(f"{value!r} is not allowed", kind=kind, field=field, fix=fix)
+
+    return validate
+
+
+def volume_ref(kind: str, *, forbid: tuple[str, ...] = ()) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """An attrs validator for a reference to a Volume (its id output): a non-blank
+    string, not ending in '/', holding none of ``forbid`` (characters a kind's own id
+    encoding reserves). Which volume it names is checked when the kind uses it."""
+
+    def validate(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        ok = (isinstance(value, str) and bool(value.strip()) and not value.strip().endswith("/")
+              and not any(f in value for f in forbid))
+        if not ok:
+            raise InputError(f"{value!r} is not a volume id", kind=kind, field=attr.name,
+                             fix="use the id output of a Volume, e.g. ${my_volume.id} "
+                                 "(/root/<app_instance id>)")
 
     return validate
 

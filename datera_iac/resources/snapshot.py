@@ -25,6 +25,7 @@ from datera_iac.resources._util import (
     check,
     join_id,
     strict_spec,
+    volume_ref,
     wait_for,
 )
 from datera_iac.resources.base import (
@@ -53,12 +54,6 @@ _UUID_RE = re.compile(
 )
 
 
-def _volume_id(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
-    check(KIND, "volume_id", isinstance(value, str) and bool(value.strip())
-          and not value.strip().endswith("/"), f"{value!r} is not a volume id",
-          "use the id output of a Volume, e.g. /root/<app_instance id>")
-
-
 def _uuid(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -73,7 +68,7 @@ class SnapshotSpec:
 
     volume_id: str = spec_field(
         doc="The volume to snapshot (a Volume's id).", replace=True, reference="Volume",
-        validator=_volume_id,
+        validator=volume_ref(KIND),
     )
     uuid: str | None = spec_field(
         doc="Optional client UUID recorded on the snapshot (Cinder passes its snapshot id); "

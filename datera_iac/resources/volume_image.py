@@ -40,7 +40,7 @@ import attrs
 
 from datera_iac.errors import InputError, NotFound
 from datera_iac.node.iscsi import IQN_RE
-from datera_iac.resources._util import NamesResource
+from datera_iac.resources._util import NamesResource, volume_ref
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -426,12 +426,6 @@ def _abs_path(_inst: Any, _attr: Any, value: Any) -> None:
                          "(no '?')")
 
 
-def _volume_ref(_inst: Any, _attr: Any, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{value!r} is not a volume id", kind=KIND, field="volume_id",
-                         fix="use a Volume's id output, e.g. ${data.id}")
-
-
 def _size_bytes(value: Any) -> int | None:
     if value is None:
         return None
@@ -453,7 +447,7 @@ class VolumeImageSpec:
 
     volume_id: str = spec_field(
         doc="The Volume to export (its id).", replace=True, reference="Volume",
-        validator=_volume_ref,
+        validator=volume_ref(KIND),
     )
     path: str = spec_field(
         doc="Absolute path of the image file on the machine running datera-iac; it must not "
