@@ -64,7 +64,8 @@ from datera_iac.node.iscsi import (
 )
 from datera_iac.node.remote import SshRunner, parse_node
 from datera_iac.node.runner import LocalRunner, Runner
-from datera_iac.resources._util import check_tenant, split_id, strict_spec, wait_for
+from datera_iac.resources._util import strict_spec, volume_ref, wait_for
+from datera_iac.resources.volume import _ai_url, parse_volume_id
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -103,12 +104,6 @@ def _check_iqn(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 
 def _check_node(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     parse_node(value, field=attr.name)
-
-
-def _check_volume(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip() or ":iqn." in value or "?" in value:
-        raise InputError(f"{value!r} is not a volume id", kind=KIND, field=attr.name,
-                         fix="use a Volume's id, e.g. ${my_volume.id}")
 
 
 def _check_secret(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -175,7 +170,7 @@ class NodeAttachmentSpec:
 
     volume_id: str = spec_field(
         doc="The Volume to attach (its id).", replace=True, reference="Volume",
-        validator=_check_volume,
+        validator=volume_ref(KIND, forbid=(":iqn.", "?")),  # the attachment id's separators
     )
     node: str = spec_field(
         doc="Where to attach: 'local' or ssh://user@host[:port][?key=<file>&known_hosts=<file>].",
@@ -355,16 +350,12 @@ def _node(ctx: Context, node: str) -> Iterator[tuple[Runner, IscsiHelper]]:
 # ---- DSP helpers ---------------------------------------------------------------------------
 
 
-def _volume_ref(ctx: Context, volume_id: str) -> tuple[str, str]:
-    default = getattr(ctx.client, "default_tenant", None) or "/root"
-    tenant, leaf = split_id(volume_id, default)
-    return check_tenant(ctx, tenant or default, kind="NodeAttachment", field="volume_id"), leaf
-
-
 def _load(ctx: Context, volume_id: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(tenant, app_instance, storage instance) of a volume; NotFound when gone."""
-    tenant, leaf = _volume_ref(ctx, volume_id)
-    ai = ctx.client.get(f"/app_instances/{leaf}", tenant=tenant)
+    """(tenant, app_instance, storage instance) of a volume; NotFound when gone. The
+    volume id is parsed and put in the URL as the Volume kind does (tenant boundary,
+    one escaped path segment)."""
+    tenant, leaf = parse_volume_id(ctx, volume_id, kind=KIND, field="volume_id")
+    ai = ctx.client.get(_ai_url(leaf, kind=KIND, field="volume_id"), tenant=tenant)
     sis = ai.get("storage_instances") or []
     si = next((s for s in sis if s.get("name") == SI_NAME), sis[0] if sis else None)
     if si is None:

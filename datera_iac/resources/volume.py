@@ -316,16 +316,18 @@ class VolumeOutputs:
 # ---- ids ----------------------------------------------------------------------------------
 
 
-def parse_volume_id(ctx: Context, value: str) -> tuple[str, str]:
+def parse_volume_id(ctx: Context, value: str, *, kind: str = KIND,
+                    field: str = "id") -> tuple[str, str]:
     """(tenant path, app_instance id or name) of a volume id.
 
     ``/root/x/<ai>`` names its tenant; a bare ``<ai>`` (id or name) is in the provider's
-    tenant. Raises InputError for an empty id."""
+    tenant. Raises InputError for an empty id, or a tenant outside the configured one
+    (naming ``kind``/``field``: another kind's reference to a volume)."""
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{value!r} is not a volume id", kind=KIND, field="id",
+        raise InputError(f"{value!r} is not a volume id", kind=kind, field=field,
                          fix="use a volume's id output, e.g. /root/<app_instance id>")
     tenant, leaf = split_id(value, None)
-    return check_tenant(ctx, tenant or _default_tenant(ctx), kind=KIND, field="id"), leaf
+    return check_tenant(ctx, tenant or _default_tenant(ctx), kind=kind, field=field), leaf
 
 
 def _default_tenant(ctx: Context) -> str:
@@ -334,13 +336,13 @@ def _default_tenant(ctx: Context) -> str:
     return normalize_tenant(t) or ROOT if t else ROOT
 
 
-def _ai_url(leaf: str) -> str:
+def _ai_url(leaf: str, *, kind: str = KIND, field: str = "id") -> str:
     """The app_instance URL for an id or name, one path segment whatever it holds: '.',
     '..' and '' are refused (an HTTP stack would resolve them to another resource) and
     everything else is percent-encoded ('/', '?', '#', '%' cannot leave the segment)."""
     text = str(leaf)
     if text.strip() in ("", ".", ".."):
-        raise InputError(f"{leaf!r} is not a volume id or name", kind=KIND, field="id",
+        raise InputError(f"{leaf!r} is not a volume id or name", kind=kind, field=field,
                          fix="use the volume's id (<tenant>/<app_instance id>) or its name")
     return "/app_instances/" + quote(text, safe="")
 

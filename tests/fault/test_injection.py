@@ -256,3 +256,24 @@ def test_trailing_newline_refused(sim, kind, data, field):
         KINDS[kind].spec_from(data, resource="nl")
     assert e.value.field == field
     assert sum(sim.counters().values()) == before
+
+
+@pytest.mark.parametrize("volume_id", ["/root/..", "/root/.", "/root/x?admin=1", "/root/a%2Fb",
+                                       "/root/x#frag"])
+def test_attachment_volume_reference_stays_one_url_segment(sim, volume_id):
+    """A NodeAttachment's volume_id reaches the DSP as the Volume kind sends ids: '.' and
+    '..' refused before any call, everything else one percent-escaped path segment (it
+    was put in the URL raw: '..' became GET /v2.2/)."""
+    from datera_iac.errors import InputError, NotFound
+    from datera_iac.resources import attachment
+
+    session = RecordingSession()
+    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": ADMIN,
+                                     "san_password": ADMIN_PASSWORD}, use_env=False)
+    client = DspClient(cfg, session=session)
+    try:
+        with pytest.raises((InputError, NotFound)):
+            attachment._load(Context(client=client, config=cfg), volume_id)
+    finally:
+        client.close()
+    assert _bad_urls(session.sent, volume_id.rsplit("/", 1)[1]) == []
