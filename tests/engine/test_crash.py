@@ -50,6 +50,33 @@ def _up(stack: Path, sim, backend: str | None) -> subprocess.Popen[bytes]:
     )
 
 
+def _up_killed_after(stack: Path, sim, backend: str | None, posts: int, *, jitter: float = 0.0,
+                     strict: bool = True, rng: random.Random | None = None) -> tuple[int | None, int]:
+    """Run ``datera-iac up`` on ``stack`` and SIGKILL it once the simulator has served
+    ``posts`` volume POSTs (or it ended by itself), after a random pause of up to ``jitter``
+    seconds (so the kill lands anywhere: mid-request, mid-journal-write...). Returns (the
+    process's return code, POSTs served by then). ``strict``: waiting more than 120 s for
+    the POSTs is a test failure; else the kill comes at the deadline."""
+    proc = _up(stack, sim, backend)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and sim.counters().get("POST /v2.2/app_instances", 0) < posts:
+            if time.monotonic() > deadline:
+                if strict:
+                    raise AssertionError(f"timed out after 120s waiting for {posts} volume POSTs")
+                break
+            time.sleep(0.002)
+        if jitter:
+            time.sleep((rng or random).uniform(0, jitter))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, sim.counters().get("POST /v2.2/app_instances", 0)
+
+
 def _check_converged(sim, stack: Path, n: int, backend: str | None) -> None:
     client = DspClient(DateraConfig.from_mapping(
         {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"}))
@@ -96,19 +123,10 @@ def run_trials(sim, tmp_path: Path, trials: int, n: int = N, seed: int = 7,
         d.mkdir()
         stack = d / "Pulumi.yaml"
         stack.write_text(stack_text(n))
-        proc = _up(stack, sim, backend)
         # kill at a random point of the apply: once a random number of volume POSTs has
         # been served (the engine may be mid-request, mid-journal-write, anywhere)
         target = rng.randint(1, n - 1)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if sim.counters().get("POST /v2.2/app_instances", 0) >= target:
-                break
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.01))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        made = sim.counters().get("POST /v2.2/app_instances", 0)
+        _, made = _up_killed_after(stack, sim, backend, target, jitter=0.01, strict=False, rng=rng)
         print(f"trial {t}: killed after {made} of {n} volume POSTs (target {target})")
         kills.append(made)
         ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False, backend_url=backend)

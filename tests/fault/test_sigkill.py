@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from datera_iac.engine.core import Workspace
-from tests.engine.test_crash import _check_converged, _up, stack_text
+from tests.engine.test_crash import _check_converged, _up_killed_after, stack_text
 from tests.fault.conftest import TF_HEAD, census, twins_of, wait_until
 
 
@@ -38,18 +38,8 @@ def _engine_kill_trials(sim, tmp_path, figure, trials: int, n: int, seed: int) -
         stack = d / "Pulumi.yaml"
         stack.write_text(stack_text(n))
         target = rng.randint(1, n - 1)
-        proc = _up(stack, sim, None)
-        try:
-            wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) >= target
-                       or proc.poll() is not None, 120, f"{target} volume POSTs", every=0.002)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        made = sim.counters().get("POST /v2.2/app_instances", 0)
-        assert proc.returncode == -signal.SIGKILL, f"up ended by itself before the kill ({made} POSTs)"
+        returncode, made = _up_killed_after(stack, sim, None, target)
+        assert returncode == -signal.SIGKILL, f"up ended by itself before the kill ({made} POSTs)"
         at.append(made)
         ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False)
         try:

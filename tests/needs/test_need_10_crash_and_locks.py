@@ -15,8 +15,7 @@ from __future__ import annotations
 import signal
 
 from datera_iac.cli import main
-from tests.engine.test_crash import _check_converged, _up, stack_text
-from tests.fault.conftest import wait_until
+from tests.engine.test_crash import _check_converged, _up_killed_after, stack_text
 
 N = 50
 
@@ -24,18 +23,8 @@ N = 50
 def test_sigkill_mid_create_of_50_then_rerun_converges(sim, tmp_path, capsys, monkeypatch):
     stack = tmp_path / "Pulumi.yaml"
     stack.write_text(stack_text(N))
-    proc = _up(stack, sim, None)
-    try:
-        wait_until(lambda: sim.counters().get("POST /v2.2/app_instances", 0) >= 20
-                   or proc.poll() is not None, 120, "20 volume POSTs", every=0.002)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    posts = sim.counters().get("POST /v2.2/app_instances", 0)
-    assert proc.returncode == -signal.SIGKILL and posts < N, f"up ended before the kill ({posts})"
+    returncode, posts = _up_killed_after(stack, sim, None, 20)
+    assert returncode == -signal.SIGKILL and posts < N, f"up ended before the kill ({posts})"
     monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
     monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
     args = ["-f", str(stack), "--endpoint", sim.http_url]
