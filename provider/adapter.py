@@ -155,12 +155,9 @@ class KindAdapter:
         plan), or None."""
         if not state:
             return None
-        outs = {f.name: state.get(f.name) for f in self.schema.outputs
-                if state.get(f.name) is not None and not has_unknown(state.get(f.name))}
-        try:
-            return self.kind.needs_repair(self.kind.outputs_from(outs))
-        except (TypeError, ValueError):  # a state the core no longer structures
-            return None
+        return self.kind.recorded_repair(
+            {f.name: state.get(f.name) for f in self.schema.outputs
+             if state.get(f.name) is not None and not has_unknown(state.get(f.name))})
 
     def timeouts_of(self, state: Mapping[str, Any] | None) -> Timeouts:
         value = (state or {}).get(TIMEOUTS)

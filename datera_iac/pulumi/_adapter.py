@@ -158,10 +158,7 @@ class ResourceAdapter:
         carries that reason, if one does), or (None, None)."""
         outs = {p.field: reveal(state[p.name]) for p in self.props.outputs
                 if state.get(p.name) is not None and not has_unknown(state.get(p.name))}
-        try:
-            why = self.kind.needs_repair(self.kind.outputs_from(outs))
-        except (TypeError, ValueError):  # state the core no longer structures
-            return None, None
+        why = self.kind.recorded_repair(outs)
         if why is None:
             return None, None
         return why, next((p.name for p in self.props.outputs

@@ -414,6 +414,15 @@ class Kind(abc.ABC, Generic[S, O]):
         every front end can ask it of the outputs in its state. Default: never."""
         return None
 
+    def recorded_repair(self, outputs: Mapping[str, Any]) -> str | None:
+        """:meth:`needs_repair` of outputs a front end recorded as plain data (field name
+        -> value, the unknown ones left out); None when they no longer structure (a state
+        written by an older version)."""
+        try:
+            return self.needs_repair(self.outputs_from(dict(outputs)))
+        except (TypeError, ValueError):
+            return None
+
     def release(self, ctx: Context, id: str, *, rename: bool = False) -> None:
         """Stop managing the object but keep it on the DSP (unmanage). Default: no call."""
 
