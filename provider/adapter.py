@@ -231,18 +231,7 @@ class KindAdapter:
         (``kind.declare_removed``): a ``DF:`` key taken out of ``extra_specs`` resets it on
         the DSP. Terraform's prior *state* cannot serve as ``last``: after an import or a
         refresh with drift it holds the DSP's whole policy, not the declaration."""
-        if new_spec is None or not last:
-            return new_spec
-        data = self.kind.spec_to(new_spec)
-        known = {f.name: last[f.name] for f in self.schema.inputs
-                 if not f.sensitive and last.get(f.name) is not None}
-        known.update({f.name: data[f.name] for f in self.schema.inputs
-                      if f.sensitive and data.get(f.name) is not None})
-        try:
-            last_spec = self.kind.spec_from(known)
-        except (InputError, TypeError, ValueError):
-            return new_spec  # a declaration the current core no longer accepts
-        return self.kind.declare_removed(new_spec, last_spec, config)
+        return self.kind.declare_removed_since(new_spec, last, config)
 
     def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any],
              last: Mapping[str, Any] | None = None, defaults: Any = None) -> PlanOutcome:

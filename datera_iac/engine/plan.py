@@ -379,14 +379,9 @@ def declared_now(ctx: Context, kind: Kind[Any, Any], spec: Any, prior: ResourceS
     """``spec`` with what the last applied declaration (``prior.declared``) named and this
     one no longer does made explicit at its default, by the kind's ``declare_removed``
     (a DF: key removed from a volume's extra_specs is reset, as a Cinder retype does)."""
-    if spec is None or prior is None or not prior.declared:
+    if prior is None:
         return spec
-    data = {k: (None if is_digest(v) else v) for k, v in prior.declared.items()}
-    try:
-        last = kind.spec_from(data, resource=prior.name)
-    except (InputError, TypeError, ValueError):
-        return spec  # a declaration the current core no longer accepts: nothing to compare
-    return kind.declare_removed(spec, last, ctx.config)
+    return kind.declare_removed_since(spec, prior.declared, ctx.config, resource=prior.name)
 
 
 def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,

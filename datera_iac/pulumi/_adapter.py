@@ -182,11 +182,8 @@ class ResourceAdapter:
         Without usable old inputs (an imported resource, an older engine) nothing changes."""
         if not old_inputs or has_unknown(old_inputs):
             return new_spec
-        try:
-            last = self.old_spec(old_inputs, resource=resource)
-        except (InputError, TypeError, ValueError):
-            return new_spec
-        return self.kind.declare_removed(new_spec, last, config)
+        last, _ = self.to_core({k: v for k, v in old_inputs.items() if k in self._by_name})
+        return self.kind.declare_removed_since(new_spec, last, config, resource=resource)
 
     # ---- calls ------------------------------------------------------------------------
 

@@ -360,6 +360,29 @@ class Kind(abc.ABC, Generic[S, O]):
         such as ``datera_volume_type_defaults``. The default returns ``new`` unchanged."""
         return new
 
+    def declare_removed_since(self, new: S | None, last: Mapping[str, Any] | None,
+                              config: Any = None, *, resource: str | None = None) -> S | None:
+        """:meth:`declare_removed`, given the last declaration as a front end keeps it:
+        plain data by field name (the engine's state, Pulumi's old inputs, the Terraform
+        private state), whose secrets may be missing or digested - the new declaration's
+        stand in for them (only what was declared matters here). A last declaration the
+        current core no longer accepts compares with nothing: ``new`` as it is."""
+        if new is None or not last:
+            return new
+        fields = attrs.fields(self.Spec)
+        secret = {f.name for f in fields if f.metadata.get(SENSITIVE)}
+        data = {f.name: last[f.name] for f in fields
+                if f.name not in secret and last.get(f.name) is not None}
+        current = self.spec_to(new)
+        data.update({n: current[n] for n in secret if current.get(n) is not None})
+        try:
+            last_spec = self.spec_from(data, resource=resource)
+        except (InputError, TypeError, ValueError) as e:
+            log.debug("%s %s: the last declaration no longer validates (%s); removed "
+                      "inputs are not reset", self.name, resource or "", type(e).__name__)
+            return new
+        return self.declare_removed(new, last_spec, config)
+
     # ---- DSP behaviour -------------------------------------------------------------
 
     @abc.abstractmethod
