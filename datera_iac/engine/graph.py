@@ -8,6 +8,7 @@ engine must still create the type before the volume.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -28,16 +29,24 @@ def _implicit(stack: StackDef) -> dict[str, set[str]]:
             if isinstance(v, str):
                 by_kind_name[(k.name, v)] = decl.name
     out: dict[str, set[str]] = {}
+    if not by_kind_name:
+        return out
     for decl in stack.resources.values():
-        k = kind_for(decl.type)
-        for f in attrs.fields(k.Spec):
-            target = f.metadata.get(REFERENCE)
-            v = decl.properties.get(f.name)
-            if target and isinstance(v, str) and (target, v) in by_kind_name:
+        for fname, target in _reference_fields(kind_for(decl.type).Spec):
+            v = decl.properties.get(fname)
+            if isinstance(v, str) and (target, v) in by_kind_name:
                 dep = by_kind_name[(target, v)]
                 if dep != decl.name:
                     out.setdefault(decl.name, set()).add(dep)
     return out
+
+
+@functools.cache
+def _reference_fields(spec: type) -> tuple[tuple[str, str], ...]:
+    """(field name, kind it names) of a Spec's ``reference`` fields: looked up once per
+    kind instead of scanning every field of every declaration (a Volume has ~40)."""
+    return tuple((f.name, f.metadata[REFERENCE]) for f in attrs.fields(spec)
+                 if f.metadata.get(REFERENCE))
 
 
 def dependencies(stack: StackDef) -> dict[str, set[str]]:

@@ -58,6 +58,27 @@ def test_latency_counts_from_arrival(sim: SimServer, api) -> None:
     assert entry["template"].endswith("/system") and entry["queued_ms"] > 0
 
 
+def test_event_loop_is_uvloop_unless_asked_for_asyncio(make_sim, new_api, monkeypatch) -> None:
+    """The simulator serves on uvloop (installed with the package; about half the CPU per
+    request of asyncio's loop, which keeps its own overhead small beside the latency it
+    injects); DATERA_SIM_LOOP=asyncio selects the standard loop, and both serve the API
+    and hold answers from arrival."""
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv("DATERA_SIM_LOOP", raising=False)
+    fast = make_sim()
+    assert isinstance(fast._loop, uvloop.Loop)
+    monkeypatch.setenv("DATERA_SIM_LOOP", "asyncio")
+    plain = make_sim()
+    assert not isinstance(plain._loop, uvloop.Loop)
+    for server in (fast, plain):
+        server.set_faults(latency_ms=100)
+        api = new_api(base_url=server.http_url)
+        t0 = time.perf_counter()
+        api.ok("GET", "/system")
+        assert time.perf_counter() - t0 >= 0.1
+        assert server.request_log()[-1]["queued_ms"] >= 0
+
+
 def test_503_burst_then_recovery(sim: SimServer, api) -> None:
     """fail_503_burst=N answers the next N requests 503 (JSON) and then serves normally."""
     sim.set_faults(fail_503_burst=2)
