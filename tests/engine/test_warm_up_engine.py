@@ -101,3 +101,55 @@ def test_set_up_overlaps_planning(sim, sim_ws, monkeypatch):
     # 500 ms plan + 2 parallel creates (150 ms each) = 0.65 s (measured ~0.8 s); without
     # the overlap the latency alone makes it >= 0.5 + 3 x 0.15 + 0.15 = 1.1 s
     assert 0.65 <= took < 1.05, took
+
+
+def test_up_shortens_the_gil_switch_interval_and_restores_it(sim_ws, mocker) -> None:
+    """While an ``up`` runs, the GIL switch interval is 0.5 ms (worker threads waiting on
+    the DSP take their answers up promptly while another thread computes); afterwards the
+    process's own setting is back, also when the run fails, and concurrent runs in one
+    process restore it only when the last one ends."""
+    import sys
+    import threading
+
+    from datera_iac.engine import core
+
+    seen: list[float] = []
+    real = core.Applier.run
+
+    def spy(self):
+        seen.append(sys.getswitchinterval())
+        return real(self)
+
+    mocker.patch.object(core.Applier, "run", spy)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        plan, res = sim_ws(VOLUMES).up(quiet=True)
+        assert res is not None and res.ok
+        assert seen == [core.APPLY_SWITCH_INTERVAL]
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+
+        mocker.patch.object(core.Applier, "run", side_effect=RuntimeError("boom"))
+        with pytest.raises(RuntimeError):
+            sim_ws(VOLUMES.replace("warm-2", "warm-3")).up(quiet=True)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+
+        # two overlapping holders: the first to leave must not restore it under the other
+        inside, leave = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with core.responsive_threads():
+                inside.set()
+                leave.wait(10)
+
+        t = threading.Thread(target=hold)
+        t.start()
+        assert inside.wait(10)
+        with core.responsive_threads():
+            assert sys.getswitchinterval() == pytest.approx(core.APPLY_SWITCH_INTERVAL)
+        assert sys.getswitchinterval() == pytest.approx(core.APPLY_SWITCH_INTERVAL)
+        leave.set()
+        t.join(10)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)
