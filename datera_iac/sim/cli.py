@@ -7,6 +7,7 @@ prints the URLs and serves until Ctrl-C or SIGTERM, then stops cleanly.
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from pathlib import Path
@@ -18,6 +19,27 @@ import click
 @click.group()
 def dsp() -> None:
     """The bundled Datera DSP REST API simulator (API v2.1 and v2.2)."""
+
+
+#: young-generation threshold of the ``dsp serve`` process (CPython's default is 700)
+GC_THRESHOLD = (10_000, 10, 10)
+
+
+def _tune_gc() -> None:
+    """Garbage collection for a server process (``dsp serve`` owns its process; an
+    embedded simulator leaves its host's settings alone).
+
+    Each request leaves short-lived cyclic garbage (aiohttp's request and protocol
+    objects), while the store, the API schemas and the routes live for the whole run. With
+    CPython's defaults the collector ran every 700 allocations and, after a 1,000-volume
+    workload, a full collection about every 100 requests, each stalling the one event
+    loop - every request in flight - for ~40 ms: 0.65 s of collection in a bench run
+    (bench/bench_engine.py). The objects made at start-up are moved out of the
+    collector's sight (``gc.freeze``) and young collections are made rarer: 0.2 s in the
+    same run, and the 1,000-volume preview 0.68-0.76 s instead of 0.82-0.91 s."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 @dsp.command()
@@ -104,6 +126,7 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
         if plane is not None:
             plane.stop()
         raise click.ClickException(str(e)) from None
+    _tune_gc()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

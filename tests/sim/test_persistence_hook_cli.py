@@ -137,3 +137,31 @@ def test_cli_serve_prints_urls_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(timeout=10)
     assert (tmp_path / "d" / "dsp-sim.sqlite3").exists()
+
+
+def test_serve_tunes_its_own_garbage_collection(monkeypatch) -> None:
+    """``dsp serve`` (its own process) moves its start-up objects out of the collector's
+    sight and makes young collections rarer, so full collections stop stalling the event
+    loop under load; the settings are set by the serve command only, never by an embedded
+    SimServer in someone else's process."""
+    import gc
+
+    from datera_iac.sim import cli as sim_cli
+
+    before = gc.get_threshold()
+    made: list[Any] = []
+    monkeypatch.setattr(gc, "freeze", lambda: made.append("freeze"))
+    try:
+        sim_cli._tune_gc()
+        assert made == ["freeze"]
+        assert gc.get_threshold() == sim_cli.GC_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_an_embedded_simulator_leaves_the_host_gc_alone(make_sim) -> None:
+    import gc
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    make_sim()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
