@@ -1067,7 +1067,7 @@ class NodeAttachment(pulumi.CustomResource):
     @property
     @pulumi.getter(name='repairNeeded')
     def repair_needed(self) -> pulumi.Output[Optional[str]]:
-        """Why the attachment is not usable although something of it is left (None when healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)': a plan re-attaches it, a destroy finishes its detach.
+        """Why the attachment is not usable although something of it is left, or is degraded (None when healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)' or 'paths_up 1 of 2 (down: ...)': a plan re-attaches it (logging in again on the missing portals), a destroy finishes its detach.
         """
         return pulumi.get(self, "repair_needed")
 

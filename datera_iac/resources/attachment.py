@@ -23,7 +23,10 @@ interrupted anywhere (a logout that times out) finishes when run again.
 left. While the node still holds a session, node record, device, map or mount of the
 target, or the volume's ACL still lists the initiator, ``read`` returns it with
 ``repair_needed`` saying why (``paths_up 0 of 2 (left: 2 sessions, ...)``), so a re-run
-destroy still calls ``delete`` and a plan shows an update that re-attaches it.
+destroy still calls ``delete`` and a plan shows an update that re-attaches it. A
+multipath attachment with a path of its map down (``paths_up 1 of 2 (down: ...)``) needs
+repair too: the update logs in again on the missing portals and reuses the map; while a
+portal stays unreachable the update succeeds degraded and the drift stays visible.
 
 Several attachments of one volume on several nodes are independent resources.
 
@@ -249,9 +252,10 @@ class NodeAttachmentOutputs:
     mounted_at: str | None = out_field(doc="Where the filesystem is mounted, if anywhere.")
     size_bytes: int | None = out_field(doc="The device size as the node sees it (bytes).")
     repair_needed: str | None = out_field(
-        doc="Why the attachment is not usable although something of it is left (None when "
-            "healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)': a plan re-attaches it, "
-            "a destroy finishes its detach.")
+        doc="Why the attachment is not usable although something of it is left, or is "
+            "degraded (None when healthy), e.g. 'paths_up 0 of 2 (left: 2 sessions, ...)' or "
+            "'paths_up 1 of 2 (down: ...)': a plan re-attaches it (logging in again on the "
+            "missing portals), a destroy finishes its detach.")
 
 
 # ---- ids ---------------------------------------------------------------------------------
@@ -385,6 +389,22 @@ def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None
                         "(is the volume online?)")
     return Target(access["iqn"], [f"{ip}:{port}" for ip in ips], lun, chap=chap,
                   serial=_serial(si))
+
+
+def _degraded(att: Attachment, target: Target) -> str | None:
+    """Why a usable multipath attachment is degraded - a path of its map down (its session
+    dropped, or a session without a device) - or None. user-needs A17: faulty paths must
+    show as drift, not only as a lower ``paths_up``; a repair logs in again on the
+    missing portals (each bounded) and reuses the map. An attachment without a map (one
+    path by design: multipathd was not running when it was made) is not degraded."""
+    if att.map_name is None:
+        return None
+    down = [p for p in att.paths if p.state != "up"]
+    if not down:
+        return None
+    up = len(att.paths) - len(down)
+    detail = "; ".join(f"{p.portal}: {p.error or p.state}" for p in down)
+    return f"paths_up {up} of {len(target.portals)} (down: {detail})"
 
 
 def _is_ours(where: str, target: Target, att: Attachment | None,
@@ -686,7 +706,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 if spec.mount_point:
                     where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
                     mounted = spec.mount_point if where else None
-                return self._observed(id, spec, iqn, si, target, att, size, mounted)
+                return self._observed(id, spec, iqn, si, target, att, size, mounted,
+                                      repair=_degraded(att, target) if spec.multipath else None)
             remains = helper.remains(target) if att is None else None
             mounted = None
             if spec.mount_point:

@@ -8,7 +8,7 @@ why it cannot be tested here.
 from __future__ import annotations
 
 import pytest
-from needkit import app_instances, client_for, sim_fabric_node
+from needkit import app_instances, client_for, engine_ws, sim_fabric_node
 
 from datera_iac.config import DateraConfig
 from datera_iac.errors import NodeError
@@ -135,3 +135,73 @@ def test_a17_a_failed_path_shows_in_read(sim, dsp, tmp_path):
     node.unreachable[dead[0]] = 8
     seen = ATT.read(ctx, obs.id)
     assert seen is not None and seen.outputs.paths_up == 1  # degraded is visible, as an output
+    # ... and as drift: the kind says it needs repair, naming the dead portal
+    why = ATT.needs_repair(seen.outputs)
+    assert why is not None and why.startswith("paths_up 1 of 2") and dead[0] in why
+
+
+A17_STACK = """\
+name: a17
+runtime: yaml
+resources:
+  v:
+    type: datera:index:Volume
+    properties:
+      name: a17-vol
+      size: 1
+  a:
+    type: datera:index:NodeAttachment
+    properties:
+      volumeId: ${v.id}
+      filesystem: ext4
+      mountPoint: /mnt/a17
+"""
+
+
+def test_a17_a_dead_path_is_drift_and_up_logs_it_back_into_the_map(sim, dsp, tmp_path):
+    """A path of a mounted multipath attachment dies: the plan shows a repair naming the
+    portal; while the portal stays unreachable ``up`` still succeeds (degraded, bounded)
+    and the drift stays visible; once it is back, ``up`` logs in again on that portal
+    only - the map, the mount and the other session are kept - and the plan is empty."""
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    mounted = dict(node.mounts)
+    out = ws().load_state().resources["a"].outputs
+    assert out["paths_up"] == 2 and out["repair_needed"] is None
+    dead = next(k for k in node.sessions if k[0] == out["portals"][1])
+    # the path dies: its session is dropped (the kernel gives up after the replacement
+    # timeout; udev removes its device) and the portal stays unreachable
+    node.run(["iscsiadm", "-m", "node", "-T", dead[1], "-p", dead[0], "--logout"])
+    node.unreachable[dead[0]] = 8
+
+    (step,) = ws().preview().changes
+    assert step.action == "update" and "paths_up 1 of 2" in step.reason and dead[0] in step.reason
+    _, result = ws().up()
+    assert result.ok, result.failures  # degraded is success (A1), not a failed run
+    assert ws().load_state().resources["a"].outputs["repair_needed"].startswith("paths_up 1 of 2")
+    assert [s.name for s in ws().preview().changes] == ["a"]  # still drift
+
+    del node.unreachable[dead[0]]
+    node.commands.clear()
+    _, result = ws().up()
+    assert result.ok, result.failures
+    logins = [c for c in node.commands if "--login" in c]
+    assert logins and all(dead[0] in c for c in logins), logins
+    assert not [c for c in node.commands if c[:1] in (["umount"], ["mkfs.ext4"])
+                or c[:2] in (["multipath", "-f"], ["multipathd", "disablequeueing"])]
+    assert len(node.sessions) == 2 and node.mounts == mounted
+    out = ws().load_state().resources["a"].outputs
+    assert out["paths_up"] == 2 and out["repair_needed"] is None
+    assert not ws().preview().changes
+
+
+def test_a17_one_path_by_design_is_not_degraded(sim, dsp, tmp_path):
+    """multipathd was not running: the attachment uses one path on purpose (no map). It
+    is healthy, not drift - the second portal having no session is expected."""
+    node = sim_fabric_node(tmp_path / "n", dsp, multipathd=False)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    out = ws().load_state().resources["a"].outputs
+    assert out["paths_up"] == 1 and out["map_name"] is None and out["repair_needed"] is None
+    assert not ws().preview().changes
