@@ -23,7 +23,7 @@ from datera_iac.node import codes
 from datera_iac.node.runner import Runner
 
 __all__ = ["probe_signature", "ensure_filesystem", "is_mounted", "mount", "unmount",
-           "SUPPORTED_FILESYSTEMS"]
+           "grow_filesystem", "SUPPORTED_FILESYSTEMS"]
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +114,39 @@ def unmount(run: Runner, mount_point: str, *, proc_root: str = "/proc",
     if res.code != 0:
         raise NodeError(f"cannot unmount {mount_point}: {res.stderr.strip() or res.code} "
                         f"(stop what uses it: fuser -vm {shlex.quote(mount_point)})")
+
+
+def grow_argv(fstype: str, device: str, mount_point: str) -> list[str]:
+    """The command that grows a mounted ``fstype`` to fill its (grown) device."""
+    if fstype.startswith("ext"):
+        return ["resize2fs", device]  # online when mounted (ext3/ext4 with resize_inode)
+    if fstype == "xfs":
+        return ["xfs_growfs", mount_point]  # xfs grows through its mount point only
+    if fstype == "btrfs":
+        return ["btrfs", "filesystem", "resize", "max", mount_point]
+    raise NodeError(f"filesystem {fstype!r} is not supported "
+                    f"(choose one of {', '.join(SUPPORTED_FILESYSTEMS)})")
+
+
+def grow_filesystem(run: Runner, device: str, fstype: str, mount_point: str, *,
+                    proc_root: str = "/proc", timeout: float = 600.0) -> bool:
+    """Grow the filesystem mounted at ``mount_point`` (from ``device``) to fill the
+    device, online. Returns False, changing nothing, when nothing is mounted there (the
+    next mount sees the old size: run this again once it is mounted). Growing a
+    filesystem that already fills its device is a no-op for every tool. Never shrinks.
+
+    Run only after the node sees the device's new size (rescan of every path and the
+    multipath map's resize): before that the tools find nothing to grow."""
+    if is_mounted(run, mount_point, proc_root=proc_root) is None:
+        log.warning("%s is not mounted: its filesystem was not grown", mount_point)
+        return False
+    argv = grow_argv(fstype, device, mount_point)
+    res = run.run(argv, ok_codes=range(0, 256), timeout=timeout)
+    if res.code != 0:
+        detail = (res.stderr or res.stdout or "").strip().splitlines()
+        raise NodeError(f"growing the {fstype} filesystem on {mount_point} failed "
+                        f"({shlex.join(argv)}: {detail[-1] if detail else res.code}); the "
+                        "device already has its new size: grow it by hand, or fix the cause "
+                        "and apply again")
+    log.info("grew the %s filesystem on %s", fstype, mount_point)
+    return True

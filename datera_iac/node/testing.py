@@ -36,6 +36,7 @@ class FakeLun:
     serial: str
     size: int = 1 << 30
     signature: str | None = None  #: filesystem / partition table on it (None = blank)
+    fs_size: int | None = None  #: bytes the filesystem spans (set by mkfs, grown by resize)
 
 
 @attrs.define
@@ -58,7 +59,7 @@ class FakeNode(Runner):
                  multipathd: bool = True,
                  installed: Iterable[str] = ("iscsiadm", "multipath", "multipathd", "blkid",
                                              "wipefs", "mkfs.ext4", "mkfs.xfs", "blockdev", "mount",
-                                             "umount")):
+                                             "umount", "resize2fs", "xfs_growfs", "btrfs")):
         self.root = Path(root)
         self.dev_root = str(self.root / "dev")
         self.sys_root = str(self.root / "sys")
@@ -425,7 +426,36 @@ class FakeNode(Runner):
         if lun is None:
             return 1, "", "no device\n"
         lun.signature = fstype
+        lun.fs_size = lun.size
         return 0, "", ""
+
+    def _grow(self, lun: FakeLun | None, want: tuple[str, ...], what: str):
+        if lun is None or lun.signature not in want:
+            return 1, "", f"{what}: no {'/'.join(want)} filesystem found\n"
+        if lun.fs_size is not None and lun.fs_size >= lun.size:
+            return 0, "The filesystem is already as large as the device. Nothing to do!\n", ""
+        lun.fs_size = lun.size
+        return 0, f"The filesystem is now {lun.size} bytes long.\n", ""
+
+    def _mounted_lun(self, mount_point: str) -> FakeLun | None:
+        device = self.mounts.get(mount_point.rstrip("/") or "/")
+        return self._lun_for(device) if device else None
+
+    def _cmd_resize2fs(self, args: list[str]):
+        # online when mounted, like the real tool; unmounted it wants a forced fsck first
+        lun = self._lun_for(args[-1])
+        if lun is not None and os.path.realpath(args[-1]) not in {
+                os.path.realpath(d) for d in self.mounts.values()}:
+            return 1, "", f"Please run 'e2fsck -f {args[-1]}' first.\n"
+        return self._grow(lun, ("ext4", "ext3", "ext2"), "resize2fs")
+
+    def _cmd_xfs_growfs(self, args: list[str]):
+        return self._grow(self._mounted_lun(args[-1]), ("xfs",), "xfs_growfs")
+
+    def _cmd_btrfs(self, args: list[str]):
+        if args[:3] != ["filesystem", "resize", "max"]:
+            return 1, "", "btrfs: unsupported command in this fake\n"
+        return self._grow(self._mounted_lun(args[-1]), ("btrfs",), "btrfs")
 
     def _cmd_mkfs_ext4(self, args: list[str]):
         return self._mkfs("ext4", args)

@@ -592,7 +592,8 @@ class NodeAttachmentArgs:
     :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
     :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
     :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
-    :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+    :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
+    :param grow_filesystem: When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
     """
 
     def __init__(
@@ -612,6 +613,7 @@ class NodeAttachmentArgs:
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
         volume_size: Optional[pulumi.Input[int]] = None,
+        grow_filesystem: Optional[pulumi.Input[bool]] = None,
     ) -> None:
         pulumi.set(__self__, "volume_id", volume_id)
         if node is not None:
@@ -640,6 +642,8 @@ class NodeAttachmentArgs:
             pulumi.set(__self__, "lun", lun)
         if volume_size is not None:
             pulumi.set(__self__, "volume_size", volume_size)
+        if grow_filesystem is not None:
+            pulumi.set(__self__, "grow_filesystem", grow_filesystem)
 
     @property
     @pulumi.getter(name='volumeId')
@@ -787,13 +791,24 @@ class NodeAttachmentArgs:
     @property
     @pulumi.getter(name='volumeSize')
     def volume_size(self) -> Optional[pulumi.Input[int]]:
-        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
         """
         return pulumi.get(self, "volume_size")
 
     @volume_size.setter
     def volume_size(self, value: Optional[pulumi.Input[int]]) -> None:
         pulumi.set(self, "volume_size", value)
+
+    @property
+    @pulumi.getter(name='growFilesystem')
+    def grow_filesystem(self) -> Optional[pulumi.Input[bool]]:
+        """When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
+        """
+        return pulumi.get(self, "grow_filesystem")
+
+    @grow_filesystem.setter
+    def grow_filesystem(self, value: Optional[pulumi.Input[bool]]) -> None:
+        pulumi.set(self, "grow_filesystem", value)
 
 
 class NodeAttachment(pulumi.CustomResource):
@@ -821,6 +836,7 @@ class NodeAttachment(pulumi.CustomResource):
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
         volume_size: Optional[pulumi.Input[int]] = None,
+        grow_filesystem: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Create a NodeAttachment.
@@ -840,7 +856,8 @@ class NodeAttachment(pulumi.CustomResource):
         :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
         :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
         :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
-        :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+        :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
+        :param grow_filesystem: When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
         """
         opts = _opts(opts, ['chapSecret', 'chapMutualSecret'])
         if __props__ is None:
@@ -862,6 +879,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["port"] = port
             props.__dict__["lun"] = lun
             props.__dict__["volume_size"] = volume_size
+            props.__dict__["grow_filesystem"] = grow_filesystem
             props.__dict__["device_path"] = None
             props.__dict__["portals"] = None
             props.__dict__["iqn"] = None
@@ -899,6 +917,7 @@ class NodeAttachment(pulumi.CustomResource):
             "port": None,
             "lun": None,
             "volume_size": None,
+            "grow_filesystem": None,
             "device_path": None,
             "portals": None,
             "iqn": None,
@@ -1004,9 +1023,16 @@ class NodeAttachment(pulumi.CustomResource):
     @property
     @pulumi.getter(name='volumeSize')
     def volume_size(self) -> pulumi.Output[Optional[int]]:
-        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions.
+        """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
         """
         return pulumi.get(self, "volume_size")
+
+    @property
+    @pulumi.getter(name='growFilesystem')
+    def grow_filesystem(self) -> pulumi.Output[Optional[bool]]:
+        """When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
+        """
+        return pulumi.get(self, "grow_filesystem")
 
     @property
     @pulumi.getter(name='devicePath')

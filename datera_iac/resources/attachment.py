@@ -224,8 +224,15 @@ class NodeAttachmentSpec:
     )
     volume_size: int | None = spec_field(
         doc="Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans "
-            "its paths and resizes the map in place, keeping the sessions.",
+            "its paths and resizes the map in place, keeping the sessions (and, with "
+            "grow_filesystem, grows the mounted filesystem).",
         default=None, validator=_check_size,
+    )
+    grow_filesystem: bool = spec_field(
+        doc="When volume_size grows and the filesystem is mounted at mount_point, grow it "
+            "online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); "
+            "false: only the block device is rescanned.",
+        default=True,
     )
 
     @property
@@ -835,12 +842,31 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             raise NotFound(f"attachment {id}: its volume is gone") from None
         target = _target(si, opts["port"], opts["lun"])
         want = int(spec.volume_size or 0) << 30
-        with _node(ctx, opts["node"]) as (_runner, helper):
+        with _node(ctx, opts["node"]) as (runner, helper):
             seen = helper.extend(target)
-        if seen < want:
-            raise NodeError(f"after a rescan the node still sees {seen} bytes for "
-                            f"{spec.volume_id}, not {want}: was the Volume grown first "
-                            "(make the attachment depend on it)?")
+            if seen < want:
+                raise NodeError(f"after a rescan the node still sees {seen} bytes for "
+                                f"{spec.volume_id}, not {want}: was the Volume grown first "
+                                "(make the attachment depend on it)?")
+            if spec.grow_filesystem and spec.filesystem and spec.mount_point:
+                self._grow_fs(runner, helper, target, spec)
+
+    @staticmethod
+    def _grow_fs(runner: Runner, helper: Any, target: Target, spec: NodeAttachmentSpec
+                 ) -> None:
+        """Grow the volume's filesystem at the declared mount point, online (user-needs
+        A15: the device's new size is verified first). Only this volume's filesystem:
+        another disk mounted there is left alone."""
+        assert spec.filesystem and spec.mount_point
+        proc_root = getattr(runner, "proc_root", "/proc")
+        att = helper.inspect(target)
+        where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+        if att is None or not where or not _is_ours(where, target, att, None):
+            log.warning("%s: the volume's filesystem is not mounted at %s; not grown "
+                        "(it keeps its old size until grown)", spec.volume_id, spec.mount_point)
+            return
+        nodefs.grow_filesystem(runner, att.device_path, spec.filesystem, spec.mount_point,
+                               proc_root=proc_root)
 
     def delete(self, ctx: Context, id: str) -> None:
         vol, iqn, opts = parse_attachment_id(id)

@@ -98,3 +98,68 @@ def test_pulumi_diff_grow_update_shrink_check_failure(plugin, sim):
     with pytest.raises(grpc.RpcError, match="shrink"):
         plugin.diff(V, "grow-p", made.id, state, {**inputs, "size": 10})
     assert writes_of(sim) == before
+
+
+FS_STACK = STACK.replace("      volumeSize: ${v.size}\n",
+                         "      volumeSize: ${v.size}\n      filesystem: ext4\n"
+                         "      mountPoint: /mnt/grow\n")
+
+
+def _lun(node):
+    node.sync()
+    [t] = node.targets.values()
+    return t.luns[0]
+
+
+def test_a15_the_mounted_filesystem_grows_online_after_the_rescan(sim, dsp, tmp_path):
+    """user-needs A15: after the extend, every path is rescanned and the map resized, the
+    node's new size verified, and only then the mounted ext4 grown online (resize2fs on
+    the stable device); sessions and the mount are kept, nothing is formatted."""
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda **c: engine_ws(sim, tmp_path / "stack", FS_STACK, runner=node, config=c)
+    assert ws().up()[1].ok
+    lun = _lun(node)
+    assert lun.fs_size == 10 << 30
+    sessions, mounts = dict(node.sessions), dict(node.mounts)
+    node.commands.clear()
+    _, result = ws(size="20").up()
+    assert result.ok, result.failures
+    grows = [i for i, c in enumerate(node.commands) if c[0] == "resize2fs"]
+    resizes = [i for i, c in enumerate(node.commands) if c[:2] == ["multipathd", "resize"]]
+    assert len(grows) == 1 and resizes and resizes[-1] < grows[0], node.commands
+    assert node.commands[grows[0]][-1] == node.mounts["/mnt/grow"]  # the mounted device
+    assert lun.fs_size == 20 << 30
+    assert node.sessions == sessions and node.mounts == mounts
+    assert not [c for c in node.commands if c[0].startswith("mkfs") or c[0] in ("umount", "mount")]
+    assert not ws(size="20").preview().changes
+
+
+def test_a15_grow_filesystem_false_only_rescans(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    text = FS_STACK.replace("      mountPoint: /mnt/grow\n",
+                            "      mountPoint: /mnt/grow\n      growFilesystem: false\n")
+    ws = lambda **c: engine_ws(sim, tmp_path / "stack", text, runner=node, config=c)
+    assert ws().up()[1].ok
+    node.commands.clear()
+    assert ws(size="20").up()[1].ok
+    assert not [c for c in node.commands if c[0] == "resize2fs"]
+    assert _lun(node).fs_size == 10 << 30
+    assert ws().load_state().resources["a"].outputs["size_bytes"] == 20 << 30
+
+
+def test_a15_a_failed_grow_names_the_fix_and_the_next_up_finishes_it(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda **c: engine_ws(sim, tmp_path / "stack", FS_STACK, runner=node, config=c)
+    assert ws().up()[1].ok
+    node.fail["resize2fs"] = (1, "resize2fs: Permission denied to resize filesystem\n")
+    _, result = ws(size="20").up()
+    (failure,) = result.failures
+    assert failure.name == "a" and "Permission denied" in failure.message
+    assert "grow it by hand" in failure.message
+    assert _lun(node).fs_size == 10 << 30
+    del node.fail["resize2fs"]
+    (step,) = ws(size="20").preview().changes  # still planned: nothing was recorded as done
+    assert step.name == "a"
+    assert ws(size="20").up()[1].ok
+    assert _lun(node).fs_size == 20 << 30
+    assert not ws(size="20").preview().changes

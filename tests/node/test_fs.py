@@ -90,3 +90,56 @@ def test_is_mounted_reads_proc_mounts(tmp_path):
     r = LocalRunner()
     assert is_mounted(r, "/mnt/my data", proc_root=str(tmp_path)) == "/dev/dm-3"
     assert is_mounted(r, "/mnt/other", proc_root=str(tmp_path)) is None
+
+
+def _block_count(image: str) -> int:
+    import subprocess
+
+    out = subprocess.run(["dumpe2fs", "-h", image], capture_output=True, text=True,
+                         check=True).stdout
+    return int(next(line.split(":")[1] for line in out.splitlines()
+                    if line.startswith("Block count:")))
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("resize2fs", "e2fsck", "dumpe2fs")),
+                    reason="e2fsprogs (resize2fs, e2fsck, dumpe2fs) not installed")
+def test_grow_filesystem_runs_the_real_resize2fs(blank, tmp_path):
+    """The real resize2fs grows an ext4 to fill its grown device (offline here - this
+    sandbox refuses the online-resize ioctl - so the image is checked first and
+    /proc/mounts is a test file saying it is mounted); a second run is a no-op."""
+    import subprocess
+
+    from datera_iac.node.fs import grow_filesystem
+
+    r = Recording()
+    ensure_filesystem(r, blank, "ext4")
+    before = _block_count(blank)
+    with open(blank, "r+b") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["e2fsck", "-fy", blank], capture_output=True, check=True)
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mounts").write_text(f"{blank} /mnt/grow ext4 rw 0 0\n")
+    assert grow_filesystem(r, blank, "ext4", "/mnt/grow", proc_root=str(proc))
+    assert r.argvs[-1] == ["resize2fs", blank]
+    assert _block_count(blank) == 2 * before
+    assert grow_filesystem(r, blank, "ext4", "/mnt/grow", proc_root=str(proc))  # no-op
+    assert _block_count(blank) == 2 * before
+
+
+def test_grow_filesystem_needs_the_mount_and_reports_failures(blank, tmp_path):
+    from datera_iac.node.fs import grow_argv, grow_filesystem
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mounts").write_text("")
+    r = Recording()
+    assert not grow_filesystem(r, blank, "ext4", "/mnt/grow", proc_root=str(proc))
+    assert r.argvs == []  # not mounted: nothing run
+    (proc / "mounts").write_text(f"{blank} /mnt/grow ext4 rw 0 0\n")
+    with pytest.raises(NodeError, match="grow it by hand"):
+        grow_filesystem(r, blank, "ext4", "/mnt/grow", proc_root=str(proc))  # never formatted
+    assert grow_argv("xfs", "/dev/dm-1", "/mnt/x") == ["xfs_growfs", "/mnt/x"]
+    assert grow_argv("btrfs", "/dev/dm-1", "/mnt/x") == ["btrfs", "filesystem", "resize", "max",
+                                                         "/mnt/x"]
+    assert grow_argv("ext3", "/dev/dm-1", "/mnt/x") == ["resize2fs", "/dev/dm-1"]
