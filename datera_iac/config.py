@@ -223,6 +223,11 @@ def _api_version(_: Any, attribute: _Attr, value: Any) -> None:
         raise _fail(attribute, "expected 2.2 or 2.1 (or null to probe the DSP)", value)
 
 
+def _refresh_mode(attribute: _Attr, value: Any) -> None:
+    if value not in ("fast", "full"):
+        raise _fail(attribute, "expected fast or full", value)
+
+
 def _tenant_id(_: Any, attribute: _Attr, value: Any) -> None:
     if value is None:
         return
@@ -467,6 +472,15 @@ class DateraConfig:
         cinder=False,
         validator=_api_version,
         parse=_parse_api_version,
+    )
+    refresh: str = _opt(
+        doc="How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 "
+            "volumes, but no volume metadata, so metadata drift is not seen) or full (each "
+            "object on its own, metadata included; a request or two per volume). The "
+            "engine's --refresh flag overrides it for one run.",
+        default="fast",
+        cinder=False,
+        validator=lambda _, a, v: _refresh_mode(a, v),
     )
 
     def __attrs_post_init__(self) -> None:

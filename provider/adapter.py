@@ -428,7 +428,8 @@ class KindAdapter:
         except InputError:  # a state the core no longer accepts: read without it
             known = None
         ctx = contexts(self.timeouts_of(current))
-        if self.batcher is not None:  # concurrent refreshes share one bulk read
+        full = getattr(ctx.config, "refresh", "fast") == "full"  # what a bulk read leaves out
+        if self.batcher is not None and not full:  # concurrent refreshes share one bulk read
             obs = self.batcher.read(ctx, obj_id, known)
         else:
             obs = self.kind.read_known(ctx, obj_id, known)

@@ -53,6 +53,7 @@ OWN_OPTIONS = {
     "ca_bundle": None,
     "request_timeout": 60,
     "api_version": None,
+    "refresh": "fast",
 }
 
 
@@ -330,3 +331,14 @@ def test_docs_table_lists_every_option():
         env = "— (see api_version)" if f.name == "datera_api_version" else (
             "—" if f.metadata[DEPRECATED] else f"`{env_name(f.name)}`")
         assert rows[f.name].endswith(f"| {env} |"), f.name
+
+
+def test_refresh_is_fast_or_full():
+    from datera_iac.config import DateraConfig
+    from datera_iac.errors import ConfigError
+
+    base = {"endpoint": "https://dsp:7718", "san_login": "a", "san_password": "p"}
+    assert DateraConfig.from_mapping(base, use_env=False).refresh == "fast"
+    assert DateraConfig.from_mapping({**base, "refresh": "full"}, use_env=False).refresh == "full"
+    with pytest.raises(ConfigError, match="refresh.*fast or full"):
+        DateraConfig.from_mapping({**base, "refresh": "slow"}, use_env=False)

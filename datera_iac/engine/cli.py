@@ -115,7 +115,8 @@ Examples:
 """
 
 _REFRESH_HELP = ("How to read the DSP first: fast = bulk lists (no volume metadata), full = "
-                 "every object on its own, metadata included.")
+                 "every object on its own, metadata included. Default: the DSP "
+                 "configuration's `refresh` (fast unless set).")
 
 
 @click.command(epilog=_EXAMPLES_PREVIEW)
@@ -123,13 +124,13 @@ _REFRESH_HELP = ("How to read the DSP first: fast = bulk lists (no volume metada
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (or drift).")
 @click.option("--refresh-only", is_flag=True, help="Only compare the DSP with the state (drift).")
-@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="fast",
-              show_default=True, help=_REFRESH_HELP)
+@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default=None,
+              help=_REFRESH_HELP)
 @click.option("--destroy", "destroy_", is_flag=True, help="Plan the removal of every resource.")
 @click.pass_context
 def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, as_json: bool, detailed_exitcode: bool,
-            refresh_only: bool, refresh_mode: str, destroy_: bool) -> None:
+            refresh_only: bool, refresh_mode: str | None, destroy_: bool) -> None:
     """Show what `up` would do, without changing anything (no lock is taken)."""
     with _workspace(file, stack, config, endpoint, backend, command="preview") as ws:
         plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode)
@@ -169,7 +170,7 @@ def _confirm(yes: bool, color: bool, as_json: bool) -> Callable[[Any], bool]:
 
 def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_json: bool,
             destroy: bool = False, refresh_only: bool = False, force_unlock: bool = False,
-            detailed_exitcode: bool = False, refresh_mode: str = "fast") -> None:
+            detailed_exitcode: bool = False, refresh_mode: str | None = None) -> None:
     if force_unlock:
         _force_unlock(ws)
     shown: list[Any] = []
@@ -209,13 +210,13 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
               help="Operations run at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (results go to stderr).")
 @click.option("--refresh-only", is_flag=True, help="Only bring the state in line with the DSP.")
-@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="fast",
-              show_default=True, help=_REFRESH_HELP)
+@click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default=None,
+              help=_REFRESH_HELP)
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first (the holder is shown).")
 @click.pass_context
 def up(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
        backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-       refresh_only: bool, refresh_mode: str, force_unlock: bool) -> None:
+       refresh_only: bool, refresh_mode: str | None, force_unlock: bool) -> None:
     """Create, update and delete DSP objects until they match the stack."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="up") as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, refresh_only=refresh_only,

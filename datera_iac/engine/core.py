@@ -55,7 +55,11 @@ EMBEDDED_USERS = {"admin": "password"}
 REFRESH_MODES = ("fast", "full")
 
 
-def _full(mode: str) -> bool:
+def _full(mode: str | None, ctx: Context | None = None) -> bool:
+    """Whether a run reads every object on its own: the run's ``--refresh``, else the DSP
+    configuration's ``refresh`` (fast when neither says)."""
+    if mode is None:
+        mode = getattr(getattr(ctx, "config", None), "refresh", None) or "fast"
     if mode not in REFRESH_MODES:
         raise InputError(f"unknown refresh mode {mode!r}", fix="use fast or full")
     return mode == "full"
@@ -299,7 +303,7 @@ class Workspace:
         return {n: d.properties for n, d in stack.resources.items()}
 
     def preview(self, *, refresh_only: bool = False, destroy: bool = False,
-                refresh: str = "fast") -> Plan:
+                refresh: str | None = None) -> Plan:
         """The plan, without the lock and without writing anything (reads only).
 
         ``refresh``: ``fast`` reads with the kinds' bulk lists (a handful of requests for
@@ -314,7 +318,7 @@ class Workspace:
         ctx = self.context()
         _, notes = recover_pending(ctx, state, self._desired_props(stack))
         facts = Facts()
-        delta, drift = read_dsp(ctx, state, facts, full=_full(refresh), parallel=self.parallel)
+        delta, drift = read_dsp(ctx, state, facts, full=_full(refresh, ctx), parallel=self.parallel)
         state.apply_delta(delta)
         plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
                          refresh_only=refresh_only, drift=drift)
@@ -323,7 +327,7 @@ class Workspace:
 
     def up(self, *, destroy: bool = False, refresh_only: bool = False, confirm: Any = None,
            progress_stream: TextIO | None = None, quiet: bool = False,
-           on_plan: Any = None, refresh: str = "fast") -> tuple[Plan, ApplyResult | None]:
+           on_plan: Any = None, refresh: str | None = None) -> tuple[Plan, ApplyResult | None]:
         """Lock, recover, refresh, plan and apply. ``confirm(plan) -> bool`` may stop
         before any write to the DSP (``up`` without ``--yes`` on a TTY). ``refresh``: as
         for :meth:`preview`."""
@@ -340,7 +344,7 @@ class Workspace:
             for d in deltas:
                 store.commit(d)
             facts = Facts()
-            delta, drift = read_dsp(ctx, store.state, facts, full=_full(refresh),
+            delta, drift = read_dsp(ctx, store.state, facts, full=_full(refresh, ctx),
                                    parallel=self.parallel)
             if delta:
                 store.commit(delta)

@@ -73,6 +73,7 @@ class ProviderArgs:
     :param ca_bundle: Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).
     :param request_timeout: Timeout of one HTTP request (connect and read).
     :param api_version: Force the REST API version (2.2 or 2.1); unset probes /api_versions.
+    :param refresh: How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 volumes, but no volume metadata, so metadata drift is not seen) or full (each object on its own, metadata included; a request or two per volume). The engine's --refresh flag overrides it for one run.
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class ProviderArgs:
         ca_bundle: Optional[pulumi.Input[str]] = None,
         request_timeout: Optional[pulumi.Input[float]] = None,
         api_version: Optional[pulumi.Input[str]] = None,
+        refresh: Optional[pulumi.Input[str]] = None,
     ) -> None:
         if san_ip is not None:
             pulumi.set(__self__, "san_ip", san_ip)
@@ -163,6 +165,8 @@ class ProviderArgs:
             pulumi.set(__self__, "request_timeout", request_timeout)
         if api_version is not None:
             pulumi.set(__self__, "api_version", api_version)
+        if refresh is not None:
+            pulumi.set(__self__, "refresh", refresh)
 
     @property
     @pulumi.getter(name='sanIp')
@@ -472,6 +476,17 @@ class ProviderArgs:
     def api_version(self, value: Optional[pulumi.Input[str]]) -> None:
         pulumi.set(self, "api_version", value)
 
+    @property
+    @pulumi.getter(name='refresh')
+    def refresh(self) -> Optional[pulumi.Input[str]]:
+        """How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 volumes, but no volume metadata, so metadata drift is not seen) or full (each object on its own, metadata included; a request or two per volume). The engine's --refresh flag overrides it for one run.
+        """
+        return pulumi.get(self, "refresh")
+
+    @refresh.setter
+    def refresh(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "refresh", value)
+
 
 class Provider(pulumi.ProviderResource):
     """An explicitly configured datera provider: the DSP connection (the options of Cinder's Datera driver, under their cinder.conf names in camelCase).
@@ -510,6 +525,7 @@ class Provider(pulumi.ProviderResource):
         ca_bundle: Optional[pulumi.Input[str]] = None,
         request_timeout: Optional[pulumi.Input[float]] = None,
         api_version: Optional[pulumi.Input[str]] = None,
+        refresh: Optional[pulumi.Input[str]] = None,
     ) -> None:
         """Create a datera provider.
 
@@ -541,6 +557,7 @@ class Provider(pulumi.ProviderResource):
         :param ca_bundle: Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).
         :param request_timeout: Timeout of one HTTP request (connect and read).
         :param api_version: Force the REST API version (2.2 or 2.1); unset probes /api_versions.
+        :param refresh: How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 volumes, but no volume metadata, so metadata drift is not seen) or full (each object on its own, metadata included; a request or two per volume). The engine's --refresh flag overrides it for one run.
         """
         opts = _opts(opts, ['sanPassword', 'chapPassword'])
         props = ProviderArgs.__new__(ProviderArgs)
@@ -572,6 +589,7 @@ class Provider(pulumi.ProviderResource):
         props.__dict__["ca_bundle"] = ca_bundle
         props.__dict__["request_timeout"] = request_timeout
         props.__dict__["api_version"] = api_version
+        props.__dict__["refresh"] = refresh
         super().__init__("datera", resource_name, props, opts)  # type: ignore[arg-type]
 
 

@@ -134,3 +134,44 @@ def test_unknown_refresh_mode_is_an_input_error(ws):
     """A mode other than fast/full is refused before any read, naming the fix."""
     with pytest.raises(InputError, match="unknown refresh mode 'deep'"):
         ws.preview(refresh="deep")
+
+
+def test_the_dsp_configuration_can_make_full_the_default(sim, ctx, ws, monkeypatch):
+    """`refresh: full` in the DSP configuration (here DATERA_REFRESH) makes every preview
+    and up of the stack read metadata; the --refresh flag still overrides it per run."""
+    edit_out_of_band(ctx, ws)
+    monkeypatch.setenv("DATERA_REFRESH", "full")
+    f = str(ws.stack_file)
+    with Workspace(stack_file=ws.stack_file, endpoint=sim.http_url, embedded=False) as w:
+        plan = w.preview()
+        assert [(d.name, d.fields) for d in plan.drift] == [("v", ("metadata",))]
+        assert not w.preview(refresh="fast").drift
+    common = ["-f", f, "--endpoint", sim.http_url, "--refresh-only", "--detailed-exitcode"]
+    assert main(["preview", *common]) == 2
+    assert main(["preview", *common, "--refresh=fast"]) == 0
+
+
+def test_terraform_provider_full_refresh_sees_metadata_drift(sim):
+    """The Terraform provider's refresh batches volumes into paged lists (no metadata);
+    with `refresh = "full"` in the provider block each volume is read on its own and an
+    out-of-band metadata edit shows in the refreshed state."""
+    from provider.provider import DateraProvider
+
+    def provider(**extra: Any) -> Any:
+        app = DateraProvider()
+        app.configure({"endpoint": sim.http_url, "san_login": "admin",
+                       "san_password": "password", **extra})
+        return app
+
+    fast = provider()
+    adapter = fast.adapters["datera_volume"]
+    cfg = {f.name: None for f in adapter.schema.fields()}
+    cfg.update(name="tf-meta", size=1, metadata={"owner": "team-a"})
+    state = adapter.create(fast.context, cfg)
+    tenant, ai = state["id"].rsplit("/", 1)
+    fast.client.put(f"/app_instances/{ai}/int_ecosystem_data", {"data": {"owner": "ops"}},
+                    tenant=tenant or "/root")
+    assert adapter.read(fast.context, state)["metadata"] == {"owner": "team-a"}  # not seen
+    full = provider(refresh="full")
+    seen = full.adapters["datera_volume"].read(full.context, state)
+    assert seen["metadata"] == {"owner": "ops"}
