@@ -25,6 +25,7 @@ and ``/etc/iscsi`` roots are parameters so tests run against a temporary tree.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -247,6 +248,7 @@ class IscsiHelper:
         dev_root: str = "/dev",
         sys_root: str = "/sys",
         iscsi_root: str = "/etc/iscsi",
+        machine_id_path: str = "/etc/machine-id",
         device_timeout: float = 30.0,
         multipath_timeout: float = 20.0,
         poll_interval: float = 0.5,
@@ -259,6 +261,7 @@ class IscsiHelper:
         self.dev_root = dev_root.rstrip("/") or "/"
         self.sys_root = sys_root.rstrip("/") or "/"
         self.iscsi_root = iscsi_root.rstrip("/")
+        self.machine_id_path = machine_id_path
         self.device_timeout = device_timeout
         self.multipath_timeout = multipath_timeout
         self.poll_interval = poll_interval
@@ -295,6 +298,17 @@ class IscsiHelper:
             if line.startswith("InitiatorName="):
                 return validate_iqn(line.split("=", 1)[1], what=f"InitiatorName in {path}")
         raise NodeError(f"{path} on {self.run.where} has no InitiatorName= line")
+
+    def host_id(self) -> str | None:
+        """A short fingerprint of this node: the SHA-256 of its ``/etc/machine-id`` (8 hex
+        digits; the id itself is not disclosed), or None when it has none. Two nodes with
+        one initiator name and different machine ids are two hosts sharing an IQN (VMs
+        cloned from one image), which the DSP cannot tell apart (user-needs A12)."""
+        text = self.run.read_text(self.machine_id_path)
+        machine_id = (text or "").strip()
+        if not machine_id:
+            return None
+        return hashlib.sha256(machine_id.encode()).hexdigest()[:8]
 
     def sessions(self) -> list[Session]:
         """Active sessions; exit 21 means none."""

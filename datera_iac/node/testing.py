@@ -56,6 +56,7 @@ class FakeNode(Runner):
 
     def __init__(self, root: str | os.PathLike[str], *,
                  initiator_iqn: str = "iqn.1993-08.org.debian:01:fakenode",
+                 machine_id: str | None = "0123456789abcdef0123456789abcdef",
                  multipathd: bool = True,
                  installed: Iterable[str] = ("iscsiadm", "multipath", "multipathd", "blkid",
                                              "wipefs", "mkfs.ext4", "mkfs.xfs", "blockdev", "mount",
@@ -73,6 +74,9 @@ class FakeNode(Runner):
         Path(self.iscsi_root, "initiatorname.iscsi").write_text(
             f"## DO NOT EDIT\nInitiatorName={initiator_iqn}\n")
         Path(self.proc_root, "mounts").write_text("")
+        self.machine_id_path = str(self.root / "etc/machine-id")
+        if machine_id is not None:
+            Path(self.machine_id_path).write_text(machine_id + "\n")
         self.multipathd = multipathd
         self.installed = set(installed)
         self.targets: dict[str, FakeTarget] = {}
@@ -104,6 +108,7 @@ class FakeNode(Runner):
     def helper(self, **kw) -> IscsiHelper:
         """An IscsiHelper wired to this node's roots, with a no-op sleep."""
         opts: dict[str, Any] = dict(dev_root=self.dev_root, sys_root=self.sys_root, iscsi_root=self.iscsi_root,
+                    machine_id_path=self.machine_id_path,
                     device_timeout=2.0, multipath_timeout=2.0, poll_interval=0.1,
                     clock=self.clock, sleep=self.sleep)
         opts.update(kw)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import re
 import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -428,8 +429,24 @@ def _is_ours(where: str, target: Target, att: Attachment | None,
             or any(where.endswith("/" + n) for n in names))
 
 
-def _initiator_name(iqn: str) -> str:
-    return "datera-iac-" + hashlib.sha256(iqn.encode()).hexdigest()[:8]
+def _initiator_name(iqn: str, host: str | None = None) -> str:
+    """The name we register an initiator under: ``datera-iac-<iqn digest>``, plus the
+    registering node's fingerprint (:meth:`IscsiHelper.host_id`) when it has one."""
+    base = "datera-iac-" + hashlib.sha256(iqn.encode()).hexdigest()[:8]
+    return f"{base}-{host}" if host else base
+
+
+def _registered_by(name: Any, iqn: str) -> tuple[bool, str | None]:
+    """(whether ``name`` is one :func:`_initiator_name` gives ``iqn``, the node fingerprint
+    it carries or None)."""
+    base = _initiator_name(iqn)
+    if name == base:
+        return True, None
+    if isinstance(name, str) and name.startswith(base + "-"):
+        host = name[len(base) + 1:]
+        if re.fullmatch(r"[0-9a-f]{8}", host):
+            return True, host
+    return False, None
 
 
 # ---- control plane only (also used by image transfers) -----------------------------------
@@ -532,7 +549,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         tenant, ai, si = self._load_for(ctx, spec.volume_id)
         with _node(ctx, spec.node) as (runner, helper):
             iqn = spec.initiator_iqn or helper.initiator_iqn()
-            self._register_initiator(ctx, tenant, iqn)
+            self._register_initiator(ctx, tenant, iqn, helper.host_id())
             added = self._acl_add(ctx, tenant, ai, si, iqn)
             try:
                 self._set_chap(ctx, tenant, ai, si, spec)
@@ -565,20 +582,51 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             raise InputError(f"volume {volume_id} does not exist", kind=KIND,
                              field="volume_id", fix="create the Volume first") from None
 
-    def _register_initiator(self, ctx: Context, tenant: str, iqn: str) -> None:
+    def _register_initiator(self, ctx: Context, tenant: str, iqn: str,
+                            host: str | None = None) -> None:
+        """Register ``iqn`` in ``tenant`` under our name for node ``host`` (its
+        fingerprint). An initiator another node registered under our naming, still in an
+        ACL of the tenant, means two hosts share one IQN: refused (user-needs A12)."""
         try:
             have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
             if have.get("tenant") in (None, tenant):
+                self._claim(ctx, tenant, iqn, host, have)
                 return
         except NotFound:
             pass
-        body: dict[str, Any] = {"id": iqn, "name": _initiator_name(iqn)}
+        body: dict[str, Any] = {"id": iqn, "name": _initiator_name(iqn, host)}
         if getattr(ctx.client, "api_version", "2.2") != "2.1":
             body["force"] = True  # a parent tenant's initiator is re-created here
         try:
             ctx.client.post("/initiators", body, tenant=tenant)
         except Conflict:
             pass
+
+    def _claim(self, ctx: Context, tenant: str, iqn: str, host: str | None,
+               have: Mapping[str, Any]) -> None:
+        """An existing registration of ``iqn``: refuse it when another node made it and an
+        ACL still lists it; otherwise record this node on it (a registration of ours without
+        a fingerprint, or a stale one of another node). Someone else's is left alone."""
+        ours, other = _registered_by(have.get("name"), iqn)
+        if not ours or host is None or other == host:
+            return
+        if other is not None and self._in_any_acl(ctx, tenant, iqn):
+            raise NodeError(
+                f"the initiator {iqn} is already in use by another host (node {other} "
+                f"registered it; this node is {host}): two hosts with one initiator name "
+                "(VMs cloned from one image) make sessions fail or data go to the wrong "
+                "host. Give this node its own name - echo \"InitiatorName=$(iscsi-iname)\" "
+                "> /etc/iscsi/initiatorname.iscsi, then restart iscsid - or set "
+                "initiator_iqn; nothing was changed")
+        try:
+            ctx.client.put(f"/initiators/{quote(iqn, safe=':')}",
+                           {"name": _initiator_name(iqn, host)}, tenant=tenant)
+        except (NotFound, Conflict):
+            pass  # gone or changed meanwhile: the ACL add that follows tells
+
+    def _in_any_acl(self, ctx: Context, tenant: str, iqn: str) -> bool:
+        return any(iqn in _acl_iqns(s) for ai in ctx.client.list("/app_instances", tenant=tenant)
+                   for s in ai.get("storage_instances") or [])
 
     def _acl_add(self, ctx: Context, tenant: str, ai: dict[str, Any], si: dict[str, Any],
                  iqn: str) -> bool:
@@ -807,12 +855,12 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         _vol, iqn, opts = parse_attachment_id(id)
         log.info("repairing attachment %s: %s", id, why)
         tenant, ai, si = self._load_for(ctx, spec.volume_id)
-        self._register_initiator(ctx, tenant, iqn)
-        self._acl_add(ctx, tenant, ai, si, iqn)
-        self._set_chap(ctx, tenant, ai, si, spec)
-        si = self._online(ctx, tenant, ai)
-        target = _target(si, opts["port"], opts["lun"], spec.chap)
         with _node(ctx, opts["node"]) as (runner, helper):
+            self._register_initiator(ctx, tenant, iqn, helper.host_id())
+            self._acl_add(ctx, tenant, ai, si, iqn)
+            self._set_chap(ctx, tenant, ai, si, spec)
+            si = self._online(ctx, tenant, ai)
+            target = _target(si, opts["port"], opts["lun"], spec.chap)
             if helper.inspect(target) is None and not self._still_mounted(runner, helper,
                                                                            target, spec):
                 helper.detach(target)
@@ -915,11 +963,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             have = ctx.client.get(url, tenant=tenant)
         except NotFound:
             return
-        if have.get("tenant") not in (None, tenant) or have.get("name") != _initiator_name(iqn):
+        if have.get("tenant") not in (None, tenant) or not _registered_by(have.get("name"), iqn)[0]:
             return
-        for other in ctx.client.list("/app_instances", tenant=tenant):
-            if any(iqn in _acl_iqns(s) for s in other.get("storage_instances") or []):
-                return
+        if self._in_any_acl(ctx, tenant, iqn):
+            return
         try:
             ctx.client.delete(url, tenant=tenant)
         except (NotFound, Conflict):

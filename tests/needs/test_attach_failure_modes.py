@@ -205,3 +205,53 @@ def test_a17_one_path_by_design_is_not_degraded(sim, dsp, tmp_path):
     out = ws().load_state().resources["a"].outputs
     assert out["paths_up"] == 1 and out["map_name"] is None and out["repair_needed"] is None
     assert not ws().preview().changes
+
+
+SHARED_IQN = "iqn.1993-08.org.debian:01:cloned-image"
+
+
+def _initiator(dsp, iqn=SHARED_IQN):
+    return dsp.get(f"/initiators/{iqn}", tenant="/root")
+
+
+def test_a12_a_second_host_with_the_same_iqn_is_refused(sim, dsp, tmp_path):
+    """Two VMs cloned from one image share an initiator name. The first attaches; the
+    second (another machine id) is refused before anything changes - no ACL entry, no
+    session, the registration untouched - with the fix in the message. The first host
+    attaching another volume is fine."""
+    first = sim_fabric_node(tmp_path / "a", dsp, iqn=SHARED_IQN, machine_id="a" * 32)
+    second = sim_fabric_node(tmp_path / "b", dsp, iqn=SHARED_IQN, machine_id="b" * 32)
+    ctx1, ctx2 = _ctx(sim, first), _ctx(sim, second)
+    v1, v2, v3 = (_volume(ctx1, n) for n in ("dup-1", "dup-2", "dup-3"))
+    ATT.create(ctx1, ATT.spec_from({"volume_id": v1}))
+    name = _initiator(dsp)["name"]
+    with pytest.raises(NodeError, match="already in use by another host") as e:
+        ATT.create(ctx2, ATT.spec_from({"volume_id": v2}))
+    assert "iscsi-iname" in str(e.value) and "nothing was changed" in str(e.value)
+    assert _acl(dsp, "dup-2") == [] and second.sessions == {}
+    assert _initiator(dsp)["name"] == name
+    assert ATT.create(ctx1, ATT.spec_from({"volume_id": v3})).outputs.paths_up == 2
+
+
+def test_a12_a_stale_or_older_registration_is_taken_over(sim, dsp, tmp_path):
+    """A registration no ACL lists any more (the other host detached) is taken over; one
+    made before registrations carried the node (no fingerprint) is claimed by the node
+    attaching; a node without /etc/machine-id is not checked."""
+    from datera_iac.resources.attachment import _initiator_name
+
+    node = sim_fabric_node(tmp_path / "a", dsp, iqn=SHARED_IQN, machine_id="a" * 32)
+    ctx = _ctx(sim, node)
+    dsp.post("/initiators", {"id": SHARED_IQN, "name": _initiator_name(SHARED_IQN, "0badf00d")},
+             tenant="/root")
+    ATT.create(ctx, ATT.spec_from({"volume_id": _volume(ctx, "stale-1")}))
+    assert _initiator(dsp)["name"] == _initiator_name(SHARED_IQN, node.helper().host_id())
+
+    other = "iqn.1993-08.org.debian:01:older"
+    dsp.post("/initiators", {"id": other, "name": _initiator_name(other)}, tenant="/root")
+    old = sim_fabric_node(tmp_path / "b", dsp, iqn=other, machine_id="b" * 32)
+    ATT.create(_ctx(sim, old), ATT.spec_from({"volume_id": _volume(ctx, "stale-2")}))
+    assert _initiator(dsp, other)["name"] == _initiator_name(other, old.helper().host_id())
+
+    bare = sim_fabric_node(tmp_path / "c", dsp, iqn=SHARED_IQN, machine_id=None)
+    assert bare.helper().host_id() is None
+    ATT.create(_ctx(sim, bare), ATT.spec_from({"volume_id": _volume(ctx, "stale-3")}))
