@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ class Backend(abc.ABC):
 
     def close(self) -> None:
         self.unlock()
+
+
+#: how long a refused run waits for the lock's holder to write its details (seconds)
+HOLDER_WAIT = 1.0
 
 
 def _fsync_dir(path: Path) -> None:
@@ -250,7 +255,13 @@ class FileBackend(Backend):
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise StateError(f"cannot lock {self.lock_path}: {e.strerror}") from None
+            # The holder writes its details right after taking the lock: a refusal in
+            # between would read an empty file. Give it a moment to name itself.
             holder = self._read_holder()
+            deadline = time.monotonic() + HOLDER_WAIT
+            while not holder and time.monotonic() < deadline:
+                time.sleep(0.01)
+                holder = self._read_holder()
             raise LockError(
                 f"stack {self.stack!r} is locked by {describe_holder(holder)}; wait for that run "
                 f"to finish, or if it is gone run with --force-unlock",

@@ -196,6 +196,31 @@ def test_lock_refused_names_holder_and_force_unlock(toy_ws):
     _up(toy_ws(STACK))  # released
 
 
+def test_a_refusal_in_the_holders_first_instant_still_names_it(tmp_path):
+    """The holder takes the lock, then writes its details: a run refused in between waits
+    briefly for them instead of reporting "an unknown holder" (seen under load in the
+    concurrent-runs fault test)."""
+    import fcntl
+    import threading
+
+    from datera_iac.engine.backends import FileBackend
+
+    first = FileBackend(tmp_path, "dev")
+    first.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(first.lock_path), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, details not written yet
+    late = threading.Timer(0.2, lambda: os.pwrite(fd, json.dumps(
+        {"pid": 4242, "host": "elsewhere", "command": "up"}).encode(), 0))
+    late.start()
+    try:
+        with pytest.raises(LockError) as e:
+            FileBackend(tmp_path, "dev").lock({"pid": os.getpid()})
+        assert "pid 4242" in str(e.value)
+    finally:
+        late.join()
+        os.close(fd)
+
+
 def test_torn_journal_tail_is_ignored(toy_ws):
     """A half-written last journal record (crash mid-write) does not break loading."""
     ws = toy_ws(STACK)
