@@ -234,7 +234,9 @@ Examples:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the DSP differed from the state.")
 @click.option("--json", "as_json", is_flag=True, help="Print the drift as JSON.")
 @click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default="full",
-              show_default=True, help=_REFRESH_HELP)
+              show_default=True,
+              help="How to read the DSP: full = every object on its own, metadata included; "
+                   "fast = bulk lists (no volume metadata).")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
 @click.pass_context
 def refresh(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,

@@ -79,15 +79,18 @@ def ensure_filesystem(run: Runner, device: str, fstype: str, *, label: str | Non
 
 
 def is_mounted(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> str | None:
-    """The device mounted at ``mount_point`` according to ``/proc/mounts``, or None."""
+    """The device mounted at ``mount_point`` according to ``/proc/mounts``, or None. With
+    mounts stacked there, the last one listed: the one visible at the path (and the one
+    ``umount``, ``xfs_growfs`` or a resize act on)."""
     text = run.read_text(f"{proc_root}/mounts") or ""
+    found = None
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 2 and _unescape(parts[1]) == mount_point.rstrip("/") or (
             len(parts) >= 2 and mount_point == "/" and parts[1] == "/"
         ):
-            return _unescape(parts[0])
-    return None
+            found = _unescape(parts[0])
+    return found
 
 
 def _unescape(s: str) -> str:

@@ -342,8 +342,13 @@ class IscsiHelper:
     # ---- attach ------------------------------------------------------------------------
 
     def attach(self, t: Target, *, multipath: bool = True,
-               enforce_multipath: bool = False) -> Attachment:
+               enforce_multipath: bool = False, undo_on_failure: bool = True) -> Attachment:
         """Log in on every portal and return the usable, verified device.
+
+        ``undo_on_failure``: a login that ends unusable (a wrong WWID, no device) removes
+        everything of the LUN again (devices, map, sessions). A repair of a map that is in
+        use (mounted, or usable with a path missing) passes False: its map and the
+        sessions it already had must stay, whatever the new path does.
 
         Raises NodeError when no path came up (the message lists each portal's reason),
         when CHAP or the ACL rejected the login, when the device's WWID does not match
@@ -376,6 +381,8 @@ class IscsiHelper:
         try:
             att = self._settle(t, paths, use_mp)
         except BaseException:
+            if not undo_on_failure:
+                raise
             # Logged in but refused (wrong WWID) or never usable: leave nothing behind
             # for this LUN (its devices, map and sessions), then report the first error.
             try:
@@ -603,6 +610,23 @@ class IscsiHelper:
         self._wait(lambda: (self.size(device_path) or 0) > 0, self.device_timeout,
                    f"{device_path} ({t.iqn} lun {t.lun}) to answer I/O")
         return Attachment(t, device_path, wwid, devices, map_name, tuple(paths))
+
+    def drop_deviceless_paths(self, t: Target) -> list[str]:
+        """Log out the sessions of ``t`` that show no device for its LUN (and carry no
+        other LUN of the target), so a login makes them again with a fresh scan; the map
+        and the paths that work are not touched. Returns the portals logged out."""
+        live = {s.portal for s in self.sessions() if s.iqn == t.iqn}
+        dropped = []
+        for portal in t.portals:
+            if portal not in live or self.run.realpath(self.by_path(portal, t.iqn, t.lun)):
+                continue
+            prefix = f"ip-{portal}-iscsi-{t.iqn}-lun-"
+            if any(n.startswith(prefix) and self.run.realpath(self.dev(f"disk/by-path/{n}"))
+                   for n in self.run.listdir(self.dev("disk/by-path"))):
+                continue  # the session carries another LUN: keep it
+            self._node(t, portal, "--logout", ok=(0, codes.ISCSI_ERR_NO_OBJS_FOUND))
+            dropped.append(portal)
+        return dropped
 
     def detach(self, t: Target) -> None:
         """Undo :meth:`attach` for this LUN only; safe to run again (nothing there = done)."""

@@ -611,6 +611,7 @@ class NodeAttachmentArgs:
     :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
     :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
     :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
+    :param min_paths: Paths that must be up for a multipath attachment to count as healthy (default: every portal). Fewer, with a portal's session gone, is drift that a plan repairs by logging in there again; a node that reaches only some of the DSP's portal networks sets how many it can reach.
     :param grow_filesystem: When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
     """
 
@@ -631,6 +632,7 @@ class NodeAttachmentArgs:
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
         volume_size: Optional[pulumi.Input[int]] = None,
+        min_paths: Optional[pulumi.Input[int]] = None,
         grow_filesystem: Optional[pulumi.Input[bool]] = None,
     ) -> None:
         pulumi.set(__self__, "volume_id", volume_id)
@@ -660,6 +662,8 @@ class NodeAttachmentArgs:
             pulumi.set(__self__, "lun", lun)
         if volume_size is not None:
             pulumi.set(__self__, "volume_size", volume_size)
+        if min_paths is not None:
+            pulumi.set(__self__, "min_paths", min_paths)
         if grow_filesystem is not None:
             pulumi.set(__self__, "grow_filesystem", grow_filesystem)
 
@@ -818,6 +822,17 @@ class NodeAttachmentArgs:
         pulumi.set(self, "volume_size", value)
 
     @property
+    @pulumi.getter(name='minPaths')
+    def min_paths(self) -> Optional[pulumi.Input[int]]:
+        """Paths that must be up for a multipath attachment to count as healthy (default: every portal). Fewer, with a portal's session gone, is drift that a plan repairs by logging in there again; a node that reaches only some of the DSP's portal networks sets how many it can reach.
+        """
+        return pulumi.get(self, "min_paths")
+
+    @min_paths.setter
+    def min_paths(self, value: Optional[pulumi.Input[int]]) -> None:
+        pulumi.set(self, "min_paths", value)
+
+    @property
     @pulumi.getter(name='growFilesystem')
     def grow_filesystem(self) -> Optional[pulumi.Input[bool]]:
         """When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
@@ -854,6 +869,7 @@ class NodeAttachment(pulumi.CustomResource):
         port: Optional[pulumi.Input[int]] = None,
         lun: Optional[pulumi.Input[int]] = None,
         volume_size: Optional[pulumi.Input[int]] = None,
+        min_paths: Optional[pulumi.Input[int]] = None,
         grow_filesystem: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
@@ -875,6 +891,7 @@ class NodeAttachment(pulumi.CustomResource):
         :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
         :param lun: LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1). (changing it replaces the resource)
         :param volume_size: Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
+        :param min_paths: Paths that must be up for a multipath attachment to count as healthy (default: every portal). Fewer, with a portal's session gone, is drift that a plan repairs by logging in there again; a node that reaches only some of the DSP's portal networks sets how many it can reach.
         :param grow_filesystem: When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
         """
         opts = _opts(opts, ['chapSecret', 'chapMutualSecret'])
@@ -897,6 +914,7 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["port"] = port
             props.__dict__["lun"] = lun
             props.__dict__["volume_size"] = volume_size
+            props.__dict__["min_paths"] = min_paths
             props.__dict__["grow_filesystem"] = grow_filesystem
             props.__dict__["device_path"] = None
             props.__dict__["portals"] = None
@@ -935,6 +953,7 @@ class NodeAttachment(pulumi.CustomResource):
             "port": None,
             "lun": None,
             "volume_size": None,
+            "min_paths": None,
             "grow_filesystem": None,
             "device_path": None,
             "portals": None,
@@ -1044,6 +1063,13 @@ class NodeAttachment(pulumi.CustomResource):
         """Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans its paths and resizes the map in place, keeping the sessions (and, with grow_filesystem, grows the mounted filesystem).
         """
         return pulumi.get(self, "volume_size")
+
+    @property
+    @pulumi.getter(name='minPaths')
+    def min_paths(self) -> pulumi.Output[Optional[int]]:
+        """Paths that must be up for a multipath attachment to count as healthy (default: every portal). Fewer, with a portal's session gone, is drift that a plan repairs by logging in there again; a node that reaches only some of the DSP's portal networks sets how many it can reach.
+        """
+        return pulumi.get(self, "min_paths")
 
     @property
     @pulumi.getter(name='growFilesystem')

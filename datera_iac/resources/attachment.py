@@ -131,6 +131,13 @@ def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
                          fix=f"one of {', '.join(nodefs.SUPPORTED_FILESYSTEMS)}")
 
 
+def _check_min_paths(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= 64):
+        raise InputError(f"min_paths must be a whole number from 1 to 64, not {value!r}",
+                         kind=KIND, field=attr.name, fix="e.g. 1 for a node on one network")
+
+
 def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -228,6 +235,13 @@ class NodeAttachmentSpec:
             "its paths and resizes the map in place, keeping the sessions (and, with "
             "grow_filesystem, grows the mounted filesystem).",
         default=None, validator=_check_size,
+    )
+    min_paths: int | None = spec_field(
+        doc="Paths that must be up for a multipath attachment to count as healthy (default: "
+            "every portal). Fewer, with a portal's session gone, is drift that a plan "
+            "repairs by logging in there again; a node that reaches only some of the DSP's "
+            "portal networks sets how many it can reach.",
+        default=None, validator=_check_min_paths,
     )
     grow_filesystem: bool = spec_field(
         doc="When volume_size grows and the filesystem is mounted at mount_point, grow it "
@@ -399,19 +413,22 @@ def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None
                   serial=_serial(si))
 
 
-def _degraded(att: Attachment, target: Target) -> str | None:
-    """Why a usable multipath attachment is degraded - a path of its map down (its session
-    dropped, or a session without a device) - or None. user-needs A17: faulty paths must
-    show as drift, not only as a lower ``paths_up``; a repair logs in again on the
-    missing portals (each bounded) and reuses the map. An attachment without a map (one
+def _degraded(att: Attachment, target: Target, min_paths: int | None) -> str | None:
+    """Why a usable multipath attachment is degraded, or None (user-needs A17: a lost path
+    must show as drift, not only as a lower ``paths_up``): fewer paths up than
+    ``min_paths`` (default: every portal). A repair logs in again on each portal without
+    a session (bounded), after logging out a session that shows no device (so its LUN is
+    scanned afresh), and the path rejoins the map; while a portal stays unreachable the
+    repair succeeds degraded (A1) and the drift stays. An attachment without a map (one
     path by design: multipathd was not running when it was made) is not degraded."""
     if att.map_name is None:
         return None
-    down = [p for p in att.paths if p.state != "up"]
-    if not down:
+    gone = [p for p in att.paths if p.state != "up"]
+    up = sum(p.state == "up" for p in att.paths)
+    want = min(min_paths or len(target.portals), len(target.portals))
+    if not gone or up >= want:
         return None
-    up = len(att.paths) - len(down)
-    detail = "; ".join(f"{p.portal}: {p.error or p.state}" for p in down)
+    detail = "; ".join(f"{p.portal}: {p.error}" for p in gone)
     return f"paths_up {up} of {len(target.portals)} (down: {detail})"
 
 
@@ -549,9 +566,16 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         tenant, ai, si = self._load_for(ctx, spec.volume_id)
         with _node(ctx, spec.node) as (runner, helper):
             iqn = spec.initiator_iqn or helper.initiator_iqn()
-            self._register_initiator(ctx, tenant, iqn, helper.host_id())
+            host = helper.host_id()
+            self._register_initiator(ctx, tenant, iqn, host)
             added = self._acl_add(ctx, tenant, ai, si, iqn)
             try:
+                if added and not self._still_ours(ctx, tenant, iqn, host):
+                    raise NodeError(
+                        f"the initiator {iqn} was just registered by another host with the "
+                        "same initiator name (VMs cloned from one image?): give this node its "
+                        "own name - echo \"InitiatorName=$(iscsi-iname)\" > "
+                        "/etc/iscsi/initiatorname.iscsi, then restart iscsid")
                 self._set_chap(ctx, tenant, ai, si, spec)
                 si = self._online(ctx, tenant, ai)
                 target = _target(si, spec.port, spec.lun, spec.chap)
@@ -600,7 +624,28 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         try:
             ctx.client.post("/initiators", body, tenant=tenant)
         except Conflict:
-            pass
+            # registered meanwhile (a concurrent attach, possibly a clone's): check it
+            try:
+                have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
+            except NotFound:
+                return
+            if have.get("tenant") in (None, tenant):
+                self._claim(ctx, tenant, iqn, host, have)
+
+    def _still_ours(self, ctx: Context, tenant: str, iqn: str, host: str | None) -> bool:
+        """After this node's ACL add: whether the registration still names this node. Two
+        clones attaching in the same instant can both pass :meth:`_claim` before either
+        is in an ACL; the one whose fingerprint the registration no longer carries backs
+        out. (Both can still pass if their checks interleave exactly; the DSP has no
+        compare-and-set to close that.)"""
+        if host is None:
+            return True
+        try:
+            have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
+        except NotFound:
+            return True
+        ours, other = _registered_by(have.get("name"), iqn)
+        return not ours or other in (None, host)
 
     def _claim(self, ctx: Context, tenant: str, iqn: str, host: str | None,
                have: Mapping[str, Any]) -> None:
@@ -616,8 +661,9 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 f"registered it; this node is {host}): two hosts with one initiator name "
                 "(VMs cloned from one image) make sessions fail or data go to the wrong "
                 "host. Give this node its own name - echo \"InitiatorName=$(iscsi-iname)\" "
-                "> /etc/iscsi/initiatorname.iscsi, then restart iscsid - or set "
-                "initiator_iqn; nothing was changed")
+                "> /etc/iscsi/initiatorname.iscsi, then restart iscsid; if the other host is "
+                "gone, remove its attachments (or the IQN from those volumes' ACLs) first. "
+                "Nothing was changed")
         try:
             ctx.client.put(f"/initiators/{quote(iqn, safe=':')}",
                            {"name": _initiator_name(iqn, host)}, tenant=tenant)
@@ -697,6 +743,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                helper: IscsiHelper) -> None:
         if not spec.filesystem:
             return
+        proc_root = getattr(runner, "proc_root", "/proc")
+        if spec.mount_point:
+            where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+            if where and _is_ours(where, att.target, att, None):
+                return  # in use already (a repair): nothing to probe, make or mount
         unsettled = [p.portal for p in att.paths if p.state != "up" and p.error
                      and "never appeared" in p.error]
         if unsettled:
@@ -708,7 +759,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         nodefs.ensure_filesystem(runner, att.device_path, spec.filesystem)
         if spec.mount_point:
             nodefs.mount(runner, att.device_path, spec.mount_point, spec.filesystem,
-                         proc_root=getattr(runner, "proc_root", "/proc"))
+                         proc_root=proc_root)
 
     # ---- read -----------------------------------------------------------------------
 
@@ -761,8 +812,9 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 if spec.mount_point:
                     where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
                     mounted = spec.mount_point if where else None
+                degraded = _degraded(att, target, spec.min_paths) if spec.multipath else None
                 return self._observed(id, spec, iqn, si, target, att, size, mounted,
-                                      repair=_degraded(att, target) if spec.multipath else None)
+                                      repair=degraded)
             remains = helper.remains(target) if att is None else None
             mounted = None
             if spec.mount_point:
@@ -861,14 +913,19 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             self._set_chap(ctx, tenant, ai, si, spec)
             si = self._online(ctx, tenant, ai)
             target = _target(si, opts["port"], opts["lun"], spec.chap)
-            if helper.inspect(target) is None and not self._still_mounted(runner, helper,
-                                                                           target, spec):
+            usable = helper.inspect(target) is not None
+            in_use = usable or self._still_mounted(runner, helper, target, spec)
+            if not in_use:
                 helper.detach(target)
-            # A map the volume's filesystem is still mounted on is kept as it is: it holds
-            # the writes queued while its paths were gone, and logging in again puts the
-            # paths back into it. Flushing it (disablequeueing) would fail those writes.
+            elif usable:
+                helper.drop_deviceless_paths(target)  # logged in again just below
+            # A map that is usable or that the volume's filesystem is still mounted on is
+            # kept as it is: it holds the writes queued while its paths were gone, and
+            # logging in again puts the paths back into it. Flushing it (disablequeueing)
+            # would fail those writes - also when this repair's own login goes wrong.
             att = helper.attach(target, multipath=opts["multipath"],
-                                enforce_multipath=spec.enforce_multipath)
+                                enforce_multipath=spec.enforce_multipath,
+                                undo_on_failure=not in_use)
             self._stage(runner, att, spec, helper)
 
     @staticmethod

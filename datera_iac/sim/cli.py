@@ -36,7 +36,8 @@ def _tune_gc() -> None:
     loop - every request in flight - for ~40 ms: 0.65 s of collection in a bench run
     (bench/bench_engine.py). The objects made at start-up are moved out of the
     collector's sight (``gc.freeze``) and young collections are made rarer: 0.2 s in the
-    same run, and the 1,000-volume preview 0.68-0.76 s instead of 0.82-0.91 s."""
+    same run, and the 1,000-volume preview 0.48-0.84 s instead of 0.82-0.91 s
+    (docs/performance.md, sixth round)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)

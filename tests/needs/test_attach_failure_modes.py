@@ -7,6 +7,8 @@ why it cannot be tested here.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from needkit import app_instances, client_for, engine_ws, sim_fabric_node
 
@@ -49,6 +51,12 @@ def test_a1_one_portal_unreachable_attaches_degraded_and_reports_it(sim, dsp, tm
     obs = ATT.create(ctx, ATT.spec_from({"volume_id": vid}))
     assert obs.outputs.paths_up == 1 < len(obs.outputs.portals) == 2
     assert node.now < 30  # bounded (the fake clock): no 144 s stall per dead portal
+    # degraded is success, and drift: the plan keeps offering the repair (a login there)
+    assert obs.outputs.repair_needed.startswith("paths_up 1 of 2") and t.portals[1] in (
+        obs.outputs.repair_needed)
+    # a node that reaches only one of the portal networks says so: healthy with one path
+    one = ATT.spec_from({"volume_id": vid, "min_paths": 1})
+    assert ATT.read_known(ctx, obs.id, one).outputs.repair_needed is None
 
 
 def test_a2_initiator_outside_acl_names_the_acl(sim, dsp, tmp_path):
@@ -227,7 +235,7 @@ def test_a12_a_second_host_with_the_same_iqn_is_refused(sim, dsp, tmp_path):
     name = _initiator(dsp)["name"]
     with pytest.raises(NodeError, match="already in use by another host") as e:
         ATT.create(ctx2, ATT.spec_from({"volume_id": v2}))
-    assert "iscsi-iname" in str(e.value) and "nothing was changed" in str(e.value)
+    assert "iscsi-iname" in str(e.value) and "nothing was changed" in str(e.value).lower()
     assert _acl(dsp, "dup-2") == [] and second.sessions == {}
     assert _initiator(dsp)["name"] == name
     assert ATT.create(ctx1, ATT.spec_from({"volume_id": v3})).outputs.paths_up == 2
@@ -255,3 +263,129 @@ def test_a12_a_stale_or_older_registration_is_taken_over(sim, dsp, tmp_path):
     bare = sim_fabric_node(tmp_path / "c", dsp, iqn=SHARED_IQN, machine_id=None)
     assert bare.helper().host_id() is None
     ATT.create(_ctx(sim, bare), ATT.spec_from({"volume_id": _volume(ctx, "stale-3")}))
+
+
+def test_a17_a_session_without_its_device_is_repaired_by_a_fresh_login(sim, dsp, tmp_path):
+    """A path whose session is up but whose device is gone is degraded too; the repair
+    logs that one session out and in again (a fresh scan brings the device back), keeping
+    the map, the mount and the other session."""
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    mounted = dict(node.mounts)
+    out = ws().load_state().resources["a"].outputs
+    t = _portals(node)
+    keep = next(k for k in node.sessions if k[0] == out["portals"][0])
+    keep_sid = node.sessions[keep]
+    os.unlink(node.helper().by_path(out["portals"][1], t.iqn, 0))  # the device is gone
+    (step,) = ws().preview().changes
+    assert "paths_up 1 of 2" in step.reason and "no block device" in step.reason
+    node.commands.clear()
+    _, result = ws().up()
+    assert result.ok, result.failures
+    logouts = [c for c in node.commands if "--logout" in c]
+    assert logouts and all(out["portals"][1] in c for c in logouts), logouts
+    assert node.sessions[keep] == keep_sid and node.mounts == mounted
+    assert ws().load_state().resources["a"].outputs["paths_up"] == 2
+    assert not ws().preview().changes
+
+
+def _lose_second_path(sim, dsp, tmp_path):
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    out = ws().load_state().resources["a"].outputs
+    dead = next(k for k in node.sessions if k[0] == out["portals"][1])
+    node.run(["iscsiadm", "-m", "node", "-T", dead[1], "-p", dead[0], "--logout"])
+    node.commands.clear()
+    return node, ws, out
+
+
+def _untouched(node, mounted, out):
+    assert not [c for c in node.commands
+                if c[:2] in (["multipathd", "disablequeueing"], ["multipath", "-f"])
+                or "--logout" in c or c[:1] in (["umount"], ["mount"])
+                or c[0].startswith("mkfs")], node.commands
+    assert node.mounts == mounted
+    assert any(k[0] == out["portals"][0] for k in node.sessions)
+
+
+def test_a17_a_repair_whose_path_shows_no_device_keeps_the_mounted_map(sim, dsp, tmp_path):
+    """The repair logs in again but the path's device never appears: the map in use, the
+    mount and the surviving session stay exactly as they were, the update succeeds
+    degraded (nothing to probe: the filesystem is mounted) and the drift stays."""
+    node, ws, out = _lose_second_path(sim, dsp, tmp_path)
+    mounted = dict(node.mounts)
+    node.device_delay = None
+    _, result = ws().up()
+    assert result.ok, result.failures
+    _untouched(node, mounted, out)
+    assert ws().load_state().resources["a"].outputs["repair_needed"] is not None
+
+
+def test_a17_a_repair_that_fails_never_flushes_the_mounted_map(sim, dsp, tmp_path, monkeypatch):
+    """The repair's new path ends unusable (here: its WWID check fails): the update fails,
+    but nothing of the map in use is undone - no disablequeueing, no flush, no logout of
+    the surviving session, no unmount (a fresh attach would clean everything up)."""
+    from datera_iac.node.iscsi import IscsiHelper
+
+    node, ws, out = _lose_second_path(sim, dsp, tmp_path)
+    mounted = dict(node.mounts)
+
+    def refuse(self, t, devices):
+        raise NodeError("the device's WWID does not match the volume (test)")
+
+    monkeypatch.setattr(IscsiHelper, "_verify_wwid", refuse)
+    _, result = ws().up()
+    assert [f.name for f in result.failures] == ["a"] and "WWID" in result.failures[0].message
+    _untouched(node, mounted, out)
+
+
+def test_a12_clones_registering_at_the_same_instant(sim, dsp, tmp_path, monkeypatch):
+    """Two clones attach in one `up`: (1) the second's POST loses the race to the first
+    (409) - it re-reads the registration and is refused since the first is in an ACL;
+    (2) the other clone claims the registration right after this node's ACL add - this
+    node sees the registration no longer names it, backs its ACL entry out and fails."""
+    from datera_iac.resources.attachment import NodeAttachment, _initiator_name
+
+    first = sim_fabric_node(tmp_path / "a", dsp, iqn=SHARED_IQN, machine_id="a" * 32)
+    second = sim_fabric_node(tmp_path / "b", dsp, iqn=SHARED_IQN, machine_id="b" * 32)
+    ctx1, ctx2 = _ctx(sim, first), _ctx(sim, second)
+    v1, v2 = _volume(ctx1, "race-1"), _volume(ctx1, "race-2")
+    fp1 = first.helper().host_id()
+
+    # (1) between the second node's GET (not found) and its POST, the first clone
+    # registers the IQN and is put in a volume's ACL (its attach, seen from the DSP)
+    real_post = type(ctx2.client).post
+    v1_ai = v1.rsplit("/", 1)[1]
+
+    def post_after_the_first(self, url, body, **kw):
+        if url == "/initiators" and body.get("id") == SHARED_IQN:
+            monkeypatch.setattr(type(ctx2.client), "post", real_post)
+            dsp.post("/initiators", {"id": SHARED_IQN, "name": _initiator_name(SHARED_IQN, fp1)},
+                     tenant="/root")
+            dsp.put(f"/app_instances/{v1_ai}/storage_instances/storage-1/acl_policy/initiators",
+                    {"op": "add", "path": f"/initiators/{SHARED_IQN}"}, tenant="/root")
+        return real_post(self, url, body, **kw)
+
+    monkeypatch.setattr(type(ctx2.client), "post", post_after_the_first)
+    with pytest.raises(NodeError, match="already in use by another host"):
+        ATT.create(ctx2, ATT.spec_from({"volume_id": v2}))
+    assert _acl(dsp, "race-2") == [] and second.sessions == {}
+    assert _initiator(dsp)["name"] == _initiator_name(SHARED_IQN, fp1)
+
+    # (2) the registration is claimed by the other clone right after this node's ACL add
+    dsp.put(f"/app_instances/{v1_ai}/storage_instances/storage-1/acl_policy/initiators",
+            {"op": "remove", "path": f"/initiators/{SHARED_IQN}"}, tenant="/root")
+    real_add = NodeAttachment._acl_add
+
+    def add_then_lose_the_claim(self, ctx, tenant, ai, si, iqn):
+        added = real_add(self, ctx, tenant, ai, si, iqn)
+        dsp.put(f"/initiators/{SHARED_IQN}", {"name": _initiator_name(SHARED_IQN, fp1)},
+                tenant="/root")
+        return added
+
+    monkeypatch.setattr(NodeAttachment, "_acl_add", add_then_lose_the_claim)
+    with pytest.raises(NodeError, match="just registered by another host"):
+        ATT.create(ctx2, ATT.spec_from({"volume_id": v2}))
+    assert _acl(dsp, "race-2") == [] and second.sessions == {}

@@ -163,3 +163,18 @@ def test_a15_a_failed_grow_names_the_fix_and_the_next_up_finishes_it(sim, dsp, t
     assert ws(size="20").up()[1].ok
     assert _lun(node).fs_size == 20 << 30
     assert not ws(size="20").preview().changes
+
+
+def test_a15_another_disk_at_the_mount_point_is_not_grown(sim, dsp, tmp_path):
+    """The volume's filesystem was unmounted behind our back and another disk mounted at
+    the mount point: the device is rescanned, but no grow runs on that other filesystem."""
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda **c: engine_ws(sim, tmp_path / "stack", FS_STACK, runner=node, config=c)
+    assert ws().up()[1].ok
+    node.run(["umount", "/mnt/grow"])
+    node.run(["mount", "/dev/sdz", "/mnt/grow"])
+    node.commands.clear()
+    _, result = ws(size="20").up()
+    assert result.ok, result.failures
+    assert not [c for c in node.commands if c[0] in ("resize2fs", "xfs_growfs", "btrfs")]
+    assert node.mounts == {"/mnt/grow": "/dev/sdz"}

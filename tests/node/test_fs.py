@@ -90,6 +90,10 @@ def test_is_mounted_reads_proc_mounts(tmp_path):
     r = LocalRunner()
     assert is_mounted(r, "/mnt/my data", proc_root=str(tmp_path)) == "/dev/dm-3"
     assert is_mounted(r, "/mnt/other", proc_root=str(tmp_path)) is None
+    # stacked mounts: the visible (last listed) one counts
+    (tmp_path / "mounts").write_text(
+        "/dev/dm-3 /mnt/data ext4 rw 0 0\n/dev/sdz /mnt/data xfs rw 0 0\n")
+    assert is_mounted(r, "/mnt/data", proc_root=str(tmp_path)) == "/dev/sdz"
 
 
 def _block_count(image: str) -> int:
