@@ -468,12 +468,16 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
     upserts, removes, deposed_gone, drift = [], [], [], []
     for token, items in by_kind.items():
         kind = kind_for(token)
-        seen = (_read_each(ctx, kind, items, parallel) if full
+        # A kind without a bulk read reads each object anyway: with its recorded spec
+        # (read_known), so settings only the declaration holds (an attachment's
+        # min_paths) are honoured, as in a full refresh
+        bulk = type(kind).read_many is not Kind.read_many
+        seen = (_read_each(ctx, kind, items, parallel) if full or not bulk
                 else kind.read_many(ctx, [r.id for r, _ in items]))
         for r, is_deposed in items:
             obs = seen.get(r.id)
             known = None
-            if obs is None and not full:
+            if obs is None and not full and bulk:
                 known = known_spec(kind, r)
                 if known is not None:
                     obs = kind.read_known(ctx, r.id, known)

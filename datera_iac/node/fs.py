@@ -78,19 +78,25 @@ def ensure_filesystem(run: Runner, device: str, fstype: str, *, label: str | Non
     return True
 
 
+def mounted_at(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> list[str]:
+    """Every device mounted at ``mount_point`` per ``/proc/mounts``, bottom first (stacked
+    mounts: the last is the visible one)."""
+    text = run.read_text(f"{proc_root}/mounts") or ""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and (_unescape(parts[1]) == mount_point.rstrip("/")
+                                or (mount_point == "/" and parts[1] == "/")):
+            out.append(_unescape(parts[0]))
+    return out
+
+
 def is_mounted(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> str | None:
     """The device mounted at ``mount_point`` according to ``/proc/mounts``, or None. With
     mounts stacked there, the last one listed: the one visible at the path (and the one
     ``umount``, ``xfs_growfs`` or a resize act on)."""
-    text = run.read_text(f"{proc_root}/mounts") or ""
-    found = None
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and _unescape(parts[1]) == mount_point.rstrip("/") or (
-            len(parts) >= 2 and mount_point == "/" and parts[1] == "/"
-        ):
-            found = _unescape(parts[0])
-    return found
+    found = mounted_at(run, mount_point, proc_root=proc_root)
+    return found[-1] if found else None
 
 
 def _unescape(s: str) -> str:

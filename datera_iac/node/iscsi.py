@@ -611,22 +611,37 @@ class IscsiHelper:
                    f"{device_path} ({t.iqn} lun {t.lun}) to answer I/O")
         return Attachment(t, device_path, wwid, devices, map_name, tuple(paths))
 
-    def drop_deviceless_paths(self, t: Target) -> list[str]:
-        """Log out the sessions of ``t`` that show no device for its LUN (and carry no
-        other LUN of the target), so a login makes them again with a fresh scan; the map
-        and the paths that work are not touched. Returns the portals logged out."""
-        live = {s.portal for s in self.sessions() if s.iqn == t.iqn}
-        dropped = []
-        for portal in t.portals:
-            if portal not in live or self.run.realpath(self.by_path(portal, t.iqn, t.lun)):
+    def _map_users(self, dm: str, devices: Sequence[str]) -> list[str]:
+        """What holds the map ``dm`` open: its holders (LVM, kpartx, a device stacked on
+        it) and every mount of it or of its path devices, at any mount point."""
+        users = [f"held by {h}" for h in self.run.listdir(self.sys(f"block/{dm}/holders"))]
+        proc_root = getattr(self.run, "proc_root", "/proc")
+        ours = {dm} | {self._kernel_name(d) for d in devices}
+        for line in (self.run.read_text(f"{proc_root}/mounts") or "").splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].startswith("/"):
                 continue
-            prefix = f"ip-{portal}-iscsi-{t.iqn}-lun-"
-            if any(n.startswith(prefix) and self.run.realpath(self.dev(f"disk/by-path/{n}"))
-                   for n in self.run.listdir(self.dev("disk/by-path"))):
-                continue  # the session carries another LUN: keep it
-            self._node(t, portal, "--logout", ok=(0, codes.ISCSI_ERR_NO_OBJS_FOUND))
-            dropped.append(portal)
-        return dropped
+            real = self.run.realpath(parts[0]) or parts[0]
+            if self._kernel_name(real) in ours:
+                users.append(f"mounted at {parts[1]}")
+        return users
+
+    def rescan_deviceless_sessions(self, t: Target) -> list[str]:
+        """Rescan each session of ``t`` that shows no device for its LUN (``iscsiadm -m
+        session -r SID --rescan``: the kernel scans that session's LUNs again), so a LUN
+        the kernel dropped comes back on its path. Nothing is logged out or removed: the
+        map and the paths that work are not touched. Returns the portals rescanned."""
+        done = []
+        for s in self.sessions():
+            if s.iqn != t.iqn or s.portal not in t.portals:
+                continue
+            if self.run.realpath(self.by_path(s.portal, t.iqn, t.lun)):
+                continue
+            self._iscsiadm(["-m", "session", "-r", str(s.sid), "--rescan"],
+                           ok=(0, codes.ISCSI_ERR_NO_OBJS_FOUND),
+                           timeout=self.command_timeout)
+            done.append(s.portal)
+        return done
 
     def detach(self, t: Target) -> None:
         """Undo :meth:`attach` for this LUN only; safe to run again (nothing there = done)."""
@@ -649,6 +664,15 @@ class IscsiHelper:
             orphan = self._map_by_wwid(wwid_for_serial(t.serial))
             if orphan:
                 maps.append(orphan)
+        for dm in maps:
+            users = self._map_users(dm, devices)
+            if users:
+                # Stopping the queueing of a map in use fails the writes it holds, and its
+                # flush is refused anyway: touch nothing, say what holds it.
+                name = self.map_name(dm) or dm
+                raise NodeError(f"multipath map {name} of {t.iqn} is in use ({'; '.join(users)}): "
+                                "unmount it and release its holders, then run again; "
+                                "nothing was changed")
         for dm in maps:
             name = self.map_name(dm) or dm
             # A map whose paths are all dead queues I/O (no_path_retry): stop queueing first

@@ -195,6 +195,18 @@ class FakeNode(Runner):
 
     def _cmd_iscsiadm(self, args: list[str]):
         mode = self._opt(args, "-m", "--mode")
+        if mode == "session" and ("--rescan" in args or "-R" in args):
+            sid = int(self._opt(args, "-r", "--sid") or 0)
+            key = next((k for k, v in self.sessions.items() if v == sid), None)
+            if key is None:
+                return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No session found.\n"
+            portal, iqn = key
+            t = self.targets.get(iqn)
+            for lun, spec in (t.luns if t else {}).items():
+                link = f"{self.dev_root}/disk/by-path/ip-{portal}-iscsi-{iqn}-lun-{lun}"
+                if not self.realpath(link) and portal not in self.no_device_portals:
+                    self._later(functools.partial(self._add_sd, portal, iqn, lun, spec))
+            return 0, f"Rescanning session [sid: {sid}, target: {iqn}, portal: {portal}]\n", ""
         if mode == "session":
             if not self.sessions:
                 return codes.ISCSI_ERR_NO_OBJS_FOUND, "", "iscsiadm: No active sessions.\n"

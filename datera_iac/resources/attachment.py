@@ -416,9 +416,9 @@ def _target(si: Mapping[str, Any], port: int, lun: int, chap: Chap | None = None
 def _degraded(att: Attachment, target: Target, min_paths: int | None) -> str | None:
     """Why a usable multipath attachment is degraded, or None (user-needs A17: a lost path
     must show as drift, not only as a lower ``paths_up``): fewer paths up than
-    ``min_paths`` (default: every portal). A repair logs in again on each portal without
-    a session (bounded), after logging out a session that shows no device (so its LUN is
-    scanned afresh), and the path rejoins the map; while a portal stays unreachable the
+    ``min_paths`` (default: every portal). A repair rescans a session that shows no
+    device and logs in again on each portal without a session (bounded), and the path
+    rejoins the map; while a portal stays unreachable the
     repair succeeds degraded (A1) and the drift stays. An attachment without a map (one
     path by design: multipathd was not running when it was made) is not degraded."""
     if att.map_name is None:
@@ -570,7 +570,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             self._register_initiator(ctx, tenant, iqn, host)
             added = self._acl_add(ctx, tenant, ai, si, iqn)
             try:
-                if added and not self._still_ours(ctx, tenant, iqn, host):
+                if not self._still_ours(ctx, tenant, iqn, host):
                     raise NodeError(
                         f"the initiator {iqn} was just registered by another host with the "
                         "same initiator name (VMs cloned from one image?): give this node its "
@@ -579,12 +579,18 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 self._set_chap(ctx, tenant, ai, si, spec)
                 si = self._online(ctx, tenant, ai)
                 target = _target(si, spec.port, spec.lun, spec.chap)
+                # attached already (a re-run after the state was lost): what is in use is
+                # never undone by a failure of this run
+                in_use = (helper.inspect(target) is not None
+                          or self._still_mounted(runner, helper, target, spec))
                 att = helper.attach(target, multipath=spec.multipath,
-                                    enforce_multipath=spec.enforce_multipath)
+                                    enforce_multipath=spec.enforce_multipath,
+                                    undo_on_failure=not in_use)
                 try:
                     self._stage(runner, att, spec, helper)
                 except Exception:
-                    helper.detach(target)
+                    if not in_use:
+                        helper.detach(target)
                     raise
             except Exception:
                 if added:
@@ -748,6 +754,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
             if where and _is_ours(where, att.target, att, None):
                 return  # in use already (a repair): nothing to probe, make or mount
+            if where:
+                raise NodeError(f"{where} is mounted at {spec.mount_point}, not this volume: "
+                                "unmount it or choose another mount_point (nothing is "
+                                "mounted over it)")
         unsettled = [p.portal for p in att.paths if p.state != "up" and p.error
                      and "never appeared" in p.error]
         if unsettled:
@@ -811,7 +821,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 mounted = None
                 if spec.mount_point:
                     where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
-                    mounted = spec.mount_point if where else None
+                    mounted = (spec.mount_point if where and _is_ours(where, target, att, None)
+                               else None)
                 degraded = _degraded(att, target, spec.min_paths) if spec.multipath else None
                 return self._observed(id, spec, iqn, si, target, att, size, mounted,
                                       repair=degraded)
@@ -918,7 +929,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             if not in_use:
                 helper.detach(target)
             elif usable:
-                helper.drop_deviceless_paths(target)  # logged in again just below
+                helper.rescan_deviceless_sessions(target)  # their LUN comes back, if it can
             # A map that is usable or that the volume's filesystem is still mounted on is
             # kept as it is: it holds the writes queued while its paths were gone, and
             # logging in again puts the paths back into it. Flushing it (disablequeueing)
@@ -936,8 +947,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         if not spec.mount_point:
             return False
         proc_root = getattr(runner, "proc_root", "/proc")
-        where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
-        return bool(where) and _is_ours(where, target, None, helper.remains(target))
+        remains = helper.remains(target)
+        # any of the mounts stacked there: ours under another one is still in use
+        return any(_is_ours(where, target, None, remains)
+                   for where in nodefs.mounted_at(runner, spec.mount_point, proc_root=proc_root))
 
     def _grow(self, ctx: Context, id: str, spec: NodeAttachmentSpec) -> None:
         _vol, _iqn, opts = parse_attachment_id(id)

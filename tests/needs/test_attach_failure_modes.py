@@ -265,27 +265,28 @@ def test_a12_a_stale_or_older_registration_is_taken_over(sim, dsp, tmp_path):
     ATT.create(_ctx(sim, bare), ATT.spec_from({"volume_id": _volume(ctx, "stale-3")}))
 
 
-def test_a17_a_session_without_its_device_is_repaired_by_a_fresh_login(sim, dsp, tmp_path):
-    """A path whose session is up but whose device is gone is degraded too; the repair
-    logs that one session out and in again (a fresh scan brings the device back), keeping
-    the map, the mount and the other session."""
+def test_a17_a_session_without_its_device_is_repaired_by_a_rescan(sim, dsp, tmp_path):
+    """A path whose session is up but whose SCSI device the kernel dropped is degraded
+    too; the repair rescans that session (nothing is logged out): the device comes back
+    and rejoins the map, the mount and both sessions are kept."""
     node = sim_fabric_node(tmp_path / "n", dsp)
     ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
     assert ws().up()[1].ok
-    mounted = dict(node.mounts)
+    mounted, sessions = dict(node.mounts), dict(node.sessions)
     out = ws().load_state().resources["a"].outputs
     t = _portals(node)
-    keep = next(k for k in node.sessions if k[0] == out["portals"][0])
-    keep_sid = node.sessions[keep]
-    os.unlink(node.helper().by_path(out["portals"][1], t.iqn, 0))  # the device is gone
+    sd = os.path.basename(os.path.realpath(node.helper().by_path(out["portals"][1], t.iqn, 0)))
+    node._remove_sd(sd)  # the kernel deleted the path's device; its session stays
     (step,) = ws().preview().changes
     assert "paths_up 1 of 2" in step.reason and "no block device" in step.reason
     node.commands.clear()
     _, result = ws().up()
     assert result.ok, result.failures
-    logouts = [c for c in node.commands if "--logout" in c]
-    assert logouts and all(out["portals"][1] in c for c in logouts), logouts
-    assert node.sessions[keep] == keep_sid and node.mounts == mounted
+    rescans = [c for c in node.commands if "--rescan" in c]
+    assert len(rescans) == 1 and str(sessions[next(k for k in sessions
+                                                   if k[0] == out["portals"][1])]) in rescans[0]
+    assert not [c for c in node.commands if "--logout" in c or "--login" in c]
+    assert node.sessions == sessions and node.mounts == mounted
     assert ws().load_state().resources["a"].outputs["paths_up"] == 2
     assert not ws().preview().changes
 
@@ -389,3 +390,17 @@ def test_a12_clones_registering_at_the_same_instant(sim, dsp, tmp_path, monkeypa
     with pytest.raises(NodeError, match="just registered by another host"):
         ATT.create(ctx2, ATT.spec_from({"volume_id": v2}))
     assert _acl(dsp, "race-2") == [] and second.sessions == {}
+
+
+def test_a17_min_paths_holds_through_the_engines_fast_refresh(sim, dsp, tmp_path):
+    """A node that reaches one portal network declares min_paths: 1. The engine's default
+    (fast) refresh reads the attachment with its recorded spec, so the one-path attachment
+    is healthy there too: an empty plan, not a repair on every run."""
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    node.unreachable["127.0.0.2:3260"] = 4  # the simulator's second portal
+    text = A17_STACK.replace("      mountPoint: /mnt/a17\n", "      mountPoint: /mnt/a17\n      minPaths: 1\n")
+    ws = lambda: engine_ws(sim, tmp_path / "stack", text, runner=node)
+    assert ws().up()[1].ok
+    assert ws().load_state().resources["a"].outputs["paths_up"] == 1
+    assert not ws().preview().changes
+    assert not ws().preview(refresh="full").changes

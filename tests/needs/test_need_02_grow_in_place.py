@@ -167,14 +167,18 @@ def test_a15_a_failed_grow_names_the_fix_and_the_next_up_finishes_it(sim, dsp, t
 
 def test_a15_another_disk_at_the_mount_point_is_not_grown(sim, dsp, tmp_path):
     """The volume's filesystem was unmounted behind our back and another disk mounted at
-    the mount point: the device is rescanned, but no grow runs on that other filesystem."""
+    the mount point: the volume grows, but no grow runs on that other filesystem, nothing
+    is mounted over it, and the run says what is in the way (the attachment's re-mount)."""
     node = sim_fabric_node(tmp_path / "node", dsp)
     ws = lambda **c: engine_ws(sim, tmp_path / "stack", FS_STACK, runner=node, config=c)
     assert ws().up()[1].ok
     node.run(["umount", "/mnt/grow"])
     node.run(["mount", "/dev/sdz", "/mnt/grow"])
+    assert ws().load_state().resources["a"].outputs["mounted_at"] == "/mnt/grow"
     node.commands.clear()
     _, result = ws(size="20").up()
-    assert result.ok, result.failures
+    assert [(f.name, "/dev/sdz is mounted at /mnt/grow" in f.message)
+            for f in result.failures] == [("a", True)], result.failures
     assert not [c for c in node.commands if c[0] in ("resize2fs", "xfs_growfs", "btrfs")]
+    assert not [c for c in node.commands if c[0] in ("mount", "umount")]
     assert node.mounts == {"/mnt/grow": "/dev/sdz"}

@@ -411,3 +411,24 @@ def test_destroy_leaves_another_filesystem_at_the_mount_point_alone(sim, dsp, tm
     assert not [c for c in node.commands if c[:1] == ["umount"]], node.commands
     assert node.mounts == {"/mnt/data": "/dev/sdz"}
     assert node.sessions == {} and app_instances(dsp) == []
+
+
+def test_destroy_refuses_a_map_still_mounted_elsewhere_and_changes_nothing(sim, dsp, tmp_path):
+    """The volume's map is mounted at a path the attachment does not know (or held by a
+    device on top of it): destroy stops before touching it - no disablequeueing (which
+    would fail the writes it queues), no flush, no logout - naming what holds it; the
+    volume stays."""
+    node = sim_fabric_node(tmp_path / "node", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", STACK, runner=node)
+    assert ws().up()[1].ok
+    device = ws().load_state().resources["a"].outputs["device_path"]
+    node.run(["mount", device, "/srv/elsewhere"])
+    sessions = dict(node.sessions)
+    node.commands.clear()
+    _, result = ws().up(destroy=True)
+    assert [f.name for f in result.failures] == ["a"]
+    assert "in use (mounted at /srv/elsewhere)" in result.failures[0].message
+    assert not [c for c in node.commands
+                if c[:2] in (["multipathd", "disablequeueing"], ["multipath", "-f"])
+                or "--logout" in c], node.commands
+    assert node.sessions == sessions and len(app_instances(dsp)) == 1

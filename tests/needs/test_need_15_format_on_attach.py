@@ -85,3 +85,54 @@ def test_blank_volume_is_formatted_once(sim, dsp, tmp_path):
     node.commands.clear()
     assert ws(HEAD + ATT).up()[1].ok  # re-attach: the ext4 it made is kept
     assert _mkfs(node) == []
+
+
+def test_another_disk_at_the_mount_point_is_refused_and_nothing_left(sim, dsp, tmp_path):
+    """Something else is mounted where the attachment would mount the volume: the attach
+    is refused naming it (nothing mounted over it, nothing formatted), and what the attach
+    did is undone. It used to report the attachment as mounted there."""
+    node = _node(tmp_path, dsp)
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
+    assert ws(HEAD).up()[1].ok
+    node.run(["mount", "/dev/sdz", "/mnt/data"])
+    node.commands.clear()
+    _, result = ws(HEAD + ATT).up()
+    assert not result.ok and "/dev/sdz is mounted at /mnt/data" in str(result.failures)
+    assert _mkfs(node) == [] and node.sessions == {}
+    assert node.mounts == {"/mnt/data": "/dev/sdz"}
+    assert app_instances(dsp)[0]["storage_instances"][0]["acl_policy"]["initiators"] == []
+
+
+def test_a_re_run_create_never_undoes_an_attachment_in_use(sim, dsp, tmp_path):
+    """The volume is attached and mounted on the node but the state lost it (a create runs
+    again): when that create fails, the map, the mount and the sessions in use stay."""
+    from datera_iac.errors import NodeError
+    from datera_iac.node.iscsi import IscsiHelper
+
+    node = _node(tmp_path, dsp)
+    ws = lambda t: engine_ws(sim, tmp_path / "s", t, runner=node)
+    assert ws(HEAD + ATT).up()[1].ok
+    mounted, sessions = dict(node.mounts), dict(node.sessions)
+    import json
+    from pathlib import Path
+    # the state forgets the attachment
+    state_file = Path(tmp_path / "s" / ".datera-iac" / "dev.json")
+    doc = json.loads(state_file.read_text())
+    doc["resources"] = [r for r in doc["resources"] if r["name"] != "a"]
+    state_file.write_text(json.dumps(doc))
+    node.commands.clear()
+    real = IscsiHelper._verify_wwid
+
+    def refuse(self, t, devices):
+        raise NodeError("WWID check failed (test)")
+
+    IscsiHelper._verify_wwid = refuse
+    try:
+        _, result = ws(HEAD + ATT).up()
+    finally:
+        IscsiHelper._verify_wwid = real
+    assert [f.action for f in result.failures] == ["create"], result.failures
+    assert not [c for c in node.commands
+                if c[:2] in (["multipathd", "disablequeueing"], ["multipath", "-f"])
+                or "--logout" in c or c[:1] == ["umount"]], node.commands
+    assert node.mounts == mounted and node.sessions == sessions
