@@ -537,7 +537,9 @@ class IscsiHelper:
     def inspect(self, t: Target) -> Attachment | None:
         """What is attached for ``t`` on this node right now (no change made), or None
         when no session to the target exists. Paths without a session or a device are
-        reported failed."""
+        reported failed, and so is a path whose SCSI device is not ``running`` (a lost
+        portal: the session is in recovery and the device ``blocked``, then
+        ``transport-offline``; the kernel brings it back when the portal returns)."""
         live = {s.portal for s in self.sessions() if s.iqn == t.iqn}
         if not live:
             return None
@@ -546,9 +548,14 @@ class IscsiHelper:
             real = self.run.realpath(self.by_path(portal, t.iqn, t.lun)) if portal in live \
                 else None
             if real:
-                dev = self.dev(self._kernel_name(real))
+                kname = self._kernel_name(real)
+                dev = self.dev(kname)
                 devices.append(dev)
-                paths.append(PathState(portal, "up", dev))
+                state = (self.run.read_text(self.sys(f"block/{kname}/device/state")) or "").strip()
+                if state and state != "running":
+                    paths.append(PathState(portal, "failed", dev, error=f"device {state}"))
+                else:
+                    paths.append(PathState(portal, "up", dev))
             else:
                 paths.append(PathState(portal, "failed", error="no session" if portal not in
                                        live else "no block device"))

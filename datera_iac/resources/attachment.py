@@ -924,11 +924,20 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             self._set_chap(ctx, tenant, ai, si, spec)
             si = self._online(ctx, tenant, ai)
             target = _target(si, opts["port"], opts["lun"], spec.chap)
-            usable = helper.inspect(target) is not None
+            before = helper.inspect(target)
+            usable = before is not None
             in_use = usable or self._still_mounted(runner, helper, target, spec)
             if not in_use:
                 helper.detach(target)
             elif usable:
+                if before is not None and not [p for p in before.paths if p.state != "up"
+                                               and p.error in ("no session", "no block device")]:
+                    # every lost path still has its session and device (blocked or offline
+                    # while its portal is away): the kernel recovers them when the portal
+                    # returns, and logging in again could not - nothing to do here
+                    log.info("attachment %s: its lost paths wait for their portals (%s)",
+                             id, why)
+                    return
                 helper.rescan_deviceless_sessions(target)  # their LUN comes back, if it can
             # A map that is usable or that the volume's filesystem is still mounted on is
             # kept as it is: it holds the writes queued while its paths were gone, and

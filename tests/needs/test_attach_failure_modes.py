@@ -404,3 +404,32 @@ def test_a17_min_paths_holds_through_the_engines_fast_refresh(sim, dsp, tmp_path
     assert ws().load_state().resources["a"].outputs["paths_up"] == 1
     assert not ws().preview().changes
     assert not ws().preview(refresh="full").changes
+
+
+def test_a17_a_path_in_kernel_recovery_is_drift_and_the_repair_waits(sim, dsp, tmp_path):
+    """How a real kernel shows a lost portal: the session stays (in recovery) and the
+    path's SCSI device stays, blocked and then transport-offline. That path is down
+    (drift, naming the device state); the repair changes nothing on the node - the kernel
+    brings the path back when the portal returns - and the plan is empty again then."""
+    node = sim_fabric_node(tmp_path / "n", dsp)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    out = ws().load_state().resources["a"].outputs
+    t = _portals(node)
+    sd = os.path.basename(os.path.realpath(node.helper().by_path(out["portals"][1], t.iqn, 0)))
+    state = tmp_path / "n" / "sys" / "block" / sd / "device" / "state"
+    state.write_text("transport-offline\n")
+    (step,) = ws().preview().changes
+    assert "paths_up 1 of 2" in step.reason and "device transport-offline" in step.reason
+    sessions, mounts = dict(node.sessions), dict(node.mounts)
+    node.commands.clear()
+    _, result = ws().up()
+    assert result.ok, result.failures
+    changing = [c for c in node.commands if c[0] in ("multipath", "mount", "umount")
+                or c[:2] == ["multipathd", "disablequeueing"] or c[:2] == ["multipathd", "add"]
+                or any(a in c for a in ("--login", "--logout", "--rescan", "--op"))]
+    assert changing == [], changing
+    assert node.sessions == sessions and node.mounts == mounts
+    assert ws().load_state().resources["a"].outputs["repair_needed"] is not None
+    state.write_text("running\n")  # the portal came back: the kernel recovered the path
+    assert not ws().preview().changes
