@@ -943,8 +943,13 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             # kept as it is: it holds the writes queued while its paths were gone, and
             # logging in again puts the paths back into it. Flushing it (disablequeueing)
             # would fail those writes - also when this repair's own login goes wrong.
-            att = helper.attach(target, multipath=opts["multipath"],
-                                enforce_multipath=spec.enforce_multipath,
+            # ... and keeps its shape: one in use without a map (one path by design,
+            # multipathd was down when it was made) is not put under a new map now
+            had_map = (before.map_name if before is not None
+                       else helper.remains(target).map_name) is not None
+            multipath = opts["multipath"] and (had_map or not in_use)
+            att = helper.attach(target, multipath=multipath,
+                                enforce_multipath=spec.enforce_multipath and multipath,
                                 undo_on_failure=not in_use)
             self._stage(runner, att, spec, helper)
 

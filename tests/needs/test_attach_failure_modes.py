@@ -433,3 +433,25 @@ def test_a17_a_path_in_kernel_recovery_is_drift_and_the_repair_waits(sim, dsp, t
     assert ws().load_state().resources["a"].outputs["repair_needed"] is not None
     state.write_text("running\n")  # the portal came back: the kernel recovered the path
     assert not ws().preview().changes
+
+
+def test_a_single_path_attachment_is_repaired_single_path(sim, dsp, tmp_path):
+    """An attachment made over one path (multipathd was down) whose session dropped while
+    its filesystem stayed mounted is repaired in its own shape - one login on the first
+    portal, no map put over the mounted device - even once multipathd runs."""
+    node = sim_fabric_node(tmp_path / "n", dsp, multipathd=False)
+    ws = lambda: engine_ws(sim, tmp_path / "stack", A17_STACK, runner=node)
+    assert ws().up()[1].ok
+    out = ws().load_state().resources["a"].outputs
+    assert out["map_name"] is None and out["paths_up"] == 1
+    mounted = dict(node.mounts)
+    (portal, iqn), = node.sessions
+    node.run(["iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--logout"])
+    node.multipathd = True
+    node.commands.clear()
+    _, result = ws().up()
+    assert result.ok, result.failures
+    logins = [c for c in node.commands if "--login" in c]
+    assert len(logins) == 1 and portal in logins[0], logins
+    assert not [c for c in node.commands if c[:1] == ["multipath"] or c[:2] == ["multipathd", "add"]]
+    assert node.mounts == mounted and len(node.sessions) == 1
