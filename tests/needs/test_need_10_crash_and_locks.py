@@ -23,7 +23,12 @@ N = 50
 def test_sigkill_mid_create_of_50_then_rerun_converges(sim, tmp_path, capsys, monkeypatch):
     stack = tmp_path / "Pulumi.yaml"
     stack.write_text(stack_text(N))
+    # 20 ms per request: the 30 creates left after the 20th POST take ~60 ms, so the kill
+    # lands mid-run however fast the machine serves them (without it the run could end
+    # between the watcher seeing 20 POSTs and its SIGKILL)
+    sim.set_faults(latency_ms=20)
     returncode, posts = _up_killed_after(stack, sim, None, 20)
+    sim.set_faults(latency_ms=0)
     assert returncode == -signal.SIGKILL and posts < N, f"up ended before the kill ({posts})"
     monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
     monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
