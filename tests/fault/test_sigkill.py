@@ -38,7 +38,12 @@ def _engine_kill_trials(sim, tmp_path, figure, trials: int, n: int, seed: int) -
         stack = d / "Pulumi.yaml"
         stack.write_text(stack_text(n))
         target = rng.randint(1, n - 1)
+        # 10 ms per request: the POSTs left after the target still take a while, so the
+        # kill lands mid-apply however fast the simulator answers (a target of n-1 on a fast
+        # machine could otherwise see the run end between the count and the SIGKILL)
+        sim.set_faults(latency_ms=10)
         returncode, made = _up_killed_after(stack, sim, None, target)
+        sim.set_faults(latency_ms=0)
         assert returncode == -signal.SIGKILL, f"up ended by itself before the kill ({made} POSTs)"
         at.append(made)
         ws = Workspace(stack_file=stack, endpoint=sim.http_url, embedded=False)
