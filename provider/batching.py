@@ -30,7 +30,7 @@ MAX_BATCH = 100
 
 def batches(kind: Kind[Any, Any]) -> bool:
     """Whether the kind has a bulk read worth batching into."""
-    return type(kind).read_many is not Kind.read_many
+    return kind.has_bulk_read
 
 
 class ReadBatcher:

@@ -471,7 +471,7 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
         # A kind without a bulk read reads each object anyway: with its recorded spec
         # (read_known), so settings only the declaration holds (an attachment's
         # min_paths) are honoured, as in a full refresh
-        bulk = type(kind).read_many is not Kind.read_many
+        bulk = kind.has_bulk_read
         seen = (_read_each(ctx, kind, items, parallel) if full or not bulk
                 else kind.read_many(ctx, [r.id for r, _ in items]))
         for r, is_deposed in items:

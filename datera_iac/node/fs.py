@@ -78,10 +78,16 @@ def ensure_filesystem(run: Runner, device: str, fstype: str, *, label: str | Non
     return True
 
 
-def mounted_at(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> list[str]:
+def proc_root_of(run: Runner, proc_root: str | None = None) -> str:
+    """Where ``run``'s node keeps /proc: ``proc_root`` when given, else the runner's own
+    (a fake node's lives in its directory), else ``/proc``."""
+    return proc_root or getattr(run, "proc_root", None) or "/proc"
+
+
+def mounted_at(run: Runner, mount_point: str, *, proc_root: str | None = None) -> list[str]:
     """Every device mounted at ``mount_point`` per ``/proc/mounts``, bottom first (stacked
     mounts: the last is the visible one)."""
-    text = run.read_text(f"{proc_root}/mounts") or ""
+    text = run.read_text(f"{proc_root_of(run, proc_root)}/mounts") or ""
     out = []
     for line in text.splitlines():
         parts = line.split()
@@ -91,7 +97,7 @@ def mounted_at(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> li
     return out
 
 
-def is_mounted(run: Runner, mount_point: str, *, proc_root: str = "/proc") -> str | None:
+def is_mounted(run: Runner, mount_point: str, *, proc_root: str | None = None) -> str | None:
     """The device mounted at ``mount_point`` according to ``/proc/mounts``, or None. With
     mounts stacked there, the last one listed: the one visible at the path (and the one
     ``umount``, ``xfs_growfs`` or a resize act on)."""
@@ -104,7 +110,7 @@ def _unescape(s: str) -> str:
 
 
 def mount(run: Runner, device: str, mount_point: str, fstype: str, *,
-          proc_root: str = "/proc", timeout: float = 60.0) -> None:
+          proc_root: str | None = None, timeout: float = 60.0) -> None:
     """Mount ``device`` at ``mount_point`` (idempotent)."""
     current = is_mounted(run, mount_point, proc_root=proc_root)
     if current is not None:
@@ -114,7 +120,7 @@ def mount(run: Runner, device: str, mount_point: str, fstype: str, *,
     run.run(["mount", "-t", fstype, device, mount_point], timeout=timeout)
 
 
-def unmount(run: Runner, mount_point: str, *, proc_root: str = "/proc",
+def unmount(run: Runner, mount_point: str, *, proc_root: str | None = None,
             timeout: float = 60.0) -> None:
     """Unmount ``mount_point`` if mounted. A busy mount is an error naming the fix."""
     if is_mounted(run, mount_point, proc_root=proc_root) is None:
@@ -138,7 +144,7 @@ def grow_argv(fstype: str, device: str, mount_point: str) -> list[str]:
 
 
 def grow_filesystem(run: Runner, device: str, fstype: str, mount_point: str, *,
-                    proc_root: str = "/proc", timeout: float = 600.0) -> bool:
+                    proc_root: str | None = None, timeout: float = 600.0) -> bool:
     """Grow the filesystem mounted at ``mount_point`` (from ``device``) to fill the
     device, online. Returns False, changing nothing, when nothing is mounted there (the
     next mount sees the old size: run this again once it is mounted). Growing a

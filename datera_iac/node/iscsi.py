@@ -35,6 +35,7 @@ import attrs
 
 from datera_iac.errors import CommandFailed, InputError, NodeError, WaitTimeout
 from datera_iac.node import codes
+from datera_iac.node.fs import proc_root_of
 from datera_iac.node.multipath import multipathd_running
 from datera_iac.node.runner import Runner
 
@@ -622,9 +623,8 @@ class IscsiHelper:
         """What holds the map ``dm`` open: its holders (LVM, kpartx, a device stacked on
         it) and every mount of it or of its path devices, at any mount point."""
         users = [f"held by {h}" for h in self.run.listdir(self.sys(f"block/{dm}/holders"))]
-        proc_root = getattr(self.run, "proc_root", "/proc")
         ours = {dm} | {self._kernel_name(d) for d in devices}
-        for line in (self.run.read_text(f"{proc_root}/mounts") or "").splitlines():
+        for line in (self.run.read_text(f"{proc_root_of(self.run)}/mounts") or "").splitlines():
             parts = line.split()
             if len(parts) < 2 or not parts[0].startswith("/"):
                 continue

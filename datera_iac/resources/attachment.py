@@ -453,6 +453,23 @@ def _initiator_name(iqn: str, host: str | None = None) -> str:
     return f"{base}-{host}" if host else base
 
 
+#: what a node sharing another host's initiator name must do (user-needs A12)
+_OWN_NAME_FIX = ("give this node its own name - echo \"InitiatorName=$(iscsi-iname)\" > "
+                 "/etc/iscsi/initiatorname.iscsi, then restart iscsid")
+
+
+def _initiator_url(iqn: str) -> str:
+    return f"/initiators/{quote(iqn, safe=':')}"
+
+
+def _get_initiator(ctx: Context, tenant: str, iqn: str) -> Mapping[str, Any] | None:
+    """The initiator registration ``iqn`` in ``tenant`` (None when there is none)."""
+    try:
+        return ctx.client.get(_initiator_url(iqn), tenant=tenant)
+    except NotFound:
+        return None
+
+
 def _registered_by(name: Any, iqn: str) -> tuple[bool, str | None]:
     """(whether ``name`` is one :func:`_initiator_name` gives ``iqn``, the node fingerprint
     it carries or None)."""
@@ -573,9 +590,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 if not self._still_ours(ctx, tenant, iqn, host):
                     raise NodeError(
                         f"the initiator {iqn} was just registered by another host with the "
-                        "same initiator name (VMs cloned from one image?): give this node its "
-                        "own name - echo \"InitiatorName=$(iscsi-iname)\" > "
-                        "/etc/iscsi/initiatorname.iscsi, then restart iscsid")
+                        f"same initiator name (VMs cloned from one image?): {_OWN_NAME_FIX}")
                 self._set_chap(ctx, tenant, ai, si, spec)
                 si = self._online(ctx, tenant, ai)
                 target = _target(si, spec.port, spec.lun, spec.chap)
@@ -617,13 +632,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         """Register ``iqn`` in ``tenant`` under our name for node ``host`` (its
         fingerprint). An initiator another node registered under our naming, still in an
         ACL of the tenant, means two hosts share one IQN: refused (user-needs A12)."""
-        try:
-            have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
-            if have.get("tenant") in (None, tenant):
-                self._claim(ctx, tenant, iqn, host, have)
-                return
-        except NotFound:
-            pass
+        have = _get_initiator(ctx, tenant, iqn)
+        if have is not None and have.get("tenant") in (None, tenant):
+            self._claim(ctx, tenant, iqn, host, have)
+            return
         body: dict[str, Any] = {"id": iqn, "name": _initiator_name(iqn, host)}
         if getattr(ctx.client, "api_version", "2.2") != "2.1":
             body["force"] = True  # a parent tenant's initiator is re-created here
@@ -631,11 +643,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             ctx.client.post("/initiators", body, tenant=tenant)
         except Conflict:
             # registered meanwhile (a concurrent attach, possibly a clone's): check it
-            try:
-                have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
-            except NotFound:
-                return
-            if have.get("tenant") in (None, tenant):
+            have = _get_initiator(ctx, tenant, iqn)
+            if have is not None and have.get("tenant") in (None, tenant):
                 self._claim(ctx, tenant, iqn, host, have)
 
     def _still_ours(self, ctx: Context, tenant: str, iqn: str, host: str | None) -> bool:
@@ -646,9 +655,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         compare-and-set to close that.)"""
         if host is None:
             return True
-        try:
-            have = ctx.client.get(f"/initiators/{iqn}", tenant=tenant)
-        except NotFound:
+        have = _get_initiator(ctx, tenant, iqn)
+        if have is None:
             return True
         ours, other = _registered_by(have.get("name"), iqn)
         return not ours or other in (None, host)
@@ -666,13 +674,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                 f"the initiator {iqn} is already in use by another host (node {other} "
                 f"registered it; this node is {host}): two hosts with one initiator name "
                 "(VMs cloned from one image) make sessions fail or data go to the wrong "
-                "host. Give this node its own name - echo \"InitiatorName=$(iscsi-iname)\" "
-                "> /etc/iscsi/initiatorname.iscsi, then restart iscsid; if the other host is "
-                "gone, remove its attachments (or the IQN from those volumes' ACLs) first. "
-                "Nothing was changed")
+                f"host. To fix: {_OWN_NAME_FIX}; if the other host is gone, remove its "
+                "attachments (or the IQN from those volumes' ACLs) first. Nothing was changed")
         try:
-            ctx.client.put(f"/initiators/{quote(iqn, safe=':')}",
-                           {"name": _initiator_name(iqn, host)}, tenant=tenant)
+            ctx.client.put(_initiator_url(iqn), {"name": _initiator_name(iqn, host)},
+                           tenant=tenant)
         except (NotFound, Conflict):
             pass  # gone or changed meanwhile: the ACL add that follows tells
 
@@ -749,9 +755,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                helper: IscsiHelper) -> None:
         if not spec.filesystem:
             return
-        proc_root = getattr(runner, "proc_root", "/proc")
         if spec.mount_point:
-            where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+            where = nodefs.is_mounted(runner, spec.mount_point)
             if where and _is_ours(where, att.target, att, None):
                 return  # in use already (a repair): nothing to probe, make or mount
             if where:
@@ -768,8 +773,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                             "not probing it for a filesystem; retry the attachment")
         nodefs.ensure_filesystem(runner, att.device_path, spec.filesystem)
         if spec.mount_point:
-            nodefs.mount(runner, att.device_path, spec.mount_point, spec.filesystem,
-                         proc_root=proc_root)
+            nodefs.mount(runner, att.device_path, spec.mount_point, spec.filesystem)
 
     # ---- read -----------------------------------------------------------------------
 
@@ -814,13 +818,12 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         target = _target(si, spec.port, spec.lun)
         want = len(target.portals) if spec.multipath else 1
         with _node(ctx, spec.node) as (runner, helper):
-            proc_root = getattr(runner, "proc_root", "/proc")
             att = helper.inspect(target)
             if att is not None and listed and online:
                 size = helper.size(att.device_path)
                 mounted = None
                 if spec.mount_point:
-                    where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+                    where = nodefs.is_mounted(runner, spec.mount_point)
                     mounted = (spec.mount_point if where and _is_ours(where, target, att, None)
                                else None)
                 degraded = _degraded(att, target, spec.min_paths) if spec.multipath else None
@@ -829,7 +832,7 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             remains = helper.remains(target) if att is None else None
             mounted = None
             if spec.mount_point:
-                where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+                where = nodefs.is_mounted(runner, spec.mount_point)
                 if where and _is_ours(where, target, att, remains):
                     mounted = spec.mount_point
             size = helper.size(att.device_path) if att is not None else None
@@ -930,8 +933,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             if not in_use:
                 helper.detach(target)
             elif usable:
-                if before is not None and not [p for p in before.paths if p.state != "up"
-                                               and p.error in ("no session", "no block device")]:
+                if not [p for p in before.paths if p.state != "up"
+                        and p.error in ("no session", "no block device")]:
                     # every lost path still has its session and device (blocked or offline
                     # while its portal is away): the kernel recovers them when the portal
                     # returns, and logging in again could not - nothing to do here
@@ -960,11 +963,10 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         device or map of this volume (sessions may be gone: its map then queues I/O)."""
         if not spec.mount_point:
             return False
-        proc_root = getattr(runner, "proc_root", "/proc")
         remains = helper.remains(target)
         # any of the mounts stacked there: ours under another one is still in use
         return any(_is_ours(where, target, None, remains)
-                   for where in nodefs.mounted_at(runner, spec.mount_point, proc_root=proc_root))
+                   for where in nodefs.mounted_at(runner, spec.mount_point))
 
     def _grow(self, ctx: Context, id: str, spec: NodeAttachmentSpec) -> None:
         _vol, _iqn, opts = parse_attachment_id(id)
@@ -990,15 +992,13 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         A15: the device's new size is verified first). Only this volume's filesystem:
         another disk mounted there is left alone."""
         assert spec.filesystem and spec.mount_point
-        proc_root = getattr(runner, "proc_root", "/proc")
         att = helper.inspect(target)
-        where = nodefs.is_mounted(runner, spec.mount_point, proc_root=proc_root)
+        where = nodefs.is_mounted(runner, spec.mount_point)
         if att is None or not where or not _is_ours(where, target, att, None):
             log.warning("%s: the volume's filesystem is not mounted at %s; not grown "
                         "(it keeps its old size until grown)", spec.volume_id, spec.mount_point)
             return
-        nodefs.grow_filesystem(runner, att.device_path, spec.filesystem, spec.mount_point,
-                               proc_root=proc_root)
+        nodefs.grow_filesystem(runner, att.device_path, spec.filesystem, spec.mount_point)
 
     def delete(self, ctx: Context, id: str) -> None:
         vol, iqn, opts = parse_attachment_id(id)
@@ -1013,13 +1013,12 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
                     s.portal for s in helper.sessions() if s.iqn == access["iqn"]]
                 target = Target(access["iqn"], portals, opts["lun"], serial=_serial(si))
                 if opts["mount_point"]:
-                    proc_root = getattr(runner, "proc_root", "/proc")
-                    where = nodefs.is_mounted(runner, opts["mount_point"], proc_root=proc_root)
+                    where = nodefs.is_mounted(runner, opts["mount_point"])
                     # only this volume's filesystem: another disk mounted there since (the
                     # volume detached out of band) is not ours to unmount
                     if where and _is_ours(where, target, helper.inspect(target),
                                           helper.remains(target)):
-                        nodefs.unmount(runner, opts["mount_point"], proc_root=proc_root)
+                        nodefs.unmount(runner, opts["mount_point"])
                 if portals:
                     helper.detach(target)
         self._revoke(ctx, tenant, ai, si, iqn)
@@ -1042,17 +1041,14 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         """Delete the initiator :meth:`_register_initiator` made once no ACL in its tenant
         lists it, so an emptied tenant can be deleted. One registered by someone else
         (another tenant's, or under another name) is left alone."""
-        url = f"/initiators/{quote(iqn, safe=':')}"
-        try:
-            have = ctx.client.get(url, tenant=tenant)
-        except NotFound:
-            return
-        if have.get("tenant") not in (None, tenant) or not _registered_by(have.get("name"), iqn)[0]:
+        have = _get_initiator(ctx, tenant, iqn)
+        if (have is None or have.get("tenant") not in (None, tenant)
+                or not _registered_by(have.get("name"), iqn)[0]):
             return
         if self._in_any_acl(ctx, tenant, iqn):
             return
         try:
-            ctx.client.delete(url, tenant=tenant)
+            ctx.client.delete(_initiator_url(iqn), tenant=tenant)
         except (NotFound, Conflict):
             pass  # gone already, or taken into use meanwhile: both fine
 

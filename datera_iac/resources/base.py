@@ -399,6 +399,13 @@ class Kind(abc.ABC, Generic[S, O]):
         call; ``read`` alone cannot, since an id does not carry the declaration."""
         return self.read(ctx, id)
 
+    @property
+    def has_bulk_read(self) -> bool:
+        """Whether this kind overrides :meth:`read_many` with a bulk read (a paged list).
+        Without one, a front end reads each object with its recorded spec
+        (:meth:`read_known`) instead, which also keeps settings only a declaration holds."""
+        return type(self).read_many is not Kind.read_many
+
     def read_many(self, ctx: Context, ids: Iterable[str]) -> dict[str, Observed[S, O] | None]:
         """Read many objects. Kinds override this with paged list calls so refreshing
         1,000 objects costs a handful of requests, not 1,000."""
