@@ -81,29 +81,24 @@ def test_old_product_without_api_versions(scripted):
     """No /api_versions (404): a 2.2 login that succeeds decides 2.2, as the real probe's
     fallback does; when it is refused too, the warm-up leaves the fallback to the real
     call, which still works."""
-    def h22(req):
-        r = route(req)
-        if r == "PUT /v2.2/login":
-            return (200, {"key": "k22"})
-        if r == "GET /v2.2/system":
-            return (200, {"data": {"sw_version": "3.3.0.0"}})
-        return (404, {"name": "NotFoundError", "message": "no such endpoint"})
+    def only(version, sw_version):
+        """A product answering login and /system at ``version`` only (404 elsewhere)."""
+        def handler(req):
+            r = route(req)
+            if r == f"PUT /{version}/login":
+                return (200, {"key": f"k-{version}"})
+            if r == f"GET /{version}/system":
+                return (200, {"data": {"sw_version": sw_version}})
+            return (404, {"name": "NotFoundError", "message": "no such endpoint"})
+        return handler
 
-    c = scripted.client(h22, raw=True)
+    c = scripted.client(only("v2.2", "3.3.0.0"), raw=True)
     c.warm_up(system=True)
     assert c.get("/system") == {"sw_version": "3.3.0.0"}
     assert sorted(scripted.routes[:2]) == ["GET /api_versions", "PUT /v2.2/login"]
     assert scripted.routes[2:] == ["GET /v2.2/system", "GET /v2.2/system"]
 
-    def h21(req):
-        r = route(req)
-        if r == "PUT /v2.1/login":
-            return (200, {"key": "k21"})
-        if r == "GET /v2.1/system":
-            return (200, {"data": {"sw_version": "3.2.0.0"}})
-        return (404, {"name": "NotFoundError", "message": "no such endpoint"})
-
-    c = scripted.client(h21, raw=True)
+    c = scripted.client(only("v2.1", "3.2.0.0"), raw=True)
     c.warm_up(system=True)
     assert c.get("/system") == {"sw_version": "3.2.0.0"}
     assert sorted(scripted.routes[:2]) == ["GET /api_versions", "PUT /v2.2/login"]
