@@ -8,8 +8,9 @@ from us as from ``cinder manageable-list``:
   Cinder manages it; or when we already manage it (its id is in ``managed``);
 * it is safe only with the Cinder layout: exactly one storage instance holding one volume;
 * and (our addition, the brief's "offline or no active initiators") not while initiators
-  are logged in to an online storage instance: importing an in-use volume is allowed by
-  the DSP but the operator should know.
+  are logged in to an online storage instance (in use), nor while its ACL exports it to
+  initiators (attached): importing such a volume is allowed by the DSP but the operator
+  should know.
 
 A snapshot is unsafe when already managed (its id in ``managed``) or when its parent is
 unsafe for a reason other than belonging to Cinder (the driver's rule).
@@ -31,6 +32,7 @@ from datera_iac.resources.base import Context
 from datera_iac.resources.volume import _default_tenant, _first_si_vol
 
 __all__ = [
+    "ATTACHED",
     "CINDER_NAME_RE",
     "ManageableSnapshot",
     "ManageableVolume",
@@ -47,6 +49,7 @@ ALREADY_CINDER = "app_instance already managed by Cinder (its name is OS-<volume
 ALREADY_OURS = "already managed by this stack"
 LAYOUT = "app_instance has more than one storage instance or volume"
 IN_USE = "storage instance is online with active initiators (in use)"
+ATTACHED = "storage instance is exported to initiators (attached: its ACL lists them)"
 PARENT_UNSAFE = "parent volume not safe to manage"
 
 
@@ -94,6 +97,9 @@ def _verdict(ai: Mapping[str, Any], vid: str, managed: Collection[str]
     si = sis[0]
     if si.get("admin_state") == "online" and si.get("active_initiators"):
         return False, IN_USE, None
+    acl = si.get("acl_policy") or {}
+    if isinstance(acl, Mapping) and (acl.get("initiators") or acl.get("initiator_groups")):
+        return False, ATTACHED, None
     return True, "", None
 
 

@@ -397,6 +397,13 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
                            path=template_path(name or ""))
         return found
 
+    def from_template(self, ctx: Context, data: dict[str, Any]
+                      ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
+        """The type an app_template entity shows (an item of a ``GET /app_templates``
+        list), as :meth:`adopt` would read it: no further request."""
+        name = str(data.get("name") or path_tail(data.get("path")) or "")
+        return _observed(self._merge(ctx, name, None, _Template(data)))
+
     # ---- helpers --------------------------------------------------------------------
 
     def _read_template(
