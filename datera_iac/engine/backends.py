@@ -21,16 +21,59 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from datera_iac.engine.state import RS_FIELDS, ResourceState, State, dumps
-from datera_iac.errors import LockError, StateError
+from datera_iac.errors import InputError, LockError, StateError
 
-__all__ = ["Backend", "FileBackend", "describe_holder", "open_backend"]
+__all__ = ["Backend", "FileBackend", "check_break", "check_stack_name", "describe_holder",
+           "open_backend"]
+
+#: What a stack name may be: it names files (``<stack>.json``) and rows, so no path
+#: separators, no control characters, bounded length; ``.`` and ``..`` are refused too.
+STACK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def check_stack_name(name: str) -> str:
+    """``name`` if it is a valid stack name, else InputError (before any file is touched:
+    ``-s ../../x`` must never write outside the state directory)."""
+    if not isinstance(name, str) or not STACK_NAME_RE.fullmatch(name) or name in (".", ".."):
+        shown = repr(name)[:60]
+        raise InputError(f"invalid stack name {shown}",
+                         fix="use 1-100 characters of A-Z a-z 0-9 _ . - (not . or ..)")
+    return name
+
+
+def _pid_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def check_break(stack: str, holder: dict[str, Any] | None, lock_id: str | None) -> None:
+    """Refuse to break a lock whose holder is alive on this host, unless ``lock_id`` is
+    the id that holder wrote (the user read it from the refusal and means it)."""
+    if not holder:
+        return
+    here = holder.get("host") == socket.gethostname()
+    if here and _pid_alive(holder.get("pid")) and (not lock_id or lock_id != holder.get("lock_id")):
+        wrong = f" (lock id {lock_id!r} is not the holder's)" if lock_id else ""
+        raise LockError(
+            f"stack {stack!r} is locked by {describe_holder(holder)}, which is still running on "
+            f"this host{wrong}; breaking its lock would let two runs write one state. Wait for it, "
+            f"stop it, or if you are sure pass --force-unlock --lock-id {holder.get('lock_id')}",
+            holder,
+        )
 
 
 def describe_holder(h: dict[str, Any]) -> str:
@@ -84,8 +127,9 @@ class Backend(abc.ABC):
         """Release the lock this backend holds (no-op if none)."""
 
     @abc.abstractmethod
-    def force_unlock(self) -> dict[str, Any] | None:
-        """Break the lock whoever holds it; returns the holder it broke (or None)."""
+    def force_unlock(self, lock_id: str | None = None) -> dict[str, Any] | None:
+        """Break the lock; returns the holder it broke (or None). A holder still running
+        on this host is broken only when ``lock_id`` names it (:func:`check_break`)."""
 
     def close(self) -> None:
         self.unlock()
@@ -111,7 +155,7 @@ class FileBackend(Backend):
 
     def __init__(self, directory: str | Path, stack: str) -> None:
         self.dir = Path(directory)
-        self.stack = stack
+        self.stack = check_stack_name(stack)
         self.path = self.dir / f"{stack}.json"
         self.journal_path = self.dir / f"{stack}.journal"
         self.backup_path = self.dir / f"{stack}.json.bak"
@@ -163,8 +207,23 @@ class FileBackend(Backend):
             self._jfd = os.open(str(self.journal_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return self._jfd
 
+    def _check_fence(self) -> None:
+        """A lock broken on purpose (``--force-unlock --lock-id``) removes the lock file:
+        the run that held it must stop writing this state at once, so two runs never both
+        write it. Checked before every journal record (an intent precedes every DSP call)."""
+        if self._lock_fd is None:
+            return
+        try:
+            same = os.stat(self.lock_path).st_ino == os.fstat(self._lock_fd).st_ino
+        except OSError:
+            same = False
+        if not same:
+            raise LockError(f"the lock of stack {self.stack!r} was broken by another run "
+                            f"(--force-unlock); this run stops before writing anything more")
+
     def append(self, delta: dict[str, Any]) -> int:
         line = (self._encode(delta) + "\n").encode()
+        self._check_fence()
         with self._write_mu:
             os.write(self._journal_fd(), line)
             self._written += 1
@@ -273,6 +332,22 @@ class FileBackend(Backend):
         self._lock_fd = fd
         self.stale_holder = previous or None  # a dead holder whose lock the kernel released
 
+    def _held(self) -> bool:
+        """Whether some process holds the lock now (a probe that takes nothing)."""
+        try:
+            fd = os.open(str(self.lock_path), os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
     def _read_holder_fd(self, fd: int) -> dict[str, Any]:
         try:
             raw = os.pread(fd, 65536, 0)
@@ -298,8 +373,10 @@ class FileBackend(Backend):
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
-    def force_unlock(self) -> dict[str, Any] | None:
+    def force_unlock(self, lock_id: str | None = None) -> dict[str, Any] | None:
         holder = self._read_holder() if self.lock_path.exists() else None
+        if holder and self._held():
+            check_break(self.stack, holder, lock_id)
         try:
             self.lock_path.unlink()
         except FileNotFoundError:
@@ -310,6 +387,7 @@ class FileBackend(Backend):
 def open_backend(url: str | None, *, stack: str, state_dir: str | Path) -> Backend:
     """The backend for ``--backend``: None / ``file://DIR`` / a path -> files;
     ``postgresql://...`` -> PostgreSQL."""
+    check_stack_name(stack)
     if not url:
         return FileBackend(state_dir, stack)
     if url.startswith(("postgresql://", "postgres://")):

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from datera_iac.engine.backends import check_stack_name
 from datera_iac.engine.core import Workspace
 from datera_iac.engine.render import plan_json, render_plan, render_result, show_value
 from datera_iac.errors import InputError
@@ -34,6 +35,13 @@ def _parse_config(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _stack_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_stack_name(value)
+    except InputError as e:
+        raise click.BadParameter(f"{e.reason}; {e.fix}", param_hint="--stack") from None
+
+
 def _default_file() -> Path:
     for name in ("Pulumi.yaml", "Pulumi.yml", "__main__.py"):
         if Path(name).exists():
@@ -48,7 +56,9 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Stack file: a Pulumi.yaml (runtime: yaml or python) or a Python program "
                           "[default: ./Pulumi.yaml]."),
         click.option("-s", "--stack", default="dev", show_default=True, envvar="DATERA_IAC_STACK",
-                     help="Stack name: selects the state and Pulumi.<stack>.yaml config."),
+                     callback=_stack_name,
+                     help="Stack name ([A-Za-z0-9_.-], 1-100 characters): selects the state and "
+                          "Pulumi.<stack>.yaml config."),
         click.option("-c", "--config", "config", multiple=True, metavar="KEY=VALUE",
                      help="Stack config (or datera:<option> provider config); repeatable."),
         click.option("--endpoint", envvar="DATERA_ENDPOINT", default=None,
@@ -92,8 +102,8 @@ def _notes(ws: Workspace) -> None:
     ws.notes.clear()
 
 
-def _force_unlock(ws: Workspace) -> None:
-    holder = ws.force_unlock()
+def _force_unlock(ws: Workspace, lock_id: str | None = None) -> None:
+    holder = ws.force_unlock(lock_id=lock_id)
     if holder:
         from datera_iac.engine.backends import describe_holder
 
@@ -152,17 +162,32 @@ Examples:
   datera-iac up --yes --parallel 20 no questions, 20 operations at a time
   datera-iac up -f program.py -s prod --backend postgresql://iac@db/iac
   datera-iac up --force-unlock      break a lock left by a run that is gone
+Without --yes and without a terminal on stdin, `up` refuses to change anything.
 """
 
+_LOCK_ID_HELP = ("With --force-unlock: the lock id the refusal named; needed to break a lock "
+                 "whose holder is still running on this host.")
 
-def _confirm(yes: bool, color: bool, as_json: bool) -> Callable[[Any], bool]:
+
+class NoConsent(InputError):
+    """Changes planned, no ``--yes``, and nobody at a terminal to ask."""
+
+
+def _confirm(yes: bool, color: bool, as_json: bool, command: str = "up") -> Callable[[Any], bool]:
     def ask(plan: Any) -> bool:
         if as_json:
             click.echo(json.dumps(plan_json(plan), indent=2))
         else:
             click.echo(render_plan(plan, color=color, verb="up"))
-        if yes or not sys.stdin.isatty():
+        if yes:
             return True
+        if not sys.stdin.isatty():
+            # never take silence for consent: a CI job or a pipe that forgot --yes must
+            # not delete or change storage (nothing has been written yet)
+            raise NoConsent(
+                f"`{command}` would change the DSP, but stdin is not a terminal so nobody can "
+                f"confirm; nothing was changed",
+                fix=f"review the plan above, then run `datera-iac {command} --yes`")
         return click.confirm("Do you want to perform these actions?", default=False)
 
     return ask
@@ -170,9 +195,10 @@ def _confirm(yes: bool, color: bool, as_json: bool) -> Callable[[Any], bool]:
 
 def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_json: bool,
             destroy: bool = False, refresh_only: bool = False, force_unlock: bool = False,
-            detailed_exitcode: bool = False, refresh_mode: str | None = None) -> None:
-    if force_unlock:
-        _force_unlock(ws)
+            detailed_exitcode: bool = False, refresh_mode: str | None = None,
+            lock_id: str | None = None) -> None:
+    if force_unlock or lock_id:
+        _force_unlock(ws, lock_id)
     shown: list[Any] = []
 
     def on_plan(plan: Any) -> None:
@@ -184,7 +210,7 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
             else:
                 click.echo(render_plan(plan, color=color, verb="up"))
 
-    ask = _confirm(yes, color, as_json)
+    ask = _confirm(yes, color, as_json, "destroy" if destroy else "up")
     plan, result = ws.up(destroy=destroy, refresh_only=refresh_only, on_plan=on_plan,
                          confirm=lambda p: ask(p), refresh=refresh_mode)
     _notes(ws)
@@ -213,14 +239,15 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
 @click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default=None,
               help=_REFRESH_HELP)
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first (the holder is shown).")
+@click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
 @click.pass_context
 def up(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
        backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-       refresh_only: bool, refresh_mode: str | None, force_unlock: bool) -> None:
+       refresh_only: bool, refresh_mode: str | None, force_unlock: bool, lock_id: str | None) -> None:
     """Create, update and delete DSP objects until they match the stack."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="up") as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, refresh_only=refresh_only,
-                force_unlock=force_unlock, refresh_mode=refresh_mode)
+                force_unlock=force_unlock, lock_id=lock_id, refresh_mode=refresh_mode)
 
 
 @click.command(epilog="""
@@ -238,14 +265,15 @@ Examples:
               help="How to read the DSP: full = every object on its own, metadata included; "
                    "fast = bulk lists (no volume metadata).")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+@click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
 @click.pass_context
 def refresh(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, detailed_exitcode: bool, as_json: bool,
-            refresh_mode: str, force_unlock: bool) -> None:
+            refresh_mode: str, force_unlock: bool, lock_id: str | None) -> None:
     """Read every managed object and update the state to match the DSP."""
     with _workspace(file, stack, config, endpoint, backend, command="refresh") as ws:
         _run_up(ctx, ws, yes=True, color=_color(color), as_json=as_json, refresh_only=True,
-                force_unlock=force_unlock, detailed_exitcode=detailed_exitcode,
+                force_unlock=force_unlock, lock_id=lock_id, detailed_exitcode=detailed_exitcode,
                 refresh_mode=refresh_mode)
 
 
@@ -261,15 +289,16 @@ Protected resources make the plan fail; retainOnDelete resources are forgotten, 
 @click.option("-p", "--parallel", default=10, show_default=True, type=click.IntRange(1, 256))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+@click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
 @click.pass_context
 def destroy(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-            force_unlock: bool) -> None:
+            force_unlock: bool, lock_id: str | None) -> None:
     """Delete every object in the stack's state (objects already gone are fine)."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="destroy",
                     need_file=False) as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, destroy=True,
-                force_unlock=force_unlock)
+                force_unlock=force_unlock, lock_id=lock_id)
 
 
 @click.command("import", epilog="""
@@ -285,12 +314,13 @@ Then declare the resource in the stack with the same name; `preview` should show
 @click.argument("ref", metavar="ID")
 @click.option("--protect", is_flag=True, help="Mark the imported resource protected.")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
+@click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
 def import_(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None, backend: str | None,
-            color: bool | None, type_: str, name: str, ref: str, protect: bool, force_unlock: bool) -> None:
+            color: bool | None, type_: str, name: str, ref: str, protect: bool, force_unlock: bool, lock_id: str | None) -> None:
     """Adopt an existing DSP object into the state as NAME (no write to the DSP)."""
     with _workspace(file, stack, config, endpoint, backend, command="import", need_file=False) as ws:
-        if force_unlock:
-            _force_unlock(ws)
+        if force_unlock or lock_id:
+            _force_unlock(ws, lock_id)
         obs = ws.import_resource(name, type_, ref, protect=protect)
         _notes(ws)
         click.echo(f"imported {name} ({obs.id})")
@@ -360,9 +390,11 @@ def state_rm(file: Path | None, stack: str, config: tuple[str, ...], endpoint: s
 
 @state.command("unlock")
 @stack_options
+@click.argument("lock_id", required=False, default=None)
 def state_unlock(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
-                 backend: str | None, color: bool | None) -> None:
-    """Break the stack's lock (for a run that is gone); prints who held it."""
+                 backend: str | None, color: bool | None, lock_id: str | None) -> None:
+    """Break the stack's lock (for a run that is gone); prints who held it. A lock whose
+    holder still runs on this host is broken only when LOCK_ID (the id it names) is given."""
     ws = _workspace(file, stack, config, endpoint, backend, need_file=False)
-    _force_unlock(ws)
+    _force_unlock(ws, lock_id)
 

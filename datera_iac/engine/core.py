@@ -26,7 +26,7 @@ from datera_iac.engine.apply import (
     StateStore,
     state_entry,
 )
-from datera_iac.engine.backends import Backend, describe_holder, open_backend
+from datera_iac.engine.backends import Backend, check_stack_name, describe_holder, open_backend
 from datera_iac.engine.model import Location, StackDef, StackError, has_unknown
 from datera_iac.engine.plan import (
     Facts,
@@ -36,7 +36,7 @@ from datera_iac.engine.plan import (
     recover_pending,
     refresh as read_dsp,
 )
-from datera_iac.engine.state import State, holder_info, mask_inputs
+from datera_iac.engine.state import State, holder_info, is_new_state, mask_inputs
 from datera_iac.errors import InputError
 from datera_iac.resources.base import KINDS, Context, Timeouts, kind_for
 
@@ -190,6 +190,7 @@ class Workspace:
     notes: list[str] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
+        check_stack_name(self.stack)
         if self.state_dir is None:
             base = self.stack_file.parent if self.stack_file else Path.cwd()
             if base.is_file():
@@ -262,6 +263,18 @@ class Workspace:
             self.notes.append(f"no DSP configured: using the bundled simulator (data in {data_dir})")
         return self._sim
 
+    def dsp_label(self) -> str:
+        """Which DSP this run talks to, for the plan header (stdout, not only a note)."""
+        if self._sim is not None:
+            return f"the bundled simulator (data in {self.state_dir / 'dsp-sim'})"
+        ctx = self.ctx or self._context
+        base = getattr(getattr(ctx, "config", None), "base_url", None)
+        return f"the DSP at {base}" if base else ""
+
+    def _label(self, plan: Plan, new_stack: bool) -> None:
+        plan.dsp = self.dsp_label()
+        plan.new_stack = new_stack
+
     def close(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
@@ -315,6 +328,7 @@ class Workspace:
             state = backend.load()
         finally:
             backend.close()
+        new_stack = is_new_state(state)
         ctx = self.context()
         _, notes = recover_pending(ctx, state, self._desired_props(stack))
         facts = Facts()
@@ -323,6 +337,7 @@ class Workspace:
         plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
                          refresh_only=refresh_only, drift=drift)
         plan.recovered = notes
+        self._label(plan, new_stack)
         return plan
 
     def up(self, *, destroy: bool = False, refresh_only: bool = False, confirm: Any = None,
@@ -334,6 +349,7 @@ class Workspace:
         stack = None if destroy and self.stack_file is None else self.definition()
         with self.locked() as (backend, state), self._warming() as warm, responsive_threads():
             ctx = self.context()  # after the lock: an embedded simulator is ours alone
+            new_stack = is_new_state(state)
             if confirm is None and not destroy and not refresh_only:
                 warm(state, stack)
             store = StateStore(backend, state)
@@ -351,6 +367,7 @@ class Workspace:
             plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack, destroy=destroy,
                              refresh_only=refresh_only, drift=drift)
             plan.recovered = notes
+            self._label(plan, new_stack)
             if on_plan is not None:
                 on_plan(plan)
             if plan.errors:
@@ -480,10 +497,12 @@ class Workspace:
         finally:
             backend.close()
 
-    def force_unlock(self) -> dict[str, Any] | None:
+    def force_unlock(self, lock_id: str | None = None) -> dict[str, Any] | None:
+        """Break the stack's lock; a holder still running on this host only when
+        ``lock_id`` is the id it names (LockError otherwise)."""
         backend = self.backend()
         try:
-            return backend.force_unlock()
+            return backend.force_unlock(lock_id)
         finally:
             backend.close()
 

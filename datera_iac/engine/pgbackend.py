@@ -12,7 +12,7 @@ import re
 import threading
 from typing import Any
 
-from datera_iac.engine.backends import Backend, describe_holder
+from datera_iac.engine.backends import Backend, check_break, describe_holder
 from datera_iac.engine.state import State
 from datera_iac.errors import LockError, StateError
 
@@ -143,12 +143,14 @@ class PostgresBackend(Backend):
         finally:
             conn.close()
 
-    def force_unlock(self) -> dict[str, Any] | None:
-        """Terminate the session holding the advisory lock (a hung run elsewhere)."""
+    def force_unlock(self, lock_id: str | None = None) -> dict[str, Any] | None:
+        """Terminate the session holding the advisory lock (a hung run elsewhere); a holder
+        still running on this host only with its ``lock_id`` (:func:`check_break`)."""
         with self._mu:
             row = self._conn.execute(
                 "SELECT holder, backend_pid FROM datera_iac_lock WHERE stack = %s", (self.stack,)
             ).fetchone()
+            check_break(self.stack, row[0] if row else None, lock_id)
             pids = [r[0] for r in self._conn.execute(
                 "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
                 f"AND ((l.classid::bigint << 32) | l.objid::bigint) = ({_KEY} & x'ffffffffffffffff'::bigint)",

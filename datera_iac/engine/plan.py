@@ -128,6 +128,12 @@ class Plan:
     refresh_only: bool = False
     destroy: bool = False
     recovered: list[str] = attrs.field(factory=list)
+    #: the DSP this run talks to, as the plan header shows it (an endpoint, or the bundled
+    #: simulator with its data directory)
+    dsp: str = ""
+    #: the stack has no state yet: everything is planned from scratch (a typo in ``-s``
+    #: shows here before anything is created)
+    new_stack: bool = False
 
     @property
     def changes(self) -> list[Step]:

@@ -121,7 +121,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "outputs": {k: _json_value(v) for k, v in plan.outputs.items()},
         "errors": list(plan.errors),
         "recovered": list(plan.recovered),
+        "dsp": plan.dsp,
+        "new_stack": plan.new_stack,
     }
+
+
+def plan_header(plan: Plan) -> str:
+    """The first line of a plan: which stack (new or not) on which DSP."""
+    new = " (new stack: no state yet)" if plan.new_stack else ""
+    dsp = f" on {plan.dsp}" if plan.dsp else ""
+    return f"Stack {plan.stack}{new}{dsp}"
 
 
 def show_value(v: Any, sensitive: bool = False) -> str:
@@ -141,7 +150,7 @@ def _style(text: str, color: str | None, tty: bool, bold: bool = False) -> str:
 
 def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> str:
     """The plan as text: one block per changed resource, then a summary line."""
-    lines: list[str] = []
+    lines: list[str] = [_style(plan_header(plan), None, color, bold=True)]
     for note in plan.recovered:
         lines.append(_style(f"recovered: {note}", "cyan", color))
     if plan.drift:

@@ -37,6 +37,7 @@ __all__ = [
     "dumps",
     "hash_secret",
     "holder_info",
+    "is_new_state",
     "is_digest",
     "mask_inputs",
     "mask_outputs",
@@ -292,6 +293,11 @@ class State:
         if seq:
             self.seq = seq
         self.serial += 1
+
+
+def is_new_state(state: State) -> bool:
+    """A stack that has never been written: no snapshot, no journal record."""
+    return state.serial == 0 and not state.resources and not state.pending and not state.deposed
 
 
 def holder_info(command: str = "") -> dict[str, Any]:
