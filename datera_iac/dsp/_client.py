@@ -74,6 +74,10 @@ _ERRORS: Final[dict[int, type[DspError]]] = {
     422: ValidationFailed,
     503: Unavailable,
 }
+#: the largest ``limit`` the DSP's schema allows on a list (``GET /app_instances``: 0..1000)
+MAX_PAGE: Final = 1000
+#: the page size an older DSP that refuses ``limit=1000`` is asked for instead (its default)
+FALLBACK_PAGE: Final = 100
 _HEADERS: Final = {
     "Content-Type": "application/json; charset=utf-8",
     "Accept": "application/json",
@@ -190,6 +194,8 @@ class DspClient:
         #: it instead of sending the same credentials again (account lockout policies count
         #: failed logins)
         self._refused_login: AuthFailed | None = None
+        #: the page size lists ask for: the schema's maximum until the DSP refuses it
+        self._page = MAX_PAGE
         self.default_tenant = "/root" if config.tenant_mode == "map" else config.tenant_for()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -385,16 +391,21 @@ class DspClient:
         tenant: str | None = None,
         filter: str | None = None,
         sort: str | None = None,
-        page_size: int = 100,
+        page_size: int | None = None,
     ) -> Iterator[Any]:
         """Iterate over every item of a collection, following pages lazily.
 
         v2.2 pages with ``limit``/``offset`` until ``metadata.total_count``; v2.1 reports
         ``metadata.total``. A server that ignores ``offset`` or stops short raises
         :class:`DspError` rather than returning a silently truncated list.
+
+        Without ``page_size``, pages are as large as the schema allows (``MAX_PAGE``, 1,000):
+        ten times fewer round trips than the DSP's default of 100. A DSP that refuses that
+        limit on the first page (400/422) is asked again with ``FALLBACK_PAGE`` (100); if
+        that works, this client keeps using it.
         """
-        if not 1 <= page_size <= 1000:
-            raise ValueError("page_size must be between 1 and 1000")
+        if page_size is not None and not 1 <= page_size <= MAX_PAGE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE}")
         return self._pages(path, tenant=tenant, filter=filter, sort=sort, page_size=page_size)
 
     def ensure_tenant(self, path: str) -> str:
@@ -935,22 +946,40 @@ class DspClient:
         tenant: str | None,
         filter: str | None,
         sort: str | None,
-        page_size: int,
+        page_size: int | None,
     ) -> Iterator[Any]:
         offset = 0
         previous_first: Any = None
+        adaptive, fell_back = page_size is None, False
+        if page_size is None:
+            page_size = self._page
         while True:
             params: dict[str, Any] = {"limit": page_size, "offset": offset}
             if filter:
                 params["filter"] = filter
             if sort:
                 params["sort"] = sort
-            try:
-                body = self.request("GET", path, params=params, tenant=tenant)
-            except NotFound as e:
-                if offset == 0 and str(e.message).startswith("No data at"):
-                    return
-                raise
+            while True:
+                try:
+                    body = self.request("GET", path, params=params, tenant=tenant)
+                    break
+                except NotFound as e:
+                    if offset == 0 and str(e.message).startswith("No data at"):
+                        return
+                    raise
+                except (InvalidRequest, ValidationFailed):
+                    # an older DSP that caps ``limit`` below the schema's maximum: ask again
+                    # at its default size; a refusal for another reason (a bad filter)
+                    # repeats and is raised from there
+                    if not (adaptive and offset == 0 and page_size > FALLBACK_PAGE):
+                        raise
+                    page_size = params["limit"] = FALLBACK_PAGE
+                    adaptive, fell_back = False, True
+            if fell_back:  # the smaller page was accepted: keep asking for it
+                fell_back = False
+                self._page = FALLBACK_PAGE
+                log.info("the DSP refused limit=%d on %s; listing %d at a time",
+                         MAX_PAGE, path, FALLBACK_PAGE)
             items = _data(body)
             if isinstance(items, dict):  # a collection keyed by name (legacy shape)
                 items = builtins.list(items.values())

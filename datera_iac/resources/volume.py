@@ -570,7 +570,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def read_many(
         self, ctx: Context, ids: Iterable[str]
     ) -> dict[str, Observed[VolumeSpec, VolumeOutputs] | None]:
-        """One paged ``GET /app_instances`` per tenant (pages of 100). Metadata is not
+        """One paged ``GET /app_instances`` per tenant (pages of up to 1,000, the schema's maximum). Metadata is not
         fetched (it would cost a GET per volume): ``volume_type`` and ``metadata`` come
         back unknown (None), which :meth:`diff` does not count as a change. A caller that
         must see metadata drift reads each volume (the engine's ``--refresh=full``)."""

@@ -15,6 +15,9 @@ Knobs (settable at start, by :meth:`SimServer.set_faults`, or ``PUT /_sim/faults
 ``key_ttl``                session lifetime in seconds (default 900)
 ``only``                   a regex on "METHOD /path": faults apply to matching requests only
 ``seed``                   seed of the random source used by the rates (reproducible runs)
+``max_list_limit``         the largest ``limit`` a list accepts (default 1000, the schema's
+                           maximum); a larger one is refused with 422, as an older DSP that
+                           caps its pages would
 
 Faults hit ``/v2.x/...`` and ``/api_versions``; the admin endpoints under ``/_sim`` never.
 """
@@ -59,11 +62,12 @@ class Faults:
     key_ttl: float = attrs.field(default=900.0, converter=float, validator=_nonneg)
     only: str | None = attrs.field(default=None, validator=_regex)
     seed: int | None = None
+    max_list_limit: int = attrs.field(default=1000, converter=int, validator=_nonneg)
     rng: random.Random = attrs.field(factory=random.Random, repr=False, eq=False)
 
     KNOBS = (
         "latency_ms", "fail_503_rate", "fail_503_burst", "init_500", "drop_after_write_rate",
-        "drop_after_write_burst", "key_ttl", "only", "seed", "expire_keys",
+        "drop_after_write_burst", "key_ttl", "only", "seed", "max_list_limit", "expire_keys",
     )
 
     def __attrs_post_init__(self) -> None:

@@ -40,7 +40,7 @@ from datera_iac.sim.errors import (
     ValidationFailed,
 )
 from datera_iac.sim.faults import Faults
-from datera_iac.sim.query import page
+from datera_iac.sim.query import Rows, page
 from datera_iac.sim.store import Store
 from datera_iac.sim.arrival import arrival_of
 from datera_iac.sim.validation import validate
@@ -57,9 +57,11 @@ _PARAM = re.compile(r":([A-Za-z_]+)")
 
 @attrs.define
 class Listing:
-    """A handler result that is a collection: the envelope filters, sorts and pages it."""
+    """A handler result that is a collection: the envelope filters, sorts and pages it
+    (rendered entities, or the store's :class:`~datera_iac.sim.query.Rows`, rendered a page
+    at a time)."""
 
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]] | Rows
 
 
 @attrs.define
@@ -694,7 +696,7 @@ async def _handle(state: SimState, request: web.Request, route: Route | None, ve
     rel = path[len(version) + 1:]
     env: dict[str, Any] = {"tenant": tenant, "path": rel, "version": version}
     if isinstance(result, Listing):
-        data, meta = page(result.items, params, version)
+        data, meta = page(result.items, params, version, max_limit=faults.max_list_limit)
         env["data"] = data
         env["metadata"] = meta
     else:

@@ -14,6 +14,11 @@ also *readable* (and referable) from descendant tenants; they are only changed f
 After each request the route layer calls :meth:`Store.flush`, which writes the touched
 top-level objects to the journal (SQLite, if configured) and calls the data-plane hook for
 storage instances that changed.
+
+Lists are served a page at a time (:class:`datera_iac.sim.query.Rows`): each list route
+reads a list of the collection's stored objects in order, kept until the collection's
+membership changes (a create or delete: the next list copies the dict's values once), and
+renders only the page it returns.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import attrs
 from datera_iac.sim import entities as ent
 from datera_iac.sim.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from datera_iac.sim.hooks import Dataplane, NullDataplane
+from datera_iac.sim.query import Rows
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,10 @@ class Store:
         self.tenants: dict[str, dict[str, Any]] = {}
         self.objs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self.ai_names: dict[str, dict[str, str]] = {}
+        #: ordered lists of stored objects for the list routes (see :meth:`_view`)
+        self._views: dict[tuple[str, ...], tuple[tuple[int, int], list[Any]]] = {}
+        self._membership: dict[str, int] = {}  # collection -> membership changes so far
+        self._layout = 0  # tenant tree changes so far
         loaded = journal.load() if journal is not None else None
         if loaded and ROOT in loaded[0]:
             self._install(*loaded)
@@ -126,6 +136,7 @@ class Store:
     # ------------------------------------------------------------------ state basics
 
     def _install(self, tenants: dict[str, dict[str, Any]], objs: dict[str, Any]) -> None:
+        self._layout += 1
         self.tenants = tenants
         self.objs = {t: {c: dict(objs.get(t, {}).get(c, {})) for c in COLLS} for t in tenants}
         self.ai_names = {
@@ -138,6 +149,7 @@ class Store:
         self.tenants = {}
         self.objs = {}
         self.ai_names = {}
+        self._layout += 1
         self._si_events.clear()
         self.generation += 1
         self._add_tenant(ROOT, "root", "", "")
@@ -168,15 +180,35 @@ class Store:
         self.tenants[path] = {"name": name, "descr": descr, "parent_path": parent}
         self.objs[path] = {c: {} for c in COLLS}
         self.ai_names[path] = {}
+        self._layout += 1
         self.dirty.add((path, TENANT_ROW, ""))
 
     def _put(self, tenant: str, coll: str, key: str, obj: dict[str, Any]) -> None:
-        self.objs[tenant][coll][key] = obj
+        objs = self.objs[tenant][coll]
+        if key not in objs:
+            self._membership[coll] = self._membership.get(coll, 0) + 1
+        objs[key] = obj
         self.touch(tenant, coll, key)
 
     def _drop(self, tenant: str, coll: str, key: str) -> None:
-        self.objs[tenant][coll].pop(key, None)
+        if self.objs[tenant][coll].pop(key, None) is not None:
+            self._membership[coll] = self._membership.get(coll, 0) + 1
         self.touch(tenant, coll, key)
+
+    def _view(self, key: tuple[str, ...], coll: str, build: Callable[[], list[Any]]) -> list[Any]:
+        """``build()``, kept until ``coll``'s membership or the tenant tree changes: the
+        ordered rows a list route pages through (its length is the total count)."""
+        stamp = (self._layout, self._membership.get(coll, 0))
+        hit = self._views.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        rows = build()
+        self._views[key] = (stamp, rows)
+        return rows
+
+    def _keys(self, tenant: str, coll: str) -> list[str]:
+        """The keys of a tenant's own objects of ``coll``, in creation order."""
+        return self._view((tenant, coll), coll, lambda: list(self.objs[tenant][coll]))
 
     def touch(self, tenant: str, coll: str, key: str) -> None:
         """Record that a top-level object changed (persistence, cached totals)."""
@@ -277,8 +309,9 @@ class Store:
             raise NotFound(f"tenant {path} does not exist")
         return path
 
-    def list_tenants(self, tenant: str) -> list[dict[str, Any]]:
-        return [self.render_tenant(t) for t in sorted(self._descendants(tenant))]
+    def list_tenants(self, tenant: str) -> Rows:
+        paths = self._view(("tenants", tenant), TENANT_ROW, lambda: sorted(self._descendants(tenant)))
+        return Rows(paths, self.render_tenant, {"path": _same, "tenant": _same})
 
     def create_tenant(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         parent = body.get("parent_path") or tenant
@@ -325,6 +358,7 @@ class Store:
             raise Conflict(f"tenant {path} still holds {', '.join(busy)}; delete them first")
         out = self.render_tenant(path)
         del self.tenants[path], self.objs[path], self.ai_names[path]
+        self._layout += 1
         self.dirty.add((path, TENANT_ROW, ""))
         return out
 
@@ -375,8 +409,17 @@ class Store:
             si_ips=self._si_ips(tenant, ai), node_paths=self.node_paths, reveal=reveal,
         )
 
-    def list_ais(self, tenant: str, version: str) -> list[dict[str, Any]]:
-        return [self.render_ai(tenant, ai, version) for ai in self.objs[tenant]["app_instances"].values()]
+    def list_ais(self, tenant: str, version: str) -> Rows:
+        ais = self.objs[tenant]["app_instances"]
+        names = self.ai_names[tenant]
+
+        def by_name(name: str) -> list[str]:
+            aid = names.get(name)
+            return [aid] if aid in ais else []
+
+        return Rows(self._keys(tenant, "app_instances"),
+                    lambda aid: self.render_ai(tenant, ais[aid], version),
+                    {a: _via(ais, get) for a, get in _AI_FIELDS.items()}, {"name": by_name})
 
     def get_ai(self, tenant: str, key: str, version: str) -> dict[str, Any]:
         return self.render_ai(tenant, self.get_ai_obj(tenant, key), version)
@@ -750,9 +793,10 @@ class Store:
             ips=self._si_ips(tenant, ai)[si["name"]], node_paths=self.node_paths,
         )
 
-    def list_sis(self, tenant: str, ai_key: str, version: str) -> list[dict[str, Any]]:
+    def list_sis(self, tenant: str, ai_key: str, version: str) -> Rows:
         ai = self.get_ai_obj(tenant, ai_key)
-        return [self.render_si(tenant, ai, si, version) for si in ai["storage_instances"].values()]
+        return Rows(list(ai["storage_instances"].values()),
+                    lambda si: self.render_si(tenant, ai, si, version), _NAMED)
 
     def get_si(self, tenant: str, ai_key: str, si_name: str, version: str) -> dict[str, Any]:
         ai, si = self.get_si_obj(tenant, ai_key, si_name)
@@ -856,9 +900,9 @@ class Store:
         self._si_changed(tenant, ai, si_name)
         return ent.acl_policy(ent.si_path(ai, si), si["acl"])
 
-    def acl_items(self, tenant: str, ai_key: str, si_name: str, kind: str) -> list[dict[str, Any]]:
+    def acl_items(self, tenant: str, ai_key: str, si_name: str, kind: str) -> Rows:
         _ai, si = self.get_si_obj(tenant, ai_key, si_name)
-        return [dict(i) for i in si["acl"][kind]]
+        return Rows(list(si["acl"][kind]), dict, {"path": lambda i: i.get("path")})
 
     def get_auth(self, tenant: str, ai_key: str, si_name: str) -> dict[str, Any]:
         ai, si = self.get_si_obj(tenant, ai_key, si_name)
@@ -883,9 +927,10 @@ class Store:
     def render_vol(self, tenant: str, ai: dict[str, Any], si: dict[str, Any], vol: dict[str, Any], version: str) -> dict[str, Any]:
         return ent.volume(ai, si, vol, now=self.now(), tenant=tenant, version=version, node_paths=self.node_paths)
 
-    def list_vols(self, tenant: str, ai_key: str, si_name: str, version: str) -> list[dict[str, Any]]:
+    def list_vols(self, tenant: str, ai_key: str, si_name: str, version: str) -> Rows:
         ai, si = self.get_si_obj(tenant, ai_key, si_name)
-        return [self.render_vol(tenant, ai, si, v, version) for v in si["volumes"].values()]
+        return Rows(list(si["volumes"].values()),
+                    lambda v: self.render_vol(tenant, ai, si, v, version), _NAMED)
 
     def get_vol(self, tenant: str, ai_key: str, si_name: str, vol_name: str, version: str) -> dict[str, Any]:
         return self.render_vol(tenant, *self.get_vol_obj(tenant, ai_key, si_name, vol_name), version)
@@ -989,10 +1034,11 @@ class Store:
         ai, si, vol = self.get_vol_obj(tenant, ai_key, si_name, vol_name or "")
         return ai, vol, ent.vol_path(ai, si, vol)
 
-    def list_snaps(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> list[dict[str, Any]]:
+    def list_snaps(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> Rows:
         _ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
         now = self.now()
-        return [ent.snapshot(ppath, s, now, tenant) for s in parent["snapshots"].values()]
+        return Rows(list(parent["snapshots"].values()), lambda s: ent.snapshot(ppath, s, now, tenant),
+                    {"timestamp": lambda s: s["timestamp"], "utc_ts": lambda s: s["timestamp"]})
 
     def get_snap(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None, ts: str) -> dict[str, Any]:
         _ai, parent, ppath = self._snap_parent(tenant, ai_key, si_name, vol_name)
@@ -1034,9 +1080,10 @@ class Store:
     def _policy_parent(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> tuple[dict[str, Any], dict[str, Any], str]:
         return self._snap_parent(tenant, ai_key, si_name, vol_name)
 
-    def list_policies(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> list[dict[str, Any]]:
+    def list_policies(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None) -> Rows:
         _ai, parent, ppath = self._policy_parent(tenant, ai_key, si_name, vol_name)
-        return [ent.snapshot_policy(ppath, p) for p in parent["snapshot_policies"].values()]
+        return Rows(list(parent["snapshot_policies"].values()),
+                    lambda p: ent.snapshot_policy(ppath, p), _NAMED)
 
     def get_policy(self, tenant: str, ai_key: str, si_name: str | None, vol_name: str | None, name: str) -> dict[str, Any]:
         _ai, parent, ppath = self._policy_parent(tenant, ai_key, si_name, vol_name)
@@ -1097,12 +1144,26 @@ class Store:
 
     # ------------------------------------------------------------------ initiators / groups
 
-    def _inherited_list(self, tenant: str, coll: str) -> list[tuple[str, dict[str, Any]]]:
-        seen: dict[str, tuple[str, dict[str, Any]]] = {}
-        for t in reversed(self.lineage(tenant)):  # nearer tenants override farther ones
-            for k, o in self.objs[t][coll].items():
-                seen[k] = (t, o)
-        return list(seen.values())
+    def _inherited_keys(self, tenant: str, coll: str) -> list[tuple[str, str]]:
+        """(owner tenant, key) of every ``coll`` object ``tenant`` can read, kept as a view."""
+        def build() -> list[tuple[str, str]]:
+            seen: dict[str, tuple[str, str]] = {}
+            for t in reversed(self.lineage(tenant)):  # nearer tenants override farther ones
+                for k in self.objs[t][coll]:
+                    seen[k] = (t, k)
+            return list(seen.values())
+        return self._view(("inherited", tenant, coll), coll, build)
+
+    def _inherited_rows(self, tenant: str, coll: str,
+                        render: Callable[[str, dict[str, Any]], dict[str, Any]], *attrs_: str) -> Rows:
+        """An inherited collection as (owner, key) rows, with ``attrs_`` read as stored."""
+        objs = self.objs
+
+        def obj(tk: tuple[str, str]) -> dict[str, Any]:
+            return objs[tk[0]][coll][tk[1]]
+
+        return Rows(self._inherited_keys(tenant, coll), lambda tk: render(tk[0], obj(tk)),
+                    {a: (lambda tk, a=a: obj(tk).get(a)) for a in attrs_})
 
     def _get_inherited(self, tenant: str, coll: str, key: str, what: str) -> tuple[str, dict[str, Any]]:
         found = self._find_inherited(tenant, coll, key)
@@ -1135,8 +1196,8 @@ class Store:
     def render_initiator(tenant: str, o: dict[str, Any]) -> dict[str, Any]:
         return {"path": f"/initiators/{o['id']}", "id": o["id"], "name": o["name"], "tenant": tenant}
 
-    def list_initiators(self, tenant: str) -> list[dict[str, Any]]:
-        return [self.render_initiator(t, o) for t, o in self._inherited_list(tenant, "initiators")]
+    def list_initiators(self, tenant: str) -> Rows:
+        return self._inherited_rows(tenant, "initiators", self.render_initiator, "id", "name")
 
     def get_initiator(self, tenant: str, iqn: str) -> dict[str, Any]:
         return self.render_initiator(*self._get_inherited(tenant, "initiators", iqn, "initiator"))
@@ -1179,8 +1240,8 @@ class Store:
                 out.append({"path": path, "tenant": owner})
         return out
 
-    def list_groups(self, tenant: str) -> list[dict[str, Any]]:
-        return [self.render_group(t, o) for t, o in self._inherited_list(tenant, "initiator_groups")]
+    def list_groups(self, tenant: str) -> Rows:
+        return self._inherited_rows(tenant, "initiator_groups", self.render_group, "name")
 
     def get_group(self, tenant: str, name: str) -> dict[str, Any]:
         return self.render_group(*self._get_inherited(tenant, "initiator_groups", name, "initiator_group"))
@@ -1243,8 +1304,8 @@ class Store:
             "network_paths": [dict(np, path=f"{p}/network_paths/{np['name']}") for np in o["network_paths"]],
         }
 
-    def list_pools(self, tenant: str) -> list[dict[str, Any]]:
-        return [self.render_pool(t, o) for t, o in self._inherited_list(tenant, "access_network_ip_pools")]
+    def list_pools(self, tenant: str) -> Rows:
+        return self._inherited_rows(tenant, "access_network_ip_pools", self.render_pool, "name")
 
     def get_pool(self, tenant: str, name: str) -> dict[str, Any]:
         return self.render_pool(*self._get_inherited(tenant, "access_network_ip_pools", name, "access_network_ip_pool"))
@@ -1340,8 +1401,8 @@ class Store:
             "app_instances": [],
         }
 
-    def list_templates(self, tenant: str) -> list[dict[str, Any]]:
-        return [self.render_template(t, o) for t, o in self._inherited_list(tenant, "app_templates")]
+    def list_templates(self, tenant: str) -> Rows:
+        return self._inherited_rows(tenant, "app_templates", self.render_template, "name")
 
     def get_template(self, tenant: str, name: str) -> dict[str, Any]:
         return self.render_template(*self._get_inherited(tenant, "app_templates", name, "app_template"))
@@ -1407,9 +1468,9 @@ class Store:
         return {"path": p, "name": o["name"], "descr": o.get("descr") or "", "max": list(o["max"]),
                 "min": list(o["min"]), "resolved_path": p, "resolved_tenant": tenant, "tenant": tenant}
 
-    def list_placements(self, tenant: str) -> list[dict[str, Any]]:
+    def list_placements(self, tenant: str) -> Rows:
         self._check_33()
-        return [self.render_placement(t, o) for t, o in self._inherited_list(tenant, "placement_policies")]
+        return self._inherited_rows(tenant, "placement_policies", self.render_placement, "name")
 
     def get_placement(self, tenant: str, name: str) -> dict[str, Any]:
         self._check_33()
@@ -1529,3 +1590,24 @@ class Store:
         import json
 
         return json.dumps({"tenants": self.tenants, "objs": self.objs}, sort_keys=True, default=str)
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _via(objs: dict[str, dict[str, Any]], get: Callable[[dict[str, Any]], Any]) -> Callable[[str], Any]:
+    """``get`` on the object stored under a key."""
+    return lambda key: get(objs[key])
+
+
+#: attributes a rendered object shows exactly as stored (filters and sorts on them read the
+#: stored objects: see :class:`datera_iac.sim.query.Rows`)
+_NAMED: dict[str, Callable[[dict[str, Any]], Any]] = {"name": lambda o: o.get("name")}
+_AI_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "name": lambda ai: ai["name"],
+    "id": lambda ai: ai["id"],
+    "uuid": lambda ai: ai["uuid"],
+    "descr": lambda ai: ai.get("descr") or "",
+    "path": lambda ai: ent.ai_path(ai),
+}

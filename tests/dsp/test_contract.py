@@ -20,8 +20,10 @@ from datera_iac.errors import (
     ConfigError,
     Conflict,
     ConnectionLost,
+    InvalidRequest,
     NotFound,
     Unavailable,
+    ValidationFailed,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -152,17 +154,39 @@ def test_create_conflict_uses_find(sim):
 
 
 def test_paging_over_many_items(sim):
-    """250 app instances come back complete in 3 pages of 100 (request count checked)."""
+    """250 app instances come back complete: in one page of the schema's maximum (1,000) by
+    default, in 3 pages of 100 when asked for 100 (request counts checked)."""
     c = client(sim)
     for i in range(250):
         c.post("/app_instances", {"name": f"ai-{i:03d}"})
     before = sim.counters().get("GET /v2.2/app_instances", 0)
     names = [a["name"] for a in c.list("/app_instances", sort="name")]
     assert names == [f"ai-{i:03d}" for i in range(250)]
-    assert sim.counters()["GET /v2.2/app_instances"] - before == 3
+    assert sim.counters()["GET /v2.2/app_instances"] - before == 1
+    assert [a["name"] for a in c.list("/app_instances", sort="name", page_size=100)] == names
+    assert sim.counters()["GET /v2.2/app_instances"] - before == 4
     c21 = client(sim, api_version="2.1")
     assert len(list(c21.list("/app_instances", page_size=100))) == 250
     assert sim.counters()["GET /v2.1/app_instances"] == 3
+
+
+def test_paging_falls_back_where_the_dsp_refuses_large_pages(sim):
+    """A DSP that caps ``limit`` below 1,000 refuses the first page (422); the client asks
+    again at 100, gets everything, and asks for 100 from then on (no refusal twice)."""
+    c = client(sim)
+    for i in range(250):
+        c.post("/app_instances", {"name": f"ai-{i:03d}"})
+    sim.set_faults(max_list_limit=100)
+    with pytest.raises(ValidationFailed, match="limit"):
+        list(c.list("/app_instances", page_size=1000))  # an explicit size is not adapted
+    before = sim.counters().get("GET /v2.2/app_instances", 0)
+    assert [a["name"] for a in c.list("/app_instances")] == [f"ai-{i:03d}" for i in range(250)]
+    assert sim.counters()["GET /v2.2/app_instances"] - before == 1 + 3  # refused, then 3 pages
+    assert len(list(c.list("/app_instances"))) == 250
+    assert sim.counters()["GET /v2.2/app_instances"] - before == 1 + 3 + 3
+    # a refusal that is not about the page size is raised, after one retry at 100
+    with pytest.raises(InvalidRequest, match="filter"):
+        list(client(sim).list("/app_instances", filter="bogus filter"))
 
 
 def test_filter(sim):

@@ -76,3 +76,50 @@ def test_nested_lists_filter_too(api, body) -> None:
     api.ok("POST", f"{ai['path']}/storage_instances", {"name": "storage-2"})
     got = api.ok("GET", f"{ai['path']}/storage_instances", params={"filter": "name=storage-2"})
     assert [s["name"] for s in got] == ["storage-2"]
+
+
+def test_pages_render_only_the_page_and_match_a_full_render() -> None:
+    """Lists are paged over the store's stored objects and render only the page's objects
+    (O(page) at any size); filters and sorts read stored attributes where the rendered value
+    is the stored one. Every answer equals filtering, sorting and paging the fully rendered
+    collection, also after creates, renames and deletes (the ordered view follows them)."""
+    import attrs
+
+    from datera_iac.sim.query import Rows, page
+    from datera_iac.sim.store import ROOT, Store
+
+    store = Store()
+    for i in (3, 1, 4, 0, 2):
+        store.create_ai(ROOT, {"name": f"OS-{i:03d}-vol", "descr": "odd" if i % 2 else ""}, "v2.2")
+    for n in ("ign-a", "ign-b"):
+        store.create_initiator(ROOT, {"id": f"iqn.2025-01.org:{n}", "name": n})
+    queries = [{}, {"limit": "2", "offset": "1"}, {"filter": "name=OS-004-vol"},
+               {"filter": "name=nope"}, {"filter": "match(name,OS-00[12].*)"},
+               {"sort": "-name", "limit": "3"}, {"sort": "descr"}, {"filter": "descr=odd", "sort": "name"},
+               {"filter": "admin_state=online", "sort": "-uuid", "offset": "2"}]
+
+    def check(rows: Rows, full: list[dict[str, object]]) -> None:
+        for q in queries:
+            for version in ("v2.1", "v2.2"):
+                assert page(rows, q, version) == page(full, q, version), (q, version)
+
+    for r in range(3):
+        # the truth: every stored object rendered, in the store's own order
+        check(store.list_ais(ROOT, "v2.2"),
+              [store.render_ai(ROOT, ai, "v2.2") for ai in store.objs[ROOT]["app_instances"].values()])
+        check(store.list_initiators(ROOT),
+              [store.render_initiator(ROOT, o) for o in store.objs[ROOT]["initiators"].values()])
+        first, second = store.list_ais(ROOT, "v2.2").rows[:2]
+        store.update_ai(ROOT, first, {"name": f"OS-10{r}-vol"}, "v2.2")  # rename
+        store.create_ai(ROOT, {"name": f"OS-00{r}-new"}, "v2.2")
+        store.delete_ai(ROOT, second, {"force": True}, "v2.2")
+        store.create_initiator(ROOT, {"id": f"iqn.2025-01.org:x{r}", "name": f"x{r}"})
+    assert [a["name"] for a in page(store.list_ais(ROOT, "v2.2"), {}, "v2.2")[0]] == \
+        [ai["name"] for ai in store.objs[ROOT]["app_instances"].values()]
+
+    rendered: list[object] = []
+    rows = store.list_ais(ROOT, "v2.2")
+    counting = attrs.evolve(rows, render=lambda r: rendered.append(r) or rows.render(r))
+    data, meta = page(counting, {"limit": "2", "offset": "3", "filter": "match(name,OS-.*)",
+                                 "sort": "name"}, "v2.2")
+    assert len(data) == 2 and meta["total_count"] == len(rows.rows) and len(rendered) == 2
