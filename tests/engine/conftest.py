@@ -265,9 +265,10 @@ def _pg_bin(name: str) -> str | None:
 def postgres_url():
     """A throwaway PostgreSQL server on 127.0.0.1 (initdb in a temp dir as ``nobody``,
     trust auth, fsync off); stopped by PID at the end of the session."""
+    from tests.tools import require
+
+    require("initdb", "postgres")
     initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
-    if not initdb or not postgres:
-        pytest.skip("PostgreSQL binaries not installed (apt install postgresql)")
     base = tempfile.mkdtemp(prefix="datera-iac-pg-")
     user = "nobody" if os.geteuid() == 0 else None
     if user:

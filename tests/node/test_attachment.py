@@ -26,7 +26,8 @@ from datera_iac.resources.attachment import (
 from datera_iac.resources.base import Context, Timeouts, kind_for
 from datera_iac.resources.volume import Volume
 from datera_iac.sim import SimServer
-from datera_iac.sim.dataplane import TgtDataPlane, tgt_available
+from datera_iac.sim.dataplane import TgtDataPlane
+from tests.tools import require
 
 KIND = NodeAttachment()
 SECRET = "Chap-Secret-01"
@@ -245,14 +246,11 @@ def test_missing_volume_is_an_input_error(sim, node):
 
 # ---- against a live tgtd target ---------------------------------------------------------
 
-_TGT = tgt_available() or (None if os.path.exists("/usr/bin/iscsi-ls")
-                           else "libiscsi-bin (iscsi-ls) not installed")
 
 
 @pytest.fixture(scope="module")
 def tgt_sim(tmp_path_factory):
-    if _TGT:
-        pytest.skip(_TGT)
+    require("tgtd", "tgtadm", "iscsi-ls", "iscsi-inq", "iscsi-readcapacity16")
     dp = TgtDataPlane(portals=["127.0.0.1", "127.0.0.2"],
                       data_dir=tmp_path_factory.mktemp("tgt-luns"))
     dp.start()

@@ -12,11 +12,11 @@ import pytest
 from datera_iac.errors import NodeError
 from datera_iac.node.iscsi import Chap
 from datera_iac.node.userspace import IscsiLun, LibIscsi
-from datera_iac.sim.dataplane import DATA_LUN, TgtDataPlane, tgt_available
+from datera_iac.sim.dataplane import DATA_LUN, TgtDataPlane
+from tests.tools import needs
 
-_WHY = tgt_available() or (
-    None if os.path.exists("/usr/bin/iscsi-ls") else "libiscsi-bin (iscsi-ls) not installed")
-pytestmark = [pytest.mark.tgt, pytest.mark.skipif(_WHY is not None, reason=_WHY or "")]
+pytestmark = pytest.mark.tgt
+_needs = needs("tgtd", "tgtadm", "iscsi-ls", "iscsi-inq", "iscsi-readcapacity16")
 
 INIT = "iqn.2024-01.org.example:node1"
 OTHER = "iqn.2024-01.org.example:node2"

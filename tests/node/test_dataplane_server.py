@@ -18,11 +18,11 @@ import requests
 
 from datera_iac.node.userspace import IscsiLun, LibIscsi
 from datera_iac.sim import SimServer
-from datera_iac.sim.dataplane import DATA_LUN, TgtDataPlane, tgt_available
+from datera_iac.sim.dataplane import DATA_LUN, TgtDataPlane
+from tests.tools import needs
 
-_WHY = tgt_available() or (
-    None if os.path.exists("/usr/bin/iscsi-ls") else "libiscsi-bin (iscsi-ls) not installed")
-pytestmark = [pytest.mark.tgt, pytest.mark.skipif(_WHY is not None, reason=_WHY or "")]
+pytestmark = pytest.mark.tgt
+_needs = needs("tgtd", "tgtadm", "iscsi-ls", "iscsi-inq", "iscsi-readcapacity16")
 
 INIT = "iqn.2024-01.org.example:plane-server"
 PORTALS = ["127.0.0.1", "127.0.0.2"]

@@ -3,17 +3,15 @@ blank gets a filesystem, anything else is never formatted, a probe error is an e
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
 from datera_iac.errors import CommandFailed, NodeError
 from datera_iac.node.fs import ensure_filesystem, is_mounted, probe_signature
 from datera_iac.node.runner import LocalRunner
+from tests.tools import needs, require
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("blkid", "wipefs", "mkfs.ext4")),
-    reason="util-linux (blkid, wipefs) or e2fsprogs (mkfs.ext4) not installed")
+_needs = needs("blkid", "wipefs", "mkfs.ext4")
 
 
 class Recording(LocalRunner):
@@ -105,12 +103,11 @@ def _block_count(image: str) -> int:
                     if line.startswith("Block count:")))
 
 
-@pytest.mark.skipif(not all(shutil.which(t) for t in ("resize2fs", "e2fsck", "dumpe2fs")),
-                    reason="e2fsprogs (resize2fs, e2fsck, dumpe2fs) not installed")
 def test_grow_filesystem_runs_the_real_resize2fs(blank, tmp_path):
     """The real resize2fs grows an ext4 to fill its grown device (offline here - this
     sandbox refuses the online-resize ioctl - so the image is checked first and
     /proc/mounts is a test file saying it is mounted); a second run is a no-op."""
+    require("resize2fs", "e2fsck", "dumpe2fs")
     import subprocess
 
     from datera_iac.node.fs import grow_filesystem

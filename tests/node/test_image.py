@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
-import shutil
 import subprocess
 import threading
 from typing import Any
@@ -29,10 +28,11 @@ from datera_iac.node.image import (
 from datera_iac.resources.base import Context, Timeouts
 from datera_iac.resources.volume import Volume
 from datera_iac.sim import SimServer
-from datera_iac.sim.dataplane import TgtDataPlane, tgt_available
+from datera_iac.sim.dataplane import TgtDataPlane
+from tests.tools import needs
 
-_WHY = tgt_available() or (None if shutil.which("qemu-img") else "qemu-img not installed")
-pytestmark = [pytest.mark.tgt, pytest.mark.skipif(_WHY is not None, reason=_WHY or "")]
+pytestmark = pytest.mark.tgt
+_needs = needs("tgtd", "tgtadm", "qemu-img", "qemu-img iscsi driver")
 
 INIT = "iqn.2024-01.org.example:imager"
 MIB = 1 << 20

@@ -3,7 +3,6 @@ a private mount namespace, so the host's /etc is never touched."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -12,8 +11,9 @@ from click.testing import CliRunner
 
 from datera_iac.node.cli import node
 from datera_iac.node.multipath import multipath_conf
+from tests.tools import needs
 
-_HAVE = shutil.which("multipath") and shutil.which("unshare")
+_needs = needs("multipath", "unshare", "mount")
 
 # Runs inside `unshare -m`: overlay /etc with a dir holding our file, then `multipath -t`.
 _IN_NS = r"""
@@ -47,7 +47,6 @@ def _device_block(merged: str) -> str:
     return merged[i:merged.index("}", i)]
 
 
-@pytest.mark.skipif(not _HAVE, reason="multipath-tools (multipath) or unshare not installed")
 def test_generated_conf_accepted_by_multipath_tools(tmp_path):
     """multipath -t merges our DATERA/IBLOCK device section with no warning: no rejected
     (checker_timer) or ignored (getuid_callout) keyword."""
@@ -64,7 +63,6 @@ def test_generated_conf_accepted_by_multipath_tools(tmp_path):
     assert 'vendor "DATERA.*"' in merged[merged.index("blacklist_exceptions"):]
 
 
-@pytest.mark.skipif(not _HAVE, reason="multipath-tools (multipath) or unshare not installed")
 def test_the_validation_catches_bad_keywords(tmp_path):
     """The check is real: the cinder doc's `checker_timer` and the old getuid_callout are
     reported by multipath-tools (so our file's silence means something)."""

@@ -5,7 +5,6 @@ needed) in a private mount namespace, reached through that SSH runner."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +18,9 @@ from datera_iac.errors import CommandFailed, InputError, NodeError
 from datera_iac.node.iscsi import IscsiHelper
 from datera_iac.node.remote import NodeUrl, SshRunner, parse_node
 from datera_iac.node.runner import MASK
+from tests.tools import needs, require
 
-pytestmark = pytest.mark.skipif(not (shutil.which("sshd") and shutil.which("ssh-keygen")),
-                                reason="openssh-server not installed")
+_needs = needs("sshd", "ssh-keygen")
 
 
 def _free_port() -> int:
@@ -153,13 +152,12 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(not shutil.which("iscsiadm") or not shutil.which("unshare"),
-                    reason="open-iscsi (iscsiadm) or unshare not installed")
 def test_real_iscsiadm_node_records():
     """Real iscsiadm manipulates node records without iscsid: create, CHAP keys, startup,
     and the helper's detach deletes the record (and is re-runnable)."""
     import json
 
+    require("iscsiadm", "unshare")
     p = subprocess.run(["unshare", "-m", "--", sys.executable, "-c", _IN_NS],
                        capture_output=True, text=True, timeout=60,
                        cwd=str(Path(__file__).resolve().parents[2]))
@@ -185,5 +183,5 @@ def test_helper_over_ssh_reads_initiator(sshd, tmp_path):
     with SshRunner(url) as r:
         h = IscsiHelper(r, iscsi_root=str(tmp_path))
         assert h.initiator_iqn() == "iqn.2024-01.org.example:r"
-        if shutil.which("iscsiadm"):
-            assert h.sessions() == []
+        require("iscsiadm")
+        assert h.sessions() == []

@@ -23,7 +23,10 @@ for _name in ("Mapping", "MutableMapping", "Sequence", "Iterable", "Callable"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
-dfs_sdk = pytest.importorskip("dfs_sdk")
+from tests.tools import require_module
+
+require_module("dfs_sdk")  # a collection failure naming the install command, never a skip
+import dfs_sdk  # noqa: E402
 from dfs_sdk import connection as sdk_connection
 from dfs_sdk.exceptions import (
     ApiConflictError,

@@ -63,7 +63,10 @@ def test_event_loop_is_uvloop_unless_asked_for_asyncio(make_sim, new_api, monkey
     request of asyncio's loop, which keeps its own overhead small beside the latency it
     injects); DATERA_SIM_LOOP=asyncio selects the standard loop, and both serve the API
     and hold answers from arrival."""
-    uvloop = pytest.importorskip("uvloop")
+    from tests.tools import require_module
+
+    require_module("uvloop")
+    import uvloop
     monkeypatch.delenv("DATERA_SIM_LOOP", raising=False)
     fast = make_sim()
     assert isinstance(fast._loop, uvloop.Loop)

