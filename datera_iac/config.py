@@ -22,7 +22,6 @@ property so code written against that name still reads the value.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import logging
 import os
@@ -36,6 +35,7 @@ import attrs
 
 from datera_iac import cinder
 from datera_iac.errors import ConfigError
+from datera_iac.names import did_you_mean
 from datera_iac.resources.base import DOC, SENSITIVE
 
 __all__ = [
@@ -146,10 +146,7 @@ def parse_volume_type_defaults(value: Any) -> dict[str, Any]:
 
 
 def _nearest(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (known: {', '.join(sorted(known))})"
+    return did_you_mean(name, known)
 
 
 # ---- validators: raise ConfigError naming the option, never echoing a secret ----------

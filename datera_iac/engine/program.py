@@ -49,22 +49,29 @@ class Config:
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         self._values = dict(values or {})
+        self._read: set[str] = set()
+
+    def unread(self) -> list[str]:
+        """Keys set for the stack that the program never asked for (typos, after a run)."""
+        return sorted(set(self._values) - self._read)
 
     def get(self, key: str, default: Any = None) -> Any:
+        self._read.add(key)
         return self._values.get(key, default)
 
     def require(self, key: str) -> Any:
         """The value of ``key``; a missing key is an InputError saying how to set it."""
+        self._read.add(key)
         if key not in self._values:
             raise InputError(f"config {key!r} is required", fix=f"pass --config {key}=<value>")
         return self._values[key]
 
     def get_int(self, key: str, default: int | None = None) -> int | None:
-        v = self._values.get(key, default)
+        v = self.get(key, default)
         return None if v is None else int(v)
 
     def get_bool(self, key: str, default: bool | None = None) -> bool | None:
-        v = self._values.get(key, default)
+        v = self.get(key, default)
         if isinstance(v, str):
             return v.lower() in ("1", "true", "yes")
         return v
@@ -262,6 +269,13 @@ def load_program(path: str | Path, *, stack: str = "dev", config: Mapping[str, A
             sys.path.remove(str(p.parent))
         except ValueError:
             pass
+    unread = st.config.unread()
+    if unread:
+        more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+        raise StackError(f"config key {unread[0]!r}{more} is set but the program never reads it",
+                         where=Location(str(p)),
+                         fix="fix the --config / Pulumi.<stack>.yaml key (the program reads "
+                             "config.get(...)); DSP options are datera:<option>")
     return st.definition()
 
 

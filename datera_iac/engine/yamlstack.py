@@ -29,6 +29,7 @@ from datera_iac.engine.model import (
     refs_in,
 )
 from datera_iac.errors import InputError
+from datera_iac.names import did_you_mean
 from datera_iac.resources.base import kind_for, snake
 
 __all__ = [
@@ -192,6 +193,9 @@ class _Loader:
     var_lines: dict[str, int] = attrs.field(factory=dict)
     resolving: list[str] = attrs.field(factory=list)
     resource_names: set[str] = attrs.field(factory=set)
+    #: config keys set (-c, Pulumi.<stack>.yaml) but not declared, and the keys expressions read
+    undeclared: set[str] = attrs.field(factory=set)
+    used_config: set[str] = attrs.field(factory=set)
 
     def err(self, msg: str, line: int = 0, **kw: Any) -> StackError:
         return StackError(msg, where=Location(self.file, line), **kw)
@@ -257,7 +261,24 @@ class _Loader:
             provider_config=provider, source=self.file,
         )
         _check_references(stack)
+        self._check_config_used(doc)
         return stack
+
+    def _check_config_used(self, doc: CommentedMap) -> None:
+        """A config key set for this stack that nothing declares or reads is a typo: an
+        error naming the nearest key, never silently ignored."""
+        unused = sorted(self.undeclared - self.used_config)
+        if not unused:
+            return
+        declared = set(self.config) - self.undeclared
+        key = unused[0]
+        more = f" (and {len(unused) - 1} more)" if len(unused) > 1 else ""
+        raise self.err(
+            f"config key {key!r}{more} is set but the stack neither declares nor uses it"
+            f"{did_you_mean(key, declared)}", _line(doc, "config"),
+            fix="declare it under config: or fix the --config / Pulumi.<stack>.yaml key; "
+                "DSP options are datera:<option>",
+        )
 
     def _config(self, node: Any, doc: CommentedMap) -> dict[str, Any]:
         """Declared stack config with defaults, overridden by the stack's settings."""
@@ -295,7 +316,8 @@ class _Loader:
                     fix=f"set it with --config {name}=<value> or in Pulumi.{self.stack}.yaml",
                 )
             self.config[name] = value
-        self.config.update(stack_over)  # undeclared keys are still usable, like Pulumi
+        self.config.update(stack_over)  # undeclared keys are still usable, like Pulumi,
+        self.undeclared = set(stack_over)  # ... but one that nothing reads is an error
         return provider
 
     # ---- resources -----------------------------------------------------------------
@@ -437,6 +459,7 @@ class _Loader:
         if root in self.raw_vars:
             base = self._variable(root, line, resource)
         elif root in self.config:
+            self.used_config.add(root)
             base = self.config[root]
         else:
             raise self.err(

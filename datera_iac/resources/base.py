@@ -52,6 +52,7 @@ import cattrs
 from cattrs.preconf.json import make_converter
 
 from datera_iac.errors import InputError
+from datera_iac.names import camel, snake  # re-exported: the one name mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from datera_iac.config import DateraConfig
@@ -521,17 +522,3 @@ def _find_input_error(exc: BaseException) -> InputError | None:
     if cause is not None and cause is not exc:
         return _find_input_error(cause)
     return None
-
-
-_CAMEL_RE = re.compile(r"_([a-z0-9])")
-_SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def camel(name: str) -> str:
-    """snake_case -> camelCase (Pulumi property names)."""
-    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
-
-
-def snake(name: str) -> str:
-    """camelCase -> snake_case."""
-    return _SNAKE_RE.sub("_", name).lower()
