@@ -316,7 +316,16 @@ def conf(stack_file: str | None, stack_name: str, config_path: str | None,
       DATERA_SAN_PASSWORD=... datera-iac cinder conf --set san_ip=10.0.0.5 --set san_login=admin
     """
     base = stack_provider_config(stack_file, stack=stack_name) if stack_file else {}
-    config = load_config(config_path, {**base, **dict(_pairs(settings, "--set"))})
+    given = {**base, **dict(_pairs(settings, "--set"))}
+    try:
+        config = load_config(config_path, given)
+    except ConfigError as e:
+        # the password is printed masked: without --show-password it need not be known
+        if show_password or not str(e).startswith("san_password: not set"):
+            raise
+        config = load_config(config_path, {**given, "san_password": "placeholder"})
+        click.echo("note: san_password is not set: the section masks a placeholder: fill in the real one",
+                   err=True)
     click.echo(render_conf(config, backend_name=backend_name, show_password=show_password),
                nl=False)
 

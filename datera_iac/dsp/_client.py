@@ -266,6 +266,13 @@ class DspClient:
         with self._lock:
             self._login()
 
+    def ensure_session(self) -> None:
+        """Check reachability and credentials: log in unless a session key is held (no
+        request then). Raises the connection error or AuthFailed."""
+        with self._lock:
+            if self._key is None:
+                self._login()
+
     def warm_up(self, *, system: bool = False) -> None:
         """Set the session up ahead of its first use: API version, login and, with
         ``system``, the product version (``GET /system``) a volume create needs.

@@ -383,6 +383,11 @@ class Workspace:
             if confirm is not None and not confirm(plan):
                 store.compact()
                 return plan, None
+            if self.ctx is None and self._client is not None:
+                # the DSP is reachable and takes our credentials, checked once before the
+                # apply writes an intent or makes a call (a wrong password fails here, whole)
+                warm(None, None)
+                self._client.ensure_session()
             progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
             try:
                 result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,

@@ -210,7 +210,8 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
             lines.append(_style(f"error: {e}", "red", color))
     counts = plan.counts()
     if not plan.changes and not plan.errors:
-        lines.append("No changes. The DSP matches the stack.")
+        lines.append("No changes. Nothing to destroy: the stack's state holds no resource."
+                     if plan.destroy else "No changes. The DSP matches the stack.")
     else:
         parts = [f"{counts[a]} to {a}" for a in ("create", "update", "replace", "delete", "import", "forget")
                  if counts[a] or a in ("create", "update", "delete")]
@@ -231,11 +232,15 @@ def render_result(result: Any, outputs: dict[str, Any], *, color: bool = False) 
     verbs = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted",
              "import": "imported", "forget": "forgotten"}
     done = ", ".join(f"{n} {verbs.get(a, a)}" for a, n in sorted(result.done.items()))
-    lines.append(f"Done in {result.elapsed:.1f}s: {done or 'nothing to do'}.")
     if result.failures:
-        lines.append(_style(f"{len(result.failures)} operation(s) failed:", "red", color, bold=True))
-        for f in result.failures:
-            lines.append(_style(f"  {f.name} ({f.action}): {f.message}", "red", color))
+        # never "Done" / "nothing to do" when something failed
+        lines.append(_style(f"Failed after {result.elapsed:.1f}s: {len(result.failures)} "
+                            f"operation(s) failed, {done or 'nothing'} completed.", "red", color,
+                            bold=True))
+    else:
+        lines.append(f"Done in {result.elapsed:.1f}s: {done or 'nothing to do'}.")
+    for f in result.failures:
+        lines.append(_style(f"  {f.name} ({f.action}): {f.message}", "red", color))
     if result.skipped:
         lines.append(f"Skipped because a dependency failed: {', '.join(sorted(result.skipped))}")
     if outputs:

@@ -51,8 +51,11 @@ def initiator(iscsi_root: str) -> None:
 @node.command("sessions")
 def sessions() -> None:
     """List this node's iSCSI sessions (portal and target IQN)."""
-    for s in IscsiHelper(LocalRunner()).sessions():
+    found = IscsiHelper(LocalRunner()).sessions()
+    for s in found:
         click.echo(f"{s.portal} {s.iqn}")
+    if not found:
+        click.echo("no iSCSI sessions on this node", err=True)
 
 
 @node.command("check")

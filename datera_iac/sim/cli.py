@@ -25,6 +25,14 @@ def dsp() -> None:
 GC_THRESHOLD = (10_000, 10, 10)
 
 
+def _check_sw_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A DSP product version is 2 to 4 dot-separated numbers (3.3.5.0, 3.2.0.0)."""
+    parts = value.split(".")
+    if not 2 <= len(parts) <= 4 or not all(p.isdigit() for p in parts):
+        raise click.BadParameter(f"{value!r} is not a product version such as 3.3.5.0 or 3.2.0.0")
+    return value
+
+
 def _tune_gc() -> None:
     """Garbage collection for a server process (``dsp serve`` owns its process; an
     embedded simulator leaves its host's settings alone).
@@ -56,7 +64,7 @@ def _tune_gc() -> None:
 @click.option("--password", default="password", show_default=True, help="Login password.")
 @click.option("--ldap-server", "ldap_servers", multiple=True, metavar="NAME",
               help="Accept logins with remote_server=NAME (same user and password).")
-@click.option("--sw-version", default="3.3.5.0", show_default=True,
+@click.option("--sw-version", default="3.3.5.0", show_default=True, callback=_check_sw_version,
               help="Product version reported by /system (below 3.3: no placement policies, /metadata only).")
 @click.option("--portal", "portals", multiple=True, metavar="IP",
               help="Portal IP of the default pool (repeat; default 127.0.0.1 and 127.0.0.2).")
