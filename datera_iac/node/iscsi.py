@@ -485,6 +485,11 @@ class IscsiHelper:
         raw = self.run.read_text(self.sys(f"block/{self._kernel_name(device)}/device/vpd_pg80"))
         if not raw:
             return None
+        if len(raw) >= 4 and raw[0] == "\x00":
+            # sysfs gives the whole VPD page: device type, page code 0x80 (read as text:
+            # U+FFFD, a printable character) and a 2-byte length before the serial
+            size = (ord(raw[2]) << 8) | ord(raw[3]) if raw[2] < "\x80" > raw[3] else len(raw)
+            raw = raw[4:4 + size]
         return "".join(ch for ch in raw if ch.isprintable()).strip() or None
 
     def _verify_wwid(self, t: Target, devices: Sequence[str]) -> str:

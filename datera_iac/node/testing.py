@@ -133,8 +133,8 @@ class FakeNode(Runner):
     # ---- Runner: files (under the fake root; absolute paths are used as given) ----------
 
     def read_text(self, path: str) -> str | None:
-        try:
-            return Path(path).read_text()
+        try:  # undecodable bytes replaced, as the Local and SSH runners do
+            return Path(path).read_text(errors="replace")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
@@ -332,7 +332,10 @@ class FakeNode(Runner):
         dev.mkdir(parents=True)
         Path(self.sys_root, "block", name, "holders").mkdir()
         (dev / "wwid").write_text("naa." + spec.wwid[1:] + "\n")
-        (dev / "vpd_pg80").write_text("\x00\x80\x00\x20" + spec.serial)
+        # the page as the kernel exposes it: a binary 4-byte header (device type, page
+        # code 0x80, length), then the serial
+        (dev / "vpd_pg80").write_bytes(bytes([0, 0x80, 0, len(spec.serial)])
+                                       + spec.serial.encode())
         link = Path(self.dev_root, "disk/by-path", f"ip-{portal}-iscsi-{iqn}-lun-{lun}")
         link.symlink_to(f"../../{name}")
         byid = Path(self.dev_root, "disk/by-id", f"scsi-{spec.wwid}")

@@ -254,6 +254,18 @@ def test_wwid_mismatch_refuses_device(node):
         node.helper().attach(target())
 
 
+def test_serial_in_the_kernels_vpd_page_vouches_for_a_non_lio_wwid(node):
+    """A LUN whose WWID is not LIO's (tgt, and any non-LIO target, builds its own NAA) is
+    accepted when the unit serial is the volume's. The kernel's vpd_pg80 is the raw page:
+    a binary header (page code 0x80, read as text: U+FFFD) before the serial; the real
+    kernel showed the header used to end up in the serial, refusing the volume's own disk."""
+    tgt_wwid = "360000000000000000e00000000010001"
+    node.targets[IQN].luns[0] = FakeLun(tgt_wwid, SERIAL.replace("-", ""))
+    att = node.helper().attach(target())
+    assert att.wwid == tgt_wwid and len(att.devices) == 2
+    assert node.helper().device_serial(att.devices[0]) == SERIAL.replace("-", "")
+
+
 def test_initiator_outside_acl(node):
     """Discovery does not offer the target to a foreign initiator: all paths fail."""
     node.targets[IQN].acl = {"iqn.2000-01.com.example:other"}
