@@ -33,6 +33,11 @@ TOOLS: dict[str, str] = {
     "blkid": "util-linux", "wipefs": "util-linux", "blockdev": "util-linux", "unshare": "util-linux",
     "mkfs.ext4": "e2fsprogs", "resize2fs": "e2fsprogs", "e2fsck": "e2fsprogs", "dumpe2fs": "e2fsprogs",
     "mount": "mount",
+    # the real-kernel guest of tests/vm (vmkit.py): qemu boots it under TCG, debootstrap
+    # builds its root (verified against debian-archive-keyring), cpio packs it, depmod
+    # indexes its modules, socat carries each iSCSI connection of qemu's guestfwd
+    "qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap", "socat": "socat",
+    "cpio": "cpio", "depmod": "kmod",
 }
 
 #: Python modules of the test extras -> how to get them.

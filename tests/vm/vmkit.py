@@ -64,9 +64,8 @@ GUEST_PORTALS = ("10.0.2.100", "10.0.2.101", "10.0.2.102")
 GUEST_ISCSI_PORT = 3260
 GUEST_IP = "10.0.2.15"
 
-TOOLS = {"debootstrap": "debootstrap", "cpio": "cpio", "depmod": "kmod",
-         "dpkg-deb": "dpkg", "apt-get": "apt", "qemu-system-x86_64": "qemu-system-x86",
-         "socat": "socat", "ssh-keygen": "openssh-client"}
+#: Host tools of the build and the boot (tests/tools.py names their packages).
+HOST_TOOLS = ("qemu-system-x86_64", "debootstrap", "socat", "cpio", "depmod", "ssh-keygen")
 
 INIT = r"""#!/bin/sh
 # PID 1 of the datera-iac test guest (tests/vm/vmkit.py).
@@ -137,8 +136,11 @@ def image_dir() -> Path:
 
 
 def missing_tools() -> list[str]:
-    """``install X`` for every host tool the build or the boot needs and lacks."""
-    return [f"install {pkg} ({tool})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    """The "install ..." remedy when a host tool the build or the boot needs is missing."""
+    from tests.tools import missing
+
+    why = missing(*HOST_TOOLS)
+    return [why] if why else []
 
 
 class VmError(RuntimeError):
