@@ -188,14 +188,28 @@ class ResourceAdapter:
     # ---- calls ------------------------------------------------------------------------
 
     def check(
-        self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+        self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any],
+        autoname: tuple[str, str] | None = None,
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
         """Validate and normalize new inputs through ``kind.spec_from``.
 
         While some input is unknown (preview, waiting on another resource) the inputs are
         returned as they are: Check runs again with every value known before Create.
+        ``autoname``: the engine's autonaming options, (mode, proposed name) with mode
+        ``PROPOSE``, ``ENFORCE`` or ``DISABLE`` (``pulumi:autonaming`` configuration).
         """
         news = dict(news)
+        prop = self.props.by_field("name")
+        if autoname is not None and prop is not None and prop.required and \
+                prop.name not in news:
+            mode, proposed = autoname
+            if mode == "DISABLE":
+                return self._wrap(news, self._secret_names(news)), [CheckFailure(
+                    property=prop.name,
+                    reason=f"{prop.name} is required: autonaming is disabled by the "
+                    "pulumi:autonaming configuration; set it explicitly")]
+            if proposed:
+                news[prop.name] = proposed
         named = self._autoname(urn, news)
         secret = self._secret_names(news)
         if has_unknown(news):

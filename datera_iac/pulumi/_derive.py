@@ -28,7 +28,8 @@ from datera_iac.resources.base import (
     snake,
 )
 
-__all__ = ["Prop", "KindProps", "props_of", "kind_props", "config_props", "RESERVED"]
+__all__ = ["Prop", "KindProps", "props_of", "kind_props", "config_props", "column_prop",
+           "RESERVED"]
 
 _DEPRECATED = "datera_iac.deprecated"  # datera_iac.config.DEPRECATED
 
@@ -212,3 +213,13 @@ def config_props() -> tuple[Prop, ...]:
     from datera_iac.config import DateraConfig, env_name
 
     return tuple(attrs.evolve(p, env=(env_name(p.field),)) for p in props_of(DateraConfig))
+
+
+def column_prop(column: Any, *, output: bool = False) -> Prop:
+    """The property of a listing's argument or row field (a ``queries.Column``: name,
+    type, doc). Arguments are optional; row fields are outputs."""
+    schema, py_type, optional = _types_for(column.type, f"column {column.name}")
+    return Prop(field=column.name, name=camel(column.name), py=column.name,
+                schema_type=schema, py_type=py_type, doc=column.doc,
+                required=output and not optional, optional=optional or not output,
+                output=output)

@@ -24,6 +24,18 @@ __all__ = [
     'VolumeImageArgs',
     'VolumeType',
     'VolumeTypeArgs',
+    'cinder_conf',
+    'cinder_volume_type',
+    'get_snapshot',
+    'get_tenant',
+    'get_volume',
+    'get_volume_type',
+    'list_manageable_snapshots',
+    'list_manageable_volumes',
+    'list_snapshots',
+    'list_tenants',
+    'list_volume_types',
+    'list_volumes',
 ]
 
 _VERSION = '0.1.0'
@@ -2975,3 +2987,217 @@ class VolumeType(pulumi.CustomResource):
         """The DSP app_template path, if materialized.
         """
         return pulumi.get(self, "app_template_path")
+
+
+def cinder_conf(
+    *,
+    backend_name: Optional[str] = None,
+    show_password: Optional[bool] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The cinder.conf section of the Cinder Datera driver for this provider's configuration (`datera-iac cinder conf`). Nothing is read from the DSP.
+
+    :param backend_name: The backend section and volume_backend_name (default: the configuration's volumeBackendName, else `datera`).
+    :param show_password: Write san_password (and chap_password) in clear; the result is then a secret. Default: masked as `********`.
+    """
+    args = {'backendName': backend_name, 'showPassword': show_password}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:cinderConf', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def cinder_volume_type(
+    *,
+    name: Optional[str] = None,
+    backend_name: Optional[str] = None,
+    description: Optional[str] = None,
+    is_public: Optional[bool] = None,
+    replica_count: Optional[int] = None,
+    placement_mode: Optional[str] = None,
+    placement_policy: Optional[str] = None,
+    ip_pool: Optional[str] = None,
+    template: Optional[str] = None,
+    round_robin: Optional[bool] = None,
+    read_iops_max: Optional[int] = None,
+    write_iops_max: Optional[int] = None,
+    total_iops_max: Optional[int] = None,
+    read_bandwidth_max: Optional[int] = None,
+    write_bandwidth_max: Optional[int] = None,
+    total_bandwidth_max: Optional[int] = None,
+    iops_per_gb: Optional[int] = None,
+    bandwidth_per_gb: Optional[int] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The Cinder volume type that these properties define (the same outputs as a VolumeType resource): extra_specs, the `openstack volume type create` line and the terraform-provider-openstack block. Nothing is read from or written to the DSP.
+
+    :param name: Cinder volume type name (and app_template name if materialized).
+    :param backend_name: volume_backend_name of the Datera backend in cinder.conf.
+    :param description: Cinder volume type description.
+    :param is_public: Visible to every project (false: --private).
+    :param replica_count: DF:replica_count: Number of replicas for each volume. Can only be increased once the volume exists. The default is 1 when datera_debug_replica_count_override is set. Unset = driver default (3, or cinder.conf datera_volume_type_defaults).
+    :param placement_mode: DF:placement_mode: Deprecated on DSP 3.3+ (use placement_policy): 'single_flash', 'all_flash' or 'hybrid'. Sent instead of placement_policy to DSPs older than 3.3. Unset = driver default (hybrid, or cinder.conf datera_volume_type_defaults).
+    :param placement_policy: DF:placement_policy: Name of a media placement policy (DSP 3.3+), sent as /placement_policies/<name>. Unset = driver default (default, or cinder.conf datera_volume_type_defaults).
+    :param ip_pool: DF:ip_pool: Access-network IP pool of the volume's target. A comma-separated list means one of them per volume. Unset = driver default (default, or cinder.conf datera_volume_type_defaults).
+    :param template: DF:template: App template to provision volumes from ('' = none). Unset = driver default ('', or cinder.conf datera_volume_type_defaults).
+    :param round_robin: DF:round_robin: True to pick a random one of the target's portals at attach time. Unset = driver default (False, or cinder.conf datera_volume_type_defaults).
+    :param read_iops_max: DF:read_iops_max: Max read IOPS, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param write_iops_max: DF:write_iops_max: Max write IOPS, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param total_iops_max: DF:total_iops_max: Max total IOPS, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param read_bandwidth_max: DF:read_bandwidth_max: Max read bandwidth in KiB/s, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param write_bandwidth_max: DF:write_bandwidth_max: Max write bandwidth in KiB/s, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param total_bandwidth_max: DF:total_bandwidth_max: Max total bandwidth in KiB/s, use 0 for unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param iops_per_gb: DF:iops_per_gb: total_iops_max = iops_per_gb x size in GiB, capped by total_iops_max when that is set. 0 = unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    :param bandwidth_per_gb: DF:bandwidth_per_gb: total_bandwidth_max = bandwidth_per_gb x size in GiB (KiB/s), capped by total_bandwidth_max when that is set. 0 = unlimited. Unset = driver default (0, or cinder.conf datera_volume_type_defaults).
+    """
+    args = {'name': name, 'backendName': backend_name, 'description': description, 'isPublic': is_public, 'replicaCount': replica_count, 'placementMode': placement_mode, 'placementPolicy': placement_policy, 'ipPool': ip_pool, 'template': template, 'roundRobin': round_robin, 'readIopsMax': read_iops_max, 'writeIopsMax': write_iops_max, 'totalIopsMax': total_iops_max, 'readBandwidthMax': read_bandwidth_max, 'writeBandwidthMax': write_bandwidth_max, 'totalBandwidthMax': total_bandwidth_max, 'iopsPerGb': iops_per_gb, 'bandwidthPerGb': bandwidth_per_gb}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:cinderVolumeType', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def get_snapshot(
+    *,
+    id: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Look up one Snapshot on the DSP by id (the ids `pulumi import` takes); every non-secret property of the resource.
+
+    :param id: The snapshot's id, `<volume id or name>/<timestamp>`. (required)
+    """
+    args = {'id': id}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:getSnapshot', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def get_tenant(
+    *,
+    id: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Look up one Tenant on the DSP by id (the ids `pulumi import` takes); every non-secret property of the resource.
+
+    :param id: The tenant's path, e.g. `/root/team-a`. (required)
+    """
+    args = {'id': id}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:getTenant', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def get_volume(
+    *,
+    id: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Look up one Volume on the DSP by id (the ids `pulumi import` takes); every non-secret property of the resource.
+
+    :param id: The volume's id (`<tenant>/<app_instance id>`), its app_instance id or name, or a Cinder reference `[tenant:]ai:si:vol`. (required)
+    """
+    args = {'id': id}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:getVolume', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def get_volume_type(
+    *,
+    id: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Look up one VolumeType on the DSP by id (the ids `pulumi import` takes); every non-secret property of the resource.
+
+    :param id: The type's name or `/app_templates/<name>` (it must be materialized on the DSP). (required)
+    """
+    args = {'id': id}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:getVolumeType', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_manageable_snapshots(
+    *,
+    tenant: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Every volume snapshot of a tenant with the Cinder driver's verdict on managing it. The same rows as `datera-iac ls manageable-snapshots --json` and the Terraform data source `datera_manageable_snapshots`.
+
+    :param tenant: Tenant to list ('x' or '/root/x'); default: the provider's tenant.
+    """
+    args = {'tenant': tenant}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listManageableSnapshots', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_manageable_volumes(
+    *,
+    tenant: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """Every app_instance of a tenant with the Cinder driver's verdict on managing it (cinder manageable-list). The same rows as `datera-iac ls manageable-volumes --json` and the Terraform data source `datera_manageable_volumes`.
+
+    :param tenant: Tenant to list ('x' or '/root/x'); default: the provider's tenant.
+    """
+    args = {'tenant': tenant}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listManageableVolumes', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_snapshots(
+    *,
+    volume: Optional[str] = None,
+    tenant: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The snapshots of one volume, or of every volume of a tenant. The same rows as `datera-iac ls snapshots --json` and the Terraform data source `datera_snapshots`.
+
+    :param volume: The volume (id, name or [tenant:]ai:si:vol) whose snapshots to list; unset: every volume of the tenant.
+    :param tenant: Tenant to list ('x' or '/root/x'); default: the provider's tenant.
+    """
+    args = {'volume': volume, 'tenant': tenant}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listSnapshots', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_tenants(
+    *,
+    name_regex: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The tenants of the DSP. The same rows as `datera-iac ls tenants --json` and the Terraform data source `datera_tenants`.
+
+    :param name_regex: Keep objects whose name matches this regular expression (Python `re.search`).
+    """
+    args = {'nameRegex': name_regex}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listTenants', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_volume_types(
+    *,
+    name_regex: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The volume types materialized on the DSP (its app_templates). The same rows as `datera-iac ls volume-types --json` and the Terraform data source `datera_volume_types`.
+
+    :param name_regex: Keep objects whose name matches this regular expression (Python `re.search`).
+    """
+    args = {'nameRegex': name_regex}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listVolumeTypes', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_volumes(
+    *,
+    tenant: Optional[str] = None,
+    name_regex: Optional[str] = None,
+    volume_type: Optional[str] = None,
+    metadata: Optional[Mapping[str, str]] = None,
+    with_metadata: Optional[bool] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The volumes of a tenant, filtered by name regex, volume type or metadata. The same rows as `datera-iac ls volumes --json` and the Terraform data source `datera_volumes`.
+
+    :param tenant: Tenant to list ('x' or '/root/x'); default: the provider's tenant.
+    :param name_regex: Keep objects whose name matches this regular expression (Python `re.search`).
+    :param volume_type: Keep volumes of this volume type (recorded in their metadata; one GET per volume).
+    :param metadata: Keep volumes whose metadata holds every one of these key/value pairs (one GET per volume).
+    :param with_metadata: Also read each volume's volume_type and metadata (one GET per volume); otherwise they are unknown (null).
+    """
+    args = {'tenant': tenant, 'nameRegex': name_regex, 'volumeType': volume_type, 'metadata': metadata, 'withMetadata': with_metadata}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listVolumes', {k: v for k, v in args.items() if v is not None}, opts).value

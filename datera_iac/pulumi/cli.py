@@ -25,10 +25,9 @@ def pulumi() -> None:
 @pulumi.command()
 def schema() -> None:
     """Print the package schema the plugin serves."""
-    from datera_iac.pulumi.provider import plugin_version, registered_kinds
-    from datera_iac.pulumi.schema import build_schema
+    from datera_iac.pulumi.schema import package_schema
 
-    click.echo(json.dumps(build_schema(registered_kinds(), plugin_version()), indent=2,
+    click.echo(json.dumps(package_schema(), indent=2,
                           sort_keys=True))
 
 

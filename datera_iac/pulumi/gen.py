@@ -255,21 +255,53 @@ def _prop_dict(p: Prop) -> dict[str, Any]:
     return attrs.asdict(p, recurse=False)
 
 
+def _snake_fn(name: str) -> str:
+    from datera_iac.resources.base import snake
+
+    return snake(name)
+
+
+def _function(fn: Any) -> str:
+    """A function wrapper: keyword arguments in, the invoke's outputs (a dict keyed by the
+    schema's camelCase names) out."""
+    name = _snake_fn(fn.name)
+    params = "".join(f"    {_py(p)}: Optional[{p.py_type}] = None,\n" for p in fn.inputs)
+    doc = fn.doc + "\n\n" + _params_doc(fn.inputs) if fn.inputs else fn.doc
+    args = ", ".join(f"{p.name!r}: {_py(p)}" for p in fn.inputs)
+    return (
+        f"def {name}(\n    *,\n{params}    opts: Optional[pulumi.InvokeOptions] = None,\n"
+        ") -> Mapping[str, Any]:\n"
+        + _wrap_doc(doc, "    ")
+        + f"    args = {{{args}}}\n"
+        "    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))\n"
+        f"    return pulumi.runtime.invoke({fn.token!r}, {{k: v for k, v in args.items() "
+        "if v is not None}, opts).value\n"
+    )
+
+
 def render_sdk(kinds: Mapping[str, Kind[Any, Any]], version: str = "0.1.0",
-               cfg: Sequence[Prop] | None = None) -> str:
-    """The source of ``_sdk.py`` for ``kinds`` and the provider configuration."""
+               cfg: Sequence[Prop] | None = None, *,
+               functions: Mapping[str, Any] | None = None) -> str:
+    """The source of ``_sdk.py`` for ``kinds``, the provider configuration and the
+    functions."""
     cfg = tuple(config_props() if cfg is None else cfg)
     ordered = sorted(kinds.values(), key=lambda k: k.name)
+    fns = [functions[t] for t in sorted(functions or {})]
     names = ["Provider", "ProviderArgs"] + [n for k in ordered for n in (k.name, f"{k.name}Args")]
+    names += [_snake_fn(f.name) for f in fns]
     parts = [_HEADER.format(all="\n".join(f"    {n!r}," for n in names), version=version)]
     parts.append("\n\n" + _provider_class(cfg))
     for k in ordered:
         parts.append("\n\n" + _resource_class(k))
+    for f in fns:
+        parts.append("\n\n" + _function(f))
     return "".join(parts).rstrip() + "\n"
 
 
-def render_schema(kinds: Mapping[str, Kind[Any, Any]], version: str = "0.1.0") -> str:
-    return json.dumps(build_schema(kinds, version), indent=2, sort_keys=True) + "\n"
+def render_schema(kinds: Mapping[str, Kind[Any, Any]], version: str = "0.1.0",
+                  functions: Mapping[str, Any] | None = None) -> str:
+    return json.dumps(build_schema(kinds, version, functions=functions), indent=2,
+                      sort_keys=True) + "\n"
 
 
 def _current() -> dict[Path, str]:
@@ -277,8 +309,11 @@ def _current() -> dict[Path, str]:
 
     from datera_iac.pulumi.provider import plugin_version
 
-    kinds, version = registered_kinds(), plugin_version()
-    return {SDK_PATH: render_sdk(kinds, version), SCHEMA_PATH: render_schema(kinds, version)}
+    from datera_iac.pulumi.functions import functions
+
+    kinds, version, fns = registered_kinds(), plugin_version(), functions()
+    return {SDK_PATH: render_sdk(kinds, version, functions=fns),
+            SCHEMA_PATH: render_schema(kinds, version, fns)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,9 +118,15 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         kinds: Mapping[str, Kind[Any, Any]] | None = None,
         context_factory: ContextFactory = default_context_factory,
         version: str | None = None,
+        functions: Mapping[str, Any] | None = None,
     ) -> None:
         if kinds is None:
             kinds = registered_kinds()
+            if functions is None:
+                from datera_iac.pulumi.functions import functions as all_functions
+
+                functions = all_functions()
+        self._functions = dict(functions or {})
         self._adapters = {token: ResourceAdapter(k) for token, k in kinds.items()}
         self._context_factory = context_factory
         self._version = version or plugin_version()
@@ -176,6 +182,16 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     # ---- plugin and schema ----------------------------------------------------------------
 
+    def Handshake(self, request: Any, context: Any) -> Any:
+        """The first call of current engines (before GetPluginInfo and Configure): say which
+        protocol features this provider takes. Secrets are accepted; resource references
+        and output values in inputs are not (the engine then sends plain values);
+        autonaming options are honoured in Check."""
+        return pb.ProviderHandshakeResponse(
+            accept_secrets=True, accept_resources=False, accept_outputs=False,
+            supports_autonaming_configuration=True,
+        )
+
     def GetPluginInfo(self, request: empty_pb2.Empty, context: Any) -> plugin_pb2.PluginInfo:
         return plugin_pb2.PluginInfo(version=self._version)
 
@@ -183,7 +199,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
     def GetSchema(self, request: pb.GetSchemaRequest, context: Any) -> pb.GetSchemaResponse:
         from datera_iac.pulumi.schema import build_schema
 
-        schema = build_schema({t: a.kind for t, a in self._adapters.items()}, self._version)
+        schema = build_schema({t: a.kind for t, a in self._adapters.items()}, self._version,
+                              functions=self._functions)
         return pb.GetSchemaResponse(schema=json.dumps(schema))
 
     # ---- configuration ----------------------------------------------------------------------
@@ -237,7 +254,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             self._config = self._config_data(args)
             self._ctx = None
         return pb.ConfigureResponse(
-            acceptSecrets=True, supportsPreview=True, acceptResources=False, acceptOutputs=False
+            acceptSecrets=True, supportsPreview=True, acceptResources=False,
+            acceptOutputs=False, supports_autonaming_configuration=True,
         )
 
     def _from_variables(self, variables: Mapping[str, str]) -> dict[str, Any]:
@@ -262,8 +280,13 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
     @_rpc
     def Check(self, request: pb.CheckRequest, context: Any) -> pb.CheckResponse:
         adapter = self._adapter(request)
+        autoname = None
+        if request.HasField("autonaming"):
+            opts = request.autonaming
+            autoname = (pb.CheckRequest.AutonamingOptions.Mode.Name(opts.mode),
+                        opts.proposed_name)
         inputs, failures = adapter.check(
-            request.urn, _codec.decode(request.olds), _codec.decode(request.news)
+            request.urn, _codec.decode(request.olds), _codec.decode(request.news), autoname
         )
         return pb.CheckResponse(
             inputs=_codec.encode(inputs),
@@ -335,6 +358,39 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         ctx = with_timeout(self._context(), "delete", request.timeout)
         adapter.delete(ctx, request.id)
         return empty_pb2.Empty()
+
+    # ---- functions ---------------------------------------------------------------------------
+
+    @_rpc
+    def Invoke(self, request: pb.InvokeRequest, context: Any) -> pb.InvokeResponse:
+        """A function of :mod:`datera_iac.pulumi.functions`. Bad arguments come back as
+        check failures; a function that reads the DSP logs in on first use like the
+        resources (an invoke runs during preview as well)."""
+        fn = self._functions.get(request.tok)
+        if fn is None:
+            raise errors.InputError(
+                f"unknown function {request.tok!r}",
+                fix="known functions: " + ", ".join(sorted(self._functions)))
+        props = _codec.decode(request.args)
+        if _codec.has_unknown(props):
+            raise errors.InputError(f"{request.tok}: arguments must be known values")
+        try:
+            args = fn.args_from(_codec.reveal(props))
+            out = fn.call(self._context, self._function_config, args)
+        except errors.InputError as e:
+            prop = next((p.name for p in fn.inputs if p.field == e.field), e.field or "")
+            return pb.InvokeResponse(failures=[pb.CheckFailure(property=prop, reason=str(e))])
+        return pb.InvokeResponse(**{"return": _codec.encode(out)})
+
+    def _function_config(self) -> Any:
+        """The DateraConfig of the provider, without connecting (the Cinder emitters)."""
+        from datera_iac.config import DateraConfig
+
+        with self._lock:
+            if self._config is None:
+                raise errors.ConfigError(
+                    "the datera provider is not configured (Configure was not called)")
+            return DateraConfig.from_mapping(dict(self._config))
 
     def Cancel(self, request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
         # Every wait in the core is bounded; in-flight calls finish or time out on their own.

@@ -7,13 +7,14 @@ answers GetSchema from the same function, so the two never disagree.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from datera_iac.pulumi._derive import Prop, config_props, kind_props, props_of
 from datera_iac.resources.base import Kind
 
-__all__ = ["PACKAGE", "build_schema", "property_spec"]
+__all__ = ["PACKAGE", "build_schema", "package_schema", "property_spec", "prose"]
 
 PACKAGE = "datera"
 
@@ -37,9 +38,27 @@ def property_spec(p: Prop, *, config: bool = False) -> dict[str, Any]:
     return spec
 
 
+def prose(text: str) -> str:
+    """A docstring as schema prose: common indentation removed (indented lines would
+    render as code blocks in every SDK's docs)."""
+    return inspect.cleandoc(text)
+
+
+def _object(props: Sequence[Prop]) -> dict[str, Any]:
+    return {
+        "properties": {p.name: property_spec(p) for p in props},
+        "required": sorted(p.name for p in props if p.required),
+    }
+
+
+def _function(fn: Any) -> dict[str, Any]:
+    return {"description": prose(fn.doc), "inputs": _object(fn.inputs),
+            "outputs": _object(fn.outputs)}
+
+
 def _resource(kind: Kind[Any, Any]) -> dict[str, Any]:
     kp = kind_props(kind)
-    doc = (kind.__doc__ or kind.name).strip()
+    doc = prose(kind.__doc__ or kind.name)
     if kind.import_id_doc:
         doc += (
             f"\n\n## Import\n\n```sh\npulumi import {kind.token} <resource name> "
@@ -59,10 +78,12 @@ def build_schema(
     version: str = "0.1.0",
     *,
     config: Sequence[Prop] | type | None = None,
+    functions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The package schema for ``kinds`` (token -> kind) and the provider configuration
     (default: the fields of ``DateraConfig``). A ``name`` field is not a required input:
-    the provider defaults it to the resource's logical name."""
+    the provider defaults it to the resource's logical name. ``functions``: token ->
+    :class:`~datera_iac.pulumi.functions.Function` (default: none)."""
     if config is None:
         cfg = config_props()
     elif isinstance(config, type):
@@ -90,6 +111,12 @@ def build_schema(
             },
         },
         "resources": {token: _resource(k) for token, k in sorted(kinds.items())},
+        "functions": {t: _function(f) for t, f in sorted((functions or {}).items())},
+        "types": {
+            t: {"type": "object", "description": f"A row of {f.token.rsplit(':', 1)[-1]}.",
+                **_object(props)}
+            for f in (functions or {}).values() for t, props in sorted(f.types.items())
+        },
         "language": {
             "python": {
                 "packageName": "datera_iac.pulumi",
@@ -97,3 +124,11 @@ def build_schema(
             }
         },
     }
+
+
+def package_schema() -> dict[str, Any]:
+    """The schema of the package as shipped: every registered kind and every function."""
+    from datera_iac.pulumi.functions import functions
+    from datera_iac.pulumi.provider import plugin_version, registered_kinds
+
+    return build_schema(registered_kinds(), plugin_version(), functions=functions())

@@ -11,8 +11,8 @@ import pytest
 from pulumi.runtime.proto import provider_pb2 as pb
 
 from datera_iac.pulumi._codec import Secret
-from datera_iac.pulumi.provider import plugin_version, registered_kinds
-from datera_iac.pulumi.schema import build_schema
+from datera_iac.pulumi.provider import plugin_version
+from datera_iac.pulumi.schema import package_schema
 from datera_iac.pulumi.testing import plain
 
 
@@ -22,7 +22,7 @@ def test_handshake_info_and_schema(plugin):
     rpc, proc = plugin
     assert rpc.GetPluginInfo().version == plugin_version()
     served = json.loads(rpc.GetSchema(pb.GetSchemaRequest()).schema)
-    assert served == build_schema(registered_kinds(), plugin_version())
+    assert served == package_schema()
     assert served["name"] == "datera"
     assert served["config"]["variables"]["sanPassword"]["secret"] is True
     assert served["config"]["variables"]["sanIp"]["defaultInfo"] == {"environment": ["DATERA_SAN_IP"]}
