@@ -226,7 +226,23 @@ class ResourceAdapter:
                     f"{urn_name(urn)!r}: set {named} explicitly",
                 )
             return self._wrap(news, secret), [failure]
-        return self._wrap(self.inputs_of(spec), secret), []
+        failure = self._plan_error(urn, olds, spec, names)
+        return self._wrap(self.inputs_of(spec), secret), [failure] if failure else []
+
+    def _plan_error(self, urn: str, olds: Mapping[str, Any], spec: Any,
+                    names: Mapping[str, str]) -> CheckFailure | None:
+        """A plan-time error of the change from the last inputs (``olds``; after a refresh,
+        what the DSP holds) to ``spec``, e.g. a shrink, as a check failure: preview and up
+        stop on it with the kind's message. Diff itself never fails on it, because the
+        engine's refresh calls Diff with the two sides swapped to show drift."""
+        if not olds or has_unknown(olds):
+            return None
+        try:
+            old_spec = self.old_spec(olds, resource=urn_name(urn))
+            self.kind.diff(old_spec, spec)
+        except InputError as e:
+            return _as_failure(self.props, e, names)
+        return None
 
     def _autoname(self, urn: str, news: dict[str, Any]) -> str | None:
         """A kind whose Spec has a required ``name`` gets the resource's logical name when
@@ -250,7 +266,8 @@ class ResourceAdapter:
         """Compare the stored state with the checked new inputs through ``kind.diff``.
 
         Unknown new values count as changed (and as a replacement when the property forces
-        one). Raises :class:`InputError` for a plan-time error such as a shrink."""
+        one). A plan-time error such as a shrink is an UPDATE of the property here: Check
+        reports it (see :meth:`_plan_error`)."""
         name = urn_name(urn)
         old_spec = self.old_spec(olds, resource=name)
         old_data = self.kind.spec_to(old_spec)
@@ -266,7 +283,12 @@ class ResourceAdapter:
         try:
             d: Diff = self.kind.diff(old_spec, new_spec)
         except InputError as e:
-            raise (e if e.resource else e.with_resource(name)) from None
+            # reported by Check before any Diff of a preview or up (see _plan_error); the
+            # engine's refresh diffs the other way round to show drift: an update
+            prop = self.props.by_field((e.field or "").split(".")[0])
+            pname = prop.name if prop else (e.field or "")
+            return DiffResult(changes=(pname,), replaces=(), detailed={pname: "UPDATE"},
+                              delete_before_replace=False, reason=str(e), repair=None)
         changes = list(d.changes)
         for k in sorted(unknown):
             p = self._by_name[k]

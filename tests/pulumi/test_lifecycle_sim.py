@@ -84,9 +84,9 @@ def test_volume_lifecycle(plugin, sim, dsp):
     assert list(r.replaces) == ["tenant"]
     assert r.detailedDiff["tenant"].kind in (pb.PropertyDiff.ADD_REPLACE, pb.PropertyDiff.UPDATE_REPLACE)
 
-    with pytest.raises(grpc.RpcError) as e:
-        rpc.diff(V, "data", vid, state, {**grown, "size": 4})
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "size" in e.value.details()
+    shrink = rpc.check(V, "data", {**grown, "size": 4}, olds=grown)
+    assert [f.property for f in shrink.failures] == ["size"]
+    assert "cannot shrink" in shrink.failures[0].reason
 
     # drift: grown out of band to 20 GiB; refresh shows it and the next diff wants 12 back
     path = f"/app_instances/{state['aiId']}/storage_instances/storage-1/volumes/volume-1"
@@ -94,8 +94,10 @@ def test_volume_lifecycle(plugin, sim, dsp):
     seen = rpc.read(V, "data", vid, state, grown)
     assert seen.id == vid and plain(seen.properties)["size"] == 20
     assert plain(seen.inputs)["size"] == 20 and plain(seen.inputs)["chapSecret"] == Secret(CHAP)
-    with pytest.raises(grpc.RpcError):  # 20 -> 12 is a shrink: a clear plan error
-        rpc.diff(V, "data", vid, plain(seen.properties), grown)
+    # 20 -> 12 is a shrink: a clear plan error on the next preview's Check
+    again = rpc.check(V, "data", grown, olds=plain(seen.inputs))
+    assert [f.property for f in again.failures] == ["size"]
+    assert "cannot shrink from 20 to 12" in again.failures[0].reason
 
     rpc.delete(V, "data", vid, state)
     assert rpc.read(V, "data", vid, state, grown).id == ""  # gone: dropped from state

@@ -113,16 +113,20 @@ def test_lifecycle(toy, toy_store):
     toy.delete(T, "d", rid, state)  # already gone is success
 
 
-def test_shrink_is_a_clear_diff_error(toy):
-    """A plan-time error from the kind's diff reaches the caller as INVALID_ARGUMENT."""
+def test_shrink_is_a_clear_check_failure(toy):
+    """A plan-time error from the kind's diff is a check failure on the property (so
+    preview and up stop on it with the kind's message); Diff, which the engine's refresh
+    calls with the sides swapped to show drift, reports the property as an update."""
     toy.configure()
     inputs = plain(toy.check(T, "d", {"name": "ddd", "size": 5}).inputs)
     state = plain(toy.create(T, "d", inputs).properties)
-    with pytest.raises(grpc.RpcError) as e:
-        toy.diff(T, "d", "x", state, {**inputs, "size": 4})
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "Disk 'd' field 'size': cannot shrink from 5 to 4 (grow it or replace the disk)" in e.value.details()
-    assert "Traceback" not in e.value.details()
+    checked = toy.check(T, "d", {**inputs, "size": 4}, olds=inputs)
+    assert [f.property for f in checked.failures] == ["size"]
+    # the engine prints it as "<type> resource 'd': property size value ... has a problem:"
+    assert checked.failures[0].reason == "cannot shrink from 5 to 4 (grow it or replace the disk)"
+    assert "Traceback" not in checked.failures[0].reason
+    d = toy.diff(T, "d", "x", state, {**inputs, "size": 4})
+    assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.diffs) == ["size"]
 
 
 def test_dsp_errors_map_to_status(toy):
