@@ -10,7 +10,6 @@ tests/pulumi/test_lifecycle_sim.py::test_volume_lifecycle) and the Pulumi diff i
 
 from __future__ import annotations
 
-import grpc
 import pytest
 from needkit import (
     app_instances,
@@ -95,8 +94,12 @@ def test_pulumi_diff_grow_update_shrink_check_failure(plugin, sim):
     assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.replaces) == []
     state = plain(plugin.update(V, "grow-p", made.id, state, {**inputs, "size": 20}).properties)
     before = writes_of(sim)
-    with pytest.raises(grpc.RpcError, match="shrink"):
-        plugin.diff(V, "grow-p", made.id, state, {**inputs, "size": 10})
+    # the engine checks the new inputs against the last ones before any diff: a shrink
+    # stops preview and up there (Diff itself reports it as an update, because the
+    # engine's refresh calls Diff with the sides swapped)
+    shrink = plugin.check(V, "grow-p", {**inputs, "size": 10}, olds={**inputs, "size": 20})
+    assert [f.property for f in shrink.failures] == ["size"]
+    assert "shrink" in shrink.failures[0].reason
     assert writes_of(sim) == before
 
 
