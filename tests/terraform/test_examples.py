@@ -23,7 +23,22 @@ def test_terraform_test_suite_over_basic_example(sim_tf, dsp):
     p = tf.run("test", "-no-color")
     assert "2 passed, 0 failed" in p.stdout, p.stdout
     client, _ = dsp
-    assert all(t.get("name") != "team-a" for t in client.list("/tenants", tenant="/root"))
+    assert all(t.get("name") not in ("team-a", "team-a-tftest")
+               for t in client.list("/tenants", tenant="/root"))
+
+
+def test_terraform_test_after_apply_as_the_readme_says(sim_tf, dsp):
+    """examples/terraform/README.md: `terraform apply`, then `terraform test` - the suite
+    passes beside the applied objects and leaves them as they were."""
+    tf = sim_tf
+    shutil.copytree(EXAMPLES / "basic", tf.dir, dirs_exist_ok=True)
+    assert tf.apply().returncode == 0
+    p = tf.run("test", "-no-color")
+    assert "2 passed, 0 failed" in p.stdout, p.stdout
+    client, _ = dsp
+    names = [t.get("name") for t in client.list("/tenants", tenant="/root")]
+    assert "team-a" in names and "team-a-tftest" not in names
+    assert tf.plan().returncode == 0
 
 
 @pytest.mark.slow  # import blocks are covered in CI by test_sim_e2e.py; this runs the example

@@ -1,6 +1,12 @@
 # terraform test: create the stack, then grow the volume and change its QoS in place.
 # Run from examples/terraform/basic with the provider installed (see provider/README.md)
 # and DATERA_* pointing at a DSP or the simulator: terraform test
+#
+# The suite works in a tenant of its own, so it also passes after `terraform apply` made
+# the example's team-a objects (tenant names are unique on a DSP), and leaves those alone.
+variables {
+  tenant = "team-a-tftest"
+}
 
 run "create" {
   assert {
