@@ -7,8 +7,9 @@ registered kinds (``engine.Tenant``, ``engine.VolumeType``, ``engine.Volume``,
 
     from datera_iac import engine
 
-    gold = engine.VolumeType("gold", name="gold", extra_specs={"DF:replica_count": "3"})
-    vol = engine.Volume("db", name="db", size=10, volume_type=gold.name)
+    gold = engine.VolumeType("gold", name="gold", replica_count=3)
+    vol = engine.Volume("db", name="db-1", size=10, volume_type=gold.name,
+                        extra_specs=gold.extra_specs)
     engine.export("db_id", vol.id)
 
 Run them with ``datera-iac up -f program.py``, or drive a :class:`Workspace` directly.

@@ -5,8 +5,9 @@ A program declares resources by constructing them; nothing talks to the DSP whil
 
     from datera_iac import engine
 
-    gold = engine.VolumeType("gold", name="gold", extra_specs={"DF:replica_count": "3"})
-    vol = engine.Volume("db", name="db", size=10, volume_type=gold.name)
+    gold = engine.VolumeType("gold", name="gold", replica_count=3)
+    vol = engine.Volume("db", name="db-1", size=10, volume_type=gold.name,
+                        extra_specs=gold.extra_specs)
     snap = engine.Snapshot("db-snap", volume_id=vol.id)
     engine.export("volume_id", vol.id)
 
@@ -35,6 +36,7 @@ from datera_iac.engine.model import (
     StackDef,
     StackError,
 )
+from datera_iac.engine.pulumi_program import run_pulumi_program, uses_pulumi
 from datera_iac.engine.yamlstack import split_config, validate_known
 from datera_iac.errors import InputError
 from datera_iac.resources.base import kind_for
@@ -253,8 +255,17 @@ def load_program(path: str | Path, *, stack: str = "dev", config: Mapping[str, A
     st = Stack(project or p.parent.name or "datera", stack=stack, config=config, source=str(p))
     sys.path.insert(0, str(p.parent))
     try:
-        with st:
-            runpy.run_path(str(p), run_name="__main__")
+        if uses_pulumi(p):  # a Pulumi program: run under Pulumi's mocks, see pulumi_program
+            decls, outputs = run_pulumi_program(
+                p, project=st.project, stack=stack, stack_config=st.config._values,
+                provider_config=st.provider_config)
+            for decl in decls.values():
+                st.add(decl)
+            st.outputs.update(outputs)
+            st.config._read.update(st.config._values)  # pulumi.Config reads are not seen
+        else:
+            with st:
+                runpy.run_path(str(p), run_name="__main__")
     except StackError:
         raise
     except InputError as e:
