@@ -1,12 +1,15 @@
 """The listings of resources/queries.py against the simulator: each row matches what the
 DSP holds (read back object by object), the filters keep exactly what they say, and a
-listing costs ceil(N / 100) list requests, not one per object."""
+listing costs ceil(N / page) list requests (the client's page: 1,000, the schema's maximum),
+not one per object."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+
+from datera_iac.dsp._client import MAX_PAGE
 
 from datera_iac.errors import InputError
 from datera_iac.resources import KINDS
@@ -106,13 +109,13 @@ def test_manageable_reasons(ctx, estate):
 
 @pytest.mark.parametrize("n", [250])
 def test_paged_cost(ctx, calls, n):
-    """N volumes (and their snapshots) listed in ceil(N/100) requests."""
+    """N volumes (and their snapshots) listed in ceil(N/page) requests."""
     for i in range(n):
         ctx.client.post("/app_instances", {"name": f"v-{i:04d}", **ONE})
     calls()
     rows = LISTINGS["volumes"].rows(ctx)
     assert len(rows) == n
-    assert calls() == {"GET /v2.2/app_instances": math.ceil(n / 100)}
+    assert calls() == {"GET /v2.2/app_instances": math.ceil(n / MAX_PAGE)}
     LISTINGS["snapshots"].rows(ctx)
     LISTINGS["manageable_volumes"].rows(ctx)
-    assert calls() == {"GET /v2.2/app_instances": 2 * math.ceil(n / 100)}
+    assert calls() == {"GET /v2.2/app_instances": 2 * math.ceil(n / MAX_PAGE)}
