@@ -70,12 +70,13 @@ def load_config(path: str | None, settings: Mapping[str, Any]) -> Any:
     data: dict[str, Any] = {}
     if path:
         text = Path(path).read_text(encoding="utf-8")
-        from ruamel.yaml import YAML, YAMLError
+        from datera_iac.engine.yamlstack import YamlSyntaxError, parse_with_lines
 
         try:
-            loaded = YAML(typ="safe").load(text)
-        except YAMLError as e:
-            raise ConfigError(f"{path}: not YAML/JSON: {e}") from None
+            loaded = parse_with_lines(text)  # the stack files' loader, with its size limits
+        except YamlSyntaxError as e:
+            raise ConfigError(f"{path}:{e.line}: not YAML/JSON: {e}"
+                              + (f" ({e.fix})" if e.fix else "")) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, Mapping):
@@ -273,9 +274,7 @@ def import_type(type_json: str, qos_json: str | None, resource_name: str | None)
       openstack volume type show -f json datera_2way > t.json
       datera-iac cinder import-type t.json >> Pulumi.yaml   # under resources:
     """
-    import io
-
-    from ruamel.yaml import YAML
+    import yaml
 
     def load(path: str) -> Any:
         try:
@@ -287,11 +286,8 @@ def import_type(type_json: str, qos_json: str | None, resource_name: str | None)
     spec, ignored = volume_type_from_openstack(load(type_json), load(qos_json) if qos_json else None)
     for key in ignored:
         click.echo(f"note: {key!r} is no DF: setting (the Datera driver ignores it); left out", err=True)
-    buf = io.StringIO()
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.dump({resource_name or spec.name: _stack_resource(spec)}, buf)
-    click.echo(buf.getvalue(), nl=False)
+    click.echo(yaml.safe_dump({resource_name or spec.name: _stack_resource(spec)},
+                              default_flow_style=False, sort_keys=False), nl=False)
 
 
 @cinder_group.command("conf")

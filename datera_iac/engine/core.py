@@ -75,7 +75,8 @@ def stack_config_file(stack_file: Path, stack: str) -> dict[str, Any]:
     try:
         doc = parse_with_lines(p.read_text()) or {}
     except YamlSyntaxError as e:
-        raise StackError(f"invalid YAML: {e}", where=Location(str(p), e.line)) from None
+        raise StackError(f"invalid YAML: {e}" if e.fix is None else str(e),
+                         where=Location(str(p), e.line), fix=e.fix) from None
     cfg = doc.get("config") or {}
     if not isinstance(cfg, dict):
         raise StackError(f"{p}: config must be a mapping")

@@ -10,6 +10,7 @@ misspelt key silently ignored is how stacks drift from what their authors meant.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,17 +75,111 @@ _Loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlSyntaxError(ValueError):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, fix: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.fix = fix
 
 
-def parse_with_lines(text: str) -> Any:
+@attrs.frozen
+class Limits:
+    """What one stack file may expand to: a file of a few hundred bytes must not be able
+    to take gigabytes (YAML aliases that repeat each other, variables that double each
+    other). Each limit can be raised through its environment variable when a real stack
+    needs more; the defaults are far above a 10,000-resource stack.
+
+    ``nodes``: YAML nodes after alias expansion. ``alias_nodes``: of those, nodes that
+    aliases repeat. ``depth``: nesting of mappings/sequences (libyaml's own composer
+    recurses in C and crashes the process on ~100,000 levels). ``string``: characters of
+    one interpolated string (a reference counts as one)."""
+
+    nodes: int = 2_000_000
+    alias_nodes: int = 100_000
+    depth: int = 256
+    string: int = 1_048_576
+
+    ENV = {"nodes": "DATERA_IAC_YAML_MAX_NODES", "alias_nodes": "DATERA_IAC_YAML_MAX_ALIAS_NODES",
+           "depth": "DATERA_IAC_YAML_MAX_DEPTH", "string": "DATERA_IAC_MAX_STRING"}
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        values: dict[str, int] = {}
+        for name, var in cls.ENV.items():
+            raw = os.environ.get(var)
+            if raw:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise InputError(f"{var}={raw!r} is not a whole number",
+                                     fix=f"unset {var} or give a number") from None
+        return cls(**values)
+
+    def fix(self, name: str) -> str:
+        return (f"a stack built to exhaust memory is refused; if this one is legitimate, raise "
+                f"the limit with {self.ENV[name]}=<n> (now {getattr(self, name)})")
+
+
+def _check_budget(text: str, limits: Limits) -> None:
+    """Walk the event stream (libyaml's parser keeps its own stack: no recursion) and
+    count what composing would build, before anything is built: nodes after alias
+    expansion, nodes repeated by aliases, and nesting depth. Raises YamlSyntaxError at the
+    line where a limit is crossed."""
+    parser = _Loader_cls(text)
+    anchors: dict[str, int] = {}
+    #: open collections: [anchor, expanded size so far]
+    stack: list[list[Any]] = []
+    total = alias_total = 0
+    try:
+        while True:
+            try:
+                ev = parser.get_event()
+            except yaml.MarkedYAMLError:
+                return  # the composer reports syntax errors with their line
+            if ev is None or isinstance(ev, yaml.StreamEndEvent):
+                return
+            line = ev.start_mark.line + 1 if ev.start_mark else 0
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append([ev.anchor, 1])
+                if len(stack) > limits.depth:
+                    raise YamlSyntaxError(f"nesting deeper than {limits.depth} levels", line,
+                                          limits.fix("depth"))
+                continue
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                anchor, size = stack.pop()
+                if anchor is not None:
+                    anchors[anchor] = size
+            elif isinstance(ev, yaml.ScalarEvent):
+                size = 1
+                if ev.anchor is not None:
+                    anchors[ev.anchor] = 1
+            elif isinstance(ev, yaml.AliasEvent):
+                size = anchors.get(ev.anchor, 1)
+                alias_total += size
+                if alias_total > limits.alias_nodes:
+                    raise YamlSyntaxError(
+                        f"aliases expand to more than {limits.alias_nodes:,} nodes (at *{ev.anchor})",
+                        line, limits.fix("alias_nodes"))
+            else:
+                continue
+            total += size
+            if total > limits.nodes:
+                raise YamlSyntaxError(f"more than {limits.nodes:,} nodes after alias expansion",
+                                      line, limits.fix("nodes"))
+            if stack:
+                stack[-1][1] += size
+    finally:
+        parser.dispose()
+
+
+def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
     """Parse one YAML document into dicts/lists that carry line numbers.
 
     Uses libyaml's composer when available (an order of magnitude faster than a pure
     Python parser on a 1,000-resource stack) and constructs scalars with the safe
-    constructor. Duplicate keys are errors (YAML says so; PyYAML alone would keep the last)."""
+    constructor. Duplicate keys are errors (YAML says so; PyYAML alone would keep the last).
+    The document is first checked against ``limits`` (:class:`Limits`, from the
+    environment by default): an alias bomb is refused before it is expanded."""
+    _check_budget(text, limits or Limits.from_env())
     loader = _Loader_cls(text)
     try:
         try:
@@ -196,6 +291,10 @@ class _Loader:
     #: config keys set (-c, Pulumi.<stack>.yaml) but not declared, and the keys expressions read
     undeclared: set[str] = attrs.field(factory=set)
     used_config: set[str] = attrs.field(factory=set)
+    limits: Limits = attrs.field(factory=Limits.from_env)
+    #: id(Concat) -> its length (literal characters, one per reference): variables are
+    #: shared, so a string built from doubled variables is sized without being built
+    sizes: dict[int, int] = attrs.field(factory=dict)
 
     def err(self, msg: str, line: int = 0, **kw: Any) -> StackError:
         return StackError(msg, where=Location(self.file, line), **kw)
@@ -209,9 +308,9 @@ class _Loader:
         except OSError as e:
             raise StackError(f"cannot read stack file: {e.strerror}", where=Location(self.file)) from None
         try:
-            doc = parse_with_lines(text)
+            doc = parse_with_lines(text, self.limits)
         except YamlSyntaxError as e:
-            raise self.err(f"invalid YAML: {e}", e.line) from None
+            raise self.err(f"invalid YAML: {e}" if e.fix is None else str(e), e.line, fix=e.fix) from None
         if not isinstance(doc, CommentedMap):
             raise self.err("a stack file is a YAML mapping with name, runtime and resources", 1)
         for key in doc:
@@ -436,9 +535,26 @@ class _Loader:
             parts.append(text[pos:].replace("$${", "${"))
         if len(parts) == 1:
             return parts[0]
+        size = sum(self._size(p) for p in parts)
+        if size > self.limits.string:
+            raise self.err(
+                f"an interpolated string would be {size:,} characters, over the limit of "
+                f"{self.limits.string:,}", line, resource=resource, fix=self.limits.fix("string"))
         if all(not isinstance(p, (Ref, Concat)) for p in parts):
             return "".join(str(p) for p in parts)
-        return Concat(tuple(parts))
+        out = Concat(tuple(parts))
+        self.sizes[id(out)] = size
+        return out
+
+    def _size(self, part: Any) -> int:
+        """Characters ``part`` adds to a string (a reference counts as one)."""
+        if isinstance(part, str):
+            return len(part)
+        if isinstance(part, Concat):
+            return self.sizes.get(id(part)) or sum(self._size(p) for p in part.parts)
+        if isinstance(part, Ref):
+            return 1
+        return len(str(part))
 
     def _expr(self, text: str, line: int, resource: str | None) -> Any:
         try:
@@ -510,7 +626,7 @@ _MISSING: Any = _Missing()
 
 
 def _plain(value: Any) -> Any:
-    """ruamel's round-trip scalars and containers as plain Python values."""
+    """Parsed scalars and containers (CommentedMap/CommentedSeq) as plain Python values."""
     if isinstance(value, CommentedMap):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (CommentedSeq, list)):

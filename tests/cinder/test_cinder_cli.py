@@ -184,7 +184,7 @@ def test_conf_from_stack_provider_config(capsys, tmp_path):
 def test_import_type_from_openstack_json(capsys, tmp_path):
     """An existing Cinder type (+ its QoS specs) becomes a stack resource; what the driver
     ignores is noted on stderr; the resource loads back to the same VolumeType."""
-    from ruamel.yaml import YAML
+    import yaml
 
     from datera_iac.resources.base import kind_for, snake
 
@@ -209,7 +209,7 @@ def test_import_type_from_openstack_json(capsys, tmp_path):
         "    totalIopsMax: 900\n"
     )
     assert "'multiattach' is no DF: setting" in err
-    props = YAML(typ="safe").load(out)["two"]["properties"]
+    props = yaml.safe_load(out)["two"]["properties"]
     spec = kind_for("VolumeType").spec_from({snake(k): v for k, v in props.items()})
     assert spec.extra_specs() == {"volume_backend_name": "datera", "DF:replica_count": "2",
                                   "DF:total_iops_max": "900"}

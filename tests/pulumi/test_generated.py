@@ -99,9 +99,9 @@ def test_repository_pulumi_yaml_uses_our_tokens_and_names():
     import re
     from pathlib import Path
 
-    from ruamel.yaml import YAML
+    import yaml
 
-    stack = YAML(typ="safe").load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())
+    stack = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())
     schema = json.loads(gen.SCHEMA_PATH.read_text())
     types = {}
     for name, res in stack["resources"].items():

@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 import grpc
-from ruamel.yaml import YAML
+import yaml
 
 from datera_iac.pulumi.package import build_archive
 from datera_iac.pulumi.provider import plugin_version
@@ -58,7 +58,7 @@ def test_archive_for_plugin_install(tmp_path):
 
 def test_manifest_declares_the_python_runtime():
     """PulumiPlugin.yaml names the runtime a source-based plugin is run with."""
-    manifest = YAML(typ="safe").load((ROOT / "PulumiPlugin.yaml").read_text())
+    manifest = yaml.safe_load((ROOT / "PulumiPlugin.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
 
 
