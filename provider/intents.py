@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from datera_iac.files import PRIVATE_FILE, private_dir
+
 __all__ = ["IntentJournal"]
 
 
@@ -53,10 +55,11 @@ class IntentJournal:
         create until a read of the recorded object proves Terraform stored it in its state
         (a provider killed between the create and its answer reaching Terraform must still
         find it); after a failed create the caller clears it at once."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         path = self.dir / f"{key}.json"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with open(fd, "w", encoding="utf-8") as f:
             json.dump({"kind": kind, "name": name, "pid": os.getpid(), "since": time.time()}, f)
             f.flush()
             os.fsync(f.fileno())

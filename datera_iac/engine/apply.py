@@ -43,10 +43,10 @@ from datera_iac.engine.state import (
     State,
     data_digest,
     hash_secret,
+    keep_or_hash,
     mask_inputs,
     mask_outputs,
     mask_spec,
-    secret_matches,
     sensitive_names,
 )
 from datera_iac.errors import DateraIacError, StateError
@@ -108,7 +108,7 @@ def state_entry(kind: Kind[Any, Any], name: str, obs: Observed[Any, Any], sent: 
             if getattr(obs.spec, fname, None) is None:
                 v = getattr(sent, fname, None)
                 old = prior.spec.get(fname) if prior else None
-                spec[fname] = None if v is None else (old if secret_matches(old, v) else hash_secret(v))
+                spec[fname] = None if v is None else keep_or_hash(old, v)
     return ResourceState(
         name=name, type=kind.token, id=obs.id, spec=spec,
         outputs=mask_outputs(kind, obs.outputs, prior.outputs if prior else None),

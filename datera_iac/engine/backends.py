@@ -31,6 +31,7 @@ from typing import Any
 
 from datera_iac.engine.state import RS_FIELDS, ResourceState, State, dumps
 from datera_iac.errors import InputError, LockError, StateError
+from datera_iac.files import PRIVATE_FILE, private_dir, private_file
 
 __all__ = ["Backend", "FileBackend", "check_break", "check_stack_name", "describe_holder",
            "open_backend"]
@@ -203,8 +204,9 @@ class FileBackend(Backend):
 
     def _journal_fd(self) -> int:
         if self._jfd is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._jfd = os.open(str(self.journal_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            private_dir(self.dir)
+            self._jfd = os.open(str(self.journal_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+            os.fchmod(self._jfd, PRIVATE_FILE)  # a journal an older version left 0644
         return self._jfd
 
     def _check_fence(self) -> None:
@@ -276,7 +278,7 @@ class FileBackend(Backend):
             self._synced = target
 
     def save(self, state: State) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         # compact separators keep json's C encoder (indent would fall back to Python);
         # records journaled by this backend are not encoded a second time
         data = state.to_json_text(self._record_text).encode()
@@ -286,9 +288,10 @@ class FileBackend(Backend):
         with self._write_mu:
             if self.path.exists():
                 bak_tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
+                private_file(bak_tmp)  # copyfile keeps an existing file's mode: 0600, as the state
                 shutil.copyfile(self.path, bak_tmp)
                 os.replace(bak_tmp, self.backup_path)
-            fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
             try:
                 os.write(fd, data)
                 os.fsync(fd)
@@ -306,8 +309,9 @@ class FileBackend(Backend):
     # ---- lock ---------------------------------------------------------------------------
 
     def lock(self, info: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(str(self.lock_path), os.O_RDWR | os.O_CREAT, 0o600)
+        private_dir(self.dir)
+        fd = os.open(str(self.lock_path), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

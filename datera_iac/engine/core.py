@@ -258,8 +258,9 @@ class Workspace:
             from datera_iac.sim import SimServer
 
             assert self.state_dir is not None
-            data_dir = self.state_dir / "dsp-sim"
-            data_dir.mkdir(parents=True, exist_ok=True)
+            from datera_iac.files import private_dir
+
+            data_dir = private_dir(private_dir(self.state_dir) / "dsp-sim")
             self._sim = SimServer(data_dir=str(data_dir)).start()
             self.notes.append(f"no DSP configured: using the bundled simulator (data in {data_dir})")
         return self._sim

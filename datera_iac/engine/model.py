@@ -192,10 +192,24 @@ class ResourceDecl:
         return self.where
 
     def dependencies(self) -> set[str]:
-        """Names of the resources this one must come after (refs + dependsOn)."""
-        deps = {r.resource for r in refs_in(self.properties)}
+        """Names of the resources this one must come after (refs + dependsOn).
+
+        Raises StackError, located at the field, for a resource that refers to itself: its
+        outputs do not exist before it does, so no plan can resolve it."""
+        deps: set[str] = set()
+        for fname, value in self.properties.items():
+            for r in refs_in(value):
+                if r.resource == self.name:
+                    raise StackError(
+                        f"refers to itself ({r}): a resource cannot take its own outputs "
+                        "as inputs", where=self.where_of(fname), resource=self.name, field=fname,
+                        fix="write the value itself, or take it from another resource or a variable",
+                    )
+                deps.add(r.resource)
+        if self.name in self.options.depends_on:
+            raise StackError("dependsOn names the resource itself", where=self.where,
+                             resource=self.name, fix="remove it from dependsOn")
         deps.update(self.options.depends_on)
-        deps.discard(self.name)
         return deps
 
 

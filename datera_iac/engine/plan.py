@@ -32,8 +32,8 @@ from datera_iac.engine.state import (
     ResourceState,
     State,
     data_digest,
-    hash_secret,
     is_digest,
+    keep_or_hash,
     mask_outputs,
     mask_spec,
     secret_matches,
@@ -287,7 +287,7 @@ def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
                 out[k] = UNKNOWN
             continue
         old = (prior or {}).get(k)
-        out[k] = (old if secret_matches(old, value) else hash_secret(value)) if secret else value
+        out[k] = keep_or_hash(old, value) if secret else value
     return out
 
 

@@ -7,23 +7,31 @@ either no trace of an operation, or an intent whose outcome the next run resolve
 kind's ``find`` / ``read`` — never an object the state does not know about.
 
 Secrets never reach the state in clear: sensitive inputs and outputs are stored as salted
-SHA-256 digests (``sha256$<salt>$<hex>``), enough to notice that a secret changed.
+HMAC-SHA256 digests (``hmac$<salt>$<hex>``) keyed with a secret kept outside the state
+(:func:`digest_key`), enough to notice that a secret changed. Without the key a leaked
+state or backup gives nothing to brute-force a 12-16 character CHAP secret against; the
+plain salted SHA-256 digests of earlier versions (``sha256$<salt>$<hex>``) are still
+recognised and replaced by keyed ones the next time the resource is written.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from datera_iac.errors import StateError
+from datera_iac.files import PRIVATE_FILE, private_dir
 from datera_iac.resources.base import SENSITIVE, Kind
 
 __all__ = [
@@ -34,8 +42,11 @@ __all__ = [
     "ResourceState",
     "State",
     "data_digest",
+    "digest_key",
+    "digest_key_path",
     "dumps",
     "hash_secret",
+    "keep_or_hash",
     "holder_info",
     "is_new_state",
     "is_digest",
@@ -46,31 +57,102 @@ __all__ = [
 ]
 
 STATE_VERSION = 1
-_DIGEST_PREFIX = "sha256$"
+_DIGEST_PREFIX = "hmac$"
+#: unkeyed salted SHA-256 digests written before digests were keyed: still recognised
+_LEGACY_PREFIX = "sha256$"
 #: The salt of digests of data without secrets (see apply.state_entry): a fixed one keeps
 #: the digest format (and :func:`secret_matches`) while skipping the random draw.
 PLAIN_SALT = "plain"
+KEY_FILE_ENV = "DATERA_IAC_DIGEST_KEY_FILE"
+
+
+def digest_key_path() -> Path:
+    """Where the digest key lives: ``$DATERA_IAC_DIGEST_KEY_FILE``, else
+    ``$XDG_CONFIG_HOME/datera-iac/digest.key`` (``~/.config/...``) - never beside the state,
+    so a copied state or backup does not carry it."""
+    env = os.environ.get(KEY_FILE_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "datera-iac" / "digest.key"
+
+
+@functools.cache
+def _key_at(path: Path) -> bytes:
+    try:
+        key = path.read_bytes().strip()
+    except FileNotFoundError:
+        key = b""
+    except OSError as e:
+        raise StateError(f"cannot read the digest key {path}: {e.strerror}",
+                         ) from None
+    if key:
+        return key
+    # first use: 32 random bytes, 0600, created atomically (link fails if another process
+    # won the race; then its key is the one)
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    try:
+        os.write(fd, secrets.token_hex(32).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    key = path.read_bytes().strip()
+    if not key:
+        raise StateError(f"the digest key {path} is empty", fix="delete it to make a new one")
+    return key
+
+
+def digest_key() -> bytes:
+    """The key of the state's secret digests (made on first use, 0600). Give every machine
+    that runs a stack the same key (copy the file, or point ``DATERA_IAC_DIGEST_KEY_FILE``
+    at it): with another key the digests do not match and secrets show as changed."""
+    return _key_at(digest_key_path())
 
 
 def hash_secret(value: Any, salt: str | None = None) -> str:
-    """A salted digest of a secret value (JSON-encoded, so types matter)."""
+    """A salted, keyed digest of a secret value (JSON-encoded, so types matter)."""
     salt = salt or secrets.token_hex(8)
     data = json.dumps(value, sort_keys=True).encode()
-    return f"{_DIGEST_PREFIX}{salt}${hashlib.sha256(salt.encode() + data).hexdigest()}"
+    mac = hmac.new(digest_key(), salt.encode() + data, hashlib.sha256).hexdigest()
+    return f"{_DIGEST_PREFIX}{salt}${mac}"
+
+
+def _legacy_hash(value: Any, salt: str) -> str:
+    data = json.dumps(value, sort_keys=True).encode()
+    return f"{_LEGACY_PREFIX}{salt}${hashlib.sha256(salt.encode() + data).hexdigest()}"
 
 
 def is_digest(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(_DIGEST_PREFIX) and value.count("$") == 2
+    return (isinstance(value, str) and value.count("$") == 2
+            and (value.startswith(_DIGEST_PREFIX) or value.startswith(_LEGACY_PREFIX)))
 
 
 def secret_matches(stored: Any, value: Any) -> bool:
-    """True if ``value`` hashes to the stored digest (or both are None)."""
+    """True if ``value`` hashes to the stored digest, keyed or legacy (or both are None)."""
     if stored is None or value is None:
         return stored is None and value is None
     if not is_digest(stored):
         return False
     salt = stored.split("$")[1]
-    return hash_secret(value, salt) == stored
+    mine = (hash_secret(value, salt) if stored.startswith(_DIGEST_PREFIX)
+            else _legacy_hash(value, salt))
+    return hmac.compare_digest(mine, stored)
+
+
+def keep_or_hash(old: Any, value: Any) -> str:
+    """The digest to store for ``value``: the old one while it still matches (stable state,
+    no churn), a new keyed one otherwise - also for a matching legacy digest (migration)."""
+    if isinstance(old, str) and old.startswith(_DIGEST_PREFIX) and secret_matches(old, value):
+        return old
+    return hash_secret(value)
 
 
 def data_digest(data: Any) -> str:
@@ -97,9 +179,7 @@ def _mask(data: Mapping[str, Any], cls: type, prior: Mapping[str, Any] | None) -
         if v is not None:
             if is_digest(v):
                 continue
-            old = (prior or {}).get(name)
-            # keep the old digest when the secret did not change: stable state, no churn
-            out[name] = old if secret_matches(old, v) else hash_secret(v)
+            out[name] = keep_or_hash((prior or {}).get(name), v)
     return out
 
 

@@ -667,8 +667,10 @@ def _camel_all(names: set[str]) -> list[str]:
 
 
 def _check_references(stack: StackDef) -> None:
-    """Every dependsOn names a resource of the stack (refs were checked while parsing)."""
+    """Every dependsOn names a resource of the stack (refs were checked while parsing), and
+    no resource refers to itself (StackError at the field's line)."""
     for decl in stack.resources.values():
+        decl.dependencies()
         for dep in decl.options.depends_on:
             if dep not in stack.resources:
                 raise StackError(f"dependsOn names unknown resource {dep!r}", where=decl.where,

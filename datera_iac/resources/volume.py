@@ -397,6 +397,31 @@ def _policy_delta(old: VolumeSpec, new: VolumeSpec) -> dict[str, tuple[Any, Any]
     return out
 
 
+#: The DSP refuses app_instance metadata longer than this once serialized as JSON; checked
+#: when planning (with the volume_type key the engine adds), so nothing is half-written.
+METADATA_MAX_CHARS = 2048
+
+
+def _check_metadata(spec: VolumeSpec) -> None:
+    """Metadata the DSP would refuse: a key holding NUL, or more than
+    :data:`METADATA_MAX_CHARS` characters serialized (what is written: the user's keys and
+    the volume type's)."""
+    if not spec.metadata:
+        return
+    for k in spec.metadata:
+        if "\x00" in k:
+            raise InputError(f"the metadata key {k!r} holds a NUL character", kind=KIND,
+                             field="metadata", fix="remove the NUL from the key")
+    written = dict(spec.metadata)
+    if spec.volume_type:
+        written[META_VOLUME_TYPE] = spec.volume_type
+    size = len(json.dumps(written))
+    if size > METADATA_MAX_CHARS:
+        raise InputError(f"metadata is {size:,} characters serialized; the DSP takes at most "
+                         f"{METADATA_MAX_CHARS:,}", kind=KIND, field="metadata",
+                         fix="shorten or drop keys, or keep long data elsewhere and store its name")
+
+
 # ---- the kind -----------------------------------------------------------------------------
 
 _SECRETS = ("chap_secret", "chap_initiator_secret")
@@ -454,6 +479,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             raise InputError(f"the key {META_VOLUME_TYPE!r} is reserved", kind=KIND,
                              field=f"metadata.{META_VOLUME_TYPE}",
                              fix="set the volume_type field instead")
+        _check_metadata(spec)
 
     def diff(self, old: VolumeSpec, new: VolumeSpec) -> Diff:
         """Per-field diff with the Volume's rules (pure, no API call).

@@ -61,7 +61,11 @@ def _tune_gc() -> None:
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep state in DIR (SQLite) so it survives a restart; default: memory.")
 @click.option("--user", default="admin", show_default=True, help="Login user name.")
-@click.option("--password", default="password", show_default=True, help="Login password.")
+@click.option("--password", default="password", show_default=True, envvar="DATERA_SIM_PASSWORD",
+              help="Login password; prefer DATERA_SIM_PASSWORD or --password-file (argv is "
+                   "visible to every user in ps).")
+@click.option("--password-file", type=click.File("r", encoding="utf-8"),
+              help="Read the login password from the first line of FILE.")
 @click.option("--ldap-server", "ldap_servers", multiple=True, metavar="NAME",
               help="Accept logins with remote_server=NAME (same user and password).")
 @click.option("--sw-version", default="3.3.5.0", show_default=True, callback=_check_sw_version,
@@ -86,7 +90,7 @@ def _tune_gc() -> None:
 @click.option("--iscsi-port", default=3260, show_default=True, type=click.IntRange(0, 65535),
               help="With --tgt: the iSCSI TCP port on every portal (0 = any free port).")
 def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: Path | None,
-          user: str, password: str, ldap_servers: tuple[str, ...], sw_version: str,
+          user: str, password: str, password_file: Any, ldap_servers: tuple[str, ...], sw_version: str,
           portals: tuple[str, ...], cert: Path | None, key: Path | None, key_ttl: float,
           si_online_delay: float, snapshot_delay: float, clone_delay: float, latency_ms: float,
           fail_503_rate: float, init_500: int, drop_after_write_rate: float, seed: int | None,
@@ -102,6 +106,16 @@ def serve(host: str, http_port: int, https_port: int, no_https: bool, data_dir: 
     """
     from datera_iac.sim.server import SimServer
 
+    source = click.get_current_context().get_parameter_source("password")
+    if password_file is not None:
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--password and --password-file exclude each other")
+        password = password_file.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError(f"--password-file {password_file.name}: the first line is empty")
+    elif source is click.core.ParameterSource.COMMANDLINE:
+        click.echo("warning: --password on the command line is visible to every user (ps); "
+                   "use DATERA_SIM_PASSWORD or --password-file", err=True)
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
     faults: dict[str, Any] = {}

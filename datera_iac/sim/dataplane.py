@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from datera_iac.errors import CommandFailed, NodeError, WaitTimeout
+from datera_iac.files import private_dir
 from datera_iac.node.runner import LocalRunner
 
 __all__ = ["TgtDataPlane", "tgt_available", "DATA_LUN"]
@@ -139,7 +140,7 @@ class TgtDataPlane:
             raise NodeError(f"the tgtd data plane cannot start: {why}")
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="datera-sim-luns-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fixed_port = self.port
         last = ""
         for _ in range(5):

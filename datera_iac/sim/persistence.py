@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from datera_iac.files import private_dir, private_file
+
 FILENAME = "dsp-sim.sqlite3"
 TENANT_ROW = "__tenant__"
 
@@ -22,9 +24,14 @@ class SqliteJournal:
     """Reads and writes the store's top-level objects in ``<data_dir>/dsp-sim.sqlite3``."""
 
     def __init__(self, data_dir: str | Path) -> None:
-        self.dir = Path(data_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # CHAP secrets are stored as the DSP keeps them (in clear): owner-only directory and
+        # files, the WAL and shared-memory files included (SQLite gives them the DB's mode)
+        self.dir = private_dir(data_dir)
         self.path = self.dir / FILENAME
+        for suffix in ("", "-wal", "-shm"):
+            p = self.dir / (FILENAME + suffix)
+            if suffix == "" or p.exists():
+                private_file(p)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
