@@ -22,6 +22,7 @@ __all__ = [
     "Location",
     "Ref",
     "ResourceDecl",
+    "Secret",
     "ResourceOptions",
     "StackDef",
     "StackError",
@@ -29,6 +30,8 @@ __all__ = [
     "has_unknown",
     "refs_in",
     "resolve",
+    "reveal",
+    "secrets_in",
 ]
 
 
@@ -141,6 +144,57 @@ class Ref:
     __repr__ = __str__
 
 
+@attrs.frozen(repr=False)
+class Secret:
+    """A value declared secret (a config key with ``secret: true``) and what it was built
+    from. It may reach a sensitive field (masked in plans, digested in state, redacted on
+    the wire) or a stack output (shown ``(sensitive)``, stored as a digest); anywhere else
+    the loader refuses it, naming the field (see ``graph.check_secret_flow``). Printing it
+    never shows the value."""
+
+    value: Any
+    source: str = "a secret"
+
+    def __str__(self) -> str:
+        return "(sensitive)"
+
+    __repr__ = __str__
+
+
+def secrets_in(value: Any) -> Iterator[Secret]:
+    """Every :class:`Secret` inside a property value."""
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, Concat):
+        for p in value.parts:
+            yield from secrets_in(p)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from secrets_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from secrets_in(v)
+
+
+def reveal(value: Any) -> Any:
+    """``value`` with every :class:`Secret` replaced by what it holds (a Concat left with
+    only literal parts becomes its string)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, Concat):
+        parts = tuple(reveal(p) for p in value.parts)
+        if all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+        return Concat(parts)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(reveal(v) for v in value)
+    return value
+
+
 @attrs.frozen
 class Concat:
     """A string built from literal parts and :class:`Ref` values (``"pre-${v.id}"``)."""
@@ -223,6 +277,9 @@ class StackDef:
     outputs: dict[str, Any] = attrs.field(factory=dict)
     provider_config: dict[str, Any] = attrs.field(factory=dict)
     source: str = ""
+    #: outputs built from a secret (a ``secret: true`` config key, a sensitive field): shown
+    #: ``(sensitive)`` and stored as digests, like sensitive fields
+    sensitive_outputs: set[str] = attrs.field(factory=set)
 
 
 def refs_in(value: Any) -> Iterator[Ref]:

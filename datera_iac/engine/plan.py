@@ -268,7 +268,7 @@ def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
     become digests; values not known (a failed resource) are left out."""
     out: dict[str, Any] = {}
     for k, v in stack.outputs.items():
-        secret = False
+        secret = k in stack.sensitive_outputs
 
         def look(ref: Any) -> Any:
             nonlocal secret
@@ -654,7 +654,9 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
                     )
             return
         step.action = "create"
-        build_spec(kind, props, decl)  # validate what is known now
+        spec, _ = build_spec(kind, props, decl)  # validate what is known now
+        if spec is not None:
+            kind.confine(ctx, spec)  # nothing outside the configured tenant, before any request
         return
     step.id = prior.id
     if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
@@ -663,6 +665,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return  # declaration unchanged since it was applied, and no drift: nothing to do
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
+    kind.confine(ctx, spec)
     spec = declared_now(ctx, kind, spec, prior)
     d = effective_diff(kind, obs, spec, prior, unknown)
     if decl.options.ignore_changes:

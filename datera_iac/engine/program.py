@@ -36,6 +36,7 @@ from datera_iac.engine.model import (
     StackDef,
     StackError,
 )
+from datera_iac.engine.graph import check_secret_flow, mark_sensitive_outputs
 from datera_iac.engine.pulumi_program import run_pulumi_program, uses_pulumi
 from datera_iac.engine.yamlstack import split_config, validate_known
 from datera_iac.errors import InputError
@@ -122,6 +123,10 @@ class Stack:
         self.outputs[name] = _unwrap(value)
 
     def definition(self) -> StackDef:
+        def kind_of(name: str) -> Any:
+            decl = self.resources.get(name)
+            return kind_for(decl.type) if decl is not None else None
+
         for decl in self.resources.values():
             for dep in decl.dependencies():
                 if dep not in self.resources:
@@ -129,10 +134,13 @@ class Stack:
                         f"refers to resource {dep!r}, which this stack does not declare",
                         where=decl.where, resource=decl.name,
                     )
-        return StackDef(
+            check_secret_flow(kind_for(decl.type), decl, kind_of)
+        stack = StackDef(
             project=self.project, resources=dict(self.resources), outputs=dict(self.outputs),
             provider_config=dict(self.provider_config), source=self.source,
         )
+        mark_sensitive_outputs(stack, kind_of)
+        return stack
 
 
 def current_stack() -> Stack:

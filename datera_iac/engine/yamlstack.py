@@ -25,10 +25,12 @@ from datera_iac.engine.model import (
     Ref,
     ResourceDecl,
     ResourceOptions,
+    Secret,
     StackDef,
     StackError,
     refs_in,
 )
+from datera_iac.engine.graph import check_secret_flow, mark_sensitive_outputs
 from datera_iac.errors import InputError
 from datera_iac.names import did_you_mean
 from datera_iac.resources.base import kind_for, snake
@@ -291,6 +293,10 @@ class _Loader:
     #: config keys set (-c, Pulumi.<stack>.yaml) but not declared, and the keys expressions read
     undeclared: set[str] = attrs.field(factory=set)
     used_config: set[str] = attrs.field(factory=set)
+    #: resource name -> its declared type (for the kinds of references, before all are parsed)
+    types: dict[str, Any] = attrs.field(factory=dict)
+    #: config keys declared ``secret: true``
+    secret_config: set[str] = attrs.field(factory=set)
     limits: Limits = attrs.field(factory=Limits.from_env)
     #: id(Concat) -> its length (literal characters, one per reference): variables are
     #: shared, so a string built from doubled variables is sized without being built
@@ -340,6 +346,7 @@ class _Loader:
         if not isinstance(res_node, CommentedMap):
             raise self.err("resources must be a mapping of name -> resource", _line(doc, "resources"))
         self.resource_names = set(res_node)
+        self.types = {n: (r.get("type") if isinstance(r, Mapping) else None) for n, r in res_node.items()}
         for name in self.raw_vars:
             if name in self.resource_names:
                 raise self.err(
@@ -359,6 +366,7 @@ class _Loader:
             project=self.project, resources=resources, outputs=outputs,
             provider_config=provider, source=self.file,
         )
+        mark_sensitive_outputs(stack, self.kind_of)
         _check_references(stack)
         self._check_config_used(doc)
         return stack
@@ -402,6 +410,11 @@ class _Loader:
                         )
                 value = decl.get("value", decl.get("default", _MISSING))
                 declared[name] = (_plain(value), decl.get("type"), line)
+                secret = decl.get("secret", False)
+                if not isinstance(secret, bool):
+                    raise self.err(f"config {key!r}: secret must be true or false", _line(decl, "secret"))
+                if secret:
+                    self.secret_config.add(name)
             else:
                 declared[name] = (_plain(decl), None, line)
         stack_over, provider_over = split_config(self.overrides, self.project)
@@ -459,8 +472,16 @@ class _Loader:
             name=name, type=kind.token, properties=props, options=options,
             where=Location(self.file, line), lines=lines,
         )
+        check_secret_flow(kind, decl, self.kind_of)
         validate_known(kind, decl)
         return decl
+
+    def kind_of(self, resource: str) -> Any:
+        """The kind of a resource of this file (None for an unknown type)."""
+        try:
+            return kind_for(str(self.types.get(resource)))
+        except InputError:
+            return None
 
     def _options(self, node: Any, line: int, name: str) -> ResourceOptions:
         if node is None:
@@ -541,7 +562,9 @@ class _Loader:
                 f"an interpolated string would be {size:,} characters, over the limit of "
                 f"{self.limits.string:,}", line, resource=resource, fix=self.limits.fix("string"))
         if all(not isinstance(p, (Ref, Concat)) for p in parts):
-            return "".join(str(p) for p in parts)
+            secret = next((p for p in parts if isinstance(p, Secret)), None)
+            text = "".join(str(p.value if isinstance(p, Secret) else p) for p in parts)
+            return text if secret is None else Secret(text, secret.source)
         out = Concat(tuple(parts))
         self.sizes[id(out)] = size
         return out
@@ -554,6 +577,8 @@ class _Loader:
             return self.sizes.get(id(part)) or sum(self._size(p) for p in part.parts)
         if isinstance(part, Ref):
             return 1
+        if isinstance(part, Secret):
+            return self._size(part.value)
         return len(str(part))
 
     def _expr(self, text: str, line: int, resource: str | None) -> Any:
@@ -572,11 +597,14 @@ class _Loader:
             if path and isinstance(path[0], str):
                 path = (snake(path[0]),) + path[1:]
             return Ref(root, path)
+        secret = None
         if root in self.raw_vars:
             base = self._variable(root, line, resource)
         elif root in self.config:
             self.used_config.add(root)
             base = self.config[root]
+            if root in self.secret_config:
+                secret = f"config {root!r}, declared secret"
         else:
             raise self.err(
                 f"${{{text}}} refers to {root!r}, which is no resource, variable or config key",
@@ -587,11 +615,13 @@ class _Loader:
             if isinstance(base, Ref):
                 base = base[p]
                 continue
+            if isinstance(base, Secret):
+                secret, base = base.source, base.value
             try:
                 base = base[p]
             except (KeyError, IndexError, TypeError):
                 raise self.err(f"${{{text}}}: no {p!r} in {root!r}", line, resource=resource) from None
-        return base
+        return Secret(base, secret) if secret is not None and not isinstance(base, Secret) else base
 
     def _variable(self, name: str, line: int, resource: str | None) -> Any:
         if name in self.variables:

@@ -212,6 +212,9 @@ class ResourceAdapter:
                 news[prop.name] = proposed
         named = self._autoname(urn, news)
         secret = self._secret_names(news)
+        leaked = self._secrets_in_plain(news)
+        if leaked:
+            return self._wrap(news, secret), leaked
         if has_unknown(news):
             return self._wrap(news, secret), []
         data, names = self.to_core(news)
@@ -243,6 +246,20 @@ class ResourceAdapter:
         except InputError as e:
             return _as_failure(self.props, e, names)
         return None
+
+    def _secrets_in_plain(self, news: Mapping[str, Any]) -> list[CheckFailure]:
+        """A secret (Pulumi's secret marker) given to a property the kind does not treat
+        as sensitive is refused, as the engine refuses it: the provider would write it to
+        the DSP in clear (metadata, a name), where every reader of the object sees it, and
+        log it on the wire. Only sensitive properties (CHAP secrets) take secrets."""
+        sensitive = {p.name for p in self.props.all if p.secret}
+        return [
+            CheckFailure(property=k, reason=(
+                f"{k} is given a secret, but it is not a sensitive property: the DSP would hold "
+                "it in clear for anyone who can read the object (use secrets only in "
+                f"{', '.join(sorted(sensitive)) or 'sensitive properties'}, or pass a plain value)"))
+            for k, v in news.items() if k not in sensitive and is_secret(v)
+        ]
 
     def _autoname(self, urn: str, news: dict[str, Any]) -> str | None:
         """A kind whose Spec has a required ``name`` gets the resource's logical name when

@@ -343,6 +343,21 @@ class Kind(abc.ABC, Generic[S, O]):
                 out[f.name] = getattr(spec, f.name)
         return out
 
+    def confine(self, ctx: Context, spec: S) -> None:
+        """Refuse (InputError naming the field) a spec that names an object or tenant outside
+        the context's tenant boundary, before any request: every reference field is handed
+        to the kind it names (:meth:`confine_ref`), so ids, Cinder references, tenant paths,
+        clone and snapshot sources all pass the same check. Called by the planners."""
+        for f in attrs.fields(type(spec)):
+            target, value = f.metadata.get(REFERENCE), getattr(spec, f.name)
+            if target and isinstance(value, str) and target in KINDS:
+                KINDS[target].confine_ref(ctx, value, kind=self.name, field=f.name)
+
+    def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
+        """Refuse ``ref`` (an id or import reference of this kind, given in ``kind``'s
+        ``field``) when it lies outside the context's tenant boundary. Kinds whose objects
+        live in tenants override it; the default (objects outside tenants) accepts."""
+
     def diff(self, old: S, new: S) -> Diff:
         """Per-field diff. Pure. Override to add plan-time errors (shrink) or to decide
         update-vs-replace from values (a retype the DSP cannot do in place)."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from datera_iac.resources._util import ROOT, join_id, normalize_tenant
+from datera_iac.resources._util import ROOT, check_tenant, join_id, normalize_tenant
 from datera_iac.resources.base import Context
 from datera_iac.resources.volume import _default_tenant, _first_si_vol
 
@@ -105,8 +105,10 @@ def _verdict(ai: Mapping[str, Any], vid: str, managed: Collection[str]
 
 def _tenants(ctx: Context, tenant: str | None, tenants: Collection[str] | None) -> list[str]:
     if tenants:
-        return [normalize_tenant(t) or ROOT for t in tenants]
-    return [(normalize_tenant(tenant) or ROOT) if tenant else _default_tenant(ctx)]
+        chosen = [normalize_tenant(t) or ROOT for t in tenants]
+    else:
+        chosen = [(normalize_tenant(tenant) or ROOT) if tenant else _default_tenant(ctx)]
+    return [check_tenant(ctx, t, kind="Volume", field="tenant") for t in chosen]
 
 
 def _scan(ctx: Context, tenant: str, managed: Collection[str]

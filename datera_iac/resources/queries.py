@@ -29,7 +29,7 @@ import attrs
 from datera_iac.dsp import System
 from datera_iac.dsp._entities import from_api
 from datera_iac.errors import InputError, NotFound
-from datera_iac.resources._util import ROOT, join_id, normalize_tenant
+from datera_iac.resources._util import ROOT, check_tenant, join_id, normalize_tenant
 from datera_iac.resources.base import KINDS, SENSITIVE, Context, Observed
 
 __all__ = [
@@ -77,7 +77,7 @@ def _where(ctx: Context, tenant: str | None, kind: str) -> str:
     from datera_iac.resources.volume import _default_tenant
 
     where = normalize_tenant(tenant, kind=kind, field="tenant") if tenant else None
-    return where or _default_tenant(ctx)
+    return check_tenant(ctx, where or _default_tenant(ctx), kind=kind, field="tenant")
 
 
 def _cinder_layout(ai: Mapping[str, Any]) -> bool:

@@ -159,6 +159,11 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
     Outputs = SnapshotOutputs
     import_id_doc = "<volume id | volume name | [tenant:]ai:si:vol>/<timestamp>"
 
+    def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
+        head, _, ts = (ref or "").strip().rpartition("/")
+        volume = head if head and SNAP_TS_RE.match(ts) else ref
+        Volume._tenant_of(ctx, volume, kind=kind, field=field)
+
     def diff(self, old: SnapshotSpec, new: SnapshotSpec) -> Diff:
         """volume_id compares by identity (a bare app_instance id equals the tenant-qualified
         one); a uuid the DSP did not report (None) is not a change."""

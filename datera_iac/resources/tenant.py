@@ -118,6 +118,14 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
     Outputs = TenantOutputs
     import_id_doc = "<tenant path, e.g. /root/team-a>"
 
+    def confine(self, ctx: Context, spec: TenantSpec) -> None:
+        # the tenant itself must be inside the boundary (its parent may be above it: a
+        # configuration bound to team-a may create team-a)
+        check_tenant(ctx, spec.path, kind=KIND, field="parent")
+
+    def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
+        check_tenant(ctx, normalize_tenant(ref, kind=kind, field=field) or ROOT, kind=kind, field=field)
+
     def read(self, ctx: Context, id: str) -> Observed[TenantSpec, TenantOutputs] | None:
         path = self._path(ctx, id)
         try:

@@ -673,10 +673,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
     def create(self, ctx: Context, spec: VolumeSpec) -> Observed[VolumeSpec, VolumeOutputs]:
         _require_secrets(spec, None)
+        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
             return _image.create_volume_from_image(self, ctx, spec)
-        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         policy = cinder.resolve_policy(spec.extra_specs, config=ctx.config,
                                        typed=bool(spec.extra_specs or spec.volume_type),
                                        kind=KIND, resource=spec.name)
@@ -1083,7 +1083,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         """The volume of this name in its tenant, unless a create in this process was
         refused because that very app_instance already held the name (then it is someone
         else's and None is returned)."""
-        tenant = spec.tenant or _default_tenant(ctx)
+        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         ai = self._find_raw(ctx, tenant, spec.name)
         if ai is None or self._is_foreign(join_id(tenant, str(ai.get("id")))):
             return None
@@ -1110,22 +1110,37 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             )
         return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
 
-    def _lookup(self, ctx: Context, ref: str) -> tuple[str, dict[str, Any]]:
-        """(tenant, app_instance) for an id, a name or a ``[tenant:]ai:si:vol`` reference.
-        Raises NotFound when nothing matches."""
+    def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
+        self._tenant_of(ctx, ref, kind=kind, field=field)
+
+    @staticmethod
+    def _tenant_of(ctx: Context, ref: str, *, kind: str = KIND, field: str = "id"
+                   ) -> tuple[str, str, tuple[str, str] | None]:
+        """(tenant, app_instance id or name, (si, vol) of a Cinder reference or None) of an
+        id, a name or a ``[tenant:]ai:si:vol`` reference - confined to the configured tenant
+        (InputError) before anything is read."""
         text = (ref or "").strip()
         if text.count(":") >= 2 and not text.startswith("/"):
             parts = text.split(":")
             if len(parts) == 4:
                 t = None if parts[0] in ("", "root") else parts[0]
-                tenant = (normalize_tenant(t) or ROOT) if t else _default_tenant(ctx)
+                tenant = (normalize_tenant(t, kind=kind, field=field) or ROOT) if t else _default_tenant(ctx)
                 parts = parts[1:]
             elif len(parts) == 3:
                 tenant = _default_tenant(ctx)
             else:
-                raise InputError(f"{ref!r} is not a volume reference", kind=KIND, field="id",
+                raise InputError(f"{ref!r} is not a volume reference", kind=kind, field=field,
                                  fix="use [tenant:]ai_name:si_name:vol_name")
-            name, si_name, vol_name = parts
+            return check_tenant(ctx, tenant, kind=kind, field=field), parts[0], (parts[1], parts[2])
+        tenant, leaf = parse_volume_id(ctx, text, kind=kind, field=field)
+        return tenant, leaf, None
+
+    def _lookup(self, ctx: Context, ref: str) -> tuple[str, dict[str, Any]]:
+        """(tenant, app_instance) for an id, a name or a ``[tenant:]ai:si:vol`` reference.
+        Raises NotFound when nothing matches."""
+        tenant, name, cinder_ref = self._tenant_of(ctx, ref)
+        if cinder_ref is not None:
+            si_name, vol_name = cinder_ref
             ai = self._get_ai(ctx, tenant, name)
             if ai is None:
                 raise NotFound(f"no app_instance {name!r} in tenant {tenant!r}",
@@ -1136,10 +1151,9 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 raise NotFound(f"app_instance {name!r} has no {si_name}/{vol_name}",
                                path=_ai_url(name))
             return tenant, ai
-        tenant, leaf = parse_volume_id(ctx, text)
-        ai = self._get_ai(ctx, tenant, leaf)
+        ai = self._get_ai(ctx, tenant, name)
         if ai is None:
-            raise NotFound(f"no volume {leaf!r} in tenant {tenant!r}", path=_ai_url(leaf))
+            raise NotFound(f"no volume {name!r} in tenant {tenant!r}", path=_ai_url(name))
         return tenant, ai
 
     def _get_ai(self, ctx: Context, tenant: str, key: str) -> dict[str, Any] | None:

@@ -140,3 +140,97 @@ def test_crafted_ids_cannot_reach_tenant_b(sim, two_tenants, figure):
     figure("tenancy", case="crafted ids", operations=len(results), allowed=len(allowed),
            allowed_ops=allowed)
     assert not allowed, results
+
+
+def _foreign(sim, since: int) -> list[str]:
+    """Requests after the ``since``-th that named tenant B (its tenant header or path)."""
+    return [f"{e['method']} {e['path']} (tenant {e.get('tenant')})" for e in sim.request_log()[since:]
+            if str(e.get("tenant") or "").startswith("/root/team-b") or "team-b" in str(e["path"])]
+
+
+def test_every_naming_form_is_confined_before_any_request(sim, two_tenants, figure):
+    """Every way of naming an object - ids, Cinder references (``tenant:ai:si:vol``), names
+    with a tenant, snapshot ids, clone and snapshot sources, a ``tenant`` field, imports,
+    finds and listings - passes the one confinement check before any request: naming
+    tenant B from a context bound to team-a is refused with 0 requests in B. (Before: the
+    Cinder reference imported B's volume; find, listings and the image path read B.)"""
+    from datera_iac.resources.manage import list_manageable_snapshots, list_manageable_volumes
+    from datera_iac.resources.queries import list_volumes
+
+    a, vol, snap = two_tenants["a"], two_tenants["vol"], two_tenants["snap"]
+    leaf = vol.id.rsplit("/", 1)[1]
+    NA = KINDS["NodeAttachment"]
+    forms: dict[str, Any] = {
+        "Cinder reference tenant:ai:si:vol": lambda: V.adopt(a, "team-b:b-vol:storage-1:volume-1"),
+        "Cinder reference /root/team-b:ai:si:vol": lambda: V.adopt(a, "root/team-b:b-vol:storage-1:volume-1"),
+        "tenant:<ai id>": lambda: V.adopt(a, f"team-b:{leaf}"),
+        "tenant path + name": lambda: V.adopt(a, "/root/team-b/b-vol"),
+        "id": lambda: V.read(a, vol.id),
+        "find by name in tenant B": lambda: V.find(a, V.spec_from({"name": "b-vol", "size": 2,
+                                                                   "tenant": "team-b"})),
+        "create with tenant B": lambda: V.create(a, V.spec_from({"name": "x-vol", "size": 1,
+                                                                 "tenant": "team-b"})),
+        "clone source": lambda: V.create(a, V.spec_from({"name": "x-vol", "size": 2,
+                                                         "clone_of": vol.id})),
+        "snapshot source": lambda: V.create(a, V.spec_from({"name": "x-vol", "size": 2,
+                                                            "snapshot_id": snap.id})),
+        "snapshot id": lambda: S.read(a, snap.id),
+        "snapshot import": lambda: S.adopt(a, snap.id),
+        "snapshot of B's volume": lambda: S.create(a, S.spec_from({"volume_id": vol.id})),
+        "tenant id": lambda: T.read(a, "/root/team-b"),
+        "tenant import": lambda: T.adopt(a, "team-b"),
+        "tenant find": lambda: T.find(a, T.spec_from({"name": "team-b"})),
+        "attachment volume_id": lambda: NA.create(a, NA.spec_from({"volume_id": vol.id})),
+        "volume listing": lambda: list_volumes(a, tenant="team-b"),
+        "manageable volumes": lambda: list_manageable_volumes(a, tenant="team-b"),
+        "manageable snapshots": lambda: list_manageable_snapshots(a, tenants=["team-b"]),
+    }
+    escapes: dict[str, str] = {}
+    reads: dict[str, list[str]] = {}
+    for label, fn in forms.items():
+        since = len(sim.request_log())
+        try:
+            got = fn()
+        except InputError as e:
+            if "outside the configured tenant" not in str(e):
+                escapes[label] = f"refused for another reason: {e}"
+        except Exception as e:  # noqa: BLE001 - anything but the confinement error is an escape
+            escapes[label] = f"{type(e).__name__}: {str(e)[:80]}"
+        else:
+            escapes[label] = f"returned {str(got)[:60]}"
+        foreign = _foreign(sim, since)
+        if foreign:
+            reads[label] = foreign
+    figure("tenancy", case="naming forms", forms=len(forms), escapes=len(escapes),
+           foreign_requests=sum(len(v) for v in reads.values()))
+    assert not escapes and not reads, (escapes, reads)
+    assert _b_intact(two_tenants)
+
+
+def test_stack_with_a_foreign_tenant_is_refused_at_plan(sim, two_tenants, tmp_path, figure, engine_env):
+    """A stack bound to team-a that declares ``tenant: team-b`` (or imports B's volume by
+    Cinder reference) is refused by preview, with 0 requests in B."""
+    stacks = {
+        "tenant field": "properties: {name: x-vol, size: 1, tenant: team-b}",
+        "import by Cinder reference": ("properties: {name: b-vol, size: 2}\n"
+                                       "    options: {import: 'team-b:b-vol:storage-1:volume-1'}"),
+    }
+    found: dict[str, Any] = {}
+    for label, body in stacks.items():
+        text = f"name: ta\nruntime: yaml\nresources:\n  v:\n    type: datera:index:Volume\n    {body}\n"
+        ws = engine_ws(sim, tmp_path / label.replace(" ", "-"), text, datera_tenant_id="team-a")
+        since = len(sim.request_log())
+        try:
+            plan = ws.preview()
+        except InputError as e:
+            msg = str(e)
+        else:
+            msg = "; ".join(plan.errors) or "no error"
+        finally:
+            ws.close()
+        found[label] = (msg, _foreign(sim, since))
+    figure("tenancy", case="stack plan", stacks=len(stacks),
+           foreign_requests=sum(len(f) for _, f in found.values()))
+    for label, (msg, foreign) in found.items():
+        assert "outside the configured tenant" in msg and "Pulumi.yaml:" in msg, (label, msg)
+        assert not foreign, (label, foreign)
