@@ -43,6 +43,10 @@ ITEMS = [
     ("tls", "TLS"),
     ("tenancy", "Tenancy"),
     ("injection", "Injection"),
+    ("hostile_stacks", "Hostile stacks"),
+    ("secret_flow", "Secrets via refs"),
+    ("files", "File modes/keys"),
+    ("plan_checks", "Plan-time checks"),
 ]
 
 #: test module -> item(s) it proves (for outcomes of tests that recorded no figure)
@@ -50,6 +54,8 @@ MODULE_ITEMS = {
     "test_engine_faults": None, "test_frontend_faults": None, "test_sigkill": "sigkill", "test_concurrent": "concurrent_runs",
     "test_fuzz_specs": "fuzz_specs", "test_secrets": "secrets", "test_tls": "tls",
     "test_tenancy": "tenancy", "test_injection": "injection",
+    "test_hostile_stacks": "hostile_stacks", "test_secret_flow": "secret_flow",
+    "test_files_and_keys": "files", "test_plan_checks": "plan_checks",
 }
 ENGINE_FAULT_ITEMS = {"storm": "503_storm", "lost": "lost_responses", "expiry": "key_expiry"}
 
@@ -190,6 +196,13 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
         for r in recs:
             if r["case"] == "crafted names":
                 out.append(f"crafted names/paths: B objects touched {r['b_objects_touched']}")
+            elif r["case"] == "naming forms":
+                out.append(f"{r['forms']} naming forms (ids, Cinder refs, names, snapshot ids, clone/"
+                           f"snapshot sources, imports, finds, listings): escapes {r['escapes']}, "
+                           f"foreign reads {r['foreign_requests']}")
+            elif r["case"] == "stack plan":
+                out.append(f"{r['stacks']} stacks naming tenant B refused at plan: foreign reads "
+                           f"{r['foreign_requests']}")
             else:
                 out.append(f"crafted ids: {r['allowed']} of {r['operations']} operations reached tenant B "
                            f"({', '.join(r['allowed_ops'])})")
@@ -210,6 +223,19 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
             parts.append(f"hostile node values {len(node)}: {refused} refused, {len(node) - refused} "
                          f"accepted and passed as whole argv elements (unsafe argv {unsafe})")
         return "; ".join(parts)
+    if item == "hostile_stacks":
+        return "; ".join(f"{r['case']} ({r['bytes']:,} bytes): refused={r['refused']} in {r['seconds']} s "
+                         f"(whole process with start-up {r.get('process_seconds', '?')} s), peak RSS "
+                         f"{r['peak_rss_mb']} MB" for r in recs)
+    if item == "secret_flow":
+        return "; ".join(f"{r['front_end']}: {r['occurrences']} in clear outside sensitive fields "
+                         f"({r['runs']} runs, {r['places']} places)" for r in recs)
+    if item == "plan_checks":
+        return "; ".join(f"{r['case']}: refused at plan (located={r['located']}), requests {r['requests']}"
+                         for r in recs)
+    if item == "files":
+        return "; ".join(f"{r['case']}: {r['files']} files, {r['dirs']} dirs, not owner-only {r['loose']}"
+                         for r in recs)
     return json.dumps(recs)
 
 

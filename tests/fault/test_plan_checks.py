@@ -32,7 +32,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_refused_at_plan_with_location_and_no_request(sim, tmp_path, engine_env, case):
+def test_refused_at_plan_with_location_and_no_request(sim, tmp_path, engine_env, figure, case):
     body, words, line, field = CASES[case]
     ws = engine_ws(sim, tmp_path / "s", STACK % body)
     before = sum(sim.counters().values())
@@ -42,6 +42,8 @@ def test_refused_at_plan_with_location_and_no_request(sim, tmp_path, engine_env,
     finally:
         ws.close()
     text = str(e.value)
+    figure("plan_checks", case=case, requests=sum(sim.counters().values()) - before,
+           located=f"Pulumi.yaml:{line}:" in text)
     assert all(w in text for w in words), text
     assert f"Pulumi.yaml:{line}:" in text and f"field '{field}" in text, text
     assert sum(sim.counters().values()) == before  # not a single request
