@@ -163,17 +163,7 @@ class Secret:
 
 def secrets_in(value: Any) -> Iterator[Secret]:
     """Every :class:`Secret` inside a property value."""
-    if isinstance(value, Secret):
-        yield value
-    elif isinstance(value, Concat):
-        for p in value.parts:
-            yield from secrets_in(p)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from secrets_in(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from secrets_in(v)
+    return _instances(value, Secret)
 
 
 def reveal(value: Any) -> Any:
@@ -284,17 +274,22 @@ class StackDef:
 
 def refs_in(value: Any) -> Iterator[Ref]:
     """Every :class:`Ref` inside a property value."""
-    if isinstance(value, Ref):
+    return _instances(value, Ref)
+
+
+def _instances(value: Any, cls: type) -> Iterator[Any]:
+    """Every ``cls`` inside a property value (Concat parts, dict values, list items)."""
+    if isinstance(value, cls):
         yield value
     elif isinstance(value, Concat):
         for p in value.parts:
-            yield from refs_in(p)
+            yield from _instances(p, cls)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from refs_in(v)
+            yield from _instances(v, cls)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from refs_in(v)
+            yield from _instances(v, cls)
 
 
 def has_unknown(value: Any) -> bool:

@@ -53,13 +53,19 @@ def key_file(tmp_path, monkeypatch):
     return path
 
 
-def _embedded_up(d: Path, size: int) -> None:
+def _up(sim, d: Path, size: int) -> None:
+    """``up`` of STACK (a volume of ``size`` GiB) in ``d``, on ``sim`` or (None) in the
+    default no-endpoint mode with the bundled simulator; it must succeed."""
     from datera_iac.engine.core import Workspace
+    from tests.fault.conftest import engine_ws
 
-    d.mkdir(exist_ok=True)
-    f = d / "Pulumi.yaml"
-    f.write_text(STACK % {"size": size, "chap": CHAP})
-    ws = Workspace(stack_file=f, embedded=True)
+    text = STACK % {"size": size, "chap": CHAP}
+    if sim is None:
+        d.mkdir(exist_ok=True)
+        (d / "Pulumi.yaml").write_text(text)
+        ws = Workspace(stack_file=d / "Pulumi.yaml", embedded=True)
+    else:
+        ws = engine_ws(sim, d, text)
     try:
         _, result = ws.up(quiet=True)
         assert result is not None and result.ok, result and result.failures
@@ -73,8 +79,8 @@ def test_state_and_embedded_simulator_files_are_private(tmp_path, umask_022, key
     for var in ("DATERA_ENDPOINT", "DATERA_SAN_IP"):
         monkeypatch.delenv(var, raising=False)
     d = tmp_path / "stack"
-    _embedded_up(d, 1)
-    _embedded_up(d, 2)
+    _up(None, d, 1)
+    _up(None, d, 2)
     root = d / ".datera-iac"
     files = sorted(p for p in root.rglob("*") if p.is_file())
     dirs = [root, *sorted(p for p in root.rglob("*") if p.is_dir())]
@@ -90,24 +96,14 @@ def test_state_and_embedded_simulator_files_are_private(tmp_path, umask_022, key
 def test_backup_of_an_older_state_is_tightened(tmp_path, umask_022, key_file, sim, engine_env):
     """A .datera-iac/ and a backup an older version left 0755/0644 are made 0700/0600 by
     the next write."""
-    from tests.fault.conftest import engine_ws
-
     d = tmp_path / "old"
-    ws = engine_ws(sim, d, STACK % {"size": 1, "chap": CHAP})
-    try:
-        ws.up(quiet=True)
-    finally:
-        ws.close()
+    _up(sim, d, 1)
     root = d / ".datera-iac"
     os.chmod(root, 0o755)
     bak = root / "dev.json.bak"
     bak.write_text((root / "dev.json").read_text())
     os.chmod(bak, 0o644)
-    ws = engine_ws(sim, d, STACK % {"size": 2, "chap": CHAP})
-    try:
-        ws.up(quiet=True)
-    finally:
-        ws.close()
+    _up(sim, d, 2)
     assert (oct(mode(root)), oct(mode(bak))) == (oct(0o700), oct(0o600))
 
 
@@ -193,11 +189,7 @@ def test_digests_are_keyed_and_legacy_digests_migrate(tmp_path, key_file, sim, e
         return next(r for r in state["resources"] if r["name"] == "v")
 
     d = tmp_path / "k"
-    ws = engine_ws(sim, d, STACK % {"size": 1, "chap": CHAP})
-    try:
-        ws.up(quiet=True)
-    finally:
-        ws.close()
+    _up(sim, d, 1)
     stored = rec()["spec"]["chap_secret"]
     prefix, salt, mac = stored.split("$")
     assert prefix == "hmac" and key_file.exists() and mode(key_file) == 0o600
@@ -223,10 +215,5 @@ def test_digests_are_keyed_and_legacy_digests_migrate(tmp_path, key_file, sim, e
     finally:
         ws.close()
     assert not plan.changes, [(s.name, s.action) for s in plan.changes]
-    ws = engine_ws(sim, d, STACK % {"size": 2, "chap": CHAP})
-    try:
-        _, result = ws.up(quiet=True)
-        assert result is not None and result.ok
-    finally:
-        ws.close()
+    _up(sim, d, 2)
     assert rec()["spec"]["chap_secret"].startswith("hmac$")

@@ -14,9 +14,7 @@ simulator's request log and the objects on the DSP, metadata included)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -104,11 +102,9 @@ def leaks(text: str) -> dict[str, int]:
 
 
 def _cli(stack: Path, sim, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": SAN_PW,
-           "DATERA_ENDPOINT": sim.http_url, "DATERA_DEBUG": "true"}
-    env.pop("DATERA_SAN_IP", None)
-    return subprocess.run([sys.executable, "-m", "datera_iac.cli", *args, "-f", str(stack), "--no-color"],
-                          cwd=stack.parent, env=env, capture_output=True, text=True, timeout=120)
+    from tests.fault.test_secrets import _cli as cli
+
+    return cli(stack, sim, *args, password=SAN_PW)
 
 
 def _write(d: Path, text: str) -> Path:
@@ -220,23 +216,15 @@ def test_secret_flow_pulumi(secret_sim, tmp_path, figure):
     works and stays marked in every response; in metadata or a name it is refused by Check
     naming the property - the same rule as the engine's. 0 occurrences outside secret
     markers in the responses, the plugin's debug log and on the DSP."""
-    import grpc
-
     from datera_iac.pulumi._codec import Secret
-    from datera_iac.pulumi.testing import Rpc, plain, start_plugin, stop_plugin
-    from tests.fault.test_secrets import _outside_secrets
+    from datera_iac.pulumi.testing import plain
+    from tests.fault.test_secrets import _outside_secrets, debug_plugin
 
     sim = secret_sim
     V = "datera:index:Volume"
     log_path = str(tmp_path / "plugin.log")
-    proc, port = start_plugin(log_path=log_path, env={"DATERA_DEBUG": "true"})
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     found: dict[str, list[str]] = {}
-    try:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        rpc = Rpc(channel)
-        rpc.configure(endpoint=sim.http_url, sanLogin="admin", sanPassword=Secret(SAN_PW),
-                      dateraDebug=True, datera503Timeout=5)
+    with debug_plugin(sim, log_path, SAN_PW) as rpc:
         ok = {"size": 1, "chapUser": "chapuser", "chapSecret": Secret(CFG_SECRET)}
         checked = plain(rpc.check(V, "flow-vol", ok).inputs)
         made = rpc.create(V, "flow-vol", checked)
@@ -258,9 +246,6 @@ def test_secret_flow_pulumi(secret_sim, tmp_path, figure):
             found[f"refused {label}: check"] = (_outside_secrets(plain(resp.inputs), SECRETS)
                                                 + [s for s in SECRETS if s in str(failures)])
         rpc.delete(V, "flow-vol", made.id, props)
-    finally:
-        channel.close()
-        stop_plugin(proc)
     found["plugin log"] = [s for s in SECRETS if s in Path(log_path).read_text(errors="replace")]
     found["DSP objects and metadata"] = list(leaks(_dsp_text(sim)))
     figure("secret_flow", front_end="pulumi", runs=1 + len(refused), places=len(found),

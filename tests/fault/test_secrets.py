@@ -7,11 +7,13 @@ secret marker (the engine encrypts it); only a value *outside* that marker is a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,9 @@ def secret_sim(make_sim):
     return make_sim(users={"admin": SAN_PW})
 
 
-def _cli(stack: Path, sim, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": SAN_PW,
+def _cli(stack: Path, sim, *args: str, password: str = SAN_PW) -> subprocess.CompletedProcess[str]:
+    """The CLI on ``stack`` against ``sim``, debug logging (the wire trace) on."""
+    env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": password,
            "DATERA_ENDPOINT": sim.http_url, "DATERA_DEBUG": "true"}
     env.pop("DATERA_SAN_IP", None)
     return subprocess.run([sys.executable, "-m", "datera_iac.cli", *args, "-f", str(stack), "--no-color"],
@@ -247,25 +250,38 @@ def _outside_secrets(value: Any, secrets: tuple[str, ...]) -> list[str]:
     return []
 
 
-def test_pulumi_secrets(secret_sim, tmp_path, figure):
-    """Check/Create/Read/Diff/Update responses hold the CHAP secrets only inside secret
-    markers; the plugin's debug log holds none of the secrets; an error holds none."""
+@contextlib.contextmanager
+def debug_plugin(sim: Any, log_path: str, password: str) -> Iterator[Any]:
+    """An Rpc to a started Pulumi plugin (debug logging to ``log_path``) configured for
+    ``sim``; the plugin is stopped afterwards."""
     import grpc
 
     from datera_iac.pulumi._codec import Secret
-    from datera_iac.pulumi.testing import Rpc, plain, start_plugin, stop_plugin
+    from datera_iac.pulumi.testing import Rpc, start_plugin, stop_plugin
 
-    sim = secret_sim
-    V = "datera:index:Volume"
-    log_path = str(tmp_path / "plugin.log")
     proc, port = start_plugin(log_path=log_path, env={"DATERA_DEBUG": "true"})
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    found: dict[str, list[str]] = {}
     try:
         grpc.channel_ready_future(channel).result(timeout=10)
         rpc = Rpc(channel)
-        rpc.configure(endpoint=sim.http_url, sanLogin="admin", sanPassword=Secret(SAN_PW),
+        rpc.configure(endpoint=sim.http_url, sanLogin="admin", sanPassword=Secret(password),
                       dateraDebug=True, datera503Timeout=5)
+        yield rpc
+    finally:
+        channel.close()
+        stop_plugin(proc)
+
+
+def test_pulumi_secrets(secret_sim, tmp_path, figure):
+    """Check/Create/Read/Diff/Update responses hold the CHAP secrets only inside secret
+    markers; the plugin's debug log holds none of the secrets; an error holds none."""
+    from datera_iac.pulumi._codec import Secret
+    from datera_iac.pulumi.testing import plain
+
+    V = "datera:index:Volume"
+    log_path = str(tmp_path / "plugin.log")
+    found: dict[str, list[str]] = {}
+    with debug_plugin(secret_sim, log_path, SAN_PW) as rpc:
         news = {"size": 1, "chapUser": "chapuser", "chapSecret": CHAP,
                 "chapInitiatorUser": "mutualuser", "chapInitiatorSecret": MUTUAL}
         checked = plain(rpc.check(V, "sec-vol", news).inputs)
@@ -286,9 +302,6 @@ def test_pulumi_secrets(secret_sim, tmp_path, figure):
         }
         assert props["chapSecret"] == Secret(CHAP)  # present, and marked secret
         rpc.delete(V, "sec-vol", made.id, plain(upd.properties))
-    finally:
-        channel.close()
-        stop_plugin(proc)
     log = Path(log_path).read_text(errors="replace")
     found["plugin log"] = [s for s in SECRETS if s in log]
     figure("secrets", front_end="pulumi", places=len(found),
