@@ -8,6 +8,7 @@ Subcommands live beside the code they drive and are imported lazily, so ``datera
 * ``cinder``   -> :mod:`datera_iac.cinder_cli`  (Cinder volume types and cinder.conf)
 * ``preview``, ``up``, ``refresh``, ``destroy``, ``import``, ``state``
                -> :mod:`datera_iac.engine.cli`
+* ``ls``       -> :mod:`datera_iac.engine.ls`   (listings of DSP objects)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "destroy": "datera_iac.engine.cli:destroy",
     "import": "datera_iac.engine.cli:import_",
     "state": "datera_iac.engine.cli:state",
+    "ls": "datera_iac.engine.ls:ls",
     "cinder": "datera_iac.cinder_cli:cinder",
     "dsp": "datera_iac.sim.cli:dsp",
     "node": "datera_iac.node.cli:node",

@@ -1,10 +1,13 @@
 """Data sources, derived like the resources from the core's classes.
 
-* ``datera_volume``, ``datera_snapshot``: look one object up (by ``id``, or a volume by
-  ``name`` and ``tenant``) through ``kind.adopt``; every attribute of the kind is computed.
-* ``datera_volumes``: the volumes of a tenant, optionally filtered by a name regex
-  (:func:`datera_iac.resources.queries.list_volumes`); each element is an object of the
-  Volume's non-secret attributes.
+* ``datera_volume``, ``datera_snapshot``, ``datera_tenant``, ``datera_volume_type``: look
+  one object up (by ``id``, or a volume by ``name`` and ``tenant``) through ``kind.adopt``;
+  every attribute of the kind is computed.
+* ``datera_volumes``, ``datera_snapshots``, ``datera_volume_types``, ``datera_tenants``,
+  ``datera_manageable_volumes``, ``datera_manageable_snapshots`` (and the singular
+  ``datera_manageable_volume`` / ``_snapshot``): the listings of
+  :data:`datera_iac.resources.queries.LISTINGS`, translated (arguments, row fields and
+  docs all come from there).
 * ``datera_system``: the ``/system`` entity (:class:`datera_iac.dsp.System`: version,
   capacities) and the API version.
 * ``datera_cinder_volume_type``: the Cinder definition (``extra_specs``, ``openstack``
@@ -127,47 +130,96 @@ class SnapshotLookup(KindLookup):
     args: ClassVar[dict[str, str]] = {ID: "The snapshot's id, `<volume id or name>/<timestamp>`."}
 
 
-class VolumeList(BaseDataSource):
-    ds_name = "volumes"
-    description = "The volumes of a tenant, optionally filtered by a name regex."
-    volume: ClassVar[KindAdapter]
+class ListingData(BaseDataSource):
+    """One listing of :data:`datera_iac.resources.queries.LISTINGS`, translated: its
+    arguments are optional attributes, its rows the elements of one list attribute
+    (``datera_volumes.volumes``, ``datera_manageable_snapshots.snapshots``...), their ids
+    in ``ids``."""
+
+    listing: ClassVar[Any]
+    #: the attribute holding the rows
+    items_attr: ClassVar[str]
 
     @classmethod
     def element(cls) -> Object:
-        s = cls.volume.schema
-        return Object({f.name: f.type for f in (s.id_field, *s.inputs, *s.outputs)
-                       if not f.sensitive})
+        return Object({c.name: tf_type_for(c.type, where=f"{cls.ds_name}.{c.name}")
+                       for c in cls.listing.fields})
 
     @classmethod
     def fields(cls) -> tuple[FieldInfo, ...]:
+        args = tuple(FieldInfo(a.name, tf_type_for(a.type, where=f"{cls.ds_name}.{a.name}"),
+                               a.doc, "lookup", optional=True) for a in cls.listing.args)
         return (
-            FieldInfo(ID, tft.String(), "The tenant that was listed.", "id", computed=True),
-            FieldInfo("tenant", tft.String(), "Tenant to list ('x' or '/root/x'); default: "
-                      "the provider's tenant.", "lookup", optional=True),
-            FieldInfo("name_regex", tft.String(), "Keep volumes whose name matches this "
-                      "regular expression (Python `re.search`).", "lookup", optional=True),
-            FieldInfo("ids", tft.List(tft.String()), "Ids of the volumes found, by name.",
+            FieldInfo(ID, tft.String(), "What was listed (the tenant, the volume, or "
+                      "`default`).", "id", computed=True),
+            *args,
+            FieldInfo("ids", tft.List(tft.String()), "Ids of the objects found, in order.",
                       "output", computed=True),
-            FieldInfo("volumes", tft.List(cls.element()), "The volumes found, by name: every "
-                      "non-secret attribute of `datera_volume`.", "output", computed=True),
+            FieldInfo(cls.items_attr, tft.List(cls.element()), cls.listing.doc, "output",
+                      computed=True),
         )
 
     def lookup(self, config: dict) -> dict[str, Any]:
-        from datera_iac.resources.queries import list_volumes
-
-        ctx = self.provider.context()
-        found = list_volumes(ctx, tenant=config.get("tenant"), name_regex=config.get("name_regex"))
-        items = []
-        for obs in found:
-            st = self.volume.state_from(obs, None)
-            items.append({k: st.get(k) for k in self.element().attributes})
+        args = {a.name: config.get(a.name) for a in self.listing.args}
+        rows = self.listing.rows(self.provider.context(), **args)
         return {
-            ID: config.get("tenant") or "default",
-            "tenant": config.get("tenant"),
-            "name_regex": config.get("name_regex"),
-            "ids": [o.id for o in found],
-            "volumes": items,
+            ID: str(config.get("volume") or config.get("tenant") or "default"),
+            **args,
+            "ids": [r["id"] for r in rows],
+            self.items_attr: rows,
         }
+
+
+class ListingLookup(BaseDataSource):
+    """One row of a listing, found by its ``id`` (or ``reference``, where rows have one);
+    an error when the listing has none."""
+
+    listing: ClassVar[Any]
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(k for k in ("id", "reference") if any(c.name == k
+                                                          for c in cls.listing.fields))
+
+    @classmethod
+    def fields(cls) -> tuple[FieldInfo, ...]:
+        keys = cls.keys()
+        out = []
+        for a in cls.listing.args:
+            out.append(FieldInfo(a.name, tf_type_for(a.type), a.doc, "lookup", optional=True))
+        for c in cls.listing.fields:
+            t = tf_type_for(c.type, where=f"{cls.ds_name}.{c.name}")
+            if c.name in keys:
+                out.append(FieldInfo(c.name, t, c.doc + " Set `" + "` or `".join(keys)
+                                     + "`.", "lookup", optional=True, computed=True))
+            else:
+                out.append(FieldInfo(c.name, t, c.doc, "output", computed=True))
+        return tuple(out)
+
+    def lookup(self, config: dict) -> dict[str, Any]:
+        keys = [k for k in self.keys() if config.get(k)]
+        if len(keys) != 1:
+            raise InputError(f"set exactly one of {', '.join(self.keys())}",
+                             field=self.keys()[0], fix="name the object to look up")
+        key = keys[0]
+        args = {a.name: config.get(a.name) for a in self.listing.args}
+        rows = self.listing.rows(self.provider.context(), **args)
+        for r in rows:
+            if r.get(key) == config[key]:
+                return {**args, **r}
+        raise NotFound(f"no {self.ds_name.replace('_', ' ')} with {key} {config[key]!r} "
+                       f"({len(rows)} listed)")
+
+
+class TenantLookup(KindLookup):
+    description = "Look up one tenant by its path (`/root/team-a`) or name."
+    args: ClassVar[dict[str, str]] = {ID: "The tenant's path or name."}
+
+
+class VolumeTypeLookup(KindLookup):
+    description = ("Look up one volume type materialized on the DSP (an app_template) by "
+                   "name or `/app_templates/<name>`.")
+    args: ClassVar[dict[str, str]] = {ID: "The type's name or app_template path."}
 
 
 class SystemData(BaseDataSource):
@@ -241,19 +293,37 @@ def _subclass(base: type, name: str, **attrs_: Any) -> type:
 
 
 def data_source_classes(provider: DateraProvider) -> list[type[DataSource]]:
-    """The data sources whose kinds exist in ``provider``."""
+    """The data sources whose kinds exist in ``provider``: a lookup of one object of each
+    kind, and every listing (plural) with its singular form."""
+    from datera_iac.resources.queries import LISTINGS
+
     ad = provider.adapters
     out: list[type[DataSource]] = []
     if "datera_volume" in ad:
         out.append(_subclass(VolumeLookup, "VolumeDataSource", ds_name="volume",
                              adapter=ad["datera_volume"]))
-        out.append(_subclass(VolumeList, "VolumesDataSource", volume=ad["datera_volume"]))
     if "datera_snapshot" in ad:
         out.append(_subclass(SnapshotLookup, "SnapshotDataSource", ds_name="snapshot",
                              adapter=ad["datera_snapshot"]))
+    if "datera_tenant" in ad:
+        out.append(_subclass(TenantLookup, "TenantDataSource", ds_name="tenant",
+                             adapter=ad["datera_tenant"]))
     out.append(SystemData)
     if "datera_volume_type" in ad:
+        out.append(_subclass(VolumeTypeLookup, "VolumeTypeDataSource", ds_name="volume_type",
+                             adapter=ad["datera_volume_type"]))
         out.append(_subclass(CinderVolumeType, "CinderVolumeTypeDataSource",
                              adapter=ad["datera_volume_type"]))
+    kinds = {a.kind.name for a in ad.values()}
+    for name, lst in LISTINGS.items():
+        if lst.kind is not None and lst.kind not in kinds:
+            continue
+        camel = "".join(w.title() for w in name.split("_"))
+        out.append(_subclass(ListingData, f"{camel}DataSource", ds_name=name, listing=lst,
+                             items_attr=name.removeprefix("manageable_"),
+                             description=lst.doc))
+        if lst.kind is None:  # the kinds' singular forms are the lookups above
+            out.append(_subclass(ListingLookup, f"{camel}LookupDataSource",
+                                 ds_name=name[:-1], listing=lst,
+                                 description=f"One row of `datera_{name}`: " + lst.doc))
     return out
-
