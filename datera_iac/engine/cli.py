@@ -19,6 +19,7 @@ import click
 
 from datera_iac.engine.backends import check_stack_name
 from datera_iac.engine.core import Workspace
+from datera_iac.engine.discover import discover_options, run_discover
 from datera_iac.engine.render import plan_json, render_plan, render_result, show_value
 from datera_iac.errors import InputError
 
@@ -307,17 +308,32 @@ Examples:
   datera-iac import datera:index:Volume legacy-db /root/app/legacy-db
   datera-iac import Volume web 6b8e...-uuid --protect
 Then declare the resource in the stack with the same name; `preview` should show no changes.
+  datera-iac import --discover --tenant team-a --out stack/Pulumi.yaml
+  datera-iac import --discover --filter name_regex=^db- --out main.tf
+Discovery writes a stack (or Terraform HCL) declaring what the DSP holds, each with its
+import; see docs/listing.md.
 """)
 @stack_options
-@click.argument("type_", metavar="TYPE")
-@click.argument("name")
-@click.argument("ref", metavar="ID")
+@click.argument("type_", metavar="[TYPE", required=False)
+@click.argument("name", required=False)
+@click.argument("ref", metavar="ID]", required=False)
 @click.option("--protect", is_flag=True, help="Mark the imported resource protected.")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
 @click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
+@discover_options
 def import_(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None, backend: str | None,
-            color: bool | None, type_: str, name: str, ref: str, protect: bool, force_unlock: bool, lock_id: str | None) -> None:
-    """Adopt an existing DSP object into the state as NAME (no write to the DSP)."""
+            color: bool | None, type_: str | None, name: str | None, ref: str | None, protect: bool,
+            force_unlock: bool, lock_id: str | None, **discover: Any) -> None:
+    """Adopt an existing DSP object into the state as NAME (no write to the DSP), or,
+    with --discover, write a stack declaring the DSP's objects with their imports."""
+    if discover.get("discover_mode"):
+        with _workspace(file, stack, config, endpoint, backend, command="import",
+                        need_file=False) as ws:
+            run_discover(ws, protect=protect, **discover)
+            _notes(ws)
+        return
+    if not (type_ and name and ref):
+        raise click.UsageError("give TYPE NAME ID (or --discover --out FILE)")
     with _workspace(file, stack, config, endpoint, backend, command="import", need_file=False) as ws:
         if force_unlock or lock_id:
             _force_unlock(ws, lock_id)

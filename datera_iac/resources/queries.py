@@ -6,10 +6,11 @@ One implementation, three front ends: the engine's ``datera-iac ls``, the Terraf
 sources (``datera_volumes``, ``datera_snapshots``...) and the Pulumi functions all call
 :data:`LISTINGS` and translate its rows; none of them talks to the DSP itself.
 
-Costs (pages of 100 items, the DSP's default):
+Costs (the client's pages: 1,000 items, the schema's maximum, or 100 on a DSP that
+refuses large pages):
 
 * volumes, snapshots of a tenant, volume types, tenants, manageable volumes/snapshots:
-  one paged list, ``ceil(N / 100)`` requests for N objects. The app_instance list embeds
+  one paged list, ``ceil(N / page)`` requests for N objects. The app_instance list embeds
   storage instances, volumes and their snapshots, so nothing is read per object;
 * a volume's metadata (``volume_type`` and ``metadata``) is not in that list: filtering on
   them, or asking ``with_metadata``, adds one GET per volume whose name passed the
@@ -19,7 +20,9 @@ Costs (pages of 100 items, the DSP's default):
 
 from __future__ import annotations
 
+import functools
 import re
+from concurrent.futures import ThreadPoolExecutor
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,8 +47,14 @@ __all__ = [
     "list_volume_types",
     "list_volumes",
     "listing",
+    "snapshots_of",
     "system_info",
+    "volumes_and_entities",
 ]
+
+
+#: metadata GETs of a listing in flight at once
+META_READERS = 8
 
 
 @attrs.frozen(kw_only=True)
@@ -98,6 +107,18 @@ def list_volumes(
     costs one GET per volume left after the name filter; so does ``with_metadata`` (the
     rows then show ``volume_type`` and ``metadata``; without it they are unknown, None).
     Raises InputError for an invalid regex or tenant."""
+    return [o for o, _ in volumes_and_entities(
+        ctx, tenant=tenant, name_regex=name_regex, volume_type=volume_type,
+        metadata=metadata, with_metadata=with_metadata)]
+
+
+def volumes_and_entities(
+    ctx: Context, *, tenant: str | None = None, name_regex: str | None = None,
+    volume_type: str | None = None, metadata: Mapping[str, str] | None = None,
+    with_metadata: bool = False,
+) -> list[tuple[Observed[Any, Any], Mapping[str, Any]]]:
+    """:func:`list_volumes`, each with the app_instance entity it was read from (which
+    embeds the volume's snapshots: :func:`snapshots_of` needs no further request)."""
     from datera_iac.resources.volume import META_VOLUME_TYPE
 
     vol = KINDS["Volume"]
@@ -105,24 +126,46 @@ def list_volumes(
     where = _where(ctx, tenant, "Volume")
     want_meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     read_meta = with_metadata or volume_type is not None or bool(want_meta)
-    out: list[Observed[Any, Any]] = []
-    try:
-        items = list(ctx.client.list("/app_instances", tenant=where))
-    except NotFound:
-        items = []  # the tenant is gone: so are its volumes
-    for ai in items:
-        if pattern is not None and not pattern.search(str(ai.get("name") or "")):
-            continue
-        if not _cinder_layout(ai):
-            continue
-        meta = vol._get_metadata(ctx, ai, where) if read_meta else None  # type: ignore[attr-defined]
+    out: list[tuple[Observed[Any, Any], Mapping[str, Any]]] = []
+    ais = [ai for ai in _entities(ctx, where)
+           if pattern is None or pattern.search(str(ai.get("name") or ""))]
+    metas: list[dict[str, str] | None] = [None] * len(ais)
+    if read_meta and ais:  # one GET each: several at once, like the engine's refresh
+        with ThreadPoolExecutor(max_workers=min(META_READERS, len(ais))) as pool:
+            metas = list(pool.map(lambda ai: vol._get_metadata(ctx, ai, where), ais))  # type: ignore[attr-defined]
+    for ai, meta in zip(ais, metas, strict=True):
         if read_meta and meta is not None:
             if volume_type is not None and meta.get(META_VOLUME_TYPE) != volume_type:
                 continue
             if any(meta.get(k) != v for k, v in want_meta.items()):
                 continue
-        out.append(vol._observe(ctx, ai, where, meta))  # type: ignore[attr-defined]
-    return sorted(out, key=lambda o: (str(o.spec.name), o.id))
+        out.append((vol._observe(ctx, ai, where, meta), ai))  # type: ignore[attr-defined]
+    return sorted(out, key=lambda p: (str(p[0].spec.name), p[0].id))
+
+
+def _entities(ctx: Context, where: str) -> list[Mapping[str, Any]]:
+    """The tenant's single-volume app_instances (one paged list); none when it is gone."""
+    try:
+        return [ai for ai in ctx.client.list("/app_instances", tenant=where)
+                if _cinder_layout(ai)]
+    except NotFound:
+        return []
+
+
+def snapshots_of(ctx: Context, volumes: list[tuple[str, Mapping[str, Any]]]
+                 ) -> list[Observed[Any, Any]]:
+    """The snapshots embedded in app_instance entities (``(tenant, entity)`` pairs), sorted
+    by volume and timestamp; no request."""
+    from datera_iac.resources import snapshot as snap_mod
+    from datera_iac.resources.volume import _first_si_vol
+
+    out = []
+    for where, ai in volumes:
+        _, vol = _first_si_vol(ai)
+        for s in (vol or {}).get("snapshots") or []:
+            if isinstance(s, Mapping) and s.get("timestamp"):
+                out.append(snap_mod._observe(ctx, where, ai, s, None))
+    return sorted(out, key=lambda o: (str(o.spec.volume_id), float(o.outputs.timestamp)))
 
 
 def list_snapshots(
@@ -131,29 +174,13 @@ def list_snapshots(
     """The snapshots of one volume (``volume``: its id, name or ``[tenant:]ai:si:vol``;
     one GET), or of every volume of a tenant (one paged list), sorted by volume and
     timestamp."""
-    from datera_iac.resources import snapshot as snap_mod
-    from datera_iac.resources.volume import _first_si_vol
-
     if volume is not None and tenant is not None:
         raise InputError("set volume or tenant, not both", kind="Snapshot", field="tenant",
                          fix="a volume id already names its tenant")
-    pairs: list[tuple[str, Mapping[str, Any]]] = []
     if volume is not None:
-        pairs.append(KINDS["Volume"]._lookup(ctx, volume))  # type: ignore[attr-defined]
-    else:
-        where = _where(ctx, tenant, "Snapshot")
-        try:
-            pairs.extend((where, ai) for ai in ctx.client.list("/app_instances", tenant=where)
-                         if _cinder_layout(ai))
-        except NotFound:
-            pass
-    out = []
-    for where, ai in pairs:
-        _, vol = _first_si_vol(ai)
-        for s in (vol or {}).get("snapshots") or []:
-            if isinstance(s, Mapping) and s.get("timestamp"):
-                out.append(snap_mod._observe(ctx, where, ai, s, None))
-    return sorted(out, key=lambda o: (str(o.spec.volume_id), float(o.outputs.timestamp)))
+        return snapshots_of(ctx, [KINDS["Volume"]._lookup(ctx, volume)])  # type: ignore[attr-defined]
+    where = _where(ctx, tenant, "Snapshot")
+    return snapshots_of(ctx, [(where, ai) for ai in _entities(ctx, where)])
 
 
 def list_volume_types(ctx: Context, *, name_regex: str | None = None
@@ -234,6 +261,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.cache
 def kind_columns(kind_name: str) -> tuple[Column, ...]:
     """The row fields of a kind's listing: ``id``, the non-secret inputs, then the
     outputs whose name the inputs do not already use."""
