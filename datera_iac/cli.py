@@ -46,7 +46,10 @@ SUMMARIES: dict[str, str] = {
     "up": "Create, update and delete DSP objects until they match the stack.",
     "refresh": "Read every managed object and update the state to match the DSP.",
     "destroy": "Delete every object in the stack's state (objects already gone are fine).",
-    "import": "Adopt an existing DSP object into the state as NAME (no write to the DSP).",
+    "import": "Adopt an existing DSP object into the state as NAME (no write to the DSP), or, "
+              "with --discover, write a stack declaring the DSP's objects with their imports.",
+    "ls": "List DSP objects: volumes, snapshots, (volume) types, tenants, manageable "
+          "(volumes) and manageable-snapshots. Reads only.",
     "state": "Inspect and edit the stack's state.",
     "cinder": "Cinder volume types (DF: extra specs) and the cinder.conf backend section.",
     "dsp": "The bundled Datera DSP REST API simulator (API v2.1 and v2.2).",
