@@ -25,6 +25,8 @@ ELSEWHERE = {
                            "built and checked by tests/pulumi/test_packaging.py",
     ("docs/pulumi.md", 1): "needs the Pulumi CLI: the same keys are read by tests/test_names.py "
                            "(every option's camelCase name)",
+    ("docs/listing.md", 0): "tests/engine/test_docs_listing.py (the engine block, line by line)",
+    ("docs/listing.md", 1): "tests/terraform/test_docs_listing_tf.py (the Terraform block)",
     ("docs/security.md", 0): "the fault report benchmark (minutes): its items are tests/fault/",
     ("examples/gitops/README.md", 0): "tests/engine/test_gitops_workflow.py",
     ("examples/terraform/README.md", 0): "tests/terraform/test_examples.py::"
