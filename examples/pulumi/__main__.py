@@ -38,7 +38,8 @@ restored = Volume("db-restored", name="database-restored", size=size, tenant=ten
 scratch = Volume("db-scratch", name="database-scratch", size=size, tenant=tenant.id,
                  clone_of=db.id)
 
-attachment = NodeAttachment(
+# attachNode: "local" (this host), ssh://user@host, or "none" to skip the attachment
+attachment = None if node == "none" else NodeAttachment(
     "db-on-node",
     volume_id=db.id,
     node=node,
@@ -53,5 +54,6 @@ pulumi.export("db_portals", db.portals)
 pulumi.export("snapshot_id", nightly.id)
 pulumi.export("restored_id", restored.id)
 pulumi.export("scratch_id", scratch.id)
-pulumi.export("db_device", attachment.device_path)
+if attachment is not None:
+    pulumi.export("db_device", attachment.device_path)
 pulumi.export("gold_openstack_command", gold.openstack_command)

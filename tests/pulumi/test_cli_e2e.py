@@ -253,3 +253,44 @@ def test_engine_and_pulumi_plan_the_same(tmp_path, make_sim):
     second_p = _pulumi_plan(cli, prog_p)
     assert second_e == {"db": "update", "dbClone": "update", "logs": "replace"}, second_e
     assert second_p == second_e
+
+
+def test_python_program_lifecycle(tmp_path, dsp_sim):
+    """examples/pulumi (Python SDK) under the real CLI and a Python language host, the
+    plugin installed from its archive (`pulumi plugin install --file`): preview, up, a
+    no-op up without DSP writes, grow in place, destroy; secrets stay encrypted."""
+    import subprocess
+    import sys
+
+    prog = copy_program(ROOT / "examples" / "pulumi", tmp_path / "example")
+    cli = PulumiCli(tmp_path)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "datera_iac.pulumi.package", "--out", str(dist)],
+                   check=True, env=cli.env, capture_output=True)
+    [archive] = dist.glob("pulumi-resource-datera-v*.tar.gz")
+    version = archive.name.split("-v", 1)[1].split("-")[0]
+    cli.run("plugin", "install", "resource", "datera", version, "--file", str(archive))
+    assert (cli.home / "plugins" / f"resource-datera-v{version}").is_dir()
+    cli.env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"  # the installed plugin, not PATH's
+    _stack(cli, dsp_sim, prog)
+    cli.config("attachNode", "none", cwd=prog)
+
+    before = writes(dsp_sim)
+    pre = cli.preview(prog)
+    assert changes(pre) == {"create": 8}, pre.get("changeSummary")  # 7 + the stack
+    assert writes(dsp_sim) == before
+    assert changes(cli.up(prog)) == {"create": 8}
+    assert set(volumes(dsp_sim, "/root/apps")) == {
+        "database", "logs", "database-restored", "database-scratch"}
+    out = cli.json("stack", "output", cwd=prog)
+    before = writes(dsp_sim)
+    assert changes(cli.up(prog)) == {}
+    assert writes(dsp_sim) == before
+    cli.config("volumeSize", "11", cwd=prog)
+    pre = cli.preview(prog)
+    assert ops(pre)["db"] == "update", ops(pre)
+    cli.up(prog)
+    assert cli.json("stack", "output", cwd=prog)["db_id"] == out["db_id"]
+    _no_secret_anywhere(cli, prog, SAN_PASSWORD)
+    cli.events("destroy", "--yes", "--skip-preview", cwd=prog)
+    assert "apps" not in [t["name"] for t in client(dsp_sim).list("/tenants", tenant="/root")]
