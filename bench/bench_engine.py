@@ -12,13 +12,19 @@ does not share our interpreter's GIL), with measured figures and ratios printed 
 3. Crash safety, long variant: ``pytest -m slow tests/engine/test_crash.py`` (10 SIGKILL
    trials) when run with ``--crash``.
 
-Usage: python bench/bench_engine.py [--volumes 1000] [--apply-volumes 500] [--crash]
+``--volumes 1000,10000`` previews each size on the same simulator and prints them side by
+side: requests, wall, engine CPU, their ratios to the smallest size, the state file's size
+and this process's peak RSS so far (targets at 10,000: <= 15 requests, <= 3 s wall and
+<= 10x the 1,000-volume wall and CPU). ``--apply-volumes 5000`` times the large ``up``.
+
+Usage: python bench/bench_engine.py [--volumes 1000[,10000]] [--apply-volumes 500] [--crash]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,6 +88,7 @@ def bench_preview(sim: SimProcess, n: int) -> dict[str, float]:
     first = runs[0][0]
     t_prev, cpu_prev, used = sorted(runs, key=lambda r: r[0])[1]
     assert not plan.changes, [s.name for s in plan.changes][:5]
+    state_bytes = sum(p.stat().st_size for p in (d / ".datera-iac").glob("*.json"))
     c1 = sim.counters()
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),
@@ -97,9 +104,16 @@ def bench_preview(sim: SimProcess, n: int) -> dict[str, float]:
     print(f"   HTTP requests              {sum(used.values()):8d}     target <= 15     ratio {sum(used.values()) / 15:.2f}")
     print(f"   writes                     {writes(used):8d}")
     print(f"   preview CLI (with imports) {t_cli:8.3f} s   requests {sum(cli_used.values())}")
+    print(f"   state file                 {state_bytes / 1e6:8.2f} MB   peak RSS of this process so far {peak_rss_mb():.0f} MB")
     for k, v in sorted(used.items()):
         print(f"      {v:4d}  {k}")
-    return {"preview_s": t_prev, "requests": sum(used.values()), "cli_s": t_cli, "cpu_s": cpu_prev}
+    return {"preview_s": t_prev, "requests": sum(used.values()), "cli_s": t_cli, "cpu_s": cpu_prev,
+            "state_mb": state_bytes / 1e6, "rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (the engine runs in it), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def env() -> dict[str, str]:
@@ -194,7 +208,7 @@ def bench_floor(sim: SimProcess, n: int, latency_ms: float, parallel: int) -> fl
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--volumes", type=int, default=1000)
+    ap.add_argument("--volumes", default="1000", help="preview sizes, comma-separated (1000,10000)")
     ap.add_argument("--apply-volumes", type=int, default=500)
     ap.add_argument("--latency-ms", type=float, default=20.0)
     ap.add_argument("--parallel", type=int, default=10)
@@ -205,12 +219,32 @@ def main() -> int:
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     sim = SimProcess()
     try:
-        p = bench_preview(sim, args.volumes)
+        sizes = [int(x) for x in str(args.volumes).split(",")]
+        previews = {}
+        for n in sizes:
+            sim.reset()
+            previews[n] = bench_preview(sim, n)
+        p = previews[sizes[0]]
         a = bench_apply(sim, args.apply_volumes, args.latency_ms, args.parallel, args.apply_runs)
         floor = bench_floor(sim, args.apply_volumes, args.latency_ms, args.parallel)
     finally:
         sim.stop()
     ok = p["preview_s"] < 1.0 and p["requests"] <= 15 and a["ratio"] <= 1.2
+    if len(sizes) > 1:
+        lo = sizes[0]
+        print(f"\n== no-op preview side by side (load average {os.getloadavg()[0]:.1f})")
+        print(f"   {'volumes':>8s} {'requests':>9s} {'wall s':>8s} {'x':>6s} {'CPU s':>7s} {'x':>6s} "
+              f"{'state MB':>9s} {'peak RSS MB':>12s}")
+        for n in sizes:
+            r = previews[n]
+            print(f"   {n:8d} {r['requests']:9d} {r['preview_s']:8.3f} {r['preview_s'] / previews[lo]['preview_s']:6.1f} "
+                  f"{r['cpu_s']:7.3f} {r['cpu_s'] / previews[lo]['cpu_s']:6.1f} {r['state_mb']:9.2f} {r['rss_mb']:12.0f}")
+        for n in sizes[1:]:
+            r = previews[n]
+            big_ok = (r["requests"] <= 15 and r["preview_s"] <= 3.0
+                      and r["preview_s"] <= 10 * previews[lo]["preview_s"] and r["cpu_s"] <= 10 * previews[lo]["cpu_s"])
+            print(f"   {n}: <= 15 requests, <= 3 s and <= 10x wall/CPU of {lo} -> {'PASS' if big_ok else 'MISS'}")
+            ok = ok and big_ok
     print(f"\nsummary: preview {p['preview_s']:.3f} s (CPU {p['cpu_s']:.3f} s) / {p['requests']} requests; "
           f"apply ratio {a['ratio']:.2f} (median of {' '.join(f'{r:.2f}' for r in a['ratios'])}; CPU {a['cpu_s']:.2f} s; floor ratio "
           f"{floor * args.parallel * 1000 / args.latency_ms / args.apply_volumes:.2f}) -> {'PASS' if ok else 'MISS'} "
