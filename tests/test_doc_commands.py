@@ -21,8 +21,8 @@ ELSEWHERE = {
                       "(`datera-iac up --yes` on the demo); step 2 is CI itself (tests/test_ci_run.py checks it)",
     ("docs/engine.md", 1): "needs a real DSP at 10.0.0.5 and a PostgreSQL host: the same command on the "
                            "simulator and a local PostgreSQL is tests/engine/test_pg_backend.py",
-    ("docs/pulumi.md", 0): "needs the Pulumi CLI (not installable in CI): the archive it installs is "
-                           "built and checked by tests/pulumi/test_packaging.py",
+    ("docs/pulumi.md", 0): "tests/pulumi/test_cli_e2e.py::test_python_program_lifecycle (builds the archive and "
+                           "installs it with pulumi plugin install --file); tests/pulumi/test_packaging.py",
     ("docs/pulumi.md", 1): "needs the Pulumi CLI: the same keys are read by tests/test_names.py "
                            "(every option's camelCase name)",
     ("docs/listing.md", 0): "tests/engine/test_docs_listing.py (the engine block, line by line)",
@@ -34,6 +34,8 @@ ELSEWHERE = {
     ("provider/README.md", 0): "tests/terraform/test_install.py (mirror, dev-overrides) and "
                                "tests/terraform/test_sim_e2e.py (terraform init from the mirror)",
     ("provider/README.md", 1): "tests/terraform/test_schema_docs.py (provider.gen --check)",
+    ("docs/pulumi.md", 3): "tests/pulumi/test_cli_e2e.py::test_yaml_program_lifecycle (the same session with the "
+                           "built Pulumi CLI against the simulator)",
     ("docs/pulumi.md", 2): "tests/pulumi/test_generated.py (datera_iac.pulumi.gen --check)",
     ("provider/docs_index_intro.md", 0): "tests/terraform/test_install.py (dev-overrides) and "
                                          "tests/terraform/conftest.py (terraform with that config)",
