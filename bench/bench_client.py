@@ -1,7 +1,8 @@
 """Client-side cost of one DSP call: CPU time per GET and per POST in this process
-(the simulator runs in a child process, so its work is not counted here), for the direct
-path (the lean exchange of ``datera_iac.dsp._wire`` on the session's urllib3 pool) and, side by side in the same run, for the ``requests``
-path the client falls back to when the session or adapter is customised.
+(the simulator runs in a child process, so its work is not counted here), through the one
+``requests`` transport, side by side in the same run for the client's default session
+(reads proxy settings from the environment on every call) and the engine's session (reads
+them once, :func:`datera_iac.engine.core._session`).
 
 Usage: python bench/bench_client.py [--calls 2000]
 """
@@ -15,7 +16,6 @@ import time
 from pathlib import Path
 
 import requests
-import requests.adapters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -23,17 +23,7 @@ from bench_engine import SimProcess  # noqa: E402
 
 from datera_iac.config import DateraConfig  # noqa: E402
 from datera_iac.dsp import DspClient  # noqa: E402
-
-
-def _custom() -> requests.Session:
-    """A session with a customised adapter: the client keeps the plain requests path."""
-
-    class Adapter(requests.adapters.HTTPAdapter):
-        pass
-
-    session = requests.Session()
-    session.mount("http://", Adapter())
-    return session
+from datera_iac.engine.core import _session  # noqa: E402
 
 
 def measure(cfg: DateraConfig, session: requests.Session | None, calls: int,
@@ -62,7 +52,8 @@ def main() -> int:
     try:
         cfg = DateraConfig.from_mapping({"endpoint": sim.url, "san_login": "admin",
                                          "san_password": "password"})
-        for label, session in (("direct (lean exchange)", None), ("requests path", _custom())):
+        for label, session in (("engine session", _session(cfg.base_url, 10)),
+                               ("default session", None)):
             rows.append((label, *measure(cfg, session, args.calls, label[:3])))
     finally:
         sim.stop()
@@ -71,7 +62,7 @@ def main() -> int:
         print(f"  {label:24s} GET  CPU {get_cpu:5.0f} us  wall {get_wall:5.0f} us   "
               f"POST CPU {post_cpu:5.0f} us  wall {post_wall:5.0f} us")
     (_, d_get, _, d_post, _), (_, r_get, _, r_post, _) = rows
-    print(f"  ratio direct/requests    GET CPU {d_get / r_get:.2f}   POST CPU {d_post / r_post:.2f}")
+    print(f"  ratio engine/default     GET CPU {d_get / r_get:.2f}   POST CPU {d_post / r_post:.2f}")
     return 0
 
 

@@ -28,15 +28,18 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Self
 
-import requests
-import requests.adapters
-import urllib3
-
 from datera_iac import __version__
 from datera_iac.config import DateraConfig, tenant_path
-from datera_iac.dsp import _wire
 from datera_iac.dsp._entities import System, from_api
 from datera_iac.dsp._redact import redact
+from datera_iac.dsp._transport import (
+    MAX_BODY,
+    RequestsTransport,
+    Response,
+    TlsFailure,
+    Transport,
+    TransportError,
+)
 from datera_iac.dsp._retry import (
     CONNECTION,
     THROTTLED,
@@ -84,9 +87,6 @@ _HEADERS: Final = {
     "Datera-Driver": DRIVER_HEADER,
 }
 _LOG_BODY_LIMIT = 4000
-_POOL_SIZE = 32
-_TARGET_CACHE = 4096
-_HEADER_SETS = 64  # distinct (key, tenant) header sets kept; a run uses a handful
 
 log = logging.getLogger("datera_iac.dsp")
 wire_log = logging.getLogger("datera_iac.dsp.wire")
@@ -104,27 +104,6 @@ class _Found:
         self.value = value
 
 
-def _maybe_sent(exc: requests.RequestException) -> bool:
-    """Whether the request may have reached the DSP (so a POST's outcome is unknown).
-
-    A refused or timed-out *connect* never sent anything; a reset, a read timeout or a
-    connection closed before the response may have come after the DSP acted.
-    """
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return False
-    reason: Any = exc.args[0] if exc.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return not isinstance(
-        reason,
-        (
-            urllib3.exceptions.NewConnectionError,
-            urllib3.exceptions.ConnectTimeoutError,
-            urllib3.exceptions.ClosedPoolError,  # raised before a connection is taken
-        ),
-    )
-
-
 def _data(body: Any) -> Any:
     """The envelope's ``data`` (v2.1+), or the body itself (login, /api, legacy)."""
     if isinstance(body, dict) and "data" in body:
@@ -132,61 +111,39 @@ def _data(body: Any) -> Any:
     return body
 
 
-class _Reply:
-    """The parts of a ``requests.Response`` this client reads, for a direct urllib3 call."""
-
-    __slots__ = ("content", "headers", "status_code")
-
-    def __init__(self, status: int, content: bytes, headers: Any) -> None:
-        self.status_code = status
-        self.content = content
-        self.headers = headers  # case-insensitive like requests' (_wire.Headers or urllib3's)
-
-    def json(self) -> Any:
-        return json.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-
 class DspClient:
-    """A client for one DSP endpoint. Thread-safe; one ``requests.Session``.
+    """A client for one DSP endpoint. Thread-safe; one transport (connection pool).
 
     ``tenant=None`` on a call means the config's tenant (:meth:`tenant_for` without a
     project, ``/root`` in ``Map`` mode). Errors are :class:`~datera_iac.errors.DspError`
     subclasses; a TLS verification failure is a :class:`~datera_iac.errors.ConfigError`.
-    ``session`` and ``clock`` are injectable for tests.
+    ``transport`` (any :class:`~datera_iac.dsp._transport.Transport`), or a ``requests``
+    ``session`` for the default one, and ``clock`` are injectable for tests.
     """
 
     def __init__(
         self,
         config: DateraConfig,
         *,
-        session: requests.Session | None = None,
+        session: Any = None,
+        transport: Transport | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.config = config
         self.retry = retry or RetryPolicy.from_config(config)
         self._clock: Clock = clock or SystemClock()
-        self._session = session or self._new_session()
+        self._transport: Transport = transport or RequestsTransport(
+            session, verify=config.verify, cert=config.client_cert)
+        #: largest answer body accepted, in bytes (see docs/security.md)
+        self.max_body = max_body
         self._base = config.base_url
         self._lock = threading.RLock()
         self._key: str | None = None
         self._version: str | None = config.api_version
         self._sw_version: str | None = None
         self._insecure_warned = False
-        self._env_settings: dict[str, Any] | None = None
-        self._pool: Any = None  # see _direct_pool
-        self._pool_adapter: Any = None
-        self._lean = False  # _wire.exchange instead of urlopen on the direct path
-        self._session_merge: tuple[tuple[Any, ...], dict[str, tuple[str, str]]] | None = None
-        self._host_header = ""
-        self._targets: dict[str, str] = {}  # rel path -> request target, as requests prepares it
-        self._valid_headers: set[tuple[str, str]] = set()  # header items already checked
-        #: (session headers, key, tenant) -> the merged headers of a call (see _headers_for)
-        self._header_sets: dict[tuple[Any, ...], dict[str, str]] = {}
         self._system_lock = threading.Lock()
         #: set in a thread running :meth:`warm_up`: its calls make one attempt, no retries
         self._once = threading.local()
@@ -200,19 +157,9 @@ class DspClient:
 
     # ---- lifecycle -------------------------------------------------------------------
 
-    @staticmethod
-    def _new_session() -> requests.Session:
-        """A session whose connection pool fits a parallel engine (urllib3's default of 10
-        connections per host would discard connections under more threads)."""
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
-
     def close(self) -> None:
-        """Close the HTTP session (the DSP session key simply expires)."""
-        self._session.close()
+        """Close the transport's connections (the DSP session key simply expires)."""
+        self._transport.close()
 
     def __enter__(self) -> Self:
         return self
@@ -489,15 +436,15 @@ class DspClient:
                 key = self._key if auth else None
                 try:
                     resp = self._send(method, rel, body, params, tenant_header, key)
-                except requests.exceptions.SSLError as e:
+                except TlsFailure as e:
                     raise self._tls_error(e) from None
-                except (requests.ConnectionError, requests.Timeout) as e:
-                    sent = _maybe_sent(e)
+                except TransportError as e:
+                    sent = e.sent
                     if sent and method == "POST":
                         if find is None:
                             raise ConnectionLost(
                                 f"the connection failed after the request was sent, so its "
-                                f"outcome is unknown ({type(e).__name__}); look the object up "
+                                f"outcome is unknown ({e.detail}); look the object up "
                                 f"before retrying",
                                 method=method, path=rel,
                             ) from None
@@ -511,13 +458,13 @@ class DspClient:
                             if outcome_unknown else ""
                         )
                         raise ConnectionLost(
-                            f"cannot reach the DSP at {self._base} ({type(e).__name__}); gave "
+                            f"cannot reach the DSP at {self._base} ({e.detail}); gave "
                             f"up after {self._clock.monotonic() - started:.1f}s "
                             f"(datera_503_timeout={self.retry.timeout:g}s){unknown}",
                             method=method, path=rel,
                         ) from None
                     log.warning(
-                        "%s %s: %s; retrying in %.2fs", method, rel, type(e).__name__, delay
+                        "%s %s: %s; retrying in %.2fs", method, rel, e.detail, delay
                     )
                     self._clock.sleep(delay)
                     attempt += 1
@@ -572,231 +519,33 @@ class DspClient:
         params: dict[str, Any] | None,
         tenant: str | None,
         key: str | None,
-    ) -> requests.Response | _Reply:
-        session = self._session
-        headers = self._headers_for(session.headers, key, tenant)
-        data = None if body is None else json.dumps(body)
+    ) -> Response:
+        headers = dict(_HEADERS)
+        if key is not None:
+            headers["Auth-Token"] = key
+        if tenant is not None:
+            headers["tenant"] = tenant
+        data = None if body is None else json.dumps(body).encode("utf-8")
         debug = self.config.datera_debug
         if debug:
             wire_log.debug(
                 "-> %s %s params=%s headers=%s body=%s", method, rel, params,
                 self._redact(headers), self._dump(body),
             )
-        verify = self.config.verify
-        if verify is False and not self._insecure_warned:
+        if self.config.verify is False and not self._insecure_warned:
             self._insecure_warned = True
             log.warning("TLS verification is OFF for %s (tls_verify=false)", self._base)
         t0 = self._clock.monotonic()
-        env = self._env_settings
-        if env is None:
-            env = self._env_settings = self._environment_settings(verify)
-        if session.params:
-            params = {**session.params, **(params or {})}
-        pool = self._direct_pool(env)
-        if pool is not None:
-            try:
-                resp: requests.Response | _Reply = self._send_direct(
-                    pool, method, rel, headers, data, params
-                )
-            except urllib3.exceptions.ClosedPoolError:
-                # The session was closed (or dropped the pool) and nothing was sent: take
-                # the pool it would use now, as requests itself would.
-                self._pool = None
-                try:
-                    resp = self._send_direct(
-                        self._direct_pool(env), method, rel, headers, data, params
-                    )
-                except urllib3.exceptions.ClosedPoolError as e:
-                    raise requests.ConnectionError(e) from None  # not sent: see _maybe_sent
-        else:
-            prepared = requests.PreparedRequest()
-            prepared.prepare(
-                method=method, url=self._base + rel, headers=headers, data=data, params=params,
-                auth=env["auth"], cookies=session.cookies if len(session.cookies) else None,
-                hooks=session.hooks,
-            )
-            resp = session.send(
-                prepared, timeout=self.config.request_timeout, verify=env["verify"],
-                cert=env["cert"], proxies=env["proxies"], stream=False, allow_redirects=False,
-            )
+        resp = self._transport.send(
+            method, self._base + rel, headers=headers, data=data, params=params,
+            timeout=self.config.request_timeout, max_body=self.max_body,
+        )
         if debug:
             wire_log.debug(
                 "<- %s %s %s %.1f ms body=%s", method, rel, resp.status_code,
                 (self._clock.monotonic() - t0) * 1000.0, self._dump(self._payload(resp)),
             )
         return resp
-
-    def _headers_for(self, session_headers: Any, key: str | None, tenant: str | None
-                     ) -> dict[str, str]:
-        """The headers of one call: ours (auth token, tenant) merged into the session's as
-        ``Session.request`` merges them. A run sends the same few sets again and again (one
-        key, a few tenants), so each distinct set is built once and reused; the returned
-        dict is shared and must not be modified (both send paths copy it).
-
-        The cache key holds the session's current headers, so a caller that edits
-        ``session.headers`` gets a fresh merge. It lives only in memory, like the key."""
-        store = getattr(session_headers, "_store", None)
-        if type(session_headers) is requests.structures.CaseInsensitiveDict and store is not None:
-            snapshot: tuple[Any, ...] = tuple(store.values())  # (spelling, value) pairs, in order
-        else:
-            snapshot = tuple(session_headers.items()) if session_headers else ()
-        cache_key: tuple[Any, ...] | None = (snapshot, key, tenant)
-        try:
-            headers = self._header_sets.get(cache_key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable header value: merge without the cache (and
-            cache_key, headers = None, None  # let requests' header check report it)
-        if headers is None:
-            ours: dict[str, str] = dict(_HEADERS)
-            if key is not None:
-                ours["Auth-Token"] = key
-            if tenant is not None:
-                ours["tenant"] = tenant
-            # as Session.request merges them (ours win, case-insensitively)
-            headers = self._with_session_headers(session_headers, ours) if snapshot else ours
-            if cache_key is not None:
-                if len(self._header_sets) >= _HEADER_SETS:
-                    self._header_sets.clear()
-                self._header_sets[cache_key] = headers
-        return headers
-
-    def _with_session_headers(self, session_headers: Any, ours: dict[str, str]) -> dict[str, str]:
-        """``session_headers`` updated with ``ours`` case-insensitively, in the order (and
-        with the key spelling) ``CaseInsensitiveDict(session_headers).update(ours)`` gives.
-
-        The session's headers are the same on every call (requests' defaults: User-Agent,
-        Accept-Encoding, Accept, Connection), so their part of the merge is done once per
-        distinct set; a caller that edits ``session.headers`` gets a new merge."""
-        items = tuple(session_headers.items())
-        cached = self._session_merge
-        if cached is None or cached[0] != items:
-            lower: dict[str, tuple[str, str]] = {}
-            for k, v in items:  # CaseInsensitiveDict: the last spelling of a name wins
-                lower[k.lower()] = (k, v)
-            cached = self._session_merge = (items, lower)
-        merged = dict(cached[1])
-        for k, v in ours.items():
-            merged[k.lower()] = (k, v)
-        return {k: v for k, v in merged.values()}
-
-    def _direct_pool(self, env: dict[str, Any]) -> Any:
-        """The urllib3 connection pool of the session's own ``HTTPAdapter`` for our endpoint,
-        when sending through it directly is exactly what ``Session.send`` would do: a stock
-        session and adapter (nothing overridden, as tests and callers may), no proxy for the
-        endpoint, no auth, cookies or hooks. Otherwise None (the ``requests`` path).
-
-        The pool is the one ``requests`` itself would pick (same TLS context: ``verify``,
-        CA bundle, client certificate, checked by the adapter's ``cert_verify``), so TLS
-        semantics do not change; only the per-call preparation is skipped."""
-        pool = self._pool
-        if pool is not None:
-            return pool
-        session = self._session
-        url = self._base + "/"
-        adapter = session.get_adapter(url)
-        if (
-            type(session).send is not requests.Session.send
-            or type(adapter) is not requests.adapters.HTTPAdapter
-            or env["auth"] is not None
-            or len(session.cookies)
-            or any(session.hooks.values())
-            or requests.utils.select_proxy(url, env["proxies"])
-        ):
-            return None
-        probe = requests.PreparedRequest()
-        probe.prepare(method="GET", url=url)
-        pool = adapter.get_connection_with_tls_context(
-            probe, env["verify"], proxies=env["proxies"], cert=env["cert"]
-        )
-        adapter.cert_verify(pool, url, env["verify"], env["cert"])
-        self._pool_adapter = adapter
-        # the lean exchange reproduces urlopen without urllib3-level retries (the adapter's
-        # default); an adapter configured to retry keeps urlopen
-        retries = adapter.max_retries
-        self._lean = retries.total == 0 and not retries.read and not retries.connect
-        self._host_header = _wire.host_header(pool)
-        self._pool = pool
-        return pool
-
-    def _send_direct(
-        self, pool: Any, method: str, rel: str, headers: Any, data: str | None,
-        params: dict[str, Any] | None,
-    ) -> _Reply:
-        """One request on ``pool``, with the URL, headers and body ``requests`` would have
-        prepared, and its exceptions mapped to the ones ``HTTPAdapter.send`` raises (the
-        retry logic in :meth:`_call` tells a sent request from an unsent one by them)."""
-        target = self._targets.get(rel) if not params else None
-        if target is None:
-            prepared = requests.PreparedRequest()
-            prepared.prepare_url(self._base + rel, params)  # same quoting and normalisation
-            target = prepared.path_url
-            if not params:
-                if len(self._targets) >= _TARGET_CACHE:
-                    self._targets.clear()
-                self._targets[rel] = target
-        out = dict(headers.items())
-        for item in out.items():
-            if item not in self._valid_headers:  # the same few values again and again
-                requests.utils.check_header_validity(item)
-                if len(self._valid_headers) < _TARGET_CACHE:
-                    self._valid_headers.add(item)
-        body = None if data is None else data.encode("utf-8")
-        if body is not None:
-            out["Content-Length"] = str(len(body))
-        elif method not in ("GET", "HEAD"):
-            out["Content-Length"] = "0"
-        timeout = self.config.request_timeout
-        if self._lean:
-            status, rheaders, content = _wire.exchange(
-                pool, self._host_header, method, target, out, body, timeout)
-            return _Reply(status, content, rheaders)
-        try:
-            raw = pool.urlopen(
-                method, target, body=body, headers=out, redirect=False,
-                assert_same_host=False, preload_content=True, decode_content=True,
-                retries=self._pool_adapter.max_retries,
-                timeout=urllib3.util.Timeout(connect=timeout, read=timeout),
-            )
-        except urllib3.exceptions.ClosedPoolError:
-            raise  # nothing was sent; _send takes the current pool and sends once more
-        except (urllib3.exceptions.ProtocolError, OSError) as e:
-            raise requests.ConnectionError(e) from None
-        except urllib3.exceptions.MaxRetryError as e:
-            reason = e.reason
-            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
-                reason, urllib3.exceptions.NewConnectionError
-            ):
-                raise requests.exceptions.ConnectTimeout(e) from None
-            if isinstance(reason, urllib3.exceptions.ResponseError):
-                raise requests.exceptions.RetryError(e) from None
-            if isinstance(reason, urllib3.exceptions.SSLError):
-                raise requests.exceptions.SSLError(e) from None
-            raise requests.ConnectionError(e) from None
-        except urllib3.exceptions.SSLError as e:
-            raise requests.exceptions.SSLError(e) from None
-        except urllib3.exceptions.ReadTimeoutError as e:
-            raise requests.exceptions.ReadTimeout(e) from None
-        except urllib3.exceptions.InvalidHeader as e:
-            raise requests.exceptions.InvalidHeader(e) from None
-        return _Reply(raw.status, raw.data, raw.headers)
-
-    def _environment_settings(self, verify: bool | str) -> dict[str, Any]:
-        """What ``Session.request`` would merge from the session and the environment on
-        every call (proxies and NO_PROXY, REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE when verifying
-        with the default CA store, ~/.netrc credentials), worked out once for our endpoint.
-
-        ``requests`` re-scans ``os.environ`` twice per request otherwise; that was about
-        half of the client's CPU per call. The endpoint and the config never change, so
-        the result cannot either (an environment edited after the client was built is not
-        seen, as with any long-lived process reading its settings at start)."""
-        session = self._session
-        merged = session.merge_environment_settings(
-            self._base, {}, False, verify, self.config.client_cert
-        )
-        auth = session.auth
-        if auth is None and session.trust_env:
-            auth = requests.utils.get_netrc_auth(self._base)
-        return {"verify": merged["verify"], "cert": merged["cert"],
-                "proxies": merged["proxies"], "auth": auth}
 
     def _secrets(self) -> builtins.list[str | None]:
         return [self.config.san_password, self._key, self.config.chap_password]
@@ -813,13 +562,13 @@ class DspClient:
         return text
 
     @staticmethod
-    def _payload(resp: requests.Response | _Reply) -> Any:
+    def _payload(resp: Response) -> Any:
         if not resp.content:
             return None
         try:
-            return resp.json()
+            return json.loads(resp.content)  # bytes: UTF-8/16/32 detected as requests does
         except ValueError:
-            return resp.text[:500]
+            return resp.content.decode("utf-8", "replace")[:500]
 
     @staticmethod
     def _retry_reason(status: int, payload: Any) -> str | None:
@@ -868,8 +617,8 @@ class DspClient:
             body=self._redact(payload),
         )
 
-    def _tls_error(self, e: Exception) -> ConfigError:
-        detail = str(e.args[0].reason if e.args and hasattr(e.args[0], "reason") else e)
+    def _tls_error(self, e: TlsFailure) -> ConfigError:
+        detail = e.detail
         return ConfigError(
             f"endpoint: TLS verification of {self._base} failed ({detail[:200]}); set "
             f"ca_bundle to the CA that signed the DSP's certificate, or tls_verify=false "
@@ -1048,7 +797,7 @@ def _strip_version(path: str) -> str:
     return path
 
 
-def _retry_after(resp: requests.Response | _Reply) -> float | None:
+def _retry_after(resp: Response) -> float | None:
     value = resp.headers.get("Retry-After")
     if value is None:
         return None

@@ -1,6 +1,6 @@
 """The short cuts taken on the create path for CPU (issue #4) give exactly what the slow
 paths give: the observed VolumeSpec built without re-validation, the remembered volume
-policy, the cached per-call header sets, the fixed-salt digest of a declaration without
+policy, the fixed-salt digest of a declaration without
 secrets and the UUID text made without a UUID object."""
 
 from __future__ import annotations
@@ -124,46 +124,6 @@ def test_policy_cache_keys_on_config_and_typed():
     qos = {"total_iops_max": 500}
     assert cinder.resolve_policy(qos, config=plain, typed=True).performance_policy(1)
     assert not cinder.resolve_policy(qos, config=plain, typed=False).performance_policy(1)
-
-
-def test_header_sets_follow_key_tenant_and_session_edits(sim, monkeypatch):
-    """The cached header set of a call changes with the tenant, the session key and any
-    edit of the session's headers, as the uncached merge did. The headers are taken as
-    they go on the wire (a pass-through spy on the exchange; the simulator answers)."""
-    from datera_iac.dsp import _wire
-
-    sent: list[dict[str, str]] = []
-    real = _wire.exchange
-
-    def spy(pool: Any, host: str, method: str, target: str, headers: dict[str, str],
-            *rest: Any) -> Any:
-        sent.append(dict(headers))
-        return real(pool, host, method, target, headers, *rest)
-
-    monkeypatch.setattr(_wire, "exchange", spy)
-    cfg = DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
-                                     "san_password": "password"})
-    with DspClient(cfg) as client:
-        client.login()
-        client.ensure_tenant("/root/team1")
-        client.get("/app_instances", tenant="/root/team1")
-        client.get("/app_instances")
-        assert [h.get("tenant") for h in sent[-2:]] == ["/root/team1", "/root"]
-        assert [r["tenant"] for r in sim.request_log()[-2:]] == ["/root/team1", "/root"]
-        old_key = client._key
-        client._relogin(old_key)
-        assert client._key != old_key
-        client.get("/system")
-        assert sent[-1]["Auth-Token"] == client._key
-        client._session.headers["X-Trace"] = "abc"
-        client.get("/system")
-        assert sent[-1]["X-Trace"] == "abc"
-        client._session.headers["user-agent"] = "probe/1"  # the last spelling counts
-        client.get("/system")
-        assert sent[-1].get("user-agent") == "probe/1" and "User-Agent" not in sent[-1]
-        del client._session.headers["X-Trace"]
-        client.get("/system")
-        assert "X-Trace" not in sent[-1] and sent[-1]["Auth-Token"] == client._key
 
 
 def test_inputs_digest_salted_only_with_a_secret():
