@@ -464,6 +464,15 @@ class DateraConfig:
         validator=_seconds(0, strict=True),
         parse=_parse_number,
     )
+    unreachable_timeout: float = _opt(
+        doc="How long calls retry a DSP that refuses connections or whose name does not "
+            "resolve before the client judges it unreachable and fails every call at once.",
+        default=5,
+        unit="seconds",
+        cinder=False,
+        validator=_seconds(0, strict=False),
+        parse=_parse_number,
+    )
     api_version: str | None = _opt(
         doc="Force the REST API version (2.2 or 2.1); unset probes /api_versions.",
         cinder=False,

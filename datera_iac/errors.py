@@ -38,6 +38,7 @@ __all__ = [
     "InvalidRequest",
     "Unavailable",
     "ConnectionLost",
+    "Unreachable",
     "WaitTimeout",
     "StateError",
     "LockError",
@@ -157,6 +158,11 @@ class Unavailable(DspError):
 
 class ConnectionLost(DspError):
     status = None
+
+
+class Unreachable(ConnectionLost):
+    """The DSP cannot be reached at all (refused, name not resolved, connect timed out) for
+    ``unreachable_timeout``: every call of the client fails at once with this error."""
 
 
 class WaitTimeout(DateraIacError, TimeoutError):

@@ -52,6 +52,7 @@ OWN_OPTIONS = {
     "tls_verify": True,
     "ca_bundle": None,
     "request_timeout": 60,
+    "unreachable_timeout": 5,
     "api_version": None,
     "refresh": "fast",
 }

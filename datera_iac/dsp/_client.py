@@ -34,6 +34,7 @@ from datera_iac.dsp._entities import System, from_api
 from datera_iac.dsp._redact import redact
 from datera_iac.dsp._transport import (
     MAX_BODY,
+    BodyTooLarge,
     RequestsTransport,
     Response,
     TlsFailure,
@@ -57,6 +58,7 @@ from datera_iac.errors import (
     InvalidRequest,
     NotFound,
     Unavailable,
+    Unreachable,
     ValidationFailed,
 )
 
@@ -104,6 +106,10 @@ class _Found:
         self.value = value
 
 
+class _Undecodable(Exception):
+    """A success answer whose body is not JSON (or not decodable)."""
+
+
 def _data(body: Any) -> Any:
     """The envelope's ``data`` (v2.1+), or the body itself (login, /api, legacy)."""
     if isinstance(body, dict) and "data" in body:
@@ -145,6 +151,12 @@ class DspClient:
         self._sw_version: str | None = None
         self._insecure_warned = False
         self._system_lock = threading.Lock()
+        #: the breaker: since when calls have found the DSP unreachable (None: reachable),
+        #: and the error every call raises at once while it is open
+        self._unreachable_since: float | None = None
+        self._breaker: Unreachable | None = None
+        self._breaker_until = 0.0
+        self._breaker_lock = threading.Lock()
         #: set in a thread running :meth:`warm_up`: its calls make one attempt, no retries
         self._once = threading.local()
         #: a login the warm-up sent that the DSP refused (401): the first real login raises
@@ -335,8 +347,17 @@ class DspClient:
         """
         result = self._call("POST", path, body=body, tenant=tenant, find=find)
         if isinstance(result, _Found):
-            return result.value
-        return _data(result)
+            return _checked_entity(result.value, path, "POST")
+        data = _data(result)
+        problem = _entity_problem(data, body)
+        if problem is None:
+            return data
+        # not the entity asked for: settled like a lost answer, by looking it up
+        log.warning("POST %s: the answer is %s; looking the object up", path, problem)
+        found = find()
+        if found is not None:
+            return _checked_entity(found, path, "POST")
+        raise self._malformed("POST", path, problem)
 
     def list(
         self,
@@ -433,13 +454,21 @@ class DspClient:
                         log.info("%s %s: the lost request had succeeded; using it", method, rel)
                         status = "found"
                         return _Found(found)
+                self._check_breaker(method, rel)
                 key = self._key if auth else None
                 try:
                     resp = self._send(method, rel, body, params, tenant_header, key)
                 except TlsFailure as e:
                     raise self._tls_error(e) from None
+                except BodyTooLarge as e:
+                    raise DspError(
+                        f"the DSP's answer is too large ({e.detail}); refused unread",
+                        method=method, path=rel,
+                    ) from None
                 except TransportError as e:
                     sent = e.sent
+                    if e.unreachable:
+                        self._note_unreachable(method, rel, e)
                     if sent and method == "POST":
                         if find is None:
                             raise ConnectionLost(
@@ -469,8 +498,22 @@ class DspClient:
                     self._clock.sleep(delay)
                     attempt += 1
                     continue
+                self._unreachable_since = None
                 status = resp.status_code
-                payload = self._payload(resp)
+                try:
+                    payload = self._payload(resp)
+                except _Undecodable as e:
+                    if not 200 <= status < 300:
+                        payload = None
+                    elif find is not None:
+                        # not the entity asked for: settled like a lost answer, by name
+                        found = find()
+                        if found is not None:
+                            status = "found"
+                            return _Found(found)
+                        raise self._malformed(method, rel, str(e)) from None
+                    else:
+                        raise self._malformed(method, rel, str(e)) from None
                 if 200 <= status < 300:
                     return payload
                 if status == 401 and auth and not relogged:
@@ -563,12 +606,59 @@ class DspClient:
 
     @staticmethod
     def _payload(resp: Response) -> Any:
+        """The JSON body; a body that is not JSON: its text for an error status, or
+        :class:`_Undecodable` for a success (nothing may rely on it)."""
         if not resp.content:
             return None
         try:
             return json.loads(resp.content)  # bytes: UTF-8/16/32 detected as requests does
-        except ValueError:
+        except (ValueError, RecursionError) as e:
+            if 200 <= resp.status_code < 300:
+                what = ("nested too deeply" if isinstance(e, RecursionError)
+                        else "not valid UTF-8" if isinstance(e, UnicodeDecodeError)
+                        else "not JSON")
+                raise _Undecodable(f"a body that is {what}") from None
             return resp.content.decode("utf-8", "replace")[:500]
+
+    def _malformed(self, method: str, rel: str, what: str) -> DspError:
+        return DspError(
+            f"the DSP answered with {what}; nothing was taken from it (is {self._base} a "
+            f"DSP, and a healthy one?)", method=method, path=rel,
+        )
+
+    def _check_breaker(self, method: str, rel: str) -> None:
+        """Fail at once while the DSP is judged unreachable (the breaker is open). After
+        ``unreachable_timeout`` one call may try again; it reopens the breaker at once if
+        the DSP still cannot be reached."""
+        breaker = self._breaker
+        if breaker is None:
+            return
+        if self._clock.monotonic() < self._breaker_until:
+            raise Unreachable(breaker.message, method=method, path=rel)
+        with self._breaker_lock:
+            if self._breaker is not None and self._clock.monotonic() >= self._breaker_until:
+                self._breaker = None  # half-open: this call probes
+
+    def _note_unreachable(self, method: str, rel: str, e: TransportError) -> None:
+        """Count an unreachable DSP client-wide; past ``unreachable_timeout`` open the
+        breaker and raise the one "DSP unreachable" error."""
+        now = self._clock.monotonic()
+        with self._breaker_lock:
+            since = self._unreachable_since
+            if since is None:
+                self._unreachable_since = since = now
+            if self._breaker is None and now - since < min(self.retry.unreachable,
+                                                           self.retry.timeout):
+                return
+            if self._breaker is None:
+                self._breaker = Unreachable(
+                    f"DSP unreachable: cannot reach the DSP at {self._base} ({e.detail}) "
+                    f"for {now - since:.1f}s (unreachable_timeout="
+                    f"{self.retry.unreachable:g}s); no call was sent. Check the endpoint "
+                    f"and that the DSP is up", method=method, path=rel)
+                self._breaker_until = now + max(self.retry.unreachable, 1.0)
+            message = self._breaker.message
+        raise Unreachable(message, method=method, path=rel)
 
     @staticmethod
     def _retry_reason(status: int, payload: Any) -> str | None:
@@ -756,6 +846,8 @@ class DspClient:
                         method="GET", path=path,
                     )
                 previous_first = first
+            for item in items:
+                _checked_entity(item, path, "GET")
             yield from items
             offset += len(items)
             if not items:
@@ -770,6 +862,39 @@ class DspClient:
                     return
             elif len(items) < page_size:
                 return
+
+
+#: identity fields the kinds build ids and URLs from: when present, non-empty strings
+_IDENTITY: Final = ("id", "name", "path", "uuid", "tenant", "timestamp")
+_REQUIRED_IF_GIVEN: Final = ("id", "name", "path")  # present as null is junk too
+
+
+def _entity_problem(data: Any, asked: Any = None) -> str | None:
+    """Why ``data`` is not a DSP entity (the one ``asked`` for, when given), or None."""
+    if not isinstance(data, dict):
+        return f"a {type(data).__name__}, not an object"
+    for key in _IDENTITY:
+        value = data.get(key)
+        if (value is not None or (key in data and key in _REQUIRED_IF_GIVEN)) and (
+                not isinstance(value, str) or not value):
+            return f"an object whose {key!r} is {type(value).__name__} {str(value)[:40]!r}"
+    if not any(isinstance(data.get(k), str) for k in ("id", "name", "path", "timestamp")):
+        return "an object without an id, name or path"
+    if isinstance(asked, dict):
+        for key in ("name", "uuid"):
+            want, got = asked.get(key), data.get(key)
+            if isinstance(want, str) and got is not None and got != want:
+                return f"an object whose {key} is {got[:60]!r}, not {want[:60]!r}"
+    return None
+
+
+def _checked_entity(data: Any, path: str, method: str) -> Any:
+    """``data`` if it is a DSP entity, else a :class:`DspError` naming the route."""
+    problem = _entity_problem(data)
+    if problem is not None:
+        raise DspError(f"the DSP answered with an item that is {problem}; nothing was "
+                       f"taken from it", method=method, path=path)
+    return data
 
 
 def _offered(body: Any) -> set[str]:

@@ -62,6 +62,9 @@ class RetryPolicy:
     interval: float = 5.0
     timeout: float = 120.0
     backoff_first: float = 0.25
+    #: how long a DSP that cannot be reached at all (connection refused, name not
+    #: resolved, connect timed out) is retried before the client judges it unreachable
+    unreachable: float = 5.0
 
     @classmethod
     def from_config(cls, config: DateraConfig) -> RetryPolicy:
@@ -69,6 +72,7 @@ class RetryPolicy:
         return cls(
             interval=float(config.datera_503_interval),
             timeout=float(config.datera_503_timeout),
+            unreachable=float(getattr(config, "unreachable_timeout", 5.0)),
         )
 
     def delay(self, reason: str, attempt: int, retry_after: float | None = None) -> float:

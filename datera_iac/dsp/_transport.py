@@ -179,30 +179,30 @@ def _read_body(resp: requests.Response, deadline: float, timeout: float, limit: 
         return content
     parts: list[bytes] = []
     size = 0
+    raw = resp.raw
     try:
-        chunks = resp.iter_content(_CHUNK)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DeadlineExceeded(f"ReadTimeout: no whole answer within {timeout:g}s",
                                        sent=True)
-            conn = getattr(resp.raw, "connection", None)
-            sock = getattr(conn, "sock", None)
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
             if sock is not None:
                 sock.settimeout(left)  # the time left, not a fresh timeout per read
-            try:
-                chunk = next(chunks)
-            except StopIteration:
+            # read1: what one receive brings (read(n) would wait for n bytes, however
+            # slowly they drip)
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
                 break
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"the answer is over the {limit}-byte limit", sent=True)
             parts.append(chunk)
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError, OSError) as e:
-        if time.monotonic() >= deadline:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+        if time.monotonic() >= deadline or isinstance(
+                e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
             raise DeadlineExceeded(f"ReadTimeout: no whole answer within {timeout:g}s",
-                                       sent=True) from None
+                                   sent=True) from None
         raise TransportError(type(e).__name__, sent=True) from None
     return b"".join(parts)
 

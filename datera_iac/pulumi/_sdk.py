@@ -84,6 +84,7 @@ class ProviderArgs:
     :param tls_verify: Verify the DSP's TLS certificate; false is an explicit, insecure opt-out.
     :param ca_bundle: Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).
     :param request_timeout: Timeout of one HTTP request (connect and read).
+    :param unreachable_timeout: How long calls retry a DSP that refuses connections or whose name does not resolve before the client judges it unreachable and fails every call at once.
     :param api_version: Force the REST API version (2.2 or 2.1); unset probes /api_versions.
     :param refresh: How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 volumes, but no volume metadata, so metadata drift is not seen) or full (each object on its own, metadata included; a request or two per volume). The engine's --refresh flag overrides it for one run.
     """
@@ -118,6 +119,7 @@ class ProviderArgs:
         tls_verify: Optional[pulumi.Input[bool]] = None,
         ca_bundle: Optional[pulumi.Input[str]] = None,
         request_timeout: Optional[pulumi.Input[float]] = None,
+        unreachable_timeout: Optional[pulumi.Input[float]] = None,
         api_version: Optional[pulumi.Input[str]] = None,
         refresh: Optional[pulumi.Input[str]] = None,
     ) -> None:
@@ -175,6 +177,8 @@ class ProviderArgs:
             pulumi.set(__self__, "ca_bundle", ca_bundle)
         if request_timeout is not None:
             pulumi.set(__self__, "request_timeout", request_timeout)
+        if unreachable_timeout is not None:
+            pulumi.set(__self__, "unreachable_timeout", unreachable_timeout)
         if api_version is not None:
             pulumi.set(__self__, "api_version", api_version)
         if refresh is not None:
@@ -478,6 +482,17 @@ class ProviderArgs:
         pulumi.set(self, "request_timeout", value)
 
     @property
+    @pulumi.getter(name='unreachableTimeout')
+    def unreachable_timeout(self) -> Optional[pulumi.Input[float]]:
+        """How long calls retry a DSP that refuses connections or whose name does not resolve before the client judges it unreachable and fails every call at once.
+        """
+        return pulumi.get(self, "unreachable_timeout")
+
+    @unreachable_timeout.setter
+    def unreachable_timeout(self, value: Optional[pulumi.Input[float]]) -> None:
+        pulumi.set(self, "unreachable_timeout", value)
+
+    @property
     @pulumi.getter(name='apiVersion')
     def api_version(self) -> Optional[pulumi.Input[str]]:
         """Force the REST API version (2.2 or 2.1); unset probes /api_versions.
@@ -536,6 +551,7 @@ class Provider(pulumi.ProviderResource):
         tls_verify: Optional[pulumi.Input[bool]] = None,
         ca_bundle: Optional[pulumi.Input[str]] = None,
         request_timeout: Optional[pulumi.Input[float]] = None,
+        unreachable_timeout: Optional[pulumi.Input[float]] = None,
         api_version: Optional[pulumi.Input[str]] = None,
         refresh: Optional[pulumi.Input[str]] = None,
     ) -> None:
@@ -568,6 +584,7 @@ class Provider(pulumi.ProviderResource):
         :param tls_verify: Verify the DSP's TLS certificate; false is an explicit, insecure opt-out.
         :param ca_bundle: Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).
         :param request_timeout: Timeout of one HTTP request (connect and read).
+        :param unreachable_timeout: How long calls retry a DSP that refuses connections or whose name does not resolve before the client judges it unreachable and fails every call at once.
         :param api_version: Force the REST API version (2.2 or 2.1); unset probes /api_versions.
         :param refresh: How a plan reads the DSP: fast (paged lists: about ten requests for 1,000 volumes, but no volume metadata, so metadata drift is not seen) or full (each object on its own, metadata included; a request or two per volume). The engine's --refresh flag overrides it for one run.
         """
@@ -600,6 +617,7 @@ class Provider(pulumi.ProviderResource):
         props.__dict__["tls_verify"] = tls_verify
         props.__dict__["ca_bundle"] = ca_bundle
         props.__dict__["request_timeout"] = request_timeout
+        props.__dict__["unreachable_timeout"] = unreachable_timeout
         props.__dict__["api_version"] = api_version
         props.__dict__["refresh"] = refresh
         super().__init__("datera", resource_name, props, opts)  # type: ignore[arg-type]

@@ -727,9 +727,13 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 "tenant, ip pool, placement policy, template and source exist?)",
                 method=e.method, path=e.path, name=e.name,
             ) from None
-        if not isinstance(ai, Mapping) or "id" not in ai:
+        if not isinstance(ai, Mapping) or not isinstance(ai.get("id"), str) or not ai["id"]:
             ai = self._find_raw(ctx, tenant, spec.name) or {}
-        ai_id = str(ai.get("id"))
+        if not isinstance(ai.get("id"), str) or not ai["id"]:
+            raise DspError(f"creating volume {spec.name!r}: the DSP answered without an "
+                           f"app_instance id and none was found under the name; nothing "
+                           f"was recorded", method="POST", path="/app_instances")
+        ai_id = ai["id"]
         oid = join_id(tenant, ai_id)
         try:
             if not plain:
