@@ -149,6 +149,8 @@ class DspClient:
         self._key: str | None = None
         self._version: str | None = config.api_version
         self._sw_version: str | None = None
+        #: the last ``GET /system`` answer (its uuid/name identify the DSP to a state)
+        self.system_info: dict[str, Any] | None = None
         self._insecure_warned = False
         self._system_lock = threading.Lock()
         #: the breaker: since when calls have found the DSP unreachable (None: reachable),
@@ -207,12 +209,16 @@ class DspClient:
                 if self._sw_version is None:
                     system = self.get("/system", tenant="/root")
                     if isinstance(system, dict):
+                        self.system_info = system
                         self._sw_version = system.get("sw_version")
         return self._sw_version
 
     def system(self) -> System:
         """``GET /system`` as a :class:`~datera_iac.dsp.System` (version, capacities)."""
-        system = from_api(self.get("/system", tenant="/root"), System)
+        data = self.get("/system", tenant="/root")
+        system = from_api(data, System)
+        if isinstance(data, dict):
+            self.system_info = data
         self._sw_version = system.sw_version
         return system
 

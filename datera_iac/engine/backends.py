@@ -41,14 +41,25 @@ __all__ = ["Backend", "FileBackend", "check_break", "check_stack_name", "describ
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
-def check_stack_name(name: str) -> str:
-    """``name`` if it is a valid stack name, else InputError (before any file is touched:
-    ``-s ../../x`` must never write outside the state directory)."""
+def check_stack_name(name: str, *, what: str = "stack") -> str:
+    """``name`` if it is a valid stack (or project) name, else InputError (before any file
+    is touched: ``-s ../../x`` must never write outside the state directory)."""
     if not isinstance(name, str) or not STACK_NAME_RE.fullmatch(name) or name in (".", ".."):
         shown = repr(name)[:60]
-        raise InputError(f"invalid stack name {shown}",
+        raise InputError(f"invalid {what} name {shown}",
                          fix="use 1-100 characters of A-Z a-z 0-9 _ . - (not . or ..)")
     return name
+
+
+def project_dir_name(project: str) -> str:
+    """The directory a project's states live in: the project name when it is a plain
+    name, else a safe rendering of it with a digest (no separators, never ``..``)."""
+    if STACK_NAME_RE.fullmatch(project) and project not in (".", "..", "dsp-sim"):
+        return project
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project)[:80].strip(".") or "project"
+    return f"{safe}-{hashlib.sha256(project.encode()).hexdigest()[:8]}"
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -154,8 +165,10 @@ def _fsync_dir(path: Path) -> None:
 class FileBackend(Backend):
     """Local files under ``directory`` (``.datera-iac`` beside the stack file)."""
 
-    def __init__(self, directory: str | Path, stack: str) -> None:
+    def __init__(self, directory: str | Path, stack: str, project: str | None = None) -> None:
         self.dir = Path(directory)
+        if project:
+            self.dir = self.dir / project_dir_name(project)
         self.stack = check_stack_name(stack)
         self.path = self.dir / f"{stack}.json"
         self.journal_path = self.dir / f"{stack}.journal"
@@ -388,16 +401,63 @@ class FileBackend(Backend):
         return holder or None
 
 
-def open_backend(url: str | None, *, stack: str, state_dir: str | Path) -> Backend:
+def open_backend(url: str | None, *, stack: str, state_dir: str | Path,
+                 project: str | None = None, notes: list[str] | None = None) -> Backend:
     """The backend for ``--backend``: None / ``file://DIR`` / a path -> files;
-    ``postgresql://...`` -> PostgreSQL."""
+    ``postgresql://...`` -> PostgreSQL.
+
+    Files are keyed by project and stack (``DIR/<project>/<stack>.json``, as Pulumi keys
+    its stacks), so two projects' ``dev`` stacks in one directory never share a state. A
+    state written before that (``DIR/<stack>.json``) is moved under its project the
+    first time that project opens it; one of another project is left alone. Without a
+    project (a command run without a stack file) the one project holding ``stack`` is
+    used. PostgreSQL rows stay keyed by stack; the engine refuses a state of another
+    project there."""
     check_stack_name(stack)
-    if not url:
-        return FileBackend(state_dir, stack)
-    if url.startswith(("postgresql://", "postgres://")):
+    if url and url.startswith(("postgresql://", "postgres://")):
         from datera_iac.engine.pgbackend import PostgresBackend
 
         return PostgresBackend(url, stack)
-    if url.startswith("file://"):
-        return FileBackend(url[len("file://"):], stack)
-    return FileBackend(url, stack)
+    base = Path(url[len("file://"):] if url and url.startswith("file://") else url or state_dir)
+    if project is None:
+        found = sorted(p.parent.name for p in base.glob(f"*/{stack}.json")
+                       if p.parent.name != "dsp-sim")
+        if len(found) > 1:
+            raise InputError(f"stack {stack!r} exists in several projects here: {', '.join(found)}",
+                             fix="pass -f <Pulumi.yaml> to say which project")
+        if found and not (base / f"{stack}.json").exists():
+            return FileBackend(base, stack, project=found[0])
+        return FileBackend(base, stack)
+    migrate_legacy(base, stack, project, notes)
+    return FileBackend(base, stack, project=project)
+
+
+def migrate_legacy(base: Path, stack: str, project: str, notes: list[str] | None = None) -> bool:
+    """Move a state written before states were keyed by project (``base/<stack>.json``,
+    its journal and backup) to ``base/<project>/`` when it belongs to ``project`` (or
+    names none). Done under the old state's lock, so a run of the old layout cannot
+    write it meanwhile. Returns whether it moved."""
+    new = FileBackend(base, stack, project=project)
+    old = FileBackend(base, stack)
+    if new.path.exists() or (new.journal_path.exists() and new.journal_path.stat().st_size):
+        return False
+    if not (old.path.exists() or (old.journal_path.exists() and old.journal_path.stat().st_size)):
+        return False
+    old.lock({"pid": os.getpid(), "host": socket.gethostname(), "command": "state migrate"})
+    try:
+        owner = old.load().project
+        if owner and owner != project:
+            return False  # another project's state: it moves when that project runs
+        new.dir.mkdir(parents=True, exist_ok=True)
+        for src, dst in ((old.backup_path, new.backup_path), (old.journal_path, new.journal_path),
+                         (old.path, new.path)):
+            if src.exists():
+                os.replace(src, dst)
+        _fsync_dir(new.dir)
+        _fsync_dir(old.dir)
+    finally:
+        old.close()
+    if notes is not None:
+        notes.append(f"moved the state of stack {stack!r} to {new.path} (states are now kept "
+                     f"per project)")
+    return True

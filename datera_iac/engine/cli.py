@@ -349,6 +349,8 @@ Examples:
   datera-iac state show db
   datera-iac state rm db            forget db (the DSP object stays)
   datera-iac state unlock           break a stale lock (shows the holder)
+  datera-iac state reassign-dsp --endpoint https://dsp2:7718
+                                    the stack now belongs to that DSP (state only)
 """)
 def state() -> None:
     """Inspect and edit the stack's state."""
@@ -402,6 +404,23 @@ def state_rm(file: Path | None, stack: str, config: tuple[str, ...], endpoint: s
     ws = _workspace(file, stack, config, endpoint, backend, command="state rm", need_file=False)
     for n in ws.state_rm(list(names)):
         click.echo(f"removed {n} from state")
+
+
+@state.command("reassign-dsp")
+@stack_options
+def state_reassign_dsp(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
+                       backend: str | None, color: bool | None) -> None:
+    """Record the DSP this run is configured for (--endpoint / DATERA_ENDPOINT; the bundled
+    simulator when none) as the stack's DSP. Only the state changes: use it when a DSP
+    moved or the state was copied on purpose; the next plan compares with that DSP."""
+    from datera_iac.engine.core import _describe_dsp
+
+    with _workspace(file, stack, config, endpoint, backend, command="state reassign-dsp",
+                    need_file=False) as ws:
+        old, new = ws.reassign_dsp()
+        _notes(ws)
+        was = _describe_dsp(old) if old else "no DSP recorded"
+        click.echo(f"stack {stack} now belongs to {_describe_dsp(new)} (was {was})")
 
 
 @state.command("unlock")

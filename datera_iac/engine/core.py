@@ -38,10 +38,11 @@ from datera_iac.engine.plan import (
     refresh as read_dsp,
 )
 from datera_iac.engine.state import State, holder_info, is_new_state, mask_inputs
-from datera_iac.errors import InputError
+from datera_iac.errors import DateraIacError, InputError, StateError
 from datera_iac.resources.base import KINDS, Context, Timeouts, kind_for
 
-__all__ = ["EMBEDDED_USERS", "REFRESH_MODES", "Workspace", "load_stack", "stack_config_file"]
+__all__ = ["EMBEDDED_USERS", "REFRESH_MODES", "DspMismatch", "Workspace", "load_stack",
+           "stack_config_file"]
 
 log = logging.getLogger("datera_iac.engine")
 
@@ -192,6 +193,25 @@ def quiet_collector() -> Iterator[None]:
                 gc.enable()
 
 
+class DspMismatch(StateError):
+    """The state belongs to another DSP or project than this run's."""
+
+    def __init__(self, message: str, *, fix: str) -> None:
+        self.fix = fix
+        super().__init__(f"{message}. To proceed: {fix}")
+
+
+def _norm_url(url: str) -> str:
+    return (url or "").rstrip("/").lower()
+
+
+def _describe_dsp(rec: Mapping[str, Any]) -> str:
+    if rec.get("simulator"):
+        return "the bundled simulator"
+    extra = ", ".join(f"{k} {rec[k]}" for k in ("name", "uuid") if rec.get(k))
+    return f"the DSP at {rec.get('endpoint')}" + (f" ({extra})" if extra else "")
+
+
 @attrs.define
 class Workspace:
     """One stack: where it is declared, where its state lives, how to reach the DSP.
@@ -239,9 +259,16 @@ class Workspace:
             self._definition = load_stack(self.stack_file, stack=self.stack, config=self.config)
         return self._definition
 
+    def project(self) -> str | None:
+        """The declaring project's name (None for a command run without a stack file)."""
+        if self.stack_file is None:
+            return None
+        return self.definition().project or None
+
     def backend(self) -> Backend:
         assert self.state_dir is not None
-        return open_backend(self.backend_url, stack=self.stack, state_dir=self.state_dir)
+        return open_backend(self.backend_url, stack=self.stack, state_dir=self.state_dir,
+                            project=self.project(), notes=self.notes)
 
     def _provider_mapping(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -257,12 +284,124 @@ class Workspace:
     def wants_embedded(self) -> bool:
         if self.embedded is not None:
             return self.embedded
+        return not self.dsp_configured()
+
+    def dsp_configured(self) -> bool:
+        """Whether the configuration names a DSP (stack config, --endpoint, environment)."""
+        if self.ctx is not None:
+            return True
         from datera_iac.config import env_name
 
         data = self._provider_mapping()
         if data.get("endpoint") or data.get("san_ip"):
-            return False
-        return not (os.environ.get(env_name("san_ip")) or os.environ.get(env_name("endpoint")))
+            return True
+        return bool(os.environ.get(env_name("san_ip")) or os.environ.get(env_name("endpoint")))
+
+    # ---- which DSP a state belongs to -------------------------------------------------------
+
+    def _refuse(self, what: str, fix: str) -> None:
+        raise DspMismatch(f"stack {self.stack!r}: {what}; nothing was changed", fix=fix)
+
+    def bind_dsp(self, state: State) -> None:
+        """Decide which DSP this run talks to, from the state's record, before anything
+        is read or written: a state of the bundled simulator runs on it, a state of a DSP
+        runs only against that DSP (same endpoint, or the same uuid from ``/system`` at a
+        new address), a new stack on what is configured (the simulator when nothing is).
+        Anything else refuses, naming both, with the command that moves a stack on purpose.
+        A state of another project (a shared PostgreSQL backend) refuses too."""
+        project = self._definition.project if self._definition is not None else None
+        if state.project and project and state.project != project:
+            self._refuse(f"the state belongs to project {state.project!r}, this stack file "
+                         f"declares project {project!r}",
+                         "use another stack name (-s) for this project, or the project's own "
+                         "stack file")
+        rec = state.dsp or {}
+        configured = self.dsp_configured() if self.embedded is None else not self.embedded
+        reassign = "datera-iac state reassign-dsp"
+        if rec.get("simulator"):
+            if configured:
+                self._refuse(
+                    f"its state belongs to the bundled simulator (data in "
+                    f"{self.state_dir / 'dsp-sim'}), but this run is configured for "
+                    f"{self._configured_label()}",
+                    "unset the endpoint (DATERA_ENDPOINT, --endpoint, datera:endpoint) to run "
+                    f"on the simulator, or move the stack on purpose: `{reassign} --endpoint "
+                    "URL` (the objects stay where they are)")
+            self.embedded = True
+            return
+        if rec.get("endpoint"):
+            shown = _describe_dsp(rec)
+            if not configured:
+                self._refuse(
+                    f"its state belongs to {shown}, but no DSP is configured in this run (no "
+                    "--endpoint, datera:endpoint or DATERA_ENDPOINT), so it would run on the "
+                    "bundled simulator",
+                    f"set DATERA_ENDPOINT={rec['endpoint']} (or pass --endpoint), or move the "
+                    f"stack on purpose: `{reassign}`")
+            self.embedded = False
+            ctx = self.context()
+            here = getattr(getattr(ctx, "config", None), "base_url", None) or rec["endpoint"]
+            if _norm_url(here) != _norm_url(rec["endpoint"]):
+                ident = self._identity(ctx, fetch=True)
+                if not (rec.get("uuid") and ident.get("uuid") == rec["uuid"]):
+                    self._refuse(
+                        f"its state belongs to {shown}, but this run talks to "
+                        f"{_describe_dsp(ident)}",
+                        f"run against {rec['endpoint']}, or move the stack on purpose: "
+                        f"`{reassign} --endpoint {here}`")
+                self.notes.append(f"the DSP of stack {self.stack!r} answers at a new address "
+                                  f"({here}, was {rec['endpoint']}); same uuid {rec['uuid']}")
+            return
+        if not configured and not is_new_state(state) and not (self.state_dir / "dsp-sim").exists():
+            self._refuse(
+                "its state was written before the DSP was recorded and no DSP is configured; "
+                "there is no bundled-simulator data beside it, so the objects are on a real DSP",
+                "set DATERA_ENDPOINT (or pass --endpoint) to that DSP; the state then records it")
+        self.embedded = not configured
+
+    def _configured_label(self) -> str:
+        data = self._provider_mapping()
+        from datera_iac.config import env_name
+
+        ep = (data.get("endpoint") or data.get("san_ip") or os.environ.get(env_name("endpoint"))
+              or os.environ.get(env_name("san_ip")))
+        return f"the DSP at {ep}" if ep else "a DSP"
+
+    def _identity(self, ctx: Context, *, fetch: bool) -> dict[str, Any]:
+        """This run's DSP as a state records it (uuid/name from ``GET /system``: the
+        answer the client already has, else one request when ``fetch``)."""
+        if self._sim is not None:
+            return {"simulator": True}
+        base = getattr(getattr(ctx, "config", None), "base_url", None)
+        if not base:
+            return {}  # a caller's own context without a DSP (an in-memory test kind)
+        out: dict[str, Any] = {"endpoint": base}
+        info = getattr(ctx.client, "system_info", None)
+        if info is None and fetch:
+            try:
+                info = ctx.client.get("/system", tenant="/root")
+            except DateraIacError as e:  # a tenant user may not read /system
+                log.debug("GET /system for the DSP identity failed: %s", e)
+                info = None
+        if isinstance(info, Mapping):
+            for k in ("uuid", "name"):
+                if info.get(k):
+                    out[k] = str(info[k])
+        return out
+
+    def _record_dsp(self, store: StateStore, ctx: Context, *, fetch: bool) -> None:
+        """Write this run's DSP into the state when the state does not hold it yet (a new
+        stack, an old state, a DSP at a new address, a uuid not read before)."""
+        ident = self._identity(ctx, fetch=fetch)
+        rec = store.state.dsp or {}
+        if not ident:
+            return
+        if ident.get("simulator"):
+            want = {"simulator": True}
+        else:
+            want = {**{k: v for k, v in rec.items() if k in ("uuid", "name")}, **ident}
+        if want != rec:
+            store.commit({"dsp": want})
 
     def context(self) -> Context:
         """The kinds' context: a DSP client for the configured DSP or the bundled simulator."""
@@ -364,6 +503,7 @@ class Workspace:
             finally:
                 backend.close()
             new_stack = is_new_state(state)
+            self.bind_dsp(state)
             ctx = self.context()
             _, notes = recover_pending(ctx, state, self._desired_props(stack))
             facts = Facts()
@@ -384,8 +524,9 @@ class Workspace:
         stack = None if destroy and self.stack_file is None else self.definition()
         with quiet_collector(), self.locked() as (backend, state), self._warming() as warm, \
                 responsive_threads():
-            ctx = self.context()  # after the lock: an embedded simulator is ours alone
             new_stack = is_new_state(state)
+            self.bind_dsp(state)  # before any read or write: the DSP this state belongs to
+            ctx = self.context()  # after the lock: an embedded simulator is ours alone
             if confirm is None and not destroy and not refresh_only:
                 warm(state, stack)
             store = StateStore(backend, state)
@@ -424,12 +565,17 @@ class Workspace:
                 # apply writes an intent or makes a call (a wrong password fails here, whole)
                 warm(None, None)
                 self._client.ensure_session()
+            self._record_dsp(store, ctx, fetch=False)
             progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
             try:
                 result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
                                  progress=progress).run()
             finally:
                 progress.close()
+            if store.state.dsp.get("endpoint") and "uuid" not in store.state.dsp:
+                warm(None, None)  # a warm-up in flight may bring /system along
+                self._record_dsp(store, ctx, fetch=True)
+                store.compact()
             return plan, result
 
     @contextlib.contextmanager
@@ -505,16 +651,32 @@ class Workspace:
         """Adopt an existing DSP object into state under ``name`` (no write to the DSP)."""
         kind = kind_for(type_)
         with self.locked() as (backend, state):
+            self.bind_dsp(state)
             ctx = self.context()
             if name in state.resources:
                 raise InputError(f"{name!r} is already in the state (id {state.resources[name].id})",
                                  resource=name, fix="pick another name, or `state rm` it first")
             obs = kind.adopt(ctx, ref)
             store = StateStore(backend, state)
+            self._record_dsp(store, ctx, fetch=True)
             rs = state_entry(kind, name, obs, None, None, [], protect=protect)
             store.commit({"upsert": [rs.to_json()]})
             store.compact()
             return obs
+
+    def reassign_dsp(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Record the DSP this run is configured for (the bundled simulator when none) as
+        the stack's DSP, on purpose: no DSP object is written, created or deleted. Returns
+        (the old record, the new one)."""
+        with self.locked() as (backend, state):
+            old = dict(state.dsp)
+            self.embedded = not self.dsp_configured()
+            ctx = self.context()
+            store = StateStore(backend, state)
+            store.commit({"dsp": {"simulator": True} if self._sim is not None
+                          else self._identity(ctx, fetch=True)})
+            store.compact()
+            return old, dict(store.state.dsp)
 
     def state_rm(self, names: list[str]) -> list[str]:
         """Forget resources in state (the DSP objects stay), with any intent an interrupted

@@ -290,6 +290,10 @@ class State:
     deposed: list[ResourceState] = attrs.field(factory=list)
     pending: dict[str, PendingOp] = attrs.field(factory=dict)
     outputs: dict[str, Any] = attrs.field(factory=dict)
+    #: The DSP this state belongs to: ``{"endpoint", "uuid", "name"}`` of a DSP, or
+    #: ``{"simulator": true}`` for the bundled simulator; empty in a new state (and in
+    #: states written before it was recorded). A run against another DSP refuses.
+    dsp: dict[str, Any] = attrs.field(factory=dict)
 
     # ---- (de)serialisation --------------------------------------------------------------
 
@@ -300,6 +304,7 @@ class State:
             "project": self.project,
             "serial": self.serial,
             "seq": self.seq,
+            "dsp": self.dsp,
             "resources": [r.to_json() for r in self.resources.values()],
             "deposed": [r.to_json() for r in self.deposed],
             "pending": [p.to_json() for p in self.pending.values()],
@@ -314,7 +319,7 @@ class State:
         apply is a join instead of a second encoding of every record: ~10 ms per 500
         volumes at the end of every run); None encodes the record here."""
         head = dumps({"version": STATE_VERSION, "stack": self.stack, "project": self.project,
-                       "serial": self.serial, "seq": self.seq})
+                       "serial": self.serial, "seq": self.seq, "dsp": self.dsp})
         parts: list[str] = []
         for r in self.resources.values():
             text = record_text(r) if record_text is not None else None
@@ -334,6 +339,7 @@ class State:
             st = cls(
                 stack=d["stack"], project=d.get("project", ""), serial=int(d.get("serial", 0)),
                 seq=int(d.get("seq", 0)), outputs=dict(d.get("outputs") or {}),
+                dsp=dict(d.get("dsp") or {}),
             )
             for r in d.get("resources") or []:
                 rs = ResourceState.from_json(r)
@@ -370,6 +376,10 @@ class State:
             self.deposed = [r for r in self.deposed if r.id != obj_id]
         if "outputs" in delta:
             self.outputs = dict(delta["outputs"])
+        if "dsp" in delta:
+            self.dsp = dict(delta["dsp"])
+        if "project" in delta:
+            self.project = str(delta["project"])
         if seq:
             self.seq = seq
         self.serial += 1

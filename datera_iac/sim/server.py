@@ -97,6 +97,7 @@ class SimServer:
         key: str | Path | None = None,
         dataplane: Dataplane | None = None,
         https: bool = True,
+        name: str = "datera-sim",
         **faults: Any,
     ) -> None:
         self.host = host
@@ -104,7 +105,7 @@ class SimServer:
         self.users: dict[str, str] = dict(users) if users is not None else {"admin": "password"}
         self.https_enabled = https
         opts = StoreOptions(sw_version=sw_version, si_online_delay=si_online_delay,
-                            snapshot_delay=snapshot_delay, clone_delay=clone_delay)
+                            snapshot_delay=snapshot_delay, clone_delay=clone_delay, name=name)
         if portals is not None:
             if len(portals) < 1:
                 raise ValueError("portals needs at least one IP address")

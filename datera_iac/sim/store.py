@@ -104,7 +104,10 @@ class Store:
         self.clock = clock
         self.journal = journal
         self.started = clock()
-        self.system_uuid = str(uuid.uuid5(_NS, "system"))
+        # the DSP's identity (GET /system uuid): one per cluster name, so two simulators
+        # started with different names are two DSPs to a state
+        self.system_uuid = str(uuid.uuid5(_NS, "system" if self.opts.name == "datera-sim"
+                                          else f"system:{self.opts.name}"))
         self.node_uuids = [str(uuid.uuid5(_NS, f"node-{i}")) for i in range(self.opts.storage_nodes)]
         self.node_paths = [{"path": f"/storage_nodes/{u}"} for u in self.node_uuids]
         self._last_ts = 0

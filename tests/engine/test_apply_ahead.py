@@ -114,14 +114,14 @@ def test_kill_right_after_an_announcement_is_recovered(toy_ws, tmp_path, monkeyp
     journals: list[bytes] = []
 
     def killed(*a: Any, **kw: Any) -> Any:
-        journals.append(next(tmp_path.glob(".datera-iac/*.journal")).read_bytes())
+        journals.append(next(tmp_path.glob(".datera-iac/*/*.journal")).read_bytes())
         raise KeyboardInterrupt
 
     monkeypatch.setattr(apply_mod, "_wait_any", killed)
     with pytest.raises(KeyboardInterrupt):
         toy_ws(stack(), parallel=4).up(quiet=True)
     monkeypatch.undo()
-    journal = next(tmp_path.glob(".datera-iac/*.journal"))
+    journal = next(tmp_path.glob(".datera-iac/*/*.journal"))
     journal.write_bytes(journals[0])  # what was on disk at the kill
     records = [json.loads(line) for line in journals[0].splitlines() if line.strip()]
     announced = [p for r in records for p in r.get("pending_add", ())]

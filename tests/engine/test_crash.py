@@ -95,9 +95,10 @@ def _check_converged(sim, stack: Path, n: int, backend: str | None) -> None:
         finally:
             b.close()
     else:
-        raw = (stack.parent / ".datera-iac" / "dev.json").read_text()
-        json.loads(raw)  # the snapshot is valid JSON
-        state = FileBackend(stack.parent / ".datera-iac", "dev").load()
+        fb = open_backend(None, stack="dev", state_dir=stack.parent / ".datera-iac")
+        assert isinstance(fb, FileBackend)
+        json.loads(fb.path.read_text())  # the snapshot is valid JSON
+        state = fb.load()
     assert not state.pending and not state.deposed
     ids = {r.id.rsplit("/", 1)[1] for r in state.resources.values() if r.type.endswith("Volume")}
     orphans = {a["id"] for a in ais} - ids

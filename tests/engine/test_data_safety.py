@@ -186,7 +186,7 @@ def test_case7_force_unlock_refuses_a_live_holder_on_this_host(tmp_path):
 
 
 def test_case7_cli_force_unlock_names_the_lock_id(dsp_env, stack_dir, capsys):
-    p, lock_id = _holder(stack_dir / ".datera-iac")
+    p, lock_id = _holder(stack_dir / ".datera-iac" / "shop")
     try:
         before = writes(dsp_env)
         rc = main(["up", "--yes", "--force-unlock", "--endpoint", dsp_env.http_url])
@@ -212,3 +212,157 @@ def test_case7_dead_holder_lock_breaks_without_id(tmp_path):
     while b._held() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b.force_unlock()["lock_id"] == lock_id
+
+
+# ---- case 1: which DSP a state belongs to ------------------------------------------------
+
+
+def _no_dsp(monkeypatch):
+    for k in ("DATERA_ENDPOINT", "DATERA_SAN_IP"):
+        monkeypatch.delenv(k, raising=False)
+
+
+def test_case1_real_dsp_state_run_without_endpoint_refuses(dsp_env, stack_dir, capsys, monkeypatch):
+    """A stack deployed to a DSP, run once without the endpoint (a new shell, a CI job
+    missing DATERA_ENDPOINT): refused before any read or write, naming the DSP and how to
+    proceed - never a silent switch to the bundled simulator."""
+    sim = dsp_env
+    assert main(["up", "--yes", "--endpoint", sim.http_url]) == 0
+    capsys.readouterr()
+    state_file = next(stack_dir.glob(".datera-iac/*/dev.json"))
+    st = json.loads(state_file.read_text())
+    assert st["dsp"]["endpoint"] == sim.http_url.rstrip("/") and st["dsp"]["uuid"]
+    before, saved = writes(sim), state_file.read_text()
+    _no_dsp(monkeypatch)
+    for cmd in (["up", "--yes"], ["preview"], ["destroy", "--yes"], ["refresh"]):
+        rc = main(cmd)
+        err = capsys.readouterr().err
+        assert rc == 1, cmd
+        assert f"the DSP at {sim.http_url.rstrip('/')}" in err and st["dsp"]["uuid"] in err
+        assert "no DSP is configured" in err and "DATERA_ENDPOINT=" in err
+        assert "state reassign-dsp" in err and "Traceback" not in err
+    assert writes(sim) == before and state_file.read_text() == saved
+    assert not (stack_dir / ".datera-iac" / "dsp-sim").exists()  # no simulator was started
+
+
+def test_case1_simulator_state_run_with_endpoint_refuses(dsp_env, stack_dir, capsys, monkeypatch):
+    """The reverse: a stack on the bundled simulator, run with --endpoint, refuses; the
+    plan header says on stdout that the simulator is used."""
+    sim = dsp_env
+    _no_dsp(monkeypatch)
+    assert main(["up", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "on the bundled simulator (data in" in out.splitlines()[0]
+    assert json.loads(next(stack_dir.glob(".datera-iac/*/dev.json")).read_text())["dsp"] == \
+        {"simulator": True}
+    rc = main(["up", "--yes", "--endpoint", sim.http_url])
+    err = capsys.readouterr().err
+    assert rc == 1 and "belongs to the bundled simulator" in err and sim.http_url in err
+    assert writes(sim) == 0
+    # without the endpoint it is the simulator's again: no change
+    assert main(["preview", "--detailed-exitcode"]) == 0
+
+
+def test_case1_another_dsp_refuses_and_reassign_moves_on_purpose(dsp_env, stack_dir, capsys,
+                                                                 make_sim):
+    sim = dsp_env
+    other = make_sim(name="dsp-two")
+    assert main(["up", "--yes", "--endpoint", sim.http_url]) == 0
+    capsys.readouterr()
+    rc = main(["up", "--yes", "--endpoint", other.http_url])
+    err = capsys.readouterr().err
+    assert rc == 1 and sim.http_url.rstrip("/") in err and other.http_url.rstrip("/") in err
+    assert "name dsp-two" in err and f"state reassign-dsp --endpoint {other.http_url}" in err
+    assert writes(other) == 0
+    # the same DSP at another address (same uuid) is fine
+    alias = sim.http_url.replace("127.0.0.1", "localhost")
+    assert main(["preview", "--detailed-exitcode", "--endpoint", alias]) == 0
+    capsys.readouterr()
+    # moving on purpose: the state now belongs to the other DSP (nothing written to it)
+    assert main(["state", "reassign-dsp", "--endpoint", other.http_url]) == 0
+    assert "now belongs to the DSP at " + other.http_url.rstrip("/") in capsys.readouterr().out
+    assert writes(other) == 0
+    assert main(["preview", "--endpoint", other.http_url]) == 0
+
+
+def test_case1_old_state_without_dsp_record_is_migrated_on_read(dsp_env, stack_dir, capsys,
+                                                              monkeypatch):
+    """A state written before the DSP was recorded (and before states were kept per
+    project): the next run moves it under its project, records the DSP, and keeps its
+    objects; run without an endpoint it refuses (no simulator data beside it)."""
+    sim = dsp_env
+    assert main(["up", "--yes", "--endpoint", sim.http_url]) == 0
+    capsys.readouterr()
+    state_dir = stack_dir / ".datera-iac"
+    new = state_dir / "shop" / "dev.json"
+    doc = json.loads(new.read_text())
+    del doc["dsp"]
+    (state_dir / "dev.json").write_text(json.dumps(doc))  # the old layout
+    shutil.rmtree(state_dir / "shop")
+    _no_dsp(monkeypatch)
+    assert main(["up", "--yes"]) == 1
+    assert "written before the DSP was recorded" in capsys.readouterr().err
+    assert main(["preview", "--detailed-exitcode", "--endpoint", sim.http_url]) == 0
+    capsys.readouterr()
+    assert new.exists() and not (state_dir / "dev.json").exists()
+    assert main(["up", "--yes", "--endpoint", sim.http_url]) == 0
+    assert json.loads(new.read_text())["resources"][0]["name"] == "vol"
+
+
+# ---- case 2: states keyed by project and stack ---------------------------------------------
+
+
+def test_case2_two_projects_one_directory_never_mix(dsp_env, tmp_path, monkeypatch, capsys):
+    """examples/yaml/Pulumi.yaml (project shop) and minimal.yaml (project minimal) both
+    use stack dev in one directory: the second plans only its own volume and deletes
+    nothing of the first."""
+    sim = dsp_env
+    shutil.copytree(ROOT / "examples/yaml", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", "-f", "Pulumi.yaml", *ep]) == 0
+    capsys.readouterr()
+    shop = sim.summary()
+    assert main(["preview", "--json", "-f", "minimal.yaml", *ep]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["summary"]["delete"] == 0 and plan["new_stack"] is True
+    assert [a["name"] for a in plan["actions"]] == ["scratch"]
+    assert main(["up", "--yes", "-f", "minimal.yaml", *ep]) == 0
+    assert main(["preview", "--detailed-exitcode", "-f", "Pulumi.yaml", *ep]) == 0
+    assert sim.summary()["app_instances"] == shop["app_instances"] + 1
+    assert (tmp_path / ".datera-iac" / "shop" / "dev.json").exists()
+    assert (tmp_path / ".datera-iac" / "minimal" / "dev.json").exists()
+
+
+def test_case2_old_state_of_another_project_is_not_taken(dsp_env, tmp_path, monkeypatch, capsys):
+    """An old-layout `.datera-iac/dev.json` of project shop stays shop's: project minimal
+    starts its own state instead of planning to delete shop's objects."""
+    sim = dsp_env
+    shutil.copytree(ROOT / "examples/yaml", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", "-f", "Pulumi.yaml", *ep]) == 0
+    sd = tmp_path / ".datera-iac"
+    os.replace(sd / "shop" / "dev.json", sd / "dev.json")
+    capsys.readouterr()
+    assert main(["preview", "--json", "-f", "minimal.yaml", *ep]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["summary"]["delete"] == 0 and plan["new_stack"] is True
+    assert (sd / "dev.json").exists()
+    assert main(["preview", "--detailed-exitcode", "-f", "Pulumi.yaml", *ep]) == 0
+    assert (sd / "shop" / "dev.json").exists() and not (sd / "dev.json").exists()
+
+
+def test_case2_state_of_another_project_refused(sim, tmp_path):
+    """A backend keyed by stack only (PostgreSQL) holding another project's state: the
+    run refuses before reading or writing the DSP, naming both projects."""
+    from datera_iac.engine.core import DspMismatch, Workspace
+    from datera_iac.engine.state import State
+
+    (tmp_path / "Pulumi.yaml").write_text(ONE_VOLUME)
+    ws = Workspace(stack_file=tmp_path / "Pulumi.yaml", endpoint=sim.http_url)
+    ws.definition()
+    with pytest.raises(DspMismatch) as e:
+        ws.bind_dsp(State(stack="dev", project="minimal"))
+    assert "'minimal'" in str(e.value) and "'shop'" in str(e.value)
+    assert writes(sim) == 0

@@ -156,7 +156,7 @@ def test_concurrent_up_is_refused_naming_the_holder(sim, sim_ws, writes, sim_sta
 
     t = threading.Thread(target=run)
     t.start()
-    lock = first.state_dir / "dev.lock"
+    lock = first.backend().lock_path
     for _ in range(1000):
         if lock.exists() and lock.read_text():
             break

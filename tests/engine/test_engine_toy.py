@@ -55,7 +55,7 @@ def test_second_up_makes_no_writes_and_state_has_no_secret(toy_ws):
     writes = toy_ws.store.writes
     plan2, _ = _up(toy_ws(STACK))
     assert not plan2.changes and toy_ws.store.writes == writes
-    raw = (ws.state_dir / "dev.json").read_text()
+    raw = ws.backend().path.read_text()  # .datera-iac/<project>/dev.json
     assert "hunter2" not in raw and "tok-" not in raw
     assert json.loads(raw)["outputs"]["a_id"] == toy_ws.store.objects[ws.load_state().resources["a"].id]["id"]
 
@@ -225,7 +225,7 @@ def test_torn_journal_tail_is_ignored(toy_ws):
     """A half-written last journal record (crash mid-write) does not break loading."""
     ws = toy_ws(STACK)
     _up(ws)
-    j = ws.state_dir / "dev.journal"
+    j = ws.backend().journal_path
     with open(j, "ab") as f:
         f.write(b'{"seq": 99, "upsert": [{"na')
     st = ws.load_state()
@@ -255,11 +255,11 @@ def test_dead_local_holder_lock_is_taken_over(toy_ws):
     import sys
 
     ws = toy_ws(STACK)
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    ws.backend().dir.mkdir(parents=True, exist_ok=True)
     code = ("import sys, time; from datera_iac.engine.backends import FileBackend;"
             "b = FileBackend(sys.argv[1], 'dev'); b.lock({'pid': 999999, 'host': 'elsewhere', 'command': 'up'});"
             "print('locked', flush=True); time.sleep(60)")
-    p = subprocess.Popen([sys.executable, "-c", code, str(ws.state_dir)], stdout=subprocess.PIPE)
+    p = subprocess.Popen([sys.executable, "-c", code, str(ws.backend().dir)], stdout=subprocess.PIPE)
     try:
         assert p.stdout.readline().strip() == b"locked"
         with pytest.raises(LockError) as e:

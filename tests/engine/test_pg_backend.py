@@ -17,7 +17,7 @@ def test_lifecycle_on_postgres(sim, sim_ws, writes, pg_url):
     plan, result = sim_ws(backend_url=pg_url).up()
     assert not plan.errors and result.ok, result.failures
     ws = sim_ws(backend_url=pg_url)
-    assert not (ws.state_dir / "dev.json").exists()
+    assert not list(ws.state_dir.glob("**/dev.json"))
     st = ws.load_state()
     assert set(st.resources) == {"team", "gold", "v1", "v2", "snap"}
     before = writes()

@@ -61,11 +61,16 @@ def test_first_up_sets_up_once_and_next_up_adds_nothing(sim, sim_ws):
 
 
 def test_no_system_read_without_a_volume(sim, sim_ws):
-    """A stack without volumes does not need the product version: no GET /system."""
+    """A stack without volumes does not need the product version: no GET /system for it.
+    The one GET /system left is the state recording which DSP it belongs to (its uuid,
+    issue 16), once, after the first apply; the next up reads none."""
     _, res = sim_ws(TENANT).up(quiet=True)
     assert res is not None and res.ok
     assert setup_counts(sim) == {"GET /api_versions": 1, "PUT /v2.2/login": 1,
-                                 "GET /v2.2/system": 0}
+                                 "GET /v2.2/system": 1}
+    assert sim_ws(TENANT).load_state().dsp["uuid"]
+    _, res = sim_ws(TENANT).up(quiet=True)
+    assert setup_counts(sim)["GET /v2.2/system"] == 1
 
 
 def test_declined_up_makes_no_request(sim, sim_ws):

@@ -116,7 +116,7 @@ def test_a_re_run_create_never_undoes_an_attachment_in_use(sim, dsp, tmp_path):
     import json
     from pathlib import Path
     # the state forgets the attachment
-    state_file = Path(tmp_path / "s" / ".datera-iac" / "dev.json")
+    state_file = next(Path(tmp_path / "s" / ".datera-iac").glob("*/dev.json"))
     doc = json.loads(state_file.read_text())
     doc["resources"] = [r for r in doc["resources"] if r["name"] != "a"]
     state_file.write_text(json.dumps(doc))
