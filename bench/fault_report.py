@@ -274,8 +274,14 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "NOT RUN"
             ok = False
         print(f"{label:18s} [{verdict}] {describe(key, by_item.get(key, []))}")
+    sys.path.insert(0, str(REPO / "bench"))
+    from foreign_objects import measure, report
+
+    foreign = measure(1 if args.quick else 3)
+    print(report(foreign))
     if args.json:
-        print(json.dumps({"figures": by_item, "outcomes": results}, indent=1, default=str))
+        print(json.dumps({"figures": by_item, "outcomes": results, "foreign": foreign},
+                         indent=1, default=str))
     return 0 if ok and rc in (0,) else 1
 
 

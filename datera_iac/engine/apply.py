@@ -49,7 +49,7 @@ from datera_iac.engine.state import (
     mask_spec,
     sensitive_names,
 )
-from datera_iac.errors import DateraIacError, StateError
+from datera_iac.errors import Conflict, DateraIacError, StateError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
 
 __all__ = ["Applier", "ApplyResult", "Failure", "Progress", "StateStore", "state_entry"]
@@ -589,9 +589,11 @@ class Applier:
         try:
             obs = kind.create(self.ctx, spec)
         except BaseException as e:
-            # create is transactional, or what it left is findable: never leave an orphan
+            # create is transactional, or what it left is findable: never leave an orphan.
+            # A Conflict is the kind's proof that the object under that name (or uuid) is
+            # not this create's: never looked up, never adopted (issue 16)
             try:
-                found = kind.find(self.ctx, spec)
+                found = None if isinstance(e, Conflict) else kind.find(self.ctx, spec)
             except BaseException:
                 raise e from None  # outcome unknown: the intent stays for the next run
             delta: dict[str, Any] = {"pending_clear": [op_id]}

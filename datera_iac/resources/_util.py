@@ -20,6 +20,9 @@ from cattrs.gen import make_dict_structure_fn
 from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
 
 __all__ = [
+    "new_owner_token",
+    "split_owner_mark",
+    "with_owner_mark",
     "AI_NAME_RE",
     "NAME_RE",
     "ROOT",
@@ -399,3 +402,43 @@ class NamesResource:
             if resource and e.resource is None:
                 raise e.with_resource(resource) from None
             raise
+
+
+# ---- ownership: a create proves what it made ---------------------------------------------
+#
+# A create never adopts an object it cannot prove it made. Volumes and snapshots carry the
+# create's token in their uuid; tenants and app_templates (VolumeTypes) have no such field,
+# so the token is written at the end of their ``descr`` ("<description> datera-iac-<hex>")
+# and read back off it: a same-named object without this create's token is someone
+# else's - a conflict to import, never "created".
+
+OWNER_MARK_RE = re.compile(r"(?:^|\s)datera-iac-([0-9a-f]{32})$")
+_DESCR_MAX = 128
+
+
+def new_owner_token() -> str:
+    """A fresh token for one create (32 hex digits)."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def with_owner_mark(descr: str | None, token: str) -> str:
+    """``descr`` with the create's token appended (the token alone without a description);
+    a description too long to carry it is sent as it is (the object then cannot be proven
+    ours after a lost response, so a retry meets a conflict instead of adopting)."""
+    mark = f"datera-iac-{token}"
+    if not descr:
+        return mark
+    out = f"{descr} {mark}"
+    return out if len(out) <= _DESCR_MAX else descr
+
+
+def split_owner_mark(descr: Any) -> tuple[str | None, str | None]:
+    """(the user's description or None, the create token or None) of a ``descr``."""
+    if not isinstance(descr, str) or not descr:
+        return None, None
+    m = OWNER_MARK_RE.search(descr)
+    if m is None:
+        return descr, None
+    return (descr[:m.start()].rstrip() or None), m.group(1)

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError, InvalidRequest, NotFound
+from datera_iac.errors import Conflict, InputError, InvalidRequest, NotFound
 from datera_iac.resources._util import (
     SNAP_TS_RE,
     NamesResource,
@@ -228,11 +228,15 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
         try:
             snap = ctx.client.create(url, body, tenant=tenant, find=find)
         except InvalidRequest:
-            # the DSP answers a duplicate uuid with 400 (code 15), not 409: the snapshot
-            # exists already (a retried create); return it, as datera-csi does
-            snap = find()
-            if snap is None:
+            # the DSP answers a duplicate uuid with 400 (code 15), not 409. A lost response
+            # is settled by the client's find() before it re-sends, so here the uuid was
+            # taken before this create: someone else's snapshot, never adopted (issue 16)
+            if find() is None:
                 raise
+            raise Conflict(
+                f"a snapshot with uuid {token} already exists on volume {spec.volume_id!r} and "
+                f"this create did not make it; import it (`datera-iac import Snapshot <name> "
+                f"{spec.volume_id}/<timestamp>`) or leave uuid unset", path=url) from None
         ts = str(snap.get("timestamp"))
         spath = str(snap.get("path") or f"{url}/{ts}")
         latest: dict[str, Any] = {"snap": snap}

@@ -14,8 +14,11 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import NotFound
+from datera_iac.errors import Conflict, NotFound
 from datera_iac.resources._util import (
+    new_owner_token,
+    split_owner_mark,
+    with_owner_mark,
     ROOT,
     TENANT_SEGMENT_RE,
     NamesResource,
@@ -98,7 +101,7 @@ def _observe(data: dict[str, Any], path: str) -> Observed[TenantSpec, TenantOutp
     subs = [
         (s.get("path") if isinstance(s, dict) else str(s)) for s in data.get("subtenants") or []
     ]
-    spec = TenantSpec(name=name, description=data.get("descr") or None,
+    spec = TenantSpec(name=name, description=split_owner_mark(data.get("descr"))[0],
                       parent=normalize_tenant(parent) or ROOT)
     return Observed(
         id=spec.path, spec=spec,
@@ -155,23 +158,43 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
 
     def create(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs]:
         check_tenant(ctx, spec.path, kind=KIND, field="parent")
-        body: dict[str, Any] = {"name": spec.name, "parent_path": spec.parent}
-        if spec.description:
-            body["descr"] = spec.description
+        # the token this create writes (in descr): after a lost response or a 409 only a
+        # tenant carrying it is ours; a same-named tenant without it is someone else's
+        token = new_owner_token()
+        body: dict[str, Any] = {"name": spec.name, "parent_path": spec.parent,
+                                "descr": with_owner_mark(spec.description, token)}
 
         def find() -> Any:
-            found = self.read(ctx, spec.path)
-            return None if found is None else {"name": spec.name, "parent_path": spec.parent}
+            raw = self._raw(ctx, spec.path)
+            if raw is None or split_owner_mark(raw.get("descr"))[1] != token:
+                return None
+            return {"name": spec.name, "parent_path": spec.parent}
 
-        ctx.client.create("/tenants", body, tenant=ROOT, find=find)
+        try:
+            ctx.client.create("/tenants", body, tenant=ROOT, find=find)
+        except Conflict as e:
+            raise Conflict(
+                f"a tenant {spec.path!r} already exists and this create did not make it; "
+                f"import it (`datera-iac import Tenant <name> {spec.path}`) or choose another "
+                "name", method=e.method, path=e.path, name=e.name) from None
         return self._must_read(ctx, spec.path)
+
+    def _raw(self, ctx: Context, path: str) -> dict[str, Any] | None:
+        try:
+            data = ctx.client.get(tenant_url(path), tenant=ROOT)
+        except NotFound:
+            return None
+        return data if isinstance(data, dict) else None
 
     def update(
         self, ctx: Context, id: str, old: TenantSpec, new: TenantSpec
     ) -> Observed[TenantSpec, TenantOutputs]:
         path = self._path(ctx, id)
         if old.description != new.description:
-            ctx.client.put(tenant_url(path), {"descr": new.description}, tenant=ROOT)
+            # keep the create's token (the proof of ownership) after the new description
+            token = split_owner_mark((self._raw(ctx, path) or {}).get("descr"))[1]
+            descr = with_owner_mark(new.description, token) if token else new.description
+            ctx.client.put(tenant_url(path), {"descr": descr}, tenant=ROOT)
         return self._must_read(ctx, path)
 
     def delete(self, ctx: Context, id: str) -> None:
@@ -181,7 +204,12 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
             return
 
     def find(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs] | None:
-        return self.read(ctx, spec.path)
+        """The tenant at the spec's path when a datera-iac create made it (it carries a
+        create token); a same-named tenant made by anyone else is never found (adopted)."""
+        raw = self._raw(ctx, spec.path)
+        if raw is None or split_owner_mark(raw.get("descr"))[1] is None:
+            return None
+        return _observe(raw, spec.path)
 
     def adopt(self, ctx: Context, ref: str) -> Observed[TenantSpec, TenantOutputs]:
         found = self.read(ctx, ref)

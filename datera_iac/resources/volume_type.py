@@ -31,8 +31,14 @@ import attrs
 
 from datera_iac import cinder
 from datera_iac.cinder import PREFIX, PROPERTIES, VolumePolicy
-from datera_iac.errors import InputError, NotFound
-from datera_iac.resources._util import path_tail, strict_spec
+from datera_iac.errors import Conflict, InputError, NotFound
+from datera_iac.resources._util import (
+    new_owner_token,
+    path_tail,
+    split_owner_mark,
+    strict_spec,
+    with_owner_mark,
+)
 from datera_iac.resources.base import (
     Context,
     Kind,
@@ -344,13 +350,25 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         if not spec.materialize:
             return _observed(spec)
 
+        # the token this create writes (the template's descr): after a lost response or a
+        # 409 only a template carrying it is ours, never a same-named one of someone else
+        token = new_owner_token()
+        body = {**_template_body(ctx, spec), "descr": with_owner_mark(None, token)}
+
         def find() -> Any:
             try:
-                return ctx.client.get(template_path(spec.name))
+                data = ctx.client.get(template_path(spec.name))
             except NotFound:
                 return None
+            return data if split_owner_mark(data.get("descr"))[1] == token else None
 
-        data = ctx.client.create("/app_templates", _template_body(ctx, spec), find=find)
+        try:
+            data = ctx.client.create("/app_templates", body, find=find)
+        except Conflict as e:
+            raise Conflict(
+                f"an app_template {spec.name!r} already exists and this create did not make it; "
+                f"import it (`datera-iac import VolumeType <name> {spec.name}`) or choose "
+                "another name", method=e.method, path=e.path, name=e.name) from None
         return self._from_answer(ctx, spec, data)
 
     def update(
@@ -385,9 +403,17 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
             return
 
     def find(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
+        """The template a datera-iac create made (it carries a create token); a same-named
+        template made by anyone else is never found (adopted)."""
         if not spec.materialize:
             return None  # nothing on the DSP; creating again is free
-        return self._read_template(ctx, spec.name, spec)
+        try:
+            data = ctx.client.get(template_path(spec.name))
+        except NotFound:
+            return None
+        if split_owner_mark(data.get("descr"))[1] is None:
+            return None
+        return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
 
     def adopt(self, ctx: Context, ref: str) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
         name = path_tail(ref) if ref.startswith(TEMPLATE_ROOT) else ref.strip()

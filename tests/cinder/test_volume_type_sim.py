@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from datera_iac.errors import Conflict
+
 from datera_iac.errors import NotFound
 from datera_iac.resources.base import kind_for
 
@@ -96,12 +98,13 @@ def test_materialized_drift_and_import(ctx, sim):
 
 
 def test_create_is_twin_free(ctx, sim):
-    """Creating a materialized type whose template already exists (a retried create) finds it
-    instead of failing or making a second one."""
+    """Creating a materialized type whose template already exists makes no second one: a
+    create that did not make it (its token is another create's) is a conflict, never an
+    adoption (issue 16); find still finds the template a datera-iac create made."""
     spec = KIND.spec_from({"name": "gold", "replica_count": 2, "materialize": True})
     KIND.create(ctx, spec)
-    again = KIND.create(ctx, spec)
-    assert again.spec == spec
+    with pytest.raises(Conflict):
+        KIND.create(ctx, spec)
     assert [t["name"] for t in ctx.client.list("/app_templates")].count("gold") == 1
     assert KIND.find(ctx, spec).id == "/app_templates/gold"
 

@@ -366,3 +366,72 @@ def test_case2_state_of_another_project_refused(sim, tmp_path):
         ws.bind_dsp(State(stack="dev", project="minimal"))
     assert "'minimal'" in str(e.value) and "'shop'" in str(e.value)
     assert writes(sim) == 0
+
+
+# ---- case 4: a create never adopts what it did not make -----------------------------------
+
+TENANT_STACK = textwrap.dedent("""\
+    name: shop
+    runtime: yaml
+    resources:
+      team:
+        type: datera:index:Tenant
+        properties:
+          name: team-a
+          description: ours
+    """)
+
+
+def test_case4_same_named_tenant_is_a_conflict_not_created(dsp_env, tmp_path, monkeypatch, capsys):
+    """A tenant someone else made under the declared name: the create fails with a conflict
+    and an import hint; nothing is recorded, the other owner's description is untouched,
+    and a destroy deletes nothing."""
+    sim = dsp_env
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    client = DspClient(DateraConfig.from_mapping(
+        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
+        use_env=False))
+    client.post("/tenants", {"name": "team-a", "descr": "theirs"}, tenant="/root")
+    (tmp_path / "Pulumi.yaml").write_text(TENANT_STACK)
+    monkeypatch.chdir(tmp_path)
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", *ep]) == 1
+    out = capsys.readouterr()
+    assert "already exists and this create did not make it" in out.out + out.err
+    assert "datera-iac import Tenant" in out.out + out.err
+    assert "1 created" not in out.out + out.err
+    assert main(["state", "list"]) == 0
+    assert "team" not in capsys.readouterr().out
+    assert main(["destroy", "--yes", *ep]) == 0
+    assert client.get("/tenants/root/team-a", tenant="/root")["descr"] == "theirs"
+    # the engine's crash recovery (find by name) does not adopt it either
+    from datera_iac.resources import kind_for
+    from datera_iac.resources.base import Context
+
+    ctx = Context(client=client, config=client.config)
+    kind = kind_for("Tenant")
+    assert kind.find(ctx, kind.spec_from({"name": "team-a"})) is None
+    # a tenant we made carries our token and reads back with the declared description only
+    (tmp_path / "Pulumi.yaml").write_text(TENANT_STACK.replace("team-a", "team-b"))
+    assert main(["up", "--yes", *ep]) == 0
+    assert client.get("/tenants/root/team-b", tenant="/root")["descr"].startswith("ours datera-iac-")
+    assert main(["preview", "--detailed-exitcode", *ep]) == 0
+    assert kind.find(ctx, kind.spec_from({"name": "team-b"})) is not None
+
+
+def test_bench_foreign_objects_section(capsys):
+    """The fault report's "foreign objects" figures (bench/foreign_objects.py), measured:
+    same-named Tenant, Volume and VolumeType (and a Snapshot whose declared uuid someone
+    else took) made by someone else are neither adopted nor deleted; wrong-DSP runs,
+    non-TTY destroys and live-lock breaks are all refused with 0 writes."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from foreign_objects import measure, report
+
+    fig = measure(1)
+    for kind in ("Tenant", "Volume", "VolumeType", "Snapshot"):
+        assert fig["objects"][kind] == {"adopted": 0, "deleted": 0, "trials": 1}, fig
+    assert fig["refused"] == {"wrong_dsp": [2, 2, 0], "non_tty_destroy": [1, 1],
+                              "live_lock": [1, 1]}
+    assert "live-lock breaks refused 1 of 1" in report(fig)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from datera_iac.errors import Conflict
+
 from datera_iac.errors import InputError, NotFound, WaitTimeout
 from datera_iac.resources import KINDS
 from tests.resources.conftest import make_ctx
@@ -38,11 +40,14 @@ def test_tenant_lifecycle(ctx, calls):
 
 
 def test_tenant_find_adopt_and_no_twin(ctx):
-    """find and adopt by path or name; a second create returns the existing tenant."""
+    """find and adopt by path or name; a second create makes no twin: it did not make the
+    existing tenant (another create's token), so it is a conflict, never adopted (issue 16)."""
     obs = TENANT.create(ctx, tspec())
     assert TENANT.find(ctx, tspec()).id == obs.id
     assert TENANT.adopt(ctx, "team-a").id == TENANT.adopt(ctx, "/root/team-a").id
-    assert TENANT.create(ctx, tspec()).id == obs.id
+    with pytest.raises(Conflict):
+        TENANT.create(ctx, tspec())
+    assert [t for t in ctx.client.list("/tenants", tenant="/root") if t["name"] == "team-a"]
     with pytest.raises(NotFound):
         TENANT.adopt(ctx, "team-zz")
 
@@ -61,7 +66,9 @@ def test_snapshot_lifecycle(ctx, calls):
     assert snap.outputs.uuid == s.uuid and not SNAPSHOT.diff(snap.spec, s).changed
     assert SNAPSHOT.read(ctx, snap.id).outputs == snap.outputs
     assert SNAPSHOT.find(ctx, s).id == snap.id
-    assert SNAPSHOT.create(ctx, s).id == snap.id  # same uuid: no twin
+    with pytest.raises(Conflict):  # same uuid: no twin, and not adopted (issue 16)
+        SNAPSHOT.create(ctx, s)
+    assert SNAPSHOT.find(ctx, s).id == snap.id
     adopted = SNAPSHOT.adopt(ctx, f"vol-a/{ts}")
     assert adopted.id == snap.id == SNAPSHOT.adopt(ctx, ts).id  # Cinder's bare timestamp
     with pytest.raises(NotFound):
