@@ -166,7 +166,7 @@ class FileBackend(Backend):
     """Local files under ``directory`` (``.datera-iac`` beside the stack file)."""
 
     def __init__(self, directory: str | Path, stack: str, project: str | None = None) -> None:
-        self.dir = Path(directory)
+        self.root = self.dir = Path(directory)
         if project:
             self.dir = self.dir / project_dir_name(project)
         self.stack = check_stack_name(stack)
@@ -213,11 +213,16 @@ class FileBackend(Backend):
                 state.apply_delta(delta)
         return state
 
+    def _private_dirs(self) -> None:
+        """``.datera-iac/`` and the project's directory in it, both 0700."""
+        private_dir(self.root)
+        private_dir(self.dir)
+
     # ---- write --------------------------------------------------------------------------
 
     def _journal_fd(self) -> int:
         if self._jfd is None:
-            private_dir(self.dir)
+            self._private_dirs()
             self._jfd = os.open(str(self.journal_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
             os.fchmod(self._jfd, PRIVATE_FILE)  # a journal an older version left 0644
         return self._jfd
@@ -291,7 +296,7 @@ class FileBackend(Backend):
             self._synced = target
 
     def save(self, state: State) -> None:
-        private_dir(self.dir)
+        self._private_dirs()
         # compact separators keep json's C encoder (indent would fall back to Python);
         # records journaled by this backend are not encoded a second time
         data = state.to_json_text(self._record_text).encode()
@@ -322,7 +327,7 @@ class FileBackend(Backend):
     # ---- lock ---------------------------------------------------------------------------
 
     def lock(self, info: dict[str, Any]) -> None:
-        private_dir(self.dir)
+        self._private_dirs()
         fd = os.open(str(self.lock_path), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         os.fchmod(fd, PRIVATE_FILE)
         try:

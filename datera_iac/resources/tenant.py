@@ -206,7 +206,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
     def find(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs] | None:
         """The tenant at the spec's path when a datera-iac create made it (it carries a
         create token); a same-named tenant made by anyone else is never found (adopted)."""
-        raw = self._raw(ctx, spec.path)
+        raw = self._raw(ctx, self._path(ctx, spec.path))  # confined before the read
         if raw is None or split_owner_mark(raw.get("descr"))[1] is None:
             return None
         return _observe(raw, spec.path)

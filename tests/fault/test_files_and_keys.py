@@ -100,8 +100,9 @@ def test_backup_of_an_older_state_is_tightened(tmp_path, umask_022, key_file, si
     _up(sim, d, 1)
     root = d / ".datera-iac"
     os.chmod(root, 0o755)
-    bak = root / "dev.json.bak"
-    bak.write_text((root / "dev.json").read_text())
+    state = next(root.glob("*/dev.json"))  # .datera-iac/<project>/dev.json
+    bak = state.with_name("dev.json.bak")
+    bak.write_text(state.read_text())
     os.chmod(bak, 0o644)
     _up(sim, d, 2)
     assert (oct(mode(root)), oct(mode(bak))) == (oct(0o700), oct(0o600))
@@ -185,7 +186,7 @@ def test_digests_are_keyed_and_legacy_digests_migrate(tmp_path, key_file, sim, e
     from tests.fault.conftest import engine_ws
 
     def rec() -> dict:
-        state = json.loads((d / ".datera-iac" / "dev.json").read_text())
+        state = json.loads(next((d / ".datera-iac").glob("*/dev.json")).read_text())
         return next(r for r in state["resources"] if r["name"] == "v")
 
     d = tmp_path / "k"
@@ -195,13 +196,13 @@ def test_digests_are_keyed_and_legacy_digests_migrate(tmp_path, key_file, sim, e
     assert prefix == "hmac" and key_file.exists() and mode(key_file) == 0o600
     guess = hashlib.sha256(salt.encode() + json.dumps(CHAP).encode()).hexdigest()
     assert mac != guess  # without the key the right guess does not verify
-    assert str(key_file) not in (d / ".datera-iac" / "dev.json").read_text()
+    assert str(key_file) not in next((d / ".datera-iac").glob("*/dev.json")).read_text()
 
     # the state an earlier version wrote: unkeyed digests of the secret and of the inputs
     def legacy(value, salt):
         return f"sha256${salt}${hashlib.sha256(salt.encode() + json.dumps(value, sort_keys=True).encode()).hexdigest()}"
 
-    path = d / ".datera-iac" / "dev.json"
+    path = next((d / ".datera-iac").glob("*/dev.json"))
     state = json.loads(path.read_text())
     r = next(r for r in state["resources"] if r["name"] == "v")
     r["spec"]["chap_secret"] = legacy(CHAP, "0011223344556677")
