@@ -104,3 +104,27 @@ def dsp(vm_lab: Lab) -> Iterator[Any]:
                                             use_env=False))
     yield c
     c.close()
+
+
+_WIPE = ("for m in $(grep -E '^/dev/(mapper|dm-|sd)' /proc/mounts | cut -d' ' -f2); do "
+         "umount -l $m; done; multipath -F >/dev/null 2>&1; "
+         "iscsiadm -m node --logoutall=all >/dev/null 2>&1; "
+         "iscsiadm -m node -o delete >/dev/null 2>&1; multipath -F >/dev/null 2>&1; true")
+
+
+@pytest.fixture(autouse=True)
+def _clean_lab(request: Any) -> Iterator[None]:
+    """After each real-kernel test, whatever it left (it failed half-way) is wiped from
+    the guests (this test VM's own mounts, maps and sessions) and the simulator, so one
+    failure does not cascade into the next test."""
+    yield
+    if "vm_lab" not in request.fixturenames:
+        return
+    lab = request.getfixturevalue("vm_lab")
+    for g in lab.guests:
+        if g.proc is not None:
+            try:
+                g.sh(_WIPE, timeout=120)
+            except Exception as e:  # noqa: BLE001 - the next test reports a dead guest
+                print(f"cleanup of {g.name} failed: {e}", file=sys.stderr)
+    lab.sim.reset()

@@ -410,7 +410,13 @@ class Guest:
             h, _, port = host.rpartition(":")
             if not h.startswith("127."):
                 raise VmError(f"portal {ip} forwards to {host}: only 127.0.0.0/8 is allowed")
-            net.append(f"guestfwd=tcp:{ip}:{GUEST_ISCSI_PORT}-cmd:socat - TCP:{h}:{int(port)}")
+            # a script per portal (qemu splits cmd: on spaces, no shell): it forwards with
+            # socat unless the test cut this portal (see cut())
+            script = self.dir / f"forward-{ip}.sh"
+            script.write_text(f"#!/bin/sh\n[ -e {self.dir}/cut-{ip} ] && exit 1\n"
+                              f"exec socat - TCP:{h}:{int(port)}\n")
+            script.chmod(0o755)
+            net.append(f"guestfwd=tcp:{ip}:{GUEST_ISCSI_PORT}-cmd:{script}")
         cfg = []
         for name, path in (("authorized_keys", self.dir / "client.pub"),
                            ("host_key", self.dir / "host"),
@@ -532,6 +538,20 @@ class Guest:
         with self.runner() as r:
             return r.run(["sh", "-c", script], timeout=timeout, ok_codes=ok).stdout
 
+    def cut(self, guest_ip: str) -> None:
+        """Lose one portal as a network failure would: new connections to it are closed at
+        once and the forwarders carrying its open connections are ended (by PID: this
+        guest's qemu's children), so the kernel sees its session drop and cannot get back."""
+        (self.dir / f"cut-{guest_ip}").write_text("")
+        for pid in self.forwarders(self.portals[guest_ip]):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def restore(self, guest_ip: str) -> None:
+        (self.dir / f"cut-{guest_ip}").unlink(missing_ok=True)
+
     def forwarders(self, host: str) -> list[int]:
         """PIDs of the socat processes qemu runs for connections to ``host`` (127.0.0.x:port)."""
         out = []
@@ -589,23 +609,6 @@ class Lab:
         g.start()
         self.times[f"boot {name}"] = time.monotonic() - t
         return g
-
-    def cut_portal(self, guest: Guest, host_ip: str) -> None:
-        """Lose one portal as a network failure would: tgtd stops listening on
-        ``host_ip`` and the forwarders carrying the guest's open connections to it are
-        ended (by PID; they are this guest's qemu's children), so the guest's kernel sees
-        its session's connection drop and cannot reconnect."""
-        addr = f"{host_ip}:{self.plane.port}"
-        self.plane._adm("--op", "delete", "--mode", "portal", "--param", f"portal={addr}")
-        for pid in guest.forwarders(addr):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    def restore_portal(self, host_ip: str) -> None:
-        self.plane._adm("--op", "new", "--mode", "portal", "--param",
-                        f"portal={host_ip}:{self.plane.port}", ok=(0, 22))
 
     @staticmethod
     def wait_for(probe: Any, timeout: float, what: str) -> None:
