@@ -172,33 +172,6 @@ def test_detach_order_and_an_interrupted_destroy_rerun(guest, vm_ws, dsp, vm_lab
     assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
 
 
-@pytest.mark.parametrize("mutual", [False, True], ids=["one-way", "mutual"])
-def test_chap_right_secret_logs_in_wrong_secret_refused(guest, vm_ws, dsp, mutual):
-    """The kernel logs in with the volume's CHAP (one-way, or mutual: the initiator
-    checks the target too); an attachment with a wrong secret (ours, or the target's
-    for mutual) is refused with the CHAP error and leaves no session or ACL entry."""
-    name = "chapm" if mutual else "chap1"
-    props = {"chapUsername": "chapuser", "chapSecret": "Right-Secret-01"}
-    if mutual:
-        props |= {"chapMutualUsername": "targetuser", "chapMutualSecret": "Target-Secret-2"}
-    ws = vm_ws(stack(guest, name, **props))
-    _up_ok(ws)
-    assert len(kernel_state(guest)["sessions"]) == 2
-    _up_ok(vm_ws(stack(guest, name).split("  a:\n")[0]))
-    assert kernel_state(guest)["sessions"] == []
-
-    wrong = dict(props)
-    wrong["chapMutualSecret" if mutual else "chapSecret"] = "Wrong-Secret-99"
-    _, result = vm_ws(stack(guest, name, **wrong)).up()
-    assert result is not None and not result.ok
-    msg = result.failures[0].message
-    assert "CHAP" in msg and "Wrong-Secret-99" not in msg, msg
-    assert kernel_state(guest)["sessions"] == []
-    [ai] = [a for a in dsp.list("/app_instances", tenant="/root") if a["name"] == name]
-    assert ai["storage_instances"][0]["acl_policy"]["initiators"] == []
-    _destroy_ok(vm_ws(stack(guest, name).split("  a:\n")[0]))
-
-
 def test_two_attachments_of_one_volume(guest, vm_lab, vm_ws, dsp):
     """One volume attached to two nodes (two guests, two initiators): both see the same
     disk (what one writes, the other reads, O_DIRECT); destroying one attachment leaves
