@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
-from datera_iac.engine.backends import Backend, check_break, describe_holder
+from datera_iac.engine.backends import HOLDER_WAIT, Backend, check_break, describe_holder
 from datera_iac.engine.state import State
 from datera_iac.errors import LockError, StateError
 
@@ -111,9 +112,18 @@ class PostgresBackend(Backend):
         conn = self._connect()
         got = conn.execute(f"SELECT pg_try_advisory_lock({_KEY})", (self.stack,)).fetchone()[0]
         if not got:
-            row = conn.execute(
-                "SELECT holder FROM datera_iac_lock WHERE stack = %s", (self.stack,)
-            ).fetchone()
+            # the holder writes its row just after taking the advisory lock: in that instant
+            # wait (boundedly) for a row whose session is alive, as the file backend does
+            deadline = time.monotonic() + HOLDER_WAIT
+            while True:
+                row = conn.execute(
+                    "SELECT holder FROM datera_iac_lock l WHERE stack = %s AND EXISTS "
+                    "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid)",
+                    (self.stack,),
+                ).fetchone()
+                if row or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
             conn.close()
             holder = row[0] if row else {}
             raise LockError(
