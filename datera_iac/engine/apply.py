@@ -324,6 +324,11 @@ class Applier:
             k: {d for d in deps_of(s) if d in names and d != s.name} for k, s in by_key.items()
         }
         remaining = {k: len(d) for k, d in deps.items()}
+        # names whose object this run created, changed or replaced: a step planned "same"
+        # that reads one of them is re-planned once it finished (its inputs may have changed
+        # during the apply), so one run converges
+        changed: set[str] = set()
+        recheck = self.stack is not None and not self.plan.destroy
         dependents: dict[str, list[tuple[str, str | None]]] = {}
         for k, d in deps.items():
             for name in d:
@@ -365,7 +370,8 @@ class Applier:
                         failed.add(s.name)
                         self.result.skipped.append(s.name)
                         finish(key)
-                    elif s.action in ("same", "error"):
+                    elif s.action == "error" or (s.action == "same" and not (
+                            recheck and deps[key] & changed)):
                         if s.action == "error":
                             failed.add(s.name)
                         finish(key)
@@ -392,9 +398,12 @@ class Applier:
                     err = fut.exception()
                     if err is not None:
                         failed.add(s.name)
-                        self.result.failures.append(Failure(s.name, s.action, _message(err)))
-                    else:
-                        self.result.done[s.action] = self.result.done.get(s.action, 0) + 1
+                        action = "update" if s.action == "same" else s.action
+                        self.result.failures.append(Failure(s.name, action, _message(err)))
+                    elif (action := fut.result()) is not None:
+                        self.result.done[action] = self.result.done.get(action, 0) + 1
+                        if key[1] is None and action != "forget":
+                            changed.add(s.name)
                     finish(key)
         finally:
             # The run stopped early (Ctrl-C, an error here): every step still queued in the
@@ -457,21 +466,30 @@ class Applier:
     def _lookup(self, ref: Any) -> Any:
         return lookup_value(self.facts, ref)
 
-    def _execute(self, step: Step, intent: _Intent | None = None) -> None:
+    def _execute(self, step: Step, intent: _Intent | None = None) -> str | None:
+        """Run one step; returns what it did (its action), or None when a step planned
+        "same" and re-planned after its dependencies changed still needed nothing."""
         t0 = time.monotonic()
-        if self.progress:
+        recheck = step.action == "same"
+        if self.progress and not recheck:
             self.progress.started(step)
         err: str | None = None
+        did: str | None = None
         try:
-            self._dispatch(step, intent)
+            did = self._dispatch(step, intent)
         except BaseException as e:
             err = _message(e)
             raise
         finally:
-            if self.progress:
+            if self.progress and recheck and (err or did):
+                step = attrs.evolve(step, action="update")
+                self.progress.started(step)
+            if self.progress and (not recheck or err or did):
                 self.progress.finished(step, err, time.monotonic() - t0)
+        return step.action if not recheck else did
 
-    def _dispatch(self, step: Step, intent: _Intent | None = None) -> None:
+    def _dispatch(self, step: Step, intent: _Intent | None = None) -> str | None:
+        """Run one step; returns "update" when a re-planned "same" step wrote."""
         if intent is not None:  # a create announced ahead: its spec is worked out already
             decl = self.stack.resources[step.name] if self.stack is not None else None
             assert decl is not None
@@ -531,7 +549,12 @@ class Applier:
         if opts.delete_before_replace and d.replace:
             d = attrs.evolve(d, delete_before_replace=True)
         if not d.changed:
-            return
+            return None
+        if step.action == "same" and d.replace:
+            raise StateError(
+                f"{step.name}: a value it reads changed during this run and now needs a "
+                f"replacement ({', '.join(d.replaces)}), which the plan did not show; nothing "
+                "was replaced: run preview, then up")
         if not d.replace:
             if prior.temp_name:
                 # an interrupted temporary-name replacement: the old object must go before
@@ -540,7 +563,7 @@ class Applier:
                     self._delete(kind_for(old.type), old, deposed=True)
             self._update(kind, step.name, prior, obs, spec, deps, opts.protect, opts.retain_on_delete,
                          op="rename" if prior.temp_name else "update")
-            return
+            return "update"
         if step.strategy == "delete-before-create" or d.delete_before_replace:
             self._delete(kind, prior, deposed=False)
             self._create(kind, step.name, spec, prior=None, deps=deps, protect=opts.protect,

@@ -167,6 +167,9 @@ class Facts:
     drifted: set[str] = attrs.field(factory=set)
     #: name -> the drifted fields
     drift_fields: dict[str, set[str]] = attrs.field(factory=dict)
+    #: name -> the outputs a planned update will leave (``Kind.planned_outputs``), so
+    #: dependents are planned with them in the same run
+    planned: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 def _attr(value: Any, key: str | int) -> Any:
@@ -199,7 +202,8 @@ def lookup_value(facts: Facts, ref: Ref) -> Any:
     elif head == "id":
         value = obs.id
     elif head in out_fields:
-        value = getattr(obs.outputs, str(head))
+        planned = facts.planned.get(name) if action == "update" else None
+        value = getattr(planned if planned is not None else obs.outputs, str(head))
     elif head in spec_fields:
         value = getattr(obs.spec, str(head))
     else:
@@ -588,7 +592,7 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
                 e = StackError.wrap(e, decl.where_of(e.field), name)
             plan.errors.append(str(e))
             step.action = "error"
-        if step.action in ("create", "replace"):
+        if step.action in ("create", "replace", "update"):
             facts.pending_action[name] = step.action
         if step.protect and step.action == "replace":
             changed = ", ".join(c.name for c in step.changes if c.replace) or step.reason or "type"
@@ -681,6 +685,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         step.reason = "; ".join(r for r in (d.reason, f"needs repair: {d.repair}") if r)
     if not d.replace:
         step.action = "update"
+        facts.planned[decl.name] = kind.planned_outputs(obs, spec)
         if prior.temp_name:
             step.reason = f"rename from temporary name {prior.temp_name!r}"
         return

@@ -363,6 +363,14 @@ class Kind(abc.ABC, Generic[S, O]):
         update-vs-replace from values (a retype the DSP cannot do in place)."""
         return diff_specs(old, new)
 
+    def planned_outputs(self, observed: Observed[S, O], new: S) -> O:
+        """The outputs the object will have once updated from ``observed`` to ``new``.
+        Pure (no API call): front ends plan dependents with it, so a value that changes
+        during an apply (a VolumeType's ``extra_specs``) re-plans what reads it in the same
+        run. Default: the outputs as they are (an update changes inputs, not what the DSP
+        derives); a kind whose outputs follow from updatable inputs overrides it."""
+        return observed.outputs
+
     def declare_removed(self, new: S, last: S | None, config: Any = None) -> S:
         """``new``, with what ``last`` (the spec last declared for this object) declared and
         ``new`` no longer does made explicit at its default. Pure: no API call.

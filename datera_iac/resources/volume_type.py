@@ -402,6 +402,11 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         except NotFound:
             return
 
+    def planned_outputs(self, observed: Observed[VolumeTypeSpec, VolumeTypeOutputs],
+                        new: VolumeTypeSpec) -> VolumeTypeOutputs:
+        """Every output follows from the declaration: what an update to ``new`` leaves."""
+        return _outputs(new, observed.id)
+
     def find(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
         """The template a datera-iac create made (it carries a create token); a same-named
         template made by anyone else is never found (adopted)."""
