@@ -35,11 +35,13 @@ from urllib.parse import urlsplit
 import attrs
 
 from datera_iac.errors import ConfigError, InputError
+from datera_iac.secrets import CONF_MASK
 
 __all__ = [
     "PREFIX",
     "BACKEND_KEY",
     "DEFAULT_BACKEND",
+    "render_conf",
     "DRIVER",
     "DfProperty",
     "PROPERTIES",
@@ -884,7 +886,6 @@ _CONF_OPTIONAL: tuple[tuple[str, Any], ...] = (
 #: Our config may name an option differently from cinder.conf (older drafts said
 #: "profiling"); the emitter writes the cinder name.
 _CONF_ALIASES = {"datera_disable_profiler": ("datera_disable_profiler", "datera_disable_profiling")}
-MASK = "********"
 
 
 def _conf_value(value: Any) -> str:
@@ -902,6 +903,13 @@ def _get(config: Any, name: str) -> Any:
         if hasattr(config, attr):
             return getattr(config, attr)
     return None
+
+
+def render_conf(config: Any, *, backend_name: str | None = None, show_password: bool = False) -> str:
+    """The cinder.conf fragment for a :class:`~datera_iac.config.DateraConfig`; the backend
+    name defaults to the config's ``volume_backend_name``, else ``datera``."""
+    name = backend_name or getattr(config, "volume_backend_name", None) or DEFAULT_BACKEND
+    return cinder_conf(config, backend_name=name, show_password=show_password)
 
 
 def cinder_conf(
@@ -932,7 +940,7 @@ def cinder_conf(
     def secret(value: Any) -> str:
         if value is None:
             return ""
-        return str(value) if show_password else MASK
+        return str(value) if show_password else CONF_MASK
 
     lines = [
         "[DEFAULT]",

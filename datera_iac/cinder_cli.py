@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from datera_iac import cinder as dfc
+from datera_iac.cinder import render_conf
 from datera_iac.errors import ConfigError, InputError
 
 __all__ = ["cinder", "render_volume_types", "render_conf", "load_config", "stack_volume_types",
@@ -52,13 +53,6 @@ def render_volume_types(specs: Iterable[Any], fmt: str = "openstack") -> str:
          for spec, out in rendered],
         indent=2,
     ) + "\n"
-
-
-def render_conf(config: Any, *, backend_name: str | None = None, show_password: bool = False) -> str:
-    """The cinder.conf fragment for a :class:`~datera_iac.config.DateraConfig`; the backend
-    name defaults to the config's ``volume_backend_name``, else ``datera``."""
-    name = backend_name or getattr(config, "volume_backend_name", None) or dfc.DEFAULT_BACKEND
-    return dfc.cinder_conf(config, backend_name=name, show_password=show_password)
 
 
 def load_config(path: str | None, settings: Mapping[str, Any]) -> Any:

@@ -4,9 +4,9 @@ One class, :class:`DateraConfig`, holds the options under their cinder.conf name
 meaning, defaults and units as the driver, ``cinder/volume/drivers/datera``) plus our own
 connection fields (``endpoint``, ``tls_verify``, ``ca_bundle``, ``request_timeout``,
 ``api_version``). Every front end derives its provider configuration from it: each field
-carries ``metadata`` with :data:`~datera_iac.resources.base.DOC` (one line, from the driver's
-help), :data:`~datera_iac.resources.base.SENSITIVE`, :data:`UNIT`, :data:`CINDER` (is it a
-cinder.conf option) and :data:`DEPRECATED`.
+carries ``metadata`` with :data:`~datera_iac.fields.DOC` (one line, from the driver's
+help), :data:`~datera_iac.fields.SENSITIVE`, :data:`~datera_iac.fields.UNIT`, :data:`~datera_iac.fields.CINDER` (is it a
+cinder.conf option) and :data:`~datera_iac.fields.DEPRECATED`.
 
 There is one spelling per option, the cinder.conf name. :meth:`DateraConfig.from_mapping`
 parses strings (``"true"``, ``"120"``, ``"iops_per_gb:100,bandwidth_per_gb:200"``), falls back
@@ -25,7 +25,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -36,7 +35,9 @@ import attrs
 from datera_iac import cinder
 from datera_iac.errors import ConfigError
 from datera_iac.names import did_you_mean
-from datera_iac.resources.base import DOC, SENSITIVE
+from datera_iac.fields import CINDER, DEPRECATED, DOC, PARSE, SENSITIVE, UNIT, option
+from datera_iac.secrets import MASK, SHOWN
+from datera_iac.tenants import tenant_path
 
 __all__ = [
     "CINDER",
@@ -53,11 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Field metadata keys beyond those of :mod:`datera_iac.resources.base`.
-UNIT: Final = "datera_iac.unit"
-CINDER: Final = "datera_iac.cinder"
-DEPRECATED: Final = "datera_iac.deprecated"
-_PARSE: Final = "datera_iac.config.parse"
 
 if TYPE_CHECKING:  # attrs.Attribute is generic only to type checkers
     _Attr = attrs.Attribute[Any]
@@ -70,7 +66,6 @@ DEFAULT_HTTP_PORT: Final = 7717
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
 _FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
-_TENANT_SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _API_VERSIONS = ("2.2", "2.1")
 
 
@@ -153,7 +148,7 @@ def _nearest(name: str, known: Any) -> str:
 
 
 def _fail(attribute: _Attr, reason: str, value: Any) -> ConfigError:
-    shown = "(sensitive)" if attribute.metadata.get(SENSITIVE) else repr(value)
+    shown = SHOWN if attribute.metadata.get(SENSITIVE) else repr(value)
     return ConfigError(f"{attribute.name}: {reason}, got {shown}")
 
 
@@ -249,51 +244,8 @@ def _vt_defaults(_: Any, attribute: _Attr, value: Any) -> None:
         raise _fail(attribute, "values must already be typed (use from_mapping to parse)", value)
 
 
-def tenant_path(value: str) -> str:
-    """The one normalization of a tenant: ``x`` -> ``/root/x``; ``/root/x`` stays;
-    ``root`` / ``/root`` -> ``/root``; ``a/b`` -> ``/root/a/b``.
-
-    Unlike the Cinder driver, a name that merely *contains* "root" is not mapped to /root.
-    Raises ValueError for a segment with characters a DSP tenant name cannot hold.
-    """
-    text = value.strip()
-    segments = [s for s in text.split("/") if s]
-    if segments and segments[0] == "root":
-        segments = segments[1:]
-    for seg in segments:
-        if not _TENANT_SEGMENT.match(seg):
-            raise ValueError(
-                f"tenant name segment {seg!r} may hold only letters, digits, '_', '-', '.'"
-            )
-    return "/".join(["", "root", *segments])
-
-
-def _opt(
-    *,
-    doc: str,
-    default: Any = None,
-    factory: Any = None,
-    unit: str | None = None,
-    cinder: bool = True,
-    sensitive: bool = False,
-    deprecated: str | None = None,
-    validator: Any = None,
-    parse: Callable[[Any], Any] = _parse_str,
-) -> Any:
-    metadata = {
-        DOC: doc,
-        SENSITIVE: sensitive,
-        UNIT: unit,
-        CINDER: cinder,
-        DEPRECATED: deprecated,
-        _PARSE: parse,
-    }
-    kw: dict[str, Any] = {"metadata": metadata, "validator": validator, "repr": not sensitive}
-    if factory is not None:
-        kw["factory"] = factory
-    else:
-        kw["default"] = default
-    return attrs.field(**kw)
+def _opt(*, parse: Callable[[Any], Any] = _parse_str, **kw: Any) -> Any:
+    return option(parse=parse, **kw)
 
 
 @attrs.frozen(kw_only=True)
@@ -312,18 +264,9 @@ class DateraConfig:
     san_login: str = _opt(
         doc="Username for the DSP (the SAN controller).", default="admin", validator=_req_str
     )
-    san_password: str = attrs.field(
-        default="",
-        repr=False,
+    san_password: str = _opt(
+        doc="Password for the DSP (the SAN controller).", default="", sensitive=True,
         validator=_req_str,
-        metadata={
-            DOC: "Password for the DSP (the SAN controller).",
-            SENSITIVE: True,
-            UNIT: None,
-            CINDER: True,
-            DEPRECATED: None,
-            _PARSE: _parse_str,
-        },
     )
     # -- Datera driver options (cinder/volume/drivers/datera, d_opts) --
     datera_api_port: str | None = _opt(
@@ -417,18 +360,8 @@ class DateraConfig:
         parse=_parse_bool,
     )
     chap_username: str | None = _opt(doc="CHAP user name.", validator=_opt_str)
-    chap_password: str | None = attrs.field(
-        default=None,
-        repr=False,
-        validator=_opt_str,
-        metadata={
-            DOC: "Password for specified CHAP account name.",
-            SENSITIVE: True,
-            UNIT: None,
-            CINDER: True,
-            DEPRECATED: None,
-            _PARSE: _parse_str,
-        },
+    chap_password: str | None = _opt(
+        doc="Password for specified CHAP account name.", sensitive=True, validator=_opt_str
     )
     driver_client_cert: str | None = _opt(
         doc="Path to a client certificate (PEM) presented to the DSP.",
@@ -585,12 +518,12 @@ class DateraConfig:
         return tenant_path(str(self.datera_tenant_id))
 
     def redacted(self) -> dict[str, Any]:
-        """All options as plain data with secrets replaced by ``"***"`` (for display)."""
+        """All options as plain data with secrets replaced by the mask (for display)."""
         out: dict[str, Any] = {}
         for f in attrs.fields(DateraConfig):
             value = getattr(self, f.name)
             if f.metadata.get(SENSITIVE) and value:
-                value = "***"
+                value = MASK
             out[f.name] = dict(value) if isinstance(value, dict) else value
         return out
 
@@ -635,11 +568,11 @@ class DateraConfig:
             if raw is None:
                 continue
             try:
-                kwargs[f.name] = f.metadata[_PARSE](raw)
+                kwargs[f.name] = f.metadata[PARSE](raw)
             except ConfigError:
                 raise
             except ValueError as e:
-                shown = "(sensitive)" if f.metadata.get(SENSITIVE) else repr(raw)
+                shown = SHOWN if f.metadata.get(SENSITIVE) else repr(raw)
                 raise ConfigError(f"{source}: {e}, got {shown}") from None
         return cls(**kwargs)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from tf.utils import Diagnostics
 
+from datera_iac.secrets import SHOWN, mask_text
 from datera_iac.errors import (
     ConfigError,
     DateraIacError,
@@ -32,10 +33,8 @@ log = logging.getLogger("provider")
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value in ``text`` with ``(sensitive)``."""
-    for s in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(s, "(sensitive)")
-    return text
+    """Replace every secret value (3 characters or more) in ``text`` with ``(sensitive)``."""
+    return mask_text(text, secrets, mask=SHOWN, min_len=3)
 
 
 def report(

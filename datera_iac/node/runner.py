@@ -24,6 +24,7 @@ from pathlib import Path
 import attrs
 
 from datera_iac.errors import CommandFailed, NodeError
+from datera_iac.secrets import MASK, mask_text
 
 __all__ = [
     "MASK",
@@ -37,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MASK = "******"
 #: The pseudo exit code reported when a command was killed at its timeout.
 TIMEOUT_CODE = -9
 
@@ -56,13 +56,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.code == 0
-
-
-def mask_text(text: str, secrets: Collection[str]) -> str:
-    """Replace every occurrence of each non-empty secret in ``text``."""
-    for s in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(s, MASK)
-    return text
 
 
 def mask_argv(argv: Sequence[str], secrets: Collection[str] = ()) -> list[str]:

@@ -17,21 +17,12 @@ from typing import Any
 
 import attrs
 
-from datera_iac.resources.base import (
-    COMPUTED,
-    DOC,
-    REFERENCE,
-    REPLACE,
-    SENSITIVE,
-    Kind,
-    camel,
-    snake,
-)
+from datera_iac.fields import COMPUTED, DEPRECATED, DOC, REFERENCE, REPLACE, SENSITIVE
+from datera_iac.names import camel, snake
+from datera_iac.resources.base import Kind
 
 __all__ = ["Prop", "KindProps", "props_of", "kind_props", "config_props", "column_prop",
            "RESERVED"]
-
-_DEPRECATED = "datera_iac.deprecated"  # datera_iac.config.DEPRECATED
 
 #: Names the Pulumi SDK and engine use on every resource; a core field with one of these
 #: names is published under ``<kind><Name>`` (e.g. a Volume output ``id`` -> ``volumeId``).
@@ -159,7 +150,7 @@ def props_of(cls: type, *, output: bool = False, prefix: str = "") -> tuple[Prop
                 reference=f.metadata.get(REFERENCE),
                 default=default,
                 has_default=has_default,
-                deprecated=f.metadata.get(_DEPRECATED) or f.metadata.get("deprecated"),
+                deprecated=f.metadata.get(DEPRECATED),
             )
         )
     return tuple(out)

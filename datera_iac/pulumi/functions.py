@@ -178,7 +178,7 @@ def _cinder_conf() -> Function:
 
     def call(ctx: Callable[[], Context], config: Callable[[], Any], args: dict[str, Any]
              ) -> dict[str, Any]:
-        from datera_iac.cinder_cli import render_conf
+        from datera_iac.cinder import render_conf
         from datera_iac.pulumi._codec import Secret
 
         show = bool(args.get("show_password"))

@@ -18,6 +18,17 @@ import attrs
 from cattrs.gen import make_dict_structure_fn
 
 from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
+from datera_iac.tenants import (  # noqa: F401  (re-exported: kinds import them from here)
+    ROOT,
+    TENANT_SEGMENT_RE,
+    check_tenant,
+    join_id,
+    normalize_tenant,
+    split_id,
+    tenant_boundary,
+    tenant_name,
+    tenant_parent,
+)
 
 __all__ = [
     "new_owner_token",
@@ -49,9 +60,6 @@ __all__ = [
     "wait_for",
 ]
 
-#: The root tenant's path.
-ROOT = "/root"
-
 #: Names of storage instances, volumes, templates, pools, snapshot policies, tenants
 #: (v2.1 schema ``^[a-zA-Z_][a-zA-Z0-9_\-\.]{2,63}$``).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{2,63}$")
@@ -59,10 +67,6 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{2,63}$")
 #: ``[A-Za-z0-9-_.]`` and fewer than 64 characters; we keep to Cinder's rule so a volume
 #: we make can later be managed by Cinder.
 AI_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
-#: One segment of a tenant path (the DSP's tenant route regex, plus the POST name rule).
-TENANT_SEGMENT_RE = re.compile(
-    r"^(?:[A-Za-z_][A-Za-z0-9_.\-]{2,63}|[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$"
-)
 #: A snapshot key: seconds.fraction, as the DSP returns it (Cinder's manage-snapshot rule).
 SNAP_TS_RE = re.compile(r"^\d{10,}\.\d+$")
 
@@ -123,94 +127,6 @@ def wait_for(
             raise WaitTimeout(what, timeout, last)
         sleep(min(delay, max(0.0, deadline - now)))
         delay = min(delay * 1.5, max_interval)
-
-
-# ---- tenants ------------------------------------------------------------------------
-
-
-def normalize_tenant(value: str | None, *, kind: str = "", field: str = "tenant") -> str | None:
-    """One spelling for a tenant: ``x``, ``root/x``, ``/root/x`` and ``/root/x/`` all become
-    ``/root/x``; ``root`` and ``/root`` become ``/root``; None stays None.
-
-    Raises InputError for an empty segment or one the DSP would refuse."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InputError(
-            f"must be a string, got {type(value).__name__}", kind=kind or None, field=field,
-            fix="write a tenant name like 'team-a' or a path like '/root/team-a'",
-        )
-    text = value.strip().strip("/")
-    parts = text.split("/") if text else []
-    if parts and parts[0] == "root":
-        parts = parts[1:]
-    for seg in parts:
-        if not TENANT_SEGMENT_RE.fullmatch(seg):
-            raise InputError(
-                f"{value!r} is not a valid tenant path (segment {seg!r})", kind=kind or None,
-                field=field,
-                fix="each tenant name is 3-64 letters, digits, '_', '-' or '.', starting "
-                "with a letter or '_' (e.g. '/root/team-a')",
-            )
-    return "/".join([ROOT, *parts]) if parts else ROOT
-
-
-def tenant_name(path: str) -> str:
-    """The last segment of a tenant path ("/root/a/b" -> "b")."""
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
-def tenant_parent(path: str) -> str:
-    """The parent of a tenant path ("/root/a/b" -> "/root/a"; "/root" -> "/root")."""
-    head = path.rstrip("/").rsplit("/", 1)[0]
-    return head or ROOT
-
-
-# ---- ids ---------------------------------------------------------------------------
-
-
-def join_id(tenant: str, leaf: str) -> str:
-    """A tenant-qualified id: ``/root/x`` + ``<ai id>`` -> ``/root/x/<ai id>``."""
-    return f"{tenant.rstrip('/')}/{leaf}"
-
-
-def split_id(value: str, default_tenant: str | None) -> tuple[str | None, str]:
-    """Split a tenant-qualified id into (tenant, leaf).
-
-    ``/root/x/<leaf>`` -> (``/root/x``, leaf); a bare ``<leaf>`` -> (default_tenant, leaf);
-    ``x:<leaf>`` (Cinder's ``tenant:`` prefix) -> (``/root/x``, leaf)."""
-    text = value.strip()
-    if text.startswith("/"):
-        head, _, leaf = text.rstrip("/").rpartition("/")
-        return (normalize_tenant(head) if head else default_tenant), leaf
-    if ":" in text:
-        head, _, leaf = text.partition(":")
-        return normalize_tenant(head), leaf
-    return default_tenant, text
-
-
-def tenant_boundary(ctx: Any) -> str | None:
-    """The tenant subtree a context may act in, or None when it is not confined.
-
-    A configuration whose ``datera_tenant_id`` names a tenant (``team-a``) confines every
-    operation to that tenant and the tenants below it: an id or a ``tenant`` naming
-    another subtree is refused before any call. ``None`` (the root tenant) and ``Map``
-    (one tenant per OpenStack project) are not confined: the credentials decide."""
-    config = getattr(ctx, "config", None)
-    if config is None or getattr(config, "tenant_mode", "none") != "name":
-        return None
-    return normalize_tenant(config.tenant_for())
-
-
-def check_tenant(ctx: Any, tenant: str, *, kind: str, field: str) -> str:
-    """Return ``tenant`` when the context may act in it; raise InputError otherwise."""
-    bound = tenant_boundary(ctx)
-    if bound is not None and tenant != bound and not tenant.startswith(bound.rstrip("/") + "/"):
-        raise InputError(
-            f"{tenant!r} is outside the configured tenant {bound!r}", kind=kind, field=field,
-            fix=f"use an id or tenant under {bound}, or change datera_tenant_id",
-        )
-    return tenant
 
 
 def path_tail(path: str | None) -> str | None:

@@ -52,7 +52,17 @@ import cattrs
 from cattrs.preconf.json import make_converter
 
 from datera_iac.errors import InputError
+from datera_iac.fields import (  # re-exported: the field metadata lives in datera_iac.fields
+    COMPUTED,
+    DOC,
+    REFERENCE,
+    REPLACE,
+    SENSITIVE,
+    out_field,
+    spec_field,
+)
 from datera_iac.names import camel, snake  # re-exported: the one name mapping
+from datera_iac.secrets import SHOWN
 
 if TYPE_CHECKING:  # pragma: no cover
     from datera_iac.config import DateraConfig
@@ -83,51 +93,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Metadata keys. Read them with ``attrs.fields(Spec).name.metadata.get(REPLACE)``.
-REPLACE = "datera_iac.replace"
-SENSITIVE = "datera_iac.sensitive"
-COMPUTED = "datera_iac.computed"
-DOC = "datera_iac.doc"
-REFERENCE = "datera_iac.reference"
-
-
-def spec_field(
-    *,
-    doc: str,
-    default: Any = attrs.NOTHING,
-    factory: Any = None,
-    replace: bool = False,
-    sensitive: bool = False,
-    reference: str | None = None,
-    validator: Any = None,
-    converter: Any = None,
-) -> Any:
-    """An input field of a kind's ``Spec``.
-
-    ``replace``: a change re-creates the object. ``sensitive``: a secret (masked in logs,
-    plans and state; ``repr=False``). ``reference``: the kind name this field refers to
-    (the engine orders by it and resolves ``${res.prop}`` into it).
-    """
-    metadata = {DOC: doc, REPLACE: replace, SENSITIVE: sensitive, REFERENCE: reference}
-    kw: dict[str, Any] = dict(
-        metadata=metadata, validator=validator, converter=converter, repr=not sensitive
-    )
-    if factory is not None:
-        kw["factory"] = factory
-    else:
-        kw["default"] = default
-    return attrs.field(**kw)
-
-
-def out_field(*, doc: str, default: Any = None, sensitive: bool = False) -> Any:
-    """An output (computed) field of a kind's ``Outputs``."""
-    return attrs.field(
-        default=default,
-        metadata={DOC: doc, COMPUTED: True, SENSITIVE: sensitive, REPLACE: False},
-        repr=not sensitive,
-    )
-
-
 @attrs.frozen
 class FieldChange:
     """One field that differs between two specs."""
@@ -141,7 +106,7 @@ class FieldChange:
     def shown(self) -> tuple[Any, Any]:
         """The (old, new) pair safe to print: secrets become ``(sensitive)``."""
         if self.sensitive:
-            return ("(sensitive)", "(sensitive)")
+            return (SHOWN, SHOWN)
         return (self.old, self.new)
 
 

@@ -51,6 +51,7 @@ from datera_iac.errors import (
     ValidationFailed,
     WaitTimeout,
 )
+from datera_iac.fields import REPLACE, SENSITIVE
 from datera_iac.resources._util import (
     NAME_RE,
     ROOT,
@@ -510,9 +511,9 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             if not same:
                 meta = attrs.fields_dict(VolumeSpec)[f].metadata
                 changes.append(FieldChange(name=f, old=a, new=b,
-                                           replace=bool(meta.get("datera_iac.replace")),
-                                           sensitive=bool(meta.get("datera_iac.sensitive"))))
-                if meta.get("datera_iac.replace"):
+                                           replace=bool(meta.get(REPLACE)),
+                                           sensitive=bool(meta.get(SENSITIVE))))
+                if meta.get(REPLACE):
                     reasons.append(f"{f} changed")
         delta = _policy_delta(old, new)
         if delta:

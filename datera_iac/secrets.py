@@ -1,0 +1,82 @@
+"""Secrets: how they are recognized and masked, in one place.
+
+A leaf (imports nothing of ours). Why one module: a secret masked in one place and
+forgotten in another is still leaked, and a mask spelled differently in each layer makes
+a leak hard to grep for.
+
+* :data:`MASK` replaces a secret in logs, error text, debug dumps and command lines.
+* :data:`SHOWN` stands for a secret value in plans, diffs and diagnostics a user reads.
+* :data:`CONF_MASK` stands for a password in an emitted cinder.conf (a placeholder the
+  operator replaces; it must not parse as the real value).
+* :func:`redact` masks values under secret-looking keys (passwords, CHAP ``*_pswd``, API
+  keys, ``Auth-Token`` headers, the login response ``key``) at any depth, and the clear text
+  of known secrets wherever it appears inside strings, mapping keys included.
+* :func:`mask_text` replaces the clear text of known secrets in one string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+__all__ = ["CONF_MASK", "MASK", "SHOWN", "is_secret_key", "mask_text", "redact"]
+
+MASK: Final = "***"
+SHOWN: Final = "(sensitive)"
+CONF_MASK: Final = "********"
+
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd)?$|passw|pswd|secret|token|^key$|api[_-]?key|access[_-]?key|credential)",
+    re.IGNORECASE,
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key (body field or header name) holds a secret."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def _known(secrets: Iterable[str | None], min_len: int = 1) -> list[str]:
+    """The secrets worth replacing, longest first (so a secret containing another is
+    replaced whole)."""
+    return sorted({s for s in secrets if s and len(s) >= min_len}, key=len, reverse=True)
+
+
+def mask_text(text: str, secrets: Iterable[str | None], *, mask: str = MASK,
+              min_len: int = 1) -> str:
+    """``text`` with every occurrence of each secret (at least ``min_len`` long) masked."""
+    return _mask(text, _known(secrets, min_len), mask)
+
+
+def _mask(text: str, known: list[str], mask: str) -> str:
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, mask)
+    return text
+
+
+def redact(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """A copy of ``value`` safe to log: secret keys masked, known secrets removed from text.
+
+    ``value`` may be a mapping, list, tuple, string or scalar; ``secrets`` are clear-text
+    values (the password, the session key) to strip from any string. Never raises.
+    """
+    return _redact(value, _known(secrets))
+
+
+def _redact(value: Any, known: list[str]) -> Any:
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            key = _redact(k, known) if isinstance(k, str) else k
+            if isinstance(k, str) and is_secret_key(k) and v not in (None, "", "(hidden)"):
+                out[key] = MASK
+            else:
+                out[key] = _redact(v, known)
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact(v, known) for v in value)
+    if isinstance(value, str):
+        return _mask(value, known, MASK)
+    return value
