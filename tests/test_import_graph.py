@@ -66,8 +66,6 @@ def test_the_layer_check_can_fail(graph):
     assert D + "dsp -> " + D + "resources" in _illegal(g)
 
 
-@pytest.mark.xfail(strict=True, reason="node/image.py still creates Volume/Snapshot/"
-                   "NodeAttachment (issue 15, imaging moves under resources/)")
 def test_layers_point_down(graph):
     """No cycle between config, dsp, resources, node and the front ends (engine,
     provider, pulumi): every import, direct or through a chain, points down."""
@@ -75,8 +73,6 @@ def test_layers_point_down(graph):
     assert not bad, json.dumps(bad, indent=1)
 
 
-@pytest.mark.xfail(strict=True, reason="node/image.py still creates Volume/Snapshot/"
-                   "NodeAttachment (issue 15, imaging moves under resources/)")
 def test_node_never_imports_resources(graph):
     assert not graph.chain_exists(importer=D + "node", imported=D + "resources",
                                   as_packages=True)

@@ -6,7 +6,7 @@
 * :mod:`~datera_iac.node.iscsi`      ``IscsiHelper``: attach / detach / extend / inspect / remains
 * :mod:`~datera_iac.node.multipath`  Datera's ``multipath.conf``, multipathd checks
 * :mod:`~datera_iac.node.fs`         format-only-if-blank, mount, unmount
-* :mod:`~datera_iac.node.image`      images to and from volumes, the image cache
+* :mod:`~datera_iac.node.image`      image bytes: fetch, probe, copy to/from a device
 * :mod:`~datera_iac.node.userspace`  libiscsi tools and qemu-img's iscsi driver
 * :mod:`~datera_iac.node.testing`    ``FakeNode`` / ``LoopbackNode`` for tests
 * :mod:`~datera_iac.node.codes`      iscsiadm exit codes, named

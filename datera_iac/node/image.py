@@ -1,25 +1,13 @@
-"""Images to volumes and volumes to images, with the Cinder driver's image cache.
+"""Image bytes: fetch, probe and copy an image to or from a block device.
 
-* :func:`fill_volume` writes an image (a local file or an http(s) URL; raw, or qcow2 and
-  the other qemu formats when ``qemu-img`` is installed) onto an existing volume through a
-  temporary attachment, and checks that it fits.
-* :func:`export_volume` reads a volume into an image file (raw or qcow2).
-* :func:`cached_snapshot_for` implements ``datera_enable_image_cache``: the first volume
-  made from an image fills a cache volume (named after the image, typed
-  ``datera_image_cache_volume_type_id``) and snapshots it; later volumes clone that
-  snapshot; an image whose content changed (different SHA-256) replaces the cache.
+Node code only moves bytes; which volume to attach, the image cache and the Volume's
+``source_image`` are the resource layer's (:mod:`datera_iac.resources.imaging`).
 
-For the Volume kind's ``source_image`` field::
-
-    snap = cached_snapshot_for(ctx, image, tenant=tenant)     # None: cache disabled
-    if snap: create with snapshot_id=snap (clone_snapshot_src), then grow to size
-    else:    create empty, then fill_volume(ctx, volume_id, image)
-
-A *transport* moves the bytes. :class:`NodeTransport` (the default) attaches the volume to
-a node with a NodeAttachment (kernel iSCSI, multipath, WWID check) and writes the device;
-:class:`UserspaceTransport` grants an initiator access on the control plane and copies with
-qemu-img's libiscsi driver, no kernel initiator needed (containers, CI, this project's
-tests against the simulator's tgtd data plane).
+* :func:`fetch_image` gives a local copy of a path or an http(s) URL, with its SHA-256,
+  format and virtual size (``qemu-img info``; raw only without qemu-img).
+* :func:`sniff_image` reads the format from a file's header, without qemu-img.
+* :func:`write_device` / :func:`read_device` copy between an image file and a device
+  (qemu-img, or dd for raw images) through a node runner.
 """
 
 from __future__ import annotations
@@ -33,30 +21,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+import struct
 
 import attrs
 
 from datera_iac.errors import InputError, NodeError
-from datera_iac.node.iscsi import Chap
 from datera_iac.node.runner import LocalRunner, Runner
-from datera_iac.node.userspace import IscsiLun, LibIscsi
 
-if TYPE_CHECKING:  # pragma: no cover
-    from datera_iac.resources.base import Context
-
-__all__ = [
-    "LocalImage",
-    "fetch_image",
-    "Transport",
-    "NodeTransport",
-    "UserspaceTransport",
-    "fill_volume",
-    "export_volume",
-    "cached_snapshot_for",
-    "volume_from_image",
-    "cache_name",
-]
+__all__ = ["GIB", "LocalImage", "fetch_image", "read_device", "sha256_file", "sniff_image",
+           "write_device"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +54,7 @@ class LocalImage:
         return max(1, math.ceil(self.virtual_size / GIB))
 
 
-def _sha256_file(path: str) -> str:
+def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -134,7 +107,7 @@ def fetch_image(source: str, *, timeout: float = 600.0,
                 raise InputError(f"image {source!r} is not a file or an http(s) URL",
                                  kind="Volume", field="source_image",
                                  fix="give a local path or an http(s) URL")
-            digest = _sha256_file(path)
+            digest = sha256_file(path)
         fmt, vsize = _probe_format(path, runner)
         yield LocalImage(path, source, digest, fmt, vsize)
     finally:
@@ -142,229 +115,50 @@ def fetch_image(source: str, *, timeout: float = 600.0,
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-# ---- transports ----------------------------------------------------------------------------
+def sniff_image(path: str) -> tuple[str | None, int | None]:
+    """(format, virtual size) from the file's header, without qemu-img: qcow2 (with its
+    virtual size), vmdk, vdi, vhdx and vhd are recognized; an ISO 9660 file is "iso";
+    anything else is (None, file size), i.e. raw unless declared otherwise."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(0x8006)
+        tail = b""
+        if size >= 512:
+            f.seek(size - 512)
+            tail = f.read(512)
+    if head[:4] == b"QFI\xfb" and len(head) >= 32:
+        return "qcow2", struct.unpack(">Q", head[24:32])[0]
+    if head[:4] == b"KDMV" or head.startswith(b"# Disk DescriptorFile"):
+        return "vmdk", None
+    if head[0x40:0x44] == b"\x7f\x10\xda\xbe":
+        return "vdi", None
+    if head[:8] == b"vhdxfile":
+        return "vhdx", None
+    if head[:8] == b"conectix" or tail[:8] == b"conectix":
+        return "vpc", None
+    if head[0x8001:0x8006] == b"CD001":
+        return "iso", None
+    return None, size
 
 
-class Transport(Protocol):
-    """Moves bytes between an image file and a volume."""
-
-    def write(self, ctx: "Context", volume_id: str, image: LocalImage) -> None: ...
-
-    def read(self, ctx: "Context", volume_id: str, dest: str, fmt: str,
-             size: int | None) -> None: ...
-
-
-@attrs.define
-class UserspaceTransport:
-    """Control-plane access for ``initiator_iqn``, then qemu-img over libiscsi to the first
-    portal; access is revoked afterwards (offline when no other initiator remains)."""
-
-    initiator_iqn: str
-    port: int = 3260
-    lun: int = 0
-    chap: Chap | None = None
-    runner: Runner = attrs.field(factory=LocalRunner)
-
-    @contextmanager
-    def _lun(self, ctx: "Context", volume_id: str) -> Iterator[IscsiLun]:
-        from datera_iac.resources.attachment import grant_access, revoke_access
-
-        target, added = grant_access(ctx, volume_id, self.initiator_iqn, port=self.port,
-                                     lun=self.lun, chap=self.chap)
-        try:
-            yield IscsiLun(target.portals[0], target.iqn, self.lun, self.initiator_iqn,
-                           self.chap)
-        finally:
-            if added:
-                revoke_access(ctx, volume_id, self.initiator_iqn)
-
-    def write(self, ctx: "Context", volume_id: str, image: LocalImage) -> None:
-        with self._lun(ctx, volume_id) as lun:
-            LibIscsi(self.runner).write_image(image.path, lun, fmt=image.format)
-
-    def read(self, ctx: "Context", volume_id: str, dest: str, fmt: str,
-             size: int | None) -> None:
-        with self._lun(ctx, volume_id) as lun:
-            LibIscsi(self.runner).read_image(lun, dest, fmt=fmt, size=size)
+def write_device(runner: Runner, image: LocalImage, device: str) -> None:
+    """Copy ``image`` (a file where ``runner`` runs) onto ``device``, then flush it."""
+    if runner.which("qemu-img"):
+        runner.run(["qemu-img", "convert", "-n", "-f", image.format, "-O", "raw",
+                    image.path, device], timeout=3600)
+    elif image.format == "raw":
+        runner.run(["dd", f"if={image.path}", f"of={device}", "bs=4M",
+                    "oflag=direct", "conv=fsync,notrunc"], timeout=3600)
+    else:
+        raise NodeError(f"{image.format} images need qemu-img on {runner.where}")
+    runner.run(["blockdev", "--flushbufs", device], timeout=120)
 
 
-@attrs.define
-class NodeTransport:
-    """A temporary NodeAttachment on ``node`` (kernel iSCSI, multipath, WWID-checked), the
-    copy to/from its stable device path, then detach. Image files are on that node."""
-
-    node: str = "local"
-    port: int = 3260
-    lun: int = 0
-    chap: Chap | None = None
-
-    @contextmanager
-    def _device(self, ctx: "Context", volume_id: str) -> Iterator[tuple[str, Runner]]:
-        from datera_iac.resources.attachment import NodeAttachment, runner_for
-
-        kind = NodeAttachment()
-        data: dict[str, Any] = {"volume_id": volume_id, "node": self.node, "port": self.port,
-                                "lun": self.lun}
-        if self.chap:
-            data.update(chap_username=self.chap.username, chap_secret=self.chap.secret)
-        obs = kind.create(ctx, kind.spec_from(data))
-        try:
-            yield str(obs.outputs.device_path), runner_for(ctx, self.node)
-        finally:
-            kind.delete(ctx, obs.id)
-
-    def write(self, ctx: "Context", volume_id: str, image: LocalImage) -> None:
-        with self._device(ctx, volume_id) as (device, runner):
-            if runner.which("qemu-img"):
-                runner.run(["qemu-img", "convert", "-n", "-f", image.format, "-O", "raw",
-                            image.path, device], timeout=3600)
-            elif image.format == "raw":
-                runner.run(["dd", f"if={image.path}", f"of={device}", "bs=4M",
-                            "oflag=direct", "conv=fsync,notrunc"], timeout=3600)
-            else:
-                raise NodeError(f"{image.format} images need qemu-img on {runner.where}")
-            runner.run(["blockdev", "--flushbufs", device], timeout=120)
-
-    def read(self, ctx: "Context", volume_id: str, dest: str, fmt: str,
-             size: int | None) -> None:
-        with self._device(ctx, volume_id) as (device, runner):
-            argv = ["qemu-img", "convert", "-f", "raw", "-O", fmt, device, dest]
-            if size is not None:
-                argv = ["qemu-img", "convert", "--image-opts",
-                        f"driver=raw,size={int(size)},file.driver=host_device,"
-                        f"file.filename={device}", "-O", fmt, dest]
-            runner.run(argv, timeout=3600)
-
-
-# ---- operations ------------------------------------------------------------------------------
-
-
-def _volume_size_gib(ctx: "Context", volume_id: str) -> int:
-    from datera_iac.resources.volume import Volume
-
-    obs = Volume().read(ctx, volume_id)
-    if obs is None:
-        raise InputError(f"volume {volume_id} does not exist", kind="Volume", field="id",
-                         fix="create the volume first")
-    return int(obs.spec.size)
-
-
-def fill_volume(ctx: "Context", volume_id: str, image: str | LocalImage, *,
-                transport: Transport | None = None) -> LocalImage:
-    """Write ``image`` onto the volume. Refuses an image larger than the volume."""
-    transport = transport or NodeTransport()
-    if isinstance(image, LocalImage):
-        return _fill(ctx, volume_id, image, transport)
-    with fetch_image(image) as img:
-        return _fill(ctx, volume_id, img, transport)
-
-
-def _fill(ctx: "Context", volume_id: str, img: LocalImage, transport: Transport
-          ) -> LocalImage:
-    size = _volume_size_gib(ctx, volume_id)
-    if img.virtual_size > size * GIB:
-        raise InputError(f"image {img.source} needs {img.size_gib} GiB; the volume has "
-                         f"{size} GiB", kind="Volume", field="size",
-                         fix=f"make the volume at least {img.size_gib} GiB")
-    log.info("writing image %s (%s, %d bytes, sha256 %s) to %s", img.source, img.format,
-             img.virtual_size, img.sha256[:12], volume_id)
-    transport.write(ctx, volume_id, img)
-    return img
-
-
-def export_volume(ctx: "Context", volume_id: str, dest: str, *, fmt: str = "raw",
-                  size: int | None = None, transport: Transport | None = None) -> str:
-    """Read the volume (its first ``size`` bytes, when given) into ``dest``; returns the
-    SHA-256 of the written file."""
-    if fmt not in ("raw", "qcow2"):
-        raise InputError(f"image format {fmt!r} is not supported", kind="Volume",
-                         field="format", fix="raw or qcow2")
-    (transport or NodeTransport()).read(ctx, volume_id, dest, fmt, size)
-    return _sha256_file(dest)
-
-
-def cache_name(image: str) -> str:
-    """The cache volume's name for an image reference (stable, valid as an AI name)."""
-    return "image-cache-" + hashlib.sha256(image.encode()).hexdigest()[:24]
-
-
-def cached_snapshot_for(ctx: "Context", image: str | LocalImage, *,
-                        tenant: str | None = None,
-                        transport: Transport | None = None) -> str | None:
-    """The id of a snapshot holding ``image`` (creating or refreshing the cache), or None
-    when ``datera_enable_image_cache`` is off.
-
-    The cache volume is named after the image reference and records the image's SHA-256
-    in its metadata (``type: cached_image``); a different SHA-256 (a newer image at the
-    same URL or path) deletes the stale cache and fills a new one."""
-    if not getattr(ctx.config, "datera_enable_image_cache", False):
-        return None
-    if isinstance(image, LocalImage):
-        return _cached(ctx, image, tenant, transport or NodeTransport())
-    with fetch_image(image) as img:
-        return _cached(ctx, img, tenant, transport or NodeTransport())
-
-
-def _cached(ctx: "Context", img: LocalImage, tenant: str | None, transport: Transport
-            ) -> str:
-    from datera_iac.resources.snapshot import Snapshot
-    from datera_iac.resources.volume import Volume
-
-    vk, sk = Volume(), Snapshot()
-    name = cache_name(img.source)
-    probe = vk.spec_from({"name": name, "size": img.size_gib,
-                          **({"tenant": tenant} if tenant else {})})
-    found = vk.find(ctx, probe)
-    if found is not None:
-        meta = found.spec.metadata or {}
-        snaps = [s for s in ctx.client.list(f"{found.outputs.volume_path}/snapshots",
-                                            tenant=found.outputs.tenant)
-                 if s.get("op_state") == "available"]
-        if meta.get("image_sha256") == img.sha256 and snaps:
-            log.info("image cache hit for %s (%s)", img.source, name)
-            return f"{found.id}/{snaps[-1]['timestamp']}"
-        log.info("image cache for %s is stale or incomplete; rebuilding", img.source)
-        vk.delete(ctx, found.id)
-    data: dict[str, Any] = {
-        "name": name, "size": img.size_gib,
-        "metadata": {"type": "cached_image", "image_sha256": img.sha256},
-    }
-    if tenant:
-        data["tenant"] = tenant
-    cache_type = getattr(ctx.config, "datera_image_cache_volume_type_id", None)
-    if cache_type:
-        data["metadata"]["volume_type_id"] = str(cache_type)
-    cache = vk.create(ctx, vk.spec_from(data))
-    try:
-        _fill(ctx, cache.id, img, transport)
-        snap = sk.create(ctx, sk.spec_from({"volume_id": cache.id}))
-    except BaseException:
-        try:
-            vk.delete(ctx, cache.id)
-        except Exception as e:  # noqa: BLE001  pragma: no cover - the original error wins
-            log.error("could not remove the half-made image cache %s: %s", cache.id, e)
-        raise
-    return snap.id
-
-
-def volume_from_image(ctx: "Context", spec: dict[str, Any], image: str, *,
-                      transport: Transport | None = None):
-    """Create a Volume (``spec``: Volume inputs) holding ``image``: a clone of the cached
-    snapshot when the cache is on, else an empty volume filled through ``transport``."""
-    from datera_iac.resources.volume import Volume
-
-    vk = Volume()
-    with fetch_image(image) as img:
-        if int(spec.get("size", 0)) < img.size_gib:
-            raise InputError(f"image {image} needs {img.size_gib} GiB", kind="Volume",
-                             field="size", fix=f"make the volume at least {img.size_gib} GiB")
-        snap = cached_snapshot_for(ctx, img, tenant=spec.get("tenant"), transport=transport)
-        if snap is not None:
-            return vk.create(ctx, vk.spec_from({**spec, "snapshot_id": snap}))
-        obs = vk.create(ctx, vk.spec_from(spec))
-        try:
-            _fill(ctx, obs.id, img, transport or NodeTransport())
-        except BaseException:
-            vk.delete(ctx, obs.id)
-            raise
-        return obs
+def read_device(runner: Runner, device: str, dest: str, fmt: str, size: int | None) -> None:
+    """Copy ``device`` (its first ``size`` bytes, when given) into ``dest`` as ``fmt``."""
+    argv = ["qemu-img", "convert", "-f", "raw", "-O", fmt, device, dest]
+    if size is not None:
+        argv = ["qemu-img", "convert", "--image-opts",
+                f"driver=raw,size={int(size)},file.driver=host_device,"
+                f"file.filename={device}", "-O", fmt, dest]
+    runner.run(argv, timeout=3600)

@@ -71,7 +71,7 @@ from datera_iac.resources._util import (
     to_int,
     wait_for,
 )
-from datera_iac.resources import volume_image as _image
+from datera_iac.resources import imaging as _image
 from datera_iac.resources.base import (
     Context,
     Diff,

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from datera_iac.errors import InputError, NodeError
-from datera_iac.node.image import UserspaceTransport, cache_name, export_volume
+from datera_iac.resources.imaging import UserspaceTransport, cache_name, export_volume
 from datera_iac.resources import KINDS
 from tests.images.conftest import INIT, MIB, ctx_for, raw_image, sha256, writes
 
@@ -185,7 +185,7 @@ def test_interrupted_fill_is_never_adopted(dsp, tmp_path):
     """While it is filled a volume carries a temporary name, so crash recovery's find()
     does not take a half-filled volume for a finished one; the next create removes that
     leftover and starts over (one volume in the end, under its own name)."""
-    from datera_iac.resources.volume_image import filling_name
+    from datera_iac.resources.imaging import filling_name
 
     server, dp = dsp
     img = raw_image(tmp_path, seed=b"crash")

@@ -348,7 +348,7 @@ def test_grow_while_attached(sim, node):
 def test_image_through_a_temporary_attachment(sim, node, tmp_path):
     """NodeTransport: attach, qemu-img convert onto the stable by-id path, flush, detach;
     the volume's ACL is empty again afterwards and the image size was checked first."""
-    from datera_iac.node.image import NodeTransport, fill_volume
+    from datera_iac.resources.imaging import NodeTransport, fill_volume
 
     ctx = make_ctx(sim, node)
     vid = make_volume(ctx, "img-target")

@@ -16,7 +16,7 @@ import pytest
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
 from datera_iac.errors import InputError, NodeError
-from datera_iac.node.image import (
+from datera_iac.resources.imaging import (
     UserspaceTransport,
     cache_name,
     cached_snapshot_for,
