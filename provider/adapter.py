@@ -37,6 +37,7 @@ from tf.types import Unknown
 
 from datera_iac.errors import InputError, WaitTimeout
 from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
+from datera_iac.resources.plan import plan_change, repair_of
 from provider.batching import ReadBatcher, batches
 from provider.intents import IntentJournal
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
@@ -150,14 +151,13 @@ class KindAdapter:
     def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
         return self.kind.spec_from(self._inputs_of(state), resource=resource)
 
-    def repair_of(self, state: Mapping[str, Any] | None) -> str | None:
-        """``kind.needs_repair`` of the outputs recorded in a state (refreshed before a
-        plan), or None."""
+    def outputs_of(self, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The known outputs recorded in a state (refreshed before a plan), for the
+        planner's repair, or None."""
         if not state:
             return None
-        return self.kind.recorded_repair(
-            {f.name: state.get(f.name) for f in self.schema.outputs
-             if state.get(f.name) is not None and not has_unknown(state.get(f.name))})
+        return {f.name: state.get(f.name) for f in self.schema.outputs
+                if state.get(f.name) is not None and not has_unknown(state.get(f.name))}
 
     def timeouts_of(self, state: Mapping[str, Any] | None) -> Timeouts:
         value = (state or {}).get(TIMEOUTS)
@@ -218,20 +218,15 @@ class KindAdapter:
 
     def declaration_of(self, spec: Any) -> dict[str, Any] | None:
         """A spec's declared, non-secret inputs (JSON-ready): what Terraform keeps in the
-        resource's private state for :meth:`with_removed` (secrets never go there)."""
+        resource's private state as the planner's ``last`` declaration: what a later
+        configuration no longer declares is reset (secrets never go there). Terraform's
+        prior *state* cannot serve: after an import or a refresh with drift it holds the
+        DSP's whole policy, not the declaration."""
         if spec is None:
             return None
         data = self.kind.spec_to(spec)
         return {f.name: data[f.name] for f in self.schema.inputs
                 if not f.sensitive and data.get(f.name) is not None}
-
-    def with_removed(self, new_spec: Any, last: Mapping[str, Any] | None, config: Any) -> Any:
-        """``new_spec`` with what the last applied declaration (``last``, from the private
-        state) named and this one no longer does made explicit at its default
-        (``kind.declare_removed``): a ``DF:`` key taken out of ``extra_specs`` resets it on
-        the DSP. Terraform's prior *state* cannot serve as ``last``: after an import or a
-        refresh with drift it holds the DSP's whole policy, not the declaration."""
-        return self.kind.declare_removed_since(new_spec, last, config)
 
     def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any],
              last: Mapping[str, Any] | None = None, defaults: Any = None) -> PlanOutcome:
@@ -277,7 +272,7 @@ class KindAdapter:
             old_spec = None
         d: Diff | None = None
         if new_spec is not None and old_spec is not None:
-            d = self.kind.diff(old_spec, self.with_removed(new_spec, last, defaults))
+            d = plan_change(self.kind, old_spec, new_spec, last=last, config=defaults).diff
             changed, replaces = set(d.fields), set(d.replaces)
         else:
             # Some inputs are known only after apply (or the prior state no longer
@@ -315,7 +310,7 @@ class KindAdapter:
 
         # a broken object (kind.needs_repair) is an update even with no input change: its
         # outputs become "known after apply", and apply calls the kind's update to repair it
-        repair = self.repair_of(prior)
+        repair = repair_of(self.kind, self.outputs_of(prior))
         if replaces:
             planned[ID] = Unknown
             for f in s.outputs:
@@ -445,11 +440,11 @@ class KindAdapter:
     ) -> dict[str, Any]:
         """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
         old = self.kind.spec_from(self._prior_inputs(prior, planned))
-        new = self.spec_of(planned)
-        if last:
-            new = self.with_removed(new, last, contexts(self.timeouts_of(planned)).config)
-        d = self.kind.diff(old, new)
-        if d.replace:
+        change = plan_change(
+            self.kind, old, self.spec_of(planned), outputs=self.outputs_of(prior), last=last,
+            config=contexts(self.timeouts_of(planned)).config if last else None)
+        d = change.diff
+        if change.action == "replace":
             # The plan could not see this: the value was unknown then (e.g. extra_specs
             # taken from a volume type changed in the same run). Nothing was changed.
             raise InputError(
@@ -459,14 +454,15 @@ class KindAdapter:
                 resource=str(planned.get("name") or prior.get(ID) or ""),
                 fix="run `terraform apply` again: the next plan knows the value and shows the "
                 "replacement (or why it is refused)")
-        if not d.changed and self.repair_of(prior) is None:
+        if change.action == "same":
             # Only the form of an input or a timeout changed: nothing to tell the DSP.
             state = dict(planned)
             for f in self.schema.outputs:
                 if has_unknown(state.get(f.name)):
                     state[f.name] = prior.get(f.name)
             return self.without_write_only(state)  # type: ignore[return-value]
-        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old, new)
+        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old,
+                               change.desired)
         return self.state_from(obs, planned)
 
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any]) -> None:

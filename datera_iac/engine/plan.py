@@ -39,6 +39,7 @@ from datera_iac.engine.state import (
     secret_matches,
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
+from datera_iac.resources.plan import declared_since, plan_change
 from datera_iac.resources.base import (
     REPLACE,
     SENSITIVE,
@@ -238,32 +239,24 @@ def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDec
 
 def effective_diff(kind: Kind[Any, Any], observed: Observed[Any, Any], spec: Any,
                    prior: ResourceState | None, unknown: tuple[str, ...] = ()) -> Diff:
-    """The kind's diff of live versus desired, corrected for what the DSP cannot show.
+    """The planner's diff of live versus desired (:func:`~datera_iac.resources.plan.plan_change`),
+    given what the engine's state knows: the salted digest of a secret the DSP never
+    returns, and a replacement's temporary name."""
+    return plan_change(kind, observed.spec, spec, outputs=observed.outputs, unknown=unknown,
+                       unknown_value=UNKNOWN, **_from_state(prior)).diff
 
-    A secret the DSP never returns (observed ``None``) is compared with the state's salted
-    digest instead; a field whose desired value is not known yet counts as changed; a
-    name still carrying a replacement's temporary name is a rename, not a replacement. A
-    live object the kind says needs repair (an attachment left half-detached) gets
-    ``repair`` set, so the diff counts as changed even with no field change (an update)."""
-    d = kind.diff(observed.spec, spec)
-    changes = []
-    for c in d.changes:
-        if c.sensitive and c.old is None and prior is not None:
-            stored = prior.spec.get(c.name)
-            if is_digest(stored) and secret_matches(stored, c.new):
-                continue
-        if prior is not None and prior.temp_name and c.name == "name" and c.old == prior.temp_name:
-            c = attrs.evolve(c, replace=False)
-        changes.append(c)
-    fields = {f.name: f for f in attrs.fields(kind.Spec)}
-    for name in unknown:
-        if name not in {c.name for c in changes} and name in fields:
-            f = fields[name]
-            changes.append(FieldChange(
-                name=name, old=getattr(observed.spec, name, None), new=UNKNOWN,
-                replace=bool(f.metadata.get(REPLACE)), sensitive=bool(f.metadata.get(SENSITIVE)),
-            ))
-    return attrs.evolve(d, changes=tuple(changes), repair=kind.needs_repair(observed.outputs))
+
+def _from_state(prior: ResourceState | None) -> dict[str, Any]:
+    """What :func:`plan_change` learns from the state of the object: whether a secret it
+    cannot read back is the one applied (its salted digest), and a temporary name."""
+    if prior is None:
+        return {}
+
+    def kept(c: FieldChange) -> bool:
+        stored = prior.spec.get(c.name)
+        return is_digest(stored) and secret_matches(stored, c.new)
+
+    return {"secret_kept": kept, "temp_name": prior.temp_name}
 
 
 def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
@@ -391,7 +384,7 @@ def declared_now(ctx: Context, kind: Kind[Any, Any], spec: Any, prior: ResourceS
     (a DF: key removed from a volume's extra_specs is reset, as a Cinder retype does)."""
     if prior is None:
         return spec
-    return kind.declare_removed_since(spec, prior.declared, ctx.config, resource=prior.name)
+    return declared_since(kind, spec, prior.declared, ctx.config, resource=prior.name)
 
 
 def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,
@@ -670,20 +663,19 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
     kind.confine(ctx, spec)
-    spec = declared_now(ctx, kind, spec, prior)
-    d = effective_diff(kind, obs, spec, prior, unknown)
-    if decl.options.ignore_changes:
-        d = attrs.evolve(d, changes=tuple(c for c in d.changes
-                                          if c.name not in decl.options.ignore_changes))
-    if decl.options.delete_before_replace and d.replace:
-        d = attrs.evolve(d, delete_before_replace=True)
-    if not d.changed:
+    change = plan_change(kind, obs.spec, spec, outputs=obs.outputs, last=prior.declared,
+                         config=ctx.config, resource=prior.name, unknown=unknown,
+                         unknown_value=UNKNOWN, ignore=decl.options.ignore_changes or (),
+                         delete_before_replace=decl.options.delete_before_replace,
+                         **_from_state(prior))
+    spec, d = change.desired, change.diff
+    if change.action == "same":
         return
     step.changes = d.changes
     step.reason = d.reason
     if d.repair:
         step.reason = "; ".join(r for r in (d.reason, f"needs repair: {d.repair}") if r)
-    if not d.replace:
+    if change.action == "update":
         step.action = "update"
         facts.planned[decl.name] = kind.planned_outputs(obs, spec)
         if prior.temp_name:

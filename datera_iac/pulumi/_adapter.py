@@ -18,7 +18,8 @@ import attrs
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
-from datera_iac.resources.base import Context, Diff, FieldChange, Kind, Observed, Timeouts
+from datera_iac.resources.base import Context, Kind, Observed, Timeouts
+from datera_iac.resources.plan import declared_since, plan_change
 
 __all__ = [
     "CheckFailure",
@@ -153,16 +154,10 @@ class ResourceAdapter:
         """Whether ``name`` is an input property (else an output carried in state)."""
         return name in self._by_name
 
-    def repair_of(self, state: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        """(``kind.needs_repair`` of the outputs in ``state``, the output property that
-        carries that reason, if one does), or (None, None)."""
-        outs = {p.field: reveal(state[p.name]) for p in self.props.outputs
+    def recorded_outputs(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The known outputs in ``state`` as the core's data (for the planner's repair)."""
+        return {p.field: reveal(state[p.name]) for p in self.props.outputs
                 if state.get(p.name) is not None and not has_unknown(state.get(p.name))}
-        why = self.kind.recorded_repair(outs)
-        if why is None:
-            return None, None
-        return why, next((p.name for p in self.props.outputs
-                          if reveal(state.get(p.name)) == why), None)
 
     def spec(self, props: Mapping[str, Any], *, resource: str | None = None) -> Any:
         data, _ = self.to_core(props)
@@ -180,10 +175,14 @@ class ResourceAdapter:
         and this one no longer does made explicit at its default: ``kind.declare_removed``,
         so a ``DF:`` key taken out of a program resets it on the DSP instead of leaving it.
         Without usable old inputs (an imported resource, an older engine) nothing changes."""
+        return declared_since(self.kind, new_spec, self._last(old_inputs), config,
+                              resource=resource)
+
+    def _last(self, old_inputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The last declaration (the engine's old inputs) as the core's data, if usable."""
         if not old_inputs or has_unknown(old_inputs):
-            return new_spec
-        last, _ = self.to_core({k: v for k, v in old_inputs.items() if k in self._by_name})
-        return self.kind.declare_removed_since(new_spec, last, config, resource=resource)
+            return None
+        return self.to_core({k: v for k, v in old_inputs.items() if k in self._by_name})[0]
 
     # ---- calls ------------------------------------------------------------------------
 
@@ -242,7 +241,7 @@ class ResourceAdapter:
             return None
         try:
             old_spec = self.old_spec(olds, resource=urn_name(urn))
-            self.kind.diff(old_spec, spec)
+            plan_change(self.kind, old_spec, spec)
         except InputError as e:
             return _as_failure(self.props, e, names)
         return None
@@ -295,10 +294,14 @@ class ResourceAdapter:
             p = self._by_name[k]
             if old_data.get(p.field) is not None:
                 known[k] = old_data[p.field]
-        new_spec = self.declared(self.spec(known, resource=name), old_inputs, resource=name,
-                                 config=config)
+        ignored = {i.split(".")[0].split("[")[0] for i in ignore_changes}
         try:
-            d: Diff = self.kind.diff(old_spec, new_spec)
+            change = plan_change(
+                self.kind, old_spec, self.spec(known, resource=name),
+                outputs=self.recorded_outputs(olds), last=self._last(old_inputs),
+                config=config, resource=name, unknown=[self._by_name[k].field for k in sorted(unknown)],
+                unknown_value=UNKNOWN,
+                ignore={p.field for p in self.props.inputs if p.name in ignored})
         except InputError as e:
             # reported by Check before any Diff of a preview or up (see _plan_error); the
             # engine's refresh diffs the other way round to show drift: an update
@@ -306,22 +309,12 @@ class ResourceAdapter:
             pname = prop.name if prop else (e.field or "")
             return DiffResult(changes=(pname,), replaces=(), detailed={pname: "UPDATE"},
                               delete_before_replace=False, reason=str(e), repair=None)
-        changes = list(d.changes)
-        for k in sorted(unknown):
-            p = self._by_name[k]
-            changes = [c for c in changes if c.name != p.field]
-            changes.append(
-                FieldChange(name=p.field, old=old_data.get(p.field), new=UNKNOWN,
-                            replace=p.replace, sensitive=p.secret)
-            )
-        ignored = {i.split(".")[0].split("[")[0] for i in ignore_changes}
+        d = change.diff
         detailed: dict[str, str] = {}
         replaces: list[str] = []
-        for c in changes:
+        for c in d.changes:
             prop = self.props.by_field(c.name)
             pname = prop.name if prop else c.name
-            if pname in ignored:
-                continue
             if c.old is None:
                 op = "ADD"
             elif c.new is None:
@@ -334,7 +327,9 @@ class ResourceAdapter:
             detailed[pname] = op
         # a broken object is an update even when no input changed; the output that says
         # why (an attachment's repairNeeded) is the property shown as changing
-        repair, carrier = self.repair_of(olds)
+        repair = d.repair
+        carrier = next((p.name for p in self.props.outputs
+                        if repair and reveal(olds.get(p.name)) == repair), None)
         if repair and not replaces and (carrier or self.props.outputs):
             detailed.setdefault(carrier or self.props.outputs[0].name, "UPDATE")
         return DiffResult(

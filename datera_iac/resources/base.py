@@ -343,34 +343,11 @@ class Kind(abc.ABC, Generic[S, O]):
         Only a kind whose :meth:`diff` compares just the attributes a declaration names
         needs this (a Volume's ``extra_specs``: a ``DF:`` key left out keeps whatever the
         DSP has, so without ``last`` a key *removed* from the declaration would keep its
-        old value on the DSP and plan no change). Callers that keep the last declaration
-        (the engine's state) pass the result to :meth:`diff` and :meth:`update`; callers
-        that do not simply lose the reset. ``config`` (the DateraConfig) supplies defaults
+        old value on the DSP and plan no change). The planner
+        (:func:`datera_iac.resources.plan.plan_change`) calls it with the last declaration
+        a front end kept and passes the result to :meth:`diff` and :meth:`update`. ``config`` (the DateraConfig) supplies defaults
         such as ``datera_volume_type_defaults``. The default returns ``new`` unchanged."""
         return new
-
-    def declare_removed_since(self, new: S | None, last: Mapping[str, Any] | None,
-                              config: Any = None, *, resource: str | None = None) -> S | None:
-        """:meth:`declare_removed`, given the last declaration as a front end keeps it:
-        plain data by field name (the engine's state, Pulumi's old inputs, the Terraform
-        private state), whose secrets may be missing or digested - the new declaration's
-        stand in for them (only what was declared matters here). A last declaration the
-        current core no longer accepts compares with nothing: ``new`` as it is."""
-        if new is None or not last:
-            return new
-        fields = attrs.fields(self.Spec)
-        secret = {f.name for f in fields if f.metadata.get(SENSITIVE)}
-        data = {f.name: last[f.name] for f in fields
-                if f.name not in secret and last.get(f.name) is not None}
-        current = self.spec_to(new)
-        data.update({n: current[n] for n in secret if current.get(n) is not None})
-        try:
-            last_spec = self.spec_from(data, resource=resource)
-        except (InputError, TypeError, ValueError) as e:
-            log.debug("%s %s: the last declaration no longer validates (%s); removed "
-                      "inputs are not reset", self.name, resource or "", type(e).__name__)
-            return new
-        return self.declare_removed(new, last_spec, config)
 
     # ---- DSP behaviour -------------------------------------------------------------
 
@@ -432,15 +409,6 @@ class Kind(abc.ABC, Generic[S, O]):
         repairs it. Pure (no API call): it reads the outputs that ``read`` reported, so
         every front end can ask it of the outputs in its state. Default: never."""
         return None
-
-    def recorded_repair(self, outputs: Mapping[str, Any]) -> str | None:
-        """:meth:`needs_repair` of outputs a front end recorded as plain data (field name
-        -> value, the unknown ones left out); None when they no longer structure (a state
-        written by an older version)."""
-        try:
-            return self.needs_repair(self.outputs_from(dict(outputs)))
-        except (TypeError, ValueError):
-            return None
 
     def release(self, ctx: Context, id: str, *, rename: bool = False) -> None:
         """Stop managing the object but keep it on the DSP (unmanage). Default: no call."""
