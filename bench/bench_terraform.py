@@ -11,6 +11,11 @@ comparison.
 
 The simulator runs in its own process (``datera-iac dsp serve``), reset between tools.
 
+Terraform's own floor runs first in the same run: the same graph (one resource, N that
+depend on it) made of ``terraform_data`` resources, which need no provider; the ratios
+Terraform-with-datera / floor are the provider's overhead. The provider's handshake time
+(start to the go-plugin line on stdout, best and median of 7) is printed first.
+
 Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--skip-engine]
 """
 
@@ -51,6 +56,8 @@ class Step:
         c1 = self.sim.counters()
         used = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1 if c1.get(k, 0) != c0.get(k, 0)}
         self.rows.append((tool, what, wall, used))
+        print(f"  {tool} {what}: {wall:.2f} s, {sum(used.values())} requests "
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
         return out
 
 
@@ -59,6 +66,21 @@ def _writes(used: dict[str, int]) -> int:
 
 
 # ---- Terraform -------------------------------------------------------------------------------
+
+TIMEOUT = 3600  # a loaded machine makes Terraform's own destroy of 1,000 resources slow
+
+
+def _apply(tf: Any, par: str) -> Any:
+    return tf.run("apply", "-auto-approve", "-no-color", par, timeout=TIMEOUT)
+
+
+def _plan(tf: Any, par: str) -> Any:
+    return tf.run("plan", "-detailed-exitcode", "-no-color", par, ok=(0, 1, 2), timeout=TIMEOUT)
+
+
+def _destroy(tf: Any, par: str) -> Any:
+    return tf.run("destroy", "-auto-approve", "-no-color", par, timeout=TIMEOUT)
+
 
 HCL = """
 terraform {{
@@ -90,11 +112,69 @@ def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> No
         "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD})
     tf.write(HCL.format(n=n))
     par = f"-parallelism={parallelism}"
-    step("terraform", f"apply (create {n}+1)", lambda: tf.apply(par))
-    p = step("terraform", "no-op plan", lambda: tf.plan(par))
+    step("terraform", f"apply (create {n}+1)", lambda: _apply(tf, par))
+    p = step("terraform", "no-op plan", lambda: _plan(tf, par))
     if p.returncode != 0:
         raise SystemExit(f"terraform's re-plan is not empty (exit {p.returncode}):\n{p.stdout[-2000:]}")
-    step("terraform", "destroy", lambda: tf.destroy(par))
+    step("terraform", "destroy", lambda: _destroy(tf, par))
+
+
+# ---- Terraform's own floor: the same graph of terraform_data resources, no provider ----------
+
+FLOOR_HCL = """
+resource "terraform_data" "bench" {{
+  input = "bench"
+}}
+resource "terraform_data" "v" {{
+  count = {n}
+  input = {{
+    name   = format("bench-%04d", count.index)
+    size   = 1
+    tenant = terraform_data.bench.output
+  }}
+}}
+"""
+
+
+def bench_floor(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+    """Terraform alone: what any provider's apply/plan/destroy of n resources costs at least."""
+    from tfharness import Tf, write_shim
+
+    d = Path(tempfile.mkdtemp(prefix="bench-tf-floor-"))
+    tf = Tf(write_shim(d / "bin"), d / "work", "")
+    tf.write(FLOOR_HCL.format(n=n))
+    par = f"-parallelism={parallelism}"
+    step("floor", f"apply (create {n}+1)", lambda: _apply(tf, par))
+    p = step("floor", "no-op plan", lambda: _plan(tf, par))
+    if p.returncode != 0:
+        raise SystemExit(f"the floor's re-plan is not empty (exit {p.returncode})")
+    step("floor", "destroy", lambda: _destroy(tf, par))
+
+
+def handshake(runs: int = 7) -> tuple[float, float]:
+    """Best and median time from starting the provider executable to its go-plugin
+    handshake line (what Terraform waits for on each of its 2-3 launches per command)."""
+    import statistics
+
+    from provider.install import install_dev_overrides
+
+    d = Path(tempfile.mkdtemp(prefix="bench-tf-hs-"))
+    install_dev_overrides(d, pythonpath=[str(ROOT)])
+    env = {**os.environ, "TF_PLUGIN_MAGIC_COOKIE":
+           "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+           "PLUGIN_PROTOCOL_VERSIONS": "6"}
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.Popen([str(d / "terraform-provider-datera")], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=env)
+        line = p.stdout.readline() if p.stdout else b""
+        times.append(time.perf_counter() - t)
+        p.kill()
+        p.wait()
+        if not line.startswith(b"1|6|unix|"):
+            raise SystemExit(f"no handshake from the provider: {line[:80]!r}")
+    return min(times), statistics.median(times)
 
 
 # ---- datera-iac engine -----------------------------------------------------------------------
@@ -154,9 +234,11 @@ def bench_engine(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
 
 
 def report(step: Step, n: int) -> None:
-    print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7}")
+    print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7} {'logins':>7}")
     for tool, what, wall, used in step.rows:
-        print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d}")
+        logins = sum(k for r, k in used.items() if "login" in r)
+        print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d} "
+              f"{logins:7d}")
     by = {(t, w.split(" (")[0]): (wall, used) for t, w, wall, used in step.rows}
 
     def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:
@@ -167,6 +249,17 @@ def report(step: Step, n: int) -> None:
             print(f"  {a[0]} {a[1]} / {b[0]} {b[1]}: time x{wa / wb:.2f}, "
                   f"requests x{(ra / rb) if rb else float('inf'):.2f} ({ra} vs {rb})")
 
+    print(f"\nratios for {n} volumes (Terraform with the datera provider / Terraform's floor, "
+          "the same graph of terraform_data; targets: apply <= 2, no-op plan <= 3):")
+    ratio(("terraform", "apply"), ("floor", "apply"))
+    ratio(("terraform", "no-op plan"), ("floor", "no-op plan"))
+    ratio(("terraform", "destroy"), ("floor", "destroy"))
+    if ("terraform", "destroy") in by:
+        used = by[("terraform", "destroy")][1]
+        pages = sum(k for r, k in used.items() if r == "GET /v2.2/app_instances")
+        per = (_writes(used)) / (n + 1)
+        print(f"  terraform destroy: {_writes(used)} writes for {n}+1 objects ({per:.2f} per "
+              f"object; target <= 2) + {pages} list pages")
     print(f"\nratios for {n} volumes (Terraform / engine):")
     ratio(("terraform", "apply"), ("engine", "up"))
     ratio(("terraform", "no-op plan"), ("engine CLI", "no-op preview"))
@@ -190,9 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("DATERA_SAN_IP", None)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"{args.volumes} volumes, parallelism {args.parallelism}")
+    best, median = handshake()
+    print(f"provider handshake: best {best:.3f} s, median {median:.3f} s of 7 (target <= 0.1 s); "
+          f"load average {os.getloadavg()[0]:.2f}")
     sim = SimProcess()
     step = Step(sim)
     try:
+        bench_floor(sim, step, args.volumes, args.parallelism)
         bench_terraform(sim, step, args.volumes, args.parallelism)
         sim.reset()
         if args.skip_engine:
@@ -205,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sim.stop()
     report(step, args.volumes)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 

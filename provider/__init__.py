@@ -5,6 +5,16 @@ come from the kinds; the provider block is :class:`datera_iac.config.DateraConfi
 ``provider/README.md`` for installation and ``provider/docs/`` for the reference.
 """
 
-from provider.provider import PROVIDER_ADDRESS, PROVIDER_VERSION, DateraProvider
+from typing import Any
 
 __all__ = ["PROVIDER_ADDRESS", "PROVIDER_VERSION", "DateraProvider"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: Terraform starts ``provider.main`` 2-3 times per command, and its handshake
+    # must not wait for the kinds to load (see provider._serve)
+    if name in __all__:
+        import provider.provider as p
+
+        return getattr(p, name)
+    raise AttributeError(f"module 'provider' has no attribute {name!r}")

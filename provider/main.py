@@ -24,10 +24,16 @@ def main(argv: list[str] | None = None) -> int:
               "to install it (dev_overrides or a filesystem mirror).", file=sys.stderr)
         return 1
     from provider._serve import serve
+
+    serve(_provider, args)
+    return 0
+
+
+def _provider() -> object:
+    """The provider, built after the handshake (:func:`provider._serve.serve`)."""
     from provider.provider import DateraProvider
 
-    serve(DateraProvider(), args)
-    return 0
+    return DateraProvider()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,7 @@ from tf.utils import Diagnostics
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Timeouts
 from provider.adapter import KindAdapter, has_unknown
+from provider.batching import SharedListings
 from provider.diagnostics import report
 from provider.resources import PREFIX, resource_class
 from provider.schema import provider_schema
@@ -70,6 +71,12 @@ class DateraProvider(Provider):
     ) -> None:
         self._kinds = list(kinds) if kinds is not None else default_kinds()
         self.adapters = {k.tf_type: KindAdapter(k) for k in self._kinds}
+        #: one refresh wave's list calls, shared by every kind's read batcher; the
+        #: servicer drops them around each apply (:meth:`SharedListings.writing`)
+        self.listings = SharedListings()
+        for a in self.adapters.values():
+            if a.batcher is not None:
+                a.batcher.listings = self.listings
         self._resource_classes = [resource_class(a) for a in self.adapters.values()]
         self._config_cls = config_cls
         self._client_factory = client_factory

@@ -28,6 +28,7 @@ import its private helpers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -186,8 +187,10 @@ class Servicer(ProviderServicer):
                 request.planned_state.CopyFrom(to_dynamic_value({**planned, **values}))
         private = _private(request.planned_private)
         token = APPLY_LAST.set(private.get("last"))
+        listings = getattr(self.app, "listings", None)
         try:
-            response = super().ApplyResourceChange(request, context)
+            with listings.writing() if listings is not None else contextlib.nullcontext():
+                response = super().ApplyResourceChange(request, context)
         finally:
             APPLY_LAST.reset(token)
         failed = any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics)

@@ -135,3 +135,50 @@ def test_node_attachment_through_the_provider(sim, tmp_path):
     assert not list(resp.diagnostics) and not resp.new_state.msgpack
     si = app.client.get(f"/app_instances/{vol['ai_id']}/storage_instances/storage-1")
     assert si["acl_policy"]["initiators"] == [] and node.sessions == {}
+
+
+def _read_rpc(svc: Servicer, state: dict[str, Any]) -> dict[str, Any] | None:
+    resp = svc.ReadResource(pb.ReadResource.Request(
+        type_name=T, current_state=to_dynamic_value(state)), None)
+    assert not list(resp.diagnostics), list(resp.diagnostics)
+    return read_dynamic_value(resp.new_state) if resp.new_state.msgpack else None
+
+
+def test_a_refresh_wave_lists_the_tenant_once(sim):
+    """Terraform refreshes with at most -parallelism reads in flight, each starting when
+    one ends: 40 volumes read by 4 workers one after another make ONE list call (the
+    batches share the wave's listing), not one per batch; a write through the provider
+    drops the listing, so the next refresh sees it."""
+    svc = _servicer(sim)
+    states = []
+    for i in range(40):
+        st, diags = _create(svc, _config(svc, name=f"wave-{i:02d}", size=1))
+        assert not diags and st is not None
+        states.append(st)
+    svc.app.listings.forget()  # as in a new provider process
+
+    def refresh() -> tuple[list[Any], dict[str, int]]:
+        before = dict(sim.counters())
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda st: _read_rpc(svc, st), states))
+        used = {k: n - before.get(k, 0) for k, n in sim.counters().items()
+                if n != before.get(k, 0)}
+        return got, used
+
+    got, used = refresh()
+    assert got == states
+    assert used == {"GET /v2.2/app_instances": 1}, used
+
+    # a write through the provider: the wave's listing is not used after it
+    grown = _config(svc, name="wave-07", size=3)
+    plan = svc.PlanResourceChange(pb.PlanResourceChange.Request(
+        type_name=T, prior_state=to_dynamic_value(states[7]),
+        proposed_new_state=to_dynamic_value(grown), config=to_dynamic_value(grown)), None)
+    resp = svc.ApplyResourceChange(pb.ApplyResourceChange.Request(
+        type_name=T, prior_state=to_dynamic_value(states[7]), planned_state=plan.planned_state,
+        config=to_dynamic_value(grown)), None)
+    assert not list(resp.diagnostics)
+    states[7] = read_dynamic_value(resp.new_state)
+    got, used = refresh()
+    assert got[7]["size"] == 3 and got == states
+    assert used == {"GET /v2.2/app_instances": 1}, used

@@ -1,0 +1,76 @@
+"""The provider's start-up (issue 21): Terraform launches it 2-3 times per command and
+waits for each go-plugin handshake, so nothing beyond gRPC and the plugin protocol's
+messages is imported before the handshake line; the kinds, the ``tf`` framework and the
+DSP client load afterwards, while Terraform connects. A warm start (certificate cached)
+does not import ``cryptography`` either. The time itself is printed by
+bench/bench_terraform.py (handshake <= 0.1 s), not asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tfharness import REPO
+
+PROBE = """
+import json, os, sys
+out = sys.argv[1]
+real = sys.stdout.write
+def write(s):
+    if s.startswith("1|6|unix|"):
+        with open(out, "w") as f:
+            json.dump({"modules": sorted(sys.modules), "line": s}, f)
+        os._exit(0)
+    return real(s)
+sys.stdout.write = write
+from provider.main import main
+main()
+"""
+
+#: what a handshake may need: our launcher modules, gRPC, protobuf and the protocol's messages
+ALLOWED_OURS = {"provider", "provider.main", "provider._serve", "datera_iac", "datera_iac.files"}
+FORBIDDEN = ("datera_iac.resources", "datera_iac.dsp", "datera_iac.config", "tf.provider",
+             "tf.iface", "tf.schema", "requests", "attrs", "cattrs", "yaml")
+
+
+def _handshake(tmp_path: Path, cache: Path) -> dict:
+    out = tmp_path / "modules.json"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TF_")},
+           "TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+           "PLUGIN_PROTOCOL_VERSIONS": "6", "XDG_CACHE_HOME": str(cache),
+           "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", PROBE, str(out)], env=env, timeout=60, check=True,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def test_nothing_beyond_grpc_and_the_protocol_before_the_handshake(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _handshake(tmp_path, cache)  # generates and caches the certificate
+    assert first["line"].startswith("1|6|unix|") and first["line"].split("|")[5].strip()
+    cert = cache / "datera-iac" / "tf-provider-tls.json"
+    assert stat.S_IMODE(cert.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cert.parent.stat().st_mode) == 0o700
+    warm = _handshake(tmp_path, cache)
+    assert warm["line"].split("|")[5] == first["line"].split("|")[5]  # the cached certificate
+    mods = warm["modules"]
+    ours = {m for m in mods if m.split(".")[0] in ("provider", "datera_iac")}
+    assert ours <= ALLOWED_OURS, sorted(ours - ALLOWED_OURS)
+    early = [m for m in mods if m.startswith(FORBIDDEN) or m.startswith("cryptography")]
+    assert not early, early
+    assert "grpc" in mods and "tf.gen.tfplugin_pb2" in mods
+
+
+def test_an_expired_or_damaged_certificate_is_replaced(tmp_path: Path) -> None:
+    from provider._serve import server_certificate
+
+    path = tmp_path / "tls.json"
+    path.write_text("{not json")
+    fresh = server_certificate(path)
+    assert json.loads(path.read_text())["cert_der"] == fresh["cert_der"]
+    path.write_text(json.dumps({**fresh, "not_after": 0}))
+    assert server_certificate(path)["cert_der"] != fresh["cert_der"]
