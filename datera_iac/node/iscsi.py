@@ -373,8 +373,15 @@ class IscsiHelper:
 
         existing = {(s.portal, s.iqn) for s in self.sessions()}
         paths: list[PathState] = []
-        for portal in portals:
-            paths.append(self._login(t, portal, already=(portal, t.iqn) in existing))
+        try:
+            for portal in portals:
+                paths.append(self._login(t, portal, already=(portal, t.iqn) in existing))
+        except NodeError:
+            # refused (CHAP, ACL): no session of an earlier portal, and no node record
+            # (it holds the CHAP secret we just wrote) stays behind
+            if undo_on_failure:
+                self._undo(t)
+            raise
         if not any(p.state == "up" for p in paths):
             detail = "; ".join(f"{p.portal}: {p.error}" for p in paths)
             raise NodeError(f"could not log in to {t.iqn} on any portal ({detail})")
@@ -386,15 +393,20 @@ class IscsiHelper:
                 raise
             # Logged in but refused (wrong WWID) or never usable: leave nothing behind
             # for this LUN (its devices, map and sessions), then report the first error.
-            try:
-                self.detach(t)
-            except Exception as undo:  # noqa: BLE001 - the original error matters more
-                log.warning("cleanup after the failed attach of %s failed: %s", t.iqn, undo)
+            self._undo(t)
             raise
         if att.degraded:
             log.warning("%s attached degraded: %d of %d paths up", t.iqn,
                         sum(p.state == "up" for p in paths), len(paths))
         return att
+
+    def _undo(self, t: Target) -> None:
+        """Remove what a failed attach left of this LUN; a cleanup error is only logged
+        (the attach's own error is the one to report)."""
+        try:
+            self.detach(t)
+        except Exception as undo:  # noqa: BLE001 - the original error matters more
+            log.warning("cleanup after the failed attach of %s failed: %s", t.iqn, undo)
 
     def _login(self, t: Target, portal: str, *, already: bool) -> PathState:
         """Make one portal's session exist. Returns the path state; raises only on errors
@@ -436,6 +448,14 @@ class IscsiHelper:
                 raise NodeError(f"CHAP authentication to {t.iqn} on {portal} failed: check "
                                 "the attachment's chap_username / chap_secret against the "
                                 "volume's CHAP settings") from None
+            if e.code == codes.ISCSI_ERR_FATAL_LOGIN and t.chap and t.chap.mutual_username:
+                # iscsiadm says 19 both when the target refuses the initiator (ACL) and
+                # when the initiator refuses the target's mutual CHAP answer
+                raise NodeError(f"login to {t.iqn} on {portal} rejected: the target did not "
+                                "prove the mutual CHAP secret (check the attachment's "
+                                "chap_mutual_username / chap_mutual_secret against the "
+                                "volume's CHAP settings), or the initiator is not in the "
+                                "volume's ACL") from None
             if e.code == codes.ISCSI_ERR_FATAL_LOGIN:
                 raise NodeError(f"login to {t.iqn} on {portal} rejected: the initiator is "
                                 "not in the volume's ACL") from None

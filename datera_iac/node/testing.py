@@ -46,7 +46,7 @@ class FakeTarget:
     luns: dict[int, FakeLun]
     acl: set[str] | None = None  #: allowed initiator IQNs; None = any
     chap: tuple[str, str] | None = None  #: (user, secret) the target requires
-    mutual: tuple[str, str] | None = None
+    mutual: tuple[str, str] | None = None  #: (user, secret) it answers mutual CHAP with; None = not checked
 
 
 class FakeNode(Runner):
@@ -312,6 +312,11 @@ class FakeNode(Runner):
                     or rec.get("node.session.auth.username") != t.chap[0]
                     or rec.get("node.session.auth.password") != t.chap[1]):
                 return codes.ISCSI_ERR_LOGIN_AUTH_FAILED, "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)\n", None
+        want_in = (rec.get("node.session.auth.username_in"), rec.get("node.session.auth.password_in"))
+        if t.chap and t.mutual and any(want_in) and want_in != t.mutual:
+            # the initiator refuses a target that does not prove the mutual secret; a real
+            # iscsiadm reports this with exit 19, like an ACL rejection (seen in the VM test)
+            return codes.ISCSI_ERR_FATAL_LOGIN, "iscsiadm: initiator reported error (19 - encountered non-retryable iSCSI login failure)\n", None
         return 0, "", t.luns
 
     def _later(self, f: Callable[[], None]) -> None:

@@ -19,6 +19,11 @@ Why it looks the way it does:
   or QoS as ``iops_per_gb``, does not show a change after a refresh. A key *removed* from
   the declaration goes back to its default (:meth:`Volume.declare_removed`, given the last
   declaration by the caller), as a Cinder retype re-applies the whole type.
+* **CHAP a declaration leaves out is not managed.** ``chap_user`` unset leaves the storage
+  instance's CHAP as the DSP has it: a NodeAttachment turns CHAP on for the volume it
+  attaches, and the Volume's next run must not turn it off under the attachment.
+  ``chap_user: ""`` turns CHAP off, and so does removing ``chap_user`` from a declaration
+  that had it (:meth:`Volume.declare_removed`).
 * **Unknown is not a change.** The DSP never returns CHAP secrets, a volume's source
   (clone, snapshot, template) or, in a bulk read, its metadata; ``read`` reports those as
   None and ``diff`` compares such fields only when both sides know them.
@@ -177,6 +182,15 @@ def _secret(field: str) -> Any:
     return validate
 
 
+_chap_user_name = pattern(KIND, "chap_user", CHAP_USER_RE, _NAME_FIX, optional=True)
+
+
+def _chap_user(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """A CHAP user name; "" turns CHAP off (unset leaves it as the DSP has it)."""
+    if value != "":
+        _chap_user_name(inst, attr, value)
+
+
 def _id_ref(field: str) -> Any:
     def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
         if value is None:
@@ -233,8 +247,7 @@ class VolumeSpec:
     )
     chap_user: str | None = spec_field(
         doc="Target CHAP user name (enables CHAP on the storage instance).",
-        default=None,
-        validator=pattern(KIND, "chap_user", CHAP_USER_RE, _NAME_FIX, optional=True),
+        default=None, validator=_chap_user,
     )
     chap_secret: str | None = spec_field(
         doc="Target CHAP secret (12-16 characters).", default=None, sensitive=True,
@@ -462,7 +475,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         # A user without a secret is allowed here: it is what a read shows (the DSP never
         # returns secrets) and means "keep the secret the DSP has"; create and a change of
         # user name require the secret (checked before any API call).
-        has_user, has_secret = spec.chap_user is not None, spec.chap_secret is not None
+        has_user, has_secret = bool(spec.chap_user), spec.chap_secret is not None
         check(KIND, "chap_user", has_user or not has_secret,
               "chap_secret is set without chap_user", "set chap_user too, or drop chap_secret")
         iu, isec = spec.chap_initiator_user is not None, spec.chap_initiator_secret is not None
@@ -487,13 +500,17 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
         Raises InputError for a shrink, and for a replica_count decrease unless
         ``replace_on_retype`` is set."""
+        # CHAP the declaration leaves out is not managed here (a NodeAttachment may have
+        # turned it on); "" asks for it off, which is no change when it is off
+        chap = (("chap_user", "chap_initiator_user") if new.chap_user is None
+                or (new.chap_user == "" and old.chap_user is None) else ())
         base = diff_specs(old, new, ignore=("extra_specs", "clone_of", "snapshot_id",
-                                            "replace_on_retype", *_UNKNOWN_OK))
+                                            "replace_on_retype", *_UNKNOWN_OK, *chap))
         changes = list(base.changes)
         reasons: list[str] = []
         for f in _UNKNOWN_OK:
             a, b = getattr(old, f), getattr(new, f)
-            if f in _SECRETS and a is None and b is not None and new.chap_user is not None:
+            if f in _SECRETS and a is None and b is not None and new.chap_user:
                 # The DSP shows every secret as "(hidden)", so a read gives None. Report the
                 # declared secret as a (sensitive) change and let the caller, which knows
                 # what it last wrote, drop it when it matches: the engine compares it with
@@ -566,6 +583,9 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         re-create it)."""
         if last is None:
             return new
+        if last.chap_user and new.chap_user is None:  # CHAP removed: off (unset: not managed)
+            new = attrs.evolve(new, chap_user="", chap_secret=None, chap_initiator_user=None,
+                               chap_initiator_secret=None)
         gone = _declared(last.extra_specs) - _declared(new.extra_specs) - _KEEP_ON_REMOVE
         if not gone:
             return new
@@ -933,7 +953,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             if want_qos != have:
                 self._set_qos(ctx, vol_url, have, want_qos, tenant)
                 changed = True
-        # CHAP
+        # CHAP: unset in the declaration leaves it as the DSP has it (a NodeAttachment may
+        # have turned it on); "" turns it off
         want_auth = _auth_body(new)
         live_type = "none" if live.chap_user is None else (
             "mchap" if live.chap_initiator_user else "chap")
@@ -943,7 +964,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             old.chap_secret != new.chap_secret and new.chap_secret is not None
             or old.chap_initiator_secret != new.chap_initiator_secret
             and new.chap_initiator_secret is not None)
-        if (want_auth["type"] != live_type or new.chap_user != live.chap_user
+        if new.chap_user is not None and (
+                want_auth["type"] != live_type or (new.chap_user or None) != live.chap_user
                 or new.chap_initiator_user != live.chap_initiator_user or secrets_changed
                 or (created and want_auth["type"] != "none")):
             if want_auth.get("target_pswd", "") is None or \
@@ -1372,7 +1394,7 @@ def _live_extra_specs(ai: Mapping[str, Any], si: Mapping[str, Any] | None,
 
 def _require_secrets(new: VolumeSpec, old: VolumeSpec | None) -> None:
     """A new CHAP user needs its secret (the DSP cannot keep a secret for a new user)."""
-    if new.chap_user is not None and new.chap_secret is None and (
+    if new.chap_user and new.chap_secret is None and (
             old is None or old.chap_user != new.chap_user):
         raise InputError("chap_user needs chap_secret", kind=KIND, field="chap_secret",
                          resource=new.name, fix="set chap_secret (12-16 characters)")
@@ -1384,7 +1406,7 @@ def _require_secrets(new: VolumeSpec, old: VolumeSpec | None) -> None:
 
 
 def _auth_body(spec: VolumeSpec) -> dict[str, Any]:
-    if spec.chap_user is None:
+    if not spec.chap_user:
         return {"type": "none"}
     body: dict[str, Any] = {"type": "chap", "target_user_name": spec.chap_user,
                             "target_pswd": spec.chap_secret}

@@ -212,3 +212,42 @@ def test_replace_keeps_one_volume_per_name(sim, sim_ws, sim_stack):
     assert [a["name"] for a in app_instances(sim, "/root")] == ["vol-one"]
     assert sorted(a["name"] for a in app_instances(sim)) == ["vol-two"]
     assert not st.deposed and not sim_ws(moved).preview().changes
+
+
+_CHAP_VOL = """\
+name: chapvol
+runtime: yaml
+resources:
+  v:
+    type: datera:index:Volume
+    properties:
+      name: chap-vol
+      size: 1
+{chap}"""
+
+
+def test_volume_chap_removed_from_the_declaration_goes_off(sim, sim_ws):
+    """chap_user declared, then removed from the declaration: the plan shows the change and
+    up turns CHAP off (the last declaration makes the removal explicit); a declaration
+    that never named CHAP leaves the volume's CHAP alone (a NodeAttachment may have set
+    it: tests/node/test_attachment.py::test_attachment_chap_survives_its_volume_in_one_stack)."""
+    dsp = client_for(sim)
+
+    def auth() -> str:
+        [ai] = list(dsp.list("/app_instances", tenant="/root"))
+        return ai["storage_instances"][0]["auth"]["type"]
+
+    with_chap = _CHAP_VOL.format(chap="      chapUser: chapuser\n"
+                                      "      chapSecret: Right-Secret-01\n")
+    assert sim_ws(with_chap).up()[1].ok
+    assert auth() == "chap" and not sim_ws(with_chap).preview().changes
+    [step] = sim_ws(_CHAP_VOL.format(chap="")).preview().changes
+    assert step.action == "update" and "chap_user" in [c.name for c in step.changes]
+    assert sim_ws(_CHAP_VOL.format(chap="")).up()[1].ok
+    assert auth() == "none" and not sim_ws(_CHAP_VOL.format(chap="")).preview().changes
+    # CHAP set out of band on a volume whose declaration never named it: left alone
+    [ai] = list(dsp.list("/app_instances", tenant="/root"))
+    dsp.put(f"/app_instances/{ai['id']}/storage_instances/storage-1/auth",
+            {"type": "chap", "target_user_name": "other", "target_pswd": "Other-Secret-1"})
+    assert not sim_ws(_CHAP_VOL.format(chap="")).preview().changes
+    dsp.close()

@@ -382,3 +382,74 @@ def test_no_probe_on_an_unsettled_device(sim, node):
     assert not any(c[0] in ("blkid", "wipefs") or c[0].startswith("mkfs")
                    for c in node.commands)
     assert node.sessions == {} and acl(ctx, vid) == []
+
+
+_CHAP_STACK = """\
+name: chapstack
+runtime: yaml
+resources:
+  v:
+    type: datera:index:Volume
+    properties:
+      name: chap-vol
+      size: 1
+{attachment}"""
+_CHAP_ATT = """\
+  a:
+    type: datera:index:NodeAttachment
+    properties:
+      volumeId: ${{v.id}}
+      node: "ssh://root@n1:22"
+      port: {port}
+      lun: 1
+      chapUsername: chapuser
+      chapSecret: {secret}
+"""
+
+
+@pytest.mark.tgt
+def test_attachment_chap_survives_its_volume_in_one_stack(tgt_sim, tmp_path):
+    """A stack whose Volume declares no CHAP and whose attachment does: the attachment turns
+    CHAP on, and the Volume leaves it alone - the plan after up is empty, removing the
+    attachment keeps the volume's CHAP, and a new attachment with a wrong secret is then
+    refused by the target (tgtd) while the right one logs in. (Before: the Volume's next
+    run put auth "none", so CHAP went off under the attachment and a later attachment
+    with any secret set its own and logged in - what the real-kernel VM test saw.)"""
+    from datera_iac.engine.core import Workspace
+
+    server, dp = tgt_sim
+    server.reset()
+    dp.reset()
+    n1 = LoopbackNode(tmp_path / "n1", initiator_iqn="iqn.2024-01.org.example:chapstack")
+    ctx = make_ctx(server, {"ssh://root@n1:22": n1})
+    f = tmp_path / "Pulumi.yaml"
+
+    def ws(secret: str | None) -> Workspace:
+        att = _CHAP_ATT.format(port=dp.port, secret=secret) if secret else ""
+        f.write_text(_CHAP_STACK.format(attachment=att))
+        return Workspace(stack_file=f, ctx=ctx, timeouts=ctx.timeouts)
+
+    def auth() -> dict[str, Any]:
+        [ai] = list(ctx.client.list("/app_instances", tenant="/root"))
+        return ai["storage_instances"][0]["auth"]
+
+    _, result = ws(SECRET).up()
+    assert result is not None and result.ok, result.failures
+    vid = ws(SECRET).load_state().resources["v"].id
+    assert auth()["type"] == "chap" and auth()["target_user_name"] == "chapuser"
+    assert not ws(SECRET).preview().changes
+    _, result = ws(None).up()  # the attachment goes, the volume stays
+    assert result is not None and result.ok, result.failures
+    assert auth()["type"] == "chap"
+    assert n1.sessions == {}
+    _, result = ws("Wrong-Secret-99").up()
+    assert result is not None and not result.ok
+    msg = result.failures[0].message
+    assert "CHAP authentication" in msg and "Wrong-Secret-99" not in msg, msg
+    assert n1.sessions == {} and acl(ctx, vid) == []
+    _, result = ws(SECRET).up()
+    assert result is not None and result.ok, result.failures
+    assert len(n1.sessions) == 2 and acl(ctx, vid) == [n1.initiator_iqn]
+    assert not ws(SECRET).preview().changes
+    _, result = ws(SECRET).up(destroy=True)
+    assert result is not None and result.ok, result.failures

@@ -166,6 +166,21 @@ def test_wrong_chap_is_an_error_naming_the_fix(node):
     with pytest.raises(NodeError, match="CHAP authentication .* failed: check .*chap_secret"):
         node.helper().attach(target(Chap("chapuser", "wrong-secret-1")))
     assert node.sessions == {}
+    # the node record that holds the (wrong) secret is not left behind either
+    assert (P1, IQN) not in node.records and (P2, IQN) not in node.records, node.records
+
+
+def test_wrong_mutual_chap_is_an_error_naming_the_mutual_fields(node):
+    """The initiator refuses a target whose mutual CHAP answer does not match: a real
+    iscsiadm exits 19 for that, as for an ACL rejection (seen on the VM's kernel), so the
+    error names the mutual CHAP fields first; no session or node record is left."""
+    node.targets[IQN].chap = ("chapuser", SECRET)
+    node.targets[IQN].mutual = ("targetuser", "Target-Secret-2")
+    with pytest.raises(NodeError, match="mutual CHAP secret .*chap_mutual_secret"):
+        node.helper().attach(target(Chap("chapuser", SECRET, "targetuser", "Wrong-Secret-99")))
+    assert node.sessions == {} and (P1, IQN) not in node.records
+    att = node.helper().attach(target(Chap("chapuser", SECRET, "targetuser", "Target-Secret-2")))
+    assert len(att.paths) == 2 and all(p.state == "up" for p in att.paths)
 
 
 def test_one_portal_failing_attaches_degraded(node):

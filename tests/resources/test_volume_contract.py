@@ -121,8 +121,16 @@ def test_chap_and_snapshot_policies_change_in_place(ctx):
     upd = VOLUME.update(ctx, obs.id, obs.spec, new)
     assert upd.outputs.chap_auth == "mchap" and upd.spec.chap_initiator_user == "init1"
     assert upd.spec.snapshot_policies == ["daily:1day:14"]
-    off = VOLUME.update(ctx, obs.id, new, spec(snapshot_policies=["daily:1day:14"]))
+    # a declaration without chap_user leaves CHAP as it is (a NodeAttachment may have set
+    # it); chap_user "" turns it off (the engine writes a removed chap_user as "")
+    kept = VOLUME.update(ctx, obs.id, new, spec(snapshot_policies=["daily:1day:14"]))
+    assert kept.outputs.chap_auth == "mchap" and kept.spec.chap_user == "user1"
+    off = VOLUME.update(ctx, obs.id, new, spec(chap_user="", snapshot_policies=["daily:1day:14"]))
     assert off.outputs.chap_auth == "none" and off.spec.chap_user is None
+    assert not VOLUME.diff(off.spec, spec(chap_user="", snapshot_policies=["daily:1day:14"])
+                           ).changes
+    assert VOLUME.declare_removed(spec(), new).chap_user == ""
+    assert VOLUME.declare_removed(spec(), spec()).chap_user is None
 
 
 def test_delete_and_delete_when_gone(ctx, calls):

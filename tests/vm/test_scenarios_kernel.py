@@ -172,6 +172,46 @@ def test_detach_order_and_an_interrupted_destroy_rerun(guest, vm_ws, dsp, vm_lab
     assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
 
 
+@pytest.mark.parametrize("mutual", [False, True], ids=["one-way", "mutual"])
+def test_chap_right_secret_logs_in_wrong_secret_refused(guest, vm_ws, dsp, mutual):
+    """The kernel logs in with the volume's CHAP (one-way, or mutual: the initiator checks
+    the target too). With the attachment gone and the volume's CHAP kept (its Volume does
+    not declare CHAP, so it leaves it alone), an attachment with a wrong secret (ours, or
+    the target's for mutual) is refused with the CHAP error and leaves no session, node
+    record or ACL entry; the right secret then logs in again."""
+    name = "chapm" if mutual else "chap1"
+    props = {"chapUsername": "chapuser", "chapSecret": "Right-Secret-01"}
+    if mutual:
+        props |= {"chapMutualUsername": "targetuser", "chapMutualSecret": "Target-Secret-2"}
+    ws = vm_ws(stack(guest, name, **props))
+    _up_ok(ws)
+    assert len(kernel_state(guest)["sessions"]) == 2
+    iqn = _outputs(ws)["iqn"]
+    _up_ok(vm_ws(stack(guest, name).split("  a:\n")[0]))
+    assert kernel_state(guest)["sessions"] == []
+    [ai] = [a for a in dsp.list("/app_instances", tenant="/root") if a["name"] == name]
+    auth = ai["storage_instances"][0]["auth"]
+    assert auth["type"] == ("mchap" if mutual else "chap"), auth
+
+    wrong = dict(props)
+    wrong["chapMutualSecret" if mutual else "chapSecret"] = "Wrong-Secret-99"
+    _, result = vm_ws(stack(guest, name, **wrong)).up()
+    assert result is not None and not result.ok
+    msg = result.failures[0].message
+    assert "CHAP" in msg and "Wrong-Secret-99" not in msg, msg
+    assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
+    for portal in ("10.0.2.100:3260", "10.0.2.101:3260"):
+        assert guest.sh(f"iscsiadm -m node -T {iqn} -p {portal} >/dev/null 2>&1; "
+                        "echo $?").strip() == "21"
+    [ai] = [a for a in dsp.list("/app_instances", tenant="/root") if a["name"] == name]
+    assert ai["storage_instances"][0]["acl_policy"]["initiators"] == []
+
+    _up_ok(vm_ws(stack(guest, name, **props)))
+    assert len(kernel_state(guest)["sessions"]) == 2
+    _destroy_ok(vm_ws(stack(guest, name, **props)))
+    assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
+
+
 def test_two_attachments_of_one_volume(guest, vm_lab, vm_ws, dsp):
     """One volume attached to two nodes (two guests, two initiators): both see the same
     disk (what one writes, the other reads, O_DIRECT); destroying one attachment leaves
