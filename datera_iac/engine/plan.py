@@ -48,6 +48,7 @@ from datera_iac.resources.base import (
     FieldChange,
     Kind,
     Observed,
+    check_delete,
     kind_for,
 )
 
@@ -100,6 +101,9 @@ class Step:
     retain_on_delete: bool = False
     import_id: str | None = None
     deposed: bool = False
+    #: live objects its delete takes with it (a volume's snapshots under ``cascade``),
+    #: shown in the plan: ``Snapshot 1733.12 of volume db``
+    also_deletes: tuple[str, ...] = ()
     #: resolved declared properties, secrets included: never in repr (logs, test failures)
     desired: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -619,9 +623,88 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
     for r in state.deposed:
         plan.steps.append(Step(name=r.name, kind=kind_for(r.type).name, action="delete", id=r.id,
                                deposed=True, reason="old object of an earlier replacement"))
+    check_dependents(ctx, plan, state)
     if stack is not None and not destroy:
         plan.outputs = masked_outputs(stack, facts, keep_unknown=True)
     return plan
+
+
+def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10) -> None:
+    """What each planned delete would take with it on the DSP (issue 16, cases 5 and 10),
+    checked before anything is written, by the kinds' one rule (``check_delete``).
+
+    A volume the plan deletes or replaces may still have snapshots: the ones this plan
+    deletes first (snapshots leaving the stack with it) are fine; a snapshot the stack
+    still declares is never deleted by its volume's delete (a plan error); any other (made
+    outside this stack, or the old snapshots of a replaced volume) refuses the plan, naming
+    them, unless the volume declares ``cascade`` - then the plan lists them under the step.
+    A tenant the plan deletes must hold nothing the plan does not delete first: a retained
+    (``retainOnDelete``) volume keeps its tenant, which is then forgotten too (the DSP
+    would refuse the delete with 409); anything else refuses the plan, naming it."""
+    by_id = {r.id: r for r in state.resources.values()}
+    leaving = [s for s in plan.steps if s.action in ("delete", "forget") and not s.deposed]
+    action_of = {s.name: s.action for s in plan.steps if not s.deposed}
+    todo: list[tuple[Step, Kind[Any, Any], Mapping[str, Any] | None]] = []
+    for s in plan.steps:
+        if s.action not in ("delete", "replace") or not s.id:
+            continue
+        kind = kind_for(s.kind)
+        if type(kind).dependents is Kind.dependents:
+            continue
+        if s.action == "replace":
+            if s.reason and s.reason.startswith("type changed"):
+                continue
+            declared: Mapping[str, Any] | None = s.desired
+        else:
+            r = (next((d for d in state.deposed if d.id == s.id), None) if s.deposed
+                 else state.resources.get(s.name))
+            declared = {**(r.spec if r else {}), **((r.declared or {}) if r else {})}
+        todo.append((s, kind, declared))
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))),
+                            thread_name_prefix="datera-dependents") as pool:
+        live = list(pool.map(lambda t: t[1].dependents(ctx, t[0].id), todo))
+    for (s, kind, declared), found in zip(todo, live):
+        if not found:
+            continue
+        # deleted first: leaving objects' deletes, which this (backward-phase) delete can
+        # wait for; a replacement runs in the forward phase, before any of them
+        first = {} if s.action == "replace" else {
+            o.id: o.name for o in leaving if o.action == "delete" and o.id and o.name != s.name}
+        kept = [d for d in found if d.id not in first and d.id in by_id
+                and action_of.get(by_id[d.id].name) not in ("delete", "forget", "replace")]
+        if kept:
+            names = ", ".join(f"{by_id[d.id].name} ({d})" for d in kept)
+            plan.errors.append(
+                f"resource {s.name!r} ({kind.name} {s.id}): the plan would {s.action} it, which "
+                f"would also delete {names}, still declared in this stack; remove "
+                f"{'it' if len(kept) == 1 else 'them'} from the stack too (deleted first), "
+                f"or keep {s.name!r}")
+            continue
+        retained = [d for d in found if d.id in by_id and action_of.get(by_id[d.id].name) == "forget"]
+        if retained and kind.dependents_effect == "fails" and s.action == "delete" and not s.deposed:
+            others = [d for d in found if d.id not in first and d not in retained]
+            if not others:
+                # documented rule: a retained object keeps its container
+                s.action = "forget"
+                s.reason = ("kept on the DSP with what it still holds: "
+                            + ", ".join(f"{by_id[d.id].name} ({d}, retainOnDelete)" for d in retained))
+                continue
+        try:
+            s.also_deletes = tuple(
+                f"{d} (declared as {by_id[d.id].name}, which is replaced too)" if d.id in by_id
+                else f"{d} (made outside this stack)"
+                for d in check_delete(kind, ctx, s.id, declared, resource=s.name,
+                                      deleted_first=first))
+        except InputError as e:
+            plan.errors.append(str(e))
+            continue
+        # the delete waits for the deletes of what it holds (also those not recorded as
+        # its dependents, e.g. a snapshot declared with a literal volume id)
+        waits = {first[d.id] for d in found if d.id in first}
+        if waits and s.action == "delete":
+            s.deps = tuple(sorted(set(s.deps) | waits))
 
 
 def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl,

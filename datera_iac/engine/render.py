@@ -97,6 +97,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "protect": step.protect,
         "depends_on": list(step.deps),
         "changes": [_change_json(c) for c in _create_changes(step)],
+        "also_deletes": list(step.also_deletes),
     }
 
 
@@ -195,6 +196,9 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
         lines.append(_style(head, _COLOR.get(step.action), color, bold=True))
         if step.reason:
             lines.append(f"      # {step.reason}")
+        for d in step.also_deletes:
+            lines.append(_style(f"      also deletes {d}: cascade",
+                                "red", color))
         changes = _create_changes(step)
         width = max((len(c.name) for c in changes), default=0)
         for c in changes:

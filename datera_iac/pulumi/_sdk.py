@@ -1490,6 +1490,7 @@ class VolumeArgs:
     :param source_image_format: The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
     :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
     :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
+    :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
     """
 
     def __init__(
@@ -1514,6 +1515,7 @@ class VolumeArgs:
         source_image_format: Optional[pulumi.Input[str]] = None,
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
+        cascade: Optional[pulumi.Input[bool]] = None,
     ) -> None:
         pulumi.set(__self__, "size", size)
         if name is not None:
@@ -1552,6 +1554,8 @@ class VolumeArgs:
             pulumi.set(__self__, "image_node", image_node)
         if replace_on_retype is not None:
             pulumi.set(__self__, "replace_on_retype", replace_on_retype)
+        if cascade is not None:
+            pulumi.set(__self__, "cascade", cascade)
 
     @property
     @pulumi.getter(name='size')
@@ -1762,6 +1766,17 @@ class VolumeArgs:
     def replace_on_retype(self, value: Optional[pulumi.Input[bool]]) -> None:
         pulumi.set(self, "replace_on_retype", value)
 
+    @property
+    @pulumi.getter(name='cascade')
+    def cascade(self) -> Optional[pulumi.Input[bool]]:
+        """Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "cascade")
+
+    @cascade.setter
+    def cascade(self, value: Optional[pulumi.Input[bool]]) -> None:
+        pulumi.set(self, "cascade", value)
+
 
 class Volume(pulumi.CustomResource):
     """A DSP volume (app_instance + storage-1 + volume-1).
@@ -1793,6 +1808,7 @@ class Volume(pulumi.CustomResource):
         source_image_format: Optional[pulumi.Input[str]] = None,
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
+        cascade: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Create a Volume.
@@ -1818,6 +1834,7 @@ class Volume(pulumi.CustomResource):
         :param source_image_format: The image's format (raw, qcow2, vmdk, vdi, vhdx, vhd); unset: detected.
         :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
         :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
+        :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
         """
         opts = _opts(opts, ['chapSecret', 'chapInitiatorSecret'])
         if __props__ is None:
@@ -1844,6 +1861,7 @@ class Volume(pulumi.CustomResource):
             props.__dict__["source_image_format"] = source_image_format
             props.__dict__["image_node"] = image_node
             props.__dict__["replace_on_retype"] = replace_on_retype
+            props.__dict__["cascade"] = cascade
             props.__dict__["ai_id"] = None
             props.__dict__["path"] = None
             props.__dict__["iqn"] = None
@@ -1891,6 +1909,7 @@ class Volume(pulumi.CustomResource):
             "source_image_format": None,
             "image_node": None,
             "replace_on_retype": None,
+            "cascade": None,
             "ai_id": None,
             "path": None,
             "iqn": None,
@@ -2039,6 +2058,13 @@ class Volume(pulumi.CustomResource):
         """Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
         """
         return pulumi.get(self, "replace_on_retype")
+
+    @property
+    @pulumi.getter(name='cascade')
+    def cascade(self) -> pulumi.Output[Optional[bool]]:
+        """Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "cascade")
 
     @property
     @pulumi.getter(name='aiId')

@@ -81,7 +81,9 @@ __all__ = [
     "Observed",
     "Timeouts",
     "Context",
+    "Dependent",
     "Kind",
+    "check_delete",
     "KINDS",
     "register",
     "kind_for",
@@ -412,6 +414,66 @@ class Kind(abc.ABC, Generic[S, O]):
 
     def release(self, ctx: Context, id: str, *, rename: bool = False) -> None:
         """Stop managing the object but keep it on the DSP (unmanage). Default: no call."""
+
+    # ---- what a delete takes with it (issue 16: dependents) -------------------------------
+
+    #: What a delete does to the dependents :meth:`dependents` lists: ``"deletes"`` (the
+    #: DSP removes them with the object: a volume's snapshots) or ``"fails"`` (the DSP
+    #: refuses the delete while they exist: a tenant's volumes).
+    dependents_effect: ClassVar[str] = "deletes"
+
+    def dependents(self, ctx: Context, id: str) -> list[Dependent]:
+        """The live objects a delete of ``id`` would take with it or be refused by (a
+        volume's snapshots, a tenant's volumes). Reads only. Default: none."""
+        return []
+
+    def cascades(self, declared: Mapping[str, Any] | None) -> bool:
+        """Whether the recorded declaration (plain data by field name) lets a delete take
+        its dependents with it (a Volume's ``cascade``). Default: never."""
+        return False
+
+
+@attrs.frozen
+class Dependent:
+    """A live object that depends on another one on the DSP: ``kind`` and ``id`` as our
+    kinds name them (a Snapshot ``<volume id>/<timestamp>``, a Volume ``<tenant>/<ai id>``),
+    ``label`` what a person recognises (a volume's name, a snapshot's timestamp)."""
+
+    kind: str
+    id: str
+    label: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.label}"
+
+
+def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
+                 declared: Mapping[str, Any] | None, *, resource: str | None = None,
+                 deleted_first: Iterable[str] = ()) -> tuple[Dependent, ...]:
+    """The one rule of a delete with dependents, for every front end, before any write.
+
+    Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`) beyond
+    ``deleted_first`` (ids the same run deletes before it). None left: ``()``. Some left,
+    and the declaration allows it (:meth:`Kind.cascades`): they are returned, for the plan
+    to list (the delete takes them with it). Otherwise InputError naming each of them:
+    a volume delete would silently delete its snapshots; a tenant delete would fail."""
+    first = set(deleted_first)
+    left = tuple(d for d in kind.dependents(ctx, id) if d.id not in first)
+    if not left or (kind.dependents_effect == "deletes" and kind.cascades(declared)):
+        return left
+    shown = ", ".join(str(d) for d in left[:10]) + (f" and {len(left) - 10} more"
+                                                    if len(left) > 10 else "")
+    if kind.dependents_effect == "deletes":
+        raise InputError(
+            f"{id} still has {len(left)} dependent object(s) on the DSP that its delete would "
+            f"delete with it: {shown}", kind=kind.name, field="cascade", resource=resource,
+            fix="delete them first (or let this run delete the ones it manages), or set "
+            "cascade: true on it to delete them with it")
+    raise InputError(
+        f"{id} still holds {len(left)} object(s) this run does not delete, so the DSP would "
+        f"refuse its delete (409): {shown}", kind=kind.name, resource=resource,
+        fix="delete or move them first, or keep it (remove it from the state with "
+        "`datera-iac state rm`)")
 
 
 KINDS: dict[str, Kind[Any, Any]] = {}

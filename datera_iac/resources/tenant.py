@@ -31,6 +31,7 @@ from datera_iac.resources._util import (
 )
 from datera_iac.resources.base import (
     Context,
+    Dependent,
     Kind,
     Observed,
     out_field,
@@ -202,6 +203,29 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
             ctx.client.delete(tenant_url(self._path(ctx, id)), tenant=ROOT)
         except NotFound:
             return
+
+    #: the DSP refuses to delete a tenant that still holds objects (409)
+    dependents_effect = "fails"
+
+    def dependents(self, ctx: Context, id: str) -> list[Dependent]:
+        """What keeps the DSP from deleting the tenant: its volumes (app_instances), app
+        templates (volume types) and sub-tenants. A tenant already gone holds nothing."""
+        path = self._path(ctx, id)
+        try:
+            out = [Dependent("Volume", f"{path}/{ai.get('id')}", str(ai.get("name")))
+                   for ai in ctx.client.list("/app_instances", tenant=path)]
+            out += [Dependent("VolumeType", f"/app_templates/{t.get('name')}", str(t.get("name")))
+                    for t in ctx.client.list("/app_templates", tenant=path)
+                    # the list shows an ancestor's templates too: only this tenant's count
+                    if t.get("tenant") and normalize_tenant(str(t["tenant"])) == path]
+        except NotFound:
+            return []
+        for t in ctx.client.list("/tenants", tenant=ROOT):
+            parent = normalize_tenant(t.get("parent_path") or ROOT) or ROOT
+            if parent == path and t.get("name"):
+                sub = f"{path}/{t['name']}"
+                out.append(Dependent("Tenant", sub, sub))
+        return out
 
     def find(self, ctx: Context, spec: TenantSpec) -> Observed[TenantSpec, TenantOutputs] | None:
         """The tenant at the spec's path when a datera-iac create made it (it carries a

@@ -79,6 +79,7 @@ from datera_iac.resources._util import (
 from datera_iac.resources import imaging as _image
 from datera_iac.resources.base import (
     Context,
+    Dependent,
     Diff,
     FieldChange,
     Kind,
@@ -295,6 +296,12 @@ class VolumeSpec:
         "to re-create the volume (its data is lost); otherwise it is a plan error.",
         default=False,
     )
+    cascade: bool | None = spec_field(
+        doc="Let a delete or replacement of this volume delete its snapshots with it "
+        "(Cinder's cascade). Without it, a plan that deletes a volume that still has "
+        "snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.",
+        default=None,
+    )
 
     @property
     def source(self) -> str | None:
@@ -443,6 +450,8 @@ _SECRETS = ("chap_secret", "chap_initiator_secret")
 _FOREIGN_LOCK = threading.Lock()
 _UNKNOWN_OK = ("tenant", "volume_type", "metadata", "clone_of", "snapshot_id", "template",
                "chap_secret", "chap_initiator_secret",
+               # recorded by create/update, never shown by the DSP (None when read)
+               "cascade",
                # the DSP does not record an image source (compared when both sides know)
                "source_image", "source_image_checksum", "source_image_format", "image_node")
 
@@ -586,6 +595,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         if last.chap_user and new.chap_user is None:  # CHAP removed: off (unset: not managed)
             new = attrs.evolve(new, chap_user="", chap_secret=None, chap_initiator_user=None,
                                chap_initiator_secret=None)
+        if last.cascade and new.cascade is None:
+            new = attrs.evolve(new, cascade=False)  # cascade taken out: off again
         gone = _declared(last.extra_specs) - _declared(new.extra_specs) - _KEEP_ON_REMOVE
         if not gone:
             return new
@@ -697,7 +708,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
-            return _image.create_volume_from_image(self, ctx, spec)
+            return _recorded(_image.create_volume_from_image(self, ctx, spec), spec)
         policy = cinder.resolve_policy(spec.extra_specs, config=ctx.config,
                                        typed=bool(spec.extra_specs or spec.volume_type),
                                        kind=KIND, resource=spec.name)
@@ -779,7 +790,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             except DspError as cleanup:  # pragma: no cover - reported, original re-raised
                 log.error("could not remove the half-made volume %s: %s", oid, cleanup)
             raise
-        return self._observe(ctx, ai, tenant, meta)
+        return _recorded(self._observe(ctx, ai, tenant, meta), spec)
 
     def _nested_body(self, ctx: Context, spec: VolumeSpec, policy: cinder.VolumePolicy
                      ) -> dict[str, Any]:
@@ -871,7 +882,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         found = self.read(ctx, id)
         if found is None:
             raise NotFound(f"volume {id!r} vanished during its update", path=_ai_url(leaf))
-        return found
+        return _recorded(found, new)
 
     def _converge(
         self, ctx: Context, oid: str, ai: Mapping[str, Any], live: VolumeSpec,
@@ -1098,6 +1109,28 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         except NotFound:
             return
 
+    def dependents(self, ctx: Context, id: str) -> list[Dependent]:
+        """The volume's snapshots on the DSP (a delete with force removes them with it):
+        one GET of the app_instance, whose volume entity lists them."""
+        tenant, leaf = parse_volume_id(ctx, id)
+        try:
+            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+        except NotFound:
+            return []
+        _, vol = _first_si_vol(ai)
+        if vol is None:
+            return []
+        snaps = vol.get("snapshots")
+        if not isinstance(snaps, list) or any(not isinstance(x, Mapping) for x in snaps):
+            snaps = list(ctx.client.list(f"{vol.get('path')}/snapshots", tenant=tenant))
+        vid = join_id(tenant, str(ai.get("id")))
+        return [Dependent("Snapshot", f"{vid}/{x.get('timestamp')}",
+                          f"{x.get('timestamp')} of volume {ai.get('name')}")
+                for x in snaps if x.get("timestamp") is not None]
+
+    def cascades(self, declared: Mapping[str, Any] | None) -> bool:
+        return bool((declared or {}).get("cascade"))
+
     def _mark_foreign(self, oid: str) -> None:
         with _FOREIGN_LOCK:
             self.__dict__.setdefault("_foreign", set()).add(oid)
@@ -1216,6 +1249,7 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
         "snapshot_id": seen.snapshot_id or known.snapshot_id,
         "template": seen.template or known.template,
         "replace_on_retype": known.replace_on_retype,
+        "cascade": seen.cascade if seen.cascade is not None else known.cascade,
         "source_image": seen.source_image or known.source_image,
         "source_image_checksum": seen.source_image_checksum or known.source_image_checksum,
         "source_image_format": seen.source_image_format or known.source_image_format,
@@ -1272,8 +1306,17 @@ _OBSERVED_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
     (f.name, f.default) for f in attrs.fields(VolumeSpec)
     if f.name in ("clone_of", "snapshot_id", "template", "chap_secret",
                   "chap_initiator_secret", "source_image", "source_image_checksum",
-                  "source_image_format", "image_node", "replace_on_retype")
+                  "source_image_format", "image_node", "replace_on_retype", "cascade")
 )
+
+
+def _recorded(obs: Observed[VolumeSpec, VolumeOutputs], spec: VolumeSpec
+              ) -> Observed[VolumeSpec, VolumeOutputs]:
+    """What create/update return: the DSP's view plus the declared ``cascade`` (a choice
+    of this declaration the DSP does not hold), so every front end records it."""
+    if obs.spec.cascade == spec.cascade:
+        return obs
+    return attrs.evolve(obs, spec=attrs.evolve(obs.spec, cascade=spec.cascade))
 
 
 def _uuid4_text() -> str:

@@ -435,3 +435,228 @@ def test_bench_foreign_objects_section(capsys):
     assert fig["refused"] == {"wrong_dsp": [2, 2, 0], "non_tty_destroy": [1, 1],
                               "live_lock": [1, 1]}
     assert "live-lock breaks refused 1 of 1" in report(fig)
+
+
+# ---- case 5: a volume's snapshots (dependents) -------------------------------------------
+
+
+def _client(sim):
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    return DspClient(DateraConfig.from_mapping(
+        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
+        use_env=False))
+
+
+def _snap_out_of_band(client, volume_id: str) -> str:
+    """A snapshot made with the DSP's API (not by this stack); returns its timestamp."""
+    tenant, ai = volume_id.rsplit("/", 1)
+    url = f"/app_instances/{ai}/storage_instances/storage-1/volumes/volume-1/snapshots"
+    return str(client.post(url, {"uuid": "8d1c0f65-1f0e-4b8e-9a3c-1d2e3f4a5b6c"},
+                           tenant=tenant)["timestamp"])
+
+
+def _snapshots(client, volume_id: str) -> list[str]:
+    tenant, ai = volume_id.rsplit("/", 1)
+    url = f"/app_instances/{ai}/storage_instances/storage-1/volumes/volume-1/snapshots"
+    return [str(s["timestamp"]) for s in client.list(url, tenant=tenant)]
+
+
+def _state(tmp_path, stack="dev"):
+    from datera_iac.engine.core import Workspace
+
+    return Workspace(stack_file=tmp_path / "Pulumi.yaml", stack=stack).load_state()
+
+
+WITH_SNAPSHOT = ONE_VOLUME + textwrap.indent(textwrap.dedent("""\
+    snap:
+      type: datera:index:Snapshot
+      properties:
+        volumeId: ${vol.id}
+    """), "  ")
+
+
+def test_case5_destroy_refuses_a_volume_with_a_snapshot_made_elsewhere(dsp_env, stack_dir, capsys):
+    """A snapshot someone made of a managed volume: `destroy` refuses at plan time, naming
+    the snapshot, and writes nothing (main deleted it silently with the volume). With
+    `cascade: true` declared (and applied), the plan lists it and the destroy goes ahead."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", *ep]) == 0
+    vid = _state(stack_dir).resources["vol"].id
+    client = _client(sim)
+    ts = _snap_out_of_band(client, vid)
+    capsys.readouterr()
+    before = writes(sim)
+    assert main(["destroy", "--yes", *ep]) == 1
+    out = capsys.readouterr()
+    assert f"Snapshot {ts} of volume safety-vol" in out.out
+    assert "cascade: true" in out.out and "Traceback" not in out.err
+    assert writes(sim) == before and _snapshots(client, vid) == [ts]
+    # preview --destroy says the same, with exit 1
+    assert main(["preview", "--destroy", *ep]) == 1
+    assert f"Snapshot {ts}" in capsys.readouterr().out
+    # the declaration says so: cascade (an update that writes nothing to the DSP)
+    (stack_dir / "Pulumi.yaml").write_text(ONE_VOLUME.replace("size: 1", "size: 1\n      cascade: true"))
+    assert main(["up", "--yes", *ep]) == 0
+    assert writes(sim) == before
+    assert main(["preview", "--detailed-exitcode", *ep]) == 0
+    capsys.readouterr()
+    assert main(["preview", "--destroy", "--json", *ep]) == 0
+    step = next(a for a in json.loads(capsys.readouterr().out)["actions"] if a["name"] == "vol")
+    assert step["also_deletes"] == [f"Snapshot {ts} of volume safety-vol (made outside this stack)"]
+    assert main(["destroy", "--yes", *ep]) == 0
+    out = capsys.readouterr().out
+    assert f"also deletes Snapshot {ts} of volume safety-vol (made outside this stack): cascade" in out
+    assert sim.summary().get("app_instances", 0) == 0
+
+
+def test_case5_declared_snapshot_is_deleted_first_not_with_the_volume(dsp_env, stack_dir, capsys):
+    """A stack declaring a volume and its snapshot destroys without cascade: the snapshot
+    is its own delete, before the volume's (its own step, not a side effect)."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    (stack_dir / "Pulumi.yaml").write_text(WITH_SNAPSHOT)
+    assert main(["up", "--yes", *ep]) == 0
+    capsys.readouterr()
+    assert main(["preview", "--destroy", "--json", *ep]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    vol = next(a for a in plan["actions"] if a["name"] == "vol")
+    assert "snap" in vol["depends_on"] and vol["also_deletes"] == []
+    assert main(["destroy", "--yes", *ep]) == 0
+    out = capsys.readouterr()
+    assert "deleted Snapshot snap" in out.err and "deleted Volume vol" in out.err
+    assert out.err.index("deleted Snapshot snap") < out.err.index("deleted Volume vol")
+    assert sim.summary().get("app_instances", 0) == 0
+
+
+def test_case5_replacing_a_volume_refuses_while_it_has_snapshots(dsp_env, stack_dir, capsys):
+    """A change that re-creates the volume (a replica_count decrease with replace_on_retype)
+    would delete its snapshots, the declared one included (main: silently). Refused at plan
+    time naming it, until the volume declares cascade; then the plan lists it."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    (stack_dir / "Pulumi.yaml").write_text(WITH_SNAPSHOT.replace(
+        "size: 1", "size: 1\n      extraSpecs: {replica_count: '3'}"))
+    assert main(["up", "--yes", *ep]) == 0
+    st = _state(stack_dir)
+    vid, sid = st.resources["vol"].id, st.resources["snap"].id
+    capsys.readouterr()
+    before = writes(sim)
+    retype = WITH_SNAPSHOT.replace(
+        "size: 1", "size: 1\n      extraSpecs: {replica_count: '2'}\n      replaceOnRetype: true")
+    (stack_dir / "Pulumi.yaml").write_text(retype)
+    assert main(["up", "--yes", *ep]) == 1
+    out = capsys.readouterr().out
+    ts = sid.rsplit("/", 1)[1]
+    assert f"Snapshot {ts} of volume safety-vol" in out and "cascade" in out
+    assert writes(sim) == before and _snapshots(_client(sim), vid) == [ts]
+    (stack_dir / "Pulumi.yaml").write_text(retype.replace("replaceOnRetype: true",
+                                                          "replaceOnRetype: true\n      cascade: true"))
+    assert main(["preview", "--json", *ep]) == 0
+    vol = next(a for a in json.loads(capsys.readouterr().out)["actions"] if a["name"] == "vol")
+    assert vol["action"] == "replace"
+    assert vol["also_deletes"] == [f"Snapshot {ts} of volume safety-vol (declared as snap, which "
+                                   "is replaced too)"]
+
+
+def test_case5_a_snapshot_still_declared_is_never_deleted_by_its_volume(dsp_env, stack_dir, capsys):
+    """A snapshot declared with its volume's id written out stays in the stack while the
+    volume leaves: refused even with cascade (the next run would find the declared
+    snapshot "deleted outside datera-iac")."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    (stack_dir / "Pulumi.yaml").write_text(ONE_VOLUME.replace("size: 1", "size: 1\n      cascade: true"))
+    assert main(["up", "--yes", *ep]) == 0
+    vid = _state(stack_dir).resources["vol"].id
+    lone = textwrap.dedent(f"""\
+        name: shop
+        runtime: yaml
+        resources:
+          snap:
+            type: datera:index:Snapshot
+            properties:
+              volumeId: {vid}
+        """)
+    (stack_dir / "Pulumi.yaml").write_text(ONE_VOLUME.replace("size: 1", "size: 1\n      cascade: true")
+                                           + lone.split("resources:\n", 1)[1])
+    assert main(["up", "--yes", *ep]) == 0
+    (stack_dir / "Pulumi.yaml").write_text(lone)
+    capsys.readouterr()
+    before = writes(sim)
+    assert main(["up", "--yes", *ep]) == 1
+    out = capsys.readouterr().out
+    assert "still declared in this stack" in out and "snap (Snapshot" in out
+    assert writes(sim) == before
+    assert main(["preview", "--detailed-exitcode", *ep]) == 1
+
+
+# ---- case 10: a tenant that still holds objects ------------------------------------------
+
+
+def test_case10_examples_yaml_destroys_cleanly(dsp_env, tmp_path, monkeypatch, capsys):
+    """examples/yaml: up, lift `protect` as the docs say (edit, up), destroy: rc 0 (main:
+    the tenant delete failed with 409 on every retry, its retained volume inside). The
+    retained volume stays with its tenant, forgotten by the same rule the plan shows;
+    everything else of the stack is gone, and the state is empty."""
+    sim = dsp_env
+    shutil.copytree(ROOT / "examples/yaml", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", *ep]) == 0
+    text = (tmp_path / "Pulumi.yaml").read_text()
+    assert text.count("      protect: true\n") == 1
+    (tmp_path / "Pulumi.yaml").write_text(text.replace("      protect: true\n", "      protect: false\n"))
+    assert main(["up", "--yes", *ep]) == 0
+    capsys.readouterr()
+    assert main(["destroy", "--yes", *ep]) == 0
+    out = capsys.readouterr()
+    assert "409" not in out.out + out.err
+    assert "forget   Tenant tenant" in out.out and "retainOnDelete" in out.out
+    assert not _state(tmp_path).resources
+    client = _client(sim)
+    assert [a["name"] for a in client.list("/app_instances", tenant="/root/shop-staging")] == [
+        "shop-staging-logs"]
+    assert sim.summary().get("app_instances") == 1
+    assert not [t for t in client.list("/app_templates") if t["name"].startswith("shop-")]
+
+
+TENANT_AND_VOLUME = textwrap.dedent("""\
+    name: shop
+    runtime: yaml
+    resources:
+      team:
+        type: datera:index:Tenant
+        properties:
+          name: team-z
+      vol:
+        type: datera:index:Volume
+        properties:
+          name: ours-vol
+          size: 1
+          tenant: ${team.id}
+    """)
+
+
+def test_case10_tenant_holding_a_foreign_volume_refused_at_plan_time(dsp_env, tmp_path,
+                                                                    monkeypatch, capsys):
+    """A volume someone else made in the stack's tenant: the destroy is refused before any
+    write, naming it (main deleted our volume, then failed on the tenant with 409)."""
+    sim = dsp_env
+    (tmp_path / "Pulumi.yaml").write_text(TENANT_AND_VOLUME)
+    monkeypatch.chdir(tmp_path)
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", *ep]) == 0
+    client = _client(sim)
+    client.post("/app_instances", {"name": "their-vol", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 1, "replica_count": 1}]}]},
+        tenant="/root/team-z")
+    capsys.readouterr()
+    before = writes(sim)
+    assert main(["destroy", "--yes", *ep]) == 1
+    out = capsys.readouterr().out
+    assert "Volume their-vol" in out and "409" in out and "state rm" in out
+    assert writes(sim) == before
+    assert sorted(a["name"] for a in client.list("/app_instances", tenant="/root/team-z")) == [
+        "ours-vol", "their-vol"]

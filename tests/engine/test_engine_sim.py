@@ -192,7 +192,8 @@ def test_up_on_a_tty_asks_and_no_means_no_writes(sim, sim_ws, writes, sim_stack,
 def test_replace_keeps_one_volume_per_name(sim, sim_ws, sim_stack):
     """Moving a volume to another tenant replaces it without ever having two live volumes
     of that name (the kind's diff asks for delete-before-create; the plan says so); its
-    snapshot follows."""
+    snapshot follows. The old volume's snapshot goes with it, so the move needs the
+    volume's ``cascade`` (issue 16 case 5: without it the plan is refused, naming it)."""
     ws = sim_ws()
     ws.up()
     old_id = ws.load_state().resources["v1"].id
@@ -201,6 +202,9 @@ def test_replace_keeps_one_volume_per_name(sim, sim_ws, sim_stack):
                               "  v1:\n    type: datera:index:Volume\n    properties:\n      name: vol-one\n"
                               "      size: ${size}\n      tenant: /root")
     assert moved != sim_stack
+    refused = sim_ws(moved).preview()
+    assert any("Snapshot" in e and "cascade: true" in e for e in refused.errors), refused.errors
+    moved = moved.replace("      tenant: /root", "      tenant: /root\n      cascade: true")
     plan = sim_ws(moved).preview()
     steps = {s.name: s for s in plan.changes}
     assert steps["v1"].action == "replace" and steps["v1"].strategy == "delete-before-create"
