@@ -47,18 +47,43 @@ class Step:
     def __init__(self, sim: SimProcess) -> None:
         self.sim = sim
         self.rows: list[tuple[str, str, float, dict[str, int]]] = []
+        self.cpu: dict[tuple[str, str], tuple[float, float]] = {}
 
     def __call__(self, tool: str, what: str, fn: Any) -> Any:
         c0 = self.sim.counters()
+        s0, k0, (p0, n0) = self.sim.cpu_s(), _children_cpu(), _provider_cpu()
         t = time.perf_counter()
         out = fn()
         wall = time.perf_counter() - t
+        s1, k1, (p1, n1) = self.sim.cpu_s(), _children_cpu(), _provider_cpu()
         c1 = self.sim.counters()
         used = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1 if c1.get(k, 0) != c0.get(k, 0)}
         self.rows.append((tool, what, wall, used))
-        print(f"  {tool} {what}: {wall:.2f} s, {sum(used.values())} requests "
-              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+        self.cpu[(tool, what)] = (k1 - k0 - (p1 - p0), p1 - p0, n1 - n0, s1 - s0)
+        print(f"  {tool} {what}: {wall:.2f} s, {sum(used.values())} requests, CPU "
+              f"{k1 - k0 - (p1 - p0):.2f} s Terraform, {p1 - p0:.2f} s in {n1 - n0} provider "
+              f"processes, {s1 - s0:.2f} s simulator (load {os.getloadavg()[0]:.1f})", flush=True)
         return out
+
+
+PROVIDER_CPU_LOG = Path(tempfile.mkdtemp(prefix="bench-tf-cpu-")) / "provider-cpu.log"
+
+
+def _provider_cpu() -> tuple[float, int]:
+    """CPU seconds of the provider processes that have exited so far, and their count."""
+    try:
+        lines = PROVIDER_CPU_LOG.read_text().split()
+    except OSError:
+        return 0.0, 0
+    return sum(float(x) for x in lines), len(lines)
+
+
+def _children_cpu() -> float:
+    """CPU of the finished child processes: Terraform and the provider processes it ran."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _writes(used: dict[str, int]) -> int:
@@ -107,9 +132,11 @@ def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> No
     from provider.install import install_dev_overrides
 
     d = Path(tempfile.mkdtemp(prefix="bench-tf-"))
-    rc = install_dev_overrides(d / "plugins", pythonpath=[str(ROOT)])
+    rc = install_dev_overrides(d / "plugins", pythonpath=[str(ROOT), str(ROOT / "bench")],
+                               entry="_tfprov_cpu:main")
     tf = Tf(write_shim(d / "bin"), d / "work", rc, env={
-        "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD})
+        "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD,
+        "BENCH_PROVIDER_CPU_LOG": str(PROVIDER_CPU_LOG)})
     tf.write(HCL.format(n=n))
     par = f"-parallelism={parallelism}"
     step("terraform", f"apply (create {n}+1)", lambda: _apply(tf, par))
@@ -234,11 +261,13 @@ def bench_engine(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
 
 
 def report(step: Step, n: int) -> None:
-    print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7} {'logins':>7}")
+    print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7} {'logins':>7}"
+          f" {'tf CPU s':>9} {'provider CPU s (n)':>19} {'sim CPU s':>10}")
     for tool, what, wall, used in step.rows:
         logins = sum(k for r, k in used.items() if "login" in r)
+        cpu, prov, nprov, sim_cpu = step.cpu.get((tool, what), (0.0, 0.0, 0, 0.0))
         print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d} "
-              f"{logins:7d}")
+              f"{logins:7d} {cpu:9.2f} {prov:14.2f} ({nprov}) {sim_cpu:10.2f}")
     by = {(t, w.split(" (")[0]): (wall, used) for t, w, wall, used in step.rows}
 
     def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:

@@ -126,6 +126,14 @@ class Servicer(ProviderServicer):
         adapter = getattr(self._get_res_cls(type_name), "adapter", None)
         return adapter.schema.secret_pairs if adapter is not None else ()
 
+    def GetProviderSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """``tf``'s schema, saying that Terraform may cache it: Terraform launches the
+        provider 2-3 times per command, and with ``get_provider_schema_optional`` only the
+        first launch is asked for the schema (the others skip the call)."""
+        response = super().GetProviderSchema(request, context)
+        response.server_capabilities.get_provider_schema_optional = True
+        return response
+
     @_guard(pb.PlanResourceChange.Response)
     def PlanResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:
         type_name = request.type_name

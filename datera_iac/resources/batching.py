@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
@@ -35,7 +35,8 @@ import attrs
 
 from datera_iac.resources.base import Context, Kind, Observed
 
-__all__ = ["IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "ReadBatcher", "SharedListings", "batches"]
+__all__ = ["IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "ReadBatcher", "Rows", "SharedListings",
+           "batches", "listed", "lookup"]
 
 #: How long the first read of a batch waits for others to join (seconds), unless the wave
 #: already holds a listing (then the batch is served at once).
@@ -52,13 +53,42 @@ def batches(kind: Kind[Any, Any]) -> bool:
     return kind.has_bulk_read
 
 
+class Rows(list):  # type: ignore[type-arg]
+    """The rows of one listing, with the lookups built over them (:func:`lookup`): a
+    listing shared by many batches is indexed once, not once per batch."""
+
+    def __init__(self, rows: Iterable[Any] = ()) -> None:
+        super().__init__(rows)
+        self.lookups: dict[str, dict[str, Any]] = {}
+
+
+def listed(rows: Iterable[Any]) -> Rows:
+    """``rows`` (what ``client.list`` returned) as :class:`Rows`: a shared listing as it
+    is, anything else read into a new one."""
+    return rows if isinstance(rows, Rows) else Rows(rows)
+
+
+def lookup(rows: Rows, field: str) -> dict[str, Any]:
+    """``{str(row[field]): row}`` over ``rows`` (the first row for a value wins), built once
+    per listing."""
+    found = rows.lookups.get(field)
+    if found is None:
+        found = {}
+        for row in rows:
+            v = row.get(field)
+            if v is not None:
+                found.setdefault(v if isinstance(v, str) else str(v), row)
+        rows.lookups[field] = found
+    return found
+
+
 class _Listing:
     __slots__ = ("done", "error", "generation", "rows", "taken", "used")
 
     def __init__(self, now: float, generation: int) -> None:
         self.taken = self.used = now
         self.generation = generation
-        self.rows: list[Any] | None = None
+        self.rows: Rows | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
@@ -91,7 +121,7 @@ class SharedListings:
             return any(self._fresh(i, now) and i.rows is not None
                        for i in self._listings.values())
 
-    def rows(self, client: Any, path: str, params: Mapping[str, Any]) -> list[Any]:
+    def rows(self, client: Any, path: str, params: Mapping[str, Any]) -> Rows:
         """``list(client.list(path, **params))``, shared with the wave's other batches: a
         listing already made (or in progress) is used while fresh. The rows are shared:
         callers read them, never change them."""
@@ -107,7 +137,7 @@ class SharedListings:
                 mine = True
         if mine:
             try:
-                item.rows = list(client.list(path, **params))
+                item.rows = Rows(client.list(path, **params))
                 with self._lock:
                     self.fetches += 1
             except BaseException as e:
@@ -159,8 +189,8 @@ class _ListingClient:
         self._client = client
         self._listings = listings
 
-    def list(self, path: str, **params: Any) -> Iterator[Any]:
-        return iter(self._listings.rows(self._client, path, params))
+    def list(self, path: str, **params: Any) -> Rows:
+        return self._listings.rows(self._client, path, params)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

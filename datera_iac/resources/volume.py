@@ -77,6 +77,7 @@ from datera_iac.resources._util import (
     wait_for,
 )
 from datera_iac.resources import imaging as _image
+from datera_iac.resources.batching import listed, lookup
 from datera_iac.resources.base import (
     Context,
     Dependent,
@@ -639,15 +640,15 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             by_tenant.setdefault(tenant, []).append((i, leaf))
         out: dict[str, Observed[VolumeSpec, VolumeOutputs] | None] = {}
         for tenant, items in by_tenant.items():
-            by_key: dict[str, dict[str, Any]] = {}
             try:
-                for ai in ctx.client.list("/app_instances", tenant=tenant):
-                    by_key[str(ai.get("id"))] = ai
-                    by_key.setdefault(str(ai.get("name")), ai)
+                # a front end's refresh serves many small batches from one shared listing:
+                # its lookups are built once per listing (batching.lookup)
+                rows = listed(ctx.client.list("/app_instances", tenant=tenant))
             except NotFound:
-                pass  # the tenant itself is gone: so are its volumes
+                rows = listed(())  # the tenant itself is gone: so are its volumes
+            by_id, by_name = lookup(rows, "id"), lookup(rows, "name")
             for original, leaf in items:
-                ai = by_key.get(leaf)
+                ai = by_id.get(leaf) or by_name.get(leaf)  # a match by id wins
                 out[original] = None if ai is None else self._observe(ctx, ai, tenant, None)
         return out
 
