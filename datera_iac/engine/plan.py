@@ -10,6 +10,7 @@ object on the DSP: ``retainOnDelete``) and ``same`` (no change, not printed).
 
 from __future__ import annotations
 
+import types
 from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from datera_iac.engine.state import (
 from datera_iac.errors import DateraIacError, InputError, NotFound
 from datera_iac.resources.plan import declared_since, plan_change
 from datera_iac.resources.base import (
+    PENDING_ID,
     REPLACE,
     SENSITIVE,
     Context,
@@ -707,6 +709,46 @@ def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10)
             s.deps = tuple(sorted(set(s.deps) | waits))
 
 
+def related_specs(decl: ResourceDecl, facts: Facts, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Reference field -> the Spec of the resource of this stack it names (``${x.id}``),
+    with that resource's declared values (what it will hold when this step runs), for
+    ``Kind.check_plan``. Declarations not known well enough to validate are left out."""
+    out: dict[str, Any] = {}
+    for fname in fields:
+        v = decl.properties.get(fname)
+        if not isinstance(v, Ref) or v.path not in ((), ("id",)) or v.resource not in facts.desired:
+            continue
+        try:
+            spec, _ = build_spec(facts.kinds[v.resource], facts.desired[v.resource], None)
+        except DateraIacError:
+            continue
+        if spec is not None:
+            out[fname] = spec
+    return out
+
+
+def _check_plan(ctx: Context, kind: Kind[Any, Any], decl: ResourceDecl, props: dict[str, Any],
+                spec: Any, facts: Facts, *, creating: bool, base: Any = None) -> None:
+    """``Kind.check_plan`` of one declaration, with the declarations it refers to; a
+    reference to an object this run creates holds a stand-in (``pending``)."""
+    if type(kind).check_plan is Kind.check_plan or not (creating or kind.checks_updates):
+        return
+    related = related_specs(decl, facts, kind.related_fields)
+    if not creating and not related:
+        return
+    pending = frozenset(k for k in related if has_unknown(props.get(k)))
+    if spec is None or pending:
+        stand_in = {f.name: getattr(base, f.name, None) for f in attrs.fields(kind.Spec)} \
+            if base is not None else {}
+        stand_in.update({k: PENDING_ID for k in pending})
+        try:
+            spec, _ = build_spec(kind, props, decl, types.SimpleNamespace(**stand_in))
+        except DateraIacError:
+            return  # not valid yet: the plan reports that itself
+    if spec is not None:
+        kind.check_plan(ctx, spec, related, creating=creating, pending=pending)
+
+
 def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl,
               props: dict[str, Any], prior: ResourceState | None, facts: Facts) -> None:
     obs = facts.observed.get(decl.name)
@@ -737,8 +779,11 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         spec, _ = build_spec(kind, props, decl)  # validate what is known now
         if spec is not None:
             kind.confine(ctx, spec)  # nothing outside the configured tenant, before any request
+        _check_plan(ctx, kind, decl, props, spec, facts, creating=True)
         return
     step.id = prior.id
+    # what it refers to may have changed even when its own declaration did not
+    _check_plan(ctx, kind, decl, props, None, facts, creating=False, base=obs.spec)
     if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
             and not has_unknown(props) and secret_matches(prior.inputs_digest, props)
             and kind.needs_repair(obs.outputs) is None):
@@ -766,6 +811,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         return
     step.action = "replace"
     step.strategy, step.temp_name = replace_strategy(kind, d, spec)
+    _check_plan(ctx, kind, decl, props, spec, facts, creating=True)
 
 
 def replace_strategy(kind: Kind[Any, Any], d: Diff, spec: Any) -> tuple[str, str | None]:

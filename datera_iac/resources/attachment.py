@@ -48,7 +48,7 @@ import logging
 import posixpath
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
 from urllib.parse import parse_qs, quote, urlencode
@@ -556,6 +556,40 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             raise InputError("mount_point needs filesystem", kind=KIND, field="filesystem",
                              fix="set filesystem (e.g. ext4); it is created only on a blank "
                                  "device")
+
+    related_fields = ("volume_id",)
+    checks_updates = True  # the Volume's CHAP may change while the attachment does not
+
+    def check_plan(self, ctx: Context, spec: NodeAttachmentSpec, related: Mapping[str, Any], *,
+                   creating: bool, pending: Collection[str] = ()) -> None:
+        """A volume's CHAP has one owner. A Volume declared alongside that declares CHAP
+        owns it, and its attachments must log in with exactly that (other credentials, or
+        none, would be refused at login: the attachment never overwrites a volume's
+        CHAP). A Volume that declares none leaves its CHAP to its attachments (the
+        Volume's rule), so the attachment's is the one that holds. Refused at plan time."""
+        from datera_iac.resources.volume import VolumeSpec
+
+        vol = related.get("volume_id")
+        if not isinstance(vol, VolumeSpec) or not vol.chap_user:
+            return
+        pairs = (("chap_username", spec.chap_username, "chap_user", vol.chap_user),
+                 ("chap_secret", spec.chap_secret, "chap_secret", vol.chap_secret),
+                 ("chap_mutual_username", spec.chap_mutual_username, "chap_initiator_user",
+                  vol.chap_initiator_user),
+                 ("chap_mutual_secret", spec.chap_mutual_secret, "chap_initiator_secret",
+                  vol.chap_initiator_secret))
+        for mine, a, theirs, b in pairs:
+            if a == b or ("secret" in mine and (a is None or b is None)):
+                continue  # (whether a secret is set at all follows from its user name)
+            if spec.chap_username is None:
+                why = (f"has no CHAP, and volume {vol.name!r} declares CHAP user "
+                       f"{vol.chap_user!r}: the login would be refused")
+                fix = "set chapUsername/chapSecret to the Volume's (e.g. ${<volume>.chapSecret})"
+            else:
+                why = (f"{mine} differs from volume {vol.name!r}'s {theirs}: one target has "
+                       "one set of CHAP credentials, the Volume's")
+                fix = f"set {mine} to the Volume's {theirs}"
+            raise InputError(why, kind=KIND, field=mine, fix=fix)
 
     def diff(self, old: NodeAttachmentSpec, new: NodeAttachmentSpec) -> Diff:
         """Field diff where unknowns are not changes: an unset initiator_iqn means "the

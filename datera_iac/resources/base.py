@@ -44,7 +44,7 @@ from __future__ import annotations
 import abc
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -94,6 +94,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The stand-in a reference field holds in :meth:`Kind.check_plan` while the object it
+#: names does not exist yet.
+PENDING_ID = "/pending/known-after-apply"
+
 
 @attrs.frozen
 class FieldChange:
@@ -329,6 +334,23 @@ class Kind(abc.ABC, Generic[S, O]):
         """Per-field diff. Pure. Override to add plan-time errors (shrink) or to decide
         update-vs-replace from values (a retype the DSP cannot do in place)."""
         return diff_specs(old, new)
+
+    #: reference fields whose object :meth:`check_plan` compares with (``related``)
+    related_fields: tuple[str, ...] = ()
+    #: :meth:`check_plan` has something to check for an object that exists already
+    checks_updates: bool = False
+
+    def check_plan(self, ctx: Context, spec: S, related: Mapping[str, Any], *,
+                   creating: bool, pending: Collection[str] = ()) -> None:
+        """Plan-time checks of ``spec`` against what it refers to, so a step that would
+        fail at apply is refused before anything runs. Reads only.
+
+        ``related`` maps a reference field to the Spec of the object it names when the
+        caller declares that object too (its values as they will be when this step
+        runs); a reference to an existing object is read live by the kind. ``pending``
+        names reference fields whose object does not exist yet: ``spec`` holds a
+        stand-in there (:data:`PENDING_ID`), never to be read. Raises InputError naming
+        the live values. Default: nothing to check."""
 
     def planned_outputs(self, observed: Observed[S, O], new: S) -> O:
         """The outputs the object will have once updated from ``observed`` to ``new``.

@@ -40,7 +40,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -606,6 +606,63 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         for name in gone:
             specs[cinder.PREFIX + name] = defaults[name]
         return attrs.evolve(new, extra_specs=specs)
+
+    related_fields = ("clone_of", "snapshot_id")
+
+    def check_plan(self, ctx: Context, spec: VolumeSpec, related: Mapping[str, Any], *,
+                   creating: bool, pending: Collection[str] = ()) -> None:
+        """A clone (``clone_of``) or a volume from a snapshot (``snapshot_id``) starts as a
+        copy of its source: at the source's size and replica count. The DSP only grows a
+        volume and only raises its replica count, so a declaration below the source's
+        live values would fail after the copy is made: refused here, naming them."""
+        if not creating:
+            return
+        declared = _declared(spec.extra_specs)
+        want_rc = (cinder.resolve_policy(spec.extra_specs, kind=KIND, resource=spec.name)
+                   .replica_count if "replica_count" in declared else None)
+        size = rc = None
+        what = ""
+        field = "clone_of" if spec.clone_of else "snapshot_id"
+        if getattr(spec, field) and field not in pending:
+            if spec.clone_of:
+                tenant, leaf = parse_volume_id(ctx, spec.clone_of, field="clone_of")
+                what = f"source volume {spec.clone_of}"
+            else:
+                from datera_iac.resources.snapshot import split_snapshot_id
+
+                tenant, leaf, _ts = split_snapshot_id(ctx, spec.snapshot_id or "")
+                what = f"the volume of snapshot {spec.snapshot_id}"
+            try:
+                ai = ctx.client.get(_ai_url(leaf, field=field), tenant=tenant)
+            except NotFound:
+                raise InputError(f"{what} does not exist", kind=KIND, field=field,
+                                 resource=spec.name,
+                                 fix=f"point {field} at an existing object's id") from None
+            _, vol = _first_si_vol(ai)
+            if vol is not None:
+                rc = int(vol.get("replica_count") or 0) or None
+                # a snapshot's copy has the snapshot's size, which the DSP does not show
+                size = (int(vol.get("size") or 0) or None) if spec.clone_of else None
+        src = related.get("clone_of") or related.get("snapshot_id")
+        if isinstance(src, VolumeSpec):  # the source is declared alongside: its planned values
+            what = what or f"source volume {src.name}"
+            if "clone_of" in related:
+                size = max(size or 0, src.size)
+            if "replica_count" in _declared(src.extra_specs):
+                src_rc = cinder.resolve_policy(src.extra_specs, kind=KIND,
+                                               resource=src.name).replica_count
+                rc = max(rc or 0, src_rc)
+        if size is not None and spec.size < size:
+            raise InputError(
+                f"a clone cannot be smaller than its source: {what} is {size} GiB, the "
+                f"clone declares {spec.size} GiB", kind=KIND, field="size", resource=spec.name,
+                fix=f"declare size >= {size} (a volume only grows)")
+        if want_rc is not None and rc is not None and want_rc < rc:
+            raise InputError(
+                f"DF:replica_count {want_rc} is lower than the {rc} replicas of {what}, which "
+                "the copy starts with (the DSP only raises a replica count)", kind=KIND,
+                field="extra_specs.DF:replica_count", resource=spec.name,
+                fix=f"declare DF:replica_count >= {rc}, or leave it out")
 
     # ---- read ----------------------------------------------------------------------------
 
