@@ -88,7 +88,7 @@ def bench_preview(sim: SimProcess, n: int) -> dict[str, float]:
     first = runs[0][0]
     t_prev, cpu_prev, used = sorted(runs, key=lambda r: r[0])[1]
     assert not plan.changes, [s.name for s in plan.changes][:5]
-    state_bytes = sum(p.stat().st_size for p in (d / ".datera-iac").glob("*.json"))
+    state_bytes = sum(p.stat().st_size for p in (d / ".datera-iac").rglob("*.json"))
     c1 = sim.counters()
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),

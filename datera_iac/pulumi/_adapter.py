@@ -19,6 +19,7 @@ from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
 from datera_iac.resources.base import Context, Kind, Observed, Timeouts
+from datera_iac.resources.batching import ReadBatcher
 from datera_iac.resources.plan import declared_since, plan_change
 
 __all__ = [
@@ -81,6 +82,9 @@ class ResourceAdapter:
 
     def __init__(self, kind: Kind[Any, Any]) -> None:
         self.kind = kind
+        #: concurrent refreshes (``pulumi refresh``, ``up --refresh``) share bulk reads and,
+        #: through the provider's SharedListings, one listing per refresh wave
+        self.batcher = ReadBatcher(kind) if kind.has_bulk_read else None
         self.props = kind_props(kind)
         self._by_name = {p.name: p for p in self.props.inputs}
         self._outputs_by_name = {p.name: p for p in self.props.outputs}
@@ -394,7 +398,11 @@ class ResourceAdapter:
                 known = self.old_spec(inputs or props)
             except InputError:
                 known = None
-            obs = self.kind.read_known(ctx, id, known)
+            full = getattr(ctx.config, "refresh", "fast") == "full"  # see the engine's refresh
+            if self.batcher is not None and not full:
+                obs = self.batcher.read(ctx, id, known)
+            else:
+                obs = self.kind.read_known(ctx, id, known)
             if obs is None:
                 return None
         secret = self._secret_names(props, inputs)

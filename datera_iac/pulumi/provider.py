@@ -33,6 +33,7 @@ from datera_iac import errors
 from datera_iac.pulumi import _codec
 from datera_iac.pulumi._adapter import ResourceAdapter, urn_name, urn_type, with_timeout
 from datera_iac.resources.base import Context, Kind
+from datera_iac.resources.batching import SharedListings
 
 __all__ = ["DateraProvider", "ContextFactory", "default_context_factory", "serve", "main"]
 
@@ -128,6 +129,12 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
                 functions = all_functions()
         self._functions = dict(functions or {})
         self._adapters = {token: ResourceAdapter(k) for token, k in kinds.items()}
+        #: one refresh wave's list calls, shared by every kind's read batcher; dropped
+        #: around each write (datera_iac.resources.batching)
+        self.listings = SharedListings()
+        for a in self._adapters.values():
+            if a.batcher is not None:
+                a.batcher.listings = self.listings
         self._context_factory = context_factory
         self._version = version or plugin_version()
         self._config: dict[str, Any] | None = None
@@ -324,7 +331,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return pb.CreateResponse(id="", properties=_codec.encode(adapter.preview_create(news)))
         ctx = with_timeout(self._context(), "create", request.timeout)
-        rid, state = adapter.create(ctx, request.urn, news)
+        with self.listings.writing():
+            rid, state = adapter.create(ctx, request.urn, news)
         return pb.CreateResponse(id=rid, properties=_codec.encode(state))
 
     @_rpc
@@ -348,15 +356,17 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return pb.UpdateResponse(properties=_codec.encode(adapter.preview_update(olds, news)))
         ctx = with_timeout(self._context(), "update", request.timeout)
-        state = adapter.update(ctx, request.urn, request.id, olds, news,
-                               old_inputs=_codec.decode(request.old_inputs))
+        with self.listings.writing():
+            state = adapter.update(ctx, request.urn, request.id, olds, news,
+                                   old_inputs=_codec.decode(request.old_inputs))
         return pb.UpdateResponse(properties=_codec.encode(state))
 
     @_rpc
     def Delete(self, request: pb.DeleteRequest, context: Any) -> empty_pb2.Empty:
         adapter = self._adapter(request)
         ctx = with_timeout(self._context(), "delete", request.timeout)
-        adapter.delete(ctx, request.id)
+        with self.listings.writing():
+            adapter.delete(ctx, request.id)
         return empty_pb2.Empty()
 
     # ---- functions ---------------------------------------------------------------------------

@@ -243,3 +243,38 @@ def test_removed_df_key_is_reset(plugin, sim, dsp):
     state = plain(rpc.update(V, "qos", vid, state, news, old_inputs=inputs).properties)
     assert policy() == {}
     assert rpc.diff(V, "qos", vid, state, news, old_inputs=news).changes == pb.DiffResponse.DIFF_NONE
+
+
+def test_a_refresh_wave_lists_the_tenant_once(plugin, sim):
+    """`pulumi refresh` reads every resource with its own Read, a few at a time: 30 volumes
+    read by 4 workers one after another make ONE list call (the provider's read batches
+    share the wave's listing), with the same answers as before; a write through the
+    provider drops the listing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rpc, _ = plugin
+    configure(rpc, sim)
+    made = {}
+    for i in range(30):
+        n = f"wave-{i:02d}"
+        inputs = plain(rpc.check(V, n, {"size": 1}).inputs)
+        made[n] = (rpc.create(V, n, inputs), inputs)
+
+    def refresh():
+        before = dict(sim.counters())
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda n: rpc.read(V, n, made[n][0].id,
+                                                   plain(made[n][0].properties), made[n][1]),
+                                made))
+        used = {k: v - before.get(k, 0) for k, v in sim.counters().items()
+                if v != before.get(k, 0)}
+        return got, used
+
+    got, used = refresh()
+    assert [g.id for g in got] == [m.id for m, _ in made.values()]
+    assert [plain(g.inputs)["size"] for g in got] == [1] * 30
+    assert used == {"GET /v2.2/app_instances": 1}, used
+    rpc.delete(V, "wave-00", made["wave-00"][0].id, plain(made["wave-00"][0].properties))
+    got, used = refresh()
+    assert got[0].id == "" and all(g.id for g in got[1:])  # the delete is seen
+    assert used.get("GET /v2.2/app_instances") == 1, used
