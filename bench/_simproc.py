@@ -3,6 +3,9 @@
 ``SimProcess()`` runs ``datera-iac dsp serve --no-https`` on a free port on 127.0.0.1 and
 talks to it through its ``/_sim`` admin API (counters, reset, faults); ``stop()`` ends it by
 PID. Used by bench_engine, bench_terraform, bench_client and profile_apply.
+``SimProcess(data_dir=D)`` keeps the store in SQLite under D, so ``kill()`` (SIGKILL, a DSP
+that dies) then ``restart()`` (same port, same data) brings the same DSP back (hostile_dsp,
+tests/fault/test_dsp_dies.py).
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ def free_port() -> int:
 class SimProcess:
     """``datera-iac dsp serve`` in a child process, driven through its /_sim admin API."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: str | Path | None = None, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--no-https",
-             "--http-port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.argv = [sys.executable, "-m", "datera_iac.cli", "dsp", "serve", "--no-https",
+                     "--http-port", str(self.port), *args]
+        if data_dir is not None:
+            self.argv += ["--data", str(data_dir)]
+        self._start()
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -69,6 +76,15 @@ class SimProcess:
         """CPU time (user + system) the simulator process has used so far."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def kill(self) -> None:
+        """SIGKILL: the DSP dies mid-request (what SQLite committed survives)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Start again on the same port (with ``data_dir``: the same store)."""
+        self._start()
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -47,6 +47,7 @@ ITEMS = [
     ("secret_flow", "Secrets via refs"),
     ("files", "File modes/keys"),
     ("plan_checks", "Plan-time checks"),
+    ("dsp_dies", "DSP dies mid-run"),
 ]
 
 #: test module -> item(s) it proves (for outcomes of tests that recorded no figure)
@@ -55,7 +56,7 @@ MODULE_ITEMS = {
     "test_fuzz_specs": "fuzz_specs", "test_secrets": "secrets", "test_tls": "tls",
     "test_tenancy": "tenancy", "test_injection": "injection",
     "test_hostile_stacks": "hostile_stacks", "test_secret_flow": "secret_flow",
-    "test_files_and_keys": "files", "test_plan_checks": "plan_checks",
+    "test_files_and_keys": "files", "test_plan_checks": "plan_checks", "test_dsp_dies": "dsp_dies",
 }
 ENGINE_FAULT_ITEMS = {"storm": "503_storm", "lost": "lost_responses", "expiry": "key_expiry"}
 
@@ -233,6 +234,12 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
     if item == "plan_checks":
         return "; ".join(f"{r['case']}: refused at plan (located={r['located']}), requests {r['requests']}"
                          for r in recs)
+    if item == "dsp_dies":
+        return "; ".join(
+            f"{r['front_end']}: {r['volumes']} volumes, DSP SIGKILLed after {r['killed_after_posts']} "
+            f"POSTs -> run ended {r['seconds']} s later, the error said {r['errors']} time(s); "
+            f"re-run: twins {r['twins']}, phantoms {r['phantoms']}, orphans {r['orphans']}, "
+            f"missing {r['missing']}" for r in recs)
     if item == "files":
         return "; ".join(f"{r['case']}: {r['files']} files, {r['dirs']} dirs, not owner-only {r['loose']}"
                          for r in recs)
@@ -279,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
 
     foreign = measure(1 if args.quick else 3)
     print(report(foreign))
+    # ---- a failing or hostile DSP (issue #17): bench/hostile_dsp.py, hard time limits each
+    from hostile_dsp import report as hostile_report
+
+    print("A failing or hostile DSP (bench/hostile_dsp.py)")
+    for line in hostile_report(1 if args.quick else 5, 50 if args.quick else 200):
+        print("  " + line)
+        ok = ok and not line.startswith("FAILED")
     if args.json:
         print(json.dumps({"figures": by_item, "outcomes": results, "foreign": foreign},
                          indent=1, default=str))

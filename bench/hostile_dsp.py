@@ -7,17 +7,20 @@
   and streamed chunked without one);
 * slow drip (a byte every 0.3 s) with request_timeout=2: how long the call lasts;
 * unreachable endpoint (connection refused) at the default options: time to the one error;
-* the simulator killed (SIGKILL) mid-``up`` of 200 volumes (20 ms latency, parallelism 10):
-  time from the kill to the end of the run, against datera_503_timeout.
+* the simulator killed (SIGKILL) mid-``up`` of 200 volumes (20 ms latency, `datera-iac up`
+  in a child process): time from the kill to the end of the run, against datera_503_timeout;
+  tracebacks, the lock, what the state holds against what the DSP made (the same DSP
+  restarted from its data dir), and a re-run: twins, phantoms, orphans.
 
-Usage: python bench/hostile_dsp.py [--trials 5]   (also run by bench/fault_report.py)
+Every case has a hard time limit: one that hangs is reported as such, never waited for.
+
+Usage: python bench/hostile_dsp.py [--trials 5] [--volumes 200]   (also run by bench/fault_report.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +28,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,64 +199,143 @@ def unreachable() -> str:
             f"next call failed in {second * 1000:.1f} ms (breaker open)")
 
 
-def killed_mid_up(n: int = 200) -> str:
-    from _simproc import SimProcess
-    from bench_engine import stack, workspace
+def _up(stack: Path, url: str, out: Path) -> subprocess.Popen[bytes]:
+    """``datera-iac up --yes`` on ``stack`` in a child process (its output to ``out``.*)."""
+    env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": "password",
+           "DATERA_ENDPOINT": url, "PYTHONPATH": str(ROOT)}
+    env.pop("DATERA_SAN_IP", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "datera_iac.cli", "up", "--yes", "-f", str(stack), "--no-color"],
+        cwd=stack.parent, env=env, stdout=out.with_suffix(".out").open("wb"),
+        stderr=out.with_suffix(".err").open("wb"))
 
-    sim = SimProcess()
+
+def _dsp_ids(url: str) -> list[tuple[str, str]]:
+    """(id, name) of every app_instance on the DSP at ``url``."""
+    c = _client(url, san_login="admin", san_password="password")
+    try:
+        return [(a["id"], a["name"]) for a in c.list("/app_instances", tenant="/root")]
+    finally:
+        c.close()
+
+
+def _state_ids(stack: Path, url: str) -> tuple[set[str], set[str]]:
+    """(app_instance ids of the Volumes in the state, names of the pending creates: intents
+    journaled before the call, which the next run resolves by name)."""
+    from datera_iac.engine.core import Workspace
+
+    ws = Workspace(stack_file=stack, endpoint=url, embedded=False)
+    try:
+        st = ws.load_state()
+    finally:
+        ws.close()
+    return ({r.id.rsplit("/", 1)[1] for r in st.resources.values() if r.type.endswith("Volume")},
+            {str(p.spec.get("name")) for p in st.pending.values()})
+
+
+def killed_mid_up(n: int = 200) -> str:
+    """The simulator (SQLite data dir) SIGKILLed after n/4 volume POSTs of ``up``; the up
+    must end within one datera_503_timeout window (hard limit: that window + 30 s, then it
+    is killed and reported). Then the same DSP comes back and ``up`` runs again."""
+    from _simproc import SimProcess
+    from bench_engine import stack as stack_text
+
+    cfg = DateraConfig.from_mapping({"endpoint": "http://127.0.0.1:1", "san_login": "a",
+                                     "san_password": "p"}, env={})
     d = Path(tempfile.mkdtemp(prefix="hostile-kill-"))
-    f = d / "Pulumi.yaml"
-    f.write_text(stack(n, tenant=False))
-    sim.faults(latency_ms=20)
-    result: dict[str, object] = {}
+    sim = SimProcess(d / "dsp")
+    try:
+        sim.faults(latency_ms=20)
+        (d / "work").mkdir()
+        f = d / "work" / "Pulumi.yaml"
+        f.write_text(stack_text(n, tenant=False))
+        proc = _up(f, sim.url, d / "up1")
+        deadline = time.monotonic() + 120
+        while sim.counters().get("POST /v2.2/app_instances", 0) < n // 4:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                return (f"FAILED to measure: the up ended (rc {proc.returncode}) or stalled "
+                        f"before {n // 4} POSTs")
+            time.sleep(0.01)
+        sim.kill()
+        killed = time.monotonic()
+        try:
+            rc = proc.wait(cfg.datera_503_timeout + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = None
+        took = time.monotonic() - killed
+        err = (d / "up1.err").read_text(errors="replace") + (d / "up1.out").read_text(errors="replace")
+        tracebacks = err.count("Traceback")
+        lock = list((f.parent / ".datera-iac").rglob("*.lock"))
+        held = sum(1 for p in lock if p.stat().st_size)  # unlock() truncates the holder
+        in_state, pending = _state_ids(f, sim.url)
+        sim.restart()
+        made = _dsp_ids(sim.url)
+        on_dsp = {i for i, _ in made}
+        phantoms = len(in_state - on_dsp)
+        not_recorded = [nm for i, nm in made if i not in in_state]
+        lost = [nm for nm in not_recorded if nm not in pending]
+        proc2 = _up(f, sim.url, d / "up2")
+        try:
+            rc2 = proc2.wait(300)
+        except subprocess.TimeoutExpired:
+            proc2.kill()
+            rc2 = None
+        after = _dsp_ids(sim.url)
+        names = [nm for _, nm in after]
+        in_state2, pending2 = _state_ids(f, sim.url)
+        ids2 = {i for i, _ in after}
+        said = err.count("cannot reach the DSP")
+        ended = (f"ended {took:.1f} s after the kill" if rc is not None else
+                 f"did NOT end within {cfg.datera_503_timeout + 30:g} s (killed)")
+        return (f"simulator SIGKILLed after {n // 4} of {n} volume POSTs: the up {ended} "
+                f"(rc {rc}; datera_503_timeout={cfg.datera_503_timeout:g} s, "
+                f"unreachable_timeout={cfg.unreachable_timeout:g} s), {tracebacks} tracebacks, "
+                f"the 'DSP unreachable' error printed {said} times (stdout + stderr), locks still "
+                f"held {held}; state: {len(in_state)} volumes + {len(pending)} pending create "
+                f"intents, the DSP had {len(on_dsp)} ({phantoms} phantoms; "
+                f"{len(not_recorded)} made in flight, {len(not_recorded) - len(lost)} of them "
+                f"under a pending intent, {len(lost)} lost); re-run rc {rc2}: "
+                f"{len(set(names))} of {n} volumes, twins {len(names) - len(set(names))}, "
+                f"phantoms {len(in_state2 - ids2)}, orphans {len(ids2 - in_state2)}, "
+                f"pending {len(pending2)}")
+    finally:
+        sim.stop()
+
+
+def _limited(fn: Callable[[], str], limit: float) -> str:
+    """``fn()`` with a hard time limit: a case that hangs is reported, not waited for."""
+    box: list[str] = []
 
     def run() -> None:
         try:
-            with workspace(f, sim) as ws:
-                plan, res = ws.up(quiet=True)
-                result["ok"] = bool(res is not None and res.ok)
-                result["failures"] = len(res.failures) if res is not None else None
-        except Exception as e:  # noqa: BLE001 - reported
-            result["error"] = f"{type(e).__name__}: {str(e)[:120]}"
-        result["end"] = time.monotonic()
-
-    th = threading.Thread(target=run)
-    th.start()
-    while sim.counters().get("POST /v2.2/app_instances", 0) < n // 4:
-        time.sleep(0.01)
-    sim.proc.send_signal(signal.SIGKILL)
-    killed = time.monotonic()
-    th.join(600)
-    sim.proc.wait(10)
-    took = float(result.get("end", time.monotonic())) - killed  # type: ignore[arg-type]
-    state = list((d / ".datera-iac").glob("*.json")) if (d / ".datera-iac").exists() else []
-    lock = list((d / ".datera-iac").glob("*.lock*")) if (d / ".datera-iac").exists() else []
-    cfg = DateraConfig.from_mapping({"endpoint": "http://127.0.0.1:1", "san_login": "a",
-                                     "san_password": "p"}, env={})
-    return (f"simulator SIGKILLed after {n // 4} of {n} creates: the up ended {took:.1f} s "
-            f"after the kill (datera_503_timeout={cfg.datera_503_timeout:g} s; "
-            f"unreachable_timeout={cfg.unreachable_timeout:g} s); "
-            f"{result.get('failures', result.get('error'))} failed operations, state files "
-            f"{len(state)}, lock files left {len(lock)}")
-
-
-def report(trials: int) -> list[str]:
-    lines = []
-    for fn in (lambda: malformed(trials), body_cap, slow_drip, unreachable, killed_mid_up):
-        try:
-            lines.append(fn())
+            box.append(fn())
         except Exception as e:  # noqa: BLE001 - a figure that could not be measured
-            lines.append(f"FAILED to measure: {type(e).__name__}: {e}")
-    return lines
+            box.append(f"FAILED to measure: {type(e).__name__}: {e}")
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    th.join(limit)
+    return box[0] if box else f"FAILED to measure: no result within {limit:g} s"
+
+
+def report(trials: int, kill_volumes: int = 200) -> list[str]:
+    cases: list[tuple[Callable[[], str], float]] = [
+        (lambda: malformed(trials), 60 + 10 * trials), (body_cap, 300), (slow_drip, 30),
+        (unreachable, 30), (lambda: killed_mid_up(kill_volumes), 600)]
+    return [_limited(fn, limit) for fn, limit in cases]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--volumes", type=int, default=200, help="volumes of the killed up")
     args = ap.parse_args(argv)
     print("A failing or hostile DSP (issue #17 items 1-4)")
-    for line in report(args.trials):
+    for line in report(args.trials, args.volumes):
         print("  " + line)
     return 0
 

@@ -488,6 +488,12 @@ class DspClient:
                     elif sent and method == "DELETE":
                         outcome_unknown = True
                     delay = self._next_delay(CONNECTION, attempt, started)
+                    since = self._unreachable_since
+                    if delay is not None and e.unreachable and since is not None:
+                        # the next try lands when the unreachable window ends, not a whole
+                        # backoff step after it: the breaker opens on time
+                        window = since + min(self.retry.unreachable, self.retry.timeout)
+                        delay = min(delay, max(window - self._clock.monotonic(), 0.01))
                     if delay is None:
                         unknown = (
                             "; the request may have been applied: look it up before retrying"

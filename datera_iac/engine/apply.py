@@ -49,7 +49,7 @@ from datera_iac.engine.state import (
     mask_spec,
     sensitive_names,
 )
-from datera_iac.errors import Conflict, DateraIacError, StateError
+from datera_iac.errors import Conflict, DateraIacError, StateError, Unreachable
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
 
 __all__ = ["Applier", "ApplyResult", "Failure", "Progress", "StateStore", "state_entry"]
@@ -139,6 +139,7 @@ class Failure:
     name: str
     action: str
     message: str
+    unreachable: bool = False
 
 
 @attrs.define
@@ -148,10 +149,14 @@ class ApplyResult:
     skipped: list[str] = attrs.field(factory=list)
     outputs: dict[str, Any] = attrs.field(factory=dict)
     elapsed: float = 0.0
+    #: the client's one "DSP unreachable" error, once its breaker opened: no step started
+    #: after it (they are in ``not_started``), failures it caused carry ``unreachable``
+    unreachable: str | None = None
+    not_started: list[str] = attrs.field(factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.skipped
+        return not self.failures and not self.skipped and not self.not_started
 
 
 class Progress:
@@ -172,6 +177,7 @@ class Progress:
         self._mu = threading.Lock()
         self._last = 0.0
         self.start_time = time.monotonic()
+        self._unreachable_said = False
 
     def started(self, step: Step) -> None:
         with self._mu:
@@ -187,6 +193,11 @@ class Progress:
             if self.quiet:
                 return
             label = f"{step.kind} {step.name}"
+            if error and _UNREACHABLE in error:
+                # the client's breaker fails every call with the same message: print it once
+                if self._unreachable_said:
+                    error = "interrupted, the DSP is unreachable (as above)"
+                self._unreachable_said = True
             if error:
                 line = f"  ! {label}: {step.action} failed: {error}"
             else:
@@ -258,6 +269,13 @@ class _Intent:
     props: Any
     sent: Any  # the spec as declared
     spec: Any  # the spec sent: ``sent`` with the create token the intent recorded
+
+
+_UNREACHABLE = "DSP unreachable:"
+
+
+def _unreachable(e: BaseException) -> bool:
+    return isinstance(e, Unreachable) or isinstance(e.__cause__, Unreachable)
 
 
 def _message(e: BaseException) -> str:
@@ -351,9 +369,13 @@ class Applier:
         # a waiter on every running future per call - a quarter of this thread's CPU.
         done: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
 
+        finished_keys: set[tuple[str, str | None]] = set()
+        cancelled: list[str] = []
+
         def finish(key: tuple[str, str | None]) -> None:
             nonlocal finished_count
             finished_count += 1
+            finished_keys.add(key)
             if key[1] is not None:
                 return  # a deposed object: nothing depends on it
             for k in dependents.get(key[0], ()):
@@ -363,7 +385,19 @@ class Applier:
 
         try:
             while finished_count < len(keys):
-                while ready and len(running) < depth:
+                if self.result.unreachable is not None:
+                    # the DSP is judged unreachable: start nothing more (every call would
+                    # fail at once); what is queued in the pool is cancelled, what runs ends
+                    for fut in [f for f in running if f.cancel()]:
+                        running.pop(fut)
+                        intent = submitted.pop(fut, None)
+                        if intent is not None:
+                            cancelled.append(intent.op_id)  # cleared below
+                    if not running:
+                        self.result.not_started += [by_key[k].name for k in keys
+                                                    if k not in finished_keys]
+                        break
+                while ready and len(running) < depth and self.result.unreachable is None:
                     key = ready.popleft()
                     s = by_key[key]
                     if deps[key] & failed:
@@ -385,13 +419,15 @@ class Applier:
                         fut.add_done_callback(done.put)
                         if intent is not None:
                             submitted[fut] = intent
-                if len(announced) <= self.parallel // 2 and ready:
+                if len(announced) <= self.parallel // 2 and ready and self.result.unreachable is None:
                     self._announce(ready, by_key, announced, self.parallel)
                 if not running:
                     if not ready and finished_count < len(keys):
                         raise StateError("internal error: apply graph stalled")  # pragma: no cover
                     continue
                 for fut in _wait_any(done):
+                    if fut.cancelled():
+                        continue  # not started (the DSP is unreachable): handled above
                     key = running.pop(fut)
                     submitted.pop(fut, None)
                     s = by_key[key]
@@ -399,7 +435,10 @@ class Applier:
                     if err is not None:
                         failed.add(s.name)
                         action = "update" if s.action == "same" else s.action
-                        self.result.failures.append(Failure(s.name, action, _message(err)))
+                        gone = _unreachable(err)
+                        if gone and self.result.unreachable is None:
+                            self.result.unreachable = _message(err)
+                        self.result.failures.append(Failure(s.name, action, _message(err), gone))
                     elif (action := fut.result()) is not None:
                         self.result.done[action] = self.result.done.get(action, 0) + 1
                         if key[1] is None and action != "forget":
@@ -411,7 +450,7 @@ class Applier:
             # the interrupt - and the intents of the creates that never started are cleared.
             unstarted = [submitted[f].op_id for f in list(running)
                          if f.cancel() and f in submitted]
-            unstarted += [i.op_id for i in announced.values()]
+            unstarted += [i.op_id for i in announced.values()] + cancelled
             if unstarted:
                 self.store.commit({"pending_clear": unstarted})
         return failed

@@ -231,6 +231,15 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
     return "\n".join(lines)
 
 
+def _some(names: list[str], shown: int = 10) -> str:
+    """``n (a, b, ... and 12 more)``: a count with the first names."""
+    if not names:
+        return "0"
+    head = ", ".join(sorted(names)[:shown])
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} ({head}{more})"
+
+
 def render_result(result: Any, outputs: dict[str, Any], *, color: bool = False) -> str:
     """The end of ``up`` / ``destroy``: counts, every failure, skipped resources, outputs."""
     lines = []
@@ -244,8 +253,17 @@ def render_result(result: Any, outputs: dict[str, Any], *, color: bool = False) 
                             bold=True))
     else:
         lines.append(f"Done in {result.elapsed:.1f}s: {done or 'nothing to do'}.")
+    unreachable = getattr(result, "unreachable", None)
     for f in result.failures:
-        lines.append(_style(f"  {f.name} ({f.action}): {f.message}", "red", color))
+        if not getattr(f, "unreachable", False):
+            lines.append(_style(f"  {f.name} ({f.action}): {f.message}", "red", color))
+    if unreachable:
+        # one error for every operation the client's breaker failed, and those not started
+        cut = [f.name for f in result.failures if f.unreachable]
+        lines.append(_style(f"  {unreachable}", "red", color))
+        lines.append(f"  Interrupted by it: {_some(cut)}; not started: "
+                     f"{_some(result.not_started)}. What was done is in the state: run again "
+                     f"once the DSP is back.")
     if result.skipped:
         lines.append(f"Skipped because a dependency failed: {', '.join(sorted(result.skipped))}")
     if outputs:

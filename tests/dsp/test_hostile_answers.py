@@ -238,6 +238,19 @@ def test_unreachable_at_defaults_within_ten_seconds() -> None:
     assert time.monotonic() - t <= 10
 
 
+def test_the_breaker_opens_when_the_unreachable_window_ends() -> None:
+    """The backoff does not overshoot unreachable_timeout: with 4 s, the steps 0.25, 0.5,
+    1, 2 s end at 3.75 s and the next (4 s) used to land at 7.75 s; the last wait is cut
+    to the window's end, so the one error comes at about 4 s."""
+    c = client(f"http://127.0.0.1:{_closed_port()}", datera_503_timeout=120,
+               datera_503_interval=5, unreachable_timeout=4)  # the default backoff
+    t = time.monotonic()
+    with pytest.raises(Unreachable):
+        c.get("/system")
+    took = time.monotonic() - t
+    assert 3.9 <= took < 5.5, took
+
+
 def test_a_reachable_answer_closes_the_breaker(raw: Any) -> None:
     """After unreachable_timeout one call may try again; a DSP back up is used again."""
     port = _closed_port()

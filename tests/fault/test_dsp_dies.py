@@ -1,0 +1,142 @@
+"""The DSP dies mid-run (issue #17 item 4): a simulator process that keeps its store in
+SQLite is SIGKILLed while a front end creates volumes. The run must end quickly (the
+client's breaker: ``unreachable_timeout``, 5 s, not ``datera_503_timeout`` per queued
+operation) with one "DSP unreachable" error and no traceback, release its lock, and keep in
+its state what was done: once the same DSP is back (restarted from its data dir), no id in
+the state is missing on the DSP (phantom), every volume the DSP made is in the state or
+under a pending intent, and a re-run converges with 0 twins and 0 orphans.
+
+Before, each queued operation waited out its own timeout: 30 volumes took 30 s to fail at a
+5 s timeout, 100 volumes were still running at 170 s, and each printed its own error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datera_iac.config import DateraConfig
+from datera_iac.dsp import DspClient
+from datera_iac.engine.core import Workspace
+from tests.fault.conftest import REPO, wait_until
+
+sys.path.insert(0, str(REPO / "bench"))
+from _simproc import SimProcess  # noqa: E402
+
+N = 40
+KILL_AT = 10
+#: the run must end this long after the kill (unreachable_timeout is 5 s at the defaults;
+#: the rest is slack for a loaded machine). datera_503_timeout is 120 s.
+ENDS_WITHIN = 30.0
+FULL_ERROR = "cannot reach the DSP"
+
+
+@pytest.fixture
+def dying_sim(tmp_path: Path) -> Iterator[SimProcess]:
+    """A simulator process with a data dir; ``kill()`` / ``restart()`` it."""
+    sim = SimProcess(tmp_path / "dsp-data")
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def dsp_volumes(url: str) -> list[dict[str, Any]]:
+    c = DspClient(DateraConfig.from_mapping(
+        {"endpoint": url, "san_login": "admin", "san_password": "password"}, use_env=False))
+    try:
+        return list(c.list("/app_instances", tenant="/root"))
+    finally:
+        c.close()
+
+
+def kill_when(sim: SimProcess, posts: int, proc: subprocess.Popen[Any]) -> float:
+    """SIGKILL the simulator once it has served ``posts`` volume POSTs; the kill's time."""
+    wait_until(lambda: proc.poll() is not None
+               or sim.counters().get("POST /v2.2/app_instances", 0) >= posts, 120,
+               f"{posts} volume POSTs")
+    assert proc.poll() is None, "the run ended before the DSP was killed"
+    sim.kill()
+    return time.monotonic()
+
+
+def converged(volumes: list[dict[str, Any]], state_ids: set[str], n: int, prefix: str) -> dict[str, int]:
+    names = Counter(a["name"] for a in volumes)
+    ids = {a["id"] for a in volumes}
+    return {"twins": sum(c - 1 for c in names.values()),
+            "missing": len({f"{prefix}-{i:03d}" for i in range(n)} - set(names)),
+            "phantoms": len(state_ids - ids), "orphans": len(ids - state_ids)}
+
+
+# ---- the engine -------------------------------------------------------------------------
+
+
+def _stack(n: int) -> str:
+    lines = ["name: dies", "runtime: yaml", "resources:"]
+    for i in range(n):
+        lines += [f"  v{i:03d}:", "    type: datera:index:Volume", "    properties:",
+                  f"      name: dies-{i:03d}", "      size: 1"]
+    return "\n".join(lines) + "\n"
+
+
+def _engine_up(stack: Path, url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": "password",
+           "DATERA_ENDPOINT": url}
+    env.pop("DATERA_SAN_IP", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "datera_iac.cli", "up", "--yes", "-f", str(stack), "--no-color"],
+        cwd=stack.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _engine_state(stack: Path, url: str) -> tuple[set[str], set[str]]:
+    """(volume ids in the state, names under a pending create intent)."""
+    ws = Workspace(stack_file=stack, endpoint=url, embedded=False)
+    try:
+        st = ws.load_state()
+    finally:
+        ws.close()
+    return ({r.id.rsplit("/", 1)[1] for r in st.resources.values() if r.type.endswith("Volume")},
+            {str(p.spec.get("name")) for p in st.pending.values()})
+
+
+def test_engine_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figure: Any) -> None:
+    sim = dying_sim
+    sim.faults(latency_ms=20)
+    (tmp_path / "w").mkdir()
+    stack = tmp_path / "w" / "Pulumi.yaml"
+    stack.write_text(_stack(N))
+    proc = _engine_up(stack, sim.url)
+    killed = kill_when(sim, KILL_AT, proc)
+    out, err = proc.communicate(timeout=150)
+    took = time.monotonic() - killed
+    assert proc.returncode == 1, (proc.returncode, err[-3000:])
+    assert "Traceback" not in out + err, err[-5000:]
+    # one error, said once live (stderr) and once in the summary (stdout)
+    assert err.count(FULL_ERROR) == 1 and out.count(FULL_ERROR) == 1, (out[-3000:], err[-3000:])
+    assert "DSP unreachable" in out and "not started:" in out, out[-3000:]
+    locks = list((stack.parent / ".datera-iac").rglob("*.lock"))
+    assert locks and all(p.stat().st_size == 0 for p in locks), "the lock was not released"
+    in_state, pending = _engine_state(stack, sim.url)
+    sim.restart()
+    made = dsp_volumes(sim.url)
+    phantoms = in_state - {a["id"] for a in made}
+    lost = [a["name"] for a in made if a["id"] not in in_state and a["name"] not in pending]
+    assert not phantoms and not lost, (phantoms, lost)
+    again = _engine_up(stack, sim.url)
+    out2, err2 = again.communicate(timeout=300)
+    assert again.returncode == 0, err2[-3000:]
+    in_state2, pending2 = _engine_state(stack, sim.url)
+    verdict = converged(dsp_volumes(sim.url), in_state2, N, "dies")
+    figure("dsp_dies", front_end="engine", volumes=N, killed_after_posts=KILL_AT,
+           seconds=round(took, 1), errors=err.count(FULL_ERROR), recorded=len(in_state),
+           pending=len(pending), made=len(made), phantoms_before=len(phantoms), **verdict)
+    assert took < ENDS_WITHIN, f"the run ended {took:.1f} s after the DSP died"
+    assert verdict == {"twins": 0, "missing": 0, "phantoms": 0, "orphans": 0} and not pending2, verdict
