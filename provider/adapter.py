@@ -29,14 +29,22 @@ field is ``replace``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 from tf.types import Unknown
 
 from datera_iac.errors import InputError, WaitTimeout
-from datera_iac.resources.base import Context, Diff, Kind, Observed, Timeouts
+from datera_iac.resources.base import (
+    Context,
+    Dependent,
+    Diff,
+    Kind,
+    Observed,
+    Timeouts,
+    check_delete,
+)
 from datera_iac.resources.plan import plan_change, repair_of
 from provider.batching import ReadBatcher, batches
 from provider.intents import IntentJournal
@@ -465,8 +473,26 @@ class KindAdapter:
                                change.desired)
         return self.state_from(obs, planned)
 
+    def check_delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
+                     declared: Mapping[str, Any] | None = None,
+                     deleted_first: Iterable[str] = ()) -> tuple[Dependent, ...]:
+        """The kind's dependents rule (``resources.base.check_delete``) for the object in
+        ``prior``: InputError naming what its delete would take with it (a volume's
+        snapshots without ``cascade``) or be refused by (a tenant's volumes); else what
+        ``cascade`` will delete with it. ``declared``: the declaration that rules (the
+        configuration of a replacement), by default the prior state."""
+        if not prior.get(ID) or type(self.kind).dependents is Kind.dependents:
+            return ()
+        return check_delete(self.kind, contexts(self.timeouts_of(prior)), prior[ID],
+                            prior if declared is None else declared, resource=prior[ID],
+                            deleted_first=deleted_first)
+
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any]) -> None:
+        """Delete, after the dependents rule on what the DSP holds now: Terraform has
+        destroyed the configuration's dependents first, so what is left was made outside
+        it (never deleted silently with the object)."""
         if prior.get(ID):
+            self.check_delete(contexts, prior)
             self.kind.delete(contexts(self.timeouts_of(prior)), prior[ID])
 
     def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:

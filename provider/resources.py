@@ -9,6 +9,7 @@ When an update or delete fails, the prior state is returned: the object still ex
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tf.iface import (
@@ -22,7 +23,7 @@ from tf.iface import (
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
-from provider.adapter import KindAdapter, PartialCreate, PlanOutcome
+from provider.adapter import KindAdapter, PartialCreate, PlanOutcome, has_unknown
 from provider.diagnostics import report
 
 #: The declaration of the prior apply (from the plan's private state) for the update that
@@ -102,6 +103,26 @@ class KindResource(Resource):
             diags.add_warning(f"{self.adapter.kind.tf_type} {prior.get('id') if prior else ''} "
                               "needs repair", f"{outcome.repair}; this apply repairs it in place")
         return outcome
+
+    def plan_delete(self, diags: Diagnostics, prior: dict, declared: dict | None = None,
+                    deleted_first: Iterable[str] = ()) -> None:
+        """The dependents rule at plan time, for a destroy (``declared`` None: the prior
+        state rules) or a replacement (the configuration rules): an error diagnostic naming
+        what the delete would take with it (or be refused by), or a warning listing what
+        ``cascade`` deletes with it."""
+        if declared is not None:
+            declared = {k: v for k, v in declared.items() if not has_unknown(v)}
+        try:
+            going = self.adapter.check_delete(self.provider.context, prior, declared,
+                                              deleted_first)
+        except Exception as e:  # noqa: BLE001
+            self._report(diags, e, "plan", prior)
+            return
+        if going:
+            diags.add_warning(
+                f"{self.adapter.kind.tf_type} {prior.get('id')} also deletes {len(going)} "
+                "object(s) this configuration does not manage (cascade)",
+                "Deleted with it on the DSP: " + ", ".join(str(d) for d in going))
 
     def create(self, ctx: CreateContext, planned: dict) -> dict | None:
         try:

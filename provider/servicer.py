@@ -7,7 +7,9 @@ override only what it cannot express:
   without asking the resource, and decides replacement from schema flags alone. Ours hands
   prior state *and* configuration to the kind adapter, so defaults, "unset keeps the prior
   value", plan-time refusals (a shrink) and value-dependent replacement all come from the
-  core's ``diff``; a destroy plan is passed through.
+  core's ``diff``.
+* ``GetProviderSchema`` announces ``plan_destroy``, and a destroy plan asks the kind what
+  the delete would take with it (a volume's snapshots, a tenant's volumes).
 * ``UpgradeResourceState`` fits a stored state to the current schema (attributes a kind
   dropped are removed, new ones start null) instead of passing it through.
 * every lifecycle RPC is guarded: an exception that escaped a resource becomes an error
@@ -42,7 +44,7 @@ from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dyn
 
 from provider._protocol import write_only_allowed
 from provider.diagnostics import report
-from provider.resources import APPLY_LAST
+from provider.resources import APPLY_LAST, KindResource
 
 __all__ = ["Servicer", "decode_unknowns"]
 
@@ -129,9 +131,13 @@ class Servicer(ProviderServicer):
     def GetProviderSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
         """``tf``'s schema, saying that Terraform may cache it: Terraform launches the
         provider 2-3 times per command, and with ``get_provider_schema_optional`` only the
-        first launch is asked for the schema (the others skip the call)."""
+        first launch is asked for the schema (the others skip the call). It also announces
+        ``plan_destroy`` (``tf`` says so only in GetMetadata): Terraform then plans each
+        destroy with the provider, which refuses one that would take objects with it that
+        the configuration does not destroy first (issue 16)."""
         response = super().GetProviderSchema(request, context)
         response.server_capabilities.get_provider_schema_optional = True
+        response.server_capabilities.plan_destroy = True
         return response
 
     @_guard(pb.PlanResourceChange.Response)
@@ -145,13 +151,23 @@ class Servicer(ProviderServicer):
         _, config = _decode_state(diags, attrs_, blocks, request.config)
         if diags.has_errors():
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
-        if proposed is None:  # destroy: nothing to decide
-            return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
         inst = self.app.new_resource(self._get_res_cls(type_name))
+        if proposed is None:  # destroy: only what the delete would take with it
+            if prior is not None and isinstance(inst, KindResource):
+                # Terraform plans a destroy after those of the objects depending on it (a
+                # volume after its snapshots): theirs are deleted first, not with it
+                planned = self.__dict__.setdefault("_planned_deletes", set())
+                inst.plan_delete(diags, prior, deleted_first=set(planned))
+                if prior.get("id"):
+                    planned.add(prior["id"])
+            return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state,
+                                                  diagnostics=diags.to_pb())
         last = _private(request.prior_private).get("declared") if prior is not None else None
         outcome = inst.plan_change(diags, prior, config or {}, last=last)
         if outcome is None:
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        if outcome.requires_replace and prior is not None and isinstance(inst, KindResource):
+            inst.plan_delete(diags, prior, declared=config or {})
         # the private state carries the declaration forward: what the apply writes is
         # what the next plan compares against ("last"), never a secret
         declared = outcome.declared if outcome.declared is not None else last

@@ -18,7 +18,7 @@ import attrs
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
-from datera_iac.resources.base import Context, Kind, Observed, Timeouts
+from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_delete
 from datera_iac.resources.batching import ReadBatcher
 from datera_iac.resources.plan import declared_since, plan_change
 
@@ -415,7 +415,15 @@ class ResourceAdapter:
             new_inputs = {k: v for k, v in state.items() if k in inputs and k in self._by_name}
         return obs.id, state, self._wrap(new_inputs, secret)
 
-    def delete(self, ctx: Context, id: str) -> None:
+    def delete(self, ctx: Context, id: str, state: Mapping[str, Any] | None = None,
+               old_inputs: Mapping[str, Any] | None = None, *, resource: str | None = None
+               ) -> None:
+        """Delete, after the kind's dependents rule (``check_delete``) on what the DSP holds
+        now: Pulumi deletes a stack's dependents first (a volume's snapshots), so what is
+        left was made outside the stack; it is named and nothing is deleted, unless the
+        recorded declaration (``state``, ``old_inputs``) allows ``cascade``."""
+        declared, _ = self.to_core({**(state or {}), **(old_inputs or {})})
+        check_delete(self.kind, ctx, id, declared, resource=resource)
         self.kind.delete(ctx, id)
 
 

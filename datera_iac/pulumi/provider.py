@@ -366,7 +366,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         adapter = self._adapter(request)
         ctx = with_timeout(self._context(), "delete", request.timeout)
         with self.listings.writing():
-            adapter.delete(ctx, request.id)
+            adapter.delete(ctx, request.id, _codec.decode(request.properties),
+                           _codec.decode(request.old_inputs), resource=urn_name(request.urn))
         return empty_pb2.Empty()
 
     # ---- functions ---------------------------------------------------------------------------

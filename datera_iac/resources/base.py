@@ -494,8 +494,8 @@ def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
     raise InputError(
         f"{id} still holds {len(left)} object(s) this run does not delete, so the DSP would "
         f"refuse its delete (409): {shown}", kind=kind.name, resource=resource,
-        fix="delete or move them first, or keep it (remove it from the state with "
-        "`datera-iac state rm`)")
+        fix="delete or move them first, or keep it: drop it from the state (`datera-iac "
+        "state rm`, `terraform state rm`, `pulumi state delete`)")
 
 
 KINDS: dict[str, Kind[Any, Any]] = {}

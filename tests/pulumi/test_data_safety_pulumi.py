@@ -1,0 +1,76 @@
+"""Issue 16 in the Pulumi provider, over gRPC against the simulator: a volume's Delete
+never takes snapshots with it that the stack did not delete first (case 5), and a tenant's
+Delete names what it still holds instead of failing with the DSP's 409 (case 10)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from datera_iac.pulumi.testing import plain
+
+V = "datera:index:Volume"
+S = "datera:index:Snapshot"
+T = "datera:index:Tenant"
+
+
+@pytest.fixture
+def dsp(sim):
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    return DspClient(DateraConfig.from_mapping({
+        "endpoint": sim.http_url, "san_login": "admin", "san_password": sim.users["admin"]},
+        use_env=False))
+
+
+def _configure(rpc, sim):
+    from datera_iac.pulumi._codec import Secret
+
+    rpc.configure(endpoint=sim.http_url, sanLogin="admin",
+                  sanPassword=Secret(sim.users["admin"]), datera503Timeout=5)
+
+
+def _writes(sim) -> int:
+    return sum(n for k, n in sim.counters().items()
+               if k.split()[0] in ("POST", "PUT", "DELETE") and "/v2." in k and "login" not in k)
+
+
+def test_case5_volume_delete_refuses_snapshots_made_elsewhere(plugin, sim, dsp):
+    """Pulumi deletes the stack's snapshot first; the one made with the DSP's API stays,
+    so the volume's Delete is refused, naming it, with no write (main deleted both). With
+    cascade recorded in the volume's state, the Delete goes ahead."""
+    rpc, _ = plugin
+    _configure(rpc, sim)
+    vol = rpc.create(V, "data", plain(rpc.check(V, "data", {"size": 2}).inputs))
+    vstate = plain(vol.properties)
+    snap = rpc.create(S, "snap", plain(rpc.check(S, "snap", {"volumeId": vol.id}).inputs))
+    url = (f"/app_instances/{vstate['aiId']}/storage_instances/storage-1/volumes/volume-1/"
+           "snapshots")
+    theirs = str(dsp.post(url, {"uuid": "3f0c1a2b-4d5e-4f60-8a7b-9c0d1e2f3a4b"})["timestamp"])
+    rpc.delete(S, "snap", snap.id, plain(snap.properties))
+    before = _writes(sim)
+    with pytest.raises(grpc.RpcError) as e:
+        rpc.delete(V, "data", vol.id, vstate)
+    msg = e.value.details()
+    assert f"Snapshot {theirs} of volume data" in msg and "cascade" in msg
+    assert "Traceback" not in msg
+    assert _writes(sim) == before
+    assert [str(s["timestamp"]) for s in dsp.list(url)] == [theirs]
+    rpc.delete(V, "data", vol.id, {**vstate, "cascade": True})
+    assert list(dsp.list("/app_instances")) == []
+
+
+def test_case10_tenant_delete_names_what_it_holds(plugin, sim, dsp):
+    """A tenant still holding a volume someone else made: the Delete names it (no 409)."""
+    rpc, _ = plugin
+    _configure(rpc, sim)
+    t = rpc.create(T, "team", plain(rpc.check(T, "team", {"name": "team-p"}).inputs))
+    dsp.post("/app_instances", {"name": "their-vol", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 1, "replica_count": 1}]}]},
+        tenant="/root/team-p")
+    before = _writes(sim)
+    with pytest.raises(grpc.RpcError) as e:
+        rpc.delete(T, "team", t.id, plain(t.properties))
+    assert "Volume their-vol" in e.value.details() and "state rm" in e.value.details()
+    assert _writes(sim) == before

