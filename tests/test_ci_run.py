@@ -57,3 +57,27 @@ def test_no_test_skips_for_a_missing_tool():
             if re.search(pat, text):
                 bad.append(f"{f.relative_to(root)}: {pat}")
     assert bad == []
+
+
+def test_ci_runs_the_real_kernel_suite():
+    """Every CI runs tests/vm: .ci/run builds (or reuses) the guest image before the tests,
+    then runs the tests marked ``vm`` (tests/vm/conftest.py marks every test there) in a
+    pytest run of one worker, so that one guest serves them (xdist_group is not honoured
+    under pytest 9), and its status counts."""
+    from _pytest.mark.expression import Expression
+
+    text = CI_RUN.read_text()
+    assert re.search(r"^python3 tests/vm/vmkit\.py build\b", text, re.M)
+    runs = [shlex.split(ln) for ln in text.splitlines() if re.match(r"python3 -m pytest\b", ln)]
+
+    def selects_vm(argv: list[str]) -> bool:
+        opts = argv[3:]  # after "python3 -m pytest"
+        expr = opts[opts.index("-m") + 1] if "-m" in opts else ""
+        return not expr or Expression.compile(expr).evaluate(lambda m: m == "vm")
+
+    [vm] = [argv for argv in runs if selects_vm(argv)]
+    assert vm[vm.index("-n") + 1] == "1" and "tests/vm" in vm, vm
+    assert not [a for a in vm if a.startswith(("-k", "--ignore", "--deselect"))], vm
+    assert re.search(r'exit "\$vm_rc"', text)
+    conftest = (CI_RUN.parents[1] / "tests" / "vm" / "conftest.py").read_text()
+    assert "item.add_marker(pytest.mark.vm)" in conftest

@@ -170,7 +170,9 @@ class SshRunner(Runner):
                     out += chan.recv(65536)
                 elif chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
-                elif chan.exit_status_ready():
+                elif chan.exit_status_ready() and (chan.eof_received or chan.closed):
+                    # sshd may send the exit status before the command's last output:
+                    # done only at EOF (it follows the data); drain what came meanwhile
                     while chan.recv_ready():
                         out += chan.recv(65536)
                     while chan.recv_stderr_ready():

@@ -1,7 +1,10 @@
 """Fixtures of the real-kernel NodeAttachment tests (see vmkit.py for the guest).
 
-``vm_lab`` (one per test session and xdist worker; the tests carry ``xdist_group("vm")``
-so one worker runs them all and one guest serves them) is:
+``vm_lab`` (one per test session and xdist worker) is below. The tests carry
+``xdist_group("vm")``, but pytest-xdist 3.8 does not honour it under pytest 9 (it renames
+``item._nodeid``; pytest 9 reads ``_id``), so ``-n 2`` splits them over two workers, each
+booting its own guest. CI therefore runs them apart, on one worker (``.ci/run``:
+``pytest -n 1 -m vm tests/vm``), and the main run deselects ``vm``. The lab is:
 
 * the simulator's tgtd data plane listening on 127.0.0.1 and 127.0.0.2 (free port,
   private control port, stopped with ``tgtadm --op delete --mode system``);

@@ -4,30 +4,10 @@ test_attach_kernel.py for the setting)."""
 from __future__ import annotations
 
 import pytest
-from vmkit import Recorder, kernel_state, stack
+from vmkit import Recorder, destroy_ok, kernel_state, outputs, stack, up_ok
 
 from datera_iac.sim.dataplane import DATA_LUN
 
-
-
-def _outputs(ws, name: str = "a") -> dict:
-    return dict(ws.load_state().resources[name].outputs)
-
-
-def _up_ok(ws) -> None:
-    _, result = ws.up()
-    assert result is not None and result.ok, result.failures
-
-
-def _destroy_ok(ws) -> None:
-    _, result = ws.up(destroy=True)
-    assert result is not None and result.ok, result.failures
-
-
-def _paths(guest, map_name: str) -> list[str]:
-    """The map's path lines as multipath -ll prints them (device, dm state, path state)."""
-    ll = guest.sh(f"multipath -ll {map_name}")
-    return [line for line in ll.splitlines() if " sd" in line and ":" in line]
 
 
 def test_wwid_is_the_kernels_and_a_foreign_lun_is_refused(guest, vm_ws, dsp, vm_lab):
@@ -39,8 +19,8 @@ def test_wwid_is_the_kernels_and_a_foreign_lun_is_refused(guest, vm_ws, dsp, vm_
     from datera_iac.node.iscsi import IscsiHelper, Target
 
     ws = vm_ws(stack(guest, "wwid"))
-    _up_ok(ws)
-    out = _outputs(ws)
+    up_ok(ws)
+    out = outputs(ws)
     [ai] = list(dsp.list("/app_instances", tenant="/root"))
     si = ai["storage_instances"][0]
     serial = si["volumes"][0]["uuid"].replace("-", "")
@@ -62,7 +42,7 @@ def test_wwid_is_the_kernels_and_a_foreign_lun_is_refused(guest, vm_ws, dsp, vm_
         with pytest.raises(NodeError, match="another volume"):
             IscsiHelper(r).attach(target)
     assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
-    _destroy_ok(ws)
+    destroy_ok(ws)
 
 
 def test_format_on_attach_refuses_a_device_with_a_signature(guest, vm_ws, dsp):
@@ -71,11 +51,11 @@ def test_format_on_attach_refuses_a_device_with_a_signature(guest, vm_ws, dsp):
     after the device settled, the create fails naming what it found, the node is left
     clean and the signature is still there."""
     raw = vm_ws(stack(guest, "sig"), name="raw")
-    _up_ok(raw)
-    dev = _outputs(raw)["device_path"]
+    up_ok(raw)
+    dev = outputs(raw)["device_path"]
     guest.sh(f"mkswap {dev} >/dev/null && sync")
     only_volume = stack(guest, "sig").split("  a:\n")[0]
-    _up_ok(vm_ws(only_volume, name="raw"))
+    up_ok(vm_ws(only_volume, name="raw"))
     assert kernel_state(guest)["sessions"] == []
 
     fs = vm_ws(stack(guest, "sig", filesystem="ext4", mountPoint="/mnt/sig"), name="raw")
@@ -85,10 +65,10 @@ def test_format_on_attach_refuses_a_device_with_a_signature(guest, vm_ws, dsp):
     assert "already carries swap" in failure.message, failure.message
     assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
     # the data is untouched: attach raw again and probe
-    _up_ok(vm_ws(stack(guest, "sig"), name="raw"))
-    dev = _outputs(vm_ws(stack(guest, "sig"), name="raw"))["device_path"]
+    up_ok(vm_ws(stack(guest, "sig"), name="raw"))
+    dev = outputs(vm_ws(stack(guest, "sig"), name="raw"))["device_path"]
     assert guest.sh(f"blkid -p -o value -s TYPE {dev}").strip() == "swap"
-    _destroy_ok(vm_ws(stack(guest, "sig"), name="raw"))
+    destroy_ok(vm_ws(stack(guest, "sig"), name="raw"))
 
 
 def test_filesystem_grows_after_extend(guest, vm_ws):
@@ -97,18 +77,18 @@ def test_filesystem_grows_after_extend(guest, vm_ws):
     text = stack(guest, "grow", size=1, filesystem="ext4", mountPoint="/mnt/grow",
                  volumeSize="${v.size}")
     ws = vm_ws(text)
-    _up_ok(ws)
-    before = _outputs(ws)
+    up_ok(ws)
+    before = outputs(ws)
     sessions = kernel_state(guest)["sessions"]
     assert int(guest.sh("df -B1 --output=size /mnt/grow | tail -1")) < 1 << 30
     ws = vm_ws(text.replace("size: 1\n", "size: 2\n", 1))
-    _up_ok(ws)
-    after = _outputs(ws)
+    up_ok(ws)
+    after = outputs(ws)
     assert after["size_bytes"] == 2 << 30
     assert int(guest.sh(f"blockdev --getsize64 /dev/mapper/{before['map_name']}")) == 2 << 30
     assert int(guest.sh("df -B1 --output=size /mnt/grow | tail -1")) > (3 << 30) // 2
     assert kernel_state(guest)["sessions"] == sessions
-    _destroy_ok(ws)
+    destroy_ok(ws)
 
 
 def _first(events, pred) -> int:
@@ -123,8 +103,8 @@ def test_detach_order_and_an_interrupted_destroy_rerun(guest, vm_ws, dsp, vm_lab
     ACL entry or volume left."""
     rec = Recorder(vm_lab.sim)
     text = stack(guest, "order", filesystem="ext4", mountPoint="/mnt/order")
-    _up_ok(vm_ws(text, rec))
-    out = _outputs(vm_ws(text, rec))
+    up_ok(vm_ws(text, rec))
+    out = outputs(vm_ws(text, rec))
 
     rec.fail_at = "--logout"
     _, result = vm_ws(text, rec).up(destroy=True)
@@ -154,10 +134,10 @@ def test_detach_order_and_an_interrupted_destroy_rerun(guest, vm_ws, dsp, vm_lab
     assert ev[logout][0] - start <= acl, "the ACL was removed before the logout"
 
     # the full order, on a clean attach/destroy
-    _up_ok(vm_ws(text, rec))
+    up_ok(vm_ws(text, rec))
     rec.events.clear()
     start = len(vm_lab.sim.request_log())
-    _destroy_ok(vm_ws(text, rec))
+    destroy_ok(vm_ws(text, rec))
     ev = rec.events
     umount = _first(ev, lambda a: a[0] == "umount")
     flush = _first(ev, lambda a: a[:2] == ["multipath", "-f"])
@@ -184,10 +164,10 @@ def test_chap_right_secret_logs_in_wrong_secret_refused(guest, vm_ws, dsp, mutua
     if mutual:
         props |= {"chapMutualUsername": "targetuser", "chapMutualSecret": "Target-Secret-2"}
     ws = vm_ws(stack(guest, name, **props))
-    _up_ok(ws)
+    up_ok(ws)
     assert len(kernel_state(guest)["sessions"]) == 2
-    iqn = _outputs(ws)["iqn"]
-    _up_ok(vm_ws(stack(guest, name).split("  a:\n")[0]))
+    iqn = outputs(ws)["iqn"]
+    up_ok(vm_ws(stack(guest, name).split("  a:\n")[0]))
     assert kernel_state(guest)["sessions"] == []
     [ai] = [a for a in dsp.list("/app_instances", tenant="/root") if a["name"] == name]
     auth = ai["storage_instances"][0]["auth"]
@@ -206,9 +186,9 @@ def test_chap_right_secret_logs_in_wrong_secret_refused(guest, vm_ws, dsp, mutua
     [ai] = [a for a in dsp.list("/app_instances", tenant="/root") if a["name"] == name]
     assert ai["storage_instances"][0]["acl_policy"]["initiators"] == []
 
-    _up_ok(vm_ws(stack(guest, name, **props)))
+    up_ok(vm_ws(stack(guest, name, **props)))
     assert len(kernel_state(guest)["sessions"]) == 2
-    _destroy_ok(vm_ws(stack(guest, name, **props)))
+    destroy_ok(vm_ws(stack(guest, name, **props)))
     assert kernel_state(guest) == {"sessions": [], "disks": [], "maps": [], "mounts": []}
 
 
@@ -222,19 +202,19 @@ def test_two_attachments_of_one_volume(guest, vm_lab, vm_ws, dsp):
         f"      volumeId: ${{v.id}}\n      node: \"{second.node}\"\n"
         f"      port: 3260\n      lun: {DATA_LUN}\n")
     ws = vm_ws(text)
-    _up_ok(ws)
-    a, b = _outputs(ws, "a"), _outputs(ws, "b")
+    up_ok(ws)
+    a, b = outputs(ws, "a"), outputs(ws, "b")
     assert a["wwid"] == b["wwid"] and a["initiator_iqn"] != b["initiator_iqn"]
     guest.sh(f"printf 'shared-block-0001' | dd of={a['device_path']} bs=4096 conv=sync "
              "oflag=direct 2>/dev/null")
     seen = second.sh(f"dd if={b['device_path']} bs=4096 count=1 iflag=direct 2>/dev/null")
     assert seen.startswith("shared-block-0001")
     ws = vm_ws(text.split("  b:\n")[0])  # drop b only
-    _up_ok(ws)
+    up_ok(ws)
     assert kernel_state(second)["sessions"] == []
     assert len(kernel_state(guest)["sessions"]) == 2
     [ai] = [x for x in dsp.list("/app_instances", tenant="/root") if x["name"] == "shared"]
     acl = ai["storage_instances"][0]["acl_policy"]["initiators"]
     assert [i["path"].rsplit("/", 1)[1] for i in acl] == [a["initiator_iqn"]]
     assert ai["admin_state"] == "online"
-    _destroy_ok(ws)
+    destroy_ok(ws)

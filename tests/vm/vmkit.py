@@ -345,26 +345,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc: parent links)."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
 class Guest:
     """One booted guest. ``portals`` maps each guest-side portal IP to the host address
     (``127.0.0.x:port``) a connection to ``<ip>:3260`` is forwarded to.
@@ -414,6 +394,7 @@ class Guest:
             # socat unless the test cut this portal (see cut())
             script = self.dir / f"forward-{ip}.sh"
             script.write_text(f"#!/bin/sh\n[ -e {self.dir}/cut-{ip} ] && exit 1\n"
+                              f"echo $$ >> {self.dir}/forwarders-{ip}\n"
                               f"exec socat - TCP:{h}:{int(port)}\n")
             script.chmod(0o755)
             net.append(f"guestfwd=tcp:{ip}:{GUEST_ISCSI_PORT}-cmd:{script}")
@@ -540,10 +521,12 @@ class Guest:
 
     def cut(self, guest_ip: str) -> None:
         """Lose one portal as a network failure would: new connections to it are closed at
-        once and the forwarders carrying its open connections are ended (by PID: this
-        guest's qemu's children), so the kernel sees its session drop and cannot get back."""
+        once and the forwarders carrying its open connections are ended, so the kernel sees
+        its session drop and cannot get back. (qemu starts each forwarder detached - glib
+        reaps it through an intermediate process - so each one records its PID; only those
+        still running this portal's socat are signalled.)"""
         (self.dir / f"cut-{guest_ip}").write_text("")
-        for pid in self.forwarders(self.portals[guest_ip]):
+        for pid in self.forwarders(guest_ip):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -552,17 +535,20 @@ class Guest:
     def restore(self, guest_ip: str) -> None:
         (self.dir / f"cut-{guest_ip}").unlink(missing_ok=True)
 
-    def forwarders(self, host: str) -> list[int]:
-        """PIDs of the socat processes qemu runs for connections to ``host`` (127.0.0.x:port)."""
+    def forwarders(self, guest_ip: str) -> list[int]:
+        """PIDs of the running socat processes that carry connections to ``guest_ip``."""
         out = []
-        if self.proc is None:
+        target = f"TCP:{self.portals[guest_ip]}".encode()
+        try:
+            pids = (self.dir / f"forwarders-{guest_ip}").read_text().split()
+        except FileNotFoundError:
             return out
-        for pid in _descendants(self.proc.pid):
+        for pid in dict.fromkeys(int(p) for p in pids):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if cmd and cmd[0].endswith(b"socat") and f"TCP:{host}".encode() in cmd:
+            if cmd and cmd[0].endswith(b"socat") and target in cmd:
                 out.append(pid)
         return out
 
@@ -695,6 +681,27 @@ def kernel_state(guest) -> dict[str, object]:
         "grep -E '^/dev/(mapper|dm-|sd)' /proc/mounts; true")
     parts = [p.strip().splitlines() for p in out.split("--")]
     return {"sessions": parts[0], "disks": parts[1], "maps": parts[2], "mounts": parts[3]}
+
+
+def outputs(ws, name: str = "a") -> dict:
+    """The recorded outputs of resource ``name`` of a Workspace's stack."""
+    return dict(ws.load_state().resources[name].outputs)
+
+
+def up_ok(ws) -> None:
+    _, result = ws.up()
+    assert result is not None and result.ok, result.failures
+
+
+def destroy_ok(ws) -> None:
+    _, result = ws.up(destroy=True)
+    assert result is not None and result.ok, result.failures
+
+
+def map_paths(guest, map_name: str) -> list[str]:
+    """The map's path lines as ``multipath -ll`` prints them (device, dm and path state)."""
+    ll = guest.sh(f"multipath -ll {map_name}")
+    return [line for line in ll.splitlines() if " sd" in line and ":" in line]
 
 
 def _data_lun() -> int:
