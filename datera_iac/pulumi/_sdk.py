@@ -1491,6 +1491,8 @@ class VolumeArgs:
     :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
     :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
     :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+    :param restore_point: Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+    :param force_restore: Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
     """
 
     def __init__(
@@ -1516,6 +1518,8 @@ class VolumeArgs:
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
         cascade: Optional[pulumi.Input[bool]] = None,
+        restore_point: Optional[pulumi.Input[str]] = None,
+        force_restore: Optional[pulumi.Input[bool]] = None,
     ) -> None:
         pulumi.set(__self__, "size", size)
         if name is not None:
@@ -1556,6 +1560,10 @@ class VolumeArgs:
             pulumi.set(__self__, "replace_on_retype", replace_on_retype)
         if cascade is not None:
             pulumi.set(__self__, "cascade", cascade)
+        if restore_point is not None:
+            pulumi.set(__self__, "restore_point", restore_point)
+        if force_restore is not None:
+            pulumi.set(__self__, "force_restore", force_restore)
 
     @property
     @pulumi.getter(name='size')
@@ -1777,6 +1785,28 @@ class VolumeArgs:
     def cascade(self, value: Optional[pulumi.Input[bool]]) -> None:
         pulumi.set(self, "cascade", value)
 
+    @property
+    @pulumi.getter(name='restorePoint')
+    def restore_point(self) -> Optional[pulumi.Input[str]]:
+        """Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+        """
+        return pulumi.get(self, "restore_point")
+
+    @restore_point.setter
+    def restore_point(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "restore_point", value)
+
+    @property
+    @pulumi.getter(name='forceRestore')
+    def force_restore(self) -> Optional[pulumi.Input[bool]]:
+        """Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+        """
+        return pulumi.get(self, "force_restore")
+
+    @force_restore.setter
+    def force_restore(self, value: Optional[pulumi.Input[bool]]) -> None:
+        pulumi.set(self, "force_restore", value)
+
 
 class Volume(pulumi.CustomResource):
     """A DSP volume (app_instance + storage-1 + volume-1).
@@ -1809,6 +1839,8 @@ class Volume(pulumi.CustomResource):
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
         cascade: Optional[pulumi.Input[bool]] = None,
+        restore_point: Optional[pulumi.Input[str]] = None,
+        force_restore: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
     ) -> None:
         """Create a Volume.
@@ -1835,6 +1867,8 @@ class Volume(pulumi.CustomResource):
         :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
         :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
         :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+        :param restore_point: Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+        :param force_restore: Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
         """
         opts = _opts(opts, ['chapSecret', 'chapInitiatorSecret'])
         if __props__ is None:
@@ -1862,6 +1896,8 @@ class Volume(pulumi.CustomResource):
             props.__dict__["image_node"] = image_node
             props.__dict__["replace_on_retype"] = replace_on_retype
             props.__dict__["cascade"] = cascade
+            props.__dict__["restore_point"] = restore_point
+            props.__dict__["force_restore"] = force_restore
             props.__dict__["ai_id"] = None
             props.__dict__["path"] = None
             props.__dict__["iqn"] = None
@@ -1910,6 +1946,8 @@ class Volume(pulumi.CustomResource):
             "image_node": None,
             "replace_on_retype": None,
             "cascade": None,
+            "restore_point": None,
+            "force_restore": None,
             "ai_id": None,
             "path": None,
             "iqn": None,
@@ -2065,6 +2103,20 @@ class Volume(pulumi.CustomResource):
         """Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
         """
         return pulumi.get(self, "cascade")
+
+    @property
+    @pulumi.getter(name='restorePoint')
+    def restore_point(self) -> pulumi.Output[Optional[str]]:
+        """Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+        """
+        return pulumi.get(self, "restore_point")
+
+    @property
+    @pulumi.getter(name='forceRestore')
+    def force_restore(self) -> pulumi.Output[Optional[bool]]:
+        """Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+        """
+        return pulumi.get(self, "force_restore")
 
     @property
     @pulumi.getter(name='aiId')

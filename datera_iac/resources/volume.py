@@ -101,6 +101,7 @@ __all__ = [
     "VolumeSpec",
     "carry_unknown",
     "parse_volume_id",
+    "restore_timestamp",
 ]
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,21 @@ def _id_ref(field: str) -> Any:
     return validate
 
 
+def restore_timestamp(value: str) -> str:
+    """The snapshot timestamp of a ``restore_point`` (a timestamp or a snapshot id)."""
+    return value.strip().rpartition("/")[2]
+
+
+def _restore_point(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    check(KIND, "restore_point", isinstance(value, str)
+          and bool(SNAP_TS_RE.match(restore_timestamp(value))),
+          f"{value!r} is neither a snapshot timestamp nor a snapshot id",
+          "use the snapshot's timestamp (e.g. 1446076293.118600738, see `datera-iac ls "
+          "snapshots --volume <volume id>`) or a Snapshot's id")
+
+
 @strict_spec
 @attrs.frozen(kw_only=True)
 class VolumeSpec:
@@ -302,6 +318,18 @@ class VolumeSpec:
         "(Cinder's cascade). Without it, a plan that deletes a volume that still has "
         "snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.",
         default=None,
+    )
+    restore_point: str | None = spec_field(
+        doc="Revert the volume in place to one of its snapshots (the snapshot's timestamp, "
+        "or its id): a trigger - a new value plans a revert (an update; the data written "
+        "since that snapshot is lost), the same value again or no value changes nothing. "
+        "Refused while initiators are logged in to the volume unless force_restore is set.",
+        default=None, validator=_restore_point,
+    )
+    force_restore: bool = spec_field(
+        doc="Revert (restore_point) even while initiators are logged in to the volume: "
+        "their I/O fails while the DSP takes the volume offline for the revert.",
+        default=False,
     )
 
     @property
@@ -515,8 +543,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         chap = (("chap_user", "chap_initiator_user") if new.chap_user is None
                 or (new.chap_user == "" and old.chap_user is None) else ())
         base = diff_specs(old, new, ignore=("extra_specs", "clone_of", "snapshot_id",
-                                            "replace_on_retype", *_UNKNOWN_OK, *chap))
+                                            "replace_on_retype", "restore_point",
+                                            "force_restore", *_UNKNOWN_OK, *chap))
         changes = list(base.changes)
+        if _reverts(old, new):
+            changes.append(FieldChange(name="restore_point", old=old.restore_point,
+                                       new=new.restore_point))
         reasons: list[str] = []
         for f in _UNKNOWN_OK:
             a, b = getattr(old, f), getattr(new, f)
@@ -738,6 +770,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 for p in (vol or {}).get("snapshot_policies") or []
                 if isinstance(p, Mapping) and p.get("interval") in SNAPSHOT_INTERVALS
             ],
+            # the snapshot the DSP last reverted the volume to ("" when never)
+            restore_point=str((vol or {}).get("restore_point") or "") or None,
         )
         access = (si or {}).get("access") or {}
         outputs = VolumeOutputs(
@@ -763,6 +797,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
     def create(self, ctx: Context, spec: VolumeSpec) -> Observed[VolumeSpec, VolumeOutputs]:
         _require_secrets(spec, None)
+        if spec.restore_point is not None:
+            raise InputError(
+                "restore_point reverts an existing volume to one of its snapshots; a volume "
+                "being created has none", kind=KIND, field="restore_point", resource=spec.name,
+                fix="create the volume without restore_point, then set it to revert")
         tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
@@ -929,6 +968,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         except NotFound:
             raise NotFound(f"volume {id!r} ({new.name!r}) is gone; refresh, then plan again",
                            path=_ai_url(leaf)) from None
+        if _reverts(old, new):
+            # first, so a grow or a policy change in the same update applies to the
+            # reverted data
+            ai = self._revert(ctx, id, ai, new, tenant)
         meta = self._get_metadata(ctx, ai, tenant)
         live = self._observe(ctx, ai, tenant, meta)
         policy = cinder.resolve_policy(new.extra_specs, config=ctx.config,
@@ -941,6 +984,53 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         if found is None:
             raise NotFound(f"volume {id!r} vanished during its update", path=_ai_url(leaf))
         return _recorded(found, new)
+
+    def _revert(self, ctx: Context, oid: str, ai: Mapping[str, Any], new: VolumeSpec,
+                tenant: str) -> Mapping[str, Any]:
+        """Revert the volume in place to the snapshot ``new.restore_point`` names: the DSP's
+        restore point, a PUT of ``restore_point`` on the volume while its app_instance is
+        offline (the DSP refuses it online), then online again. Refused before any write
+        when the snapshot is not this volume's, or while initiators are logged in (unless
+        ``force_restore``)."""
+        point = str(new.restore_point)
+        ts = restore_timestamp(point)
+        head = point.strip().rpartition("/")[0]
+        fix = f"name one of its snapshots (`datera-iac ls snapshots --volume {oid}`)"
+        if head and not _same_volume(head, oid):
+            raise InputError(f"{point!r} is a snapshot of another volume", kind=KIND,
+                             field="restore_point", resource=new.name, fix=fix)
+        si, vol = _first_si_vol(ai)
+        have = {str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
+                if isinstance(s, Mapping)}
+        if ts not in have:
+            raise InputError(f"the volume has no snapshot {ts}", kind=KIND,
+                             field="restore_point", resource=new.name, fix=fix)
+        users = [str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
+                 for i in (si or {}).get("active_initiators") or []]
+        if users and not new.force_restore:
+            raise InputError(
+                f"the volume is in use: {len(users)} initiator(s) are logged in "
+                f"({', '.join(sorted(users))}); a revert takes it offline under them",
+                kind=KIND, field="restore_point", resource=new.name,
+                fix="detach the volume (log the initiators out) and apply again, or set "
+                "force_restore: true")
+        client = ctx.client
+        ai_url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        vol_url = str((vol or {}).get("path")
+                      or f"{ai_url}/storage_instances/{SI_NAME}/volumes/{VOL_NAME}")
+        was_online = ai.get("admin_state") == "online"
+        if was_online:
+            body: dict[str, Any] = {"admin_state": "offline"}
+            if users:
+                body["force"] = True
+            client.put(ai_url, body, tenant=tenant)
+        try:
+            client.put(vol_url, {"restore_point": ts}, tenant=tenant)
+        finally:
+            if was_online:
+                client.put(ai_url, {"admin_state": "online"}, tenant=tenant)
+        log.info("volume %s (%s) reverted to snapshot %s", new.name, oid, ts)
+        return client.get(ai_url, tenant=tenant)
 
     def _converge(
         self, ctx: Context, oid: str, ai: Mapping[str, Any], live: VolumeSpec,
@@ -1308,6 +1398,8 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
         "template": seen.template or known.template,
         "replace_on_retype": known.replace_on_retype,
         "cascade": seen.cascade if seen.cascade is not None else known.cascade,
+        "restore_point": seen.restore_point or known.restore_point,
+        "force_restore": known.force_restore,
         "source_image": seen.source_image or known.source_image,
         "source_image_checksum": seen.source_image_checksum or known.source_image_checksum,
         "source_image_format": seen.source_image_format or known.source_image_format,
@@ -1331,7 +1423,8 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
 def _observed_spec(*, name: str, size: int, tenant: str, volume_type: str | None,
                    extra_specs: dict[str, str], chap_user: str | None,
                    chap_initiator_user: str | None, metadata: dict[str, str] | None,
-                   snapshot_policies: list[str]) -> VolumeSpec:
+                   snapshot_policies: list[str], restore_point: str | None = None
+                   ) -> VolumeSpec:
     """The VolumeSpec of what the DSP shows, built without re-running the input checks.
 
     Runs for every volume read (twice per create), where the checks cost about a third of
@@ -1353,6 +1446,7 @@ def _observed_spec(*, name: str, size: int, tenant: str, volume_type: str | None
     put(spec, "metadata", None if metadata is None else _METADATA_CONVERT(metadata))
     put(spec, "snapshot_policies", _snapshot_policies(snapshot_policies) if snapshot_policies
         else [])
+    put(spec, "restore_point", restore_point)
     for fname, default in _OBSERVED_DEFAULTS:
         put(spec, fname, default)
     return spec
@@ -1364,17 +1458,20 @@ _OBSERVED_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
     (f.name, f.default) for f in attrs.fields(VolumeSpec)
     if f.name in ("clone_of", "snapshot_id", "template", "chap_secret",
                   "chap_initiator_secret", "source_image", "source_image_checksum",
-                  "source_image_format", "image_node", "replace_on_retype", "cascade")
+                  "source_image_format", "image_node", "replace_on_retype", "cascade",
+                  "force_restore")
 )
 
 
 def _recorded(obs: Observed[VolumeSpec, VolumeOutputs], spec: VolumeSpec
               ) -> Observed[VolumeSpec, VolumeOutputs]:
-    """What create/update return: the DSP's view plus the declared ``cascade`` (a choice
-    of this declaration the DSP does not hold), so every front end records it."""
-    if obs.spec.cascade == spec.cascade:
+    """What create/update return: the DSP's view plus the declared ``cascade`` and
+    ``force_restore`` (choices of this declaration the DSP does not hold), so every front
+    end records them."""
+    if (obs.spec.cascade, obs.spec.force_restore) == (spec.cascade, spec.force_restore):
         return obs
-    return attrs.evolve(obs, spec=attrs.evolve(obs.spec, cascade=spec.cascade))
+    return attrs.evolve(obs, spec=attrs.evolve(obs.spec, cascade=spec.cascade,
+                                               force_restore=spec.force_restore))
 
 
 def _uuid4_text() -> str:
@@ -1520,6 +1617,15 @@ def _auth_body(spec: VolumeSpec) -> dict[str, Any]:
 def _policy_body(item: str) -> dict[str, Any]:
     name, interval, retention = item.split(":")
     return {"name": name, "interval": interval, "retention_count": int(retention)}
+
+
+def _reverts(old: VolumeSpec, new: VolumeSpec) -> bool:
+    """Whether going from ``old`` to ``new`` is a revert: a restore point is declared and it
+    is not the one ``old`` holds (the DSP's last, or the one last applied)."""
+    if new.restore_point is None:
+        return False
+    return old.restore_point is None or \
+        restore_timestamp(old.restore_point) != restore_timestamp(new.restore_point)
 
 
 def _same_snapshot(a: str, b: str) -> bool:

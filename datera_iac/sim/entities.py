@@ -158,7 +158,9 @@ def storage_instance(
         "ip_pool": ref(pool["path"], pool["tenant"]),
         "access": {"path": f"{sp}/access", "ips": list(ips), "iqn": si["iqn"]},
         "auth": auth(sp, si["auth"], reveal=reveal),
-        "active_initiators": [],
+        # initiators logged in to the target (SimServer.log_in; none while offline)
+        "active_initiators": [{"path": f"/initiators/{iqn}"} for iqn in si.get("active", [])]
+        if online else [],
         "active_storage_nodes": node_paths[:1] if online else [],
         "uuid": si["uuid"],
         "service_configuration": si.get("service_configuration", "iscsi"),

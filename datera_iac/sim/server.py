@@ -258,6 +258,11 @@ class SimServer:
         """Current fault knobs and delays."""
         return self.call(self.state.set_faults)
 
+    def log_in(self, ai: str, iqn: str, *, tenant: str = "/root", si: str = "storage-1") -> None:
+        """Show initiator ``iqn`` as logged in to an app_instance's storage instance (its
+        ``active_initiators``) until the storage instance goes offline."""
+        self.call(lambda: self.state.store.log_in(tenant, ai, iqn, si))
+
     def summary(self) -> dict[str, int]:
         """Object counts by collection (and tenants)."""
         return self.call(self.state.store.summary)

@@ -764,9 +764,26 @@ class Store:
         if si["admin_state"] == state:
             return
         si["admin_state"] = state
+        if state == "offline":
+            si["active"] = []  # an offline target drops its sessions
         if state == "online":
             si["ready_at"] = self.now() + self.opts.si_online_delay
         self._si_changed(tenant, ai, si["name"])
+
+    def log_in(self, tenant: str, key: str, iqn: str, si_name: str = "storage-1") -> None:
+        """Record initiator ``iqn`` as logged in to a storage instance (its entity's
+        ``active_initiators``) until the storage instance goes offline. Stands for a
+        session the API-only simulator does not see (tests of "in use" rules)."""
+        ai = self.get_ai_obj(tenant, key)
+        si = ai["storage_instances"].get(si_name)
+        if si is None:
+            raise NotFound(f"storage_instance {si_name} does not exist in app_instance {ai['name']}")
+        if si["admin_state"] != "online":
+            raise Conflict(f"storage_instance {si_name} is offline: no login")
+        si.setdefault("active", [])
+        if iqn not in si["active"]:
+            si["active"].append(iqn)
+        self.touch(tenant, "app_instances", ai["id"])
 
     def delete_ai(self, tenant: str, key: str, body: dict[str, Any], version: str) -> dict[str, Any]:
         ai = self.get_ai_obj(tenant, key)

@@ -278,3 +278,48 @@ def test_a_refresh_wave_lists_the_tenant_once(plugin, sim):
     got, used = refresh()
     assert got[0].id == "" and all(g.id for g in got[1:])  # the delete is seen
     assert used.get("GET /v2.2/app_instances") == 1, used
+
+
+def test_revert_to_snapshot(plugin, sim, dsp):
+    """restorePoint: Diff shows an in-place update of it, Update reverts the volume (the
+    DSP's restore point), Read keeps it, the same value diffs empty; an in-use volume is
+    refused with nothing written until forceRestore."""
+    rpc, _ = plugin
+    configure(rpc, sim)
+    inputs = plain(rpc.check(V, "rv-db", {"size": 2}).inputs)
+    made = rpc.create(V, "rv-db", inputs)
+    vid, state = made.id, plain(made.properties)
+    snap = rpc.create(S, "rv-snap", plain(rpc.check(S, "rv-snap", {"volumeId": vid}).inputs))
+    ts = plain(snap.properties)["timestamp"]
+    path = f"/app_instances/{state['aiId']}/storage_instances/storage-1/volumes/volume-1"
+
+    want = plain(rpc.check(V, "rv-db", {**inputs, "restorePoint": ts}, olds=inputs).inputs)
+    d = rpc.diff(V, "rv-db", vid, state, want)
+    assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.replaces) == []
+    assert list(d.detailedDiff) == ["restorePoint"]
+    before = sim.counters()
+    state = plain(rpc.update(V, "rv-db", vid, state, want).properties)
+    assert dsp.get(path)["restore_point"] == ts and state["restorePoint"] == ts
+    puts = {k: n - before.get(k, 0) for k, n in sim.counters().items()
+            if k.split()[0] in ("POST", "PUT", "DELETE") and "login" not in k
+            and n != before.get(k, 0)}
+    assert sorted(puts.values()) == [1, 2], puts  # offline + online, restore
+    seen = rpc.read(V, "rv-db", vid, state, want)
+    assert plain(seen.inputs)["restorePoint"] == ts
+    assert rpc.diff(V, "rv-db", vid, plain(seen.properties), want).changes == pb.DiffResponse.DIFF_NONE
+
+    sim.log_in(state["aiId"], "iqn.1993-08.org.debian:01:pu")
+    ts2 = dsp.post(f"{path}/snapshots", {"uuid": "0b1c2d3e-0000-4000-8000-000000000003"})["timestamp"]
+    again = {**want, "restorePoint": ts2}
+    before = sim.counters()
+    with pytest.raises(grpc.RpcError) as e:
+        rpc.update(V, "rv-db", vid, state, again)
+    assert "in use" in e.value.details() and "force_restore" in e.value.details()
+    assert not [k for k, n in sim.counters().items() if k.split()[0] in ("POST", "PUT", "DELETE")
+                and "login" not in k and n != before.get(k, 0)]
+    forced = {**again, "forceRestore": True}
+    state = plain(rpc.update(V, "rv-db", vid, state, forced).properties)
+    assert dsp.get(path)["restore_point"] == ts2
+    rpc.delete(S, "rv-snap", snap.id, plain(snap.properties))
+    dsp.delete(f"{path}/snapshots/{ts2}")
+    rpc.delete(V, "rv-db", vid, state)
