@@ -44,6 +44,7 @@ from datera_iac.resources.base import (
     Observed,
     Timeouts,
     check_delete,
+    delete_or_unmanage,
 )
 from datera_iac.resources.plan import plan_change, repair_of
 from provider.batching import ReadBatcher, batches
@@ -490,10 +491,11 @@ class KindAdapter:
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any]) -> None:
         """Delete, after the dependents rule on what the DSP holds now: Terraform has
         destroyed the configuration's dependents first, so what is left was made outside
-        it (never deleted silently with the object)."""
+        it (never deleted silently with the object). A declaration that asks to unmanage
+        instead (``unmanage_on_delete``) only releases it; Terraform then forgets it."""
         if prior.get(ID):
-            self.check_delete(contexts, prior)
-            self.kind.delete(contexts(self.timeouts_of(prior)), prior[ID])
+            delete_or_unmanage(self.kind, contexts(self.timeouts_of(prior)), prior[ID], prior,
+                               resource=prior[ID])
 
     def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
         """Adopt an existing object; raises NotFound when there is none."""

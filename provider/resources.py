@@ -110,6 +110,13 @@ class KindResource(Resource):
         state rules) or a replacement (the configuration rules): an error diagnostic naming
         what the delete would take with it (or be refused by), or a warning listing what
         ``cascade`` deletes with it."""
+        how = self.adapter.kind.unmanages(prior)
+        if how:  # the delete only releases it (the prior state's choice rules at apply)
+            diags.add_warning(
+                f"{self.adapter.kind.tf_type} {prior.get('id')} is not deleted: unmanaged",
+                "unmanage_on_delete = \"%s\": it stays on the DSP%s and Terraform forgets it"
+                % (how, " renamed UNMANAGED-<name>" if how == "rename" else " as it is"))
+            return
         if declared is not None:
             declared = {k: v for k, v in declared.items() if not has_unknown(v)}
         try:

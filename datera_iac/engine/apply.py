@@ -35,6 +35,7 @@ from datera_iac.engine.plan import (
     lookup_value,
     masked_outputs,
     merge_known,
+    recorded_declaration,
 )
 from datera_iac.engine.state import (
     PLAIN_SALT,
@@ -543,7 +544,8 @@ class Applier:
                 return  # already gone from state (recovered)
             kind = kind_for(r.type)
             if step.action == "forget":
-                kind.release(self.ctx, r.id)
+                how = kind.unmanages(recorded_declaration(r))
+                kind.release(self.ctx, r.id, rename=how == "rename")
                 self.store.commit({"remove": [r.name]})
             else:
                 self._delete(kind, r, deposed=step.deposed)
@@ -707,7 +709,11 @@ class Applier:
     def _delete(self, kind: Kind[Any, Any], r: ResourceState, *, deposed: bool) -> None:
         op_id = self._pending("delete", r.name, kind, object_id=r.id, deposed=deposed)
         try:
-            kind.delete(self.ctx, r.id)
+            how = kind.unmanages(recorded_declaration(r))  # a replaced object's choice too
+            if how:
+                kind.release(self.ctx, r.id, rename=how == "rename")
+            else:
+                kind.delete(self.ctx, r.id)
         except BaseException:
             self.store.commit({"pending_clear": [op_id]})  # a failed delete leaves the object
             raise

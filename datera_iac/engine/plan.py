@@ -614,9 +614,13 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
         r = state.resources[name]
         kind = kind_for(r.type)
         waits = tuple(sorted(dependents.get(name, ())))
-        action = "forget" if r.retain_on_delete else "delete"
+        how = kind.unmanages(recorded_declaration(r))
+        action = "forget" if r.retain_on_delete or how else "delete"
         plan.steps.append(Step(name=name, kind=kind.name, action=action, id=r.id, deps=waits,
-                               protect=r.protect, retain_on_delete=r.retain_on_delete))
+                               protect=r.protect, retain_on_delete=r.retain_on_delete,
+                               reason=f"unmanage_on_delete: {how}" + (
+                                   " (renamed UNMANAGED-<name>)" if how == "rename" else "")
+                               if how else None))
         if r.protect and action == "delete":
             plan.errors.append(
                 f"resource {name!r} ({kind.name} {r.id}) is protected and the plan would delete it; "
@@ -629,6 +633,13 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
     if stack is not None and not destroy:
         plan.outputs = masked_outputs(stack, facts, keep_unknown=True)
     return plan
+
+
+def recorded_declaration(r: ResourceState) -> dict[str, Any]:
+    """What the state holds of an object's declaration, by field name: the spec last seen
+    with the declared inputs over it (what a delete's rules read: ``cascade``,
+    ``unmanage_on_delete``)."""
+    return {**r.spec, **(r.declared or {})}
 
 
 def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10) -> None:
@@ -660,7 +671,7 @@ def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10)
         else:
             r = (next((d for d in state.deposed if d.id == s.id), None) if s.deposed
                  else state.resources.get(s.name))
-            declared = {**(r.spec if r else {}), **((r.declared or {}) if r else {})}
+            declared = recorded_declaration(r) if r else {}
         todo.append((s, kind, declared))
     if not todo:
         return

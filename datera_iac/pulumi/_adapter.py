@@ -18,7 +18,13 @@ import attrs
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
-from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_delete
+from datera_iac.resources.base import (
+    Context,
+    Kind,
+    Observed,
+    Timeouts,
+    delete_or_unmanage,
+)
 from datera_iac.resources.batching import ReadBatcher
 from datera_iac.resources.plan import declared_since, plan_change
 
@@ -421,10 +427,11 @@ class ResourceAdapter:
         """Delete, after the kind's dependents rule (``check_delete``) on what the DSP holds
         now: Pulumi deletes a stack's dependents first (a volume's snapshots), so what is
         left was made outside the stack; it is named and nothing is deleted, unless the
-        recorded declaration (``state``, ``old_inputs``) allows ``cascade``."""
+        recorded declaration (``state``, ``old_inputs``) allows ``cascade``. A declaration
+        with ``unmanage_on_delete`` only releases it (Pulumi's own ``retainOnDelete`` never
+        calls Delete, so it cannot rename)."""
         declared, _ = self.to_core({**(state or {}), **(old_inputs or {})})
-        check_delete(self.kind, ctx, id, declared, resource=resource)
-        self.kind.delete(ctx, id)
+        delete_or_unmanage(self.kind, ctx, id, declared, resource=resource)
 
 
 def with_timeout(ctx: Context, op: str, seconds: float) -> Context:

@@ -1491,6 +1491,7 @@ class VolumeArgs:
     :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
     :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
     :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+    :param unmanage_on_delete: Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
     :param restore_point: Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
     :param force_restore: Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
     """
@@ -1518,6 +1519,7 @@ class VolumeArgs:
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
         cascade: Optional[pulumi.Input[bool]] = None,
+        unmanage_on_delete: Optional[pulumi.Input[str]] = None,
         restore_point: Optional[pulumi.Input[str]] = None,
         force_restore: Optional[pulumi.Input[bool]] = None,
     ) -> None:
@@ -1560,6 +1562,8 @@ class VolumeArgs:
             pulumi.set(__self__, "replace_on_retype", replace_on_retype)
         if cascade is not None:
             pulumi.set(__self__, "cascade", cascade)
+        if unmanage_on_delete is not None:
+            pulumi.set(__self__, "unmanage_on_delete", unmanage_on_delete)
         if restore_point is not None:
             pulumi.set(__self__, "restore_point", restore_point)
         if force_restore is not None:
@@ -1786,6 +1790,17 @@ class VolumeArgs:
         pulumi.set(self, "cascade", value)
 
     @property
+    @pulumi.getter(name='unmanageOnDelete')
+    def unmanage_on_delete(self) -> Optional[pulumi.Input[str]]:
+        """Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "unmanage_on_delete")
+
+    @unmanage_on_delete.setter
+    def unmanage_on_delete(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "unmanage_on_delete", value)
+
+    @property
     @pulumi.getter(name='restorePoint')
     def restore_point(self) -> Optional[pulumi.Input[str]]:
         """Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
@@ -1839,6 +1854,7 @@ class Volume(pulumi.CustomResource):
         image_node: Optional[pulumi.Input[str]] = None,
         replace_on_retype: Optional[pulumi.Input[bool]] = None,
         cascade: Optional[pulumi.Input[bool]] = None,
+        unmanage_on_delete: Optional[pulumi.Input[str]] = None,
         restore_point: Optional[pulumi.Input[str]] = None,
         force_restore: Optional[pulumi.Input[bool]] = None,
         __props__: Optional[Mapping[str, Any]] = None,
@@ -1867,6 +1883,7 @@ class Volume(pulumi.CustomResource):
         :param image_node: Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
         :param replace_on_retype: Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
         :param cascade: Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+        :param unmanage_on_delete: Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
         :param restore_point: Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
         :param force_restore: Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
         """
@@ -1896,6 +1913,7 @@ class Volume(pulumi.CustomResource):
             props.__dict__["image_node"] = image_node
             props.__dict__["replace_on_retype"] = replace_on_retype
             props.__dict__["cascade"] = cascade
+            props.__dict__["unmanage_on_delete"] = unmanage_on_delete
             props.__dict__["restore_point"] = restore_point
             props.__dict__["force_restore"] = force_restore
             props.__dict__["ai_id"] = None
@@ -1946,6 +1964,7 @@ class Volume(pulumi.CustomResource):
             "image_node": None,
             "replace_on_retype": None,
             "cascade": None,
+            "unmanage_on_delete": None,
             "restore_point": None,
             "force_restore": None,
             "ai_id": None,
@@ -2103,6 +2122,13 @@ class Volume(pulumi.CustomResource):
         """Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
         """
         return pulumi.get(self, "cascade")
+
+    @property
+    @pulumi.getter(name='unmanageOnDelete')
+    def unmanage_on_delete(self) -> pulumi.Output[Optional[str]]:
+        """Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "unmanage_on_delete")
 
     @property
     @pulumi.getter(name='restorePoint')

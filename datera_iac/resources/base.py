@@ -84,6 +84,7 @@ __all__ = [
     "Dependent",
     "Kind",
     "check_delete",
+    "delete_or_unmanage",
     "KINDS",
     "register",
     "kind_for",
@@ -453,6 +454,29 @@ class Kind(abc.ABC, Generic[S, O]):
         """Whether the recorded declaration (plain data by field name) lets a delete take
         its dependents with it (a Volume's ``cascade``). Default: never."""
         return False
+
+    def unmanages(self, declared: Mapping[str, Any] | None) -> str | None:
+        """Whether the recorded declaration (plain data by field name) asks a delete to
+        unmanage the object instead (a Volume's ``unmanage_on_delete``): None (delete it),
+        ``"keep"`` (:meth:`release` it as it is) or ``"rename"`` (release it renamed the
+        Cinder driver's way). Default: never."""
+        return None
+
+
+def delete_or_unmanage(kind: Kind[Any, Any], ctx: Context, id: str,
+                       declared: Mapping[str, Any] | None, *, resource: str | None = None,
+                       deleted_first: Iterable[str] = ()) -> str | None:
+    """What every front end does for a delete: when the declaration asks to unmanage
+    (:meth:`Kind.unmanages`), only :meth:`Kind.release` (nothing is deleted, what the object
+    holds stays with it); otherwise the dependents rule (:func:`check_delete`), then
+    :meth:`Kind.delete`. Returns the unmanage mode, or None when the object was deleted."""
+    how = kind.unmanages(declared)
+    if how:
+        kind.release(ctx, id, rename=how == "rename")
+        return how
+    check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first)
+    kind.delete(ctx, id)
+    return None
 
 
 @attrs.frozen

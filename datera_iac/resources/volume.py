@@ -221,6 +221,17 @@ def _restore_point(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
           "snapshots --volume <volume id>`) or a Snapshot's id")
 
 
+#: What ``unmanage_on_delete`` may say ("" or unset: delete).
+UNMANAGE_MODES = ("keep", "rename")
+
+
+def _unmanage_on_delete(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
+    check(KIND, "unmanage_on_delete", value in (None, "", *UNMANAGE_MODES),
+          f"{value!r} is not one of 'keep', 'rename' or ''",
+          "write 'keep' (unmanage, leave it as it is), 'rename' (unmanage as "
+          "UNMANAGED-<name>) or '' (delete)")
+
+
 @strict_spec
 @attrs.frozen(kw_only=True)
 class VolumeSpec:
@@ -318,6 +329,13 @@ class VolumeSpec:
         "(Cinder's cascade). Without it, a plan that deletes a volume that still has "
         "snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.",
         default=None,
+    )
+    unmanage_on_delete: str | None = spec_field(
+        doc="Unmanage instead of deleting (a retain option every front end honours): when "
+        "this declaration is destroyed or removed, 'keep' stops managing the volume and leaves "
+        "it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder "
+        "driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.",
+        default=None, validator=_unmanage_on_delete,
     )
     restore_point: str | None = spec_field(
         doc="Revert the volume in place to one of its snapshots (the snapshot's timestamp, "
@@ -480,7 +498,7 @@ _FOREIGN_LOCK = threading.Lock()
 _UNKNOWN_OK = ("tenant", "volume_type", "metadata", "clone_of", "snapshot_id", "template",
                "chap_secret", "chap_initiator_secret",
                # recorded by create/update, never shown by the DSP (None when read)
-               "cascade",
+               "cascade", "unmanage_on_delete",
                # the DSP does not record an image source (compared when both sides know)
                "source_image", "source_image_checksum", "source_image_format", "image_node")
 
@@ -630,6 +648,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                                chap_initiator_secret=None)
         if last.cascade and new.cascade is None:
             new = attrs.evolve(new, cascade=False)  # cascade taken out: off again
+        if last.unmanage_on_delete and new.unmanage_on_delete is None:
+            new = attrs.evolve(new, unmanage_on_delete="")  # taken out: deleted again
         gone = _declared(last.extra_specs) - _declared(new.extra_specs) - _KEEP_ON_REMOVE
         if not gone:
             return new
@@ -1279,6 +1299,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def cascades(self, declared: Mapping[str, Any] | None) -> bool:
         return bool((declared or {}).get("cascade"))
 
+    def unmanages(self, declared: Mapping[str, Any] | None) -> str | None:
+        how = (declared or {}).get("unmanage_on_delete")
+        return how if how in UNMANAGE_MODES else None
+
     def _mark_foreign(self, oid: str) -> None:
         with _FOREIGN_LOCK:
             self.__dict__.setdefault("_foreign", set()).add(oid)
@@ -1400,6 +1424,8 @@ def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
         "cascade": seen.cascade if seen.cascade is not None else known.cascade,
         "restore_point": seen.restore_point or known.restore_point,
         "force_restore": known.force_restore,
+        "unmanage_on_delete": (seen.unmanage_on_delete if seen.unmanage_on_delete is not None
+                               else known.unmanage_on_delete),
         "source_image": seen.source_image or known.source_image,
         "source_image_checksum": seen.source_image_checksum or known.source_image_checksum,
         "source_image_format": seen.source_image_format or known.source_image_format,
@@ -1459,19 +1485,23 @@ _OBSERVED_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
     if f.name in ("clone_of", "snapshot_id", "template", "chap_secret",
                   "chap_initiator_secret", "source_image", "source_image_checksum",
                   "source_image_format", "image_node", "replace_on_retype", "cascade",
-                  "force_restore")
+                  "force_restore", "unmanage_on_delete")
 )
 
 
 def _recorded(obs: Observed[VolumeSpec, VolumeOutputs], spec: VolumeSpec
               ) -> Observed[VolumeSpec, VolumeOutputs]:
-    """What create/update return: the DSP's view plus the declared ``cascade`` and
-    ``force_restore`` (choices of this declaration the DSP does not hold), so every front
-    end records them."""
-    if (obs.spec.cascade, obs.spec.force_restore) == (spec.cascade, spec.force_restore):
+    """What create/update return: the DSP's view plus the declared ``cascade``,
+    ``force_restore`` and ``unmanage_on_delete`` (choices of this declaration the DSP does
+    not hold), so every front end records them."""
+    mine = {f: getattr(spec, f) for f in _DECLARED_ONLY}
+    if all(getattr(obs.spec, f) == v for f, v in mine.items()):
         return obs
-    return attrs.evolve(obs, spec=attrs.evolve(obs.spec, cascade=spec.cascade,
-                                               force_restore=spec.force_restore))
+    return attrs.evolve(obs, spec=attrs.evolve(obs.spec, **mine))
+
+
+#: The Volume's choices that only the declaration holds (recorded, never sent).
+_DECLARED_ONLY = ("cascade", "force_restore", "unmanage_on_delete")
 
 
 def _uuid4_text() -> str:

@@ -192,3 +192,30 @@ def main() -> int:
 
     serve(toy_provider(), sys.argv)
     return 0
+
+
+def main_timeouts_as_blocks() -> int:
+    """The toy provider with ``timeouts`` typed list(object) - the only attribute type
+    Terraform lets a configuration also write as blocks (its blocktoattr fix-up) - for
+    tests/terraform/test_timeouts_forms.py, which shows why the real provider keeps the
+    map attribute."""
+    import attrs as _attrs
+    from tf import types as tft
+
+    from provider import adapter
+    from provider import schema as S
+    from provider._types import Object
+
+    plain, parse = S.KindSchema.timeouts_field, adapter.timeouts_from
+
+    def as_blocks(self: Any) -> Any:
+        elem = Object({k: tft.String() for k in S.TIMEOUT_KEYS})
+        return _attrs.evolve(plain.fget(self), type=tft.List(elem))
+
+    def first_block(value: Any, **kw: Any) -> Any:
+        block = (value or [{}])[0]
+        return parse({k: v for k, v in block.items() if v is not None}, **kw)
+
+    S.KindSchema.timeouts_field = property(as_blocks)  # type: ignore[method-assign]
+    adapter.timeouts_from = first_block  # type: ignore[assignment]
+    return main()
