@@ -13,7 +13,7 @@ schema exactly as ``terraform providers schema -json`` prints it, plus the attri
 force replacement (which Terraform does not print).
 
 Docs layout (what the Terraform Registry and tfplugindocs use): ``docs/index.md``,
-``docs/resources/<name>.md``, ``docs/data-sources/<name>.md``, each with an example taken
+``docs/resources/<name>.md``, ``docs/data-sources/<name>.md``, ``docs/functions/<name>.md``, each with an example taken
 from ``examples/terraform/**/*.tf`` and, for resources, an Import section.
 """
 
@@ -83,8 +83,32 @@ def schema_snapshot(app: DateraProvider | None = None) -> dict[str, Any]:
         "resource_schemas": {k: _schema_json(v) for k, v in sorted(resp.resource_schemas.items())},
         "data_source_schemas": {k: _schema_json(v)
                                 for k, v in sorted(resp.data_source_schemas.items())},
+        "functions": {k: _function_json(v) for k, v in sorted(resp.functions.items())},
         "requires_replace": dict(sorted(replace.items())),
     }
+
+
+def _function_json(f: Any) -> dict[str, Any]:
+    """A ``tfplugin6.Function`` as ``terraform providers schema -json`` prints it."""
+    def param(p: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": p.name}
+        if p.description:
+            out["description"] = p.description
+        if p.allow_null_value:
+            out["is_nullable"] = True
+        out["type"] = json.loads(p.type)
+        return out
+
+    out: dict[str, Any] = {}
+    for key in ("description", "summary"):
+        if getattr(f, key):
+            out[key] = getattr(f, key)
+    out["return_type"] = json.loads(getattr(f, "return").type)
+    if f.parameters:
+        out["parameters"] = [param(p) for p in f.parameters]
+    if f.HasField("variadic_parameter"):
+        out["variadic_parameter"] = param(f.variadic_parameter)
+    return out
 
 
 # ---- docs ------------------------------------------------------------------------------------
@@ -202,8 +226,24 @@ def render_docs(app: DateraProvider | None = None) -> dict[str, str]:
     for type_name, schema in snap["data_source_schemas"].items():
         short = type_name.removeprefix(app.get_model_prefix())
         files[f"docs/data-sources/{short}.md"] = _page("data", type_name, schema, set(), None)
+    for name, fn in snap["functions"].items():
+        files[f"docs/functions/{name}.md"] = _function_page(name, fn)
     files["docs/index.md"] = _index(snap)
     return files
+
+
+def _function_page(name: str, fn: dict[str, Any]) -> str:
+    lines = _frontmatter(f"{name} function", fn.get("summary", ""))
+    params = fn.get("parameters", [])
+    sig = ", ".join(f"{p['name']} {_type_label(p['type']).lower()}" for p in params)
+    lines += [f"# {name} (Function)", "", fn.get("summary", ""), "",
+              fn.get("description", ""), "", "## Signature", "", "```text",
+              f"{name}({sig}) {_type_label(fn['return_type']).lower()}", "```", "",
+              "## Arguments", ""]
+    for i, p in enumerate(params, 1):
+        lines.append(f"{i}. `{p['name']}` ({_type_label(p['type'])}) {p.get('description', '')}")
+    lines += ["", f"Called as `provider::datera::{name}(...)` (Terraform 1.8+).", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _index(snap: dict[str, Any]) -> str:
@@ -216,6 +256,9 @@ def _index(snap: dict[str, Any]) -> str:
         lines.append(f"- [`{t}`](resources/{t.removeprefix('datera_')}.md)")
     for t in snap["data_source_schemas"]:
         lines.append(f"- [`{t}`](data-sources/{t.removeprefix('datera_')}.md) (data source)")
+    for name, fn in snap["functions"].items():
+        lines.append(f"- [`provider::datera::{name}`](functions/{name}.md) (function): "
+                     f"{fn.get('summary', '')}")
     lines.append("")
     lines += _schema_md(snap["provider"], set())
     return "\n".join(lines).rstrip() + "\n"

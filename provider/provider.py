@@ -145,6 +145,11 @@ class DateraProvider(Provider):
     def get_resources(self) -> list[type[Resource]]:
         return list(self._resource_classes)
 
+    def get_functions(self) -> list[type[Any]]:
+        from provider.functions import FUNCTIONS
+
+        return list(FUNCTIONS)
+
     def get_data_sources(self) -> list[type[DataSource]]:
         if self._data_sources is None:
             from provider.data_sources import data_source_classes

@@ -398,6 +398,39 @@ def parse_volume_id(ctx: Context, value: str, *, kind: str = KIND,
     return check_tenant(ctx, tenant or _default_tenant(ctx), kind=kind, field=field), leaf
 
 
+def volume_id_parts(value: str, *, default_tenant: str = ROOT, kind: str = KIND,
+                    field: str = "id") -> dict[str, str]:
+    """The parts of a volume id, without a DSP: ``{"tenant", "app_instance"}``.
+
+    ``/root/x/<ai>`` names its tenant, ``x:<ai>`` too (Cinder's ``tenant:`` prefix), a bare
+    ``<ai>`` (an app_instance id or name) is in ``default_tenant``. Raises InputError."""
+    if not isinstance(value, str) or not value.strip() or value.strip().endswith("/"):
+        raise InputError(f"{value!r} is not a volume id", kind=kind, field=field,
+                         fix="use a volume's id output, e.g. /root/<app_instance id>")
+    tenant, leaf = split_id(value, None)
+    return {"tenant": normalize_tenant(tenant, kind=kind, field=field) if tenant
+            else default_tenant, "app_instance": leaf}
+
+
+def cinder_reference_parts(ref: str, *, default_tenant: str = ROOT, kind: str = KIND,
+                           field: str = "id") -> dict[str, str]:
+    """The parts of a Cinder volume reference ``[tenant:]ai_name:si_name:vol_name`` (the
+    driver's ``source-name``; no tenant, ``root:`` or an empty one means ``default_tenant``),
+    without a DSP: ``{"tenant", "app_instance", "storage_instance", "volume"}``. Raises InputError."""
+    parts = ref.strip().split(":") if isinstance(ref, str) else []
+    if len(parts) == 4:
+        t = parts.pop(0)
+        tenant = (normalize_tenant(t, kind=kind, field=field) or ROOT if t not in ("", "root")
+                  else default_tenant)
+    else:
+        tenant = default_tenant
+    if len(parts) != 3 or not all(parts):
+        raise InputError(f"{ref!r} is not a Cinder volume reference", kind=kind, field=field,
+                         fix="use [tenant:]ai_name:si_name:vol_name")
+    return {"tenant": tenant, "app_instance": parts[0], "storage_instance": parts[1],
+            "volume": parts[2]}
+
+
 def _default_tenant(ctx: Context) -> str:
     """The provider's tenant (``datera_tenant_id``; ``/root`` in ``Map`` mode)."""
     t = getattr(ctx.client, "default_tenant", None)
@@ -1353,17 +1386,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         (InputError) before anything is read."""
         text = (ref or "").strip()
         if text.count(":") >= 2 and not text.startswith("/"):
-            parts = text.split(":")
-            if len(parts) == 4:
-                t = None if parts[0] in ("", "root") else parts[0]
-                tenant = (normalize_tenant(t, kind=kind, field=field) or ROOT) if t else _default_tenant(ctx)
-                parts = parts[1:]
-            elif len(parts) == 3:
-                tenant = _default_tenant(ctx)
-            else:
-                raise InputError(f"{ref!r} is not a volume reference", kind=kind, field=field,
-                                 fix="use [tenant:]ai_name:si_name:vol_name")
-            return check_tenant(ctx, tenant, kind=kind, field=field), parts[0], (parts[1], parts[2])
+            p = cinder_reference_parts(text, default_tenant=_default_tenant(ctx), kind=kind,
+                                       field=field)
+            return (check_tenant(ctx, p["tenant"], kind=kind, field=field), p["app_instance"],
+                    (p["storage_instance"], p["volume"]))
         tenant, leaf = parse_volume_id(ctx, text, kind=kind, field=field)
         return tenant, leaf, None
 
