@@ -12,15 +12,20 @@ a leak hard to grep for.
   keys, ``Auth-Token`` headers, the login response ``key``) at any depth, and the clear text
   of known secrets wherever it appears inside strings, mapping keys included.
 * :func:`mask_text` replaces the clear text of known secrets in one string.
+* :func:`new_chap_secret` makes a CHAP secret the DSP and initiators accept (12-16
+  characters), from the operating system's random source.
 """
 
 from __future__ import annotations
 
 import re
+import secrets as _random
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["CONF_MASK", "MASK", "SHOWN", "is_secret_key", "mask_text", "redact"]
+__all__ = ["CHAP_SECRET_LENGTHS", "CONF_MASK", "MASK", "SHOWN", "is_secret_key", "mask_text",
+           "new_chap_secret", "redact"]
 
 MASK: Final = "***"
 SHOWN: Final = "(sensitive)"
@@ -30,6 +35,19 @@ _SECRET_KEY = re.compile(
     r"(pass(word|wd)?$|passw|pswd|secret|token|^key$|api[_-]?key|access[_-]?key|credential)",
     re.IGNORECASE,
 )
+
+
+#: The lengths a CHAP secret may have (the DSP's and most initiators' rule).
+CHAP_SECRET_LENGTHS: Final = range(12, 17)
+_CHAP_ALPHABET: Final = string.ascii_letters + string.digits
+
+
+def new_chap_secret(length: int = 16) -> str:
+    """A random CHAP secret of ``length`` letters and digits (``secrets.choice``: the
+    operating system's random source). Raises ValueError outside 12-16."""
+    if length not in CHAP_SECRET_LENGTHS:
+        raise ValueError(f"a CHAP secret has 12 to 16 characters, not {length}")
+    return "".join(_random.choice(_CHAP_ALPHABET) for _ in range(length))
 
 
 def is_secret_key(key: str) -> bool:

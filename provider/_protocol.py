@@ -34,6 +34,28 @@ The proto, written from the public protocol documentation (``tfplugin6.proto``, 
 It is built below as a ``FileDescriptorProto`` in a private descriptor pool (no protoc, no
 generated module to keep in step with the protobuf runtime). If ``tf`` ever ships a newer
 proto, these helpers become one-liners over its own fields.
+
+Ephemeral resources (protocol 6.7+, Terraform 1.10+) need four RPCs ``tf`` has no messages
+for. Their messages are described the same way, by upstream field numbers, with one more
+economy: a field holding one of ``tf``'s messages (a ``DynamicValue``, a ``Diagnostic``, a
+``Schema``) is declared ``bytes`` - on the wire an embedded message and a byte string are
+the same length-delimited record - so ``tf``'s own classes build and read their content::
+
+    // tfplugin6.GetProviderSchema.Response: map<string, Schema> ephemeral_resource_schemas = 8
+    message SchemaEphemeral { map<string, bytes> ephemeral_resource_schemas = 8; }
+    // tfplugin6.GetMetadata.Response: repeated EphemeralMetadata ephemeral_resources = 6
+    message EphemeralMetadata { string type_name = 1; }
+    message MetadataEphemeral { repeated EphemeralMetadata ephemeral_resources = 6; }
+    // ValidateEphemeralResourceConfig.Request, OpenEphemeralResource.Request
+    message EphemeralConfig { string type_name = 1; bytes config = 2; }
+    // RenewEphemeralResource.Request, CloseEphemeralResource.Request
+    message EphemeralPrivate { string type_name = 1; bytes private = 2; }
+    // ValidateEphemeralResourceConfig.Response, CloseEphemeralResource.Response
+    message Diagnostics { repeated bytes diagnostics = 1; }
+    // OpenEphemeralResource.Response (renew_at = 2 and deferred = 5 unused)
+    message EphemeralOpened { repeated bytes diagnostics = 1; bytes result = 3; bytes private = 4; }
+    // RenewEphemeralResource.Response (renew_at = 2 unused)
+    message EphemeralRenewed { repeated bytes diagnostics = 1; bytes private = 3; }
 """
 
 from __future__ import annotations
@@ -42,7 +64,8 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["is_write_only", "mark_write_only", "write_only_allowed"]
+__all__ = ["EPHEMERAL", "is_write_only", "mark_write_only", "with_ephemeral_metadata",
+           "with_ephemeral_schemas", "write_only_allowed"]
 
 _PACKAGE = "datera.tfplugin6ext"
 _F = descriptor_pb2.FieldDescriptorProto
@@ -65,6 +88,29 @@ def _build() -> dict[str, type[Any]]:
     message("AttributeWriteOnly", ("write_only", 11, _F.TYPE_BOOL, None))
     message("ValidateResourceConfigCapabilities",
             ("client_capabilities", 3, _F.TYPE_MESSAGE, "ClientCapabilities"))
+    # ephemeral resources
+    entry = fdp.message_type.add(name="SchemaEphemeral")
+    kv = entry.nested_type.add(name="EphemeralResourceSchemasEntry")
+    kv.options.map_entry = True
+    kv.field.add(name="key", number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
+    kv.field.add(name="value", number=2, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+    entry.field.add(name="ephemeral_resource_schemas", number=8, type=_F.TYPE_MESSAGE,
+                    label=_F.LABEL_REPEATED,
+                    type_name=f".{_PACKAGE}.SchemaEphemeral.EphemeralResourceSchemasEntry")
+    message("EphemeralMetadata", ("type_name", 1, _F.TYPE_STRING, None))
+    meta = fdp.message_type.add(name="MetadataEphemeral")
+    meta.field.add(name="ephemeral_resources", number=6, type=_F.TYPE_MESSAGE,
+                   label=_F.LABEL_REPEATED, type_name=f".{_PACKAGE}.EphemeralMetadata")
+    message("EphemeralConfig", ("type_name", 1, _F.TYPE_STRING, None),
+            ("config", 2, _F.TYPE_BYTES, None))
+    message("EphemeralPrivate", ("type_name", 1, _F.TYPE_STRING, None),
+            ("private", 2, _F.TYPE_BYTES, None))
+    for name, fields in (("Diagnostics", ()), ("EphemeralOpened", (("result", 3), ("private", 4))),
+                         ("EphemeralRenewed", (("private", 3),))):
+        m = fdp.message_type.add(name=name)
+        m.field.add(name="diagnostics", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
+        for fname, number in fields:
+            m.field.add(name=fname, number=number, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     return {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(
@@ -74,6 +120,25 @@ def _build() -> dict[str, type[Any]]:
 _MESSAGES = _build()
 _AttributeWriteOnly = _MESSAGES["AttributeWriteOnly"]
 _ValidateCaps = _MESSAGES["ValidateResourceConfigCapabilities"]
+#: the ephemeral-resource messages (see the module docstring), by our names
+EPHEMERAL = {name: _MESSAGES[name] for name in (
+    "SchemaEphemeral", "MetadataEphemeral", "EphemeralConfig", "EphemeralPrivate",
+    "Diagnostics", "EphemeralOpened", "EphemeralRenewed")}
+
+
+def with_ephemeral_schemas(response: Any, schemas: dict[str, Any]) -> Any:
+    """A copy of ``tf``'s ``GetProviderSchema.Response`` that also carries
+    ``ephemeral_resource_schemas`` (``tf``'s ``Schema`` messages, by type name)."""
+    extra = EPHEMERAL["SchemaEphemeral"](ephemeral_resource_schemas={
+        k: v.SerializeToString() for k, v in schemas.items()}).SerializeToString()
+    return type(response).FromString(response.SerializeToString() + extra)
+
+
+def with_ephemeral_metadata(response: Any, type_names: list[str]) -> Any:
+    """A copy of ``tf``'s ``GetMetadata.Response`` listing the ephemeral resource types."""
+    extra = EPHEMERAL["MetadataEphemeral"](ephemeral_resources=[
+        _MESSAGES["EphemeralMetadata"](type_name=t) for t in type_names]).SerializeToString()
+    return type(response).FromString(response.SerializeToString() + extra)
 
 
 def mark_write_only(attribute: Any) -> Any:
@@ -97,3 +162,4 @@ def write_only_allowed(request: Any) -> bool:
     write-only attribute as an ordinary one and store its value in the state."""
     caps = _ValidateCaps.FromString(request.SerializeToString())
     return bool(caps.client_capabilities.write_only_attributes_allowed)
+

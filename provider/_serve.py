@@ -137,6 +137,36 @@ class _LazyServicer:
         return call
 
 
+#: the ephemeral-resource RPCs ``tf``'s registration lacks: name -> (request, response), our
+#: message names in :data:`provider._protocol.EPHEMERAL`
+_EPHEMERAL_RPCS = {"ValidateEphemeralResourceConfig": ("EphemeralConfig", "Diagnostics"),
+                   "OpenEphemeralResource": ("EphemeralConfig", "EphemeralOpened"),
+                   "RenewEphemeralResource": ("EphemeralPrivate", "EphemeralRenewed"),
+                   "CloseEphemeralResource": ("EphemeralPrivate", "Diagnostics")}
+
+
+def _ephemeral_handler(servicer: Any) -> Any:
+    """A gRPC handler for the ephemeral-resource RPCs of ``tfplugin6.Provider`` (gRPC asks
+    each handler in turn). Their messages are looked up at the first call, so the handshake
+    imports nothing more."""
+    import grpc
+
+    def decode(name: str) -> Callable[[bytes], Any]:
+        return lambda raw: _messages()[name].FromString(raw)
+
+    return grpc.method_handlers_generic_handler("tfplugin6.Provider", {
+        rpc: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, rpc), request_deserializer=decode(req),
+            response_serializer=lambda message: message.SerializeToString())
+        for rpc, (req, _resp) in _EPHEMERAL_RPCS.items()})
+
+
+def _messages() -> dict[str, Any]:
+    from provider._protocol import EPHEMERAL
+
+    return EPHEMERAL
+
+
 class _Shutdown:
     """gRPC interceptor: after ``StopProvider`` or the controller's ``Shutdown`` has
     answered, the serve loop stops the server."""
@@ -173,6 +203,7 @@ def serve(app: Any, argv: list[str]) -> None:
     server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10),
                          interceptors=[stopper])
     rpc.add_ProviderServicer_to_server(lazy, server)
+    server.add_generic_rpc_handlers((_ephemeral_handler(lazy),))
 
     class _Controller(controller_rpc.GRPCControllerServicer):
         def Shutdown(self, request: Any, context: Any) -> Any:

@@ -13,7 +13,7 @@ schema exactly as ``terraform providers schema -json`` prints it, plus the attri
 force replacement (which Terraform does not print).
 
 Docs layout (what the Terraform Registry and tfplugindocs use): ``docs/index.md``,
-``docs/resources/<name>.md``, ``docs/data-sources/<name>.md``, ``docs/functions/<name>.md``, each with an example taken
+``docs/resources/<name>.md``, ``docs/data-sources/<name>.md``, ``docs/functions/<name>.md``, ``docs/ephemeral-resources/<name>.md``, each with an example taken
 from ``examples/terraform/**/*.tf`` and, for resources, an Import section.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 
-from provider._protocol import is_write_only
+from provider._protocol import EPHEMERAL, is_write_only
 from provider.provider import PROVIDER_ADDRESS, DateraProvider
 from provider.servicer import Servicer
 
@@ -84,6 +84,10 @@ def schema_snapshot(app: DateraProvider | None = None) -> dict[str, Any]:
         "data_source_schemas": {k: _schema_json(v)
                                 for k, v in sorted(resp.data_source_schemas.items())},
         "functions": {k: _function_json(v) for k, v in sorted(resp.functions.items())},
+        "ephemeral_resource_schemas": {
+            k: _schema_json(pb.Schema.FromString(v)) for k, v in sorted(
+                EPHEMERAL["SchemaEphemeral"].FromString(resp.SerializeToString())
+                .ephemeral_resource_schemas.items())},
         "requires_replace": dict(sorted(replace.items())),
     }
 
@@ -191,7 +195,7 @@ def _frontmatter(title: str, description: str) -> list[str]:
 
 def _page(kind: str, type_name: str, schema: dict[str, Any], replace: set[str],
           import_doc: str | None) -> str:
-    label = "Resource" if kind == "resource" else "Data Source"
+    label = {"resource": "Resource", "ephemeral": "Ephemeral Resource"}.get(kind, "Data Source")
     desc = schema["block"].get("description", "")
     lines = _frontmatter(f"{type_name} {label}", desc)
     lines += [f"# {type_name} ({label})", "", desc, ""]
@@ -228,6 +232,10 @@ def render_docs(app: DateraProvider | None = None) -> dict[str, str]:
         files[f"docs/data-sources/{short}.md"] = _page("data", type_name, schema, set(), None)
     for name, fn in snap["functions"].items():
         files[f"docs/functions/{name}.md"] = _function_page(name, fn)
+    for type_name, schema in snap["ephemeral_resource_schemas"].items():
+        short = type_name.removeprefix(app.get_model_prefix())
+        files[f"docs/ephemeral-resources/{short}.md"] = _page("ephemeral", type_name, schema,
+                                                              set(), None)
     files["docs/index.md"] = _index(snap)
     return files
 
@@ -256,6 +264,9 @@ def _index(snap: dict[str, Any]) -> str:
         lines.append(f"- [`{t}`](resources/{t.removeprefix('datera_')}.md)")
     for t in snap["data_source_schemas"]:
         lines.append(f"- [`{t}`](data-sources/{t.removeprefix('datera_')}.md) (data source)")
+    for t in snap["ephemeral_resource_schemas"]:
+        lines.append(f"- [`{t}`](ephemeral-resources/{t.removeprefix('datera_')}.md) "
+                     "(ephemeral resource)")
     for name, fn in snap["functions"].items():
         lines.append(f"- [`provider::datera::{name}`](functions/{name}.md) (function): "
                      f"{fn.get('summary', '')}")

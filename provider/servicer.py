@@ -18,6 +18,10 @@ override only what it cannot express:
 * ``ReadDataSource`` encodes the result with the schema's types (``tf`` sends it raw).
 * refined unknowns (msgpack extension 12, Terraform 1.6+) decode as unknown
   (:func:`decode_unknowns`), not as a raw extension object.
+* ephemeral resources (protocol 6.7+, :mod:`provider.ephemeral`): their schemas join
+  ``GetProviderSchema``/``GetMetadata``, and ``ValidateEphemeralResourceConfig``,
+  ``OpenEphemeralResource``, ``RenewEphemeralResource``, ``CloseEphemeralResource`` (which
+  ``tf`` does not know) are served through :func:`provider._protocol.ephemeral_handler`.
 * write-only attributes (``x_wo``, protocol 6.8+, :mod:`provider._protocol`):
   ``ValidateResourceConfig`` refuses them unless the client announces that it handles them
   (an older Terraform would store them in its state); ``ApplyResourceChange`` hands their
@@ -42,7 +46,12 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
-from provider._protocol import write_only_allowed
+from provider._protocol import (
+    EPHEMERAL,
+    with_ephemeral_metadata,
+    with_ephemeral_schemas,
+    write_only_allowed,
+)
 from provider.diagnostics import report
 from provider.resources import APPLY_LAST, KindResource
 
@@ -138,7 +147,61 @@ class Servicer(ProviderServicer):
         response = super().GetProviderSchema(request, context)
         response.server_capabilities.get_provider_schema_optional = True
         response.server_capabilities.plan_destroy = True
-        return response
+        from provider.ephemeral import EPHEMERAL_RESOURCES
+
+        return with_ephemeral_schemas(response, {n: c.schema().to_pb()
+                                                 for n, c in EPHEMERAL_RESOURCES.items()})
+
+    def GetMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from provider.ephemeral import EPHEMERAL_RESOURCES
+
+        return with_ephemeral_metadata(super().GetMetadata(request, context),
+                                       list(EPHEMERAL_RESOURCES))
+
+    # ---- ephemeral resources (protocol 6.7+; messages in provider._protocol.EPHEMERAL) ----
+
+    def _ephemeral(self, request: Any, diags: Diagnostics) -> tuple[Any, dict[str, Any]]:
+        from provider.ephemeral import EPHEMERAL_RESOURCES
+
+        cls = EPHEMERAL_RESOURCES[request.type_name]
+        amap = {a.name: a for a in cls.schema().attributes}
+        _, config = _decode_state(diags, amap, {}, pb.DynamicValue.FromString(request.config))
+        config = config or {}
+        problem = cls.check(config)
+        if problem:
+            diags.add_error(f"{request.type_name}: {problem[1]}", path=[problem[0]])
+        return cls, config
+
+    def ValidateEphemeralResourceConfig(self, request: Any, context: Any) -> Any:
+        diags = Diagnostics()
+        try:
+            self._ephemeral(request, diags)
+        except Exception as e:  # noqa: BLE001
+            report(diags, e, what=f"{request.type_name} validate", secrets=self.app.secrets())
+        return EPHEMERAL["Diagnostics"](
+            diagnostics=[d.SerializeToString() for d in diags.to_pb()])
+
+    def OpenEphemeralResource(self, request: Any, context: Any) -> Any:
+        """The values, in the response only: Terraform keeps them in memory for this run."""
+        diags = Diagnostics()
+        result = None
+        try:
+            cls, config = self._ephemeral(request, diags)
+            if not diags.has_errors():
+                amap = {a.name: a for a in cls.schema().attributes}
+                values = cls.open(config)
+                result = to_dynamic_value({k: (amap[k].type.encode(v) if v is not None else None)
+                                           for k, v in values.items()}).SerializeToString()
+        except Exception as e:  # noqa: BLE001
+            report(diags, e, what=f"{request.type_name} open", secrets=self.app.secrets())
+        return EPHEMERAL["EphemeralOpened"](
+            diagnostics=[d.SerializeToString() for d in diags.to_pb()], result=result)
+
+    def RenewEphemeralResource(self, request: Any, context: Any) -> Any:
+        return EPHEMERAL["EphemeralRenewed"]()  # nothing held: never asked (no renew_at)
+
+    def CloseEphemeralResource(self, request: Any, context: Any) -> Any:
+        return EPHEMERAL["Diagnostics"]()  # nothing held on the DSP
 
     @_guard(pb.PlanResourceChange.Response)
     def PlanResourceChange(self, request: Any, context: grpc.ServicerContext) -> Any:

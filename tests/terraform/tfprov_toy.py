@@ -219,3 +219,24 @@ def main_timeouts_as_blocks() -> int:
     S.KindSchema.timeouts_field = property(as_blocks)  # type: ignore[method-assign]
     adapter.timeouts_from = first_block  # type: ignore[assignment]
     return main()
+
+
+def main_recording_chap() -> int:
+    """The real provider, recording every CHAP secret ``datera_chap_credentials`` makes
+    (one line each) in the file ``$DATERA_TEST_CHAP_LOG``, so a test can look for each
+    of them in the state and the saved plan (tests/terraform/test_ephemeral_chap_tf.py)."""
+    import os
+
+    import provider.ephemeral as eph
+    from provider.main import main as real_main
+
+    make = eph.new_chap_secret
+
+    def recorded(length: int = 16) -> str:
+        secret = make(length)
+        with open(os.environ["DATERA_TEST_CHAP_LOG"], "a") as f:
+            f.write(secret + "\n")
+        return secret
+
+    eph.new_chap_secret = recorded  # type: ignore[assignment]
+    return real_main()
