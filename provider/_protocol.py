@@ -64,7 +64,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["EPHEMERAL", "is_write_only", "mark_write_only", "with_ephemeral_metadata",
+__all__ = ["EPHEMERAL", "append_fields", "is_write_only", "mark_write_only", "with_ephemeral_metadata",
            "with_ephemeral_schemas", "write_only_allowed"]
 
 _PACKAGE = "datera.tfplugin6ext"
@@ -111,6 +111,54 @@ def _build() -> dict[str, type[Any]]:
         m.field.add(name="diagnostics", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
         for fname, number in fields:
             m.field.add(name=fname, number=number, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+    # resource identity (6.9+) and list resources (6.10+, ``terraform query``)
+    def bytes_map(msg: Any, field: str, number: int) -> None:
+        kv = msg.nested_type.add(name=f"{field.title().replace('_', '')}Entry")
+        kv.options.map_entry = True
+        kv.field.add(name="key", number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
+        kv.field.add(name="value", number=2, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+        msg.field.add(name=field, number=number, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
+                      type_name=f".{_PACKAGE}.{msg.name}.{kv.name}")
+
+    bytes_map(fdp.message_type.add(name="SchemaList"), "list_resource_schemas", 9)
+    meta = fdp.message_type.add(name="MetadataList")
+    meta.field.add(name="list_resources", number=7, type=_F.TYPE_MESSAGE,
+                   label=_F.LABEL_REPEATED, type_name=f".{_PACKAGE}.EphemeralMetadata")
+    message("IdentityAttribute", ("name", 1, _F.TYPE_STRING, None),
+            ("type", 2, _F.TYPE_BYTES, None), ("required_for_import", 3, _F.TYPE_BOOL, None),
+            ("optional_for_import", 4, _F.TYPE_BOOL, None),
+            ("description", 5, _F.TYPE_STRING, None))
+    ident = fdp.message_type.add(name="ResourceIdentitySchema")
+    ident.field.add(name="version", number=1, type=_F.TYPE_INT64, label=_F.LABEL_OPTIONAL)
+    ident.field.add(name="identity_attributes", number=2, type=_F.TYPE_MESSAGE,
+                    label=_F.LABEL_REPEATED, type_name=f".{_PACKAGE}.IdentityAttribute")
+    message("Empty")
+    schemas = fdp.message_type.add(name="IdentitySchemas")
+    bytes_map(schemas, "identity_schemas", 1)
+    schemas.field.add(name="diagnostics", number=2, type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
+    message("UpgradeIdentityRequest", ("type_name", 1, _F.TYPE_STRING, None),
+            ("version", 2, _F.TYPE_INT64, None), ("raw_identity", 3, _F.TYPE_BYTES, None))
+    up = fdp.message_type.add(name="UpgradeIdentityResponse")
+    up.field.add(name="upgraded_identity", number=1, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
+    up.field.add(name="diagnostics", number=2, type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
+    message("RawStateJson", ("json", 1, _F.TYPE_BYTES, None))
+    message("IdentityData", ("identity_data", 1, _F.TYPE_BYTES, None))
+    # the identity field of ReadResource/ApplyResourceChange.Response (5),
+    # PlanResourceChange.Response (7), ImportResourceState.Request/ImportedResource (4)
+    message("Identity5", ("identity", 5, _F.TYPE_BYTES, None))
+    message("Identity7", ("identity", 7, _F.TYPE_BYTES, None))
+    message("Identity4", ("identity", 4, _F.TYPE_BYTES, None))
+    message("ListRequest", ("type_name", 1, _F.TYPE_STRING, None),
+            ("config", 2, _F.TYPE_BYTES, None),
+            ("include_resource_object", 3, _F.TYPE_BOOL, None),
+            ("limit", 4, _F.TYPE_INT64, None))
+    ev = fdp.message_type.add(name="ListEvent")
+    for fname, number, ftype in (("identity", 1, _F.TYPE_BYTES), ("display_name", 2, _F.TYPE_STRING),
+                                 ("resource_object", 3, _F.TYPE_BYTES)):
+        ev.field.add(name=fname, number=number, type=ftype, label=_F.LABEL_OPTIONAL)
+    ev.field.add(name="diagnostic", number=4, type=_F.TYPE_BYTES, label=_F.LABEL_REPEATED)
+    message("ValidateListRequest", ("type_name", 1, _F.TYPE_STRING, None),
+            ("config", 2, _F.TYPE_BYTES, None))
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     return {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(
@@ -120,10 +168,20 @@ def _build() -> dict[str, type[Any]]:
 _MESSAGES = _build()
 _AttributeWriteOnly = _MESSAGES["AttributeWriteOnly"]
 _ValidateCaps = _MESSAGES["ValidateResourceConfigCapabilities"]
-#: the ephemeral-resource messages (see the module docstring), by our names
+#: the ephemeral-resource, identity and list-resource messages (see the module
+#: docstring), by our names
 EPHEMERAL = {name: _MESSAGES[name] for name in (
     "SchemaEphemeral", "MetadataEphemeral", "EphemeralConfig", "EphemeralPrivate",
-    "Diagnostics", "EphemeralOpened", "EphemeralRenewed")}
+    "Diagnostics", "EphemeralOpened", "EphemeralRenewed", "SchemaList", "MetadataList",
+    "IdentityAttribute", "ResourceIdentitySchema", "Empty", "IdentitySchemas",
+    "UpgradeIdentityRequest", "UpgradeIdentityResponse", "RawStateJson", "IdentityData",
+    "Identity4", "Identity5", "Identity7", "ListRequest", "ListEvent", "ValidateListRequest")}
+
+
+def append_fields(message: Any, extra: Any) -> Any:
+    """A copy of ``tf``'s ``message`` with the fields of our ``extra`` message added (fields
+    ``tf``'s class does not know travel as unknown fields)."""
+    return type(message).FromString(message.SerializeToString() + extra.SerializeToString())
 
 
 def with_ephemeral_schemas(response: Any, schemas: dict[str, Any]) -> Any:

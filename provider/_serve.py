@@ -142,11 +142,18 @@ class _LazyServicer:
 _EPHEMERAL_RPCS = {"ValidateEphemeralResourceConfig": ("EphemeralConfig", "Diagnostics"),
                    "OpenEphemeralResource": ("EphemeralConfig", "EphemeralOpened"),
                    "RenewEphemeralResource": ("EphemeralPrivate", "EphemeralRenewed"),
-                   "CloseEphemeralResource": ("EphemeralPrivate", "Diagnostics")}
+                   "CloseEphemeralResource": ("EphemeralPrivate", "Diagnostics"),
+                   # resource identity (6.9+) and list resources (6.10+)
+                   "GetResourceIdentitySchemas": ("Empty", "IdentitySchemas"),
+                   "UpgradeResourceIdentity": ("UpgradeIdentityRequest", "UpgradeIdentityResponse"),
+                   "ValidateListResourceConfig": ("ValidateListRequest", "Diagnostics"),
+                   "ListResource": ("ListRequest", "ListEvent")}
+_STREAMING = frozenset({"ListResource"})
 
 
 def _ephemeral_handler(servicer: Any) -> Any:
-    """A gRPC handler for the ephemeral-resource RPCs of ``tfplugin6.Provider`` (gRPC asks
+    """A gRPC handler for the RPCs of ``tfplugin6.Provider`` that ``tf`` lacks (ephemeral
+    resources, resource identity, list resources; gRPC asks
     each handler in turn). Their messages are looked up at the first call, so the handshake
     imports nothing more."""
     import grpc
@@ -155,7 +162,8 @@ def _ephemeral_handler(servicer: Any) -> Any:
         return lambda raw: _messages()[name].FromString(raw)
 
     return grpc.method_handlers_generic_handler("tfplugin6.Provider", {
-        rpc: grpc.unary_unary_rpc_method_handler(
+        rpc: (grpc.unary_stream_rpc_method_handler if rpc in _STREAMING
+              else grpc.unary_unary_rpc_method_handler)(
             getattr(servicer, rpc), request_deserializer=decode(req),
             response_serializer=lambda message: message.SerializeToString())
         for rpc, (req, _resp) in _EPHEMERAL_RPCS.items()})

@@ -88,8 +88,33 @@ def schema_snapshot(app: DateraProvider | None = None) -> dict[str, Any]:
             k: _schema_json(pb.Schema.FromString(v)) for k, v in sorted(
                 EPHEMERAL["SchemaEphemeral"].FromString(resp.SerializeToString())
                 .ephemeral_resource_schemas.items())},
+        "list_resource_schemas": {
+            k: _schema_json(pb.Schema.FromString(v)) for k, v in sorted(
+                EPHEMERAL["SchemaList"].FromString(resp.SerializeToString())
+                .list_resource_schemas.items())},
+        "resource_identity_schemas": _identity_json(
+            Servicer(app).GetResourceIdentitySchemas(EPHEMERAL["Empty"](), None)),
         "requires_replace": dict(sorted(replace.items())),
     }
+
+
+def _identity_json(resp: Any) -> dict[str, Any]:
+    """``GetResourceIdentitySchemas`` as ``terraform providers schema -json`` prints it."""
+    out = {}
+    for name, raw in sorted(resp.identity_schemas.items()):
+        schema = EPHEMERAL["ResourceIdentitySchema"].FromString(raw)
+        attrs_: dict[str, Any] = {}
+        for a in schema.identity_attributes:
+            entry: dict[str, Any] = {"type": json.loads(a.type)}
+            if a.description:
+                entry["description"] = a.description
+            if a.required_for_import:
+                entry["required_for_import"] = True
+            if a.optional_for_import:
+                entry["optional_for_import"] = True
+            attrs_[a.name] = entry
+        out[name] = {"version": schema.version, "attributes": attrs_}
+    return out
 
 
 def _function_json(f: Any) -> dict[str, Any]:
@@ -264,6 +289,9 @@ def _index(snap: dict[str, Any]) -> str:
         lines.append(f"- [`{t}`](resources/{t.removeprefix('datera_')}.md)")
     for t in snap["data_source_schemas"]:
         lines.append(f"- [`{t}`](data-sources/{t.removeprefix('datera_')}.md) (data source)")
+    for t in snap["list_resource_schemas"]:
+        lines.append(f"- `{t}` (list resource for `terraform query`, Terraform 1.14+; "
+                     "import by identity `{ id }`)")
     for t in snap["ephemeral_resource_schemas"]:
         lines.append(f"- [`{t}`](ephemeral-resources/{t.removeprefix('datera_')}.md) "
                      "(ephemeral resource)")

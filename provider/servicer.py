@@ -48,6 +48,7 @@ from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dyn
 
 from provider._protocol import (
     EPHEMERAL,
+    append_fields,
     with_ephemeral_metadata,
     with_ephemeral_schemas,
     write_only_allowed,
@@ -149,14 +150,98 @@ class Servicer(ProviderServicer):
         response.server_capabilities.plan_destroy = True
         from provider.ephemeral import EPHEMERAL_RESOURCES
 
-        return with_ephemeral_schemas(response, {n: c.schema().to_pb()
-                                                 for n, c in EPHEMERAL_RESOURCES.items()})
+        response = with_ephemeral_schemas(response, {n: c.schema().to_pb()
+                                                     for n, c in EPHEMERAL_RESOURCES.items()})
+        return append_fields(response, EPHEMERAL["SchemaList"](list_resource_schemas={
+            n: r.schema().to_pb().SerializeToString() for n, r in self._lists().items()}))
 
     def GetMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
         from provider.ephemeral import EPHEMERAL_RESOURCES
 
-        return with_ephemeral_metadata(super().GetMetadata(request, context),
-                                       list(EPHEMERAL_RESOURCES))
+        response = with_ephemeral_metadata(super().GetMetadata(request, context),
+                                           list(EPHEMERAL_RESOURCES))
+        meta = EPHEMERAL["MetadataList"]()
+        for n in self._lists():
+            meta.list_resources.add(type_name=n)
+        return append_fields(response, meta)
+
+    # ---- resource identity and list resources (provider.list_resources) ----------------
+
+    def _lists(self) -> dict[str, Any]:
+        if "_list_resources" not in self.__dict__:
+            from provider.list_resources import list_resources
+
+            self.__dict__["_list_resources"] = list_resources(self.app)
+        return self.__dict__["_list_resources"]
+
+    def _identity_bytes(self, type_name: str, state: Any) -> bytes | None:
+        """The ``ResourceIdentityData`` of a listed kind's state (a dict or a
+        DynamicValue), or None (another kind, no state, an id not known yet)."""
+        if type_name not in self._lists() or state is None:
+            return None
+        if isinstance(state, pb.DynamicValue):
+            if not (state.msgpack or state.json):
+                return None
+            state = read_dynamic_value(state)
+        oid = state.get("id") if isinstance(state, dict) else None
+        if not isinstance(oid, str) or not oid:
+            return None
+        return EPHEMERAL["IdentityData"](
+            identity_data=to_dynamic_value({"id": oid}).SerializeToString()).SerializeToString()
+
+    def _identified(self, response: Any, type_name: str, state: Any, field: str) -> Any:
+        ident = self._identity_bytes(type_name, state)
+        if ident is None:
+            return response
+        return append_fields(response, EPHEMERAL[field](identity=ident))
+
+    def GetResourceIdentitySchemas(self, request: Any, context: Any) -> Any:
+        out = EPHEMERAL["IdentitySchemas"]()
+        for name, lr in self._lists().items():
+            schema = EPHEMERAL["ResourceIdentitySchema"](version=0)
+            for attr, typ, doc in lr.identity_schema():
+                schema.identity_attributes.add(name=attr, type=typ.tf_type(),
+                                               required_for_import=True, description=doc)
+            out.identity_schemas[name] = schema.SerializeToString()
+        return out
+
+    def UpgradeResourceIdentity(self, request: Any, context: Any) -> Any:
+        raw = EPHEMERAL["RawStateJson"].FromString(request.raw_identity).json
+        data = json.loads(raw or b"{}") or {}
+        ident = self._identity_bytes(request.type_name, {"id": data.get("id")})
+        return EPHEMERAL["UpgradeIdentityResponse"](upgraded_identity=ident)
+
+    def ValidateListResourceConfig(self, request: Any, context: Any) -> Any:
+        diags = Diagnostics()
+        if request.type_name not in self._lists():
+            diags.add_error(f"unknown list resource {request.type_name!r}")
+        return EPHEMERAL["Diagnostics"](
+            diagnostics=[d.SerializeToString() for d in diags.to_pb()])
+
+    def ListResource(self, request: Any, context: Any) -> Any:
+        """One event per listed object: its identity, a display name, and (when asked)
+        the resource object as an import reads it; an error is one event's diagnostic."""
+        lr = self._lists()[request.type_name]
+        diags = Diagnostics()
+        try:
+            amap = {a.name: a for a in lr.schema().attributes}
+            _, config = _decode_state(diags, amap, {},
+                                      pb.DynamicValue.FromString(request.config))
+            rattrs = self._get_res_attrs(request.type_name)
+            for oid, label, state in lr.results(self.app, config or {},
+                                                with_object=request.include_resource_object,
+                                                limit=request.limit):
+                ev = EPHEMERAL["ListEvent"](identity=self._identity_bytes(
+                    request.type_name, {"id": oid}), display_name=label)
+                if state is not None:
+                    full = {n: state.get(n) for n in rattrs}
+                    ev.resource_object = _encode_state(rattrs, {}, full, None).SerializeToString()
+                yield ev
+        except Exception as e:  # noqa: BLE001 - reported as the stream's last event
+            report(diags, e, what=f"list {request.type_name}", secrets=self.app.secrets())
+        if diags.diagnostics:
+            yield EPHEMERAL["ListEvent"](
+                diagnostic=[d.SerializeToString() for d in diags.to_pb()])
 
     # ---- ephemeral resources (protocol 6.7+; messages in provider._protocol.EPHEMERAL) ----
 
@@ -234,12 +319,13 @@ class Servicer(ProviderServicer):
         # the private state carries the declaration forward: what the apply writes is
         # what the next plan compares against ("last"), never a secret
         declared = outcome.declared if outcome.declared is not None else last
-        return pb.PlanResourceChange.Response(
+        response = pb.PlanResourceChange.Response(
             planned_state=_encode_state(attrs_, blocks, outcome.planned, proposed_enc),
             requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
             planned_private=_private_bytes({"declared": declared, "last": last}),
             diagnostics=diags.to_pb(),
         )
+        return self._identified(response, type_name, outcome.planned, "Identity7")
 
     @_guard(pb.UpgradeResourceState.Response)
     def UpgradeResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -284,17 +370,31 @@ class Servicer(ProviderServicer):
         # after a failure the DSP may not hold the new declaration: keep the prior one
         response.private = _private_bytes(
             {"declared": private.get("last") if failed else private.get("declared")})
-        return response
+        return self._identified(response, request.type_name, response.new_state, "Identity5")
 
     @_guard(pb.ReadResource.Response, keep_prior=False)
     def ReadResource(self, request: Any, context: grpc.ServicerContext) -> Any:
         response = super().ReadResource(request, context)
         response.private = request.private  # a refresh does not change the declaration
-        return response
+        return self._identified(response, request.type_name, response.new_state, "Identity5")
 
     @_guard(pb.ImportResourceState.Response)
     def ImportResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return super().ImportResourceState(request, context)
+        """``tf``'s import by id, or by identity (an ``import`` block with ``identity``,
+        as ``terraform query -generate-config-out`` writes): the identity's id."""
+        if not request.id:
+            raw = EPHEMERAL["Identity4"].FromString(request.SerializeToString()).identity
+            data = EPHEMERAL["IdentityData"].FromString(raw).identity_data if raw else b""
+            ident = read_dynamic_value(pb.DynamicValue.FromString(data)) if data else None
+            if isinstance(ident, dict) and ident.get("id"):
+                request = _copy(request)
+                request.id = str(ident["id"])
+        response = super().ImportResourceState(request, context)
+        items = [self._identified(r, request.type_name, r.state, "Identity4")
+                 for r in response.imported_resources]
+        del response.imported_resources[:]
+        response.imported_resources.extend(items)
+        return response
 
     @_guard(pb.ValidateResourceConfig.Response)
     def ValidateResourceConfig(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -27,6 +27,8 @@ ELSEWHERE = {
                            "(every option's camelCase name)",
     ("docs/listing.md", 0): "tests/engine/test_docs_listing.py (the engine block, line by line)",
     ("docs/listing.md", 1): "tests/terraform/test_docs_listing_tf.py (the Terraform block)",
+    ("docs/listing.md", 2): "tests/terraform/test_query_tf.py (the same commands against the "
+                            "simulator; apply with -auto-approve)",
     ("docs/security.md", 0): "the fault report benchmark (minutes): its items are tests/fault/",
     ("examples/gitops/README.md", 0): "tests/engine/test_gitops_workflow.py",
     ("examples/terraform/README.md", 0): "tests/terraform/test_examples.py::"
