@@ -93,6 +93,13 @@ def _workspace(file: Path | None, stack: str, config: tuple[str, ...], endpoint:
     )
 
 
+#: ``--target NAME`` (repeatable) on preview / up / destroy
+_target = click.option(
+    "--target", "targets", multiple=True, metavar="NAME",
+    help="Plan only this resource's changes (and what they need); repeatable. The only way "
+         "to delete an object `import` adopted that the stack does not declare.")
+
+
 def _color(flag: bool | None) -> bool:
     return sys.stdout.isatty() if flag is None else flag
 
@@ -138,13 +145,16 @@ _REFRESH_HELP = ("How to read the DSP first: fast = bulk lists (no volume metada
 @click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default=None,
               help=_REFRESH_HELP)
 @click.option("--destroy", "destroy_", is_flag=True, help="Plan the removal of every resource.")
+@_target
 @click.pass_context
 def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, as_json: bool, detailed_exitcode: bool,
-            refresh_only: bool, refresh_mode: str | None, destroy_: bool) -> None:
+            refresh_only: bool, refresh_mode: str | None, destroy_: bool,
+            targets: tuple[str, ...]) -> None:
     """Show what `up` would do, without changing anything (no lock is taken)."""
     with _workspace(file, stack, config, endpoint, backend, command="preview") as ws:
-        plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode)
+        plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode,
+                          targets=targets)
         _notes(ws)
         if as_json:
             click.echo(json.dumps(plan_json(plan), indent=2))
@@ -197,7 +207,7 @@ def _confirm(yes: bool, color: bool, as_json: bool, command: str = "up") -> Call
 def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_json: bool,
             destroy: bool = False, refresh_only: bool = False, force_unlock: bool = False,
             detailed_exitcode: bool = False, refresh_mode: str | None = None,
-            lock_id: str | None = None) -> None:
+            lock_id: str | None = None, targets: tuple[str, ...] = ()) -> None:
     if force_unlock or lock_id:
         _force_unlock(ws, lock_id)
     shown: list[Any] = []
@@ -213,7 +223,7 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
 
     ask = _confirm(yes, color, as_json, "destroy" if destroy else "up")
     plan, result = ws.up(destroy=destroy, refresh_only=refresh_only, on_plan=on_plan,
-                         confirm=lambda p: ask(p), refresh=refresh_mode)
+                         confirm=lambda p: ask(p), refresh=refresh_mode, targets=targets)
     _notes(ws)
     if plan.errors:
         ctx.exit(1)
@@ -241,14 +251,17 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
               help=_REFRESH_HELP)
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first (the holder is shown).")
 @click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
+@_target
 @click.pass_context
 def up(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
        backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-       refresh_only: bool, refresh_mode: str | None, force_unlock: bool, lock_id: str | None) -> None:
+       refresh_only: bool, refresh_mode: str | None, force_unlock: bool, lock_id: str | None,
+       targets: tuple[str, ...]) -> None:
     """Create, update and delete DSP objects until they match the stack."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="up") as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, refresh_only=refresh_only,
-                force_unlock=force_unlock, lock_id=lock_id, refresh_mode=refresh_mode)
+                force_unlock=force_unlock, lock_id=lock_id, refresh_mode=refresh_mode,
+                targets=targets)
 
 
 @click.command(epilog="""
@@ -291,15 +304,16 @@ Protected resources make the plan fail; retainOnDelete resources are forgotten, 
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--force-unlock", is_flag=True, help="Break the stack's lock first.")
 @click.option("--lock-id", default=None, metavar="ID", help=_LOCK_ID_HELP)
+@_target
 @click.pass_context
 def destroy(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, yes: bool, parallel: int, as_json: bool,
-            force_unlock: bool, lock_id: str | None) -> None:
+            force_unlock: bool, lock_id: str | None, targets: tuple[str, ...]) -> None:
     """Delete every object in the stack's state (objects already gone are fine)."""
     with _workspace(file, stack, config, endpoint, backend, parallel, command="destroy",
                     need_file=False) as ws:
         _run_up(ctx, ws, yes=yes, color=_color(color), as_json=as_json, destroy=True,
-                force_unlock=force_unlock, lock_id=lock_id)
+                force_unlock=force_unlock, lock_id=lock_id, targets=targets)
 
 
 @click.command("import", epilog="""
@@ -308,6 +322,8 @@ Examples:
   datera-iac import datera:index:Volume legacy-db /root/app/legacy-db
   datera-iac import Volume web 6b8e...-uuid --protect
 Then declare the resource in the stack with the same name; `preview` should show no changes.
+Until a stack declares it, no plan deletes it: it shows as "imported, not declared"
+(delete it on purpose with `up --target NAME`, or forget it with `state rm NAME`).
   datera-iac import --discover --tenant team-a --out stack/Pulumi.yaml
   datera-iac import --discover --filter name_regex=^db- --out main.tf
 Discovery writes a stack (or Terraform HCL) declaring what the DSP holds, each with its

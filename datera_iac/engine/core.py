@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -498,7 +498,7 @@ class Workspace:
         return {n: d.properties for n, d in stack.resources.items()}
 
     def preview(self, *, refresh_only: bool = False, destroy: bool = False,
-                refresh: str | None = None) -> Plan:
+                refresh: str | None = None, targets: Iterable[str] = ()) -> Plan:
         """The plan, without the lock and without writing anything (reads only).
 
         ``refresh``: ``fast`` reads with the kinds' bulk lists (a handful of requests for
@@ -519,17 +519,20 @@ class Workspace:
             delta, drift = read_dsp(ctx, state, facts, full=_full(refresh, ctx), parallel=self.parallel)
             state.apply_delta(delta)
             plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
-                             refresh_only=refresh_only, drift=drift)
+                             refresh_only=refresh_only, drift=drift, targets=targets)
             plan.recovered = notes
             self._label(plan, new_stack)
             return plan
 
     def up(self, *, destroy: bool = False, refresh_only: bool = False, confirm: Any = None,
            progress_stream: TextIO | None = None, quiet: bool = False,
-           on_plan: Any = None, refresh: str | None = None) -> tuple[Plan, ApplyResult | None]:
+           on_plan: Any = None, refresh: str | None = None,
+           targets: Iterable[str] = ()) -> tuple[Plan, ApplyResult | None]:
         """Lock, recover, refresh, plan and apply. ``confirm(plan) -> bool`` may stop
         before any write to the DSP (``up`` without ``--yes`` on a TTY). ``refresh``: as
-        for :meth:`preview`."""
+        for :meth:`preview`. ``targets``: only these resources' changes (and what they
+        need); the only way a plan deletes an object ``import`` adopted and no stack
+        declares."""
         stack = None if destroy and self.stack_file is None else self.definition()
         with quiet_collector(), self.locked() as (backend, state), self._warming() as warm, \
                 responsive_threads():
@@ -551,7 +554,7 @@ class Workspace:
             if delta:
                 store.commit(delta)
             plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack, destroy=destroy,
-                             refresh_only=refresh_only, drift=drift)
+                             refresh_only=refresh_only, drift=drift, targets=targets)
             plan.recovered = notes
             self._label(plan, new_stack)
             if on_plan is not None:
@@ -638,9 +641,12 @@ class Workspace:
             declared = r.declared
             if step.desired is not None and not has_unknown(step.desired):
                 declared = mask_inputs(kind_for(r.type), step.desired, r.declared)
-            if (r.protect, r.retain_on_delete, sorted(r.deps)) != want or declared != r.declared:
+            if ((r.protect, r.retain_on_delete, sorted(r.deps)) != want or declared != r.declared
+                    or r.imported):
+                # an imported object now declared is an ordinary managed one
                 upserts.append(attrs.evolve(r, protect=want[0], retain_on_delete=want[1],
-                                            deps=want[2], declared=declared).to_json())
+                                            deps=want[2], declared=declared,
+                                            imported=False).to_json())
         if upserts:
             store.commit({"upsert": upserts})
 
@@ -668,7 +674,9 @@ class Workspace:
             obs = kind.adopt(ctx, ref)
             store = StateStore(backend, state)
             self._record_dsp(store, ctx, fetch=True)
-            rs = state_entry(kind, name, obs, None, None, [], protect=protect)
+            # marked: until a stack declares it, no plan deletes it unless --target names it
+            rs = attrs.evolve(state_entry(kind, name, obs, None, None, [], protect=protect),
+                              imported=True)
             store.commit({"upsert": [rs.to_json()]})
             store.compact()
             return obs

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import types
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -141,6 +141,11 @@ class Plan:
     #: the stack has no state yet: everything is planned from scratch (a typo in ``-s``
     #: shows here before anything is created)
     new_stack: bool = False
+    #: objects ``datera-iac import`` adopted that the stack does not declare: kept (not
+    #: deleted) unless ``--target`` names them; shown as "imported, not declared"
+    imported: list[Step] = attrs.field(factory=list)
+    #: ``--target`` names: the plan holds only their changes and what those need
+    targets: tuple[str, ...] = ()
 
     @property
     def changes(self) -> list[Step]:
@@ -560,12 +565,13 @@ def _norm(v: Any) -> Any:
 
 def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, *,
               stack_name: str, destroy: bool = False, refresh_only: bool = False,
-              drift: list[Drift] | None = None) -> Plan:
+              drift: list[Drift] | None = None, targets: Iterable[str] = ()) -> Plan:
     """Compare the refreshed ``state``/``facts`` with ``stack`` and return the steps.
 
     Never raises for a per-resource problem: those become ``plan.errors`` so the user sees
     all of them at once (a protected resource, an invalid value, a shrink)."""
-    plan = Plan(stack=stack_name, destroy=destroy, refresh_only=refresh_only, drift=list(drift or []))
+    plan = Plan(stack=stack_name, destroy=destroy, refresh_only=refresh_only, drift=list(drift or []),
+                targets=tuple(targets))
     if refresh_only:
         return plan
     decls: dict[str, ResourceDecl] = {} if (destroy or stack is None) else dict(stack.resources)
@@ -602,8 +608,14 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
             )))
         plan.steps.append(step)
 
-    # objects in state that the stack no longer declares: delete (or forget), dependents first
-    leaving = [r for n, r in state.resources.items() if n not in decls]
+    # objects in state that the stack no longer declares: delete (or forget), dependents
+    # first - except what `import` adopted and no stack declared yet (unless targeted)
+    for n, r in state.resources.items():
+        if n not in decls and r.imported and n not in plan.targets:
+            plan.imported.append(Step(name=n, kind=kind_for(r.type).name, action="same", id=r.id,
+                                      reason="imported, not declared"))
+    kept = {s.name for s in plan.imported}
+    leaving = [r for n, r in state.resources.items() if n not in decls and n not in kept]
     leaving_names = {r.name for r in leaving}
     rdeps = {r.name: {d for d in r.deps if d in leaving_names} for r in leaving}
     dependents: dict[str, list[str]] = defaultdict(list)
@@ -629,6 +641,8 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
     for r in state.deposed:
         plan.steps.append(Step(name=r.name, kind=kind_for(r.type).name, action="delete", id=r.id,
                                deposed=True, reason="old object of an earlier replacement"))
+    if plan.targets:
+        _only_targets(plan, state, deps)
     check_dependents(ctx, plan, state)
     if stack is not None and not destroy:
         plan.outputs = masked_outputs(stack, facts, keep_unknown=True)
@@ -640,6 +654,30 @@ def recorded_declaration(r: ResourceState) -> dict[str, Any]:
     with the declared inputs over it (what a delete's rules read: ``cascade``,
     ``unmanage_on_delete``)."""
     return {**r.spec, **(r.declared or {})}
+
+
+def _only_targets(plan: Plan, state: State, deps: Mapping[str, Iterable[str]]) -> None:
+    """Keep the steps of the ``--target`` names and of what they need: the declarations a
+    targeted create or update depends on, and the deletes a targeted delete waits for (its
+    dependents). A name neither declared nor in the state is a plan error."""
+    known = {s.name for s in plan.steps} | set(state.resources)
+    for t in plan.targets:
+        if t not in known:
+            plan.errors.append(f"--target {t!r}: no resource of that name in the stack or its "
+                               "state (see `datera-iac state list`)")
+    steps = {s.name: s for s in plan.steps if not s.deposed}
+    keep: set[str] = set()
+    todo = [t for t in plan.targets if t in known]
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        s = steps.get(name)
+        if s is None:
+            continue
+        todo.extend(s.deps if s.action in ("delete", "forget") else deps.get(name, ()))
+    plan.steps = [s for s in plan.steps if s.name in keep]
 
 
 def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10) -> None:

@@ -125,6 +125,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "recovered": list(plan.recovered),
         "dsp": plan.dsp,
         "new_stack": plan.new_stack,
+        "imported_not_declared": [{"name": s.name, "kind": s.kind, "id": s.id}
+                                  for s in plan.imported],
+        "targets": list(plan.targets),
     }
 
 
@@ -209,6 +212,12 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
                 old, new = show_value(c.old, c.sensitive), show_value(c.new, c.sensitive)
                 tail = "   # forces replacement" if c.replace and step.action == "replace" else ""
                 lines.append(f"      {c.name:<{width}} {old} -> {new}{tail}")
+    if plan.imported:
+        lines.append(_style("Imported, not declared (kept: declare them in the stack, delete one "
+                            "on purpose with --target NAME, or forget it with `datera-iac state "
+                            "rm NAME`):", None, color, bold=True))
+        for s in plan.imported:
+            lines.append(f"  {s.kind} {s.name} ({s.id})")
     if plan.errors:
         lines.append("")
         for e in plan.errors:

@@ -235,6 +235,10 @@ class ResourceState:
     #: ``Kind.declare_removed`` needs to see an input the declaration no longer names
     #: (a DF: key removed from a volume's extra_specs resets it). None in older states.
     declared: dict[str, Any] | None = None
+    #: Adopted by ``datera-iac import`` and not yet declared in an applied stack: a plan
+    #: never deletes it unless it is named with ``--target`` (issue 16 case 6); cleared by
+    #: the first ``up`` that declares it.
+    imported: bool = False
 
     def to_json(self) -> dict[str, Any]:
         # shallow on purpose (hot path: two records per operation); values are plain data

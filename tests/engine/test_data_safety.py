@@ -660,3 +660,65 @@ def test_case10_tenant_holding_a_foreign_volume_refused_at_plan_time(dsp_env, tm
     assert writes(sim) == before
     assert sorted(a["name"] for a in client.list("/app_instances", tenant="/root/team-z")) == [
         "ours-vol", "their-vol"]
+
+
+# ---- case 6: import, then up -------------------------------------------------------------
+
+
+def test_case6_imported_not_declared_is_kept_until_targeted(dsp_env, stack_dir, capsys):
+    """`import` of a volume the stack does not declare yet, then `up`: the plan shows it as
+    "imported, not declared" and deletes nothing (main deleted it); `destroy` keeps it
+    too. `up --target NAME` deletes it on purpose; `state rm` would forget it."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    assert main(["up", "--yes", *ep]) == 0
+    client = _client(sim)
+    client.post("/app_instances", {"name": "legacy-db", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 1, "replica_count": 1}]}]},
+        tenant="/root")
+    assert main(["import", "Volume", "legacy", "legacy-db", *ep]) == 0
+    capsys.readouterr()
+    assert main(["preview", "--detailed-exitcode", *ep]) == 0
+    out = capsys.readouterr().out
+    assert "Imported, not declared" in out and "Volume legacy (/root/" in out
+    assert "delete" not in out.split("Imported, not declared")[0]
+    assert main(["preview", "--json", *ep]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [i["name"] for i in plan["imported_not_declared"]] == ["legacy"]
+    assert plan["actions"] == []
+    before = writes(sim)
+    assert main(["up", "--yes", *ep]) == 0
+    assert writes(sim) == before
+    assert main(["destroy", "--yes", *ep]) == 0
+    out = capsys.readouterr().out
+    assert "Imported, not declared" in out and "delete   Volume legacy" not in out
+    names = [a["name"] for a in client.list("/app_instances", tenant="/root")]
+    assert names == ["legacy-db"] and list(_state(stack_dir).resources) == ["legacy"]
+    # on purpose: named with --target
+    assert main(["preview", "--target", "legacy", *ep]) == 0
+    assert "- delete   Volume legacy" in capsys.readouterr().out
+    assert main(["up", "--yes", "--target", "legacy", *ep]) == 0
+    assert list(client.list("/app_instances", tenant="/root")) == []
+    assert not _state(stack_dir).resources
+
+
+def test_case6_declared_import_is_managed_like_any_other(dsp_env, stack_dir, capsys):
+    """Once a stack declares the imported object and `up` has run, the mark is gone: taking
+    it out of the stack plans its delete as usual. --target of an unknown name is an error."""
+    sim = dsp_env
+    ep = ["--endpoint", sim.http_url]
+    client = _client(sim)
+    client.post("/app_instances", {"name": "safety-vol", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 1, "replica_count": 1}]}]},
+        tenant="/root")
+    assert main(["import", "Volume", "vol", "safety-vol", *ep]) == 0
+    assert _state(stack_dir).resources["vol"].imported
+    assert main(["up", "--yes", *ep]) == 0
+    assert not _state(stack_dir).resources["vol"].imported
+    (stack_dir / "Pulumi.yaml").write_text("name: shop\nruntime: yaml\nresources: {}\n")
+    capsys.readouterr()
+    assert main(["preview", *ep]) == 0
+    out = capsys.readouterr().out
+    assert "- delete   Volume vol" in out and "Imported, not declared" not in out
+    assert main(["preview", "--target", "nope", *ep]) == 1
+    assert "--target 'nope': no resource of that name" in capsys.readouterr().out
