@@ -12,6 +12,10 @@ import pulumi
 __all__ = [
     'Provider',
     'ProviderArgs',
+    'ConsistencyGroup',
+    'ConsistencyGroupArgs',
+    'ConsistencyGroupSnapshot',
+    'ConsistencyGroupSnapshotArgs',
     'NodeAttachment',
     'NodeAttachmentArgs',
     'Snapshot',
@@ -621,6 +625,451 @@ class Provider(pulumi.ProviderResource):
         props.__dict__["api_version"] = api_version
         props.__dict__["refresh"] = refresh
         super().__init__("datera", resource_name, props, opts)  # type: ignore[arg-type]
+
+
+@pulumi.input_type
+class ConsistencyGroupArgs:
+    """The arguments of a ConsistencyGroup.
+
+    :param volumes: The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error. (required)
+    :param name: app_instance name, unique in its tenant; a change renames in place.
+    :param tenant: Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group. (changing it replaces the resource)
+    :param replica_count: Replicas of each member (1..5); changing it re-creates the group. (changing it replaces the resource)
+    :param snapshot_id: Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone. (changing it replaces the resource)
+    :param restore_point: Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+    :param force_restore: Revert (restore_point) even while initiators are logged in.
+    :param cascade: Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+    """
+
+    def __init__(
+        __self__,
+        *,
+        volumes: pulumi.Input[Mapping[str, int]],
+        name: Optional[pulumi.Input[str]] = None,
+        tenant: Optional[pulumi.Input[str]] = None,
+        replica_count: Optional[pulumi.Input[int]] = None,
+        snapshot_id: Optional[pulumi.Input[str]] = None,
+        restore_point: Optional[pulumi.Input[str]] = None,
+        force_restore: Optional[pulumi.Input[bool]] = None,
+        cascade: Optional[pulumi.Input[bool]] = None,
+    ) -> None:
+        pulumi.set(__self__, "volumes", volumes)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if tenant is not None:
+            pulumi.set(__self__, "tenant", tenant)
+        if replica_count is not None:
+            pulumi.set(__self__, "replica_count", replica_count)
+        if snapshot_id is not None:
+            pulumi.set(__self__, "snapshot_id", snapshot_id)
+        if restore_point is not None:
+            pulumi.set(__self__, "restore_point", restore_point)
+        if force_restore is not None:
+            pulumi.set(__self__, "force_restore", force_restore)
+        if cascade is not None:
+            pulumi.set(__self__, "cascade", cascade)
+
+    @property
+    @pulumi.getter(name='volumes')
+    def volumes(self) -> pulumi.Input[Mapping[str, int]]:
+        """The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error.
+        """
+        return pulumi.get(self, "volumes")
+
+    @volumes.setter
+    def volumes(self, value: pulumi.Input[Mapping[str, int]]) -> None:
+        pulumi.set(self, "volumes", value)
+
+    @property
+    @pulumi.getter(name='name')
+    def name(self) -> Optional[pulumi.Input[str]]:
+        """app_instance name, unique in its tenant; a change renames in place.
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "name", value)
+
+    @property
+    @pulumi.getter(name='tenant')
+    def tenant(self) -> Optional[pulumi.Input[str]]:
+        """Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group.
+        """
+        return pulumi.get(self, "tenant")
+
+    @tenant.setter
+    def tenant(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "tenant", value)
+
+    @property
+    @pulumi.getter(name='replicaCount')
+    def replica_count(self) -> Optional[pulumi.Input[int]]:
+        """Replicas of each member (1..5); changing it re-creates the group.
+        """
+        return pulumi.get(self, "replica_count")
+
+    @replica_count.setter
+    def replica_count(self, value: Optional[pulumi.Input[int]]) -> None:
+        pulumi.set(self, "replica_count", value)
+
+    @property
+    @pulumi.getter(name='snapshotId')
+    def snapshot_id(self) -> Optional[pulumi.Input[str]]:
+        """Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone.
+        """
+        return pulumi.get(self, "snapshot_id")
+
+    @snapshot_id.setter
+    def snapshot_id(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "snapshot_id", value)
+
+    @property
+    @pulumi.getter(name='restorePoint')
+    def restore_point(self) -> Optional[pulumi.Input[str]]:
+        """Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+        """
+        return pulumi.get(self, "restore_point")
+
+    @restore_point.setter
+    def restore_point(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "restore_point", value)
+
+    @property
+    @pulumi.getter(name='forceRestore')
+    def force_restore(self) -> Optional[pulumi.Input[bool]]:
+        """Revert (restore_point) even while initiators are logged in.
+        """
+        return pulumi.get(self, "force_restore")
+
+    @force_restore.setter
+    def force_restore(self, value: Optional[pulumi.Input[bool]]) -> None:
+        pulumi.set(self, "force_restore", value)
+
+    @property
+    @pulumi.getter(name='cascade')
+    def cascade(self) -> Optional[pulumi.Input[bool]]:
+        """Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "cascade")
+
+    @cascade.setter
+    def cascade(self, value: Optional[pulumi.Input[bool]]) -> None:
+        pulumi.set(self, "cascade", value)
+
+
+class ConsistencyGroup(pulumi.CustomResource):
+    """Several volumes in one app_instance, snapshotted together. Import id: the group's
+
+    Pulumi type ``datera:index:ConsistencyGroup``; import id: ``<tenant>/<app_instance id> | <app_instance name>``.
+    """
+
+    def __init__(
+        __self__,
+        resource_name: str,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        *,
+        volumes: pulumi.Input[Mapping[str, int]],
+        name: Optional[pulumi.Input[str]] = None,
+        tenant: Optional[pulumi.Input[str]] = None,
+        replica_count: Optional[pulumi.Input[int]] = None,
+        snapshot_id: Optional[pulumi.Input[str]] = None,
+        restore_point: Optional[pulumi.Input[str]] = None,
+        force_restore: Optional[pulumi.Input[bool]] = None,
+        cascade: Optional[pulumi.Input[bool]] = None,
+        __props__: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Create a ConsistencyGroup.
+
+        :param resource_name: the Pulumi name of the resource (also the default DSP name where the kind has a ``name``).
+        :param opts: resource options.
+        :param volumes: The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error. (required)
+        :param name: app_instance name, unique in its tenant; a change renames in place.
+        :param tenant: Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group. (changing it replaces the resource)
+        :param replica_count: Replicas of each member (1..5); changing it re-creates the group. (changing it replaces the resource)
+        :param snapshot_id: Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone. (changing it replaces the resource)
+        :param restore_point: Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+        :param force_restore: Revert (restore_point) even while initiators are logged in.
+        :param cascade: Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+        """
+        opts = _opts(opts, [])
+        if __props__ is None:
+            if opts.id is None:
+                if volumes is None:
+                    raise TypeError("Missing required property 'volumes'")
+            props = ConsistencyGroupArgs.__new__(ConsistencyGroupArgs)
+            props.__dict__["volumes"] = volumes
+            props.__dict__["name"] = name
+            props.__dict__["tenant"] = tenant
+            props.__dict__["replica_count"] = replica_count
+            props.__dict__["snapshot_id"] = snapshot_id
+            props.__dict__["restore_point"] = restore_point
+            props.__dict__["force_restore"] = force_restore
+            props.__dict__["cascade"] = cascade
+            props.__dict__["ai_id"] = None
+            props.__dict__["path"] = None
+            props.__dict__["iqn"] = None
+            props.__dict__["admin_state"] = None
+            props.__dict__["volume_paths"] = None
+            props.__dict__["snapshots"] = None
+        else:
+            props = dict(__props__)  # type: ignore[assignment]
+        super().__init__('datera:index:ConsistencyGroup', resource_name, props, opts)  # type: ignore[arg-type]
+
+    @staticmethod
+    def get(
+        resource_name: str,
+        id: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> "ConsistencyGroup":
+        """Look up an existing ConsistencyGroup by its id (``<tenant>/<app_instance id> | <app_instance name>``) without managing it.
+        """
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
+        return ConsistencyGroup(resource_name, opts=opts, volumes=None, __props__={  # type: ignore[arg-type]
+            "name": None,
+            "volumes": None,
+            "tenant": None,
+            "replica_count": None,
+            "snapshot_id": None,
+            "restore_point": None,
+            "force_restore": None,
+            "cascade": None,
+            "ai_id": None,
+            "path": None,
+            "iqn": None,
+            "admin_state": None,
+            "volume_paths": None,
+            "snapshots": None,
+        })
+
+    @property
+    @pulumi.getter(name='name')
+    def name(self) -> pulumi.Output[str]:
+        """app_instance name, unique in its tenant; a change renames in place.
+        """
+        return pulumi.get(self, "name")
+
+    @property
+    @pulumi.getter(name='volumes')
+    def volumes(self) -> pulumi.Output[Mapping[str, int]]:
+        """The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error.
+        """
+        return pulumi.get(self, "volumes")
+
+    @property
+    @pulumi.getter(name='tenant')
+    def tenant(self) -> pulumi.Output[Optional[str]]:
+        """Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group.
+        """
+        return pulumi.get(self, "tenant")
+
+    @property
+    @pulumi.getter(name='replicaCount')
+    def replica_count(self) -> pulumi.Output[Optional[int]]:
+        """Replicas of each member (1..5); changing it re-creates the group.
+        """
+        return pulumi.get(self, "replica_count")
+
+    @property
+    @pulumi.getter(name='snapshotId')
+    def snapshot_id(self) -> pulumi.Output[Optional[str]]:
+        """Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone.
+        """
+        return pulumi.get(self, "snapshot_id")
+
+    @property
+    @pulumi.getter(name='restorePoint')
+    def restore_point(self) -> pulumi.Output[Optional[str]]:
+        """Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+        """
+        return pulumi.get(self, "restore_point")
+
+    @property
+    @pulumi.getter(name='forceRestore')
+    def force_restore(self) -> pulumi.Output[Optional[bool]]:
+        """Revert (restore_point) even while initiators are logged in.
+        """
+        return pulumi.get(self, "force_restore")
+
+    @property
+    @pulumi.getter(name='cascade')
+    def cascade(self) -> pulumi.Output[Optional[bool]]:
+        """Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+        """
+        return pulumi.get(self, "cascade")
+
+    @property
+    @pulumi.getter(name='aiId')
+    def ai_id(self) -> pulumi.Output[Optional[str]]:
+        """The app_instance id.
+        """
+        return pulumi.get(self, "ai_id")
+
+    @property
+    @pulumi.getter(name='path')
+    def path(self) -> pulumi.Output[Optional[str]]:
+        """The app_instance path.
+        """
+        return pulumi.get(self, "path")
+
+    @property
+    @pulumi.getter(name='iqn')
+    def iqn(self) -> pulumi.Output[Optional[str]]:
+        """The group's iSCSI target (each member is a LUN).
+        """
+        return pulumi.get(self, "iqn")
+
+    @property
+    @pulumi.getter(name='adminState')
+    def admin_state(self) -> pulumi.Output[Optional[str]]:
+        """online or offline.
+        """
+        return pulumi.get(self, "admin_state")
+
+    @property
+    @pulumi.getter(name='volumePaths')
+    def volume_paths(self) -> pulumi.Output[Optional[Mapping[str, str]]]:
+        """Each member's volume path.
+        """
+        return pulumi.get(self, "volume_paths")
+
+    @property
+    @pulumi.getter(name='snapshots')
+    def snapshots(self) -> pulumi.Output[Optional[Sequence[str]]]:
+        """The timestamps of the group's snapshots.
+        """
+        return pulumi.get(self, "snapshots")
+
+
+@pulumi.input_type
+class ConsistencyGroupSnapshotArgs:
+    """The arguments of a ConsistencyGroupSnapshot.
+
+    :param group_id: The group to snapshot (a ConsistencyGroup's id). (required; changing it replaces the resource)
+    :param uuid: Optional client UUID recorded on the snapshot. (changing it replaces the resource)
+    """
+
+    def __init__(
+        __self__,
+        *,
+        group_id: pulumi.Input[str],
+        uuid: Optional[pulumi.Input[str]] = None,
+    ) -> None:
+        pulumi.set(__self__, "group_id", group_id)
+        if uuid is not None:
+            pulumi.set(__self__, "uuid", uuid)
+
+    @property
+    @pulumi.getter(name='groupId')
+    def group_id(self) -> pulumi.Input[str]:
+        """The group to snapshot (a ConsistencyGroup's id).
+        """
+        return pulumi.get(self, "group_id")
+
+    @group_id.setter
+    def group_id(self, value: pulumi.Input[str]) -> None:
+        pulumi.set(self, "group_id", value)
+
+    @property
+    @pulumi.getter(name='uuid')
+    def uuid(self) -> Optional[pulumi.Input[str]]:
+        """Optional client UUID recorded on the snapshot.
+        """
+        return pulumi.get(self, "uuid")
+
+    @uuid.setter
+    def uuid(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "uuid", value)
+
+
+class ConsistencyGroupSnapshot(pulumi.CustomResource):
+    """A snapshot of every member of a group at one instant. Import id:
+
+    Pulumi type ``datera:index:ConsistencyGroupSnapshot``; import id: ``<group id | group name>/<timestamp>``.
+    """
+
+    def __init__(
+        __self__,
+        resource_name: str,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        *,
+        group_id: pulumi.Input[str],
+        uuid: Optional[pulumi.Input[str]] = None,
+        __props__: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        """Create a ConsistencyGroupSnapshot.
+
+        :param resource_name: the Pulumi name of the resource (also the default DSP name where the kind has a ``name``).
+        :param opts: resource options.
+        :param group_id: The group to snapshot (a ConsistencyGroup's id). (required; changing it replaces the resource)
+        :param uuid: Optional client UUID recorded on the snapshot. (changing it replaces the resource)
+        """
+        opts = _opts(opts, [])
+        if __props__ is None:
+            if opts.id is None:
+                if group_id is None:
+                    raise TypeError("Missing required property 'group_id'")
+            props = ConsistencyGroupSnapshotArgs.__new__(ConsistencyGroupSnapshotArgs)
+            props.__dict__["group_id"] = group_id
+            props.__dict__["uuid"] = uuid
+            props.__dict__["timestamp"] = None
+            props.__dict__["path"] = None
+            props.__dict__["op_state"] = None
+        else:
+            props = dict(__props__)  # type: ignore[assignment]
+        super().__init__('datera:index:ConsistencyGroupSnapshot', resource_name, props, opts)  # type: ignore[arg-type]
+
+    @staticmethod
+    def get(
+        resource_name: str,
+        id: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> "ConsistencyGroupSnapshot":
+        """Look up an existing ConsistencyGroupSnapshot by its id (``<group id | group name>/<timestamp>``) without managing it.
+        """
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
+        return ConsistencyGroupSnapshot(resource_name, opts=opts, group_id=None, __props__={  # type: ignore[arg-type]
+            "group_id": None,
+            "uuid": None,
+            "timestamp": None,
+            "path": None,
+            "op_state": None,
+        })
+
+    @property
+    @pulumi.getter(name='groupId')
+    def group_id(self) -> pulumi.Output[str]:
+        """The group to snapshot (a ConsistencyGroup's id).
+        """
+        return pulumi.get(self, "group_id")
+
+    @property
+    @pulumi.getter(name='uuid')
+    def uuid(self) -> pulumi.Output[Optional[str]]:
+        """Optional client UUID recorded on the snapshot.
+        """
+        return pulumi.get(self, "uuid")
+
+    @property
+    @pulumi.getter(name='timestamp')
+    def timestamp(self) -> pulumi.Output[Optional[str]]:
+        """The DSP's key of the snapshot (seconds.fraction).
+        """
+        return pulumi.get(self, "timestamp")
+
+    @property
+    @pulumi.getter(name='path')
+    def path(self) -> pulumi.Output[Optional[str]]:
+        """Snapshot path on the DSP.
+        """
+        return pulumi.get(self, "path")
+
+    @property
+    @pulumi.getter(name='opState')
+    def op_state(self) -> pulumi.Output[Optional[str]]:
+        """available when usable.
+        """
+        return pulumi.get(self, "op_state")
 
 
 @pulumi.input_type

@@ -20,3 +20,4 @@ from datera_iac.resources import snapshot  # noqa: F401,E402
 from datera_iac.resources import volume_type  # noqa: F401,E402  (registers VolumeType)
 from datera_iac.resources import attachment  # noqa: F401,E402  (registers NodeAttachment)
 from datera_iac.resources import volume_image  # noqa: F401,E402  (registers VolumeImage)
+from datera_iac.resources import group  # noqa: F401,E402  (ConsistencyGroup, ...Snapshot)

@@ -318,3 +318,23 @@ def test_int_ecosystem_data_absent_before_33(make_sim, new_api, body) -> None:
     e = api.err(422, "POST", "/app_instances", {"name": "tpl-old", "app_template": {"path": "/app_templates/x"},
                                                 "template_override": {}})
     assert e["message"].startswith("template_override: needs product 3.3.0.0")
+
+
+def test_group_snapshot_covers_every_member_and_clones_them(api) -> None:
+    """An app_instance with several volumes (a consistency group): its snapshot is one
+    instant of all of them - a clone from it has every member at the size it had then, even
+    after the source grew - and restoring needs the app_instance offline."""
+    ai = api.ok("POST", "/app_instances", {"name": "grp", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "data", "size": 2, "replica_count": 1},
+                                         {"name": "log", "size": 1, "replica_count": 1}]}]})
+    snap = api.ok("POST", f"{ai['path']}/snapshots", {})
+    api.ok("PUT", f"{ai['path']}/storage_instances/storage-1/volumes/data", {"size": 5})
+    clone = api.ok("POST", "/app_instances", {"name": "grp-clone",
+                                               "clone_snapshot_src": {"path": snap["path"]}})
+    got = api.ok("GET", clone["path"])
+    assert {v["name"]: v["size"] for v in got["storage_instances"][0]["volumes"]} == {
+        "data": 2, "log": 1}
+    api.err(409, "PUT", ai["path"], {"restore_point": snap["timestamp"]})
+    _offline(api, ai)
+    assert api.ok("PUT", ai["path"], {"restore_point": snap["timestamp"]})[
+        "restore_point"] == snap["timestamp"]
