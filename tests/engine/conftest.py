@@ -233,6 +233,19 @@ def sim_stack() -> str:
 
 
 @pytest.fixture
+def dsp_client(sim):
+    """A DspClient on the per-test simulator, for what a test does "behind the stack's back"."""
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    client = DspClient(DateraConfig.from_mapping(
+        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
+        use_env=False))
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def writes(sim):
     """() -> the simulator's write-request counters (logins excepted)."""
     return lambda: sim_writes(sim)

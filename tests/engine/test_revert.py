@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from datera_iac.cli import main
 
 STACK = """
@@ -42,18 +40,6 @@ resources:
 TENANT = "/root/team-r"
 VOL_PUT = "PUT /v2.2/app_instances/:id/storage_instances/:storage_instance_name/volumes/:volume_name"
 AI_PUT = "PUT /v2.2/app_instances/:id"
-
-
-@pytest.fixture
-def dsp_client(sim):
-    from datera_iac.config import DateraConfig
-    from datera_iac.dsp import DspClient
-
-    client = DspClient(DateraConfig.from_mapping(
-        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
-        use_env=False))
-    yield client
-    client.close()
 
 
 def _stack(path, extra: str = "") -> str:

@@ -35,18 +35,6 @@ resources:
 """
 
 
-@pytest.fixture
-def dsp_client(sim):
-    from datera_iac.config import DateraConfig
-    from datera_iac.dsp import DspClient
-
-    client = DspClient(DateraConfig.from_mapping(
-        {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
-        use_env=False))
-    yield client
-    client.close()
-
-
 def _write(path, v1: str = "", v2: str = "") -> list[str]:
     path.write_text(STACK % {"v1": "      " + v1 if v1 else "", "v2": "      " + v2 if v2 else ""})
     return ["-f", str(path)]

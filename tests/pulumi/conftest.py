@@ -99,6 +99,19 @@ class Disk(Kind[DiskSpec, DiskOutputs]):
 
 
 @pytest.fixture
+def dsp(sim):
+    """A DspClient on the per-test simulator (out-of-band changes, checks of the DSP)."""
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    client = DspClient(DateraConfig.from_mapping({
+        "endpoint": sim.http_url, "san_login": "admin", "san_password": sim.users["admin"]},
+        use_env=False))
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def toy_store() -> dict[str, Any]:
     return {}
 

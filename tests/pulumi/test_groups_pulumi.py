@@ -15,16 +15,6 @@ G = "datera:index:ConsistencyGroup"
 GS = "datera:index:ConsistencyGroupSnapshot"
 
 
-@pytest.fixture
-def dsp(sim):
-    from datera_iac.config import DateraConfig
-    from datera_iac.dsp import DspClient
-
-    return DspClient(DateraConfig.from_mapping({
-        "endpoint": sim.http_url, "san_login": "admin", "san_password": sim.users["admin"]},
-        use_env=False))
-
-
 def _writes(sim) -> int:
     return sum(n for k, n in sim.counters().items()
                if k.split()[0] in ("POST", "PUT", "DELETE") and "/v2." in k and "login" not in k)

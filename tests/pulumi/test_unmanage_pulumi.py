@@ -13,16 +13,6 @@ from datera_iac.pulumi.testing import plain
 V = "datera:index:Volume"
 
 
-@pytest.fixture
-def dsp(sim):
-    from datera_iac.config import DateraConfig
-    from datera_iac.dsp import DspClient
-
-    return DspClient(DateraConfig.from_mapping({
-        "endpoint": sim.http_url, "san_login": "admin", "san_password": sim.users["admin"]},
-        use_env=False))
-
-
 def _writes(sim) -> dict[str, int]:
     return {k: n for k, n in sim.counters().items()
             if k.split()[0] in ("POST", "PUT", "DELETE") and "/v2." in k and "login" not in k}

@@ -13,25 +13,12 @@ import json
 import zipfile
 
 import pytest
-from tfharness import REPO, TESTS_TF, Tf, sim_env
+from tfharness import REPO, TESTS_TF, Tf, sim_auth, sim_env
 
 pytestmark = pytest.mark.terraform
 
 EXAMPLE = REPO / "examples" / "terraform" / "chap-ephemeral"
 CONFIG = (EXAMPLE / "main.tf").read_text()
-
-
-def _auth(sim) -> dict:
-    """The volume's CHAP settings as the simulator stores them (secrets included)."""
-    def walk(node):
-        if isinstance(node, dict):
-            here = [node] if {"type", "target_pswd"} <= set(node) else []
-            return here + [x for v in node.values() for x in walk(v)]
-        if isinstance(node, list):
-            return [x for v in node for x in walk(v)]
-        return []
-    [auth] = walk(json.loads(sim.dump()))
-    return auth
 
 
 @pytest.fixture
@@ -54,7 +41,7 @@ def test_ephemeral_chap_secrets_reach_the_dsp_and_nothing_stored(chap_tf, sim, t
     made = log.read_text().split()
     assert len(made) >= 4 and all(12 <= len(s) <= 16 for s in made), made  # plan + apply
 
-    auth = _auth(sim)
+    auth = sim_auth(sim)
     assert auth["type"] == "mchap"
     assert auth["target_pswd"] in made and auth["initiator_pswd"] in made
     assert auth["target_pswd"] != auth["initiator_pswd"]
@@ -75,10 +62,10 @@ def test_ephemeral_chap_secrets_reach_the_dsp_and_nothing_stored(chap_tf, sim, t
 
     # new secrets each run, applied only by a new version
     assert tf.plan().returncode == 0
-    assert _auth(sim)["target_pswd"] == auth["target_pswd"]
+    assert sim_auth(sim)["target_pswd"] == auth["target_pswd"]
     tf.run("plan", "-no-color", "-out=tfplan", "-var", "chap_version=2")
     tf.run("apply", "-no-color", "-auto-approve", "tfplan")
-    rotated = _auth(sim)
+    rotated = sim_auth(sim)
     assert rotated["target_pswd"] != auth["target_pswd"]
     assert rotated["target_pswd"] in log.read_text().split()
     assert leaked() == []

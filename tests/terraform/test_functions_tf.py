@@ -6,17 +6,11 @@ is an error at the call naming what to write."""
 from __future__ import annotations
 
 import pytest
+from tfharness import PROVIDER_HEAD
 
 pytestmark = pytest.mark.terraform
 
-CONFIG = """
-terraform {
-  required_providers {
-    datera = { source = "datera/datera" }
-  }
-}
-provider "datera" {}
-locals {
+CONFIG = PROVIDER_HEAD + """locals {
   specs = provider::datera::cinder_extra_specs({ replica_count = 2, "DF:round_robin" = true })
   ref   = provider::datera::cinder_reference_parts("root:db-fn:storage-1:volume-1")
 }
@@ -71,8 +65,7 @@ def test_functions_in_plan_and_apply(sim_tf, dsp):
 ])
 def test_a_bad_argument_is_an_error_at_the_call(sim_tf, call, says):
     tf = sim_tf
-    tf.write('terraform {\n  required_providers {\n    datera = { source = "datera/datera" }\n'
-             '  }\n}\noutput "x" {\n  value = provider::datera::%s\n}\n' % call)
+    tf.write(PROVIDER_HEAD + 'output "x" {\n  value = provider::datera::%s\n}\n' % call)
     tf.run("init", "-no-color")
     p = tf.plan()
     assert p.returncode == 1 and says in _text(p), _text(p)

@@ -6,17 +6,11 @@ outside the configuration is refused at plan time, naming it; with cascade it go
 from __future__ import annotations
 
 import pytest
+from tfharness import PROVIDER_HEAD
 
 pytestmark = pytest.mark.terraform
 
-CONFIG = """
-terraform {
-  required_providers {
-    datera = { source = "datera/datera" }
-  }
-}
-provider "datera" {}
-variable "restore_point" {
+CONFIG = PROVIDER_HEAD + """variable "restore_point" {
   default = null
 }
 variable "cascade" {

@@ -8,19 +8,12 @@ is empty."""
 from __future__ import annotations
 
 import pytest
+from tfharness import PROVIDER_HEAD
 
 from tests.engine.estate import make_estate
 
 pytestmark = pytest.mark.terraform
 
-MAIN = """
-terraform {
-  required_providers {
-    datera = { source = "datera/datera" }
-  }
-}
-provider "datera" {}
-"""
 QUERY = """
 list "datera_tenant" "teams" {
   provider         = datera
@@ -69,7 +62,7 @@ def test_query_generate_config_round_trip(sim_tf, sim, dsp):
     _, ctx = dsp
     make_estate(ctx)
     tf = sim_tf
-    tf.write(MAIN)
+    tf.write(PROVIDER_HEAD)
     tf.write(QUERY, "discover.tfquery.hcl")
     tf.run("init", "-no-color")
     listed = tf.run("query", "-no-color").stdout

@@ -7,18 +7,11 @@ time that the volume is not deleted, releases it - ``rename``: renamed ``UNMANAG
 from __future__ import annotations
 
 import pytest
+from tfharness import PROVIDER_HEAD
 
 pytestmark = pytest.mark.terraform
 
-HEAD = """
-terraform {
-  required_providers {
-    datera = { source = "datera/datera" }
-  }
-}
-provider "datera" {}
-"""
-VOLUMES = HEAD + """
+VOLUMES = PROVIDER_HEAD + """
 variable "how" {
   default = null
 }

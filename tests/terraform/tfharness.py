@@ -39,6 +39,30 @@ def write_shim(directory: Path) -> Path:
 
 SIM_USER, SIM_PASSWORD = "admin", "password"
 
+#: the head of a configuration using our provider (its connection comes from DATERA_*)
+PROVIDER_HEAD = """
+terraform {
+  required_providers {
+    datera = { source = "datera/datera" }
+  }
+}
+provider "datera" {}
+"""
+
+
+def sim_auth(sim: Any) -> dict[str, Any]:
+    """The one volume's CHAP settings as the simulator stores them (secrets included)."""
+    def walk(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            here = [node] if {"type", "target_pswd"} <= set(node) else []
+            return here + [x for v in node.values() for x in walk(v)]
+        if isinstance(node, list):
+            return [x for v in node for x in walk(v)]
+        return []
+    found = walk(json.loads(sim.dump()))
+    assert len(found) == 1, found
+    return found[0]
+
 
 def sim_env(sim: Any) -> dict[str, str]:
     """The provider reads its connection from DATERA_* (the examples' provider block is
