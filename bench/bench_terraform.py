@@ -138,12 +138,18 @@ def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> No
         "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD,
         "BENCH_PROVIDER_CPU_LOG": str(PROVIDER_CPU_LOG)})
     tf.write(HCL.format(n=n))
+    _steps(step, "terraform", tf, n, parallelism)
+
+
+def _steps(step: Step, tool: str, tf: Any, n: int, parallelism: int) -> None:
+    """apply, no-op plan (which must be empty), destroy: each one measured step."""
     par = f"-parallelism={parallelism}"
-    step("terraform", f"apply (create {n}+1)", lambda: _apply(tf, par))
-    p = step("terraform", "no-op plan", lambda: _plan(tf, par))
+    step(tool, f"apply (create {n}+1)", lambda: _apply(tf, par))
+    p = step(tool, "no-op plan", lambda: _plan(tf, par))
     if p.returncode != 0:
-        raise SystemExit(f"terraform's re-plan is not empty (exit {p.returncode}):\n{p.stdout[-2000:]}")
-    step("terraform", "destroy", lambda: _destroy(tf, par))
+        raise SystemExit(f"{tool}: the re-plan is not empty (exit {p.returncode}):\n"
+                         f"{p.stdout[-2000:]}")
+    step(tool, "destroy", lambda: _destroy(tf, par))
 
 
 # ---- Terraform's own floor: the same graph of terraform_data resources, no provider ----------
@@ -170,12 +176,7 @@ def bench_floor(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
     d = Path(tempfile.mkdtemp(prefix="bench-tf-floor-"))
     tf = Tf(write_shim(d / "bin"), d / "work", "")
     tf.write(FLOOR_HCL.format(n=n))
-    par = f"-parallelism={parallelism}"
-    step("floor", f"apply (create {n}+1)", lambda: _apply(tf, par))
-    p = step("floor", "no-op plan", lambda: _plan(tf, par))
-    if p.returncode != 0:
-        raise SystemExit(f"the floor's re-plan is not empty (exit {p.returncode})")
-    step("floor", "destroy", lambda: _destroy(tf, par))
+    _steps(step, "floor", tf, n, parallelism)
 
 
 def handshake(runs: int = 7) -> tuple[float, float]:

@@ -8,8 +8,8 @@ process exits when Terraform calls ``StopProvider``/``Shutdown`` or closes it.
 
 Terraform launches the provider two or three times per command, and waits for each
 handshake: the provider itself (the kinds, the ``tf`` framework, the DSP client) is built
-on a thread started right after the handshake, while Terraform connects, and the first RPC
-waits for it (:class:`_LazyServicer`). The TLS certificate Terraform pins is kept in an
+by the first RPC that needs it (:class:`_LazyServicer`); the schema answer is kept in a
+cache file per code version, so a launch asked only for the schema never builds it. The TLS certificate Terraform pins is kept in an
 owner-only cache file with its expiry next to it, so a warm start does not import
 ``cryptography`` either (:func:`server_certificate`).
 """
@@ -17,6 +17,7 @@ owner-only cache file with its expiry next to it, so a warm start does not impor
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import sys
@@ -103,16 +104,79 @@ def server_certificate(cache: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def _schema_cache(app: Any) -> Path | None:
+    """Where the serialized schema answer of this provider build is kept: the file name is
+    a digest of everything the schema is derived from - the interpreter, the ``tf``
+    package, and the size and mtime of every source file of ``provider``, ``datera_iac``
+    and the module that builds the provider - so any change to the code misses the cache."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256(f"{sys.version}|{getattr(app, '__module__', '')}|"
+                       f"{getattr(app, '__qualname__', type(app).__qualname__)}".encode())
+    roots: list[str] = []
+    for name in ("provider", "datera_iac", "tf", getattr(app, "__module__", None)):
+        spec = importlib.util.find_spec(name) if name else None
+        if spec is None:
+            return None
+        roots += list(spec.submodule_search_locations or []) or [spec.origin or ""]
+    for root in sorted(set(roots)):
+        if os.path.isfile(root):
+            st = os.stat(root)
+            h.update(f"{root}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+            continue
+        for d, dirs, files in os.walk(root):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    st = os.stat(os.path.join(d, f))
+                    h.update(f"{d}/{f}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+    return _cert_cache().parent / f"tf-schema-{h.hexdigest()[:32]}.pb"
+
+
 class _LazyServicer:
     """Stands in for the provider's servicer at registration (gRPC only needs its bound
     methods): the real one is built once, by :meth:`load` - called on a thread right
     after the handshake, or by the first RPC, whichever comes first."""
 
-    def __init__(self, build: Callable[[], Any]) -> None:
+    def __init__(self, build: Callable[[], Any],
+                 schema_cache: Callable[[], Path | None] | None = None) -> None:
         self._build = build
         self._lock = threading.Lock()
         self._real: Any = None
         self._error: BaseException | None = None
+        self._schema_cache = schema_cache
+
+    def GetProviderSchema(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+        """The schema, from the cache when this build's answer was saved before: the first
+        of Terraform's launches per command is often asked only this, and then never
+        builds the provider at all."""
+        from tf.gen import tfplugin_pb2 as pb
+
+        # worked out here, not before the handshake (a stat of every source file)
+        path = self._schema_cache() if self._schema_cache is not None else None
+        if path is not None:
+            try:
+                return pb.GetProviderSchema.Response.FromString(path.read_bytes())
+            except (OSError, ValueError):
+                pass
+        response = self.load().GetProviderSchema(request, context)
+        if path is not None and not any(
+                d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+            try:
+                from datera_iac.files import private_dir, private_file
+
+                private_dir(path.parent)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                private_file(tmp)
+                tmp.write_bytes(response.SerializeToString())
+                os.replace(tmp, path)
+                for old in path.parent.glob("tf-schema-*.pb"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass
+        return response
 
     def load(self) -> Any:
         if self._real is None and self._error is None:
@@ -206,7 +270,8 @@ def serve(app: Any, argv: list[str]) -> None:
 
         return Servicer(app() if callable(app) and not hasattr(app, "full_name") else app)
 
-    lazy = _LazyServicer(build)
+    lazy = _LazyServicer(build, schema_cache=None if "--dev" in argv
+                         else functools.partial(_schema_cache, app))
     stopper = _Shutdown()
     server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10),
                          interceptors=[stopper])
@@ -244,8 +309,6 @@ def serve(app: Any, argv: list[str]) -> None:
         server.start()
         sys.stdout.write(f"1|6|unix|{sock}|grpc|{cert['cert_der'].rstrip('=')}\n")
         sys.stdout.flush()
-        # build the provider while Terraform connects; the first RPC waits for it
-        threading.Thread(target=_load_quietly, args=(lazy,), daemon=True).start()
         try:
             while not stopper.stopped and server.wait_for_termination(0.05):
                 pass
@@ -258,9 +321,3 @@ def serve(app: Any, argv: list[str]) -> None:
     sys.stderr.flush()
     os._exit(0)
 
-
-def _load_quietly(lazy: _LazyServicer) -> None:
-    try:
-        lazy.load()
-    except RuntimeError:
-        pass  # each RPC reports it

@@ -74,3 +74,47 @@ def test_an_expired_or_damaged_certificate_is_replaced(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["cert_der"] == fresh["cert_der"]
     path.write_text(json.dumps({**fresh, "not_after": 0}))
     assert server_certificate(path)["cert_der"] != fresh["cert_der"]
+
+
+def test_the_schema_answer_is_cached_per_code_version(tmp_path: Path, monkeypatch) -> None:
+    """The first launch per command is often asked only for the schema: served from the
+    cache of this code version, it never builds the provider; a changed source file (here
+    the module that builds the provider) is another version."""
+    from tf.gen import tfplugin_pb2 as pb
+
+    from provider import _serve
+    from provider.servicer import Servicer
+
+    (tmp_path / "mods").mkdir()
+    mod = tmp_path / "mods" / "tfprov_cached_build.py"
+    mod.write_text("from tfprov_toy import toy_provider\n\n\ndef build():\n"
+                   "    return toy_provider()\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    import tfprov_cached_build
+
+    app = tfprov_cached_build.build
+    path = _serve._schema_cache(app)
+    assert path is not None and path == _serve._schema_cache(app)
+    built = []
+
+    def build() -> Servicer:
+        built.append(1)
+        return Servicer(app())
+
+    real = _serve._LazyServicer(build, lambda: path).GetProviderSchema(
+        pb.GetProviderSchema.Request(), None)
+    assert built == [1] and real.resource_schemas and path.exists()
+    assert real.server_capabilities.get_provider_schema_optional
+
+    def fail() -> Servicer:
+        raise AssertionError("built")
+
+    cached = _serve._LazyServicer(fail, lambda: path).GetProviderSchema(
+        pb.GetProviderSchema.Request(), None)
+    assert cached == real
+    assert cached.SerializeToString() == real.SerializeToString()  # appended fields too
+
+    st = mod.stat()
+    os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert _serve._schema_cache(app) != path
