@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 from tf.types import Unknown
 
-from datera_iac.errors import InputError, WaitTimeout
+from datera_iac.errors import ConnectionLost, InputError, WaitTimeout
 from datera_iac.resources.base import (
     Context,
     Dependent,
@@ -409,6 +409,10 @@ class KindAdapter:
             if left is None:
                 raise
             raise PartialCreate(self.state_from(left, planned), e) from e
+        except ConnectionLost:
+            # the outcome is unknown (the answer was lost and the DSP went away before a
+            # lookup could tell): the intent stays, so the next apply adopts what was made
+            raise
         except BaseException:
             self.intents.clear(key)  # the kind's contract: a failed create left nothing
             raise

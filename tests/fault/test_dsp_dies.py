@@ -12,6 +12,7 @@ Before, each queued operation waited out its own timeout: 30 volumes took 30 s t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,8 +42,10 @@ FULL_ERROR = "cannot reach the DSP"
 
 @pytest.fixture
 def dying_sim(tmp_path: Path) -> Iterator[SimProcess]:
-    """A simulator process with a data dir; ``kill()`` / ``restart()`` it."""
-    sim = SimProcess(tmp_path / "dsp-data")
+    """A simulator process with a data dir; ``kill()`` / ``restart()`` it. A new volume is
+    online 0.5 s after its POST (as on a DSP, later), so the kill lands while creates the
+    DSP has made wait for it: made, their answer never seen - the case that matters."""
+    sim = SimProcess(tmp_path / "dsp-data", "--si-online-delay", "0.5")
     try:
         yield sim
     finally:
@@ -130,6 +133,7 @@ def test_engine_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figu
     phantoms = in_state - {a["id"] for a in made}
     lost = [a["name"] for a in made if a["id"] not in in_state and a["name"] not in pending]
     assert not phantoms and not lost, (phantoms, lost)
+    assert len(made) > len(in_state), "no create was in flight when the DSP died"
     again = _engine_up(stack, sim.url)
     out2, err2 = again.communicate(timeout=300)
     assert again.returncode == 0, err2[-3000:]
@@ -140,3 +144,155 @@ def test_engine_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figu
            pending=len(pending), made=len(made), phantoms_before=len(phantoms), **verdict)
     assert took < ENDS_WITHIN, f"the run ended {took:.1f} s after the DSP died"
     assert verdict == {"twins": 0, "missing": 0, "phantoms": 0, "orphans": 0} and not pending2, verdict
+
+
+# ---- Terraform ----------------------------------------------------------------------------
+
+
+class _At:
+    """What ``make_tf`` reads of a simulator: its URL and users."""
+
+    def __init__(self, url: str) -> None:
+        self.http_url, self.users = url, {"admin": "password"}
+
+
+def _tf_state_ids(tf: Any) -> set[str]:
+    """app_instance ids of the volumes in terraform.tfstate (read without the provider)."""
+    path = tf.dir / "terraform.tfstate"
+    if not path.exists():
+        return set()
+    state = json.loads(path.read_text())
+    return {i["attributes"]["id"].rsplit("/", 1)[1] for r in state.get("resources", [])
+            if r["type"] == "datera_volume" for i in r.get("instances", [])}
+
+
+@pytest.mark.terraform
+def test_terraform_apply_when_the_dsp_dies(dying_sim: SimProcess, make_tf: Any, figure: Any) -> None:
+    """The provider's client breaker opens after unreachable_timeout; every create still
+    running or scheduled by Terraform then fails at once with the same "DSP unreachable"
+    diagnostic, so the apply ends in seconds; Terraform's state holds what was made."""
+    from tests.fault.conftest import TF_HEAD
+
+    sim = dying_sim
+    sim.faults(latency_ms=20)
+    tf = make_tf(_At(sim.url), name="dies")
+    tf.write(TF_HEAD + f"""
+resource "datera_volume" "v" {{
+  count = {N}
+  name  = format("dies-%03d", count.index)
+  size  = 1
+}}
+""")
+    tf.run("init", "-no-color")
+    log = tf.dir / "apply.log"  # a file, not a pipe: a long output would block on a pipe
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([str(tf.binary), "apply", "-auto-approve", "-no-color"],
+                                cwd=tf.dir, env=tf.env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            killed = kill_when(sim, KILL_AT, proc)
+            proc.wait(timeout=150)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    took = time.monotonic() - killed
+    out = log.read_text(errors="replace")
+    errors = [b for b in out.split("Error: ")[1:]]
+    assert proc.returncode == 1, out[-3000:]
+    assert "Traceback" not in out and "panic" not in out.lower(), out[-5000:]
+    assert errors and all("DSP unreachable" in e for e in errors), out[-5000:]
+    assert not (tf.dir / ".terraform.tfstate.lock.info").exists(), "the state lock was left"
+    in_state = _tf_state_ids(tf)
+    sim.restart()
+    made = dsp_volumes(sim.url)
+    phantoms = in_state - {a["id"] for a in made}
+    assert not phantoms, phantoms
+    assert len(made) > len(in_state), "no create was in flight when the DSP died"
+    again = tf.apply(ok=(0,))
+    assert "Traceback" not in again.stdout + again.stderr
+    verdict = converged(dsp_volumes(sim.url), _tf_state_ids(tf), N, "dies")
+    figure("dsp_dies", front_end="terraform", volumes=N, killed_after_posts=KILL_AT,
+           seconds=round(took, 1), errors=len(errors), recorded=len(in_state), made=len(made),
+           phantoms_before=len(phantoms), **verdict)
+    assert took < ENDS_WITHIN, f"the apply ended {took:.1f} s after the DSP died"
+    assert verdict == {"twins": 0, "missing": 0, "phantoms": 0, "orphans": 0}, verdict
+
+
+# ---- Pulumi (the real CLI, tools/pulumi/build.sh) -----------------------------------------
+
+
+def _pulumi_state_ids(cli: Any, prog: Path) -> set[str]:
+    export = cli.export(prog)
+    return {r["id"].rsplit("/", 1)[1] for r in export["deployment"].get("resources", [])
+            if r["type"] == "datera:index:Volume" and r.get("id")}
+
+
+def _pulumi_killed_up(sim: SimProcess, tmp_path: Path) -> tuple[Any, Path, dict[str, Any]]:
+    """``pulumi up`` of the N-volume YAML program, the DSP SIGKILLed after KILL_AT POSTs,
+    then the same DSP restarted: (the CLI, the program, what was measured)."""
+    from tests.pulumi.cli import PulumiCli
+
+    sim.faults(latency_ms=20)
+    prog = tmp_path / "prog"
+    prog.mkdir()
+    (prog / "Pulumi.yaml").write_text(_stack(N))
+    cli = PulumiCli(tmp_path)
+    cli.run("stack", "init", "dev", cwd=prog)
+    cli.config("datera:endpoint", sim.url, cwd=prog)
+    cli.config("datera:sanLogin", "admin", cwd=prog)
+    cli.config("datera:sanPassword", "password", secret=True, cwd=prog)
+    log = tmp_path / "up.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([str(cli.bin / "pulumi"), "up", "--yes", "--skip-preview",
+                                 "--non-interactive"], cwd=prog, env=cli.env, stdout=sink,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            killed = kill_when(sim, KILL_AT, proc)
+            proc.wait(timeout=150)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    took = time.monotonic() - killed
+    out = log.read_text(errors="replace")
+    in_state = _pulumi_state_ids(cli, prog)
+    sim.restart()
+    made = dsp_volumes(sim.url)
+    return cli, prog, {"rc": proc.returncode, "out": out, "seconds": took,
+                       "in_state": in_state, "made": made,
+                       "locks": list((cli.state / ".pulumi" / "locks").rglob("*.json"))}
+
+
+def test_pulumi_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figure: Any) -> None:
+    """``pulumi up`` of a YAML program through pulumi-resource-datera: the plugin's client
+    breaker fails every create still to come at once, the up ends in seconds with the
+    "DSP unreachable" diagnostic, no traceback, the stack's lock is released, and every id
+    the stack holds exists on the DSP once it is back (no phantom)."""
+    _, _, m = _pulumi_killed_up(dying_sim, tmp_path)
+    out = m["out"]
+    phantoms = m["in_state"] - {a["id"] for a in m["made"]}
+    unrecorded = [a["name"] for a in m["made"] if a["id"] not in m["in_state"]]
+    figure("dsp_dies", front_end="pulumi", volumes=N, killed_after_posts=KILL_AT,
+           seconds=round(m["seconds"], 1), errors=out.count("DSP unreachable"),
+           recorded=len(m["in_state"]), made=len(m["made"]), phantoms_before=len(phantoms),
+           unrecorded=len(unrecorded))
+    assert m["rc"] != 0, out[-3000:]
+    assert "Traceback" not in out, out[-5000:]
+    assert "DSP unreachable" in out, out[-5000:]
+    assert not m["locks"], "the stack lock was left"
+    assert not phantoms, phantoms
+    assert unrecorded, "no create was in flight when the DSP died"
+    assert m["seconds"] < ENDS_WITHIN, f"the up ended {m['seconds']:.1f} s after the DSP died"
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: a Pulumi create whose answer was lost "
+                   "when the DSP died leaves a volume the stack does not hold; the next up "
+                   "fails with 409 (name taken). The Terraform provider adopts it through its "
+                   "intent journal (provider/intents.py), the engine through its own; the "
+                   "Pulumi provider has none yet")
+def test_pulumi_rerun_after_the_dsp_died_adopts_in_flight_creates(
+        dying_sim: SimProcess, tmp_path: Path) -> None:
+    cli, prog, _ = _pulumi_killed_up(dying_sim, tmp_path)
+    cli.run("up", "--yes", "--skip-preview", cwd=prog)
+    verdict = converged(dsp_volumes(dying_sim.url), _pulumi_state_ids(cli, prog), N, "dies")
+    assert verdict == {"twins": 0, "missing": 0, "phantoms": 0, "orphans": 0}, verdict

@@ -251,3 +251,108 @@ def test_secret_flow_pulumi(secret_sim, tmp_path, figure):
     figure("secret_flow", front_end="pulumi", runs=1 + len(refused), places=len(found),
            occurrences=sum(len(v) for v in found.values()))
     assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+TF_FLOW = """
+terraform {
+  required_providers {
+    datera = { source = "datera/datera" }
+  }
+}
+variable "san_password" {
+  type      = string
+  ephemeral = true
+}
+variable "chap" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+locals {
+  chap_copy = var.chap
+}
+provider "datera" {
+  san_password = var.san_password
+}
+resource "datera_volume" "a" {
+  name                   = "flow-tf-a"
+  size                   = 1
+  chap_user              = "chapuser"
+  chap_secret_wo         = var.chap
+  chap_secret_wo_version = 1
+}
+resource "datera_volume" "b" {
+  name                   = "flow-tf-b"
+  size                   = 1
+  chap_user              = "chapuser2"
+  chap_secret_wo         = local.chap_copy
+  chap_secret_wo_version = 1
+}
+output "iqn" {
+  value = datera_volume.a.iqn
+}
+"""
+
+#: an ephemeral (secret) value copied into metadata: Terraform itself refuses it
+TF_INTO_METADATA = """
+resource "datera_volume" "c" {
+  name     = "flow-tf-c"
+  size     = 1
+  metadata = { note = local.chap_copy }
+}
+"""
+
+
+@pytest.mark.terraform
+def test_secret_flow_terraform(secret_sim, make_tf, figure):
+    """The DSP password and a CHAP secret given as Terraform variables (``ephemeral``, the
+    form docs/security.md recommends) and passed on through a local: the password reaches
+    the provider block, the secret two volumes' write-only ``chap_secret_wo``. 0 clear-text
+    occurrences in plan and apply output with TF_LOG=debug (the provider's own debug log
+    included), the saved plan file (unzipped) and its JSON (``terraform show -json``),
+    terraform.tfstate and Terraform's data dir; the DSP did get the CHAP secret. Copying the
+    secret into metadata is refused by Terraform before any call."""
+    import zipfile
+
+    sim = secret_sim
+    tf = make_tf(sim, name="flow", TF_LOG="debug", DATERA_DEBUG="true",
+                 TF_VAR_san_password=SAN_PW, TF_VAR_chap=CHAP)
+    tf.env.pop("DATERA_SAN_PASSWORD", None)  # only the variable carries the password
+    tf.write(TF_FLOW)
+    runs: dict[str, subprocess.CompletedProcess[str]] = {}
+    runs["init"] = tf.run("init", "-no-color")
+    runs["plan -out"] = tf.run("plan", "-no-color", "-out=tfplan")
+    runs["show -json tfplan"] = tf.run("show", "-json", "tfplan")
+    with zipfile.ZipFile(tf.dir / "tfplan") as z:
+        plan_file = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    runs["apply tfplan"] = tf.run("apply", "-auto-approve", "-no-color", "tfplan")
+    runs["plan again"] = tf.plan()
+    assert runs["plan again"].returncode == 0, runs["plan again"].stdout[-2000:]
+    found = {f"terraform {k}": leaks(p.stdout + p.stderr) for k, p in runs.items()}
+    found["saved plan file (unzipped)"] = leaks(plan_file)
+    found["terraform.tfstate"] = leaks((tf.dir / "terraform.tfstate").read_text())
+    found["data dir (.terraform, intents)"] = leaks("\n".join(
+        p.read_text(errors="replace") for p in (tf.dir / ".terraform").rglob("*")
+        if p.is_file() and p.stat().st_size < 1_000_000 and not p.is_symlink()))
+    assert "datera" in runs["apply tfplan"].stderr.lower()  # the debug log was captured
+    c = client_for(sim)
+    try:
+        auth = {a["name"]: a["storage_instances"][0]["auth"]["type"]
+                for a in c.list("/app_instances", tenant="/root")}
+    finally:
+        c.close()
+    assert auth == {"flow-tf-a": "chap", "flow-tf-b": "chap"}, auth
+    assert sim.dump().count(CHAP) >= 2  # the DSP's own store holds the secret twice
+    writes = sum(n for k, n in sim.counters().items()
+                 if k.split()[0] in ("POST", "PUT", "DELETE") and "login" not in k)
+    tf.write(TF_FLOW + TF_INTO_METADATA)
+    refused = tf.run("plan", "-no-color", ok=(1,))
+    assert "ephemeral" in refused.stderr.lower(), refused.stderr[-2000:]
+    found["refused plan (secret into metadata)"] = leaks(refused.stdout + refused.stderr)
+    assert sum(n for k, n in sim.counters().items()
+               if k.split()[0] in ("POST", "PUT", "DELETE") and "login" not in k) == writes
+    found["DSP objects and metadata"] = leaks(_dsp_text(sim))
+    occurrences = sum(sum(v.values()) for v in found.values())
+    figure("secret_flow", front_end="terraform", runs=len(runs) + 1, places=len(found),
+           occurrences=occurrences)
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
