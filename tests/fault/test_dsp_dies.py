@@ -197,7 +197,7 @@ resource "datera_volume" "v" {{
                 proc.wait(10)
     took = time.monotonic() - killed
     out = log.read_text(errors="replace")
-    errors = [b for b in out.split("Error: ")[1:]]
+    errors = [" ".join(b.split()) for b in out.split("Error: ")[1:]]  # wrapped lines joined
     assert proc.returncode == 1, out[-3000:]
     assert "Traceback" not in out and "panic" not in out.lower(), out[-5000:]
     assert errors and all("DSP unreachable" in e for e in errors), out[-5000:]
