@@ -53,6 +53,7 @@ from datera_iac.errors import (
     InputError,
     InvalidRequest,
     NotFound,
+    Unreachable,
     ValidationFailed,
     WaitTimeout,
 )
@@ -931,6 +932,13 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             # away a volume the DSP is still building.
             log.warning("volume %s (%s) was created but is not ready within the create "
                         "timeout; kept", spec.name, oid)
+            raise
+        except Unreachable:
+            # The DSP stopped answering (the client's breaker is open): a removal cannot be
+            # sent either. Keep it like a slow volume: the create intent names it, the next
+            # run finds it once the DSP is back. The one "DSP unreachable" error says why.
+            log.warning("volume %s (%s) was created, then the DSP became unreachable; kept",
+                        spec.name, oid)
             raise
         except BaseException:
             log.warning("creating volume %s failed after its app_instance was made; removing "
