@@ -65,7 +65,14 @@ def test_degraded_path_detected_and_repaired(guest, vm_ws, vm_lab):
     finally:
         guest.restore("10.0.2.101")
     t1 = time.monotonic()
-    vm_lab.wait_for(lambda: _healthy(guest, name), COME_BACK, "the path to come back")
+    try:
+        vm_lab.wait_for(lambda: _healthy(guest, name), COME_BACK, "the path to come back")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; guest: " + guest.sh(
+            f"multipath -ll {name}; iscsiadm -m session -P1; ps ax | grep -c [s]ocat; "
+            "dmesg | tail -25", timeout=120) + f"; host: forwarders of 10.0.2.101 "
+            f"{guest.forwarders('10.0.2.101')}, files {sorted(p.name for p in guest.dir.iterdir())}"
+            ) from None
     times["path back after restore"] = time.monotonic() - t1
     print(f"degraded path timings (load {os.getloadavg()[0]:.1f}): "
           + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), file=sys.stderr)

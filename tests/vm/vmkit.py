@@ -391,9 +391,9 @@ class Guest:
             if not h.startswith("127."):
                 raise VmError(f"portal {ip} forwards to {host}: only 127.0.0.0/8 is allowed")
             # a script per portal (qemu splits cmd: on spaces, no shell): it forwards with
-            # socat unless the test cut this portal (see cut())
+            # socat unless the test cut this portal; then it answers nothing (see cut())
             script = self.dir / f"forward-{ip}.sh"
-            script.write_text(f"#!/bin/sh\n[ -e {self.dir}/cut-{ip} ] && exit 1\n"
+            script.write_text(f"#!/bin/sh\n[ -e {self.dir}/cut-{ip} ] && exec cat >/dev/null\n"
                               f"echo $$ >> {self.dir}/forwarders-{ip}\n"
                               f"exec socat - TCP:{h}:{int(port)}\n")
             script.chmod(0o755)
@@ -520,11 +520,22 @@ class Guest:
             return r.run(["sh", "-c", script], timeout=timeout, ok_codes=ok).stdout
 
     def cut(self, guest_ip: str) -> None:
-        """Lose one portal as a network failure would: new connections to it are closed at
-        once and the forwarders carrying its open connections are ended, so the kernel sees
-        its session drop and cannot get back. (qemu starts each forwarder detached - glib
-        reaps it through an intermediate process - so each one records its PID; only those
-        still running this portal's socat are signalled.)"""
+        """Lose one portal as a network failure would: the forwarders carrying its open
+        connections are ended (the kernel sees its session drop at once), and what the
+        guest sends on a new connection to it goes nowhere and is never answered, until
+        :meth:`restore`. (qemu starts each forwarder detached - glib reaps it through an
+        intermediate process - so each one records its PID; only those still running this
+        portal's socat are signalled.)
+
+        New connections are held silent, not closed: slirp completes every TCP handshake
+        itself, so closing would be a target that accepts and hangs up during each
+        re-login, not a lost network, and that is what trips open-iscsi 2.1.8 (Debian
+        12's): an error in the re-login window after the connection is bound leaves the
+        kernel's connection in cleanup, iscsid re-opens without stopping it, and every
+        later bind fails ("can't bind conn 2:0 to session 2, retcode -107") - the session
+        never returns, whatever the portal does (fixed upstream in 2.1.9, open-iscsi
+        commit 9f20745). With the silence iscsid's login timer expires instead and it
+        stops the connection before the next try."""
         (self.dir / f"cut-{guest_ip}").write_text("")
         for pid in self.forwarders(guest_ip):
             try:
