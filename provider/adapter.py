@@ -44,7 +44,9 @@ from datera_iac.resources.base import (
     Observed,
     Timeouts,
     check_delete,
+    creating_with,
     delete_or_unmanage,
+    new_create_token,
 )
 from datera_iac.resources.plan import plan_change, repair_of
 from provider.batching import ReadBatcher, batches
@@ -389,21 +391,24 @@ class KindAdapter:
         if self.intents.pending(key):
             # an earlier provider process died during this very create: adopt what it
             # made (the engine's journal recovery, for Terraform) rather than fail on the
-            # taken name or make a twin
-            left = self.kind.find(ctx, spec)
+            # taken name or make a twin - only an object carrying the token that create
+            # wrote, never a same-named object someone else made
+            left = self.kind.find_own(ctx, spec, self.intents.token(key))
             if left is not None:
                 log.info("adopting %s %s left by an interrupted create", self.kind.name, left.id)
+                self.intents.created(key, left.id)
                 return self.state_from(left, planned)
-        self.intents.begin(key, self.kind.token, getattr(spec, "name", None))
+        token = new_create_token()
+        self.intents.begin(key, self.kind.token, getattr(spec, "name", None), token)
         try:
-            obs = self.kind.create(ctx, spec)
+            with creating_with(token):
+                obs = self.kind.create(ctx, spec)
         except WaitTimeout as e:
             self.intents.clear(key)
             # The POST landed and the kind kept the object (the contract: the error says
-            # what was left and ``find`` finds it). Only a timeout qualifies: after any
-            # other error a name lookup could find someone else's object.
+            # what was left and it carries this create's token). Only a timeout qualifies.
             try:
-                left = self.kind.find(ctx, spec)
+                left = self.kind.find_own(ctx, spec, token)
             except Exception:  # noqa: BLE001 - report the timeout, not the lookup
                 left = None
             if left is None:
@@ -416,6 +421,7 @@ class KindAdapter:
         except BaseException:
             self.intents.clear(key)  # the kind's contract: a failed create left nothing
             raise
+        self.intents.created(key, obs.id)
         return self.state_from(obs, planned)
 
     def _intent_key(self, state: Mapping[str, Any]) -> str:
@@ -445,6 +451,7 @@ class KindAdapter:
             return None
         # Terraform holds this object in its state: a create intent for it is settled
         self.intents.clear(self._intent_key(current))
+        self.intents.settled(obj_id)
         return self.state_from(obs, current)
 
     def update(
@@ -452,6 +459,7 @@ class KindAdapter:
         last: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
+        self.intents.settled(prior.get(ID))  # Terraform holds it: its create is settled
         old = self.kind.spec_from(self._prior_inputs(prior, planned))
         change = plan_change(
             self.kind, old, self.spec_of(planned), outputs=self.outputs_of(prior), last=last,
@@ -498,6 +506,7 @@ class KindAdapter:
         it (never deleted silently with the object). A declaration that asks to unmanage
         instead (``unmanage_on_delete``) only releases it; Terraform then forgets it."""
         if prior.get(ID):
+            self.intents.settled(prior[ID])  # Terraform held it: its create is settled
             delete_or_unmanage(self.kind, contexts(self.timeouts_of(prior)), prior[ID], prior,
                                resource=prior[ID])
 

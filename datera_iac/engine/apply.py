@@ -51,7 +51,15 @@ from datera_iac.engine.state import (
     sensitive_names,
 )
 from datera_iac.errors import Conflict, DateraIacError, StateError, Unreachable
-from datera_iac.resources.base import SENSITIVE, Context, Kind, Observed, kind_for
+from datera_iac.resources.base import (
+    SENSITIVE,
+    Context,
+    Kind,
+    Observed,
+    creating_with,
+    kind_for,
+    new_create_token,
+)
 
 __all__ = ["Applier", "ApplyResult", "Failure", "Progress", "StateStore", "state_entry"]
 
@@ -270,6 +278,7 @@ class _Intent:
     props: Any
     sent: Any  # the spec as declared
     spec: Any  # the spec sent: ``sent`` with the create token the intent recorded
+    token: str = ""  # the ownership token the create writes (journaled with the intent)
 
 
 _UNREACHABLE = "DSP unreachable:"
@@ -478,7 +487,8 @@ class Applier:
         if not batch:
             return
         self.store.commit({"pending_add": [self._pending_op("create", by_key[k].name, i.kind,
-                                                            spec=i.spec, op_id=i.op_id).to_json()
+                                                            spec=i.spec, op_id=i.op_id,
+                                                            token=i.token).to_json()
                                            for k, i in batch.items()]})
         announced.update(batch)
 
@@ -499,7 +509,8 @@ class Applier:
             spec = _with_create_token(kind, sent)
         except Exception:  # noqa: BLE001 - reported by the ordinary path in the worker
             return None
-        return _Intent(op_id=secrets.token_hex(8), kind=kind, props=props, sent=sent, spec=spec)
+        return _Intent(op_id=secrets.token_hex(8), kind=kind, props=props, sent=sent, spec=spec,
+                       token=new_create_token())
 
     # ---- one step -------------------------------------------------------------------------
 
@@ -630,14 +641,17 @@ class Applier:
 
     def _pending_op(self, op: str, name: str, kind: Kind[Any, Any], *, spec: Any = None,
                     object_id: str | None = None, deposed: bool = False,
-                    op_id: str | None = None) -> PendingOp:
+                    op_id: str | None = None, token: str | None = None) -> PendingOp:
         return PendingOp(op_id=op_id or secrets.token_hex(8), op=op, name=name, type=kind.token,
                          object_id=object_id, spec=mask_spec(kind, spec) if spec is not None else {},
-                         deposed=deposed, started=time.time(), pid=self._pid, host=self._host)
+                         deposed=deposed, started=time.time(), pid=self._pid, host=self._host,
+                         token=token)
 
     def _pending(self, op: str, name: str, kind: Kind[Any, Any], *, spec: Any = None,
-                 object_id: str | None = None, deposed: bool = False) -> str:
-        p = self._pending_op(op, name, kind, spec=spec, object_id=object_id, deposed=deposed)
+                 object_id: str | None = None, deposed: bool = False,
+                 token: str | None = None) -> str:
+        p = self._pending_op(op, name, kind, spec=spec, object_id=object_id, deposed=deposed,
+                             token=token)
         self.store.commit({"pending_add": [p.to_json()]})
         return p.op_id
 
@@ -646,18 +660,20 @@ class Applier:
                 sent: Any = None, intent: _Intent | None = None) -> Observed[Any, Any]:
         sent = sent or spec
         if intent is not None:  # announced ahead: durable already
-            spec, op_id = intent.spec, intent.op_id
+            spec, op_id, token = intent.spec, intent.op_id, intent.token
         else:
             spec = _with_create_token(kind, spec)
-            op_id = self._pending("create", name, kind, spec=spec)
+            token = new_create_token()
+            op_id = self._pending("create", name, kind, spec=spec, token=token)
         try:
-            obs = kind.create(self.ctx, spec)
+            with creating_with(token):
+                obs = kind.create(self.ctx, spec)
         except BaseException as e:
             # create is transactional, or what it left is findable: never leave an orphan.
             # A Conflict is the kind's proof that the object under that name (or uuid) is
             # not this create's: never looked up, never adopted (issue 16)
             try:
-                found = None if isinstance(e, Conflict) else kind.find(self.ctx, spec)
+                found = None if isinstance(e, Conflict) else kind.find_own(self.ctx, spec, token)
             except BaseException:
                 raise e from None  # outcome unknown: the intent stays for the next run
             delta: dict[str, Any] = {"pending_clear": [op_id]}

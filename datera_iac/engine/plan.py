@@ -339,7 +339,7 @@ def recover_pending(ctx: Context, state: State, desired_props: Mapping[str, Mapp
                              f"check the DSP for it (import it if it exists), then drop the "
                              f"intent with `datera-iac state rm {op.name}`")
                 continue
-            found = kind.find(ctx, spec) if op.op == "create" else None
+            found = kind.find_own(ctx, spec, op.token) if op.op == "create" else None
             if found is None and op.op == "import" and op.object_id:
                 try:
                     found = kind.adopt(ctx, op.object_id)

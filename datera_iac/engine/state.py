@@ -268,6 +268,9 @@ class PendingOp:
     started: float = 0.0
     pid: int = 0
     host: str = ""
+    #: the ownership token a create writes into its object (``resources.base.create_token``):
+    #: recovery adopts only an object carrying exactly this token, never one by name
+    token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _PO_FIELDS}

@@ -31,7 +31,6 @@ from datera_iac.tenants import (  # noqa: F401  (re-exported: kinds import them 
 )
 
 __all__ = [
-    "new_owner_token",
     "split_owner_mark",
     "with_owner_mark",
     "AI_NAME_RE",
@@ -330,13 +329,6 @@ class NamesResource:
 
 OWNER_MARK_RE = re.compile(r"(?:^|\s)datera-iac-([0-9a-f]{32})$")
 _DESCR_MAX = 128
-
-
-def new_owner_token() -> str:
-    """A fresh token for one create (32 hex digits)."""
-    import uuid
-
-    return uuid.uuid4().hex
 
 
 def with_owner_mark(descr: str | None, token: str) -> str:

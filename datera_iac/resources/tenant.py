@@ -16,7 +16,6 @@ import attrs
 
 from datera_iac.errors import Conflict, NotFound
 from datera_iac.resources._util import (
-    new_owner_token,
     split_owner_mark,
     with_owner_mark,
     ROOT,
@@ -30,6 +29,7 @@ from datera_iac.resources._util import (
     tenant_parent,
 )
 from datera_iac.resources.base import (
+    create_token,
     Context,
     Dependent,
     Kind,
@@ -161,7 +161,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
         check_tenant(ctx, spec.path, kind=KIND, field="parent")
         # the token this create writes (in descr): after a lost response or a 409 only a
         # tenant carrying it is ours; a same-named tenant without it is someone else's
-        token = new_owner_token()
+        token = create_token()
         body: dict[str, Any] = {"name": spec.name, "parent_path": spec.parent,
                                 "descr": with_owner_mark(spec.description, token)}
 
@@ -232,6 +232,16 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
         create token); a same-named tenant made by anyone else is never found (adopted)."""
         raw = self._raw(ctx, self._path(ctx, spec.path))  # confined before the read
         if raw is None or split_owner_mark(raw.get("descr"))[1] is None:
+            return None
+        return _observe(raw, spec.path)
+
+    def find_own(self, ctx: Context, spec: TenantSpec, token: str | None
+                 ) -> Observed[TenantSpec, TenantOutputs] | None:
+        """The tenant only when its description carries exactly ``token``."""
+        if not token:
+            return None
+        raw = self._raw(ctx, self._path(ctx, spec.path))
+        if raw is None or split_owner_mark(raw.get("descr"))[1] != token:
             return None
         return _observe(raw, spec.path)
 

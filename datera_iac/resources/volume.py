@@ -80,6 +80,8 @@ from datera_iac.resources._util import (
 from datera_iac.resources import imaging as _image
 from datera_iac.resources.batching import listed, lookup
 from datera_iac.resources.base import (
+    create_token,
+    token_uuid,
     Context,
     Dependent,
     Diff,
@@ -867,7 +869,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         # A fresh uuid marks this create: after a lost response or a 409, only an
         # app_instance carrying it is ours (a name taken by someone else is a Conflict,
         # never silently adopted).
-        token = _uuid4_text()
+        token = token_uuid(create_token())
         body: dict[str, Any] = {"name": spec.name, "uuid": token}
         plain = False
         if template:
@@ -1362,6 +1364,18 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             return None
         return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
 
+    def find_own(self, ctx: Context, spec: VolumeSpec, token: str | None
+                 ) -> Observed[VolumeSpec, VolumeOutputs] | None:
+        """The volume of this name only when its app_instance uuid is ``token`` (what the
+        interrupted create sent); a same-named volume of someone else is never adopted."""
+        if not token or not token.strip("0"):  # (the DSP shows a zero uuid when none was sent)
+            return None
+        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
+        ai = self._find_raw(ctx, tenant, spec.name)
+        if ai is None or str(ai.get("uuid") or "").lower() != token_uuid(token):
+            return None
+        return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
+
     def _find_raw(self, ctx: Context, tenant: str, name: str) -> dict[str, Any] | None:
         for ai in ctx.client.list("/app_instances", tenant=tenant, filter=f"name={name}"):
             if ai.get("name") == name:
@@ -1536,16 +1550,6 @@ def _recorded(obs: Observed[VolumeSpec, VolumeOutputs], spec: VolumeSpec
 
 #: The Volume's choices that only the declaration holds (recorded, never sent).
 _DECLARED_ONLY = ("cascade", "force_restore", "unmanage_on_delete")
-
-
-def _uuid4_text() -> str:
-    """``str(uuid.uuid4())``, without building the UUID object (a third of a create's
-    bookkeeping CPU went to it): 16 random bytes, version and variant bits set."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ---- helpers on DSP shapes ----------------------------------------------------------------

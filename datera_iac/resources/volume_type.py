@@ -33,13 +33,13 @@ from datera_iac import cinder
 from datera_iac.cinder import PREFIX, PROPERTIES, VolumePolicy
 from datera_iac.errors import Conflict, InputError, NotFound
 from datera_iac.resources._util import (
-    new_owner_token,
     path_tail,
     split_owner_mark,
     strict_spec,
     with_owner_mark,
 )
 from datera_iac.resources.base import (
+    create_token,
     Context,
     Kind,
     Observed,
@@ -352,7 +352,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
 
         # the token this create writes (the template's descr): after a lost response or a
         # 409 only a template carrying it is ours, never a same-named one of someone else
-        token = new_owner_token()
+        token = create_token()
         body = {**_template_body(ctx, spec), "descr": with_owner_mark(None, token)}
 
         def find() -> Any:
@@ -417,6 +417,20 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         except NotFound:
             return None
         if split_owner_mark(data.get("descr"))[1] is None:
+            return None
+        return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
+
+    def find_own(self, ctx: Context, spec: VolumeTypeSpec, token: str | None
+                 ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
+        """A type that is not materialized has nothing on the DSP to adopt (None: creating
+        it again is free); a template only when its descr carries exactly ``token``."""
+        if not spec.materialize or not token:
+            return None
+        try:
+            data = ctx.client.get(template_path(spec.name))
+        except NotFound:
+            return None
+        if split_owner_mark(data.get("descr"))[1] != token:
             return None
         return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
 

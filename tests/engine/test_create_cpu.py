@@ -148,9 +148,12 @@ def test_inputs_digest_salted_only_with_a_secret():
 
 
 def test_uuid4_text_is_a_version_4_uuid():
+    """The create token, in the form a Volume sends it as its app_instance uuid."""
+    from datera_iac.resources.base import new_create_token, token_uuid
+
     seen = set()
     for _ in range(2000):
-        text = volume_mod._uuid4_text()
+        text = token_uuid(new_create_token())
         u = uuid.UUID(text)
         assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122
         seen.add(text)
