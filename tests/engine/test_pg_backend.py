@@ -69,15 +69,26 @@ def test_dead_session_releases_lock(sim_ws, pg_url):
 
 
 def test_pending_create_recovered_from_postgres(sim, sim_ws, pg_url):
-    """An intent journaled in PostgreSQL whose create did happen is adopted with find (no twin)."""
+    """An intent journaled in PostgreSQL whose create did happen is adopted by the token that
+    create wrote (no twin)."""
     ws = sim_ws(backend_url=pg_url)
     ws.up()
     backend = ws.backend()
     store = StateStore(backend, backend.load())
-    # pretend v2 was created by a killed run: drop it from state, keep it on the DSP, journal the intent
+    # pretend v2 was created by a killed run: drop it from state, keep it on the DSP, journal
+    # the intent as a real create does before its POST - with the token the create sent (a
+    # Volume's app_instance uuid)
+    from datera_iac.config import DateraConfig
+    from datera_iac.dsp import DspClient
+
+    c = DspClient(DateraConfig.from_mapping({"endpoint": sim.http_url, "san_login": "admin",
+                                             "san_password": "password"}))
+    ai = store.state.resources["v2"].id.rsplit("/", 1)[1]
+    token = c.get(f"/app_instances/{ai}", tenant="/root/team-a")["uuid"].replace("-", "")
+    c.close()
     store.commit({"remove": ["v2"], "pending_add": [PendingOp(
         op_id="k1", op="create", name="v2", type="datera:index:Volume",
-        spec={"name": "vol-two", "size": 1, "tenant": "/root/team-a"}).to_json()]})
+        spec={"name": "vol-two", "size": 1, "tenant": "/root/team-a"}, token=token).to_json()]})
     backend.close()
     plan, result = sim_ws(backend_url=pg_url).up()
     assert any("had completed" in n for n in plan.recovered)
