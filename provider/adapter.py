@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 from tf.types import Unknown
 
-from datera_iac.errors import ConnectionLost, InputError, WaitTimeout
+from datera_iac.errors import ConfigError, InputError, WaitTimeout
 from datera_iac.resources.base import (
     Context,
     Dependent,
@@ -44,10 +44,9 @@ from datera_iac.resources.base import (
     Observed,
     Timeouts,
     check_delete,
-    creating_with,
     delete_or_unmanage,
-    new_create_token,
 )
+from datera_iac.resources.intents import create_recorded
 from datera_iac.resources.plan import plan_change, repair_of
 from provider.batching import ReadBatcher, batches
 from provider.intents import IntentJournal
@@ -388,40 +387,20 @@ class KindAdapter:
         spec = self.spec_of(planned)
         ctx = contexts(self.timeouts_of(planned))
         key = self._intent_key(planned)
-        if self.intents.pending(key):
-            # an earlier provider process died during this very create: adopt what it
-            # made (the engine's journal recovery, for Terraform) rather than fail on the
-            # taken name or make a twin - only an object carrying the token that create
-            # wrote, never a same-named object someone else made
-            left = self.kind.find_own(ctx, spec, self.intents.token(key))
-            if left is not None:
-                log.info("adopting %s %s left by an interrupted create", self.kind.name, left.id)
-                self.intents.created(key, left.id)
-                return self.state_from(left, planned)
-        token = new_create_token()
-        self.intents.begin(key, self.kind.token, getattr(spec, "name", None), token)
         try:
-            with creating_with(token):
-                obs = self.kind.create(ctx, spec)
+            obs = create_recorded(self.kind, ctx, spec, self.intents, key)
         except WaitTimeout as e:
-            self.intents.clear(key)
             # The POST landed and the kind kept the object (the contract: the error says
             # what was left and it carries this create's token). Only a timeout qualifies.
             try:
-                left = self.kind.find_own(ctx, spec, token)
+                left = self.kind.find_own(ctx, spec, self.intents.token(key))
             except Exception:  # noqa: BLE001 - report the timeout, not the lookup
                 left = None
             if left is None:
+                self.intents.clear(key)
                 raise
+            self.intents.created(key, left.id)
             raise PartialCreate(self.state_from(left, planned), e) from e
-        except ConnectionLost:
-            # the outcome is unknown (the answer was lost and the DSP went away before a
-            # lookup could tell): the intent stays, so the next apply adopts what was made
-            raise
-        except BaseException:
-            self.intents.clear(key)  # the kind's contract: a failed create left nothing
-            raise
-        self.intents.created(key, obs.id)
         return self.state_from(obs, planned)
 
     def _intent_key(self, state: Mapping[str, Any]) -> str:
@@ -485,6 +464,22 @@ class KindAdapter:
         obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old,
                                change.desired)
         return self.state_from(obs, planned)
+
+    def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:
+        """The kind's plan-time checks of a create or replacement (``Kind.check_plan``:
+        reads only, e.g. a clone below its source's live size): InputError when the apply
+        would fail after a copy was made. A configuration with values known only after
+        apply (a source made in this apply) is left to the apply."""
+        if type(self.kind).check_plan is Kind.check_plan:
+            return
+        spec = self.validate(config)  # None while a value is unknown
+        if spec is None:
+            return
+        try:
+            ctx = contexts(self.timeouts_of(config))
+        except ConfigError:  # a plan before the provider is configured: the apply checks
+            return
+        self.kind.check_plan(ctx, spec, {}, creating=True)
 
     def check_delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                      declared: Mapping[str, Any] | None = None,

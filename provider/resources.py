@@ -99,6 +99,12 @@ class KindResource(Resource):
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior, config)
             return None
+        if prior is None or outcome.requires_replace:
+            try:  # what the apply would refuse after the copy was made (a clone's size)
+                self.adapter.check_plan(self.provider.context, config)
+            except Exception as e:  # noqa: BLE001
+                self._report(diags, e, "plan", prior, config)
+                return None
         if outcome.repair and not outcome.requires_replace:
             diags.add_warning(f"{self.adapter.kind.tf_type} {prior.get('id') if prior else ''} "
                               "needs repair", f"{outcome.repair}; this apply repairs it in place")

@@ -26,6 +26,7 @@ from datera_iac.resources.base import (
     delete_or_unmanage,
 )
 from datera_iac.resources.batching import ReadBatcher
+from datera_iac.resources.intents import IntentJournal, create_recorded
 from datera_iac.resources.plan import declared_since, plan_change
 
 __all__ = [
@@ -351,6 +352,18 @@ class ResourceAdapter:
             repair=repair,
         )
 
+    def checks_plan(self, news: Mapping[str, Any]) -> bool:
+        """Whether :meth:`check_plan` has something to check (the kind has plan-time checks
+        and every input is known)."""
+        return type(self.kind).check_plan is not Kind.check_plan and not has_unknown(news)
+
+    def check_plan(self, ctx: Context, urn: str, news: Mapping[str, Any]) -> None:
+        """The kind's plan-time checks of a create (``Kind.check_plan``: reads only, e.g. a
+        clone below its source's live size), so preview refuses what the apply would fail
+        after a copy was made."""
+        if self.checks_plan(news):
+            self.kind.check_plan(ctx, self.spec(news, resource=urn_name(urn)), {}, creating=True)
+
     def preview_create(self, news: Mapping[str, Any]) -> dict[str, Any]:
         """The state a create would produce, with every output unknown. No API call."""
         state = dict(news)
@@ -360,10 +373,17 @@ class ResourceAdapter:
         return self._wrap(state, self._secret_names(news))
 
     def create(
-        self, ctx: Context, urn: str, news: Mapping[str, Any]
+        self, ctx: Context, urn: str, news: Mapping[str, Any], intents: IntentJournal | None = None,
     ) -> tuple[str, dict[str, Any]]:
+        """Create; with ``intents``, under a record keyed by the URN, so that a create whose
+        answer was lost is adopted by the next create of that URN - only the object carrying
+        the token it wrote (:func:`~datera_iac.resources.intents.create_recorded`)."""
         spec = self.spec(news, resource=urn_name(urn))
-        obs = self.kind.create(ctx, spec)
+        if intents is None:
+            obs = self.kind.create(ctx, spec)
+        else:
+            obs = create_recorded(self.kind, ctx, spec, intents,
+                                  intents.key(self.kind.token, {"urn": urn}))
         return obs.id, self.state_of(obs, self._secret_names(news), news)
 
     def preview_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import argparse
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,7 @@ from datera_iac.pulumi import _codec
 from datera_iac.pulumi._adapter import ResourceAdapter, urn_name, urn_type, with_timeout
 from datera_iac.resources.base import Context, Kind
 from datera_iac.resources.batching import SharedListings
+from datera_iac.resources.intents import IntentJournal
 
 __all__ = ["DateraProvider", "ContextFactory", "default_context_factory", "serve", "main"]
 
@@ -46,6 +48,13 @@ ContextFactory = Callable[[Mapping[str, Any]], Context]
 _ENGINE_CONFIG_KEYS = frozenset({"version", "pluginDownloadURL"})
 
 _R = TypeVar("_R")
+
+
+def pulumi_intents() -> IntentJournal:
+    """Where the provider records its creates in flight (:mod:`datera_iac.resources.intents`):
+    ``$PULUMI_HOME/datera-intents/`` (default ``~/.pulumi``), beside the Pulumi CLI's own
+    files of this user. Keyed by each resource's URN (project, stack, type and name)."""
+    return IntentJournal(os.environ.get("PULUMI_HOME") or os.path.expanduser("~/.pulumi"))
 
 
 def plugin_version() -> str:
@@ -120,6 +129,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         context_factory: ContextFactory = default_context_factory,
         version: str | None = None,
         functions: Mapping[str, Any] | None = None,
+        intents: IntentJournal | None = None,
     ) -> None:
         if kinds is None:
             kinds = registered_kinds()
@@ -135,6 +145,9 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         for a in self._adapters.values():
             if a.batcher is not None:
                 a.batcher.listings = self.listings
+        #: creates in flight: a create whose answer was lost (the DSP died, this process was
+        #: killed) is adopted by the next one of its URN, by the token it wrote
+        self.intents = intents or pulumi_intents()
         self._context_factory = context_factory
         self._version = version or plugin_version()
         self._config: dict[str, Any] | None = None
@@ -303,6 +316,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
     @_rpc
     def Diff(self, request: pb.DiffRequest, context: Any) -> pb.DiffResponse:
         adapter = self._adapter(request)
+        self.intents.settled(request.id)  # the engine holds it: its create is settled
         d = adapter.diff(
             request.urn,
             _codec.decode(request.olds),
@@ -329,10 +343,14 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         adapter = self._adapter(request)
         news = _codec.decode(request.properties)
         if request.preview:
+            if (adapter.checks_plan(news) and self._config is not None
+                    and not _codec.has_unknown(self._config)):
+                adapter.check_plan(self._context(), request.urn, news)
             return pb.CreateResponse(id="", properties=_codec.encode(adapter.preview_create(news)))
         ctx = with_timeout(self._context(), "create", request.timeout)
+        adapter.check_plan(ctx, request.urn, news)
         with self.listings.writing():
-            rid, state = adapter.create(ctx, request.urn, news)
+            rid, state = adapter.create(ctx, request.urn, news, self.intents)
         return pb.CreateResponse(id=rid, properties=_codec.encode(state))
 
     @_rpc
@@ -345,6 +363,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if got is None:
             return pb.ReadResponse(id="")  # gone: the engine drops it from the state
         rid, state, inputs = got
+        self.intents.settled(rid)  # the engine holds it (or imports it now)
         return pb.ReadResponse(
             id=rid, properties=_codec.encode(state), inputs=_codec.encode(inputs)
         )
@@ -356,6 +375,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return pb.UpdateResponse(properties=_codec.encode(adapter.preview_update(olds, news)))
         ctx = with_timeout(self._context(), "update", request.timeout)
+        self.intents.settled(request.id)
         with self.listings.writing():
             state = adapter.update(ctx, request.urn, request.id, olds, news,
                                    old_inputs=_codec.decode(request.old_inputs))
@@ -365,6 +385,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
     def Delete(self, request: pb.DeleteRequest, context: Any) -> empty_pb2.Empty:
         adapter = self._adapter(request)
         ctx = with_timeout(self._context(), "delete", request.timeout)
+        self.intents.settled(request.id)
         with self.listings.writing():
             adapter.delete(ctx, request.id, _codec.decode(request.properties),
                            _codec.decode(request.old_inputs), resource=urn_name(request.urn))

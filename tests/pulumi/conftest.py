@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,6 +25,7 @@ from datera_iac.errors import Conflict, InputError, NotFound
 from datera_iac.pulumi.provider import DateraProvider, serve
 from datera_iac.pulumi.testing import Rpc, start_plugin, stop_plugin
 from datera_iac.resources.base import Context, Diff, Kind, Observed, out_field, spec_field
+from datera_iac.resources.intents import IntentJournal
 
 
 # ---- a toy kind --------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def toy_store() -> dict[str, Any]:
 
 
 @pytest.fixture
-def toy(toy_store: dict[str, Any]) -> Iterator[Rpc]:
+def toy(toy_store: dict[str, Any], tmp_path: Path) -> Iterator[Rpc]:
     """An in-process provider serving only the toy kind, over real gRPC on 127.0.0.1."""
     configs: list[Mapping[str, Any]] = []
 
@@ -125,7 +128,8 @@ def toy(toy_store: dict[str, Any]) -> Iterator[Rpc]:
         configs.append(dict(config))
         return Context(client=toy_store, config=None)
 
-    provider = DateraProvider(kinds={Disk.token: Disk()}, context_factory=factory, version="9.9.9")
+    provider = DateraProvider(kinds={Disk.token: Disk()}, context_factory=factory, version="9.9.9",
+                              intents=IntentJournal(tmp_path))
     server, port = serve(provider)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     rpc = Rpc(channel)
@@ -139,7 +143,9 @@ def toy(toy_store: dict[str, Any]) -> Iterator[Rpc]:
 
 
 def _plugin(log_path: str) -> Iterator[tuple[Rpc, subprocess.Popen[bytes]]]:
-    proc, port = start_plugin(log_path=log_path)
+    # its own PULUMI_HOME: the plugin's create intents stay out of the user's ~/.pulumi
+    home = os.path.join(os.path.dirname(log_path), "pulumi-home")
+    proc, port = start_plugin(log_path=log_path, env={"PULUMI_HOME": home})
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=10)

@@ -74,3 +74,23 @@ def test_case10_tenant_delete_names_what_it_holds(plugin, sim, dsp):
         rpc.delete(T, "team", t.id, plain(t.properties))
     assert "Volume their-vol" in e.value.details() and "state rm" in e.value.details()
     assert _writes(sim) == before
+
+
+def test_case9c_clone_below_its_sources_live_size_is_refused_at_preview(plugin, sim, dsp):
+    """A clone declared smaller than its source's live size is refused by the preview's
+    Create (what `pulumi preview`/`up` runs first), naming the live size, before any write;
+    a Create without preview (`up --skip-preview`) refuses it before its POST too."""
+    rpc, _ = plugin
+    _configure(rpc, sim)
+    ai = dsp.post("/app_instances", {"name": "pu-src", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 2, "replica_count": 1}]}]})
+    dsp.put(ai["storage_instances"][0]["volumes"][0]["path"], {"size": 4})  # grown since
+    inputs = plain(rpc.check(V, "clone", {"name": "pu-clone", "size": 3,
+                                          "cloneOf": f"/root/{ai['id']}"}).inputs)
+    before = _writes(sim)
+    for preview in (True, False):
+        with pytest.raises(grpc.RpcError) as e:
+            rpc.create(V, "clone", inputs, preview=preview)
+        assert f"source volume /root/{ai['id']} is 4 GiB, the clone declares 3 GiB" in \
+            e.value.details(), e.value.details()
+    assert _writes(sim) == before

@@ -138,3 +138,25 @@ def test_case10_tenant_destroy_names_a_volume_made_elsewhere(sim_tf, sim, dsp):
     p = tf.run("destroy", "-auto-approve", "-no-color", ok=(1,))
     assert "Volume their-vol" in _text(p) and "409" in _text(p)
     assert _writes(sim) == before
+
+
+def test_case9c_clone_below_its_sources_live_size_is_refused_at_plan_time(sim_tf, sim, dsp):
+    """A clone declared smaller than its source's live size is refused by `terraform plan`
+    naming the live size, before any write (before: the plan passed and the apply failed
+    after the DSP had made the copy)."""
+    client, _ = dsp
+    ai = client.post("/app_instances", {"name": "tf-src", "storage_instances": [{
+        "name": "storage-1", "volumes": [{"name": "volume-1", "size": 2, "replica_count": 1}]}]})
+    client.put(ai["storage_instances"][0]["volumes"][0]["path"], {"size": 4})  # grown since
+    sim_tf.write(HEAD + f"""
+resource "datera_volume" "clone" {{
+  name     = "tf-clone"
+  size     = 3
+  clone_of = "/root/{ai['id']}"
+}}
+""")
+    before = _writes(sim)
+    p = sim_tf.plan()
+    assert p.returncode == 1, p.stdout
+    assert f"source volume /root/{ai['id']} is 4 GiB, the clone declares 3 GiB" in _text(p), _text(p)
+    assert _writes(sim) == before
