@@ -46,6 +46,8 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
+from datera_iac.dsp.identity import describe_dsp, dsp_identity, same_dsp
+from datera_iac.errors import ConfigError
 from provider._protocol import (
     EPHEMERAL,
     append_fields,
@@ -124,6 +126,11 @@ def _private(raw: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _has_state(value: Any) -> bool:
+    """Whether a DynamicValue holds an object (not null: a destroyed or gone resource)."""
+    return bool(value.msgpack or value.json) and read_dynamic_value(value) is not None
+
+
 def _private_bytes(data: dict[str, Any]) -> bytes:
     return json.dumps({k: v for k, v in data.items() if v is not None},
                       separators=(",", ":"), sort_keys=True, default=str).encode()
@@ -188,6 +195,41 @@ class Servicer(ProviderServicer):
             return None
         return EPHEMERAL["IdentityData"](
             identity_data=to_dynamic_value({"id": oid}).SerializeToString()).SerializeToString()
+
+    def _dsp_here(self) -> dict[str, Any]:
+        """The configured DSP as a resource's private state records it (endpoint, and the
+        uuid/name of ``GET /system``), worked out once per provider process."""
+        here = self.__dict__.get("_dsp_record")
+        if here is None:
+            try:
+                ctx = self.app.context()
+            except ConfigError:  # not configured (yet): nothing to compare or record
+                return {}
+            here = dsp_identity(ctx.client, getattr(ctx.config, "base_url", None))
+            self.__dict__["_dsp_record"] = here
+        return here
+
+    def _wrong_dsp(self, type_name: str, private: dict[str, Any], state: Any) -> Diagnostics | None:
+        """An error when the object was made on another DSP than the configured one (its
+        private state records where: issue 16, case 1): Terraform would otherwise read it
+        as gone and plan to create it again here. None when it is this DSP's (or the
+        record predates this check)."""
+        rec = private.get("dsp")
+        if not isinstance(rec, dict) or not rec:
+            return None
+        here = self._dsp_here()
+        if not here or same_dsp(rec, here):
+            return None
+        oid = state.get("id") if isinstance(state, dict) else None
+        diags = Diagnostics()
+        diags.add_error(
+            f"{type_name} {oid or ''} belongs to another DSP".replace("  ", " "),
+            f"It was made on {describe_dsp(rec)}, but the provider is configured for "
+            f"{describe_dsp(here)}; nothing was read or changed. Point the provider at "
+            f"{rec.get('endpoint')} (endpoint, or DATERA_ENDPOINT). To move the resource "
+            "to this DSP on purpose: terraform state rm ADDRESS, then import the object "
+            "from this DSP.")
+        return diags
 
     def _identified(self, response: Any, type_name: str, state: Any, field: str) -> Any:
         ident = self._identity_bytes(type_name, state)
@@ -310,7 +352,12 @@ class Servicer(ProviderServicer):
                     planned.add(prior["id"])
             return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state,
                                                   diagnostics=diags.to_pb())
-        last = _private(request.prior_private).get("declared") if prior is not None else None
+        prior_private = _private(request.prior_private) if prior is not None else {}
+        if prior_private.get("dsp"):  # (plan -refresh=false reads nothing)
+            wrong = self._wrong_dsp(type_name, prior_private, prior)
+            if wrong is not None:
+                return pb.PlanResourceChange.Response(diagnostics=wrong.to_pb())
+        last = prior_private.get("declared")
         outcome = inst.plan_change(diags, prior, config or {}, last=last)
         if outcome is None:
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
@@ -322,7 +369,8 @@ class Servicer(ProviderServicer):
         response = pb.PlanResourceChange.Response(
             planned_state=_encode_state(attrs_, blocks, outcome.planned, proposed_enc),
             requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
-            planned_private=_private_bytes({"declared": declared, "last": last}),
+            planned_private=_private_bytes({"declared": declared, "last": last,
+                                            "dsp": prior_private.get("dsp")}),
             diagnostics=diags.to_pb(),
         )
         return self._identified(response, type_name, outcome.planned, "Identity7")
@@ -369,13 +417,31 @@ class Servicer(ProviderServicer):
         failed = any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics)
         # after a failure the DSP may not hold the new declaration: keep the prior one
         response.private = _private_bytes(
-            {"declared": private.get("last") if failed else private.get("declared")})
+            {"declared": private.get("last") if failed else private.get("declared"),
+             # the DSP it lives on: a later run against another DSP refuses (ReadResource)
+             "dsp": private.get("dsp") or (self._dsp_here() or None
+                                           if _has_state(response.new_state) else None)})
         return self._identified(response, request.type_name, response.new_state, "Identity5")
 
     @_guard(pb.ReadResource.Response, keep_prior=False)
     def ReadResource(self, request: Any, context: grpc.ServicerContext) -> Any:
+        private = _private(request.private)
+        if private.get("dsp"):
+            wrong = self._wrong_dsp(request.type_name, private,
+                                    read_dynamic_value(request.current_state))
+            if wrong is not None:
+                return pb.ReadResource.Response(new_state=request.current_state,
+                                                private=request.private,
+                                                diagnostics=wrong.to_pb())
         response = super().ReadResource(request, context)
-        response.private = request.private  # a refresh does not change the declaration
+        # a refresh does not change the declaration; it records the DSP of an object
+        # whose private state does not name it yet (made by an earlier provider version)
+        if not private.get("dsp") and _has_state(response.new_state) and not any(
+                d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+            private["dsp"] = self._dsp_here() or None
+            response.private = _private_bytes(private)
+        else:
+            response.private = request.private
         return self._identified(response, request.type_name, response.new_state, "Identity5")
 
     @_guard(pb.ImportResourceState.Response)

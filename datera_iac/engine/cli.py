@@ -429,14 +429,14 @@ def state_reassign_dsp(file: Path | None, stack: str, config: tuple[str, ...], e
     """Record the DSP this run is configured for (--endpoint / DATERA_ENDPOINT; the bundled
     simulator when none) as the stack's DSP. Only the state changes: use it when a DSP
     moved or the state was copied on purpose; the next plan compares with that DSP."""
-    from datera_iac.engine.core import _describe_dsp
+    from datera_iac.dsp.identity import describe_dsp
 
     with _workspace(file, stack, config, endpoint, backend, command="state reassign-dsp",
                     need_file=False) as ws:
         old, new = ws.reassign_dsp()
         _notes(ws)
-        was = _describe_dsp(old) if old else "no DSP recorded"
-        click.echo(f"stack {stack} now belongs to {_describe_dsp(new)} (was {was})")
+        was = describe_dsp(old) if old else "no DSP recorded"
+        click.echo(f"stack {stack} now belongs to {describe_dsp(new)} (was {was})")
 
 
 @state.command("unlock")

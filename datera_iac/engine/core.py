@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from datera_iac.dsp.identity import describe_dsp, dsp_identity, norm_url
 from datera_iac.engine.apply import (
     Applier,
     ApplyResult,
@@ -38,7 +39,7 @@ from datera_iac.engine.plan import (
     refresh as read_dsp,
 )
 from datera_iac.engine.state import State, holder_info, is_new_state, mask_inputs
-from datera_iac.errors import DateraIacError, InputError, StateError
+from datera_iac.errors import InputError, StateError
 from datera_iac.resources.base import KINDS, Context, Timeouts, kind_for
 
 __all__ = ["EMBEDDED_USERS", "REFRESH_MODES", "DspMismatch", "Workspace", "load_stack",
@@ -210,17 +211,6 @@ class DspMismatch(StateError):
         super().__init__(f"{message}. To proceed: {fix}")
 
 
-def _norm_url(url: str) -> str:
-    return (url or "").rstrip("/").lower()
-
-
-def _describe_dsp(rec: Mapping[str, Any]) -> str:
-    if rec.get("simulator"):
-        return "the bundled simulator"
-    extra = ", ".join(f"{k} {rec[k]}" for k in ("name", "uuid") if rec.get(k))
-    return f"the DSP at {rec.get('endpoint')}" + (f" ({extra})" if extra else "")
-
-
 @attrs.define
 class Workspace:
     """One stack: where it is declared, where its state lives, how to reach the DSP.
@@ -339,7 +329,7 @@ class Workspace:
             self.embedded = True
             return
         if rec.get("endpoint"):
-            shown = _describe_dsp(rec)
+            shown = describe_dsp(rec)
             if not configured:
                 self._refuse(
                     f"its state belongs to {shown}, but no DSP is configured in this run (no "
@@ -350,12 +340,12 @@ class Workspace:
             self.embedded = False
             ctx = self.context()
             here = getattr(getattr(ctx, "config", None), "base_url", None) or rec["endpoint"]
-            if _norm_url(here) != _norm_url(rec["endpoint"]):
+            if norm_url(here) != norm_url(rec["endpoint"]):
                 ident = self._identity(ctx, fetch=True)
                 if not (rec.get("uuid") and ident.get("uuid") == rec["uuid"]):
                     self._refuse(
                         f"its state belongs to {shown}, but this run talks to "
-                        f"{_describe_dsp(ident)}",
+                        f"{describe_dsp(ident)}",
                         f"run against {rec['endpoint']}, or move the stack on purpose: "
                         f"`{reassign} --endpoint {here}`")
                 self.notes.append(f"the DSP of stack {self.stack!r} answers at a new address "
@@ -381,22 +371,9 @@ class Workspace:
         answer the client already has, else one request when ``fetch``)."""
         if self._sim is not None:
             return {"simulator": True}
-        base = getattr(getattr(ctx, "config", None), "base_url", None)
-        if not base:
-            return {}  # a caller's own context without a DSP (an in-memory test kind)
-        out: dict[str, Any] = {"endpoint": base}
-        info = getattr(ctx.client, "system_info", None)
-        if info is None and fetch:
-            try:
-                info = ctx.client.get("/system", tenant="/root")
-            except DateraIacError as e:  # a tenant user may not read /system
-                log.debug("GET /system for the DSP identity failed: %s", e)
-                info = None
-        if isinstance(info, Mapping):
-            for k in ("uuid", "name"):
-                if info.get(k):
-                    out[k] = str(info[k])
-        return out
+        # (none without a DSP: a caller's own context, an in-memory test kind)
+        return dsp_identity(ctx.client, getattr(getattr(ctx, "config", None), "base_url", None),
+                            fetch=fetch)
 
     def _record_dsp(self, store: StateStore, ctx: Context, *, fetch: bool) -> None:
         """Write this run's DSP into the state when the state does not hold it yet (a new

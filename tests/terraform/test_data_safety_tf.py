@@ -160,3 +160,28 @@ resource "datera_volume" "clone" {{
     assert p.returncode == 1, p.stdout
     assert f"source volume /root/{ai['id']} is 4 GiB, the clone declares 3 GiB" in _text(p), _text(p)
     assert _writes(sim) == before
+
+
+def test_case1_a_state_of_another_dsp_is_refused(sim_tf, sim):
+    """A configuration applied on one DSP, then planned/applied with the provider pointed
+    at another DSP: refused before any write, naming both DSPs (before: the refresh read
+    every object as gone and the apply created them all again on the other DSP, leaving
+    the first DSP's objects out of the state)."""
+    from datera_iac.sim import SimServer
+
+    sim_tf.write(VOLUME)
+    sim_tf.apply()
+    other = SimServer(name="other-dsp").start()
+    try:
+        sim_tf.env["DATERA_ENDPOINT"] = other.http_url
+        before = (_writes(sim), _writes(other))
+        for p in (sim_tf.plan(), sim_tf.apply(ok=(1,))):
+            assert p.returncode == 1, p.stdout
+            text = _text(p)
+            assert "belongs to another DSP" in text and sim.http_url in text \
+                and other.http_url in text, text
+        assert (_writes(sim), _writes(other)) == before
+    finally:
+        other.stop()
+    sim_tf.env["DATERA_ENDPOINT"] = sim.http_url  # its own DSP: fine
+    assert sim_tf.plan().returncode == 0
