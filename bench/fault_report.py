@@ -282,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             ok = False
         print(f"{label:18s} [{verdict}] {describe(key, by_item.get(key, []))}")
     sys.path.insert(0, str(REPO / "bench"))
-    from foreign_objects import measure, report
+    from foreign_objects import measure_all, report_all
 
-    foreign = measure(1 if args.quick else 3)
-    print(report(foreign))
+    # the engine, Terraform (real terraform) and Pulumi (real CLI), one section each
+    foreign = measure_all(1 if args.quick else 3)
+    print(report_all(foreign))
+    ok = ok and not any("error" in f for f in foreign.values())
     # ---- a failing or hostile DSP (issue #17): bench/hostile_dsp.py, hard time limits each
     from hostile_dsp import report as hostile_report
 

@@ -232,6 +232,17 @@ def _creds(url: str | None) -> dict[str, str]:
     return env
 
 
+def _wrong_dsp_runs(refused: dict[str, Any], sim: Any, other: Any, runs: list[Any]) -> None:
+    """Count the runs (callables returning an exit code) of a stack of ``sim`` pointed
+    elsewhere: refused (non-zero), and the writes they made on either DSP."""
+    w0, o0 = _writes(sim), _writes(other)
+    for run in runs:
+        refused["wrong_dsp"][1] += 1
+        if run() != 0:
+            refused["wrong_dsp"][0] += 1
+    refused["wrong_dsp"][2] += (_writes(sim) - w0) + (_writes(other) - o0)
+
+
 def measure_terraform(trials: int = 1) -> dict[str, Any]:
     """The same cases through a real ``terraform`` (the provider from this tree)."""
     sys.path.insert(0, str(REPO / "tests" / "terraform"))
@@ -277,15 +288,14 @@ def measure_terraform(trials: int = 1) -> dict[str, Any]:
                 refused["non_tty_destroy"][0] += 1
             # wrong DSP: the state's objects are on `sim`; the run talks to `other`, or
             # to no DSP at all
-            w0, o0 = _writes(sim), _writes(other)
-            for url in (other.http_url, None):
+            def tf_apply(url: str | None) -> int:
                 w.env = {k: v for k, v in w.env.items() if k != "DATERA_ENDPOINT"}
                 if url:
                     w.env["DATERA_ENDPOINT"] = url
-                refused["wrong_dsp"][1] += 1
-                if w.apply(ok=(0, 1)).returncode != 0:
-                    refused["wrong_dsp"][0] += 1
-            refused["wrong_dsp"][2] += (_writes(sim) - w0) + (_writes(other) - o0)
+                return w.apply(ok=(0, 1)).returncode
+
+            _wrong_dsp_runs(refused, sim, other, [lambda: tf_apply(other.http_url),
+                                                  lambda: tf_apply(None)])
         finally:
             sim.stop()
             other.stop()
@@ -345,14 +355,11 @@ def measure_pulumi(trials: int = 1) -> dict[str, Any]:
             if p.returncode != 0 and _writes(sim) == d0:
                 refused["non_tty_destroy"][0] += 1
             # wrong DSP: the stack's objects are on `sim`; the run talks to `other`
-            w0, o0 = _writes(sim), _writes(other)
             cli.config("datera:endpoint", other.http_url, cwd=prog)
-            for args in (["up", "--yes", "--skip-preview", "--non-interactive"],
-                         ["up", "--yes", "--skip-preview", "--non-interactive", "--refresh"]):
-                refused["wrong_dsp"][1] += 1
-                if cli.run(*args, cwd=prog, check=False).returncode != 0:
-                    refused["wrong_dsp"][0] += 1
-            refused["wrong_dsp"][2] += (_writes(sim) - w0) + (_writes(other) - o0)
+            up = ["up", "--yes", "--skip-preview", "--non-interactive"]
+            _wrong_dsp_runs(refused, sim, other, [
+                lambda: cli.run(*up, cwd=prog, check=False).returncode,
+                lambda: cli.run(*up, "--refresh", cwd=prog, check=False).returncode])
         finally:
             sim.stop()
             other.stop()

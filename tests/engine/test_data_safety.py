@@ -437,6 +437,27 @@ def test_bench_foreign_objects_section(capsys):
     assert "live-lock breaks refused 1 of 1" in report(fig)
 
 
+def test_bench_foreign_objects_report_per_front_end():
+    """The section prints each front end's figures, "n/a: <why>" where a case does not
+    apply, and a front end whose tool is missing as NOT MEASURED (never silently left out)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from foreign_objects import report_all
+
+    objects = {k: {"adopted": 0, "deleted": 0, "trials": 2}
+               for k in ("Tenant", "Volume", "VolumeType", "Snapshot")}
+    text = report_all({
+        "engine": {"objects": objects, "refused": {"wrong_dsp": [4, 4, 0],
+                                                   "non_tty_destroy": [2, 2], "live_lock": [2, 2]}},
+        "terraform": {"objects": objects, "refused": {"wrong_dsp": [4, 4, 0],
+                                                      "non_tty_destroy": [2, 2],
+                                                      "live_lock": "n/a: its own lock"}},
+        "pulumi": {"error": "Failed: the Pulumi CLI is not built"}})
+    assert "foreign objects (terraform)" in text and "live-lock breaks n/a: its own lock" in text
+    assert "wrong-DSP runs refused 4 of 4 with 0 writes" in text
+    assert "foreign objects (pulumi) NOT MEASURED: Failed: the Pulumi CLI is not built" in text
+    assert text.count("adopted 0, deleted 0 (of 2)") == 8
+
+
 # ---- case 5: a volume's snapshots (dependents) -------------------------------------------
 
 
