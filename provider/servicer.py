@@ -46,7 +46,7 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
-from datera_iac.dsp.identity import describe_dsp, dsp_identity, same_dsp
+from datera_iac.dsp.identity import describe_dsp, dsp_identity, other_dsp
 from datera_iac.errors import ConfigError
 from provider._protocol import (
     EPHEMERAL,
@@ -196,18 +196,18 @@ class Servicer(ProviderServicer):
         return EPHEMERAL["IdentityData"](
             identity_data=to_dynamic_value({"id": oid}).SerializeToString()).SerializeToString()
 
-    def _dsp_here(self) -> dict[str, Any]:
+    def _dsp_here(self, rec: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The configured DSP as a resource's private state records it (endpoint, and the
-        uuid/name of ``GET /system``), worked out once per provider process."""
-        here = self.__dict__.get("_dsp_record")
-        if here is None:
-            try:
-                ctx = self.app.context()
-            except ConfigError:  # not configured (yet): nothing to compare or record
-                return {}
-            here = dsp_identity(ctx.client, getattr(ctx.config, "base_url", None))
-            self.__dict__["_dsp_record"] = here
-        return here
+        /system uuid/name the client knows: no request), or with ``rec`` the configured
+        DSP when it is not ``rec``'s (else None). Empty/None before configuration."""
+        try:
+            ctx = self.app.context()
+        except ConfigError:  # not configured (yet): nothing to compare or record
+            return None if rec is not None else {}
+        base = getattr(ctx.config, "base_url", None)
+        if rec is not None:
+            return other_dsp(rec, ctx.client, base)
+        return dsp_identity(ctx.client, base, fetch=False)
 
     def _wrong_dsp(self, type_name: str, private: dict[str, Any], state: Any) -> Diagnostics | None:
         """An error when the object was made on another DSP than the configured one (its
@@ -217,8 +217,8 @@ class Servicer(ProviderServicer):
         rec = private.get("dsp")
         if not isinstance(rec, dict) or not rec:
             return None
-        here = self._dsp_here()
-        if not here or same_dsp(rec, here):
+        here = self._dsp_here(rec)
+        if here is None:
             return None
         oid = state.get("id") if isinstance(state, dict) else None
         diags = Diagnostics()

@@ -12,7 +12,7 @@ from typing import Any
 
 from datera_iac.errors import DateraIacError
 
-__all__ = ["describe_dsp", "dsp_identity", "norm_url", "same_dsp"]
+__all__ = ["describe_dsp", "dsp_identity", "norm_url", "other_dsp", "same_dsp"]
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +56,17 @@ def same_dsp(rec: Mapping[str, Any], here: Mapping[str, Any]) -> bool:
     if norm_url(rec.get("endpoint")) == norm_url(here.get("endpoint")):
         return True
     return bool(rec.get("uuid")) and rec.get("uuid") == here.get("uuid")
+
+
+def other_dsp(rec: Mapping[str, Any] | None, client: Any, base_url: str | None
+              ) -> dict[str, Any] | None:
+    """The DSP ``client`` talks to when it is not the one of the record ``rec`` (else
+    None). No request while the endpoints match; ``GET /system`` once they differ (the
+    same DSP at a new address has the same uuid)."""
+    if not rec or not base_url:
+        return None
+    here = dsp_identity(client, base_url, fetch=False)
+    if same_dsp(rec, here):
+        return None
+    here = dsp_identity(client, base_url, fetch=True)
+    return None if same_dsp(rec, here) else here

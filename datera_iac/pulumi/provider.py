@@ -31,6 +31,7 @@ from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto import plugin_pb2, provider_pb2_grpc
 
 from datera_iac import errors
+from datera_iac.dsp.identity import describe_dsp, dsp_identity, other_dsp
 from datera_iac.pulumi import _codec
 from datera_iac.pulumi._adapter import ResourceAdapter, urn_name, urn_type, with_timeout
 from datera_iac.resources.base import Context, Kind
@@ -43,6 +44,11 @@ log = logging.getLogger("datera_iac.pulumi")
 
 #: Builds the core's Context from the provider configuration (snake_case keys).
 ContextFactory = Callable[[Mapping[str, Any]], Context]
+
+#: The output property that records the DSP an object lives on (endpoint, /system uuid and
+#: name): a later run whose provider points at another DSP refuses instead of reading the
+#: object as gone (issue 16, case 1). Not in the schema: the SDKs never see it.
+DSP_KEY = "__dsp"
 
 #: Keys the engine puts into a provider's inputs that are not configuration.
 _ENGINE_CONFIG_KEYS = frozenset({"version", "pluginDownloadURL"})
@@ -200,6 +206,33 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             if k not in _ENGINE_CONFIG_KEYS and not k.startswith("__")
         }
 
+    def _dsp_here(self) -> dict[str, Any]:
+        """The configured DSP as a record, from what the client knows already (its
+        endpoint; the /system uuid and name once it has read them): no request."""
+        ctx = self._context()
+        return dsp_identity(ctx.client, getattr(ctx.config, "base_url", None), fetch=False)
+
+    def _same_dsp(self, urn: str, rid: str, state: Mapping[str, Any]) -> None:
+        """Refuse (before any read or write) an object whose outputs record another DSP
+        than the configured one."""
+        rec = state.get(DSP_KEY)
+        if not isinstance(rec, Mapping) or not rec:
+            return
+        ctx = self._context()
+        here = other_dsp(rec, ctx.client, getattr(ctx.config, "base_url", None))
+        if here is not None:
+            raise errors.ConfigError(
+                f"{rid} belongs to another DSP: it was made on {describe_dsp(rec)}, but the "
+                f"provider is configured for {describe_dsp(here)}; nothing was read or "
+                f"changed. Set datera:endpoint to {rec.get('endpoint')}; to move it to this "
+                "DSP on purpose: pulumi state delete URN, then pulumi import it from this DSP")
+
+    def _recorded(self, state: dict[str, Any], old: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+        """Outputs with the DSP record (the old one, else this DSP's)."""
+        rec = (old or {}).get(DSP_KEY) or self._dsp_here()
+        return {**state, DSP_KEY: dict(rec)} if rec else state
+
     # ---- plugin and schema ----------------------------------------------------------------
 
     def Handshake(self, request: Any, context: Any) -> Any:
@@ -316,6 +349,9 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
     @_rpc
     def Diff(self, request: pb.DiffRequest, context: Any) -> pb.DiffResponse:
         adapter = self._adapter(request)
+        olds = _codec.decode(request.olds)
+        if olds.get(DSP_KEY) and self._config is not None and not _codec.has_unknown(self._config):
+            self._same_dsp(request.urn, request.id, olds)
         self.intents.settled(request.id)  # the engine holds it: its create is settled
         d = adapter.diff(
             request.urn,
@@ -351,21 +387,22 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         adapter.check_plan(ctx, request.urn, news)
         with self.listings.writing():
             rid, state = adapter.create(ctx, request.urn, news, self.intents)
-        return pb.CreateResponse(id=rid, properties=_codec.encode(state))
+        return pb.CreateResponse(id=rid, properties=_codec.encode(self._recorded(state)))
 
     @_rpc
     def Read(self, request: pb.ReadRequest, context: Any) -> pb.ReadResponse:
         adapter = self._adapter(request)
         ctx = with_timeout(self._context(), "read", getattr(request, "timeout", 0))
-        got = adapter.read(
-            ctx, request.id, _codec.decode(request.properties), _codec.decode(request.inputs)
-        )
+        props = _codec.decode(request.properties)
+        self._same_dsp(request.urn, request.id, props)
+        got = adapter.read(ctx, request.id, props, _codec.decode(request.inputs))
         if got is None:
             return pb.ReadResponse(id="")  # gone: the engine drops it from the state
         rid, state, inputs = got
         self.intents.settled(rid)  # the engine holds it (or imports it now)
         return pb.ReadResponse(
-            id=rid, properties=_codec.encode(state), inputs=_codec.encode(inputs)
+            id=rid, properties=_codec.encode(self._recorded(state, props)),
+            inputs=_codec.encode(inputs)
         )
 
     @_rpc
@@ -375,19 +412,22 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return pb.UpdateResponse(properties=_codec.encode(adapter.preview_update(olds, news)))
         ctx = with_timeout(self._context(), "update", request.timeout)
+        self._same_dsp(request.urn, request.id, olds)
         self.intents.settled(request.id)
         with self.listings.writing():
             state = adapter.update(ctx, request.urn, request.id, olds, news,
                                    old_inputs=_codec.decode(request.old_inputs))
-        return pb.UpdateResponse(properties=_codec.encode(state))
+        return pb.UpdateResponse(properties=_codec.encode(self._recorded(state, olds)))
 
     @_rpc
     def Delete(self, request: pb.DeleteRequest, context: Any) -> empty_pb2.Empty:
         adapter = self._adapter(request)
         ctx = with_timeout(self._context(), "delete", request.timeout)
+        props = _codec.decode(request.properties)
+        self._same_dsp(request.urn, request.id, props)
         self.intents.settled(request.id)
         with self.listings.writing():
-            adapter.delete(ctx, request.id, _codec.decode(request.properties),
+            adapter.delete(ctx, request.id, props,
                            _codec.decode(request.old_inputs), resource=urn_name(request.urn))
         return empty_pb2.Empty()
 

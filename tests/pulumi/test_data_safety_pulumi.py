@@ -94,3 +94,37 @@ def test_case9c_clone_below_its_sources_live_size_is_refused_at_preview(plugin, 
         assert f"source volume /root/{ai['id']} is 4 GiB, the clone declares 3 GiB" in \
             e.value.details(), e.value.details()
     assert _writes(sim) == before
+
+
+def test_case1_an_object_of_another_dsp_is_refused(plugin, sim):
+    """A volume made on one DSP records it in its outputs; with the provider pointed at
+    another DSP, a refresh (Read), a diff, an update and a delete of it refuse, naming both
+    DSPs, with 0 writes (before: the refresh read it as gone and `pulumi up --refresh`
+    created it again on the other DSP)."""
+    from datera_iac.sim import SimServer
+
+    rpc, _ = plugin
+    _configure(rpc, sim)
+    inputs = plain(rpc.check(V, "v", {"name": "dsp-bound", "size": 1}).inputs)
+    made = rpc.create(V, "v", inputs)
+    state = plain(made.properties)
+    assert state["__dsp"]["endpoint"].rstrip("/") == sim.http_url.rstrip("/")
+    other = SimServer(name="other-dsp").start()
+    try:
+        _configure(rpc, other)
+        before = (_writes(sim), _writes(other))
+        bigger = {**inputs, "size": 2}
+        for call in (lambda: rpc.read(V, "v", made.id, state, inputs),
+                     lambda: rpc.diff(V, "v", made.id, state, bigger, old_inputs=inputs),
+                     lambda: rpc.update(V, "v", made.id, state, bigger, old_inputs=inputs),
+                     lambda: rpc.delete(V, "v", made.id, state)):
+            with pytest.raises(grpc.RpcError) as e:
+                call()
+            assert "belongs to another DSP" in e.value.details() and \
+                other.http_url.rstrip("/") in e.value.details(), e.value.details()
+        assert (_writes(sim), _writes(other)) == before
+    finally:
+        other.stop()
+    _configure(rpc, sim)  # its own DSP: read as before
+    assert plain(rpc.read(V, "v", made.id, state, inputs).properties)["size"] == 1
+    rpc.delete(V, "v", made.id, state)
