@@ -128,3 +128,23 @@ def test_case1_an_object_of_another_dsp_is_refused(plugin, sim):
     _configure(rpc, sim)  # its own DSP: read as before
     assert plain(rpc.read(V, "v", made.id, state, inputs).properties)["size"] == 1
     rpc.delete(V, "v", made.id, state)
+
+
+def test_bench_foreign_objects_section_pulumi():
+    """The fault report's Pulumi figures (bench/foreign_objects.py, the real Pulumi CLI and
+    YAML programs): same-named Tenant, Volume, VolumeType and Snapshot of someone else
+    neither adopted nor deleted; `pulumi up` and `pulumi up --refresh` against another DSP
+    refused with 0 writes; `pulumi destroy` without --yes on a non-TTY stdin refused."""
+    import sys
+
+    from tests.pulumi.cli import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from foreign_objects import measure_pulumi
+
+    fig = measure_pulumi(1)
+    for kind in ("Tenant", "Volume", "VolumeType", "Snapshot"):
+        assert fig["objects"][kind] == {"adopted": 0, "deleted": 0, "trials": 1}, fig
+    assert fig["refused"]["wrong_dsp"] == [2, 2, 0], fig
+    assert fig["refused"]["non_tty_destroy"] == [1, 1], fig
+    assert fig["refused"]["live_lock"].startswith("n/a: "), fig

@@ -185,3 +185,23 @@ def test_case1_a_state_of_another_dsp_is_refused(sim_tf, sim):
         other.stop()
     sim_tf.env["DATERA_ENDPOINT"] = sim.http_url  # its own DSP: fine
     assert sim_tf.plan().returncode == 0
+
+
+def test_bench_foreign_objects_section_terraform():
+    """The fault report's Terraform figures (bench/foreign_objects.py, a real terraform):
+    same-named Tenant, Volume, VolumeType and Snapshot of someone else neither adopted nor
+    deleted; runs against another DSP or no DSP refused with 0 writes; a destroy without
+    -auto-approve on a non-TTY stdin refused."""
+    import sys
+
+    from tfharness import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from foreign_objects import measure_terraform
+
+    fig = measure_terraform(1)
+    for kind in ("Tenant", "Volume", "VolumeType", "Snapshot"):
+        assert fig["objects"][kind] == {"adopted": 0, "deleted": 0, "trials": 1}, fig
+    assert fig["refused"]["wrong_dsp"] == [2, 2, 0], fig
+    assert fig["refused"]["non_tty_destroy"] == [1, 1], fig
+    assert fig["refused"]["live_lock"].startswith("n/a: "), fig
