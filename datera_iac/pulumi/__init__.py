@@ -13,7 +13,32 @@ Each class (:class:`Tenant`, :class:`VolumeType`, :class:`Volume`, :class:`Snaps
 from ``datera_iac.resources`` and ``datera_iac.config`` by ``python -m datera_iac.pulumi.gen``
 into ``_sdk.py``; the plugin (:mod:`datera_iac.pulumi.provider`) serves the same kinds. See
 docs/pulumi.md for installing the plugin and configuring the provider.
+
+The classes load on first use (module ``__getattr__``): the plugin's start
+(:mod:`datera_iac.pulumi._serve`) imports this package but needs neither the SDK nor the
+``pulumi`` package it imports.
 """
 
-from datera_iac.pulumi._sdk import *  # noqa: F401,F403
-from datera_iac.pulumi._sdk import __all__  # noqa: F401
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    import importlib.util
+
+    if (name.startswith("__") and name != "__all__") or importlib.util.find_spec(
+            f"{__name__}.{name}") is not None:  # a submodule: the import system loads it
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from datera_iac.pulumi import _sdk
+
+    if name == "__all__":
+        return _sdk.__all__
+    try:
+        return getattr(_sdk, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    from datera_iac.pulumi import _sdk
+
+    return sorted(set(globals()) | set(_sdk.__all__))

@@ -58,6 +58,6 @@ def package(out: str) -> None:
 @click.pass_context
 def serve(ctx: click.Context) -> None:
     """Run the provider plugin: print the port, serve gRPC on 127.0.0.1 until stopped."""
-    from datera_iac.pulumi.provider import main
+    from datera_iac.pulumi._serve import main
 
     main(list(ctx.args))

@@ -494,34 +494,11 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``pulumi-resource-datera``: serve on 127.0.0.1 and print the port.
+    """Entry point of ``pulumi-resource-datera`` (:func:`datera_iac.pulumi._serve.main`: the
+    port is printed before this module is imported)."""
+    from datera_iac.pulumi._serve import main as serve_main
 
-    The engine passes its own address as the first argument and some logging flags; they
-    are accepted and ignored (this provider does not call back into the engine)."""
-    parser = argparse.ArgumentParser(prog="pulumi-resource-datera", add_help=True)
-    parser.add_argument("engine", nargs="?", help="the Pulumi engine's address (unused)")
-    parser.add_argument("--logtostderr", action="store_true")
-    parser.add_argument("-v", type=int, default=0, help="log verbosity (engine convention)")
-    args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if args.v >= 9 else logging.INFO if args.v else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    server, port = serve()
-
-    def stop(*_: Any) -> None:
-        server.stop(grace=2).wait(3)
-
-    # handlers first: the engine may stop the plugin as soon as it has read the port
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    sys.stdout.write(f"{port}\n")
-    sys.stdout.flush()
-    try:
-        server.wait_for_termination()
-    except KeyboardInterrupt:  # pragma: no cover
-        stop()
+    serve_main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,7 +97,7 @@ def start_plugin(
     import selectors
     import tempfile
 
-    exe = [sys.executable, "-c", "from datera_iac.pulumi.provider import main; main()"]
+    exe = [sys.executable, "-c", "from datera_iac.pulumi._serve import main; main()"]
     log = open(log_path or tempfile.mktemp(prefix="pulumi-resource-datera-", suffix=".log"), "wb")
     proc = subprocess.Popen(
         [*exe, "127.0.0.1:1"],  # the engine's address: accepted, unused

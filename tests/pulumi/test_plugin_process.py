@@ -58,3 +58,42 @@ def test_sigterm_stops_the_plugin(own_plugin):
     _, proc = own_plugin
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+PORT_PROBE = """
+import json, os, runpy, sys
+out = sys.argv[1]
+real = sys.stdout.write
+def write(s):
+    if s.strip().isdigit():
+        with open(out, "w") as f:
+            json.dump({"modules": sorted(sys.modules), "line": s}, f)
+        os._exit(0)
+    return real(s)
+sys.stdout.write = write
+sys.argv = ["datera_iac.pulumi"]
+runpy.run_module("datera_iac.pulumi", run_name="__main__")
+"""
+
+
+def test_nothing_beyond_grpc_before_the_port_line(tmp_path):
+    """The engine waits for the port line (issue 21: the same start-up work as the
+    Terraform provider): before it only gRPC and the launcher modules are imported - not
+    the ``pulumi`` package, the generated SDK, the kinds or the DSP client, which load
+    after it, while the engine connects. The time is printed by bench/scale_report.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "modules.json"
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", PORT_PROBE, str(out)], timeout=60, check=True,
+                   env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL)
+    seen = json.loads(out.read_text())
+    assert int(seen["line"]) > 0
+    mods = seen["modules"]
+    ours = {m for m in mods if m.split(".")[0] == "datera_iac"}
+    assert ours <= {"datera_iac", "datera_iac.pulumi", "datera_iac.pulumi._serve"}, sorted(ours)
+    early = [m for m in mods if m.split(".")[0] in ("pulumi", "requests", "yaml", "urllib3")]
+    assert not early, early
+    assert "grpc" in mods
