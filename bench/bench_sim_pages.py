@@ -89,6 +89,19 @@ async def bench(base: str, pid: int, sizes: list[int], reps: int) -> dict[int, d
     return out
 
 
+def measure(sizes: list[int], reps: int) -> dict[int, dict[str, tuple[float, float]]]:
+    """:func:`bench` on a simulator process of its own, stopped afterwards."""
+    proc, base = start_server()
+    try:
+        return asyncio.run(bench(base, proc.pid, sizes, reps))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,50000")
@@ -97,15 +110,7 @@ def main() -> int:
     args = ap.parse_args()
     sizes = sorted(int(x) for x in args.sizes.split(","))
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; simulator in its own process")
-    proc, base = start_server()
-    try:
-        res = asyncio.run(bench(base, proc.pid, sizes, args.reps))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    res = measure(sizes, args.reps)
     lo, hi = sizes[0], sizes[-1]
     print(f"\none GET /v2.2/app_instances page: median wall ms (simulator CPU ms per page); "
           f"load average {os.getloadavg()[0]:.2f}")

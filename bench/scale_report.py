@@ -25,9 +25,7 @@ is missed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +39,6 @@ import bench_engine  # noqa: E402
 import bench_sim_pages  # noqa: E402
 import bench_terraform  # noqa: E402
 from _simproc import SimProcess  # noqa: E402
-from bench_sim import start_server  # noqa: E402
 
 ROWS: list[tuple[str, str, str, bool, float]] = []
 
@@ -57,15 +54,7 @@ def row(figure: str, measured: str, target: str, ok: bool) -> None:
 
 def sim_pages(sizes: list[int], reps: int) -> None:
     print(f"\n#### simulator pages at {sizes} (load {load():.1f})", flush=True)
-    proc, base = start_server()
-    try:
-        res = asyncio.run(bench_sim_pages.bench(base, proc.pid, sizes, reps))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    res = bench_sim_pages.measure(sizes, reps)
     lo, hi = sizes[0], sizes[-1]
     for label in res[lo]:
         print(f"  {label:24s} " + "  ".join(f"{n:,}: {res[n][label][0] * 1e3:7.2f} ms" for n in sizes))
