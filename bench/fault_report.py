@@ -238,12 +238,29 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
         return "; ".join(
             f"{r['front_end']}: {r['volumes']} volumes, DSP SIGKILLed after {r['killed_after_posts']} "
             f"POSTs -> run ended {r['seconds']} s later, the error said {r['errors']} time(s); "
-            f"re-run: twins {r['twins']}, phantoms {r['phantoms']}, orphans {r['orphans']}, "
-            f"missing {r['missing']}" for r in recs)
+            + (f"re-run: twins {r['twins']}, phantoms {r['phantoms']}, orphans {r['orphans']}, "
+               f"missing {r['missing']}" if "twins" in r else
+               f"phantoms {r.get('phantoms_before', '?')} (no re-run measured)") for r in recs)
     if item == "files":
         return "; ".join(f"{r['case']}: {r['files']} files, {r['dirs']} dirs, not owner-only {r['loose']}"
                          for r in recs)
     return json.dumps(recs)
+
+
+#: the issue's bounds on figures that no test asserts (timing and memory goals are measured
+#: here, not by timed unit tests): item -> record -> what is over its bound, if anything
+BOUNDS = {
+    "hostile_stacks": lambda r: ", ".join(
+        [f"{r['case']} not refused"] * (not r["refused"])
+        + [f"{r['case']} took {r['seconds']} s (bound < 1 s)"] * (not 0 <= r["seconds"] < 1)
+        + [f"{r['case']} peak RSS {r['peak_rss_mb']} MB (bound < 200 MB)"]
+        * (not 0 < r["peak_rss_mb"] < 200)),
+}
+
+
+def over_bounds(item: str, recs: list[dict[str, Any]]) -> str:
+    check = BOUNDS.get(item)
+    return "; ".join(m for m in (check(r) for r in recs) if m) if check else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for key, label in ITEMS:
         counts = per_item.get(key, {})
-        if counts.get("failed"):
-            verdict = "FAIL"
+        over = over_bounds(key, by_item.get(key, []))
+        if counts.get("failed") or over:
+            verdict = "FAIL" + (f" ({over})" if over else "")
             ok = False
         elif counts.get("xfailed"):
             verdict = f"PASS + {counts['xfailed']} KNOWN DEFECT(S)"
@@ -291,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     # ---- a failing or hostile DSP (issue #17): bench/hostile_dsp.py, hard time limits each
     from hostile_dsp import report as hostile_report
 
-    print("A failing or hostile DSP (bench/hostile_dsp.py)")
-    for line in hostile_report(1 if args.quick else 5, 50 if args.quick else 200):
-        print("  " + line)
-        ok = ok and not line.startswith("FAILED")
+    print("A failing or hostile DSP (bench/hostile_dsp.py; each case a hard time limit)")
+    for held, line in hostile_report(1 if args.quick else 5, 50 if args.quick else 200):
+        print(f"  [{'PASS' if held else 'FAIL'}] {line}")
+        ok = ok and held
     if args.json:
         print(json.dumps({"figures": by_item, "outcomes": results, "foreign": foreign},
                          indent=1, default=str))

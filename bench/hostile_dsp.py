@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,17 +39,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from datera_iac.config import DateraConfig  # noqa: E402
 from datera_iac.dsp import DspClient  # noqa: E402
-from datera_iac.dsp.testing import RawServer, answer, split  # noqa: E402
+from datera_iac.dsp.testing import (  # noqa: E402
+    MALFORMED_CREATES,
+    MALFORMED_LISTS,
+    RawServer,
+    answer,
+    split,
+)
 from datera_iac.errors import DateraIacError  # noqa: E402
-
-MALFORMED = [
-    b"<html><body>proxy error</body></html>", b'{"data": {"name": "vol-a", "id": "1',
-    b"null", b'{"data": null}', b'{"data": "nope"}', b'{"data": [1, 2, 3]}',
-    b'{"data": {"name": "vol-a", "id": 12}}', b'{"data": {"name": "vol-a", "id": null}}',
-    b'{"data": {}}', b'{"data": {"name": "other", "id": "7"}}',
-    b'{"data": {"name": "vol-\xff", "id": "1"}}', b"[" * 200_000 + b"]" * 200_000, b"42", b"",
-]
-
 
 def _session(route):  # type: ignore[no-untyped-def]
     def script(conn: socket.socket, req: bytes) -> bytes | None:
@@ -65,31 +64,58 @@ def _client(url: str, **opts: object) -> DspClient:
         {"endpoint": url, "san_login": "a", "san_password": "p", **opts}, env={}))
 
 
-def malformed(trials: int) -> str:
-    tracebacks = phantoms = orphans = runs = 0
+def _counted(fn: Callable[[], object], counts: dict[str, int]) -> object:
+    """``fn()``; an exception that is not one clean DateraIacError is a traceback."""
+    try:
+        return fn()
+    except DateraIacError:
+        raise
+    except Exception:  # noqa: BLE001 - counted
+        counts["tracebacks"] += 1
+        traceback.print_exc()
+        return None
+
+
+def malformed(trials: int) -> tuple[bool, str]:
+    """Every malformed create answer, the DSP having made the volume or not, and every
+    malformed list answer, ``trials`` times each, on a fake DSP."""
+    counts = {"tracebacks": 0, "phantoms": 0, "orphans": 0}
+    creates = lists = 0
     real = {"name": "vol-a", "id": "0b1c", "uuid": "tok", "path": "/app_instances/0b1c"}
     for _ in range(trials):
-        for body in MALFORMED:
+        for body in MALFORMED_CREATES.values():
             for exists in (False, True):
-                runs += 1
+                creates += 1
                 srv = RawServer(_session(lambda conn, req, b=body: answer(b)))
                 try:
                     c = _client(srv.url)
                     try:
-                        got = c.create("/app_instances", {"name": "vol-a", "uuid": "tok"},
-                                       find=lambda e=exists: dict(real) if e else None)
-                        if got != real:
-                            phantoms += 1
+                        got = _counted(lambda e=exists: c.create(
+                            "/app_instances", {"name": "vol-a", "uuid": "tok"},
+                            find=lambda: dict(real) if e else None), counts)
+                        if got is not None and got != real:
+                            counts["phantoms"] += 1  # an id built from the junk
                     except DateraIacError:
-                        if exists:
-                            orphans += 1
-                    except Exception:  # noqa: BLE001 - counted
-                        tracebacks += 1
-                        traceback.print_exc()
+                        counts["orphans"] += exists  # made on the DSP, reported as failed
                 finally:
                     srv.close()
-    return (f"{runs} malformed create answers ({len(MALFORMED)} kinds x {trials} trials x "
-            f"made/not made): {tracebacks} tracebacks, {phantoms} phantom ids, {orphans} orphans")
+        for body in MALFORMED_LISTS.values():
+            lists += 1
+            srv = RawServer(_session(lambda conn, req, b=body: answer(b)))
+            try:
+                c = _client(srv.url)
+                try:
+                    if _counted(lambda: list(c.list("/app_instances")), counts) is not None:
+                        counts["phantoms"] += 1  # junk items passed on as entities
+                except DateraIacError:
+                    pass
+            finally:
+                srv.close()
+    return (not any(counts.values()),
+            f"{creates + lists} malformed answers ({creates} creates: {len(MALFORMED_CREATES)} "
+            f"kinds x made/not made; {lists} lists: {len(MALFORMED_LISTS)} kinds; x {trials} "
+            f"trials): {counts['tracebacks']} tracebacks, {counts['phantoms']} phantom ids, "
+            f"{counts['orphans']} orphans")
 
 
 _CHILD = r"""
@@ -135,19 +161,25 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
-def body_cap() -> str:
-    out = []
+#: the issue's bound for the peak RSS of a process handed a 2 GB answer
+RSS_LIMIT_MB = 200
+
+
+def body_cap() -> tuple[bool, str]:
+    out, ok = [], True
     for mode in ("content-length", "chunked"):
         t = time.monotonic()
         r = subprocess.run([sys.executable, "-c", _CHILD, mode], capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
         what, _, rss = r.stdout.strip().rpartition(" ")
+        ok = ok and what == "DspError" and rss.isdigit() and int(rss) < RSS_LIMIT_MB
         out.append(f"{mode}: {what or r.stderr[-200:]}, peak RSS {rss} MB, "
                    f"{time.monotonic() - t:.1f} s")
-    return "2 GB answer -> " + "; ".join(out) + " (limit < 200 MB)"
+    return ok, ("2 GB answer -> " + "; ".join(out) + f" (limit: refused, peak RSS < "
+                f"{RSS_LIMIT_MB} MB)")
 
 
-def slow_drip() -> str:
+def slow_drip() -> tuple[bool, str]:
     stop = threading.Event()
 
     def route(conn: socket.socket, req: bytes) -> bytes | None:
@@ -172,11 +204,12 @@ def slow_drip() -> str:
     took = time.monotonic() - t
     stop.set()
     srv.close()
-    return (f"slow drip (1 byte / 0.3 s), request_timeout=2: one request ended after "
+    return (what != "read" and took <= 3.0,
+            f"slow drip (1 byte / 0.3 s), request_timeout=2: one request ended after "
             f"{took:.2f} s ({what}; limit request_timeout + 1 s = 3 s)")
 
 
-def unreachable() -> str:
+def unreachable() -> tuple[bool, str]:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -195,7 +228,8 @@ def unreachable() -> str:
     except DateraIacError:
         pass
     second = time.monotonic() - t
-    return (f"unreachable endpoint at defaults: {what} after {took:.2f} s (limit 10 s); the "
+    return (what == "Unreachable" and took <= 10.0 and second < 1.0,
+            f"unreachable endpoint at defaults: {what} after {took:.2f} s (limit 10 s); the "
             f"next call failed in {second * 1000:.1f} ms (breaker open)")
 
 
@@ -233,7 +267,7 @@ def _state_ids(stack: Path, url: str) -> tuple[set[str], set[str]]:
             {str(p.spec.get("name")) for p in st.pending.values()})
 
 
-def killed_mid_up(n: int = 200) -> str:
+def killed_mid_up(n: int = 200) -> tuple[bool, str]:
     """The simulator (SQLite data dir) SIGKILLed after n/4 volume POSTs of ``up``; the up
     must end within one datera_503_timeout window (hard limit: that window + 30 s, then it
     is killed and reported). Then the same DSP comes back and ``up`` runs again."""
@@ -254,8 +288,8 @@ def killed_mid_up(n: int = 200) -> str:
         while sim.counters().get("POST /v2.2/app_instances", 0) < n // 4:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                return (f"FAILED to measure: the up ended (rc {proc.returncode}) or stalled "
-                        f"before {n // 4} POSTs")
+                return False, (f"FAILED to measure: the up ended (rc {proc.returncode}) or "
+                               f"stalled before {n // 4} POSTs")
             time.sleep(0.01)
         sim.kill()
         killed = time.monotonic()
@@ -290,7 +324,12 @@ def killed_mid_up(n: int = 200) -> str:
         said = err.count("cannot reach the DSP")
         ended = (f"ended {took:.1f} s after the kill" if rc is not None else
                  f"did NOT end within {cfg.datera_503_timeout + 30:g} s (killed)")
-        return (f"simulator SIGKILLed after {n // 4} of {n} volume POSTs: the up {ended} "
+        twins = len(names) - len(set(names))
+        phantoms2, orphans2 = len(in_state2 - ids2), len(ids2 - in_state2)
+        ok = (rc is not None and rc != 0 and took <= cfg.datera_503_timeout and tracebacks == 0
+              and said >= 1 and held == 0 and phantoms == 0 and not lost and rc2 == 0
+              and len(set(names)) == n and twins == phantoms2 == orphans2 == 0 and not pending2)
+        return ok, (f"simulator SIGKILLed after {n // 4} of {n} volume POSTs: the up {ended} "
                 f"(rc {rc}; datera_503_timeout={cfg.datera_503_timeout:g} s, "
                 f"unreachable_timeout={cfg.unreachable_timeout:g} s), {tracebacks} tracebacks, "
                 f"the 'DSP unreachable' error printed {said} times (stdout + stderr), locks still "
@@ -298,34 +337,63 @@ def killed_mid_up(n: int = 200) -> str:
                 f"intents, the DSP had {len(on_dsp)} ({phantoms} phantoms; "
                 f"{len(not_recorded)} made in flight, {len(not_recorded) - len(lost)} of them "
                 f"under a pending intent, {len(lost)} lost); re-run rc {rc2}: "
-                f"{len(set(names))} of {n} volumes, twins {len(names) - len(set(names))}, "
-                f"phantoms {len(in_state2 - ids2)}, orphans {len(ids2 - in_state2)}, "
+                f"{len(set(names))} of {n} volumes, twins {twins}, "
+                f"phantoms {phantoms2}, orphans {orphans2}, "
                 f"pending {len(pending2)}")
     finally:
         sim.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
-def _limited(fn: Callable[[], str], limit: float) -> str:
-    """``fn()`` with a hard time limit: a case that hangs is reported, not waited for."""
-    box: list[str] = []
-
-    def run() -> None:
-        try:
-            box.append(fn())
-        except Exception as e:  # noqa: BLE001 - a figure that could not be measured
-            box.append(f"FAILED to measure: {type(e).__name__}: {e}")
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    th.join(limit)
-    return box[0] if box else f"FAILED to measure: no result within {limit:g} s"
+#: case name -> (what it measures, its hard time limit in seconds)
+CASES: dict[str, float] = {"malformed": 0, "body_cap": 300, "slow_drip": 30,
+                           "unreachable": 30, "killed_mid_up": 600}
 
 
-def report(trials: int, kill_volumes: int = 200) -> list[str]:
-    cases: list[tuple[Callable[[], str], float]] = [
-        (lambda: malformed(trials), 60 + 10 * trials), (body_cap, 300), (slow_drip, 30),
-        (unreachable, 30), (lambda: killed_mid_up(kill_volumes), 600)]
-    return [_limited(fn, limit) for fn, limit in cases]
+def _case(name: str, trials: int, volumes: int) -> tuple[bool, str]:
+    fns: dict[str, Callable[[], tuple[bool, str]]] = {
+        "malformed": lambda: malformed(trials), "body_cap": body_cap, "slow_drip": slow_drip,
+        "unreachable": unreachable, "killed_mid_up": lambda: killed_mid_up(volumes)}
+    return fns[name]()
+
+
+def limit_of(name: str, trials: int) -> float:
+    return 60 + 10 * trials if name == "malformed" else CASES[name]
+
+
+def run_case(name: str, trials: int, volumes: int, limit: float | None = None
+             ) -> tuple[bool, str]:
+    """One case in a child process of its own process group, with a hard time limit (its
+    own unless ``limit`` is given): on expiry the whole group (the case, the simulator and
+    ``up`` processes it started) is SIGKILLed and the case reported as hung, never waited for."""
+    limit = limit_of(name, trials) if limit is None else limit
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--case", name, "--trials", str(trials),
+         "--volumes", str(volumes)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return False, f"{name}: FAILED to measure: no result within {limit:g} s (killed)"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    try:  # the group's leftovers (a simulator the case did not stop) go with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    verdict, _, line = out.strip().rpartition("\n")[2].partition(" ")
+    if verdict not in ("PASS", "FAIL"):
+        return False, f"{name}: FAILED to measure (rc {proc.returncode}): {err.strip()[-500:]}"
+    return verdict == "PASS", line
+
+
+def report(trials: int, kill_volumes: int = 200) -> list[tuple[bool, str]]:
+    """(held, figure line) per case, in the issue's order."""
+    return [run_case(name, trials, kill_volumes) for name in CASES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,11 +401,18 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--volumes", type=int, default=200, help="volumes of the killed up")
+    ap.add_argument("--case", choices=list(CASES), help="run one case here (no time limit)")
     args = ap.parse_args(argv)
+    if args.case:
+        ok, line = _case(args.case, args.trials, args.volumes)
+        print(("PASS " if ok else "FAIL ") + line)
+        return 0 if ok else 1
     print("A failing or hostile DSP (issue #17 items 1-4)")
-    for line in report(args.trials, args.volumes):
-        print("  " + line)
-    return 0
+    ok = True
+    for held, line in report(args.trials, args.volumes):
+        print(f"  [{'PASS' if held else 'FAIL'}] {line}")
+        ok = ok and held
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

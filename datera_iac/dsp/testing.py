@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-__all__ = ["RawServer", "Script", "answer", "split"]
+__all__ = ["MALFORMED_CREATES", "MALFORMED_LISTS", "RawServer", "Script", "answer", "split"]
 
 Script = Callable[[socket.socket, bytes], "bytes | None"]
 
@@ -95,3 +95,35 @@ def split(req: bytes) -> tuple[bytes, list[bytes], bytes]:
     head, _, body = req.partition(b"\r\n\r\n")
     line, *headers = head.split(b"\r\n")
     return line, headers, body
+
+
+#: 200 answers to ``POST /app_instances`` that are not an app_instance (issue #17: each was
+#: reported "created" on c8d647f), by name
+MALFORMED_CREATES: dict[str, bytes] = {
+    "html": b"<html><body>proxy error</body></html>",
+    "truncated-json": b'{"data": {"name": "vol-a", "id": "1',
+    "null": b"null",
+    "data-null": b'{"data": null}',
+    "data-string": b'{"data": "nope"}',
+    "list-of-ints": b'{"data": [1, 2, 3]}',
+    "id-int": b'{"data": {"name": "vol-a", "id": 12}}',
+    "id-null": b'{"data": {"name": "vol-a", "id": null}}',
+    "id-list": b'{"data": {"name": "vol-a", "id": ["x"]}}',
+    "empty-object": b'{"data": {}}',
+    "other-name": b'{"data": {"name": "someone-else", "id": "7"}}',
+    "bad-utf8": b'{"data": {"name": "vol-\xff\xfe", "id": "1"}}',
+    "deep": b"[" * 200_000 + b"]" * 200_000,
+    "number": b"42",
+    "empty-body": b"",
+    "path-int": b'{"data": {"name": "vol-a", "path": 5}}',
+}
+
+#: list answers that are not a list of entities (issue #17: tracebacks on c8d647f), by name
+MALFORMED_LISTS: dict[str, bytes] = {
+    "items-mixed": b'{"data": [1, 2, null], "metadata": {"total_count": 3}}',
+    "items-wrong-types": b'{"data": [{"name": 5, "id": "a"}], "metadata": {"total_count": 1}}',
+    "no-data": b'{"metadata": {"total_count": 1}, "x": 1}',
+    "deep": b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+    "html": b"<html>503</html>",
+    "bad-utf8": b'{"data": [{"name": "\xff"}]}',
+}

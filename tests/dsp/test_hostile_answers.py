@@ -16,41 +16,12 @@ import pytest
 
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
+from datera_iac.dsp.testing import MALFORMED_CREATES as MALFORMED
+from datera_iac.dsp.testing import MALFORMED_LISTS as BAD_LISTS
 from datera_iac.dsp.testing import RawServer, Script, answer, split
 from datera_iac.errors import DspError, Unreachable
 
 pytestmark = pytest.mark.timeout(60)
-
-#: 200 answers that are not an app_instance (each reproduced "created" on c8d647f)
-MALFORMED: dict[str, bytes] = {
-    "html": b"<html><body>proxy error</body></html>",
-    "truncated-json": b'{"data": {"name": "vol-a", "id": "1',
-    "null": b"null",
-    "data-null": b'{"data": null}',
-    "data-string": b'{"data": "nope"}',
-    "list-of-ints": b'{"data": [1, 2, 3]}',
-    "id-int": b'{"data": {"name": "vol-a", "id": 12}}',
-    "id-null": b'{"data": {"name": "vol-a", "id": null}}',
-    "id-list": b'{"data": {"name": "vol-a", "id": ["x"]}}',
-    "empty-object": b'{"data": {}}',
-    "other-name": b'{"data": {"name": "someone-else", "id": "7"}}',
-    "bad-utf8": b'{"data": {"name": "vol-\xff\xfe", "id": "1"}}',
-    "deep": b"[" * 200_000 + b"]" * 200_000,
-    "number": b"42",
-    "empty-body": b"",
-    "path-int": b'{"data": {"name": "vol-a", "path": 5}}',
-}
-
-#: list answers whose items are not entities
-BAD_LISTS: dict[str, bytes] = {
-    "items-mixed": b'{"data": [1, 2, null], "metadata": {"total_count": 3}}',
-    "items-wrong-types": b'{"data": [{"name": 5, "id": "a"}], "metadata": {"total_count": 1}}',
-    "no-data": b'{"metadata": {"total_count": 1}, "x": 1}',
-    "deep": b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
-    "html": b"<html>503</html>",
-    "bad-utf8": b'{"data": [{"name": "\xff"}]}',
-}
-
 
 def session_script(route: Callable[[bytes, bytes], bytes | None]) -> Script:
     """Answers version probe, login and /system; the rest goes to ``route(line, req)``."""
