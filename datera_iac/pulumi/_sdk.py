@@ -34,6 +34,7 @@ __all__ = [
     'get_tenant',
     'get_volume',
     'get_volume_type',
+    'list_consistency_groups',
     'list_manageable_snapshots',
     'list_manageable_volumes',
     'list_snapshots',
@@ -3678,6 +3679,22 @@ def get_volume_type(
     args = {'id': id}
     opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
     return pulumi.runtime.invoke('datera:index:getVolumeType', {k: v for k, v in args.items() if v is not None}, opts).value
+
+
+def list_consistency_groups(
+    *,
+    tenant: Optional[str] = None,
+    name_regex: Optional[str] = None,
+    opts: Optional[pulumi.InvokeOptions] = None,
+) -> Mapping[str, Any]:
+    """The consistency groups of a tenant (app_instances holding several volumes). The same rows as `datera-iac ls consistency-groups --json` and the Terraform data source `datera_consistency_groups`.
+
+    :param tenant: Tenant to list ('x' or '/root/x'); default: the provider's tenant.
+    :param name_regex: Keep objects whose name matches this regular expression (Python `re.search`).
+    """
+    args = {'tenant': tenant, 'nameRegex': name_regex}
+    opts = pulumi.InvokeOptions.merge(opts, pulumi.InvokeOptions(version=_VERSION))
+    return pulumi.runtime.invoke('datera:index:listConsistencyGroups', {k: v for k, v in args.items() if v is not None}, opts).value
 
 
 def list_manageable_snapshots(

@@ -65,7 +65,7 @@ from datera_iac.resources.volume import (
     parse_volume_id,
 )
 
-__all__ = ["ConsistencyGroup", "ConsistencyGroupSnapshot"]
+__all__ = ["ConsistencyGroup", "ConsistencyGroupSnapshot", "is_group", "observe_group"]
 
 log = logging.getLogger(__name__)
 KIND = "ConsistencyGroup"
@@ -219,6 +219,19 @@ def _observe(tenant: str, ai: Mapping[str, Any], known: ConsistencyGroupSpec | N
             volume_paths={n: str(v.get("path")) for n, v in members.items()},
             snapshots=sorted(str(s.get("timestamp")) for s in _snap_list(ai))),
     )
+
+
+def is_group(ai: Mapping[str, Any]) -> bool:
+    """Whether an app_instance has a group's layout: one storage instance holding several
+    volumes (one volume is the Cinder layout, listed as a Volume)."""
+    sis = ai.get("storage_instances") or []
+    return len(sis) == 1 and len(_members(ai)) >= 2
+
+
+def observe_group(tenant: str, ai: Mapping[str, Any]
+                  ) -> Observed[ConsistencyGroupSpec, ConsistencyGroupOutputs]:
+    """A group as listing and import read it (no declaration known)."""
+    return _observe(tenant, ai, None)
 
 
 def _ts(point: str) -> str:

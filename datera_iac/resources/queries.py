@@ -42,6 +42,7 @@ __all__ = [
     "SystemInfo",
     "kind_columns",
     "kind_row",
+    "list_consistency_groups",
     "list_snapshots",
     "list_tenants",
     "list_volume_types",
@@ -150,6 +151,23 @@ def _entities(ctx: Context, where: str) -> list[Mapping[str, Any]]:
                 if _cinder_layout(ai)]
     except NotFound:
         return []
+
+
+def list_consistency_groups(ctx: Context, *, tenant: str | None = None,
+                            name_regex: str | None = None) -> list[Observed[Any, Any]]:
+    """The consistency groups of one tenant (app_instances holding one storage instance
+    with several volumes; one paged list), sorted by name."""
+    from datera_iac.resources.group import is_group, observe_group
+
+    pattern = _regex(name_regex, "ConsistencyGroup")
+    where = _where(ctx, tenant, "ConsistencyGroup")
+    try:
+        ais = list(ctx.client.list("/app_instances", tenant=where))
+    except NotFound:
+        return []
+    return sorted((observe_group(where, ai) for ai in ais if is_group(ai)
+                   and (pattern is None or pattern.search(str(ai.get("name") or "")))),
+                  key=lambda o: (str(o.spec.name), o.id))
 
 
 def snapshots_of(ctx: Context, volumes: list[tuple[str, Mapping[str, Any]]]
@@ -363,6 +381,12 @@ def _build() -> dict[str, Listing]:
         _kind_listing(
             "tenants", "Tenant", "The tenants of the DSP.", (_REGEX,),
             ("path", "description", "parent"), list_tenants),
+        _kind_listing(
+            "consistency_groups", "ConsistencyGroup",
+            "The consistency groups of a tenant (app_instances holding several volumes).",
+            (_TENANT, _REGEX),
+            ("name", "volumes", "replica_count", "admin_state", "id"),
+            list_consistency_groups),
         Listing(
             name="manageable_volumes",
             doc="Every app_instance of a tenant with the Cinder driver's verdict on managing "
@@ -398,8 +422,8 @@ def _build() -> dict[str, Listing]:
     return {i.name: i for i in items}
 
 
-#: Every listing by name: volumes, snapshots, volume_types, tenants, manageable_volumes,
-#: manageable_snapshots.
+#: Every listing by name: volumes, snapshots, volume_types, tenants, consistency_groups,
+#: manageable_volumes, manageable_snapshots.
 LISTINGS: dict[str, Listing] = _build()
 
 

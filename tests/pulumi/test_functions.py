@@ -81,6 +81,8 @@ def test_listing_functions_match_the_listing(plugin, sim):
             "size": size, "volumeType": "gold", "extraSpecs": vt["extraSpecs"],
             "chapUser": "chapuser", "chapSecret": Secret("s3cr3t-chap-12")})
     snap_id, _ = create(rpc, S, "snap", {"volumeId": ids["db-1"]})
+    create(rpc, "datera:index:ConsistencyGroup", "grp",
+           {"name": "grp-1", "volumes": {"data": 2, "log": 1}})
     ctx = _ctx(sim)
 
     got, failures = invoke(rpc, "datera:index:listVolumes", nameRegex="^db-")
@@ -99,13 +101,17 @@ def test_listing_functions_match_the_listing(plugin, sim):
 
     for listing, tok in (("manageable_volumes", "listManageableVolumes"),
                          ("manageable_snapshots", "listManageableSnapshots"),
-                         ("tenants", "listTenants"), ("volume_types", "listVolumeTypes")):
+                         ("tenants", "listTenants"), ("volume_types", "listVolumeTypes"),
+                         ("consistency_groups", "listConsistencyGroups")):
         got, failures = invoke(rpc, f"datera:index:{tok}")
         assert not failures
         assert got["items"] == _camel_rows(LISTINGS[listing].rows(ctx)), tok
+    groups, _ = invoke(rpc, "datera:index:listConsistencyGroups")
+    assert [(g["name"], g["volumes"]) for g in groups["items"]] == [
+        ("grp-1", {"data": 2, "log": 1})]
     mv, _ = invoke(rpc, "datera:index:listManageableVolumes")
     assert {r["name"]: r["safeToManage"] for r in mv["items"]} == {
-        "db-1": True, "db-2": True, "logs": True}
+        "db-1": True, "db-2": True, "logs": True, "grp-1": False}  # a group: another layout
 
     # lookups: what an import reads, every non-secret property
     vol, failures = invoke(rpc, "datera:index:getVolume", id=ids["db-2"])

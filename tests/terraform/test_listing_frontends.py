@@ -33,6 +33,7 @@ CASES = {
     "snapshots_team": ("snapshots", ["snapshots", "--tenant", "team-a"], {"tenant": "team-a"}),
     "types": ("volume_types", ["types"], {}),
     "tenants": ("tenants", ["tenants"], {}),
+    "groups": ("consistency_groups", ["consistency-groups"], {}),
     "manageable": ("manageable_volumes", ["manageable"], {}),
     "manageable_snaps": ("manageable_snapshots", ["manageable-snapshots"], {}),
 }
@@ -68,6 +69,7 @@ data "datera_snapshots" "snapshots_team" {
 }
 data "datera_volume_types" "types" {}
 data "datera_tenants" "tenants" {}
+data "datera_consistency_groups" "groups" {}
 data "datera_manageable_volumes" "manageable" {}
 data "datera_manageable_snapshots" "manageable_snaps" {}
 
@@ -93,6 +95,7 @@ output "snapshots_db" { value = data.datera_snapshots.snapshots_db.snapshots }
 output "snapshots_team" { value = data.datera_snapshots.snapshots_team.snapshots }
 output "types" { value = data.datera_volume_types.types.volume_types }
 output "tenants" { value = data.datera_tenants.tenants.tenants }
+output "groups" { value = data.datera_consistency_groups.groups.consistency_groups }
 output "manageable" { value = data.datera_manageable_volumes.manageable.volumes }
 output "manageable_snaps" { value = data.datera_manageable_snapshots.manageable_snaps.snapshots }
 output "one_tenant" { value = data.datera_tenant.one.path }
@@ -115,6 +118,8 @@ def _estate(ctx):
         {"name": "web-1", "size": 1, "tenant": "team-a"}))
     for v in (db, db, web):
         k["Snapshot"].create(ctx, k["Snapshot"].spec_from({"volume_id": v.id}))
+    k["ConsistencyGroup"].create(ctx, k["ConsistencyGroup"].spec_from(
+        {"name": "app-g", "volumes": {"data": 2, "log": 1}}))
     exp = ctx.client.post("/app_instances", {"name": "exported-1", **ONE})
     ctx.client.post("/initiators", {"name": "host-1", "id": "iqn.1993-08.org.debian:01:aa"})
     ctx.client.put(f"/app_instances/{exp['id']}/storage_instances/storage-1/acl_policy",
@@ -171,6 +176,7 @@ def test_listings_agree_across_front_ends_and_with_the_dsp(sim_tf, sim, dsp, tmp
     assert len(tf["snapshots_db"]) == 2 and len(tf["snapshots_team"]) == 1
     assert [t["name"] for t in tf["types"]] == ["gold"]
     assert [t["path"] for t in tf["tenants"]] == ["/root/team-a"]
+    assert [(g["name"], g["volumes"]) for g in tf["groups"]] == [("app-g", {"data": 2, "log": 1})]
     reasons = {r["name"]: r["reason_not_safe"] for r in tf["manageable"]}
     assert reasons["exported-1"].startswith("storage instance is exported")
     assert reasons["db-1"] == ""
