@@ -30,8 +30,7 @@ from datera_iac.engine.plan import (
     Plan,
     Step,
     build_spec,
-    declared_now,
-    effective_diff,
+    change_for,
     lookup_value,
     masked_outputs,
     merge_known,
@@ -590,17 +589,9 @@ class Applier:
             self._create(kind, step.name, spec, prior=None, deps=deps, protect=opts.protect,
                          retain=opts.retain_on_delete)
             return
-        spec = declared_now(self.ctx, kind, spec, prior)
-        d = effective_diff(kind, obs, spec, prior)
-        if opts.ignore_changes:
-            d = attrs.evolve(d, changes=tuple(c for c in d.changes if c.name not in opts.ignore_changes))
-            if not d.changed:
-                return
-            spec = attrs.evolve(spec, **{f: getattr(obs.spec, f) for f in opts.ignore_changes
-                                         if hasattr(obs.spec, f)})
-        if opts.delete_before_replace and d.replace:
-            d = attrs.evolve(d, delete_before_replace=True)
-        if not d.changed:
+        change = change_for(self.ctx, kind, obs, spec, prior, options=opts)
+        spec, d = change.desired, change.diff
+        if change.action == "same":
             return None
         if step.action == "same" and d.replace:
             raise StateError(
@@ -755,7 +746,7 @@ class Applier:
                          retain=decl.options.retain_on_delete)
         self.facts.observed[step.name] = obs
         self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
-        d = effective_diff(kind, obs, spec, rs)
+        d = change_for(self.ctx, kind, obs, spec, rs).diff
         if d.changed and not d.replace:
             self._update(kind, step.name, rs, obs, spec, deps, decl.options.protect,
                          decl.options.retain_on_delete)

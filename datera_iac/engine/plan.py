@@ -40,7 +40,7 @@ from datera_iac.engine.state import (
     secret_matches,
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
-from datera_iac.resources.plan import declared_since, plan_change
+from datera_iac.resources.plan import Change, plan_change
 from datera_iac.resources.base import (
     PENDING_ID,
     REPLACE,
@@ -61,8 +61,7 @@ __all__ = [
     "Plan",
     "Step",
     "build_spec",
-    "declared_now",
-    "effective_diff",
+    "change_for",
     "lookup_value",
     "make_plan",
     "masked_outputs",
@@ -248,26 +247,26 @@ def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDec
     return spec, unknown
 
 
-def effective_diff(kind: Kind[Any, Any], observed: Observed[Any, Any], spec: Any,
-                   prior: ResourceState | None, unknown: tuple[str, ...] = ()) -> Diff:
-    """The planner's diff of live versus desired (:func:`~datera_iac.resources.plan.plan_change`),
-    given what the engine's state knows: the salted digest of a secret the DSP never
-    returns, and a replacement's temporary name."""
-    return plan_change(kind, observed.spec, spec, outputs=observed.outputs, unknown=unknown,
-                       unknown_value=UNKNOWN, **_from_state(prior)).diff
+def change_for(ctx: Context | None, kind: Kind[Any, Any], observed: Observed[Any, Any],
+               spec: Any, prior: ResourceState | None, unknown: tuple[str, ...] = (),
+               options: Any = None) -> Change:
+    """The planner's answer (:func:`~datera_iac.resources.plan.plan_change`) for a live
+    object and the engine's state of it: the last declaration (removed keys reset), the
+    salted digest of a secret the DSP never returns, a replacement's temporary name, and
+    the declaration's ``ignore_changes`` / ``delete_before_replace`` (``options``)."""
+    kept = None
+    if prior is not None:
+        def kept(c: FieldChange) -> bool:
+            stored = prior.spec.get(c.name)
+            return is_digest(stored) and secret_matches(stored, c.new)
 
-
-def _from_state(prior: ResourceState | None) -> dict[str, Any]:
-    """What :func:`plan_change` learns from the state of the object: whether a secret it
-    cannot read back is the one applied (its salted digest), and a temporary name."""
-    if prior is None:
-        return {}
-
-    def kept(c: FieldChange) -> bool:
-        stored = prior.spec.get(c.name)
-        return is_digest(stored) and secret_matches(stored, c.new)
-
-    return {"secret_kept": kept, "temp_name": prior.temp_name}
+    return plan_change(
+        kind, observed.spec, spec, outputs=observed.outputs,
+        last=prior.declared if prior else None, config=ctx.config if ctx else None,
+        resource=prior.name if prior else None, unknown=unknown, unknown_value=UNKNOWN,
+        secret_kept=kept, temp_name=prior.temp_name if prior else None,
+        ignore=getattr(options, "ignore_changes", None) or (),
+        delete_before_replace=bool(getattr(options, "delete_before_replace", False)))
 
 
 def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
@@ -387,15 +386,6 @@ def known_spec(kind: Kind[Any, Any], r: ResourceState) -> Any:
         return kind.spec_from(data, resource=r.name)
     except (InputError, TypeError, ValueError):
         return None
-
-
-def declared_now(ctx: Context, kind: Kind[Any, Any], spec: Any, prior: ResourceState | None) -> Any:
-    """``spec`` with what the last applied declaration (``prior.declared``) named and this
-    one no longer does made explicit at its default, by the kind's ``declare_removed``
-    (a DF: key removed from a volume's extra_specs is reset, as a Cinder retype does)."""
-    if prior is None:
-        return spec
-    return declared_since(kind, spec, prior.declared, ctx.config, resource=prior.name)
 
 
 def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,
@@ -814,7 +804,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
             facts.observed[decl.name] = adopted
             spec, unknown = build_spec(kind, props, decl, adopted.spec)
             if spec is not None:
-                d = effective_diff(kind, adopted, spec, None, unknown)
+                d = change_for(ctx, kind, adopted, spec, None, unknown).diff
                 step.changes = d.changes
                 if d.replace:
                     raise StackError(
@@ -840,11 +830,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)
     kind.confine(ctx, spec)
-    change = plan_change(kind, obs.spec, spec, outputs=obs.outputs, last=prior.declared,
-                         config=ctx.config, resource=prior.name, unknown=unknown,
-                         unknown_value=UNKNOWN, ignore=decl.options.ignore_changes or (),
-                         delete_before_replace=decl.options.delete_before_replace,
-                         **_from_state(prior))
+    change = change_for(ctx, kind, obs, spec, prior, unknown, decl.options)
     spec, d = change.desired, change.diff
     if change.action == "same":
         return

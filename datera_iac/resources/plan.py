@@ -128,7 +128,8 @@ def plan_change(
     ``outputs``: the prior object's outputs (for repair); ``last`` / ``config``: the last
     applied declaration and the DateraConfig (for removed declarations); ``secret_kept``:
     whether a sensitive change whose old value the DSP cannot show is what was applied
-    anyway; ``temp_name``: the temporary name of an unfinished replacement.
+    anyway; ``temp_name``: the temporary name of an unfinished replacement; ``ignore``:
+    fields whose change is not planned (``desired`` keeps the prior value there).
 
     Raises InputError for a change the kind refuses (a shrink, a replica decrease)."""
     if prior is None:
@@ -152,7 +153,9 @@ def plan_change(
                 replace=bool(f.metadata.get(REPLACE)), sensitive=bool(f.metadata.get(SENSITIVE)),
             ))
     if ignore:
+        # an ignored field keeps what the object has: not shown, and not sent by update
         changes = [c for c in changes if c.name not in ignore]
+        desired = attrs.evolve(desired, **{n: getattr(prior, n) for n in ignore if n in fields})
     d = attrs.evolve(d, changes=tuple(changes), repair=repair_of(kind, outputs))
     if delete_before_replace and d.replace:
         d = attrs.evolve(d, delete_before_replace=True)

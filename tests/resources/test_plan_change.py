@@ -52,6 +52,12 @@ def test_an_unknown_value_is_shown_as_unknown():
     assert (c.name, c.old, c.new, c.replace) == ("size", 10, UNKNOWN, False)
 
 
+def test_an_ignored_field_keeps_the_prior_value_for_update():
+    change = plan_change(VOLUME, vol(chap_user="user1"), vol(size=20, chap_user="user2"),
+                         ignore={"size"})
+    assert change.diff.fields == ("chap_user",) and change.desired.size == 10
+
+
 def test_a_temporary_name_is_a_rename_not_a_replacement():
     prior = TENANT.spec_from({"name": "team-replacing"})
     desired = TENANT.spec_from({"name": "team"})
