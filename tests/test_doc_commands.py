@@ -36,8 +36,9 @@ ELSEWHERE = {
     ("provider/README.md", 0): "tests/terraform/test_install.py (mirror, dev-overrides) and "
                                "tests/terraform/test_sim_e2e.py (terraform init from the mirror)",
     ("provider/README.md", 1): "tests/terraform/test_schema_docs.py (provider.gen --check)",
-    ("docs/pulumi.md", 3): "tests/pulumi/test_cli_e2e.py::test_yaml_program_lifecycle (the same session with the "
-                           "built Pulumi CLI against the simulator)",
+    **{("docs/pulumi.md", i): "tests/pulumi/test_doc_sessions.py::test_session_runs_as_written (the setup "
+                              "block, then each language's session, as written, against the simulator)"
+       for i in range(3, 8)},
     ("docs/pulumi.md", 2): "tests/pulumi/test_generated.py (datera_iac.pulumi.gen --check)",
     ("provider/docs_index_intro.md", 0): "tests/terraform/test_install.py (dev-overrides) and "
                                          "tests/terraform/conftest.py (terraform with that config)",

@@ -38,6 +38,9 @@ TOOLS: dict[str, str] = {
     # indexes its modules, socat carries each iSCSI connection of qemu's guestfwd
     "qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap", "socat": "socat",
     "cpio": "cpio", "depmod": "kmod",
+    # the TypeScript SDK's compile check and programs (tests/pulumi): the machine image's
+    # nodejs package ships npm too
+    "node": "nodejs", "npm": "nodejs",
 }
 
 #: Python modules of the test extras -> how to get them.

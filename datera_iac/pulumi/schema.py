@@ -14,9 +14,12 @@ from typing import Any
 from datera_iac.pulumi._derive import Prop, config_props, kind_props, props_of
 from datera_iac.resources.base import Kind
 
-__all__ = ["PACKAGE", "build_schema", "package_schema", "property_spec", "prose"]
+__all__ = ["GO_MODULE", "NODE_PACKAGE", "PACKAGE", "build_schema", "package_schema", "property_spec", "prose"]
 
 PACKAGE = "datera"
+#: The npm package and Go module of the generated SDKs (sdk/nodejs, sdk/go).
+NODE_PACKAGE = "@datera-iac/datera"
+GO_MODULE = "github.com/datera/datera-iac/sdk/go"
 
 
 def property_spec(p: Prop, *, config: bool = False) -> dict[str, Any]:
@@ -31,7 +34,9 @@ def property_spec(p: Prop, *, config: bool = False) -> dict[str, Any]:
         p.default, (list, dict)
     ):
         spec["default"] = p.default
-    if config and p.env:
+    # the SDKs read a scalar's environment variable themselves; for a map or list the
+    # generated Go cannot convert the string (the provider still reads the variable)
+    if config and p.env and spec.get("type") in ("string", "integer", "number", "boolean"):
         spec["defaultInfo"] = {"environment": list(p.env)}
     if p.deprecated:
         spec["deprecationMessage"] = str(p.deprecated)
@@ -101,7 +106,9 @@ def build_schema(
         ),
         "keywords": ["pulumi", "datera", "storage", "iscsi", "category/infrastructure"],
         "license": "Apache-2.0",
-        "meta": {"moduleFormat": "(.*)"},
+        # supportPack: the SDKs carry the schema's version (package.json, go.mod,
+        # pulumi-plugin.json), so the generated sdk/ directories are publishable as they are
+        "meta": {"moduleFormat": "(.*)", "supportPack": True},
         "config": {"variables": variables},
         "provider": {
             "description": "The provider type for the datera package: the DSP connection.",
@@ -121,7 +128,19 @@ def build_schema(
             "python": {
                 "packageName": "datera_iac.pulumi",
                 "requires": {"pulumi": ">=3.200,<4"},
-            }
+            },
+            "nodejs": {
+                "packageName": NODE_PACKAGE,
+                "packageDescription": "Pulumi SDK of the Datera DSP provider (datera-iac).",
+                "typescriptVersion": "^5.4.0",
+                "devDependencies": {"@types/node": "^20"},
+                "respectSchemaVersion": True,
+            },
+            "go": {
+                "importBasePath": f"{GO_MODULE}/datera",
+                "generateResourceContainerTypes": True,
+                "respectSchemaVersion": True,
+            },
         },
     }
 

@@ -10,6 +10,9 @@
 #   pulumi-language-python       ./cmd/pulumi-language-python (ours: the Go module proxy
 #                                does not serve Pulumi's own Python host module)
 #   pulumi-language-python-exec  the Pulumi SDK module's Python program launcher
+#   pulumi-language-nodejs       ./cmd/pulumi-language-nodejs (ours, same reason; Node.js
+#                                programs and `pulumi package gen-sdk --language nodejs`)
+#   pulumi-language-go           ./cmd/pulumi-language-go (ours; Go programs and gen-sdk)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${DATERA_PULUMI_CACHE:-$HOME/.cache/datera-iac/pulumi}"
@@ -18,7 +21,8 @@ version="$(pin github.com/pulumi/pulumi/pkg/v3)"
 yaml_version="$(pin github.com/pulumi/pulumi-yaml)"
 digest="$(cd "$here" && cat go.mod go.sum build.sh $(find . -name '*.go' | sort) | sha256sum | cut -c1-12)"
 bin="$cache/$version-$digest/bin"
-tools=(pulumi pulumi-language-yaml pulumi-language-python pulumi-language-python-exec)
+tools=(pulumi pulumi-language-yaml pulumi-language-python pulumi-language-python-exec
+       pulumi-language-nodejs pulumi-language-go)
 complete=1
 for t in "${tools[@]}"; do [ -x "$bin/$t" ] || complete=0; done
 if [ "${1:-}" = "--where" ]; then echo "$bin"; [ "$complete" = 1 ]; exit; fi
@@ -37,7 +41,7 @@ nice -n 10 go build -trimpath -o "$tmp/" -ldflags "-s -w \
   -X main.version=$version" \
   github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
   github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml \
-  ./cmd/pulumi-language-python
+  ./cmd/pulumi-language-python ./cmd/pulumi-language-nodejs ./cmd/pulumi-language-go
 sdk="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
 install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$tmp/"
 rm -rf "$bin" && mkdir -p "$(dirname "$bin")" && mv "$tmp" "$bin"

@@ -1,0 +1,2 @@
+// Manage Datera Data Services Platform block storage (tenants, volume types, volumes, snapshots, node attachments).
+package datera
