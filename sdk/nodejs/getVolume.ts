@@ -31,6 +31,10 @@ export interface GetVolumeResult {
      */
     readonly aiId?: string;
     /**
+     * Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+     */
+    readonly cascade?: boolean;
+    /**
      * Storage instance auth type (none, chap, mchap).
      */
     readonly chapAuth?: string;

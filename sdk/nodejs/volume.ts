@@ -62,6 +62,10 @@ export class Volume extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly aiId: pulumi.Output<string | undefined>;
     /**
+     * Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+     */
+    declare public readonly cascade: pulumi.Output<boolean | undefined>;
+    /**
      * Storage instance auth type (none, chap, mchap).
      */
     declare public /*out*/ readonly chapAuth: pulumi.Output<string | undefined>;
@@ -200,6 +204,7 @@ export class Volume extends pulumi.CustomResource {
             if (args?.size === undefined && !opts.urn) {
                 throw new Error("Missing required property 'size'");
             }
+            resourceInputs["cascade"] = args?.cascade;
             resourceInputs["chapInitiatorSecret"] = args?.chapInitiatorSecret ? pulumi.secret(args.chapInitiatorSecret) : undefined;
             resourceInputs["chapInitiatorUser"] = args?.chapInitiatorUser;
             resourceInputs["chapSecret"] = args?.chapSecret ? pulumi.secret(args.chapSecret) : undefined;
@@ -236,6 +241,7 @@ export class Volume extends pulumi.CustomResource {
         } else {
             resourceInputs["adminState"] = undefined /*out*/;
             resourceInputs["aiId"] = undefined /*out*/;
+            resourceInputs["cascade"] = undefined /*out*/;
             resourceInputs["chapAuth"] = undefined /*out*/;
             resourceInputs["chapInitiatorSecret"] = undefined /*out*/;
             resourceInputs["chapInitiatorUser"] = undefined /*out*/;
@@ -279,6 +285,10 @@ export class Volume extends pulumi.CustomResource {
  * The set of arguments for constructing a Volume resource.
  */
 export interface VolumeArgs {
+    /**
+     * Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+     */
+    cascade?: pulumi.Input<boolean | undefined>;
     /**
      * Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
      */

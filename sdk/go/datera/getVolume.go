@@ -32,6 +32,8 @@ type LookupVolumeResult struct {
 	AdminState *string `pulumi:"adminState"`
 	// app_instance id (a UUID).
 	AiId *string `pulumi:"aiId"`
+	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+	Cascade *bool `pulumi:"cascade"`
 	// Storage instance auth type (none, chap, mchap).
 	ChapAuth *string `pulumi:"chapAuth"`
 	// Mutual CHAP: the initiator's user name.
@@ -130,6 +132,11 @@ func (o LookupVolumeResultOutput) AdminState() pulumi.StringPtrOutput {
 // app_instance id (a UUID).
 func (o LookupVolumeResultOutput) AiId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.AiId }).(pulumi.StringPtrOutput)
+}
+
+// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+func (o LookupVolumeResultOutput) Cascade() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v LookupVolumeResult) *bool { return v.Cascade }).(pulumi.BoolPtrOutput)
 }
 
 // Storage instance auth type (none, chap, mchap).

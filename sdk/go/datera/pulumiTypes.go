@@ -599,6 +599,8 @@ type VolumesItem struct {
 	AdminState *string `pulumi:"adminState"`
 	// app_instance id (a UUID).
 	AiId *string `pulumi:"aiId"`
+	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+	Cascade *bool `pulumi:"cascade"`
 	// Storage instance auth type (none, chap, mchap).
 	ChapAuth *string `pulumi:"chapAuth"`
 	// Mutual CHAP: the initiator's user name.
@@ -684,6 +686,11 @@ func (o VolumesItemOutput) AdminState() pulumi.StringPtrOutput {
 // app_instance id (a UUID).
 func (o VolumesItemOutput) AiId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VolumesItem) *string { return v.AiId }).(pulumi.StringPtrOutput)
+}
+
+// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+func (o VolumesItemOutput) Cascade() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v VolumesItem) *bool { return v.Cascade }).(pulumi.BoolPtrOutput)
 }
 
 // Storage instance auth type (none, chap, mchap).

@@ -29,6 +29,8 @@ type Volume struct {
 	AdminState pulumi.StringPtrOutput `pulumi:"adminState"`
 	// app_instance id (a UUID).
 	AiId pulumi.StringPtrOutput `pulumi:"aiId"`
+	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+	Cascade pulumi.BoolPtrOutput `pulumi:"cascade"`
 	// Storage instance auth type (none, chap, mchap).
 	ChapAuth pulumi.StringPtrOutput `pulumi:"chapAuth"`
 	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
@@ -156,6 +158,8 @@ func VolumeExists(ctx *pulumi.Context,
 }
 
 type volumeArgs struct {
+	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+	Cascade *bool `pulumi:"cascade"`
 	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
 	ChapInitiatorSecret *string `pulumi:"chapInitiatorSecret"`
 	// Mutual CHAP: the initiator's user name.
@@ -198,6 +202,8 @@ type volumeArgs struct {
 
 // The set of arguments for constructing a Volume resource.
 type VolumeArgs struct {
+	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+	Cascade pulumi.BoolPtrInput
 	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
 	ChapInitiatorSecret pulumi.StringPtrInput
 	// Mutual CHAP: the initiator's user name.
@@ -333,6 +339,11 @@ func (o VolumeOutput) AdminState() pulumi.StringPtrOutput {
 // app_instance id (a UUID).
 func (o VolumeOutput) AiId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.AiId }).(pulumi.StringPtrOutput)
+}
+
+// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+func (o VolumeOutput) Cascade() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Volume) pulumi.BoolPtrOutput { return v.Cascade }).(pulumi.BoolPtrOutput)
 }
 
 // Storage instance auth type (none, chap, mchap).

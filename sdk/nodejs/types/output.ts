@@ -268,6 +268,10 @@ export interface VolumesItem {
      */
     aiId?: string;
     /**
+     * Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
+     */
+    cascade?: boolean;
+    /**
      * Storage instance auth type (none, chap, mchap).
      */
     chapAuth?: string;
