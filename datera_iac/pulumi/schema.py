@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from datera_iac.pulumi.examples import examples_markdown
 from datera_iac.pulumi._derive import Prop, config_props, kind_props, props_of
 from datera_iac.resources.base import Kind
 
@@ -63,7 +64,7 @@ def _function(fn: Any) -> dict[str, Any]:
 
 def _resource(kind: Kind[Any, Any]) -> dict[str, Any]:
     kp = kind_props(kind)
-    doc = prose(kind.__doc__ or kind.name)
+    doc = prose(kind.__doc__ or kind.name) + examples_markdown(kind.token)
     if kind.import_id_doc:
         doc += (
             f"\n\n## Import\n\n```sh\npulumi import {kind.token} <resource name> "

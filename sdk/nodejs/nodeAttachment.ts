@@ -8,6 +8,17 @@ import * as utilities from "./utilities";
  * A volume attached to a node: initiator in the ACL, sessions logged in, a verified
  * device (and optionally a filesystem mounted).
  *
+ * ## Example Usage
+ * ### A volume attached, formatted and mounted on a node
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const db = new datera.Volume("db", { name: "db", size: 20 });
+ * const dbOnNode = new datera.NodeAttachment("dbOnNode", { volumeId: db.id, node: "ssh://root@node1", filesystem: "ext4", mountPoint: "/srv/db" });
+ * export const id = dbOnNode.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

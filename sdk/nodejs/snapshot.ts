@@ -7,6 +7,17 @@ import * as utilities from "./utilities";
 /**
  * A volume snapshot. Import id: ``<volume id or name>/<timestamp>``.
  *
+ * ## Example Usage
+ * ### A snapshot of a volume
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const db = new datera.Volume("db", { name: "db", size: 20 });
+ * const dbSnap = new datera.Snapshot("dbSnap", { volumeId: db.id });
+ * export const id = dbSnap.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

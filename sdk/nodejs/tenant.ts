@@ -7,6 +7,16 @@ import * as utilities from "./utilities";
 /**
  * A DSP tenant. Import id: the tenant path (``/root/team-a``) or its name.
  *
+ * ## Example Usage
+ * ### A tenant
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const team = new datera.Tenant("team", { name: "team-a", description: "Volumes of team A" });
+ * export const id = team.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

@@ -10,6 +10,17 @@ import * as utilities from "./utilities";
  * Import ids: ``<tenant path>/<app_instance id>``, an app_instance id or name (provider
  * tenant), or the Cinder reference ``[tenant:]ai_name:si_name:vol_name``.
  *
+ * ## Example Usage
+ * ### A volume of a volume type
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const gold = new datera.VolumeType("gold", { name: "gold", replicaCount: 3, totalIopsMax: 10000 });
+ * const db = new datera.Volume("db", { name: "db", size: 50, volumeType: gold.name, extraSpecs: gold.extraSpecs });
+ * export const id = db.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

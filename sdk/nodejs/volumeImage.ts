@@ -12,6 +12,17 @@ import * as utilities from "./utilities";
  * import need nothing else. Read hashes the file (its SHA-256 is the output); a file
  * that disappeared is gone, and the next apply exports it again.
  *
+ * ## Example Usage
+ * ### A qcow2 image of a volume
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const db = new datera.Volume("db", { name: "db", size: 20 });
+ * const dbImage = new datera.VolumeImage("dbImage", { volumeId: db.id, path: "/srv/images/db.qcow2", format: "qcow2" });
+ * export const id = dbImage.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

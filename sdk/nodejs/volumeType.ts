@@ -9,6 +9,16 @@ import * as utilities from "./utilities";
  *
  * Import id: an app_template name or path (the type is imported as materialized).
  *
+ * ## Example Usage
+ * ### A volume type with three replicas and an IOPS cap
+ *
+ * ```typescript
+ * import * as datera from "@datera-iac/datera";
+ *
+ * const gold = new datera.VolumeType("gold", { name: "gold", replicaCount: 3, totalIopsMax: 10000 });
+ * export const id = gold.id;
+ * ```
+ *
  * ## Import
  *
  * ```sh

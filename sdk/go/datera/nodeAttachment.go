@@ -15,6 +15,43 @@ import (
 // A volume attached to a node: initiator in the ACL, sessions logged in, a verified
 // device (and optionally a filesystem mounted).
 //
+// ## Example Usage
+// ### A volume attached, formatted and mounted on a node
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			db, err := datera.NewVolume(ctx, "db", &datera.VolumeArgs{
+//				Name: pulumi.String("db"),
+//				Size: pulumi.Int(20),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			dbOnNode, err := datera.NewNodeAttachment(ctx, "dbOnNode", &datera.NodeAttachmentArgs{
+//				VolumeId:   db.ID().ToStringOutput(),
+//				Node:       pulumi.String("ssh://root@node1"),
+//				Filesystem: pulumi.String("ext4"),
+//				MountPoint: pulumi.String("/srv/db"),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", dbOnNode.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh

@@ -14,6 +14,40 @@ import (
 
 // A volume snapshot. Import id: “<volume id or name>/<timestamp>“.
 //
+// ## Example Usage
+// ### A snapshot of a volume
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			db, err := datera.NewVolume(ctx, "db", &datera.VolumeArgs{
+//				Name: pulumi.String("db"),
+//				Size: pulumi.Int(20),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			dbSnap, err := datera.NewSnapshot(ctx, "dbSnap", &datera.SnapshotArgs{
+//				VolumeId: db.ID().ToStringOutput(),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", dbSnap.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh

@@ -13,6 +13,34 @@ import (
 
 // A DSP tenant. Import id: the tenant path (“/root/team-a“) or its name.
 //
+// ## Example Usage
+// ### A tenant
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			team, err := datera.NewTenant(ctx, "team", &datera.TenantArgs{
+//				Name:        pulumi.String("team-a"),
+//				Description: pulumi.String("Volumes of team A"),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", team.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh

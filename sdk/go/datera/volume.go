@@ -17,6 +17,44 @@ import (
 // Import ids: “<tenant path>/<app_instance id>“, an app_instance id or name (provider
 // tenant), or the Cinder reference “[tenant:]ai_name:si_name:vol_name“.
 //
+// ## Example Usage
+// ### A volume of a volume type
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			gold, err := datera.NewVolumeType(ctx, "gold", &datera.VolumeTypeArgs{
+//				Name:         pulumi.String("gold"),
+//				ReplicaCount: pulumi.Int(3),
+//				TotalIopsMax: pulumi.Int(10000),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			db, err := datera.NewVolume(ctx, "db", &datera.VolumeArgs{
+//				Name:       pulumi.String("db"),
+//				Size:       pulumi.Int(50),
+//				VolumeType: gold.Name,
+//				ExtraSpecs: gold.ExtraSpecs,
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", db.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh

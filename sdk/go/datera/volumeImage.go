@@ -19,6 +19,42 @@ import (
 // import need nothing else. Read hashes the file (its SHA-256 is the output); a file
 // that disappeared is gone, and the next apply exports it again.
 //
+// ## Example Usage
+// ### A qcow2 image of a volume
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			db, err := datera.NewVolume(ctx, "db", &datera.VolumeArgs{
+//				Name: pulumi.String("db"),
+//				Size: pulumi.Int(20),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			dbImage, err := datera.NewVolumeImage(ctx, "dbImage", &datera.VolumeImageArgs{
+//				VolumeId: db.ID().ToStringOutput(),
+//				Path:     pulumi.String("/srv/images/db.qcow2"),
+//				Format:   pulumi.String("qcow2"),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", dbImage.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh

@@ -15,6 +15,35 @@ import (
 //
 // Import id: an app_template name or path (the type is imported as materialized).
 //
+// ## Example Usage
+// ### A volume type with three replicas and an IOPS cap
+// ```go
+// package main
+//
+// import (
+//
+//	"github.com/datera/datera-iac/sdk/go/datera"
+//	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+//
+// )
+//
+//	func main() {
+//		pulumi.Run(func(ctx *pulumi.Context) error {
+//			gold, err := datera.NewVolumeType(ctx, "gold", &datera.VolumeTypeArgs{
+//				Name:         pulumi.String("gold"),
+//				ReplicaCount: pulumi.Int(3),
+//				TotalIopsMax: pulumi.Int(10000),
+//			})
+//			if err != nil {
+//				return err
+//			}
+//			ctx.Export("id", gold.ID())
+//			return nil
+//		})
+//	}
+//
+// ```
+//
 // ## Import
 //
 // ```sh
