@@ -31,6 +31,7 @@ Step = tuple[str, str, dict[str, Any]]
 
 _GOLD: Step = ("gold", "VolumeType", {"name": "gold", "replicaCount": 3, "totalIopsMax": 10000})
 _DB: Step = ("db", "Volume", {"name": "db", "size": 20})
+_APP: Step = ("app", "ConsistencyGroup", {"name": "app", "volumes": {"data": 100, "log": 10}})
 
 #: token -> (title, steps)
 EXAMPLES: dict[str, tuple[str, list[Step]]] = {
@@ -53,6 +54,10 @@ EXAMPLES: dict[str, tuple[str, list[Step]]] = {
     "datera:index:VolumeImage": ("A qcow2 image of a volume", [
         _DB, ("dbImage", "VolumeImage", {"volumeId": Ref("db"), "path": "/srv/images/db.qcow2",
                                          "format": "qcow2"}),
+    ]),
+    "datera:index:ConsistencyGroup": ("Two volumes snapshotted together", [_APP]),
+    "datera:index:ConsistencyGroupSnapshot": ("A snapshot of every member at one instant", [
+        _APP, ("appSnap", "ConsistencyGroupSnapshot", {"groupId": Ref("app")}),
     ]),
 }
 
@@ -107,6 +112,10 @@ def _go_value(v: Any) -> str:
         return f"pulumi.Bool({str(v).lower()})"
     if isinstance(v, int):
         return f"pulumi.Int({v})"
+    if isinstance(v, dict):
+        kind = "Int" if all(isinstance(x, int) for x in v.values()) else "String"
+        items = ", ".join(f"{json.dumps(k)}: {_go_value(x)}" for k, x in v.items())
+        return f"pulumi.{kind}Map{{{items}}}"
     return f"pulumi.String({json.dumps(v)})"
 
 

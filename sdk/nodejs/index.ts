@@ -15,6 +15,16 @@ export const cinderVolumeType: typeof import("./cinderVolumeType").cinderVolumeT
 export const cinderVolumeTypeOutput: typeof import("./cinderVolumeType").cinderVolumeTypeOutput = null as any;
 utilities.lazyLoad(exports, ["cinderVolumeType","cinderVolumeTypeOutput"], () => require("./cinderVolumeType"));
 
+export { ConsistencyGroupArgs } from "./consistencyGroup";
+export type ConsistencyGroup = import("./consistencyGroup").ConsistencyGroup;
+export const ConsistencyGroup: typeof import("./consistencyGroup").ConsistencyGroup = null as any;
+utilities.lazyLoad(exports, ["ConsistencyGroup"], () => require("./consistencyGroup"));
+
+export { ConsistencyGroupSnapshotArgs } from "./consistencyGroupSnapshot";
+export type ConsistencyGroupSnapshot = import("./consistencyGroupSnapshot").ConsistencyGroupSnapshot;
+export const ConsistencyGroupSnapshot: typeof import("./consistencyGroupSnapshot").ConsistencyGroupSnapshot = null as any;
+utilities.lazyLoad(exports, ["ConsistencyGroupSnapshot"], () => require("./consistencyGroupSnapshot"));
+
 export { GetSnapshotArgs, GetSnapshotResult, GetSnapshotOutputArgs } from "./getSnapshot";
 export const getSnapshot: typeof import("./getSnapshot").getSnapshot = null as any;
 export const getSnapshotOutput: typeof import("./getSnapshot").getSnapshotOutput = null as any;
@@ -114,6 +124,10 @@ const _module = {
     version: utilities.getVersion(),
     construct: (name: string, type: string, urn: string): pulumi.Resource => {
         switch (type) {
+            case "datera:index:ConsistencyGroup":
+                return new ConsistencyGroup(name, <any>undefined, { urn })
+            case "datera:index:ConsistencyGroupSnapshot":
+                return new ConsistencyGroupSnapshot(name, <any>undefined, { urn })
             case "datera:index:NodeAttachment":
                 return new NodeAttachment(name, <any>undefined, { urn })
             case "datera:index:Snapshot":

@@ -105,6 +105,10 @@ export class Volume extends pulumi.CustomResource {
      */
     declare public readonly extraSpecs: pulumi.Output<{[key: string]: string} | undefined>;
     /**
+     * Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+     */
+    declare public readonly forceRestore: pulumi.Output<boolean | undefined>;
+    /**
      * app_instance health.
      */
     declare public /*out*/ readonly health: pulumi.Output<string | undefined>;
@@ -145,6 +149,10 @@ export class Volume extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly replicaCount: pulumi.Output<number | undefined>;
     /**
+     * Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+     */
+    declare public readonly restorePoint: pulumi.Output<string | undefined>;
+    /**
      * Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
      */
     declare public readonly size: pulumi.Output<number>;
@@ -180,6 +188,10 @@ export class Volume extends pulumi.CustomResource {
      * Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
      */
     declare public readonly tenant: pulumi.Output<string | undefined>;
+    /**
+     * Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+     */
+    declare public readonly unmanageOnDelete: pulumi.Output<string | undefined>;
     /**
      * app_instance uuid.
      */
@@ -222,10 +234,12 @@ export class Volume extends pulumi.CustomResource {
             resourceInputs["chapUser"] = args?.chapUser;
             resourceInputs["cloneOf"] = args?.cloneOf;
             resourceInputs["extraSpecs"] = args?.extraSpecs;
+            resourceInputs["forceRestore"] = (args?.forceRestore) ?? false;
             resourceInputs["imageNode"] = args?.imageNode;
             resourceInputs["metadata"] = args?.metadata;
             resourceInputs["name"] = args?.name;
             resourceInputs["replaceOnRetype"] = (args?.replaceOnRetype) ?? false;
+            resourceInputs["restorePoint"] = args?.restorePoint;
             resourceInputs["size"] = args?.size;
             resourceInputs["snapshotId"] = args?.snapshotId;
             resourceInputs["snapshotPolicies"] = args?.snapshotPolicies;
@@ -234,6 +248,7 @@ export class Volume extends pulumi.CustomResource {
             resourceInputs["sourceImageFormat"] = args?.sourceImageFormat;
             resourceInputs["template"] = args?.template;
             resourceInputs["tenant"] = args?.tenant;
+            resourceInputs["unmanageOnDelete"] = args?.unmanageOnDelete;
             resourceInputs["volumeType"] = args?.volumeType;
             resourceInputs["adminState"] = undefined /*out*/;
             resourceInputs["aiId"] = undefined /*out*/;
@@ -260,6 +275,7 @@ export class Volume extends pulumi.CustomResource {
             resourceInputs["chapUser"] = undefined /*out*/;
             resourceInputs["cloneOf"] = undefined /*out*/;
             resourceInputs["extraSpecs"] = undefined /*out*/;
+            resourceInputs["forceRestore"] = undefined /*out*/;
             resourceInputs["health"] = undefined /*out*/;
             resourceInputs["imageNode"] = undefined /*out*/;
             resourceInputs["iqn"] = undefined /*out*/;
@@ -270,6 +286,7 @@ export class Volume extends pulumi.CustomResource {
             resourceInputs["portals"] = undefined /*out*/;
             resourceInputs["replaceOnRetype"] = undefined /*out*/;
             resourceInputs["replicaCount"] = undefined /*out*/;
+            resourceInputs["restorePoint"] = undefined /*out*/;
             resourceInputs["size"] = undefined /*out*/;
             resourceInputs["snapshotId"] = undefined /*out*/;
             resourceInputs["snapshotPolicies"] = undefined /*out*/;
@@ -279,6 +296,7 @@ export class Volume extends pulumi.CustomResource {
             resourceInputs["storageInstance"] = undefined /*out*/;
             resourceInputs["template"] = undefined /*out*/;
             resourceInputs["tenant"] = undefined /*out*/;
+            resourceInputs["unmanageOnDelete"] = undefined /*out*/;
             resourceInputs["uuid"] = undefined /*out*/;
             resourceInputs["volumeName"] = undefined /*out*/;
             resourceInputs["volumePath"] = undefined /*out*/;
@@ -325,6 +343,10 @@ export interface VolumeArgs {
      */
     extraSpecs?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
+     * Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+     */
+    forceRestore?: pulumi.Input<boolean | undefined>;
+    /**
      * Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
      */
     imageNode?: pulumi.Input<string | undefined>;
@@ -340,6 +362,10 @@ export interface VolumeArgs {
      * Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
      */
     replaceOnRetype?: pulumi.Input<boolean | undefined>;
+    /**
+     * Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+     */
+    restorePoint?: pulumi.Input<string | undefined>;
     /**
      * Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
      */
@@ -372,6 +398,10 @@ export interface VolumeArgs {
      * Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
      */
     tenant?: pulumi.Input<string | undefined>;
+    /**
+     * Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+     */
+    unmanageOnDelete?: pulumi.Input<string | undefined>;
     /**
      * Volume type name, recorded in the volume's metadata (its policy comes from extra_specs).
      */

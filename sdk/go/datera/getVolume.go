@@ -44,6 +44,8 @@ type LookupVolumeResult struct {
 	CloneOf *string `pulumi:"cloneOf"`
 	// Cinder DF: extra specs (prefix optional): replica_count, placement, ip_pool, template, QoS. Changes are a retype, in place where the DSP allows it.
 	ExtraSpecs map[string]string `pulumi:"extraSpecs"`
+	// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+	ForceRestore *bool `pulumi:"forceRestore"`
 	// app_instance health.
 	Health *string `pulumi:"health"`
 	// The Volume's id.
@@ -66,6 +68,8 @@ type LookupVolumeResult struct {
 	ReplaceOnRetype *bool `pulumi:"replaceOnRetype"`
 	// Live replica count.
 	ReplicaCount *int `pulumi:"replicaCount"`
+	// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+	RestorePoint *string `pulumi:"restorePoint"`
 	// Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 	Size *int `pulumi:"size"`
 	// Create from this snapshot (its id). Set at create only.
@@ -84,6 +88,8 @@ type LookupVolumeResult struct {
 	Template *string `pulumi:"template"`
 	// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 	Tenant *string `pulumi:"tenant"`
+	// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+	UnmanageOnDelete *string `pulumi:"unmanageOnDelete"`
 	// app_instance uuid.
 	Uuid *string `pulumi:"uuid"`
 	// Volume name (volume-1).
@@ -164,6 +170,11 @@ func (o LookupVolumeResultOutput) ExtraSpecs() pulumi.StringMapOutput {
 	return o.ApplyT(func(v LookupVolumeResult) map[string]string { return v.ExtraSpecs }).(pulumi.StringMapOutput)
 }
 
+// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+func (o LookupVolumeResultOutput) ForceRestore() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v LookupVolumeResult) *bool { return v.ForceRestore }).(pulumi.BoolPtrOutput)
+}
+
 // app_instance health.
 func (o LookupVolumeResultOutput) Health() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.Health }).(pulumi.StringPtrOutput)
@@ -219,6 +230,11 @@ func (o LookupVolumeResultOutput) ReplicaCount() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *int { return v.ReplicaCount }).(pulumi.IntPtrOutput)
 }
 
+// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+func (o LookupVolumeResultOutput) RestorePoint() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v LookupVolumeResult) *string { return v.RestorePoint }).(pulumi.StringPtrOutput)
+}
+
 // Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 func (o LookupVolumeResultOutput) Size() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *int { return v.Size }).(pulumi.IntPtrOutput)
@@ -262,6 +278,11 @@ func (o LookupVolumeResultOutput) Template() pulumi.StringPtrOutput {
 // Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 func (o LookupVolumeResultOutput) Tenant() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.Tenant }).(pulumi.StringPtrOutput)
+}
+
+// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or ” deletes it. Recorded, never sent to the DSP.
+func (o LookupVolumeResultOutput) UnmanageOnDelete() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v LookupVolumeResult) *string { return v.UnmanageOnDelete }).(pulumi.StringPtrOutput)
 }
 
 // app_instance uuid.

@@ -21,6 +21,10 @@ func (m *module) Version() semver.Version {
 
 func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi.Resource, err error) {
 	switch typ {
+	case "datera:index:ConsistencyGroup":
+		r = &ConsistencyGroup{}
+	case "datera:index:ConsistencyGroupSnapshot":
+		r = &ConsistencyGroupSnapshot{}
 	case "datera:index:NodeAttachment":
 		r = &NodeAttachment{}
 	case "datera:index:Snapshot":

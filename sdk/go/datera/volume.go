@@ -83,6 +83,8 @@ type Volume struct {
 	CloneOf pulumi.StringPtrOutput `pulumi:"cloneOf"`
 	// Cinder DF: extra specs (prefix optional): replica_count, placement, ip_pool, template, QoS. Changes are a retype, in place where the DSP allows it.
 	ExtraSpecs pulumi.StringMapOutput `pulumi:"extraSpecs"`
+	// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+	ForceRestore pulumi.BoolPtrOutput `pulumi:"forceRestore"`
 	// app_instance health.
 	Health pulumi.StringPtrOutput `pulumi:"health"`
 	// Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
@@ -103,6 +105,8 @@ type Volume struct {
 	ReplaceOnRetype pulumi.BoolPtrOutput `pulumi:"replaceOnRetype"`
 	// Live replica count.
 	ReplicaCount pulumi.IntPtrOutput `pulumi:"replicaCount"`
+	// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+	RestorePoint pulumi.StringPtrOutput `pulumi:"restorePoint"`
 	// Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 	Size pulumi.IntOutput `pulumi:"size"`
 	// Create from this snapshot (its id). Set at create only.
@@ -121,6 +125,8 @@ type Volume struct {
 	Template pulumi.StringPtrOutput `pulumi:"template"`
 	// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 	Tenant pulumi.StringPtrOutput `pulumi:"tenant"`
+	// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+	UnmanageOnDelete pulumi.StringPtrOutput `pulumi:"unmanageOnDelete"`
 	// app_instance uuid.
 	Uuid pulumi.StringPtrOutput `pulumi:"uuid"`
 	// Volume name (volume-1).
@@ -142,6 +148,9 @@ func NewVolume(ctx *pulumi.Context,
 
 	if args.Size == nil {
 		return nil, errors.New("invalid value for required argument 'Size'")
+	}
+	if args.ForceRestore == nil {
+		args.ForceRestore = pulumi.BoolPtr(false)
 	}
 	if args.ReplaceOnRetype == nil {
 		args.ReplaceOnRetype = pulumi.BoolPtr(false)
@@ -210,6 +219,8 @@ type volumeArgs struct {
 	CloneOf *string `pulumi:"cloneOf"`
 	// Cinder DF: extra specs (prefix optional): replica_count, placement, ip_pool, template, QoS. Changes are a retype, in place where the DSP allows it.
 	ExtraSpecs map[string]string `pulumi:"extraSpecs"`
+	// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+	ForceRestore *bool `pulumi:"forceRestore"`
 	// Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
 	ImageNode *string `pulumi:"imageNode"`
 	// Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
@@ -218,6 +229,8 @@ type volumeArgs struct {
 	Name *string `pulumi:"name"`
 	// Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
 	ReplaceOnRetype *bool `pulumi:"replaceOnRetype"`
+	// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+	RestorePoint *string `pulumi:"restorePoint"`
 	// Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 	Size int `pulumi:"size"`
 	// Create from this snapshot (its id). Set at create only.
@@ -234,6 +247,8 @@ type volumeArgs struct {
 	Template *string `pulumi:"template"`
 	// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 	Tenant *string `pulumi:"tenant"`
+	// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+	UnmanageOnDelete *string `pulumi:"unmanageOnDelete"`
 	// Volume type name, recorded in the volume's metadata (its policy comes from extra_specs).
 	VolumeType *string `pulumi:"volumeType"`
 }
@@ -254,6 +269,8 @@ type VolumeArgs struct {
 	CloneOf pulumi.StringPtrInput
 	// Cinder DF: extra specs (prefix optional): replica_count, placement, ip_pool, template, QoS. Changes are a retype, in place where the DSP allows it.
 	ExtraSpecs pulumi.StringMapInput
+	// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+	ForceRestore pulumi.BoolPtrInput
 	// Where the image copy runs: 'local' (kernel iSCSI here, default) or 'libiscsi://<initiator iqn>' (userspace initiator), optionally ?port=<n>&lun=<n>.
 	ImageNode pulumi.StringPtrInput
 	// Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
@@ -262,6 +279,8 @@ type VolumeArgs struct {
 	Name pulumi.StringPtrInput
 	// Allow a policy change the DSP cannot make in place (a replica_count decrease) to re-create the volume (its data is lost); otherwise it is a plan error.
 	ReplaceOnRetype pulumi.BoolPtrInput
+	// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+	RestorePoint pulumi.StringPtrInput
 	// Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 	Size pulumi.IntInput
 	// Create from this snapshot (its id). Set at create only.
@@ -278,6 +297,8 @@ type VolumeArgs struct {
 	Template pulumi.StringPtrInput
 	// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 	Tenant pulumi.StringPtrInput
+	// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+	UnmanageOnDelete pulumi.StringPtrInput
 	// Volume type name, recorded in the volume's metadata (its policy comes from extra_specs).
 	VolumeType pulumi.StringPtrInput
 }
@@ -419,6 +440,11 @@ func (o VolumeOutput) ExtraSpecs() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringMapOutput { return v.ExtraSpecs }).(pulumi.StringMapOutput)
 }
 
+// Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+func (o VolumeOutput) ForceRestore() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Volume) pulumi.BoolPtrOutput { return v.ForceRestore }).(pulumi.BoolPtrOutput)
+}
+
 // app_instance health.
 func (o VolumeOutput) Health() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.Health }).(pulumi.StringPtrOutput)
@@ -469,6 +495,11 @@ func (o VolumeOutput) ReplicaCount() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.IntPtrOutput { return v.ReplicaCount }).(pulumi.IntPtrOutput)
 }
 
+// Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+func (o VolumeOutput) RestorePoint() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.RestorePoint }).(pulumi.StringPtrOutput)
+}
+
 // Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
 func (o VolumeOutput) Size() pulumi.IntOutput {
 	return o.ApplyT(func(v *Volume) pulumi.IntOutput { return v.Size }).(pulumi.IntOutput)
@@ -512,6 +543,11 @@ func (o VolumeOutput) Template() pulumi.StringPtrOutput {
 // Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
 func (o VolumeOutput) Tenant() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.Tenant }).(pulumi.StringPtrOutput)
+}
+
+// Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or ” deletes it. Recorded, never sent to the DSP.
+func (o VolumeOutput) UnmanageOnDelete() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.UnmanageOnDelete }).(pulumi.StringPtrOutput)
 }
 
 // app_instance uuid.

@@ -292,6 +292,10 @@ export interface VolumesItem {
      */
     extraSpecs: {[key: string]: string};
     /**
+     * Revert (restore_point) even while initiators are logged in to the volume: their I/O fails while the DSP takes the volume offline for the revert.
+     */
+    forceRestore: boolean;
+    /**
      * app_instance health.
      */
     health?: string;
@@ -336,6 +340,10 @@ export interface VolumesItem {
      */
     replicaCount?: number;
     /**
+     * Revert the volume in place to one of its snapshots (the snapshot's timestamp, or its id): a trigger - a new value plans a revert (an update; the data written since that snapshot is lost), the same value again or no value changes nothing. Refused while initiators are logged in to the volume unless force_restore is set.
+     */
+    restorePoint?: string;
+    /**
      * Size in GiB (1..32768). Grows in place; a smaller value is a plan error.
      */
     size: number;
@@ -371,6 +379,10 @@ export interface VolumesItem {
      * Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the volume.
      */
     tenant?: string;
+    /**
+     * Unmanage instead of deleting (a retain option every front end honours): when this declaration is destroyed or removed, 'keep' stops managing the volume and leaves it on the DSP as it is, 'rename' also renames it UNMANAGED-<name> (the Cinder driver's unmanage); unset or '' deletes it. Recorded, never sent to the DSP.
+     */
+    unmanageOnDelete?: string;
     /**
      * app_instance uuid.
      */
