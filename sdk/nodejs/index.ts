@@ -45,6 +45,11 @@ export const getVolumeType: typeof import("./getVolumeType").getVolumeType = nul
 export const getVolumeTypeOutput: typeof import("./getVolumeType").getVolumeTypeOutput = null as any;
 utilities.lazyLoad(exports, ["getVolumeType","getVolumeTypeOutput"], () => require("./getVolumeType"));
 
+export { ListConsistencyGroupsArgs, ListConsistencyGroupsResult, ListConsistencyGroupsOutputArgs } from "./listConsistencyGroups";
+export const listConsistencyGroups: typeof import("./listConsistencyGroups").listConsistencyGroups = null as any;
+export const listConsistencyGroupsOutput: typeof import("./listConsistencyGroups").listConsistencyGroupsOutput = null as any;
+utilities.lazyLoad(exports, ["listConsistencyGroups","listConsistencyGroupsOutput"], () => require("./listConsistencyGroups"));
+
 export { ListManageableSnapshotsArgs, ListManageableSnapshotsResult, ListManageableSnapshotsOutputArgs } from "./listManageableSnapshots";
 export const listManageableSnapshots: typeof import("./listManageableSnapshots").listManageableSnapshots = null as any;
 export const listManageableSnapshotsOutput: typeof import("./listManageableSnapshots").listManageableSnapshotsOutput = null as any;

@@ -13,6 +13,150 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+// A row of listConsistencyGroups.
+type ConsistencyGroupsItem struct {
+	// online or offline.
+	AdminState *string `pulumi:"adminState"`
+	// The app_instance id.
+	AiId *string `pulumi:"aiId"`
+	// Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+	Cascade *bool `pulumi:"cascade"`
+	// Revert (restore_point) even while initiators are logged in.
+	ForceRestore bool `pulumi:"forceRestore"`
+	// The ConsistencyGroup's id (<tenant>/<app_instance id> | <app_instance name>).
+	Id string `pulumi:"id"`
+	// The group's iSCSI target (each member is a LUN).
+	Iqn *string `pulumi:"iqn"`
+	// app_instance name, unique in its tenant; a change renames in place.
+	Name string `pulumi:"name"`
+	// The app_instance path.
+	Path *string `pulumi:"path"`
+	// Replicas of each member (1..5); changing it re-creates the group.
+	ReplicaCount int `pulumi:"replicaCount"`
+	// Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+	RestorePoint *string `pulumi:"restorePoint"`
+	// Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone.
+	SnapshotId *string `pulumi:"snapshotId"`
+	// The timestamps of the group's snapshots.
+	Snapshots []string `pulumi:"snapshots"`
+	// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group.
+	Tenant *string `pulumi:"tenant"`
+	// Each member's volume path.
+	VolumePaths map[string]string `pulumi:"volumePaths"`
+	// The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error.
+	Volumes map[string]int `pulumi:"volumes"`
+}
+
+// A row of listConsistencyGroups.
+type ConsistencyGroupsItemOutput struct{ *pulumi.OutputState }
+
+func (ConsistencyGroupsItemOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ConsistencyGroupsItem)(nil)).Elem()
+}
+
+func (o ConsistencyGroupsItemOutput) ToConsistencyGroupsItemOutput() ConsistencyGroupsItemOutput {
+	return o
+}
+
+func (o ConsistencyGroupsItemOutput) ToConsistencyGroupsItemOutputWithContext(ctx context.Context) ConsistencyGroupsItemOutput {
+	return o
+}
+
+// online or offline.
+func (o ConsistencyGroupsItemOutput) AdminState() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.AdminState }).(pulumi.StringPtrOutput)
+}
+
+// The app_instance id.
+func (o ConsistencyGroupsItemOutput) AiId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.AiId }).(pulumi.StringPtrOutput)
+}
+
+// Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+func (o ConsistencyGroupsItemOutput) Cascade() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *bool { return v.Cascade }).(pulumi.BoolPtrOutput)
+}
+
+// Revert (restore_point) even while initiators are logged in.
+func (o ConsistencyGroupsItemOutput) ForceRestore() pulumi.BoolOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) bool { return v.ForceRestore }).(pulumi.BoolOutput)
+}
+
+// The ConsistencyGroup's id (<tenant>/<app_instance id> | <app_instance name>).
+func (o ConsistencyGroupsItemOutput) Id() pulumi.StringOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) string { return v.Id }).(pulumi.StringOutput)
+}
+
+// The group's iSCSI target (each member is a LUN).
+func (o ConsistencyGroupsItemOutput) Iqn() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.Iqn }).(pulumi.StringPtrOutput)
+}
+
+// app_instance name, unique in its tenant; a change renames in place.
+func (o ConsistencyGroupsItemOutput) Name() pulumi.StringOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) string { return v.Name }).(pulumi.StringOutput)
+}
+
+// The app_instance path.
+func (o ConsistencyGroupsItemOutput) Path() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.Path }).(pulumi.StringPtrOutput)
+}
+
+// Replicas of each member (1..5); changing it re-creates the group.
+func (o ConsistencyGroupsItemOutput) ReplicaCount() pulumi.IntOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) int { return v.ReplicaCount }).(pulumi.IntOutput)
+}
+
+// Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+func (o ConsistencyGroupsItemOutput) RestorePoint() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.RestorePoint }).(pulumi.StringPtrOutput)
+}
+
+// Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone.
+func (o ConsistencyGroupsItemOutput) SnapshotId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.SnapshotId }).(pulumi.StringPtrOutput)
+}
+
+// The timestamps of the group's snapshots.
+func (o ConsistencyGroupsItemOutput) Snapshots() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) []string { return v.Snapshots }).(pulumi.StringArrayOutput)
+}
+
+// Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group.
+func (o ConsistencyGroupsItemOutput) Tenant() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) *string { return v.Tenant }).(pulumi.StringPtrOutput)
+}
+
+// Each member's volume path.
+func (o ConsistencyGroupsItemOutput) VolumePaths() pulumi.StringMapOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) map[string]string { return v.VolumePaths }).(pulumi.StringMapOutput)
+}
+
+// The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error.
+func (o ConsistencyGroupsItemOutput) Volumes() pulumi.IntMapOutput {
+	return o.ApplyT(func(v ConsistencyGroupsItem) map[string]int { return v.Volumes }).(pulumi.IntMapOutput)
+}
+
+type ConsistencyGroupsItemArrayOutput struct{ *pulumi.OutputState }
+
+func (ConsistencyGroupsItemArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]ConsistencyGroupsItem)(nil)).Elem()
+}
+
+func (o ConsistencyGroupsItemArrayOutput) ToConsistencyGroupsItemArrayOutput() ConsistencyGroupsItemArrayOutput {
+	return o
+}
+
+func (o ConsistencyGroupsItemArrayOutput) ToConsistencyGroupsItemArrayOutputWithContext(ctx context.Context) ConsistencyGroupsItemArrayOutput {
+	return o
+}
+
+func (o ConsistencyGroupsItemArrayOutput) Index(i pulumi.IntInput) ConsistencyGroupsItemOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) ConsistencyGroupsItem {
+		return vs[0].([]ConsistencyGroupsItem)[vs[1].(int)]
+	}).(ConsistencyGroupsItemOutput)
+}
+
 // A row of listManageableSnapshots.
 type ManageableSnapshotsItem struct {
 	// The Cinder volume id when Cinder manages it (its name is OS-<id>).
@@ -885,6 +1029,8 @@ func (o VolumesItemArrayOutput) Index(i pulumi.IntInput) VolumesItemOutput {
 }
 
 func init() {
+	pulumi.RegisterOutputType(ConsistencyGroupsItemOutput{})
+	pulumi.RegisterOutputType(ConsistencyGroupsItemArrayOutput{})
 	pulumi.RegisterOutputType(ManageableSnapshotsItemOutput{})
 	pulumi.RegisterOutputType(ManageableSnapshotsItemArrayOutput{})
 	pulumi.RegisterOutputType(ManageableVolumesItemOutput{})

@@ -6,6 +6,72 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 
 /**
+ * A row of listConsistencyGroups.
+ */
+export interface ConsistencyGroupsItem {
+    /**
+     * online or offline.
+     */
+    adminState?: string;
+    /**
+     * The app_instance id.
+     */
+    aiId?: string;
+    /**
+     * Let a delete or replacement of the group delete its snapshots with it. Without it, a plan that deletes a group that still has snapshots is refused, naming them. Recorded, never sent to the DSP.
+     */
+    cascade?: boolean;
+    /**
+     * Revert (restore_point) even while initiators are logged in.
+     */
+    forceRestore: boolean;
+    /**
+     * The ConsistencyGroup's id (<tenant>/<app_instance id> | <app_instance name>).
+     */
+    id: string;
+    /**
+     * The group's iSCSI target (each member is a LUN).
+     */
+    iqn?: string;
+    /**
+     * app_instance name, unique in its tenant; a change renames in place.
+     */
+    name: string;
+    /**
+     * The app_instance path.
+     */
+    path?: string;
+    /**
+     * Replicas of each member (1..5); changing it re-creates the group.
+     */
+    replicaCount: number;
+    /**
+     * Revert every member in place to one group snapshot (its timestamp or id): a trigger - a new value plans a revert (an update; data written since is lost), the same value again changes nothing. Refused while initiators are logged in unless force_restore is set.
+     */
+    restorePoint?: string;
+    /**
+     * Create the group as a clone of a group snapshot (a ConsistencyGroupSnapshot's id): every member comes from it, at the same instant. The members must be named as the source's; a larger size grows the clone.
+     */
+    snapshotId?: string;
+    /**
+     * The timestamps of the group's snapshots.
+     */
+    snapshots?: string[];
+    /**
+     * Tenant ('x' or '/root/x'); unset means the provider's tenant. Changing it re-creates the group.
+     */
+    tenant?: string;
+    /**
+     * Each member's volume path.
+     */
+    volumePaths?: {[key: string]: string};
+    /**
+     * The member volumes, name -> size in GiB (one LUN each on the group's iSCSI target). A member grows in place and a new one is added in place; removing or shrinking one is a plan error.
+     */
+    volumes: {[key: string]: number};
+}
+
+/**
  * A row of listManageableSnapshots.
  */
 export interface ManageableSnapshotsItem {
