@@ -225,9 +225,10 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
                          f"accepted and passed as whole argv elements (unsafe argv {unsafe})")
         return "; ".join(parts)
     if item == "hostile_stacks":
-        return "; ".join(f"{r['case']} ({r['bytes']:,} bytes): refused={r['refused']} in {r['seconds']} s "
-                         f"(whole process with start-up {r.get('process_seconds', '?')} s), peak RSS "
-                         f"{r['peak_rss_mb']} MB" for r in recs)
+        return "; ".join(f"{r['case']} ({r['bytes']:,} bytes): refused={r['refused']} in "
+                         f"{r.get('process_seconds', '?')} s (the whole `datera-iac preview` process; "
+                         f"{r['seconds']} s after start-up), peak RSS {r['peak_rss_mb']} MB (the "
+                         f"process's own VmHWM)" for r in recs)
     if item == "secret_flow":
         return "; ".join(f"{r['front_end']}: {r['occurrences']} in clear outside sensitive fields "
                          f"({r['runs']} runs, {r['places']} places)" for r in recs)
@@ -248,11 +249,14 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
 
 
 #: the issue's bounds on figures that no test asserts (timing and memory goals are measured
-#: here, not by timed unit tests): item -> record -> what is over its bound, if anything
+#: here, not by timed unit tests): item -> record -> what is over its bound, if anything.
+#: A hostile stack's time is the whole CLI process, interpreter start-up included (what the
+#: user waits for); its memory the process's own peak (bench/_peak.py), not its parent's.
 BOUNDS = {
     "hostile_stacks": lambda r: ", ".join(
         [f"{r['case']} not refused"] * (not r["refused"])
-        + [f"{r['case']} took {r['seconds']} s (bound < 1 s)"] * (not 0 <= r["seconds"] < 1)
+        + [f"{r['case']} took {r.get('process_seconds')} s (bound < 1 s)"]
+        * (not 0 <= r.get("process_seconds", -1) < 1)
         + [f"{r['case']} peak RSS {r['peak_rss_mb']} MB (bound < 200 MB)"]
         * (not 0 < r["peak_rss_mb"] < 200)),
 }

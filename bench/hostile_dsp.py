@@ -4,7 +4,7 @@
 * malformed answers to a create: N trials on a fake DSP (127.0.0.1) -> tracebacks, phantom
   ids (an id built from junk returned as created), orphans (the DSP made it, we lost it);
 * body cap: peak RSS of a child process reading a 2 GB answer (announced by Content-Length,
-  and streamed chunked without one);
+  and streamed chunked without one); its own VmHWM, not ru_maxrss (bench/_peak.py);
 * slow drip (a byte every 0.3 s) with request_timeout=2: how long the call lasts;
 * unreachable endpoint (connection refused) at the default options: time to the one error;
 * the simulator killed (SIGKILL) mid-``up`` of 200 volumes (20 ms latency, `datera-iac up`
@@ -119,7 +119,8 @@ def malformed(trials: int) -> tuple[bool, str]:
 
 
 _CHILD = r"""
-import resource, socket, sys, threading
+import socket, sys, threading
+from _peak import peak_rss_kb
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
 from datera_iac.dsp.testing import RawServer, answer, split
@@ -157,7 +158,7 @@ try:
     print("read", end=" ")
 except Exception as e:
     print(type(e).__name__, end=" ")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(peak_rss_kb() // 1024)
 """
 
 
@@ -170,7 +171,8 @@ def body_cap() -> tuple[bool, str]:
     for mode in ("content-length", "chunked"):
         t = time.monotonic()
         r = subprocess.run([sys.executable, "-c", _CHILD, mode], capture_output=True, text=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+                           env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}"},
+                           timeout=300)
         what, _, rss = r.stdout.strip().rpartition(" ")
         ok = ok and what == "DspError" and rss.isdigit() and int(rss) < RSS_LIMIT_MB
         out.append(f"{mode}: {what or r.stderr[-200:]}, peak RSS {rss} MB, "

@@ -31,15 +31,20 @@ DOUBLING = "name: dbl\nruntime: yaml\nvariables:\n  v0: \"ab\"\n" + "".join(
 
 DEEP = "name: deep\nruntime: yaml\nvariables:\n  v: " + "[" * 200_000 + "]" * 200_000 + "\nresources: {}\n"
 
-#: runs the CLI and prints its exit code and peak RSS; 1 GB of address space at most
-_DRIVER = """
+REPO = Path(__file__).resolve().parents[2]
+
+#: runs the CLI and prints its time and its own peak RSS (VmHWM, see bench/_peak.py: not
+#: ru_maxrss, which carries pytest's peak into this child); 1 GB of address space at most
+_DRIVER = f"""
 import resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+sys.path.insert(0, {str(REPO / "bench")!r})
+from _peak import peak_rss_kb
 from datera_iac.cli import main
 t0 = time.monotonic()
 rc = main(sys.argv[1:])
 print("SECONDS", round(time.monotonic() - t0, 3), file=sys.stderr)
-print("RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+print("RSS_KB", peak_rss_kb(), file=sys.stderr)
 sys.exit(rc)
 """
 
