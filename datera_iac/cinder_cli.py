@@ -37,11 +37,11 @@ def render_volume_types(specs: Iterable[Any], fmt: str = "openstack") -> str:
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", field="format",
                          fix=f"use one of {', '.join(FORMATS)}")
-    from datera_iac.resources.volume_type import _outputs
+    from datera_iac.resources.volume_type import type_outputs
 
     rendered = []
     for spec in specs:
-        out = _outputs(spec, spec.name)
+        out = type_outputs(spec, spec.name)
         rendered.append((spec, out))
     if fmt == "openstack":
         return "".join(f"{out.openstack_command}\n" for _, out in rendered)

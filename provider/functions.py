@@ -90,7 +90,7 @@ class VolumeIdParts(_Function):
     )
 
     def compute(self, value: str) -> dict[str, str]:
-        from datera_iac.resources.volume import volume_id_parts
+        from datera_iac.resources.layout import volume_id_parts
 
         return volume_id_parts(value, kind="")
 
@@ -108,7 +108,7 @@ class CinderReferenceParts(_Function):
     )
 
     def compute(self, value: str) -> dict[str, str]:
-        from datera_iac.resources.volume import cinder_reference_parts
+        from datera_iac.resources.layout import cinder_reference_parts
 
         return cinder_reference_parts(value, kind="")
 

@@ -119,10 +119,10 @@ def discover(ctx: Context, *, tenant: str | None = None, name_regex: str | None 
 
     With a filter, only the types the selected volumes use are kept."""
     from datera_iac.resources._util import ROOT, normalize_tenant
-    from datera_iac.resources.volume import _default_tenant
+    from datera_iac.resources.layout import default_tenant
 
     where = (normalize_tenant(tenant, kind="Volume", field="tenant") if tenant else None) \
-        or _default_tenant(ctx)
+        or default_tenant(ctx)
     taken: set[str] = set()
     found: list[Found] = []
     if where != ROOT:

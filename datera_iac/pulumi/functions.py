@@ -145,11 +145,11 @@ def _cinder_volume_type() -> Function:
 
     def call(ctx: Callable[[], Context], config: Callable[[], Any], args: dict[str, Any]
              ) -> dict[str, Any]:
-        from datera_iac.resources.volume_type import _observed
+        from datera_iac.resources.volume_type import observe_type
 
         spec = kind.spec_from({k: v for k, v in args.items() if v is not None},
                               resource=args.get("name"))
-        state = adapter.state_of(_observed(spec), set())
+        state = adapter.state_of(observe_type(spec), set())
         return {p.name: state.get(p.name) for p in outs}
 
     return Function(

@@ -147,7 +147,7 @@ def strict_spec(cls: type) -> type:
     keep cattrs' structuring. Registered on the shared spec converter of ``base``."""
     from datera_iac.resources import base
 
-    conv = base._spec_conv
+    conv = base.spec_conv
     conv.register_structure_hook(
         cls,
         make_dict_structure_fn(

@@ -69,7 +69,7 @@ from datera_iac.node.iscsi import (
 from datera_iac.node.remote import SshRunner, parse_node
 from datera_iac.node.runner import LocalRunner, Runner
 from datera_iac.resources._util import strict_spec, volume_ref, wait_for
-from datera_iac.resources.volume import _ai_url, parse_volume_id
+from datera_iac.resources.layout import SI_NAME, ai_url, parse_volume_id
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -95,7 +95,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 KIND = "NodeAttachment"
-SI_NAME = "storage-1"
 _SECRET_MIN, _SECRET_MAX = 12, 16  # Datera's CHAP secret length rule
 
 
@@ -381,7 +380,7 @@ def _load(ctx: Context, volume_id: str) -> tuple[str, dict[str, Any], dict[str, 
     volume id is parsed and put in the URL as the Volume kind does (tenant boundary,
     one escaped path segment)."""
     tenant, leaf = parse_volume_id(ctx, volume_id, kind=KIND, field="volume_id")
-    ai = ctx.client.get(_ai_url(leaf, kind=KIND, field="volume_id"), tenant=tenant)
+    ai = ctx.client.get(ai_url(leaf, kind=KIND, field="volume_id"), tenant=tenant)
     sis = ai.get("storage_instances") or []
     si = next((s for s in sis if s.get("name") == SI_NAME), sis[0] if sis else None)
     if si is None:

@@ -273,7 +273,7 @@ def spec_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
     return make_converter(forbid_extra_keys=forbid_extra_keys)
 
 
-_spec_conv = spec_converter(forbid_extra_keys=True)
+spec_conv = spec_converter(forbid_extra_keys=True)
 _out_conv = spec_converter(forbid_extra_keys=False)
 
 
@@ -301,7 +301,7 @@ class Kind(abc.ABC, Generic[S, O]):
         Raises :class:`InputError` naming the kind, the resource, the field and the fix.
         """
         try:
-            spec = _spec_conv.structure(dict(data), self.Spec)
+            spec = spec_conv.structure(dict(data), self.Spec)
         except InputError as e:
             raise (e.with_resource(resource) if resource else e) from None
         except cattrs.ForbiddenExtraKeysError as e:
@@ -340,7 +340,7 @@ class Kind(abc.ABC, Generic[S, O]):
 
     def spec_to(self, spec: S) -> dict[str, Any]:
         """Plain data (snake_case keys) for a Spec; secrets included — callers mask."""
-        return _spec_conv.unstructure(spec)
+        return spec_conv.unstructure(spec)
 
     def outputs_from(self, data: Mapping[str, Any]) -> O:
         return _out_conv.structure(dict(data), self.Outputs)

@@ -38,6 +38,7 @@ from datera_iac.resources._util import (
     NamesResource,
     check,
     join_id,
+    normalize_tenant,
     pattern,
     strict_spec,
     wait_for,
@@ -54,16 +55,15 @@ from datera_iac.resources.base import (
     register,
     spec_field,
 )
-from datera_iac.resources.volume import (
+from datera_iac.resources.layout import (
     AI_NAME_RE,
-    MAX_SIZE_GIB,
     SI_NAME,
-    _ai_url,
-    _default_tenant,
-    _same_volume,
-    _tenant,
+    ai_url,
+    default_tenant,
     parse_volume_id,
+    same_volume,
 )
+from datera_iac.resources.volume import MAX_SIZE_GIB
 
 __all__ = ["ConsistencyGroup", "ConsistencyGroupSnapshot", "is_group", "observe_group"]
 
@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 KIND = "ConsistencyGroup"
 SNAP_KIND = "ConsistencyGroupSnapshot"
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _tenant(value: Any) -> str | None:
+    return normalize_tenant(value, kind=KIND, field="tenant")
 
 
 def _volumes(value: Any) -> dict[str, int]:
@@ -285,7 +289,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
     def _get(self, ctx: Context, id: str) -> tuple[str, Mapping[str, Any]] | None:
         tenant, leaf = parse_volume_id(ctx, id, kind=KIND)
         try:
-            return tenant, ctx.client.get(_ai_url(leaf, kind=KIND), tenant=tenant)
+            return tenant, ctx.client.get(ai_url(leaf, kind=KIND), tenant=tenant)
         except NotFound:
             for ai in ctx.client.list("/app_instances", tenant=tenant, filter=f"name={leaf}"):
                 if ai.get("name") == leaf:
@@ -304,7 +308,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
 
     def create(self, ctx: Context, spec: ConsistencyGroupSpec
                ) -> Observed[ConsistencyGroupSpec, ConsistencyGroupOutputs]:
-        tenant = spec.tenant or _default_tenant(ctx)
+        tenant = spec.tenant or default_tenant(ctx)
         if spec.restore_point:
             raise InputError("a group being created has no snapshot to restore",
                              kind=KIND, field="restore_point", resource=spec.name,
@@ -349,7 +353,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
             raise Conflict(f"an app_instance named {spec.name!r} already exists in tenant "
                            f"{tenant} and this create did not make it; import it or choose "
                            "another name", path="/app_instances") from None
-        url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        url = str(ai.get("path") or ai_url(str(ai.get("id"))))
         for n, s in grow.items():
             ctx.client.put(f"{url}/storage_instances/{SI_NAME}/volumes/{n}", {"size": s},
                            tenant=tenant)
@@ -393,7 +397,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         if got is None:
             raise NotFound(f"group {id!r} is gone; refresh, then plan again")
         tenant, ai = got
-        url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        url = str(ai.get("path") or ai_url(str(ai.get("id"))))
         members = _members(ai)
         if new.restore_point and (old.restore_point is None
                                   or _ts(new.restore_point) != _ts(old.restore_point)):
@@ -418,7 +422,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         point = str(new.restore_point)
         ts = _ts(point)
         head = point.strip().rpartition("/")[0]
-        if head and not _same_volume(head, join_id(tenant, str(ai.get("id")))):
+        if head and not same_volume(head, join_id(tenant, str(ai.get("id")))):
             raise InputError(f"{point!r} is a snapshot of another group", kind=KIND,
                              field="restore_point", resource=new.name,
                              fix="name one of this group's snapshots")
@@ -453,7 +457,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         if got is None:
             return
         tenant, ai = got
-        url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        url = str(ai.get("path") or ai_url(str(ai.get("id"))))
         try:
             ctx.client.put(url, {"admin_state": "offline", "force": True}, tenant=tenant)
             ctx.client.delete(url, {"force": True}, tenant=tenant)
@@ -562,7 +566,7 @@ class ConsistencyGroupSnapshot(NamesResource, Kind[GroupSnapshotSpec, GroupSnaps
     import_id_doc = "<group id | group name>/<timestamp>"
 
     def diff(self, old: GroupSnapshotSpec, new: GroupSnapshotSpec) -> Diff:
-        ignore = ["group_id"] if _same_volume(old.group_id, new.group_id) else []
+        ignore = ["group_id"] if same_volume(old.group_id, new.group_id) else []
         if old.uuid is None or new.uuid is None:
             ignore.append("uuid")
         return diff_specs(old, new, ignore=ignore)
@@ -589,7 +593,7 @@ class ConsistencyGroupSnapshot(NamesResource, Kind[GroupSnapshotSpec, GroupSnaps
             raise InputError(f"group {spec.group_id!r} does not exist", kind=SNAP_KIND,
                              field="group_id", fix="snapshot an existing group")
         tenant, ai = got
-        url = f"{ai.get('path') or _ai_url(str(ai.get('id')))}/snapshots"
+        url = f"{ai.get('path') or ai_url(str(ai.get('id')))}/snapshots"
         token = spec.uuid or str(uuid_mod.uuid4())
 
         def find() -> Any:

@@ -29,7 +29,7 @@ import attrs
 
 from datera_iac.resources._util import ROOT, check_tenant, join_id, normalize_tenant
 from datera_iac.resources.base import Context
-from datera_iac.resources.volume import _default_tenant, _first_si_vol
+from datera_iac.resources.layout import default_tenant, first_si_vol
 
 __all__ = [
     "ATTACHED",
@@ -107,7 +107,7 @@ def _tenants(ctx: Context, tenant: str | None, tenants: Collection[str] | None) 
     if tenants:
         chosen = [normalize_tenant(t) or ROOT for t in tenants]
     else:
-        chosen = [(normalize_tenant(tenant) or ROOT) if tenant else _default_tenant(ctx)]
+        chosen = [(normalize_tenant(tenant) or ROOT) if tenant else default_tenant(ctx)]
     return [check_tenant(ctx, t, kind="Volume", field="tenant") for t in chosen]
 
 
@@ -117,7 +117,7 @@ def _scan(ctx: Context, tenant: str, managed: Collection[str]
     for ai in ctx.client.list("/app_instances", tenant=tenant):
         vid = join_id(tenant, str(ai.get("id")))
         safe, reason, cinder_id = _verdict(ai, vid, managed)
-        si, vol = _first_si_vol(ai)
+        si, vol = first_si_vol(ai)
         snaps = tuple(
             (str(s.get("utc_ts") or s.get("timestamp")), s.get("uuid"))
             for s in (vol or {}).get("snapshots") or [] if isinstance(s, Mapping)

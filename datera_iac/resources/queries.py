@@ -29,8 +29,7 @@ from typing import Any
 
 import attrs
 
-from datera_iac.dsp import System
-from datera_iac.dsp._entities import from_api
+from datera_iac.dsp import System, from_api
 from datera_iac.errors import InputError, NotFound
 from datera_iac.resources._util import ROOT, check_tenant, join_id, normalize_tenant
 from datera_iac.resources.base import KINDS, SENSITIVE, Context, Observed
@@ -84,10 +83,10 @@ def _regex(value: str | None, kind: str) -> re.Pattern[str] | None:
 
 
 def _where(ctx: Context, tenant: str | None, kind: str) -> str:
-    from datera_iac.resources.volume import _default_tenant
+    from datera_iac.resources.layout import default_tenant
 
     where = normalize_tenant(tenant, kind=kind, field="tenant") if tenant else None
-    return check_tenant(ctx, where or _default_tenant(ctx), kind=kind, field="tenant")
+    return check_tenant(ctx, where or default_tenant(ctx), kind=kind, field="tenant")
 
 
 def _cinder_layout(ai: Mapping[str, Any]) -> bool:
@@ -133,14 +132,14 @@ def volumes_and_entities(
     metas: list[dict[str, str] | None] = [None] * len(ais)
     if read_meta and ais:  # one GET each: several at once, like the engine's refresh
         with ThreadPoolExecutor(max_workers=min(META_READERS, len(ais))) as pool:
-            metas = list(pool.map(lambda ai: vol._get_metadata(ctx, ai, where), ais))  # type: ignore[attr-defined]
+            metas = list(pool.map(lambda ai: vol.read_metadata(ctx, ai, where), ais))  # type: ignore[attr-defined]
     for ai, meta in zip(ais, metas, strict=True):
         if read_meta and meta is not None:
             if volume_type is not None and meta.get(META_VOLUME_TYPE) != volume_type:
                 continue
             if any(meta.get(k) != v for k, v in want_meta.items()):
                 continue
-        out.append((vol._observe(ctx, ai, where, meta), ai))  # type: ignore[attr-defined]
+        out.append((vol.observe_entity(ctx, ai, where, meta), ai))  # type: ignore[attr-defined]
     return sorted(out, key=lambda p: (str(p[0].spec.name), p[0].id))
 
 
@@ -175,14 +174,14 @@ def snapshots_of(ctx: Context, volumes: list[tuple[str, Mapping[str, Any]]]
     """The snapshots embedded in app_instance entities (``(tenant, entity)`` pairs), sorted
     by volume and timestamp; no request."""
     from datera_iac.resources import snapshot as snap_mod
-    from datera_iac.resources.volume import _first_si_vol
+    from datera_iac.resources.layout import first_si_vol
 
     out = []
     for where, ai in volumes:
-        _, vol = _first_si_vol(ai)
+        _, vol = first_si_vol(ai)
         for s in (vol or {}).get("snapshots") or []:
             if isinstance(s, Mapping) and s.get("timestamp"):
-                out.append(snap_mod._observe(ctx, where, ai, s, None))
+                out.append(snap_mod.observe_snapshot(ctx, where, ai, s, None))
     return sorted(out, key=lambda o: (str(o.spec.volume_id), float(o.outputs.timestamp)))
 
 
@@ -216,7 +215,7 @@ def list_volume_types(ctx: Context, *, name_regex: str | None = None
 
 def list_tenants(ctx: Context, *, name_regex: str | None = None) -> list[Observed[Any, Any]]:
     """The tenants below ``/root`` (one paged list), sorted by path."""
-    from datera_iac.resources.tenant import _observe
+    from datera_iac.resources.tenant import observe_tenant
 
     pattern = _regex(name_regex, "Tenant")
     out = []
@@ -227,7 +226,7 @@ def list_tenants(ctx: Context, *, name_regex: str | None = None) -> list[Observe
             continue
         if pattern is not None and not pattern.search(str(name)):
             continue
-        out.append(_observe(item, f"{parent.rstrip('/')}/{name}"))
+        out.append(observe_tenant(item, f"{parent.rstrip('/')}/{name}"))
     return sorted(out, key=lambda o: o.id)
 
 

@@ -38,15 +38,17 @@ from datera_iac.resources.base import (
     register,
     spec_field,
 )
-from datera_iac.resources.volume import (
-    Volume,
-    _ai_url,
-    _first_si_vol,
-    _same_volume,
+from datera_iac.resources.layout import (
+    ai_url,
+    default_tenant,
+    first_si_vol,
     parse_volume_id,
+    same_volume,
 )
+from datera_iac.resources.volume import Volume
 
-__all__ = ["Snapshot", "SnapshotOutputs", "SnapshotSpec", "snapshot_path", "split_snapshot_id"]
+__all__ = ["Snapshot", "SnapshotOutputs", "SnapshotSpec", "observe_snapshot", "snapshot_path",
+           "split_snapshot_id"]
 
 KIND = "Snapshot"
 _UUID_RE = re.compile(
@@ -105,10 +107,10 @@ def split_snapshot_id(ctx: Context, value: str) -> tuple[str, str, str]:
 
 def _volume(ctx: Context, tenant: str, leaf: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     """(app_instance, volume entity) or NotFound."""
-    ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
-    _, vol = _first_si_vol(ai)
+    ai = ctx.client.get(ai_url(leaf), tenant=tenant)
+    _, vol = first_si_vol(ai)
     if vol is None:
-        raise NotFound(f"app_instance {leaf!r} has no volume", path=_ai_url(leaf))
+        raise NotFound(f"app_instance {leaf!r} has no volume", path=ai_url(leaf))
     return ai, vol
 
 
@@ -125,7 +127,7 @@ def snapshot_path(ctx: Context, snapshot_id: str) -> str:
     return f"{vol.get('path')}/snapshots/{ts}"
 
 
-def _observe(ctx: Context, tenant: str, ai: Mapping[str, Any], snap: Mapping[str, Any],
+def observe_snapshot(ctx: Context, tenant: str, ai: Mapping[str, Any], snap: Mapping[str, Any],
              uuid: str | None) -> Observed[SnapshotSpec, SnapshotOutputs]:
     vid = join_id(tenant, str(ai.get("id")))
     ts = str(snap.get("timestamp"))
@@ -167,7 +169,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
     def diff(self, old: SnapshotSpec, new: SnapshotSpec) -> Diff:
         """volume_id compares by identity (a bare app_instance id equals the tenant-qualified
         one); a uuid the DSP did not report (None) is not a change."""
-        ignore = ["volume_id"] if _same_volume(old.volume_id, new.volume_id) else []
+        ignore = ["volume_id"] if same_volume(old.volume_id, new.volume_id) else []
         if old.uuid is None or new.uuid is None:
             ignore.append("uuid")
         return diff_specs(old, new, ignore=ignore)
@@ -181,7 +183,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
                 snap = ctx.client.get(f"{vol.get('path')}/snapshots/{ts}", tenant=tenant)
         except NotFound:
             return None
-        return _observe(ctx, tenant, ai, snap, None)
+        return observe_snapshot(ctx, tenant, ai, snap, None)
 
     def read_many(
         self, ctx: Context, ids: Iterable[str]
@@ -204,7 +206,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
                 continue
             ai, vol = found
             snap = _embedded(vol, ts)
-            out[i] = _observe(ctx, tenant, ai, snap, None) if snap else self.read(ctx, i)
+            out[i] = observe_snapshot(ctx, tenant, ai, snap, None) if snap else self.read(ctx, i)
         return out
 
     def create(self, ctx: Context, spec: SnapshotSpec) -> Observed[SnapshotSpec, SnapshotOutputs]:
@@ -255,7 +257,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
         except BaseException:
             self.delete(ctx, f"{join_id(tenant, str(ai.get('id')))}/{ts}")
             raise
-        return _observe(ctx, tenant, ai, latest["snap"], spec.uuid)
+        return observe_snapshot(ctx, tenant, ai, latest["snap"], spec.uuid)
 
     def update(self, ctx: Context, id: str, old: SnapshotSpec, new: SnapshotSpec
                ) -> Observed[SnapshotSpec, SnapshotOutputs]:
@@ -285,7 +287,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
             return None
         for s in ctx.client.list(f"{vol.get('path')}/snapshots", tenant=tenant):
             if s.get("uuid") == spec.uuid:
-                return _observe(ctx, tenant, ai, s, spec.uuid)
+                return observe_snapshot(ctx, tenant, ai, s, spec.uuid)
         return None
 
     def adopt(self, ctx: Context, ref: str) -> Observed[SnapshotSpec, SnapshotOutputs]:
@@ -300,23 +302,22 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
                              fix="use <volume id or name>/<timestamp>")
         vol_kind: Volume = Volume()
         tenant, ai = vol_kind._lookup(ctx, head)
-        _, vol = _first_si_vol(ai)
+        _, vol = first_si_vol(ai)
         if vol is None:
             raise NotFound(f"app_instance {ai.get('name')!r} has no volume")
         snap = _embedded(vol, ts) or ctx.client.get(f"{vol.get('path')}/snapshots/{ts}",
                                                     tenant=tenant)
-        return _observe(ctx, tenant, ai, snap, None)
+        return observe_snapshot(ctx, tenant, ai, snap, None)
 
     def _adopt_timestamp(self, ctx: Context, ts: str) -> Observed[SnapshotSpec, SnapshotOutputs]:
         """A bare timestamp (Cinder's managed-snapshot reference): search the provider
         tenant's volumes (one paged list; the entities embed their snapshots). Raises
         NotFound for no match and InputError when several volumes have that timestamp."""
-        from datera_iac.resources.volume import _default_tenant
 
-        tenant = _default_tenant(ctx)
+        tenant = default_tenant(ctx)
         hits = []
         for ai in ctx.client.list("/app_instances", tenant=tenant):
-            _, vol = _first_si_vol(ai)
+            _, vol = first_si_vol(ai)
             snap = _embedded(vol or {}, ts)
             if snap is not None:
                 hits.append((ai, snap))
@@ -326,4 +327,4 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
             raise InputError(f"{len(hits)} volumes have a snapshot {ts}", kind=KIND, field="id",
                              fix="import it as <volume id or name>/<timestamp>")
         ai, snap = hits[0]
-        return _observe(ctx, tenant, ai, snap, None)
+        return observe_snapshot(ctx, tenant, ai, snap, None)

@@ -39,7 +39,7 @@ from datera_iac.resources.base import (
     spec_field,
 )
 
-__all__ = ["Tenant", "TenantOutputs", "TenantSpec", "tenant_url"]
+__all__ = ["Tenant", "TenantOutputs", "TenantSpec", "observe_tenant", "tenant_url"]
 
 KIND = "Tenant"
 DESCR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-\s.]{2,127}$")
@@ -96,7 +96,7 @@ def tenant_url(path: str) -> str:
     return "/tenants/" + path.strip("/")
 
 
-def _observe(data: dict[str, Any], path: str) -> Observed[TenantSpec, TenantOutputs]:
+def observe_tenant(data: dict[str, Any], path: str) -> Observed[TenantSpec, TenantOutputs]:
     parent = data.get("parent_path") or tenant_parent(path)
     name = data.get("name") or tenant_name(path)
     subs = [
@@ -136,7 +136,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
             data = ctx.client.get(tenant_url(path), tenant=ROOT)
         except NotFound:
             return None
-        return _observe(data, path)
+        return observe_tenant(data, path)
 
     def read_many(
         self, ctx: Context, ids: Iterable[str]
@@ -150,7 +150,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
             if not item.get("name") or item.get("name") == "root" and parent == ROOT:
                 continue
             path = f"{parent.rstrip('/')}/{item['name']}"
-            seen[path] = _observe(item, path)
+            seen[path] = observe_tenant(item, path)
         out: dict[str, Observed[TenantSpec, TenantOutputs] | None] = {}
         for i in wanted:
             key = normalize_tenant(i, kind=KIND, field="id") or ROOT
@@ -233,7 +233,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
         raw = self._raw(ctx, self._path(ctx, spec.path))  # confined before the read
         if raw is None or split_owner_mark(raw.get("descr"))[1] is None:
             return None
-        return _observe(raw, spec.path)
+        return observe_tenant(raw, spec.path)
 
     def find_own(self, ctx: Context, spec: TenantSpec, token: str | None
                  ) -> Observed[TenantSpec, TenantOutputs] | None:
@@ -243,7 +243,7 @@ class Tenant(NamesResource, Kind[TenantSpec, TenantOutputs]):
         raw = self._raw(ctx, self._path(ctx, spec.path))
         if raw is None or split_owner_mark(raw.get("descr"))[1] != token:
             return None
-        return _observe(raw, spec.path)
+        return observe_tenant(raw, spec.path)
 
     def adopt(self, ctx: Context, ref: str) -> Observed[TenantSpec, TenantOutputs]:
         found = self.read(ctx, ref)

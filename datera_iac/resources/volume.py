@@ -28,9 +28,8 @@ Why it looks the way it does:
   (clone, snapshot, template) or, in a bulk read, its metadata; ``read`` reports those as
   None and ``diff`` compares such fields only when both sides know them.
 
-Ids are tenant-qualified: ``<tenant path>/<app_instance id>`` (``/root/3f2a...``), because
-every DSP request is scoped by a tenant header. :func:`parse_volume_id` splits one (a bare
-app_instance id or name means the provider's tenant).
+Ids, URLs and the storage-1/volume-1 layout are :mod:`datera_iac.resources.layout`'s
+(shared with every kind that reaches a volume).
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ import re
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import attrs
 
@@ -69,7 +67,6 @@ from datera_iac.resources._util import (
     normalize_tenant,
     path_tail,
     pattern,
-    split_id,
     str_list,
     str_map,
     strict_spec,
@@ -79,6 +76,17 @@ from datera_iac.resources._util import (
 )
 from datera_iac.resources import imaging as _image
 from datera_iac.resources.batching import listed, lookup
+from datera_iac.resources.layout import (
+    AI_NAME_RE,
+    SI_NAME,
+    VOL_NAME,
+    ai_url,
+    cinder_reference_parts,
+    default_tenant,
+    first_si_vol,
+    parse_volume_id,
+    same_volume,
+)
 from datera_iac.resources.base import (
     create_token,
     token_uuid,
@@ -96,29 +104,20 @@ from datera_iac.resources.base import (
 
 __all__ = [
     "MAX_SIZE_GIB",
-    "SI_NAME",
     "SNAPSHOT_INTERVALS",
-    "VOL_NAME",
     "Volume",
     "VolumeOutputs",
     "VolumeSpec",
     "carry_unknown",
-    "parse_volume_id",
     "restore_timestamp",
 ]
 
 log = logging.getLogger(__name__)
 
 KIND = "Volume"
-SI_NAME = "storage-1"
-VOL_NAME = "volume-1"
 MAX_SIZE_GIB = 32768
 #: Public snapshot-policy intervals (the schema's enum minus its internal 1min/2min).
 SNAPSHOT_INTERVALS = ("15min", "1hour", "1day", "1week", "1month", "1year")
-#: AI names: a DSP name or a UUID (the app_instance PUT schema).
-AI_NAME_RE = re.compile(
-    r"^(?:[A-Za-z_][A-Za-z0-9_.\-]{2,63}|[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$"
-)
 CHAP_USER_RE = NAME_RE
 #: Metadata key under which the volume type name is recorded.
 META_VOLUME_TYPE = "volume_type"
@@ -384,84 +383,6 @@ class VolumeOutputs:
     chap_auth: str | None = out_field(doc="Storage instance auth type (none, chap, mchap).")
 
 
-# ---- ids ----------------------------------------------------------------------------------
-
-
-def parse_volume_id(ctx: Context, value: str, *, kind: str = KIND,
-                    field: str = "id") -> tuple[str, str]:
-    """(tenant path, app_instance id or name) of a volume id.
-
-    ``/root/x/<ai>`` names its tenant; a bare ``<ai>`` (id or name) is in the provider's
-    tenant. Raises InputError for an empty id, or a tenant outside the configured one
-    (naming ``kind``/``field``: another kind's reference to a volume)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{value!r} is not a volume id", kind=kind, field=field,
-                         fix="use a volume's id output, e.g. /root/<app_instance id>")
-    tenant, leaf = split_id(value, None)
-    return check_tenant(ctx, tenant or _default_tenant(ctx), kind=kind, field=field), leaf
-
-
-def volume_id_parts(value: str, *, default_tenant: str = ROOT, kind: str = KIND,
-                    field: str = "id") -> dict[str, str]:
-    """The parts of a volume id, without a DSP: ``{"tenant", "app_instance"}``.
-
-    ``/root/x/<ai>`` names its tenant, ``x:<ai>`` too (Cinder's ``tenant:`` prefix), a bare
-    ``<ai>`` (an app_instance id or name) is in ``default_tenant``. Raises InputError."""
-    if not isinstance(value, str) or not value.strip() or value.strip().endswith("/"):
-        raise InputError(f"{value!r} is not a volume id", kind=kind, field=field,
-                         fix="use a volume's id output, e.g. /root/<app_instance id>")
-    tenant, leaf = split_id(value, None)
-    return {"tenant": normalize_tenant(tenant, kind=kind, field=field) if tenant
-            else default_tenant, "app_instance": leaf}
-
-
-def cinder_reference_parts(ref: str, *, default_tenant: str = ROOT, kind: str = KIND,
-                           field: str = "id") -> dict[str, str]:
-    """The parts of a Cinder volume reference ``[tenant:]ai_name:si_name:vol_name`` (the
-    driver's ``source-name``; no tenant, ``root:`` or an empty one means ``default_tenant``),
-    without a DSP: ``{"tenant", "app_instance", "storage_instance", "volume"}``. Raises InputError."""
-    parts = ref.strip().split(":") if isinstance(ref, str) else []
-    if len(parts) == 4:
-        t = parts.pop(0)
-        tenant = (normalize_tenant(t, kind=kind, field=field) or ROOT if t not in ("", "root")
-                  else default_tenant)
-    else:
-        tenant = default_tenant
-    if len(parts) != 3 or not all(parts):
-        raise InputError(f"{ref!r} is not a Cinder volume reference", kind=kind, field=field,
-                         fix="use [tenant:]ai_name:si_name:vol_name")
-    return {"tenant": tenant, "app_instance": parts[0], "storage_instance": parts[1],
-            "volume": parts[2]}
-
-
-def _default_tenant(ctx: Context) -> str:
-    """The provider's tenant (``datera_tenant_id``; ``/root`` in ``Map`` mode)."""
-    t = getattr(ctx.client, "default_tenant", None)
-    return normalize_tenant(t) or ROOT if t else ROOT
-
-
-def _ai_url(leaf: str, *, kind: str = KIND, field: str = "id") -> str:
-    """The app_instance URL for an id or name, one path segment whatever it holds: '.',
-    '..' and '' are refused (an HTTP stack would resolve them to another resource) and
-    everything else is percent-encoded ('/', '?', '#', '%' cannot leave the segment)."""
-    text = str(leaf)
-    if text.strip() in ("", ".", ".."):
-        raise InputError(f"{leaf!r} is not a volume id or name", kind=kind, field=field,
-                         fix="use the volume's id (<tenant>/<app_instance id>) or its name")
-    return "/app_instances/" + quote(text, safe="")
-
-
-def _same_volume(a: str | None, b: str | None) -> bool:
-    """Two volume ids name the same volume (a bare id matches any tenant's)."""
-    if a == b:
-        return True
-    if a is None or b is None:
-        return False
-    ta, la = split_id(a, None)
-    tb, lb = split_id(b, None)
-    return la == lb and (ta is None or tb is None or ta == tb)
-
-
 # ---- the policy as the diff sees it -------------------------------------------------------
 
 
@@ -618,7 +539,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 continue
             if a is None or b is None:
                 continue
-            same = _same_volume(a, b) if f == "clone_of" else a == b
+            same = same_volume(a, b) if f == "clone_of" else a == b
             if f == "snapshot_id" and not same:
                 same = _same_snapshot(a, b)
             if not same:
@@ -721,12 +642,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 tenant, leaf, _ts = split_snapshot_id(ctx, spec.snapshot_id or "")
                 what = f"the volume of snapshot {spec.snapshot_id}"
             try:
-                ai = ctx.client.get(_ai_url(leaf, field=field), tenant=tenant)
+                ai = ctx.client.get(ai_url(leaf, field=field), tenant=tenant)
             except NotFound:
                 raise InputError(f"{what} does not exist", kind=KIND, field=field,
                                  resource=spec.name,
                                  fix=f"point {field} at an existing object's id") from None
-            _, vol = _first_si_vol(ai)
+            _, vol = first_si_vol(ai)
             if vol is not None:
                 rc = int(vol.get("replica_count") or 0) or None
                 # a snapshot's copy has the snapshot's size, which the DSP does not show
@@ -757,11 +678,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def read(self, ctx: Context, id: str) -> Observed[VolumeSpec, VolumeOutputs] | None:
         tenant, leaf = parse_volume_id(ctx, id)
         try:
-            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+            ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             return None
-        meta = self._get_metadata(ctx, ai, tenant)
-        return self._observe(ctx, ai, tenant, meta)
+        meta = self.read_metadata(ctx, ai, tenant)
+        return self.observe_entity(ctx, ai, tenant, meta)
 
     def read_known(self, ctx: Context, id: str, known: VolumeSpec | None
                    ) -> Observed[VolumeSpec, VolumeOutputs] | None:
@@ -794,13 +715,15 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             by_id, by_name = lookup(rows, "id"), lookup(rows, "name")
             for original, leaf in items:
                 ai = by_id.get(leaf) or by_name.get(leaf)  # a match by id wins
-                out[original] = None if ai is None else self._observe(ctx, ai, tenant, None)
+                out[original] = None if ai is None else self.observe_entity(ctx, ai, tenant, None)
         return out
 
-    def _observe(
+    def observe_entity(
         self, ctx: Context, ai: Mapping[str, Any], tenant: str, meta: dict[str, str] | None
     ) -> Observed[VolumeSpec, VolumeOutputs]:
-        si, vol = _first_si_vol(ai)
+        """The Observed of an app_instance entity already read (``meta``: its metadata, or
+        None when not read); the queries use it on the entities of one list call."""
+        si, vol = first_si_vol(ai)
         auth = (si or {}).get("auth") or {}
         atype = auth.get("type") or "none"
         qos = _live_qos(ctx, vol, tenant)
@@ -858,7 +781,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 "restore_point reverts an existing volume to one of its snapshots; a volume "
                 "being created has none", kind=KIND, field="restore_point", resource=spec.name,
                 fix="create the volume without restore_point, then set it to revert")
-        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
+        tenant = check_tenant(ctx, spec.tenant or default_tenant(ctx), kind=KIND, field="tenant")
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
             return _recorded(_image.create_volume_from_image(self, ctx, spec), spec)
@@ -923,7 +846,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         try:
             if not plain:
                 # a clone / template volume: bring size, policy, auth and schedules to the spec
-                live = self._observe(ctx, ai, tenant, {})
+                live = self.observe_entity(ctx, ai, tenant, {})
                 ai = self._converge(ctx, oid, ai, live.spec, spec, policy, created=True)
             meta = self._write_metadata(ctx, ai, tenant, None, spec)
             ai = self._wait_ready(ctx, oid, ai, tenant, spec.name)
@@ -950,7 +873,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             except DspError as cleanup:  # pragma: no cover - reported, original re-raised
                 log.error("could not remove the half-made volume %s: %s", oid, cleanup)
             raise
-        return _recorded(self._observe(ctx, ai, tenant, meta), spec)
+        return _recorded(self.observe_entity(ctx, ai, tenant, meta), spec)
 
     def _nested_body(self, ctx: Context, spec: VolumeSpec, policy: cinder.VolumePolicy
                      ) -> dict[str, Any]:
@@ -980,12 +903,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def _volume_path(self, ctx: Context, volume_id: str) -> str:
         tenant, leaf = parse_volume_id(ctx, volume_id)
         try:
-            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+            ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             raise InputError(f"source volume {volume_id!r} does not exist", kind=KIND,
                              field="clone_of", fix="point clone_of at an existing volume's id"
                              ) from None
-        _, vol = _first_si_vol(ai)
+        _, vol = first_si_vol(ai)
         if not vol or not vol.get("path"):
             raise InputError(f"source volume {volume_id!r} has no volume to clone",
                              kind=KIND, field="clone_of", fix="clone a volume with one volume")
@@ -996,7 +919,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         """Wait (bounded) while a clone runs or the storage instance comes online."""
 
         def ready(a: Mapping[str, Any]) -> bool:
-            s, _ = _first_si_vol(a)
+            s, _ = first_si_vol(a)
             if a.get("op_state") == "cloning":
                 return False
             if a.get("admin_state") == "online" and s is not None:
@@ -1008,10 +931,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         latest: dict[str, Any] = {"ai": ai}
 
         def refresh() -> str:
-            a = ctx.client.get(_ai_url(str(ai.get("id"))), tenant=tenant)
+            a = ctx.client.get(ai_url(str(ai.get("id"))), tenant=tenant)
             latest["ai"] = a
             return "ready" if ready(a) else str(a.get("op_state") or
-                                                (_first_si_vol(a)[0] or {}).get("op_state"))
+                                                (first_si_vol(a)[0] or {}).get("op_state"))
 
         wait_for(refresh, target={"ready"},
                  timeout=ctx.timeouts.create if timeout is None else timeout,
@@ -1027,16 +950,16 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         _require_secrets(new, old)
         tenant, leaf = parse_volume_id(ctx, id)
         try:
-            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+            ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             raise NotFound(f"volume {id!r} ({new.name!r}) is gone; refresh, then plan again",
-                           path=_ai_url(leaf)) from None
+                           path=ai_url(leaf)) from None
         if _reverts(old, new):
             # first, so a grow or a policy change in the same update applies to the
             # reverted data
             ai = self._revert(ctx, id, ai, new, tenant)
-        meta = self._get_metadata(ctx, ai, tenant)
-        live = self._observe(ctx, ai, tenant, meta)
+        meta = self.read_metadata(ctx, ai, tenant)
+        live = self.observe_entity(ctx, ai, tenant, meta)
         policy = cinder.resolve_policy(new.extra_specs, config=ctx.config,
                                        typed=bool(new.extra_specs or new.volume_type),
                                        kind=KIND, resource=new.name)
@@ -1045,7 +968,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         self._wait_ready(ctx, id, ai, tenant, new.name, timeout=ctx.timeouts.update)
         found = self.read(ctx, id)
         if found is None:
-            raise NotFound(f"volume {id!r} vanished during its update", path=_ai_url(leaf))
+            raise NotFound(f"volume {id!r} vanished during its update", path=ai_url(leaf))
         return _recorded(found, new)
 
     def _revert(self, ctx: Context, oid: str, ai: Mapping[str, Any], new: VolumeSpec,
@@ -1059,10 +982,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         ts = restore_timestamp(point)
         head = point.strip().rpartition("/")[0]
         fix = f"name one of its snapshots (`datera-iac ls snapshots --volume {oid}`)"
-        if head and not _same_volume(head, oid):
+        if head and not same_volume(head, oid):
             raise InputError(f"{point!r} is a snapshot of another volume", kind=KIND,
                              field="restore_point", resource=new.name, fix=fix)
-        si, vol = _first_si_vol(ai)
+        si, vol = first_si_vol(ai)
         have = {str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
                 if isinstance(s, Mapping)}
         if ts not in have:
@@ -1078,22 +1001,22 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 fix="detach the volume (log the initiators out) and apply again, or set "
                 "force_restore: true")
         client = ctx.client
-        ai_url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
         vol_url = str((vol or {}).get("path")
-                      or f"{ai_url}/storage_instances/{SI_NAME}/volumes/{VOL_NAME}")
+                      or f"{ai_path}/storage_instances/{SI_NAME}/volumes/{VOL_NAME}")
         was_online = ai.get("admin_state") == "online"
         if was_online:
             body: dict[str, Any] = {"admin_state": "offline"}
             if users:
                 body["force"] = True
-            client.put(ai_url, body, tenant=tenant)
+            client.put(ai_path, body, tenant=tenant)
         try:
             client.put(vol_url, {"restore_point": ts}, tenant=tenant)
         finally:
             if was_online:
-                client.put(ai_url, {"admin_state": "online"}, tenant=tenant)
+                client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
         log.info("volume %s (%s) reverted to snapshot %s", new.name, oid, ts)
-        return client.get(ai_url, tenant=tenant)
+        return client.get(ai_path, tenant=tenant)
 
     def _converge(
         self, ctx: Context, oid: str, ai: Mapping[str, Any], live: VolumeSpec,
@@ -1104,14 +1027,14 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         replicas, ip_pool, QoS), CHAP auth and snapshot policies. Returns the AI as last
         written (re-read only when something changed)."""
         tenant = live.tenant or ROOT
-        ai_url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
-        si, vol = _first_si_vol(ai)
-        si_url = str((si or {}).get("path") or f"{ai_url}/storage_instances/{SI_NAME}")
+        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
+        si, vol = first_si_vol(ai)
+        si_url = str((si or {}).get("path") or f"{ai_path}/storage_instances/{SI_NAME}")
         vol_url = str((vol or {}).get("path") or f"{si_url}/volumes/{VOL_NAME}")
         client = ctx.client
         changed = False
         if new.name != live.name:
-            client.put(ai_url, {"name": new.name}, tenant=tenant)
+            client.put(ai_path, {"name": new.name}, tenant=tenant)
             changed = True
         if new.size < live.size:
             raise InputError(f"cannot shrink from {live.size} to {new.size} GiB", kind=KIND,
@@ -1154,10 +1077,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         offline = new.size > live.size and not _online_resize(sw)
         was_online = ai.get("admin_state") == "online"
         if offline and was_online:
-            client.put(ai_url, {"admin_state": "offline"}, tenant=tenant)
+            client.put(ai_path, {"admin_state": "offline"}, tenant=tenant)
         try:
             if new.size > live.size:
-                self._resize(ctx, ai_url, vol_url, new.size, tenant, flipped=offline)
+                self._resize(ctx, ai_path, vol_url, new.size, tenant, flipped=offline)
                 changed = True
             if vol_body:
                 client.put(vol_url, vol_body, tenant=tenant)
@@ -1167,7 +1090,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 changed = True
         finally:
             if offline and was_online:
-                client.put(ai_url, {"admin_state": "online"}, tenant=tenant)
+                client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
         # QoS (recomputed on a resize too: iops_per_gb scales with the size)
         if declared & _QOS_KEYS:
             want_qos = policy.performance_policy(new.size)
@@ -1204,10 +1127,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                                         new.snapshot_policies, tenant)
             changed = True
         if changed:
-            return client.get(ai_url, tenant=tenant)
+            return client.get(ai_path, tenant=tenant)
         return ai
 
-    def _resize(self, ctx: Context, ai_url: str, vol_url: str, size: int, tenant: str,
+    def _resize(self, ctx: Context, ai_path: str, vol_url: str, size: int, tenant: str,
                 *, flipped: bool) -> None:
         try:
             ctx.client.put(vol_url, {"size": size}, tenant=tenant)
@@ -1215,11 +1138,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             if flipped:
                 raise
             # this DSP refuses an online resize: the driver's offline flip, then retry once
-            ctx.client.put(ai_url, {"admin_state": "offline"}, tenant=tenant)
+            ctx.client.put(ai_path, {"admin_state": "offline"}, tenant=tenant)
             try:
                 ctx.client.put(vol_url, {"size": size}, tenant=tenant)
             finally:
-                ctx.client.put(ai_url, {"admin_state": "online"}, tenant=tenant)
+                ctx.client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
 
     def _set_qos(self, ctx: Context, vol_url: str, have: dict[str, int],
                  want: dict[str, int], tenant: str) -> None:
@@ -1265,13 +1188,15 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def _meta_url(self, ctx: Context, ai: Mapping[str, Any]) -> tuple[str, bool]:
         """(url, wrapped): ``int_ecosystem_data`` with a ``{"data": ...}`` body on DSP 3.3+
         (what the SDK does), the legacy flat ``metadata`` before."""
-        ai_url = str(ai.get("path") or _ai_url(str(ai.get("id"))))
+        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
         if _online_resize(_sw(ctx)):
-            return f"{ai_url}/int_ecosystem_data", True
-        return f"{ai_url}/metadata", False
+            return f"{ai_path}/int_ecosystem_data", True
+        return f"{ai_path}/metadata", False
 
-    def _get_metadata(self, ctx: Context, ai: Mapping[str, Any], tenant: str
+    def read_metadata(self, ctx: Context, ai: Mapping[str, Any], tenant: str
                       ) -> dict[str, str] | None:
+        """The app_instance's metadata (one GET; {} when it has none, None when extended
+        metadata is turned off)."""
         if getattr(ctx.config, "datera_disable_extended_metadata", False):
             return None
         url, wrapped = self._meta_url(ctx, ai)
@@ -1313,7 +1238,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def delete(self, ctx: Context, id: str) -> None:
         """Offline (force), then delete (force); a volume already gone is success."""
         tenant, leaf = parse_volume_id(ctx, id)
-        url = _ai_url(leaf)
+        url = ai_url(leaf)
         try:
             ctx.client.put(url, {"admin_state": "offline", "force": True}, tenant=tenant)
             ctx.client.delete(url, {"force": True}, tenant=tenant)
@@ -1325,10 +1250,10 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         one GET of the app_instance, whose volume entity lists them."""
         tenant, leaf = parse_volume_id(ctx, id)
         try:
-            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+            ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             return []
-        _, vol = _first_si_vol(ai)
+        _, vol = first_si_vol(ai)
         if vol is None:
             return []
         snaps = vol.get("snapshots")
@@ -1358,11 +1283,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         """The volume of this name in its tenant, unless a create in this process was
         refused because that very app_instance already held the name (then it is someone
         else's and None is returned)."""
-        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
+        tenant = check_tenant(ctx, spec.tenant or default_tenant(ctx), kind=KIND, field="tenant")
         ai = self._find_raw(ctx, tenant, spec.name)
         if ai is None or self._is_foreign(join_id(tenant, str(ai.get("id")))):
             return None
-        return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
+        return self.observe_entity(ctx, ai, tenant, self.read_metadata(ctx, ai, tenant))
 
     def find_own(self, ctx: Context, spec: VolumeSpec, token: str | None
                  ) -> Observed[VolumeSpec, VolumeOutputs] | None:
@@ -1370,11 +1295,11 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         interrupted create sent); a same-named volume of someone else is never adopted."""
         if not token or not token.strip("0"):  # (the DSP shows a zero uuid when none was sent)
             return None
-        tenant = check_tenant(ctx, spec.tenant or _default_tenant(ctx), kind=KIND, field="tenant")
+        tenant = check_tenant(ctx, spec.tenant or default_tenant(ctx), kind=KIND, field="tenant")
         ai = self._find_raw(ctx, tenant, spec.name)
         if ai is None or str(ai.get("uuid") or "").lower() != token_uuid(token):
             return None
-        return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
+        return self.observe_entity(ctx, ai, tenant, self.read_metadata(ctx, ai, tenant))
 
     def _find_raw(self, ctx: Context, tenant: str, name: str) -> dict[str, Any] | None:
         for ai in ctx.client.list("/app_instances", tenant=tenant, filter=f"name={name}"):
@@ -1395,7 +1320,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
                 fix="manage it with the DSP tools, or split it into single-volume "
                 "app_instances",
             )
-        return self._observe(ctx, ai, tenant, self._get_metadata(ctx, ai, tenant))
+        return self.observe_entity(ctx, ai, tenant, self.read_metadata(ctx, ai, tenant))
 
     def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
         self._tenant_of(ctx, ref, kind=kind, field=field)
@@ -1408,7 +1333,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         (InputError) before anything is read."""
         text = (ref or "").strip()
         if text.count(":") >= 2 and not text.startswith("/"):
-            p = cinder_reference_parts(text, default_tenant=_default_tenant(ctx), kind=kind,
+            p = cinder_reference_parts(text, default_tenant=default_tenant(ctx), kind=kind,
                                        field=field)
             return (check_tenant(ctx, p["tenant"], kind=kind, field=field), p["app_instance"],
                     (p["storage_instance"], p["volume"]))
@@ -1424,21 +1349,21 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             ai = self._get_ai(ctx, tenant, name)
             if ai is None:
                 raise NotFound(f"no app_instance {name!r} in tenant {tenant!r}",
-                               path=_ai_url(name))
+                               path=ai_url(name))
             names = {(s.get("name"), v.get("name")) for s in ai.get("storage_instances") or []
                      for v in s.get("volumes") or []}
             if (si_name, vol_name) not in names:
                 raise NotFound(f"app_instance {name!r} has no {si_name}/{vol_name}",
-                               path=_ai_url(name))
+                               path=ai_url(name))
             return tenant, ai
         ai = self._get_ai(ctx, tenant, name)
         if ai is None:
-            raise NotFound(f"no volume {name!r} in tenant {tenant!r}", path=_ai_url(name))
+            raise NotFound(f"no volume {name!r} in tenant {tenant!r}", path=ai_url(name))
         return tenant, ai
 
     def _get_ai(self, ctx: Context, tenant: str, key: str) -> dict[str, Any] | None:
         try:
-            return dict(ctx.client.get(_ai_url(key), tenant=tenant))
+            return dict(ctx.client.get(ai_url(key), tenant=tenant))
         except NotFound:
             return self._find_raw(ctx, tenant, key)
 
@@ -1450,14 +1375,14 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             return
         tenant, leaf = parse_volume_id(ctx, id)
         try:
-            ai = ctx.client.get(_ai_url(leaf), tenant=tenant)
+            ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             return
         name = str(ai.get("name"))
         if name.startswith("UNMANAGED-"):
             return
         new = f"UNMANAGED-{name}"[:64]
-        ctx.client.put(str(ai.get("path") or _ai_url(leaf)), {"name": new}, tenant=tenant)
+        ctx.client.put(str(ai.get("path") or ai_url(leaf)), {"name": new}, tenant=tenant)
 
 
 def carry_unknown(seen: VolumeSpec, known: VolumeSpec) -> VolumeSpec:
@@ -1576,30 +1501,6 @@ def _online_resize(sw: str | None) -> bool:
     return tuple((nums + [0, 0, 0, 0])[:4]) >= (3, 3, 0, 0)
 
 
-def _first_si_vol(ai: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The storage instance named SI_NAME (else the first) and its volume named VOL_NAME
-    (else the first), as copies. Runs twice per create (readiness, then the read-back):
-    one pass over each list, no intermediate lists."""
-    si = _named(ai.get("storage_instances"), SI_NAME)
-    if si is None:
-        return None, None
-    vol = _named(si.get("volumes"), VOL_NAME)
-    return dict(si), (dict(vol) if vol is not None else None)
-
-
-def _named(items: Any, name: str) -> Mapping[str, Any] | None:
-    """The mapping in ``items`` whose ``name`` is ``name``, else the first mapping, else
-    None (entries that are not mappings are ignored, as the DSP never sends them)."""
-    first = None
-    for item in items or ():
-        if type(item) is dict or isinstance(item, Mapping):
-            if item.get("name") == name:
-                return item
-            if first is None:
-                first = item
-    return first
-
-
 def _live_qos(ctx: Context, vol: Mapping[str, Any] | None, tenant: str) -> dict[str, int]:
     """The volume's performance_policy as ``{key: value > 0}``. Read from the volume entity
     when the DSP embeds it, else with one GET (404 = none)."""
@@ -1699,4 +1600,4 @@ def _reverts(old: VolumeSpec, new: VolumeSpec) -> bool:
 def _same_snapshot(a: str, b: str) -> bool:
     va, _, ta = a.rpartition("/")
     vb, _, tb = b.rpartition("/")
-    return ta == tb and bool(SNAP_TS_RE.match(ta)) and _same_volume(va, vb)
+    return ta == tb and bool(SNAP_TS_RE.match(ta)) and same_volume(va, vb)

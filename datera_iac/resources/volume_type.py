@@ -38,6 +38,7 @@ from datera_iac.resources._util import (
     strict_spec,
     with_owner_mark,
 )
+from datera_iac.resources.layout import SI_NAME, VOL_NAME
 from datera_iac.resources.base import (
     create_token,
     Context,
@@ -48,12 +49,11 @@ from datera_iac.resources.base import (
     spec_field,
 )
 
-__all__ = ["VolumeTypeSpec", "VolumeTypeOutputs", "VolumeType", "TEMPLATE_ROOT"]
+__all__ = ["VolumeTypeSpec", "VolumeTypeOutputs", "VolumeType", "TEMPLATE_ROOT", "observe_type",
+           "type_outputs"]
 
 KIND = "VolumeType"
 TEMPLATE_ROOT = "/app_templates/"
-STORAGE = "storage-1"
-VOLUME = "volume-1"
 #: Volume templates need a size; volumes made from a template get theirs from
 #: ``template_override`` (as the driver sends it), so the smallest one is used.
 TEMPLATE_SIZE = 1
@@ -185,7 +185,7 @@ def template_path(name: str) -> str:
     return TEMPLATE_ROOT + quote(text, safe="")
 
 
-def _outputs(spec: VolumeTypeSpec, id: str) -> VolumeTypeOutputs:
+def type_outputs(spec: VolumeTypeSpec, id: str) -> VolumeTypeOutputs:
     return VolumeTypeOutputs(
         id=id,
         extra_specs=spec.extra_specs(),
@@ -199,9 +199,9 @@ def _outputs(spec: VolumeTypeSpec, id: str) -> VolumeTypeOutputs:
     )
 
 
-def _observed(spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
+def observe_type(spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
     id = template_path(spec.name) if spec.materialize else spec.name
-    return Observed(id=id, spec=spec, outputs=_outputs(spec, id))
+    return Observed(id=id, spec=spec, outputs=type_outputs(spec, id))
 
 
 def _pool_ref(ctx: Context, pool: str) -> Any:
@@ -211,7 +211,7 @@ def _pool_ref(ctx: Context, pool: str) -> Any:
 
 def _template_body(ctx: Context, spec: VolumeTypeSpec) -> dict[str, Any]:
     policy = spec.policy(ctx.config)
-    vol: dict[str, Any] = {"name": VOLUME, "size": TEMPLATE_SIZE,
+    vol: dict[str, Any] = {"name": VOL_NAME, "size": TEMPLATE_SIZE,
                            "replica_count": policy.replica_count}
     vol.update(_placement(ctx, policy))
     qos = policy.template_performance_policy()
@@ -220,7 +220,7 @@ def _template_body(ctx: Context, spec: VolumeTypeSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "storage_templates": [{
-            "name": STORAGE,
+            "name": SI_NAME,
             "ip_pool": _pool_ref(ctx, policy.ip_pool_for(spec.name)),
             "volume_templates": [vol],
         }],
@@ -263,8 +263,8 @@ class _Template:
     """What an app_template on the DSP says about the type (DF: names -> typed values)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        st = _first(data.get("storage_templates"), STORAGE) or {}
-        vt = _first(st.get("volume_templates"), VOLUME) or {}
+        st = _first(data.get("storage_templates"), SI_NAME) or {}
+        vt = _first(st.get("volume_templates"), VOL_NAME) or {}
         self.values: dict[str, Any] = {}
         if vt.get("replica_count") is not None:
             self.values["replica_count"] = int(vt["replica_count"])
@@ -342,13 +342,13 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         if known is None:
             return self.read(ctx, id)
         if not known.materialize:
-            return _observed(known)
+            return observe_type(known)
         return self._read_template(ctx, known.name, known)
 
     def create(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
         self.validate(spec)
         if not spec.materialize:
-            return _observed(spec)
+            return observe_type(spec)
 
         # the token this create writes (the template's descr): after a lost response or a
         # 409 only a template carrying it is ours, never a same-named one of someone else
@@ -378,7 +378,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         and PUT (the whole layout, one call) only when it differs from the resolved policy."""
         self.validate(new)
         if not new.materialize:
-            return _observed(new)
+            return observe_type(new)
         # Compare with the template as it is (not with ``old``): a template changed out of
         # band is put right even when the caller's old spec is its stale state.
         try:
@@ -405,7 +405,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
     def planned_outputs(self, observed: Observed[VolumeTypeSpec, VolumeTypeOutputs],
                         new: VolumeTypeSpec) -> VolumeTypeOutputs:
         """Every output follows from the declaration: what an update to ``new`` leaves."""
-        return _outputs(new, observed.id)
+        return type_outputs(new, observed.id)
 
     def find(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
         """The template a datera-iac create made (it carries a create token); a same-named
@@ -418,7 +418,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
             return None
         if split_owner_mark(data.get("descr"))[1] is None:
             return None
-        return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
+        return observe_type(self._merge(ctx, spec.name, spec, _Template(data)))
 
     def find_own(self, ctx: Context, spec: VolumeTypeSpec, token: str | None
                  ) -> Observed[VolumeTypeSpec, VolumeTypeOutputs] | None:
@@ -432,7 +432,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
             return None
         if split_owner_mark(data.get("descr"))[1] != token:
             return None
-        return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
+        return observe_type(self._merge(ctx, spec.name, spec, _Template(data)))
 
     def adopt(self, ctx: Context, ref: str) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
         name = path_tail(ref) if ref.startswith(TEMPLATE_ROOT) else ref.strip()
@@ -447,7 +447,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         """The type an app_template entity shows (an item of a ``GET /app_templates``
         list), as :meth:`adopt` would read it: no further request."""
         name = str(data.get("name") or path_tail(data.get("path")) or "")
-        return _observed(self._merge(ctx, name, None, _Template(data)))
+        return observe_type(self._merge(ctx, name, None, _Template(data)))
 
     # ---- helpers --------------------------------------------------------------------
 
@@ -461,7 +461,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         # The DSP renders the volume template's performance_policy inline (a nested
         # object of the template read); no separate GET per read.
         tpl = _Template(data)
-        return _observed(self._merge(ctx, name, known, tpl))
+        return observe_type(self._merge(ctx, name, known, tpl))
 
     def _merge(
         self, ctx: Context, name: str, known: VolumeTypeSpec | None, tpl: _Template
@@ -490,7 +490,7 @@ class VolumeType(Kind[VolumeTypeSpec, VolumeTypeOutputs]):
         """The observation from a POST/PUT answer (the DSP returns the template), else
         from one GET."""
         if isinstance(data, dict) and data.get("storage_templates"):
-            return _observed(self._merge(ctx, spec.name, spec, _Template(data)))
+            return observe_type(self._merge(ctx, spec.name, spec, _Template(data)))
         return self._must_read(ctx, spec)
 
     def _must_read(self, ctx: Context, spec: VolumeTypeSpec) -> Observed[VolumeTypeSpec, VolumeTypeOutputs]:
