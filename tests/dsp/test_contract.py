@@ -14,7 +14,7 @@ import pytest
 import urllib3  # noqa: F401  (named in a filterwarnings mark)
 
 from datera_iac.config import DateraConfig
-from datera_iac.dsp import AppInstance, DspClient, from_api
+from datera_iac.dsp import DspClient, System, from_api
 from datera_iac.errors import (
     AuthFailed,
     ConfigError,
@@ -199,16 +199,12 @@ def test_filter(sim):
     assert [a["name"] for a in c.list("/app_instances", filter="name=db-1")] == ["db-1"]
 
 
-def test_entities_from_simulator(sim):
-    """A nested create read back structures into AppInstance with SI access info."""
+def test_system_entity_from_simulator(sim):
+    """The simulator's /system structures into System with its version and capacities."""
     c = client(sim)
-    body = {"name": "ent-1", "storage_instances": [
-        {"name": "storage-1", "volumes": [{"name": "volume-1", "size": 3, "replica_count": 2}]}]}
-    data = c.create("/app_instances", body, find=find_ai(c, "ent-1"))
-    ai = from_api(c.get(data["path"]), AppInstance)
-    vol = ai.storage_instances[0].volumes[0]
-    assert (ai.name, vol.name, vol.size, vol.replica_count) == ("ent-1", "volume-1", 3, 2)
-    assert ai.storage_instances[0].access.iqn.startswith("iqn.2013-05.com.daterainc:")
+    system = from_api(c.get("/system"), System)
+    assert system.sw_version and system.sw_version[0].isdigit()
+    assert isinstance(system.total_capacity, (int, float)) and system.total_capacity > 0
 
 
 @pytest.mark.parametrize(
