@@ -184,8 +184,10 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
         total = sum(r["examples"] for r in rs)
         tb = sum(r["tracebacks"] for r in rs)
         calls = sum(r.get("api_calls", 0) + r.get("api_calls_for_refused", 0) for r in rs)
+        reads = sum(r.get("source_reads", 0) for r in rs)
         per = ", ".join(f"{r['front_end']} {r['examples']} ({r['refused']} refused)" for r in rs)
-        return f"{total:,} examples [{per}]: tracebacks {tb}, API calls for refused input {calls}"
+        return (f"{total:,} examples [{per}]: tracebacks {tb}, API calls for refused input {calls} "
+                f"(besides: {reads} plan-time reads of a valid create's source, Terraform)")
     if item == "secrets":
         return "; ".join(f"{r['front_end']}: {r['occurrences']} in clear across {r['places']} places"
                          for r in recs)

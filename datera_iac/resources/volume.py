@@ -86,6 +86,7 @@ from datera_iac.resources.layout import (
     first_si_vol,
     parse_volume_id,
     same_volume,
+    volume_id_parts,
 )
 from datera_iac.resources.base import (
     create_token,
@@ -197,13 +198,28 @@ def _chap_user(inst: Any, attr: attrs.Attribute, value: Any) -> None:
 
 
 def _id_ref(field: str) -> Any:
+    """A create source: a volume id (``clone_of``) or ``<volume id>/<timestamp>``
+    (``snapshot_id``) whose app_instance part is one the DSP can hold (an id or a name of
+    AI_NAME_RE), so a value that names nothing is refused before the plan reads the source."""
+    what = "volume" if field == "clone_of" else "snapshot"
+
     def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
         if value is None:
             return
+        fix = "use the id output of the source resource"
         check(KIND, field, isinstance(value, str) and bool(value.strip())
-              and not value.strip().endswith("/"),
-              f"{value!r} is not a {'volume' if field == 'clone_of' else 'snapshot'} id",
-              "use the id output of the source resource")
+              and not value.strip().endswith("/"), f"{value!r} is not a {what} id", fix)
+        volume = value.strip()
+        if field == "snapshot_id":
+            volume = volume.rpartition("/")[0] or volume
+        try:
+            leaf = volume_id_parts(volume, kind=KIND, field=field)["app_instance"]
+        except InputError as e:  # its tenant part: name this field, not "tenant"
+            raise InputError(e.reason, kind=KIND, field=field, fix=e.fix) from None
+        subject = (repr(value) if leaf == value.strip()
+                   else f"{value!r} is not a {what} id: its volume part {leaf!r}")
+        check(KIND, field, AI_NAME_RE.fullmatch(leaf) is not None,
+              f"{subject} is neither an app_instance id nor a volume name the DSP accepts", fix)
 
     return validate
 

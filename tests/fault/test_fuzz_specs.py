@@ -12,8 +12,11 @@ NUL, huge, unicode) - and feeds them to:
 
 Pass: no traceback (only InputError/StackError, a Terraform error diagnostic that is not an
 "internal error", a Pulumi CheckFailure or INVALID_ARGUMENT - never INTERNAL), and 0 API
-calls on the simulator for input that was refused. CI runs 150 examples per front end; the
-slow variant 2,500 each (10,000 in all).
+calls on the simulator for input that was refused. One read is part of planning: Terraform's
+plan of a valid Volume create from a source (clone_of / snapshot_id) reads that source
+(``Kind.check_plan``; docs/engine.md, Data safety; issue #16 case 9c), counted apart; a
+source no DSP object can be named is refused by validation, unread. CI runs 150 examples
+per front end; the slow variant 2,500 each (10,000 in all).
 """
 
 from __future__ import annotations
@@ -85,6 +88,16 @@ def camel(name: str) -> str:
 
 def calls(sim) -> int:
     return sum(sim.counters().values())
+
+
+def since(sim, start: dict[str, int]) -> dict[str, int]:
+    """Requests by route since the counters were ``start``."""
+    return {k: v - start.get(k, 0) for k, v in sim.counters().items() if v != start.get(k, 0)}
+
+
+#: the requests of a plan-time read of a create's source: the source's app_instance, after
+#: the client's first-contact version probe and login
+SOURCE_READ = {"GET /api_versions", "PUT /v2.2/login", "GET /v2.2/app_instances/:id"}
 
 
 def _run(test: Any, n: int) -> None:
@@ -188,50 +201,127 @@ def test_fuzz_yaml_stacks_full(sim, tmp_path, figure, engine_env):
 # ---- the Terraform provider ----------------------------------------------------------------
 
 
-def _terraform(sim, figure, n: int) -> None:
-    from tf.gen import tfplugin_pb2 as pb
-    from tf.utils import to_dynamic_value
+class _TfPlan:
+    """The real Terraform servicer, in-process, on the simulator: ``run(kind, data)`` sends
+    ``ValidateResourceConfig`` and a create's ``PlanResourceChange`` and returns their error
+    diagnostics and the requests each one made."""
 
-    from provider.provider import DateraProvider
-    from provider.servicer import Servicer
+    def __init__(self, sim) -> None:
+        from tf.gen import tfplugin_pb2 as pb
 
-    app = DateraProvider()
-    app.configure({"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"})
-    svc = Servicer(app)
-    schema = svc.GetProviderSchema(pb.GetProviderSchema.Request(), None)
-    attr_names = {t: [a.name for a in s.block.attributes] for t, s in schema.resource_schemas.items()}
-    seen = {"ok": 0, "refused": 0}
-    internal: list[str] = []
-    before = calls(sim)
+        from provider.provider import DateraProvider
+        from provider.servicer import Servicer
 
-    @given(kind_and_props)
-    def check(kp: tuple[str, dict[str, Any]]) -> None:
-        kind, data = kp
-        t = KINDS[kind].tf_type
-        config = {a: None for a in attr_names[t]}
+        app = DateraProvider()
+        app.configure({"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"})
+        self.pb, self.sim, self.svc = pb, sim, Servicer(app)
+        schema = self.svc.GetProviderSchema(pb.GetProviderSchema.Request(), None)
+        self.attr_names = {t: [a.name for a in s.block.attributes]
+                           for t, s in schema.resource_schemas.items()}
+
+    def run(self, kind: str, data: dict[str, Any]) -> tuple[list[Any], list[Any], dict[str, int],
+                                                             dict[str, int]] | None:
+        """(validate errors, plan errors, validate requests, plan requests); None when
+        ``data`` is not encodable as msgpack (Terraform could not send it either)."""
+        from tf.utils import to_dynamic_value
+
+        pb, t = self.pb, KINDS[kind].tf_type
+        config = {a: None for a in self.attr_names[t]}
         config.update({k: v for k, v in data.items() if k in config})
         try:
             dv = to_dynamic_value(config)
         except (OverflowError, TypeError, ValueError):
-            return  # not encodable as msgpack: Terraform could not send it either
-        diags = []
-        v = svc.ValidateResourceConfig(pb.ValidateResourceConfig.Request(type_name=t, config=dv), None)
-        diags += list(v.diagnostics)
-        p = svc.PlanResourceChange(pb.PlanResourceChange.Request(
+            return None
+        start = dict(self.sim.counters())
+        v = self.svc.ValidateResourceConfig(
+            pb.ValidateResourceConfig.Request(type_name=t, config=dv), None)
+        validate_reqs = since(self.sim, start)
+        start = dict(self.sim.counters())
+        p = self.svc.PlanResourceChange(pb.PlanResourceChange.Request(
             type_name=t, prior_state=to_dynamic_value(None), proposed_new_state=dv, config=dv), None)
-        diags += list(p.diagnostics)
-        errs = [d for d in diags if d.severity == pb.Diagnostic.ERROR]
-        for d in errs:
+        plan_reqs = since(self.sim, start)
+        errors = [[d for d in r.diagnostics if d.severity == pb.Diagnostic.ERROR] for r in (v, p)]
+        return errors[0], errors[1], validate_reqs, plan_reqs
+
+
+def source_read_only(kind: str, data: dict[str, Any], valid: bool, made: dict[str, int]) -> bool:
+    """The one read planning a create may make: a valid Volume with a source (clone_of /
+    snapshot_id) reads that source's app_instance (``Kind.check_plan``; docs/engine.md, Data
+    safety; issue #16 case 9c: a clone below its source's live size is refused before any
+    write), logging in on first contact."""
+    source = valid and kind == "Volume" and bool(data.get("clone_of") or data.get("snapshot_id"))
+    return not made or (source and set(made) <= SOURCE_READ
+                        and made.get("GET /v2.2/app_instances/:id") == 1)
+
+
+def _terraform(sim, figure, n: int) -> None:
+    tf = _TfPlan(sim)
+    seen = {"ok": 0, "refused": 0}
+    internal: list[str] = []
+    stray: list[str] = []  # examples that made requests other than the plan-time source read
+    stray_requests, source_reads = [0], [0]
+
+    @given(kind_and_props)
+    def check(kp: tuple[str, dict[str, Any]]) -> None:
+        kind, data = kp
+        got = tf.run(kind, data)
+        if got is None:
+            return
+        v_errs, p_errs, validate_reqs, plan_reqs = got
+        if validate_reqs:
+            stray.append(f"ValidateResourceConfig {kind} {data!r}: {validate_reqs}")
+            stray_requests[0] += sum(validate_reqs.values())
+        if not source_read_only(kind, data, not v_errs, plan_reqs):
+            stray.append(f"PlanResourceChange {kind} {data!r}: {plan_reqs}")
+            stray_requests[0] += sum(plan_reqs.values())
+        elif plan_reqs:
+            source_reads[0] += 1
+        for d in v_errs + p_errs:
             text = f"{d.summary}\n{d.detail}"
             if "internal error" in text or "Traceback" in text:
-                internal.append(f"{t} {data!r}: {text}")
-        seen["refused" if errs else "ok"] += 1
+                internal.append(f"{kind} {data!r}: {text}")
+        seen["refused" if v_errs or p_errs else "ok"] += 1
 
     _run(check, n)
     figure("fuzz_specs", front_end="terraform", examples=sum(seen.values()),
-           tracebacks=len(internal), api_calls=calls(sim) - before, **seen)
+           tracebacks=len(internal), api_calls=stray_requests[0], source_reads=source_reads[0],
+           **seen)
     assert not internal, "\n".join(internal[:5])
-    assert calls(sim) == before  # validation and planning never talk to the DSP
+    # validation never talks to the DSP, planning only to read a valid create's source
+    assert not stray, "\n".join(stray[:5])
+
+
+_TS = "1446076293.118600738"
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize(("field", "value", "reads"), [
+    # found by test_fuzz_terraform_servicer_full: each was read (GET) before it was refused
+    ("clone_of", "\x11;\xf6t\xfb\U00031a05\U00056164", 0),
+    ("clone_of", str([94, "\x02\xbf)", "vol\nname"]), 0),  # a list, stringified by cattrs
+    ("clone_of", "a b", 0),
+    ("clone_of", "/root/team-a/vol a", 0),
+    ("snapshot_id", f"/root/team-a/vol a/{_TS}", 0),
+    ("snapshot_id", f"n\u00e4me/{_TS}", 0),
+    # a source that can exist is read, once: the plan-time check of case 9c
+    ("clone_of", "vol-a", 1),
+    ("clone_of", "/root/0d5a3a0c-7e0e-4f5a-9d0f-2c1d3b4a5e6f", 1),
+    ("snapshot_id", f"vol-a/{_TS}", 1),
+])
+def test_terraform_plan_reads_a_source_only_when_it_can_exist(sim, field, value, reads):
+    """A create's source that no DSP object can be named (not an app_instance id nor a name
+    the DSP accepts) is refused by validation with the field named, before any request; one
+    that can exist is read once at plan, and refused because it does not."""
+    v_errs, p_errs, validate_reqs, plan_reqs = _TfPlan(sim).run(
+        "Volume", {"name": "vol-a", "size": 1, field: value})
+    assert validate_reqs == {}
+    assert plan_reqs.get("GET /v2.2/app_instances/:id", 0) == reads, plan_reqs
+    assert source_read_only("Volume", {field: value}, not v_errs, plan_reqs), plan_reqs
+    if reads:
+        assert not v_errs and "does not exist" in p_errs[0].detail, (v_errs, p_errs)
+    else:
+        assert v_errs and f"Volume field '{field}'" in v_errs[0].detail, v_errs
+        assert "neither an app_instance id nor a volume name" in v_errs[0].detail, v_errs[0]
 
 
 @pytest.mark.terraform

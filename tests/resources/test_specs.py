@@ -176,7 +176,7 @@ def test_unknown_is_not_a_change():
     with old None, for the caller to drop when it matches what it last wrote (the engine's
     salted digest, the providers' stored value), so a changed secret is never ignored."""
     seen = vol(chap_user="user1")
-    mine = vol(chap_user="user1", chap_secret="abcdefghijklm", clone_of="/root/x1",
+    mine = vol(chap_user="user1", chap_secret="abcdefghijklm", clone_of="/root/vol-x1",
                metadata={"a": "1"}, volume_type="gold")
     d = VOLUME.diff(seen, mine)
     assert [(c.name, c.old, c.sensitive, c.replace) for c in d.changes] == [
@@ -188,7 +188,7 @@ def test_unknown_is_not_a_change():
     d = VOLUME.diff(mine, attrs.evolve(mine, chap_secret="zyxwvutsrqpo"))
     assert d.fields == ("chap_secret",) and d.changes[0].shown() == ("(sensitive)",) * 2
     carried = carry_unknown(seen, mine)
-    assert carried.chap_secret == "abcdefghijklm" and carried.clone_of == "/root/x1"
+    assert carried.chap_secret == "abcdefghijklm" and carried.clone_of == "/root/vol-x1"
 
 
 def test_tenant_spec():
