@@ -48,7 +48,7 @@ from datera_iac.resources.base import (
 )
 from datera_iac.resources.intents import create_recorded
 from datera_iac.resources.plan import plan_change, repair_of
-from provider.batching import ReadBatcher, batches
+from provider.batching import ReadBatcher, SharedListings, batches
 from provider.intents import IntentJournal
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
@@ -483,27 +483,43 @@ class KindAdapter:
 
     def check_delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                      declared: Mapping[str, Any] | None = None,
-                     deleted_first: Iterable[str] = ()) -> tuple[Dependent, ...]:
+                     deleted_first: Iterable[str] = (),
+                     listings: SharedListings | None = None) -> tuple[Dependent, ...]:
         """The kind's dependents rule (``resources.base.check_delete``) for the object in
         ``prior``: InputError naming what its delete would take with it (a volume's
         snapshots without ``cascade``) or be refused by (a tenant's volumes); else what
         ``cascade`` will delete with it. ``declared``: the declaration that rules (the
-        configuration of a replacement), by default the prior state."""
+        configuration of a replacement), by default the prior state. ``listings``: the
+        plan's refresh wave, which answers a kind with a bulk answer from its listing."""
         if not prior.get(ID) or type(self.kind).dependents is Kind.dependents:
             return ()
-        return check_delete(self.kind, contexts(self.timeouts_of(prior)), prior[ID],
+        ctx = contexts(self.timeouts_of(prior))
+        listed = self._listed(ctx, listings)
+        return check_delete(self.kind, ctx, prior[ID],
                             prior if declared is None else declared, resource=prior[ID],
-                            deleted_first=deleted_first)
+                            deleted_first=deleted_first, found=None if listed is None else
+                            self.kind.dependents_many(listed, [prior[ID]]).get(prior[ID]))
 
-    def delete(self, contexts: ContextFactory, prior: Mapping[str, Any]) -> None:
+    def _listed(self, ctx: Context, listings: SharedListings | None) -> Context | None:
+        """``ctx`` with its list calls served from ``listings``, for a kind whose
+        dependents come from a listing (else None: the kind reads the object alone)."""
+        if listings is None or not self.kind.has_bulk_dependents:
+            return None
+        return attrs.evolve(ctx, client=listings.client(ctx.client))
+
+    def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
+               listings: SharedListings | None = None) -> None:
         """Delete, after the dependents rule on what the DSP holds now: Terraform has
         destroyed the configuration's dependents first, so what is left was made outside
         it (never deleted silently with the object). A declaration that asks to unmanage
-        instead (``unmanage_on_delete``) only releases it; Terraform then forgets it."""
+        instead (``unmanage_on_delete``) only releases it; Terraform then forgets it.
+        ``listings``: the apply's delete checks of this kind (``DateraProvider.delete_checks``),
+        one listing answering many deletes instead of a read each."""
         if prior.get(ID):
             self.intents.settled(prior[ID])  # Terraform held it: its create is settled
-            delete_or_unmanage(self.kind, contexts(self.timeouts_of(prior)), prior[ID], prior,
-                               resource=prior[ID])
+            ctx = contexts(self.timeouts_of(prior))
+            delete_or_unmanage(self.kind, ctx, prior[ID], prior, resource=prior[ID],
+                               check_ctx=self._listed(ctx, listings))
 
     def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
         """Adopt an existing object; raises NotFound when there is none."""

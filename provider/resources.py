@@ -126,8 +126,10 @@ class KindResource(Resource):
         if declared is not None:
             declared = {k: v for k, v in declared.items() if not has_unknown(v)}
         try:
+            # answered from the listing the plan's refresh made, where the kind allows it
             going = self.adapter.check_delete(self.provider.context, prior, declared,
-                                              deleted_first)
+                                              deleted_first,
+                                              getattr(self.provider, "listings", None))
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior)
             return
@@ -164,7 +166,9 @@ class KindResource(Resource):
 
     def delete(self, ctx: DeleteContext, current: dict) -> dict | None:
         try:
-            self.adapter.delete(self.provider.context, current)
+            checks = getattr(self.provider, "delete_checks", {})
+            self.adapter.delete(self.provider.context, current,
+                                checks.get(self.adapter.kind.tf_type))
             return None
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "delete", current)

@@ -501,6 +501,18 @@ class Kind(abc.ABC, Generic[S, O]):
         volume's snapshots, a tenant's volumes). Reads only. Default: none."""
         return []
 
+    #: Whether :meth:`dependents_many` answers from a listing (one list call for many
+    #: objects) rather than one read per object: front ends then ask it in bulk, or
+    #: through a listing they share (a Terraform destroy's refresh wave).
+    has_bulk_dependents: ClassVar[bool] = False
+
+    def dependents_many(self, ctx: Context, ids: Iterable[str]) -> dict[str, list[Dependent]]:
+        """:meth:`dependents` of each of ``ids``. A kind with a cheaper bulk answer (one
+        listing) overrides it and sets :attr:`has_bulk_dependents`; what its listing does
+        not show must be asked with :meth:`dependents`, so the answer is never weaker than
+        one read per object as of that listing. Reads only."""
+        return {i: self.dependents(ctx, i) for i in ids}
+
     def cascades(self, declared: Mapping[str, Any] | None) -> bool:
         """Whether the recorded declaration (plain data by field name) lets a delete take
         its dependents with it (a Volume's ``cascade``). Default: never."""
@@ -516,16 +528,21 @@ class Kind(abc.ABC, Generic[S, O]):
 
 def delete_or_unmanage(kind: Kind[Any, Any], ctx: Context, id: str,
                        declared: Mapping[str, Any] | None, *, resource: str | None = None,
-                       deleted_first: Iterable[str] = ()) -> str | None:
+                       deleted_first: Iterable[str] = (),
+                       check_ctx: Context | None = None) -> str | None:
     """What every front end does for a delete: when the declaration asks to unmanage
     (:meth:`Kind.unmanages`), only :meth:`Kind.release` (nothing is deleted, what the object
     holds stays with it); otherwise the dependents rule (:func:`check_delete`), then
-    :meth:`Kind.delete`. Returns the unmanage mode, or None when the object was deleted."""
+    :meth:`Kind.delete`. Returns the unmanage mode, or None when the object was deleted.
+    ``check_ctx``: the context the dependents rule reads through, when a front end serves
+    it from a listing it shares (:meth:`Kind.dependents_many`); by default ``ctx``."""
     how = kind.unmanages(declared)
     if how:
         kind.release(ctx, id, rename=how == "rename")
         return how
-    check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first)
+    found = None if check_ctx is None else kind.dependents_many(check_ctx, [id]).get(id)
+    check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first,
+                 found=found)
     kind.delete(ctx, id)
     return None
 
@@ -546,16 +563,20 @@ class Dependent:
 
 def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
                  declared: Mapping[str, Any] | None, *, resource: str | None = None,
-                 deleted_first: Iterable[str] = ()) -> tuple[Dependent, ...]:
+                 deleted_first: Iterable[str] = (),
+                 found: Iterable[Dependent] | None = None) -> tuple[Dependent, ...]:
     """The one rule of a delete with dependents, for every front end, before any write.
 
-    Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`) beyond
+    Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`, or ``found`` when the
+    caller already asked it, e.g. in bulk with :meth:`Kind.dependents_many`) beyond
     ``deleted_first`` (ids the same run deletes before it). None left: ``()``. Some left,
     and the declaration allows it (:meth:`Kind.cascades`): they are returned, for the plan
     to list (the delete takes them with it). Otherwise InputError naming each of them:
     a volume delete would silently delete its snapshots; a tenant delete would fail."""
     first = set(deleted_first)
-    left = tuple(d for d in kind.dependents(ctx, id) if d.id not in first)
+    if found is None:
+        found = kind.dependents(ctx, id)
+    left = tuple(d for d in found if d.id not in first)
     if not left or (kind.dependents_effect == "deletes" and kind.cascades(declared)):
         return left
     shown = ", ".join(str(d) for d in left[:10]) + (f" and {len(left) - 10} more"

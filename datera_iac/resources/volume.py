@@ -1269,6 +1269,33 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             ai = ctx.client.get(ai_url(leaf), tenant=tenant)
         except NotFound:
             return []
+        return self._snapshots_of(ctx, tenant, ai)
+
+    has_bulk_dependents = True
+
+    def dependents_many(self, ctx: Context, ids: Iterable[str]) -> dict[str, list[Dependent]]:
+        """One paged ``GET /app_instances`` per tenant (or the listing a front end shares,
+        ``batching.SharedListings``): each listed app_instance shows its volume's snapshots.
+        A volume the listing does not show (made or renamed since) is asked alone
+        (:meth:`dependents`): a listing never hides a snapshot that one GET would show."""
+        by_tenant: dict[str, list[tuple[str, str]]] = {}
+        for i in ids:
+            tenant, leaf = parse_volume_id(ctx, i)
+            by_tenant.setdefault(tenant, []).append((i, leaf))
+        out: dict[str, list[Dependent]] = {}
+        for tenant, items in by_tenant.items():
+            try:
+                rows = listed(ctx.client.list("/app_instances", tenant=tenant))
+            except NotFound:
+                rows = listed(())
+            by_id = lookup(rows, "id")
+            for original, leaf in items:
+                ai = by_id.get(leaf)
+                out[original] = (self.dependents(ctx, original) if ai is None
+                                 else self._snapshots_of(ctx, tenant, ai))
+        return out
+
+    def _snapshots_of(self, ctx: Context, tenant: str, ai: Mapping[str, Any]) -> list[Dependent]:
         _, vol = first_si_vol(ai)
         if vol is None:
             return []

@@ -182,3 +182,76 @@ def test_a_refresh_wave_lists_the_tenant_once(sim):
     got, used = refresh()
     assert got[7]["size"] == 3 and got == states
     assert used == {"GET /v2.2/app_instances": 1}, used
+
+
+def _destroy_rpc(svc: Servicer, type_name: str, state: dict[str, Any], plan: bool) -> list[Any]:
+    """A destroy's PlanResourceChange (``plan``) or ApplyResourceChange for ``state``."""
+    if plan:
+        return list(svc.PlanResourceChange(pb.PlanResourceChange.Request(
+            type_name=type_name, prior_state=to_dynamic_value(state),
+            proposed_new_state=to_dynamic_value(None), config=to_dynamic_value(None)),
+            None).diagnostics)
+    return list(svc.ApplyResourceChange(pb.ApplyResourceChange.Request(
+        type_name=type_name, prior_state=to_dynamic_value(state),
+        planned_state=to_dynamic_value(None), config=to_dynamic_value(None)), None).diagnostics)
+
+
+def test_a_destroy_checks_snapshots_from_one_listing(sim):
+    """Issue 21: a destroy's dependents checks (at plan time and again before each delete)
+    read no volume alone: 19 planned deletes make one list call, 18 deletes one list call
+    plus their two writes each (without the listing: a GET per volume at each stage). Not
+    weaker (issue 16): a snapshot made outside is still named and its volume kept, and a
+    snapshot deleted through the provider drops the listing, so the volume that held it is
+    not refused on a stale view."""
+    svc = _servicer(sim)
+    client = svc.app.client
+    vols = []
+    for i in range(20):
+        st, diags = _create(svc, _config(svc, name=f"gone-{i:02d}", size=1))
+        assert not diags and st is not None
+        vols.append(st)
+    theirs = client.post(f"/app_instances/{vols[5]['ai_id']}/storage_instances/storage-1/"
+                         "volumes/volume-1/snapshots", {})["timestamp"]
+    S = "datera_snapshot"
+    snap_cfg = {f.name: None for f in svc.app.adapters[S].schema.fields()}
+    snap_cfg.update(volume_id=vols[6]["id"])
+    ours, diags = _rpc_plan_apply(svc, S, None, snap_cfg)
+    assert not diags and ours is not None
+    svc.app.listings.forget()  # as in a new provider process
+
+    def used_by(fn: Any) -> tuple[Any, dict[str, int]]:
+        before = dict(sim.counters())
+        out = fn()
+        return out, {k: n - before.get(k, 0) for k, n in sim.counters().items()
+                     if n != before.get(k, 0)}
+
+    planned = [v for i, v in enumerate(vols) if i != 6]
+    with ThreadPoolExecutor(4) as pool:
+        diags, used = used_by(lambda: list(pool.map(
+            lambda st: _destroy_rpc(svc, T, st, plan=True), planned)))
+    assert used == {"GET /v2.2/app_instances": 1}, used
+    refused = [(st["name"], d.detail) for st, ds in zip(planned, diags) for d in ds]
+    assert len(refused) == 1 and refused[0][0] == "gone-05" and str(theirs) in refused[0][1]
+
+    gone = [v for i, v in enumerate(vols) if i not in (5, 6)]
+    with ThreadPoolExecutor(4) as pool:
+        diags, used = used_by(lambda: list(pool.map(
+            lambda st: _destroy_rpc(svc, T, st, plan=False), gone)))
+    assert diags == [[]] * len(gone)
+    assert used == {"GET /v2.2/app_instances": 1, "PUT /v2.2/app_instances/:id": 18,
+                    "DELETE /v2.2/app_instances/:id": 18}, used
+
+    # planned before the snapshot was made: the delete's own check still refuses it
+    diags, used = used_by(lambda: _destroy_rpc(svc, T, vols[5], plan=False))
+    assert len(diags) == 1 and str(theirs) in diags[0].detail, diags
+    assert set(used) <= {"GET /v2.2/app_instances"}, used  # nothing written
+
+    # our snapshot's delete is a write of another kind: the volume's check lists again
+    diags, _ = used_by(lambda: _destroy_rpc(svc, S, ours, plan=False))
+    assert not diags
+    diags, used = used_by(lambda: _destroy_rpc(svc, T, vols[6], plan=False))
+    assert not diags, [d.detail for d in diags]
+    assert used == {"GET /v2.2/app_instances": 1, "PUT /v2.2/app_instances/:id": 1,
+                    "DELETE /v2.2/app_instances/:id": 1}, used
+    left = [a["name"] for a in client.list("/app_instances")]
+    assert left == ["gone-05"]
