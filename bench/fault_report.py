@@ -240,7 +240,9 @@ def describe_engine(item: str, recs: list[dict[str, Any]]) -> str:
     if item == "dsp_dies":
         return "; ".join(
             f"{r['front_end']}: {r['volumes']} volumes, DSP SIGKILLed after {r['killed_after_posts']} "
-            f"POSTs -> run ended {r['seconds']} s later, the error said {r['errors']} time(s); "
+            f"POSTs -> run ended {r['seconds']} s later, the cause said {r['errors']} time(s)"
+            + (f" ({r['resource_errors']} resource errors, the others pointing to it)"
+               if "resource_errors" in r else "") + "; "
             + (f"re-run: twins {r['twins']}, phantoms {r['phantoms']}, orphans {r['orphans']}, "
                f"missing {r['missing']}" if "twins" in r else
                f"phantoms {r.get('phantoms_before', '?')} (no re-run measured)") for r in recs)

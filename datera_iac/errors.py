@@ -162,7 +162,25 @@ class ConnectionLost(DspError):
 
 class Unreachable(ConnectionLost):
     """The DSP cannot be reached at all (refused, name not resolved, connect timed out) for
-    ``unreachable_timeout``: every call of the client fails at once with this error."""
+    ``unreachable_timeout``: every call of the client fails at once with this error.
+
+    Every one carries the whole message (why, where, for how long). ``first`` is true only
+    for the one that opened the client's breaker in an outage; a front end that reports one
+    error per resource (Terraform's diagnostics, Pulumi's per-resource errors) shows
+    :meth:`per_resource`, so the cause is said once and the others point to it (in no
+    particular place: Terraform orders its diagnostics itself)."""
+
+    def __init__(self, message: str, *, first: bool = True, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.first = first
+
+    def per_resource(self) -> str:
+        """The whole message for the first error of an outage; a short pointer to it for
+        the errors after it."""
+        if self.first:
+            return str(self)
+        call = f"{self.method} {self.path} " if self.method and self.path else ""
+        return f"DSP unreachable (the cause is in one other error of this run): {call}was not sent"
 
 
 class WaitTimeout(DateraIacError, TimeoutError):

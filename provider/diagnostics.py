@@ -2,6 +2,8 @@
 
 * :class:`InputError` points at the attribute (``path``) so Terraform underlines it.
 * :class:`DspError` says which request failed and what the DSP answered.
+* :class:`Unreachable`: the first resource's diagnostic says why the DSP is unreachable,
+  the others point to it (Terraform shows one diagnostic per resource).
 * :class:`WaitTimeout` says what was awaited and which ``timeouts`` key raises the limit.
 * Anything else is a provider bug: one diagnostic with the exception type and message,
   the traceback goes to stderr (Terraform's provider log, ``TF_LOG=debug``).
@@ -24,6 +26,7 @@ from datera_iac.errors import (
     DspError,
     InputError,
     NotFound,
+    Unreachable,
     WaitTimeout,
 )
 
@@ -58,6 +61,8 @@ def report(
         diags.add_error(f"{what}: {label}", msg, path=path)
     elif isinstance(exc, ConfigError):
         diags.add_error("Invalid Datera provider configuration", msg)
+    elif isinstance(exc, Unreachable):
+        diags.add_error(f"{what}: DSP unreachable", scrub(exc.per_resource(), secrets))
     elif isinstance(exc, NotFound):
         diags.add_error(f"{what}: not found on the DSP", msg)
     elif isinstance(exc, DspError):

@@ -160,6 +160,9 @@ class DspClient:
         self._breaker: Unreachable | None = None
         self._breaker_until = 0.0
         self._breaker_lock = threading.Lock()
+        #: this outage's reason was raised once (Unreachable.first); reset when a call gets
+        #: an answer again
+        self._unreachable_said = False
         #: set in a thread running :meth:`warm_up`: its calls make one attempt, no retries
         self._once = threading.local()
         #: a login the warm-up sent that the DSP refused (401): the first real login raises
@@ -511,7 +514,9 @@ class DspClient:
                     self._clock.sleep(delay)
                     attempt += 1
                     continue
-                self._unreachable_since = None
+                if self._unreachable_since is not None or self._unreachable_said:
+                    with self._breaker_lock:
+                        self._unreachable_since, self._unreachable_said = None, False
                 status = resp.status_code
                 try:
                     payload = self._payload(resp)
@@ -647,7 +652,7 @@ class DspClient:
         if breaker is None:
             return
         if self._clock.monotonic() < self._breaker_until:
-            raise Unreachable(breaker.message, method=method, path=rel)
+            raise Unreachable(breaker.message, method=method, path=rel, first=False)
         with self._breaker_lock:
             if self._breaker is not None and self._clock.monotonic() >= self._breaker_until:
                 self._breaker = None  # half-open: this call probes
@@ -670,8 +675,11 @@ class DspClient:
                     f"{self.retry.unreachable:g}s); no call was sent. Check the endpoint "
                     f"and that the DSP is up", method=method, path=rel)
                 self._breaker_until = now + max(self.retry.unreachable, 1.0)
+                first, self._unreachable_said = not self._unreachable_said, True
+            else:
+                first = False  # in flight when another call opened the breaker
             message = self._breaker.message
-        raise Unreachable(message, method=method, path=rel)
+        raise Unreachable(message, method=method, path=rel, first=first)
 
     @staticmethod
     def _retry_reason(status: int, payload: Any) -> str | None:

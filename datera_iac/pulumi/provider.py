@@ -112,7 +112,9 @@ def _rpc(fn: Callable[..., _R]) -> Callable[..., _R]:
             code = next(c for t, c in _STATUS if isinstance(e, t))
             # an InputError already names the kind, the resource and the field
             named = isinstance(e, errors.InputError) and e.resource or not where
-            context.abort(code, str(e) if named else f"{where}: {e}")
+            # the engine shows one error per resource: why the DSP is unreachable once
+            text = e.per_resource() if isinstance(e, errors.Unreachable) else str(e)
+            context.abort(code, text if named else f"{where}: {text}")
         except Exception as e:  # noqa: BLE001 - the engine must get a status, not a hang
             log.exception("%s failed for %s", fn.__name__, where or "the provider")
             context.abort(grpc.StatusCode.INTERNAL, f"{fn.__name__}: {type(e).__name__}: {e}")

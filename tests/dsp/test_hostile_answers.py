@@ -6,6 +6,7 @@ whole request has a deadline, and an unreachable DSP fails fast, once, for every
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -175,13 +176,16 @@ def _closed_port() -> int:
 
 def test_unreachable_dsp_fails_fast_and_once_for_every_caller() -> None:
     """A refused endpoint is retried for unreachable_timeout, not datera_503_timeout; then
-    the breaker is open and every other caller fails at once with the same error."""
+    the breaker is open and every other caller fails at once with the same error. Only the
+    first is ``first``: a front end reporting one error per resource says why once."""
     c = client(f"http://127.0.0.1:{_closed_port()}", datera_503_timeout=120,
                unreachable_timeout=1)
     t = time.monotonic()
-    with pytest.raises(Unreachable, match="DSP unreachable"):
+    with pytest.raises(Unreachable, match="DSP unreachable") as first:
         c.get("/system")
     assert time.monotonic() - t < 3
+    assert first.value.first and first.value.per_resource() == str(first.value)
+    assert "cannot reach the DSP at" in first.value.per_resource()
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -198,6 +202,15 @@ def test_unreachable_dsp_fails_fast_and_once_for_every_caller() -> None:
         th.join(10)
     assert time.monotonic() - t < 1
     assert len(errors) == 20 and all(isinstance(e, Unreachable) for e in errors)
+    assert all(str(e).endswith(first.value.message) for e in errors)  # the whole reason kept
+    assert not any(e.first for e in errors)  # type: ignore[attr-defined]
+    for e in errors:  # each names its own call (the version probe, the list)
+        assert re.fullmatch(r"DSP unreachable \(the cause is in one other error of this run\): "
+                            r"GET /\S+ was not sent", e.per_resource()), e  # type: ignore[attr-defined]
+    time.sleep(1.1)  # half-open: one call probes, fails, and the breaker opens again
+    with pytest.raises(Unreachable) as again:
+        c.get("/system")
+    assert not again.value.first  # the same outage: its reason was said
 
 
 def test_unreachable_at_defaults_within_ten_seconds() -> None:
@@ -239,4 +252,8 @@ def test_a_reachable_answer_closes_the_breaker(raw: Any) -> None:
         time.sleep(1.1)
         assert c.get("/things") == {"ok": "1"}
     finally:
+        server.script = lambda conn, req: conn.close()  # the kept-alive connection dies too
         srv.close()
+    with pytest.raises(Unreachable) as e:  # a new outage: its reason is said again
+        c.get("/system")
+    assert e.value.first

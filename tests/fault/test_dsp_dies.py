@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -38,6 +39,8 @@ KILL_AT = 10
 #: the rest is slack for a loaded machine). datera_503_timeout is 120 s.
 ENDS_WITHIN = 30.0
 FULL_ERROR = "cannot reach the DSP"
+#: what the providers say for the resources after the first (Unreachable.per_resource)
+SEE_FIRST = "DSP unreachable (the cause is in one other error of this run)"
 
 
 @pytest.fixture
@@ -169,8 +172,9 @@ def _tf_state_ids(tf: Any) -> set[str]:
 @pytest.mark.terraform
 def test_terraform_apply_when_the_dsp_dies(dying_sim: SimProcess, make_tf: Any, figure: Any) -> None:
     """The provider's client breaker opens after unreachable_timeout; every create still
-    running or scheduled by Terraform then fails at once with the same "DSP unreachable"
-    diagnostic, so the apply ends in seconds; Terraform's state holds what was made."""
+    running or scheduled by Terraform then fails at once with a "DSP unreachable"
+    diagnostic (one per resource, as the protocol wants: the cause in one, the others
+    pointing to it), so the apply ends in seconds; Terraform's state holds what was made."""
     from tests.fault.conftest import TF_HEAD
 
     sim = dying_sim
@@ -201,6 +205,9 @@ resource "datera_volume" "v" {{
     assert proc.returncode == 1, out[-3000:]
     assert "Traceback" not in out and "panic" not in out.lower(), out[-5000:]
     assert errors and all("DSP unreachable" in e for e in errors), out[-5000:]
+    # one diagnostic per failed resource, the reason in one of them; the others point to it
+    assert sum(FULL_ERROR in e for e in errors) == 1, out[-5000:]
+    assert all(FULL_ERROR in e or SEE_FIRST in e for e in errors), out[-5000:]
     assert not (tf.dir / ".terraform.tfstate.lock.info").exists(), "the state lock was left"
     in_state = _tf_state_ids(tf)
     sim.restart()
@@ -212,7 +219,8 @@ resource "datera_volume" "v" {{
     assert "Traceback" not in again.stdout + again.stderr
     verdict = converged(dsp_volumes(sim.url), _tf_state_ids(tf), N, "dies")
     figure("dsp_dies", front_end="terraform", volumes=N, killed_after_posts=KILL_AT,
-           seconds=round(took, 1), errors=len(errors), recorded=len(in_state), made=len(made),
+           seconds=round(took, 1), errors=sum(FULL_ERROR in e for e in errors),
+           resource_errors=len(errors), recorded=len(in_state), made=len(made),
            phantoms_before=len(phantoms), **verdict)
     assert took < ENDS_WITHIN, f"the apply ended {took:.1f} s after the DSP died"
     assert verdict == {"twins": 0, "missing": 0, "phantoms": 0, "orphans": 0}, verdict
@@ -266,19 +274,24 @@ def _pulumi_killed_up(sim: SimProcess, tmp_path: Path) -> tuple[Any, Path, dict[
 def test_pulumi_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figure: Any) -> None:
     """``pulumi up`` of a YAML program through pulumi-resource-datera: the plugin's client
     breaker fails every create still to come at once, the up ends in seconds with the
-    "DSP unreachable" diagnostic, no traceback, the stack's lock is released, and every id
+    "DSP unreachable" diagnostic (its cause in one resource's error, the others pointing to
+    it), no traceback, the stack's lock is released, and every id
     the stack holds exists on the DSP once it is back (no phantom)."""
     _, _, m = _pulumi_killed_up(dying_sim, tmp_path)
     out = m["out"]
     phantoms = m["in_state"] - {a["id"] for a in m["made"]}
     unrecorded = [a["name"] for a in m["made"] if a["id"] not in m["in_state"]]
+    # the resources whose error gives the cause, and those whose error points to it
+    full = set(re.findall(r"Volume '(\w+)': [^\n]*" + FULL_ERROR, out))
+    short = set(re.findall(r"Volume '(\w+)': " + re.escape(SEE_FIRST), out))
     figure("dsp_dies", front_end="pulumi", volumes=N, killed_after_posts=KILL_AT,
-           seconds=round(m["seconds"], 1), errors=out.count("DSP unreachable"),
+           seconds=round(m["seconds"], 1), errors=len(full), resource_errors=len(full | short),
            recorded=len(m["in_state"]), made=len(m["made"]), phantoms_before=len(phantoms),
            unrecorded=len(unrecorded))
     assert m["rc"] != 0, out[-3000:]
     assert "Traceback" not in out, out[-5000:]
     assert "DSP unreachable" in out, out[-5000:]
+    assert len(full) == 1 and not full & short, (full, short, out[-5000:])
     assert not m["locks"], "the stack lock was left"
     assert not phantoms, phantoms
     assert unrecorded, "no create was in flight when the DSP died"
