@@ -11,12 +11,15 @@ comparison.
 
 The simulator runs in its own process (``datera-iac dsp serve``), reset between tools.
 
-Terraform's own floor runs first in the same run: the same graph (one resource, N that
+Terraform's own floor runs in the same run, step by step in turn with Terraform + datera
+(apply, apply, then plan, plan ``--plan-runs`` times, destroy, destroy), so both sides of a
+ratio are measured back to back at the same load: the same graph (one resource, N that
 depend on it) made of ``terraform_data`` resources, which need no provider; the ratios
-Terraform-with-datera / floor are the provider's overhead. The provider's handshake time
+Terraform-with-datera / floor are the provider's overhead (medians of the plans). The provider's handshake time
 (start to the go-plugin line on stdout, best and median of 7) is printed first.
 
-Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--skip-engine]
+Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--plan-runs 3]
+                                       [--skip-engine]
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ resource "datera_volume" "v" {{
 """
 
 
-def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+def datera_tf(sim: SimProcess, n: int) -> Any:
+    """A Terraform working directory for N volumes with the datera provider."""
     from tfharness import Tf, write_shim
 
     from provider.install import install_dev_overrides
@@ -138,18 +142,51 @@ def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> No
         "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER, "DATERA_SAN_PASSWORD": PASSWORD,
         "BENCH_PROVIDER_CPU_LOG": str(PROVIDER_CPU_LOG)})
     tf.write(HCL.format(n=n))
-    _steps(step, "terraform", tf, n, parallelism)
+    return tf
 
 
-def _steps(step: Step, tool: str, tf: Any, n: int, parallelism: int) -> None:
-    """apply, no-op plan (which must be empty), destroy: each one measured step."""
+def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+    _steps(step, [("terraform", datera_tf(sim, n))], n, parallelism)
+
+
+def bench_side_by_side(sim: SimProcess, step: Step, n: int, parallelism: int,
+                       plan_runs: int = 3) -> None:
+    """Terraform's floor and Terraform with the datera provider, step by step in turn
+    (floor apply, datera apply, then ``plan_runs`` x (floor plan, datera plan), floor
+    destroy, datera destroy), so each ratio compares two runs made back to back at the
+    same load. :func:`medians` gives each step's median."""
+    _steps(step, [("floor", floor_tf(n)), ("terraform", datera_tf(sim, n))], n, parallelism,
+           plan_runs)
+
+
+def _steps(step: Step, tools: list[tuple[str, Any]], n: int, parallelism: int,
+           plan_runs: int = 1) -> None:
+    """apply, no-op plan (which must be empty), destroy: each one measured step, the
+    tools in turn at each step."""
     par = f"-parallelism={parallelism}"
-    step(tool, f"apply (create {n}+1)", lambda: _apply(tf, par))
-    p = step(tool, "no-op plan", lambda: _plan(tf, par))
-    if p.returncode != 0:
-        raise SystemExit(f"{tool}: the re-plan is not empty (exit {p.returncode}):\n"
-                         f"{p.stdout[-2000:]}")
-    step(tool, "destroy", lambda: _destroy(tf, par))
+    for tool, tf in tools:
+        step(tool, f"apply (create {n}+1)", lambda tf=tf: _apply(tf, par))
+    for _ in range(plan_runs):
+        for tool, tf in tools:
+            p = step(tool, "no-op plan", lambda tf=tf: _plan(tf, par))
+            if p.returncode != 0:
+                raise SystemExit(f"{tool}: the re-plan is not empty (exit {p.returncode}):\n"
+                                 f"{p.stdout[-2000:]}")
+    for tool, tf in tools:
+        step(tool, "destroy", lambda tf=tf: _destroy(tf, par))
+
+
+def medians(step: Step) -> dict[tuple[str, str], tuple[float, dict[str, int]]]:
+    """(tool, step without its parenthesis) -> (median wall, the requests of its last run)."""
+    import statistics
+
+    walls: dict[tuple[str, str], list[float]] = {}
+    used: dict[tuple[str, str], dict[str, int]] = {}
+    for tool, what, wall, u in step.rows:
+        key = (tool, what.split(" (")[0])
+        walls.setdefault(key, []).append(wall)
+        used[key] = u
+    return {k: (statistics.median(v), used[k]) for k, v in walls.items()}
 
 
 # ---- Terraform's own floor: the same graph of terraform_data resources, no provider ----------
@@ -169,14 +206,14 @@ resource "terraform_data" "v" {{
 """
 
 
-def bench_floor(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
+def floor_tf(n: int) -> Any:
     """Terraform alone: what any provider's apply/plan/destroy of n resources costs at least."""
     from tfharness import Tf, write_shim
 
     d = Path(tempfile.mkdtemp(prefix="bench-tf-floor-"))
     tf = Tf(write_shim(d / "bin"), d / "work", "")
     tf.write(FLOOR_HCL.format(n=n))
-    _steps(step, "floor", tf, n, parallelism)
+    return tf
 
 
 def handshake(runs: int = 7) -> tuple[float, float]:
@@ -269,7 +306,7 @@ def report(step: Step, n: int) -> None:
         cpu, prov, nprov, sim_cpu = step.cpu.get((tool, what), (0.0, 0.0, 0, 0.0))
         print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d} "
               f"{logins:7d} {cpu:9.2f} {prov:14.2f} ({nprov}) {sim_cpu:10.2f}")
-    by = {(t, w.split(" (")[0]): (wall, used) for t, w, wall, used in step.rows}
+    by = medians(step)
 
     def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:
         if a in by and b in by:
@@ -306,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--volumes", type=int, default=100)
     ap.add_argument("--parallelism", type=int, default=10)
+    ap.add_argument("--plan-runs", type=int, default=3)
     ap.add_argument("--skip-engine", action="store_true")
     args = ap.parse_args(argv)
     os.environ.update(DATERA_SAN_LOGIN=USER, DATERA_SAN_PASSWORD=PASSWORD,
@@ -319,8 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimProcess()
     step = Step(sim)
     try:
-        bench_floor(sim, step, args.volumes, args.parallelism)
-        bench_terraform(sim, step, args.volumes, args.parallelism)
+        bench_side_by_side(sim, step, args.volumes, args.parallelism, args.plan_runs)
         sim.reset()
         if args.skip_engine:
             print("engine: skipped (--skip-engine)")
