@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import cattrs
 
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
@@ -386,11 +387,33 @@ class ResourceAdapter:
                                   intents.key(self.kind.token, {"urn": urn}))
         return obs.id, self.state_of(obs, self._secret_names(news), news)
 
-    def preview_update(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
-        """New inputs over the old outputs: what update will most likely report. No API call."""
+    def preview_update(self, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+                       ) -> dict[str, Any]:
+        """New inputs over the outputs the update will leave (``kind.planned_outputs``), so
+        the preview plans the dependents that read an output the update changes (a
+        VolumeType's ``extraSpecs``) as ``up`` will. While an input is unknown, a kind whose
+        outputs follow from its inputs has them unknown too. No API call."""
         state = {k: v for k, v in olds.items() if k in self._outputs_by_name}
         state.update(news)
+        if type(self.kind).planned_outputs is not Kind.planned_outputs:
+            state.update(self._planned_outputs(id, olds, news))
         return self._wrap(state, self._secret_names(olds, news))
+
+    def _planned_outputs(self, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+                         ) -> dict[str, Any]:
+        """Output properties as ``kind.planned_outputs`` predicts them (all unknown while an
+        input is unknown or the old state does not structure)."""
+        unknown = {p.name: UNKNOWN for p in self.props.outputs if p.name not in self._by_name}
+        if has_unknown(news):
+            return unknown
+        try:
+            old = Observed(id=id, spec=self.old_spec(olds),
+                           outputs=self.kind.outputs_from(self.recorded_outputs(olds)))
+            planned = self.kind.outputs_to(self.kind.planned_outputs(old, self.spec(news)))
+        except (InputError, TypeError, ValueError, cattrs.BaseValidationError):
+            return unknown
+        return {p.name: planned.get(p.field) for p in self.props.outputs
+                if p.name not in self._by_name}
 
     def update(
         self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any], news: Mapping[str, Any],

@@ -412,7 +412,8 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         adapter = self._adapter(request)
         olds, news = _codec.decode(request.olds), _codec.decode(request.news)
         if request.preview:
-            return pb.UpdateResponse(properties=_codec.encode(adapter.preview_update(olds, news)))
+            planned = adapter.preview_update(request.id, olds, news)
+            return pb.UpdateResponse(properties=_codec.encode(planned))
         ctx = with_timeout(self._context(), "update", request.timeout)
         self._same_dsp(request.urn, request.id, olds)
         self.intents.settled(request.id)

@@ -44,18 +44,22 @@ provider "datera" {}
 """
 
 
-def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org.debian:01:needs",
-                    tenants: tuple[str, ...] = ("/root",), **kw: Any) -> Any:
-    """A FakeNode (kernel iSCSI/dm-multipath simulated) whose fabric serves every storage
-    instance the simulator has; a LUN takes its DSP volume's size at discovery and at a
-    per-device rescan (as a kernel does), not before."""
+def _fabric_node_class() -> Any:
     from datera_iac.node.iscsi import wwid_for_serial
     from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
 
     class SimFabricNode(FakeNode):
+        """A FakeNode whose fabric serves every storage instance ``client``'s DSP has in
+        ``tenants``."""
+
+        def __init__(self, root: Any, client: DspClient, *, tenants: tuple[str, ...] = ("/root",),
+                     **kw: Any) -> None:
+            super().__init__(root, **kw)
+            self.client, self.tenants = client, tenants
+
         def sync(self) -> None:
-            for tenant in tenants:
-                for ai in client.list("/app_instances", tenant=tenant):
+            for tenant in self.tenants:
+                for ai in self.client.list("/app_instances", tenant=tenant):
                     for si in ai.get("storage_instances") or []:
                         access = si.get("access") or {}
                         if not access.get("iqn") or not si.get("volumes"):
@@ -79,7 +83,99 @@ def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org
                 self.sync()
             super().write_text(path, data)
 
-    return SimFabricNode(root, initiator_iqn=iqn, **kw)
+    return SimFabricNode
+
+
+def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org.debian:01:needs",
+                    tenants: tuple[str, ...] = ("/root",), **kw: Any) -> Any:
+    """A FakeNode (kernel iSCSI/dm-multipath simulated) whose fabric serves every storage
+    instance the simulator has; a LUN takes its DSP volume's size at discovery and at a
+    per-device rescan (as a kernel does), not before."""
+    return _fabric_node_class()(root, client, tenants=tenants, initiator_iqn=iqn, **kw)
+
+
+#: where the node a provider process (started by a real terraform / pulumi) reaches is
+#: saved, and the endpoint of the DSP its fabric serves
+SAVED_NODE_ENV, SAVED_NODE_DSP_ENV = "DATERA_TEST_NODE_DIR", "DATERA_TEST_NODE_DSP"
+
+
+def saved_fabric_node(directory: Any, endpoint: str,
+                      iqn: str = "iqn.1993-08.org.debian:01:needs") -> Any:
+    """A :func:`sim_fabric_node` that outlives its process: its sessions, node records and
+    mounts are saved in ``directory`` after each command and loaded by the next process
+    (a real terraform or pulumi starts a new provider process for each command, and the
+    attachment's read asks the node what it holds)."""
+    import pickle
+    from pathlib import Path
+
+    d = Path(directory)
+    saved = d / "node.pickle"
+    client = DspClient(DateraConfig.from_mapping(
+        {"endpoint": endpoint, "san_login": "admin", "san_password": "password"},
+        use_env=False))
+
+    class SavedFabricNode(_fabric_node_class()):
+        def _save(self) -> None:
+            state = {k: v for k, v in vars(self).items() if k != "client"}
+            assert not state["_pending"], "only a node without delayed events can be saved"
+            saved.write_bytes(pickle.dumps(state))
+
+        def _execute(self, argv: list[str], **kw: Any) -> Any:
+            try:
+                return super()._execute(argv, **kw)
+            finally:
+                self._save()
+
+        def write_text(self, path: str, data: str) -> None:
+            super().write_text(path, data)
+            self._save()
+
+    node = SavedFabricNode(d / "root", client, initiator_iqn=iqn)
+    if saved.exists():
+        vars(node).update(pickle.loads(saved.read_bytes()))
+        node._write_mounts()
+    return node
+
+
+def saved_node_runner() -> Any:
+    """``{"local": node}`` for a provider process: the node saved in ``$DATERA_TEST_NODE_DIR``
+    whose fabric serves the DSP at ``$DATERA_TEST_NODE_DSP``."""
+    import os
+
+    return {"local": saved_fabric_node(os.environ[SAVED_NODE_ENV],
+                                       os.environ[SAVED_NODE_DSP_ENV])}
+
+
+def terraform_provider_with_saved_node() -> int:
+    """terraform-provider-datera whose NodeAttachments reach :func:`saved_node_runner`
+    (an entry for ``install_dev_overrides(entry=...)``)."""
+    import sys
+
+    from provider._serve import serve
+    from provider.provider import DateraProvider
+
+    serve(lambda: DateraProvider(runner=saved_node_runner()), sys.argv)
+    return 0
+
+
+def pulumi_provider_with_saved_node() -> int:
+    """pulumi-resource-datera whose NodeAttachments reach :func:`saved_node_runner`."""
+    import datera_iac.pulumi.provider as p
+    from datera_iac.pulumi._serve import main
+
+    real = p.DateraProvider
+
+    def factory(config: Any) -> Any:
+        ctx = p.default_context_factory(config)
+        ctx.runner = saved_node_runner()
+        return ctx
+
+    class WithSavedNode(real):  # type: ignore[misc, valid-type]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(context_factory=factory, **kw)
+
+    p.DateraProvider = WithSavedNode  # what _serve builds
+    return main()
 
 
 def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None,

@@ -205,3 +205,137 @@ def test_bench_foreign_objects_section_terraform():
     assert fig["refused"]["wrong_dsp"] == [2, 2, 0], fig
     assert fig["refused"]["non_tty_destroy"] == [1, 1], fig
     assert fig["refused"]["live_lock"].startswith("n/a: "), fig
+
+
+# ---- case 9: converge in one run -------------------------------------------------------
+
+VT_CONFIG = HEAD + """
+variable "iops" {
+  default = 5000
+}
+resource "datera_volume_type" "vt" {
+  name           = "gold"
+  replica_count  = 2
+  total_iops_max = var.iops
+}
+resource "datera_volume" "v" {
+  name        = "tf-conv"
+  size        = 1
+  volume_type = datera_volume_type.vt.name
+  extra_specs = datera_volume_type.vt.extra_specs
+}
+resource "datera_volume" "w" {
+  name        = "tf-conv-2"
+  size        = 1
+  extra_specs = datera_volume_type.vt.extra_specs
+}
+"""
+
+
+def _qos(client, name: str) -> int | None:
+    [ai] = [a for a in client.list("/app_instances") if a["name"] == name]
+    vol = ai["storage_instances"][0]["volumes"][0]
+    return client.get(f"{vol['path']}/performance_policy").get("total_iops_max")
+
+
+def _converged(tf, sim, *args: str) -> None:
+    """`plan -detailed-exitcode` exits 0 and an apply writes nothing to the DSP."""
+    p = tf.plan(*args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    before = _writes(sim)
+    p = tf.apply(*args)
+    assert "0 added, 0 changed, 0 destroyed" in p.stdout, p.stdout
+    assert _writes(sim) == before
+
+
+def test_case9a_volume_type_change_updates_its_volumes_in_the_same_apply(sim_tf, sim, dsp):
+    """A VolumeType's QoS change whose extra_specs feed two volumes: the plan shows the
+    three updates, one apply makes them, and the next plan is empty with 0 writes on the
+    next apply (issue 16 case 9a: the volumes followed only on the next run)."""
+    client, _ = dsp
+    tf = sim_tf
+    tf.write(VT_CONFIG)
+    tf.apply()
+    _converged(tf, sim)
+    assert _qos(client, "tf-conv") == 5000
+    assert tf.actions("-var", "iops=7000") == {
+        "datera_volume_type.vt": ["update"], "datera_volume.v": ["update"],
+        "datera_volume.w": ["update"]}
+    p = tf.apply("-var", "iops=7000")
+    assert "0 added, 3 changed, 0 destroyed" in p.stdout, p.stdout
+    assert _qos(client, "tf-conv") == 7000 and _qos(client, "tf-conv-2") == 7000
+    _converged(tf, sim, "-var", "iops=7000")
+
+
+CHAP_CONFIG = HEAD + """
+variable "chap" {
+  default   = "s3cret-s3cret-1"
+  sensitive = true
+}
+# CHAP declared on the volume, and used by its attachment
+resource "datera_volume" "v" {
+  name        = "tf-chap"
+  size        = 1
+  chap_user   = "chapuser"
+  chap_secret = var.chap
+}
+resource "datera_node_attachment" "a" {
+  volume_id     = datera_volume.v.id
+  node          = "local"
+  chap_username = "chapuser"
+  chap_secret   = var.chap
+}
+# the shape that flipped: the attachment turns CHAP on, the volume declares none
+resource "datera_volume" "u" {
+  name = "tf-nochap"
+  size = 1
+}
+resource "datera_node_attachment" "b" {
+  volume_id     = datera_volume.u.id
+  node          = "local"
+  chap_username = "chapuser"
+  chap_secret   = var.chap
+}
+"""
+
+
+@pytest.fixture
+def node_tf(terraform_bin, tmp_path, sim):
+    """A working directory whose provider reaches a fake node (kernel iSCSI simulated)
+    saved between provider processes in ``tmp_path/node`` (tests/needs/needkit.py)."""
+    from tests.needs.needkit import SAVED_NODE_DSP_ENV, SAVED_NODE_ENV
+    from tfharness import REPO, TESTS_TF, Tf, sim_env
+
+    from provider.install import install_dev_overrides
+
+    rc = install_dev_overrides(tmp_path / "plugins",
+                               pythonpath=[str(REPO), str(TESTS_TF), str(REPO / "tests" / "needs")],
+                               entry="needkit:terraform_provider_with_saved_node")
+    (tmp_path / "node").mkdir()
+    return Tf(terraform_bin, tmp_path / "work", rc,
+              env={**sim_env(sim), SAVED_NODE_ENV: str(tmp_path / "node"),
+                   SAVED_NODE_DSP_ENV: sim.http_url})
+
+
+def _auth_puts(sim) -> int:
+    return sum(n for k, n in sim.counters().items() if k.startswith("PUT ") and k.endswith("/auth"))
+
+
+def test_case9b_chap_attachments_converge_and_the_target_never_flips(node_tf, sim, dsp):
+    """Two CHAP attachments, one whose volume declares the CHAP and one whose volume
+    declares none: after the apply, `plan -detailed-exitcode` exits 0 and each later apply
+    makes 0 DSP writes - no auth PUT, so neither target is ever without CHAP (issue 16
+    case 9b: every run turned the second volume's CHAP off and the attachment on again)."""
+    client, _ = dsp
+    tf = node_tf
+    tf.write(CHAP_CONFIG)
+    tf.apply()
+    auth = {ai["name"]: ai["storage_instances"][0]["auth"]["type"]
+            for ai in client.list("/app_instances")}
+    assert auth == {"tf-chap": "chap", "tf-nochap": "chap"}, auth
+    puts = _auth_puts(sim)
+    for _ in range(2):
+        _converged(tf, sim)
+    assert _auth_puts(sim) == puts
+    assert {ai["name"]: ai["storage_instances"][0]["auth"]["type"]
+            for ai in client.list("/app_instances")} == auth
