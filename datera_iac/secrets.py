@@ -74,27 +74,28 @@ def _mask(text: str, known: list[str], mask: str) -> str:
     return text
 
 
-def redact(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+def redact(value: Any, secrets: Iterable[str | None] = (), *, mask: str = MASK) -> Any:
     """A copy of ``value`` safe to log: secret keys masked, known secrets removed from text.
 
     ``value`` may be a mapping, list, tuple, string or scalar; ``secrets`` are clear-text
-    values (the password, the session key) to strip from any string. Never raises.
+    values (the password, the session key) to strip from any string; ``mask`` replaces
+    them (a plan shows :data:`SHOWN`). Never raises.
     """
-    return _redact(value, _known(secrets))
+    return _redact(value, _known(secrets), mask)
 
 
-def _redact(value: Any, known: list[str]) -> Any:
+def _redact(value: Any, known: list[str], mask: str = MASK) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            key = _redact(k, known) if isinstance(k, str) else k
+            key = _redact(k, known, mask) if isinstance(k, str) else k
             if isinstance(k, str) and is_secret_key(k) and v not in (None, "", "(hidden)"):
-                out[key] = MASK
+                out[key] = mask
             else:
-                out[key] = _redact(v, known)
+                out[key] = _redact(v, known, mask)
         return out
     if isinstance(value, (list, tuple)):
-        return type(value)(_redact(v, known) for v in value)
+        return type(value)(_redact(v, known, mask) for v in value)
     if isinstance(value, str):
-        return _mask(value, known, MASK)
+        return _mask(value, known, mask)
     return value

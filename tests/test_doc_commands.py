@@ -44,7 +44,7 @@ ELSEWHERE = {
                                          "tests/terraform/conftest.py (terraform with that config)",
     ("provider/docs_index_intro.md", 1): "tests/terraform/test_sim_e2e.py (mirror, terraform init, apply)",
 }
-RUN_HERE = {("docs/engine.md", 0), ("docs/volume-types.md", 0)}
+RUN_HERE = {("docs/engine.md", 0), ("docs/engine.md", 2), ("docs/volume-types.md", 0)}
 
 
 def shell_blocks() -> dict[tuple[str, int], str]:
@@ -104,3 +104,19 @@ def test_volume_types_examples_print_what_the_doc_shows(tmp_path):
         p = _bash(cmd, tmp_path)
         assert p.returncode == 0, p.stderr
         assert p.stdout.rstrip("\n").splitlines() == documented, cmd
+
+
+def test_engine_calls_session_prints_what_the_doc_shows(tmp_path):
+    """docs/engine.md's `preview --show-calls` session, as written, in a directory holding
+    the doc's calls.yaml: each command's output is the documented one (app_instance ids
+    read as `<id>`)."""
+    doc = (ROOT / "docs/engine.md").read_text()
+    section = doc[doc.index("## The DSP calls a plan sends"):]
+    (tmp_path / "calls.yaml").write_text(re.search(r"```yaml\n(.*?)```", section, re.S)[1])
+    for cmd, documented in _commands(shell_blocks()[("docs/engine.md", 2)]):
+        p = _bash(cmd, tmp_path)
+        assert p.returncode == 0, (cmd, p.stdout, p.stderr)
+        shown = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>",
+                       p.stdout)
+        assert shown.rstrip("\n").splitlines() == documented, cmd
+

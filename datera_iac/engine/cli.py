@@ -125,6 +125,7 @@ _EXAMPLES_PREVIEW = """
 Examples:
   datera-iac preview                          plan ./Pulumi.yaml against the DSP
   datera-iac preview --json > plan.json       machine-readable plan (see plan.schema.json)
+  datera-iac preview --show-calls             also the DSP calls each create/update sends
   datera-iac preview --detailed-exitcode      exit 0 no changes, 2 changes, 1 error
   datera-iac preview --refresh-only --detailed-exitcode   drift check: 2 when the DSP
                                               differs from the state
@@ -145,16 +146,18 @@ _REFRESH_HELP = ("How to read the DSP first: fast = bulk lists (no volume metada
 @click.option("--refresh", "refresh_mode", type=click.Choice(["fast", "full"]), default=None,
               help=_REFRESH_HELP)
 @click.option("--destroy", "destroy_", is_flag=True, help="Plan the removal of every resource.")
+@click.option("--show-calls", is_flag=True,
+              help="List the DSP calls each create and update would send (always in --json).")
 @_target
 @click.pass_context
 def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
             backend: str | None, color: bool | None, as_json: bool, detailed_exitcode: bool,
-            refresh_only: bool, refresh_mode: str | None, destroy_: bool,
+            refresh_only: bool, refresh_mode: str | None, destroy_: bool, show_calls: bool,
             targets: tuple[str, ...]) -> None:
     """Show what `up` would do, without changing anything (no lock is taken)."""
     with _workspace(file, stack, config, endpoint, backend, command="preview") as ws:
         plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode,
-                          targets=targets)
+                          targets=targets, with_calls=show_calls or as_json)
         _notes(ws)
         if as_json:
             click.echo(json.dumps(plan_json(plan), indent=2))

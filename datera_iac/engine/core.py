@@ -475,12 +475,14 @@ class Workspace:
         return {n: d.properties for n, d in stack.resources.items()}
 
     def preview(self, *, refresh_only: bool = False, destroy: bool = False,
-                refresh: str | None = None, targets: Iterable[str] = ()) -> Plan:
+                refresh: str | None = None, targets: Iterable[str] = (),
+                with_calls: bool = False) -> Plan:
         """The plan, without the lock and without writing anything (reads only).
 
         ``refresh``: ``fast`` reads with the kinds' bulk lists (a handful of requests for
         1,000 volumes, but no volume metadata); ``full`` reads every object on its own,
-        metadata included (see :data:`REFRESH_MODES`)."""
+        metadata included (see :data:`REFRESH_MODES`). ``with_calls``: each create and
+        update lists the DSP calls it would send (computed from what was read)."""
         with quiet_collector():
             stack = None if destroy and self.stack_file is None else self.definition()
             backend = self.backend()
@@ -492,7 +494,7 @@ class Workspace:
             self.bind_dsp(state)
             ctx = self.context()
             _, notes = recover_pending(ctx, state, self._desired_props(stack))
-            facts = Facts()
+            facts = Facts(with_calls=with_calls)
             delta, drift = read_dsp(ctx, state, facts, full=_full(refresh, ctx), parallel=self.parallel)
             state.apply_delta(delta)
             plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,

@@ -107,6 +107,9 @@ class Step:
     also_deletes: tuple[str, ...] = ()
     #: resolved declared properties, secrets included: never in repr (logs, test failures)
     desired: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    #: the DSP calls the step sends (``Kind.calls``: secrets in clear, masked when shown),
+    #: when the plan was asked for them; None: not listed (a create from a source)
+    calls: list[Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define
@@ -145,6 +148,8 @@ class Plan:
     imported: list[Step] = attrs.field(factory=list)
     #: ``--target`` names: the plan holds only their changes and what those need
     targets: tuple[str, ...] = ()
+    #: the creates and updates list their DSP calls (``preview --show-calls`` / ``--json``)
+    with_calls: bool = False
 
     @property
     def changes(self) -> list[Step]:
@@ -181,6 +186,8 @@ class Facts:
     #: name -> the outputs a planned update will leave (``Kind.planned_outputs``), so
     #: dependents are planned with them in the same run
     planned: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    #: list each create's and update's DSP calls on its step (``Kind.calls``)
+    with_calls: bool = False
 
 
 def _attr(value: Any, key: str | int) -> Any:
@@ -561,7 +568,7 @@ def make_plan(ctx: Context, stack: StackDef | None, state: State, facts: Facts, 
     Never raises for a per-resource problem: those become ``plan.errors`` so the user sees
     all of them at once (a protected resource, an invalid value, a shrink)."""
     plan = Plan(stack=stack_name, destroy=destroy, refresh_only=refresh_only, drift=list(drift or []),
-                targets=tuple(targets))
+                targets=tuple(targets), with_calls=facts.with_calls)
     if refresh_only:
         return plan
     decls: dict[str, ResourceDecl] = {} if (destroy or stack is None) else dict(stack.resources)
@@ -831,6 +838,8 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
         if spec is not None:
             kind.confine(ctx, spec)  # nothing outside the configured tenant, before any request
         _check_plan(ctx, kind, decl, props, spec, facts, creating=True)
+        if facts.with_calls and spec is not None:
+            step.calls = kind.calls(ctx, None, spec)
         return
     step.id = prior.id
     # what it refers to may have changed even when its own declaration did not
@@ -853,6 +862,8 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     if change.action == "update":
         step.action = "update"
         facts.planned[decl.name] = kind.planned_outputs(obs, spec)
+        if facts.with_calls:
+            step.calls = kind.calls(ctx, obs, spec)
         if prior.temp_name:
             step.reason = f"rename from temporary name {prior.temp_name!r}"
         return

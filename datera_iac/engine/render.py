@@ -81,8 +81,10 @@ def _create_changes(step: Step) -> tuple[FieldChange, ...]:
     return tuple(out)
 
 
-def _step_json(step: Step) -> dict[str, Any]:
+def _step_json(step: Step, with_calls: bool = False) -> dict[str, Any]:
     kind = kind_for(step.kind)
+    calls = {"calls": None if step.calls is None else [c.to_json() for c in step.calls]
+             } if with_calls else {}
     return {
         "name": step.name,
         "kind": kind.name,
@@ -98,6 +100,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "depends_on": list(step.deps),
         "changes": [_change_json(c) for c in _create_changes(step)],
         "also_deletes": list(step.also_deletes),
+        **calls,
     }
 
 
@@ -118,7 +121,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "mode": mode,
         "has_changes": plan.has_changes,
         "summary": plan.counts(),
-        "actions": [_step_json(s) for s in plan.changes],
+        "actions": [_step_json(s, plan.with_calls) for s in plan.changes],
         "drift": [_drift_json(d) for d in plan.drift],
         "outputs": {k: _json_value(v) for k, v in plan.outputs.items()},
         "errors": list(plan.errors),
@@ -212,6 +215,8 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
                 old, new = show_value(c.old, c.sensitive), show_value(c.new, c.sensitive)
                 tail = "   # forces replacement" if c.replace and step.action == "replace" else ""
                 lines.append(f"      {c.name:<{width}} {old} -> {new}{tail}")
+        if plan.with_calls and step.action in ("create", "update"):
+            lines += _call_lines(step)
     if plan.imported:
         lines.append(_style("Imported, not declared (kept: declare them in the stack, delete one "
                             "on purpose with --target NAME, or forget it with `datera-iac state "
@@ -238,6 +243,17 @@ def render_plan(plan: Plan, *, color: bool = False, verb: str = "preview") -> st
         for k, v in plan.outputs.items():
             lines.append(f"    {k}: {show_value(v)}")
     return "\n".join(lines)
+
+
+def _call_lines(step: Step) -> list[str]:
+    """``preview --show-calls``: the DSP calls of a create or an update, secrets masked."""
+    if step.calls is None:
+        why = ("its calls depend on what it is created from" if step.action == "create"
+               else f"{step.kind} does not list its calls")
+        return [f"      calls: {step.action} ({why})"]
+    if not step.calls:
+        return ["      calls: none"]
+    return ["      calls:"] + [line for c in step.calls for line in c.lines("        ")]
 
 
 def _some(names: list[str], shown: int = 10) -> str:

@@ -404,6 +404,12 @@ class Kind(abc.ABC, Generic[S, O]):
         derives); a kind whose outputs follow from updatable inputs overrides it."""
         return observed.outputs
 
+    def calls(self, ctx: Context, observed: Observed[S, O] | None, new: S) -> list[Any] | None:
+        """The DSP calls (:class:`~datera_iac.resources.calls.Call`) an update from
+        ``observed`` to ``new`` would send, or a create when ``observed`` is None, for a
+        preview to list. Pure: no API call. Default None: this kind does not list them."""
+        return None
+
     def declare_removed(self, new: S, last: S | None, config: Any = None) -> S:
         """``new``, with what ``last`` (the spec last declared for this object) declared and
         ``new`` no longer does made explicit at its default. Pure: no API call.

@@ -24,6 +24,10 @@ Why it looks the way it does:
   attaches, and the Volume's next run must not turn it off under the attachment.
   ``chap_user: ""`` turns CHAP off, and so does removing ``chap_user`` from a declaration
   that had it (:meth:`Volume.declare_removed`).
+* **Calls are data.** An update's DSP calls are chosen by :func:`volume_calls` from what
+  was read (:class:`LiveVolume`) and the declaration, without I/O; ``update`` only sends
+  them (:func:`~datera_iac.resources.calls.send_calls`), so a preview lists the same calls
+  (:meth:`Volume.calls`) and tests/resources/test_volume_calls.py checks every rule.
 * **Unknown is not a change.** The DSP never returns CHAP secrets, a volume's source
   (clone, snapshot, template) or, in a bulk read, its metadata; ``read`` reports those as
   None and ``diff`` compares such fields only when both sides know them.
@@ -36,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Collection, Iterable, Mapping
@@ -49,7 +52,6 @@ from datera_iac.errors import (
     Conflict,
     DspError,
     InputError,
-    InvalidRequest,
     NotFound,
     Unreachable,
     ValidationFailed,
@@ -76,6 +78,7 @@ from datera_iac.resources._util import (
 )
 from datera_iac.resources import imaging as _image
 from datera_iac.resources.batching import listed, lookup
+from datera_iac.resources.calls import Call, send_calls
 from datera_iac.resources.layout import (
     AI_NAME_RE,
     SI_NAME,
@@ -109,7 +112,14 @@ __all__ = [
     "Volume",
     "VolumeOutputs",
     "VolumeSpec",
+    "LiveVolume",
     "carry_unknown",
+    "entity_calls",
+    "facts_of",
+    "live_volume",
+    "metadata_calls",
+    "revert_calls",
+    "volume_calls",
     "restore_timestamp",
 ]
 
@@ -801,9 +811,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         if spec.source_image:
             # fetch + verify the image, then clone the image cache or create and fill
             return _recorded(_image.create_volume_from_image(self, ctx, spec), spec)
-        policy = cinder.resolve_policy(spec.extra_specs, config=ctx.config,
-                                       typed=bool(spec.extra_specs or spec.volume_type),
-                                       kind=KIND, resource=spec.name)
+        policy = _resolve(ctx, spec)
         template = spec.template or policy.template or None
         # A fresh uuid marks this create: after a lost response or a 409, only an
         # app_instance carrying it is ours (a name taken by someone else is a Conflict,
@@ -860,11 +868,14 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         ai_id = ai["id"]
         oid = join_id(tenant, ai_id)
         try:
-            if not plain:
-                # a clone / template volume: bring size, policy, auth and schedules to the spec
-                live = self.observe_entity(ctx, ai, tenant, {})
-                ai = self._converge(ctx, oid, ai, live.spec, spec, policy, created=True)
-            meta = self._write_metadata(ctx, ai, tenant, None, spec)
+            # a clone / template volume: bring size, policy, auth and schedules to the spec
+            live = None if plain else self.observe_entity(ctx, ai, tenant, {}).spec
+            facts = self._facts(ctx, oid, ai, live, spec, {}, tenant)
+            if plain:
+                send_calls(ctx.client, metadata_calls(facts, spec), tenant=tenant)
+            else:
+                ai = self._converge(ctx, facts, ai, spec, policy, created=True)
+            meta = metadata_after(facts, spec)
             ai = self._wait_ready(ctx, oid, ai, tenant, spec.name)
         except WaitTimeout:
             # The volume exists and is only slow to come online: keep it, so the caller
@@ -899,7 +910,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             "replica_count": policy.replica_count,
             "snapshot_policies": [_policy_body(p) for p in spec.snapshot_policies],
         }
-        vol.update(_placement_fields(ctx, policy))
+        vol.update(_placement_fields(policy, _api(ctx), _sw(ctx)))
         if "placement_mode" in _declared(spec.extra_specs):
             # deprecated on 3.3+ but still honoured: send what the user declared
             vol["placement_mode"] = policy.placement_mode
@@ -976,11 +987,8 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             ai = self._revert(ctx, id, ai, new, tenant)
         meta = self.read_metadata(ctx, ai, tenant)
         live = self.observe_entity(ctx, ai, tenant, meta)
-        policy = cinder.resolve_policy(new.extra_specs, config=ctx.config,
-                                       typed=bool(new.extra_specs or new.volume_type),
-                                       kind=KIND, resource=new.name)
-        ai = self._converge(ctx, id, ai, live.spec, new, policy, created=False, old=old)
-        self._write_metadata(ctx, ai, tenant, meta, new)
+        facts = self._facts(ctx, id, ai, live.spec, new, meta, tenant)
+        ai = self._converge(ctx, facts, ai, new, _resolve(ctx, new), created=False, old=old)
         self._wait_ready(ctx, id, ai, tenant, new.name, timeout=ctx.timeouts.update)
         found = self.read(ctx, id)
         if found is None:
@@ -989,233 +997,68 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
 
     def _revert(self, ctx: Context, oid: str, ai: Mapping[str, Any], new: VolumeSpec,
                 tenant: str) -> Mapping[str, Any]:
-        """Revert the volume in place to the snapshot ``new.restore_point`` names: the DSP's
-        restore point, a PUT of ``restore_point`` on the volume while its app_instance is
-        offline (the DSP refuses it online), then online again. Refused before any write
-        when the snapshot is not this volume's, or while initiators are logged in (unless
-        ``force_restore``)."""
-        point = str(new.restore_point)
-        ts = restore_timestamp(point)
-        head = point.strip().rpartition("/")[0]
-        fix = f"name one of its snapshots (`datera-iac ls snapshots --volume {oid}`)"
-        if head and not same_volume(head, oid):
-            raise InputError(f"{point!r} is a snapshot of another volume", kind=KIND,
-                             field="restore_point", resource=new.name, fix=fix)
-        si, vol = first_si_vol(ai)
-        have = {str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
-                if isinstance(s, Mapping)}
-        if ts not in have:
-            raise InputError(f"the volume has no snapshot {ts}", kind=KIND,
-                             field="restore_point", resource=new.name, fix=fix)
-        users = [str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
-                 for i in (si or {}).get("active_initiators") or []]
-        if users and not new.force_restore:
-            raise InputError(
-                f"the volume is in use: {len(users)} initiator(s) are logged in "
-                f"({', '.join(sorted(users))}); a revert takes it offline under them",
-                kind=KIND, field="restore_point", resource=new.name,
-                fix="detach the volume (log the initiators out) and apply again, or set "
-                "force_restore: true")
-        client = ctx.client
-        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
-        vol_url = str((vol or {}).get("path")
-                      or f"{ai_path}/storage_instances/{SI_NAME}/volumes/{VOL_NAME}")
-        was_online = ai.get("admin_state") == "online"
-        if was_online:
-            body: dict[str, Any] = {"admin_state": "offline"}
-            if users:
-                body["force"] = True
-            client.put(ai_path, body, tenant=tenant)
-        try:
-            client.put(vol_url, {"restore_point": ts}, tenant=tenant)
-        finally:
-            if was_online:
-                client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
-        log.info("volume %s (%s) reverted to snapshot %s", new.name, oid, ts)
-        return client.get(ai_path, tenant=tenant)
+        """Revert the volume in place to the snapshot ``new.restore_point`` names
+        (:func:`revert_calls`), then read it again."""
+        facts = live_volume(ai, id=oid)
+        send_calls(ctx.client, revert_calls(facts, new), tenant=tenant)
+        log.info("volume %s (%s) reverted to snapshot %s", new.name, oid,
+                 restore_timestamp(str(new.restore_point)))
+        return ctx.client.get(facts.ai_path, tenant=tenant)
+
+    def _facts(self, ctx: Context, oid: str, ai: Mapping[str, Any], live: VolumeSpec | None,
+               new: VolumeSpec, meta: dict[str, str] | None, tenant: str) -> LiveVolume:
+        """What :func:`volume_calls` needs of the live volume; its QoS is read (a GET on
+        API 2.1 when the entity does not embed it) only when ``new`` declares QoS."""
+        qos = (_live_qos(ctx, first_si_vol(ai)[1], tenant)
+               if live is not None and _declared(new.extra_specs) & _QOS_KEYS else None)
+        return live_volume(ai, id=oid, spec=live, qos=qos, metadata=meta,
+                           write_metadata=_writes_metadata(ctx), sw_version=_sw(ctx),
+                           api_version=_api(ctx))
 
     def _converge(
-        self, ctx: Context, oid: str, ai: Mapping[str, Any], live: VolumeSpec,
-        new: VolumeSpec, policy: cinder.VolumePolicy, *, created: bool,
-        old: VolumeSpec | None = None,
+        self, ctx: Context, facts: LiveVolume, ai: Mapping[str, Any], new: VolumeSpec,
+        policy: cinder.VolumePolicy, *, created: bool, old: VolumeSpec | None = None,
     ) -> Mapping[str, Any]:
-        """Make the live volume match ``new`` in place: name, size, policy (placement,
-        replicas, ip_pool, QoS), CHAP auth and snapshot policies. Returns the AI as last
-        written (re-read only when something changed)."""
-        tenant = live.tenant or ROOT
-        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
-        si, vol = first_si_vol(ai)
-        si_url = str((si or {}).get("path") or f"{ai_path}/storage_instances/{SI_NAME}")
-        vol_url = str((vol or {}).get("path") or f"{si_url}/volumes/{VOL_NAME}")
-        client = ctx.client
-        changed = False
-        if new.name != live.name:
-            client.put(ai_path, {"name": new.name}, tenant=tenant)
-            changed = True
-        if new.size < live.size:
-            raise InputError(f"cannot shrink from {live.size} to {new.size} GiB", kind=KIND,
-                             field="size", resource=new.name,
-                             fix=f"keep size >= {live.size} (DSP volumes only grow)")
-        live_pol = cinder.resolve_policy(live.extra_specs, kind=KIND)
-        declared = _declared(new.extra_specs)
-        sw = _sw(ctx)
-        vol_body: dict[str, Any] = {}
-        si_body: dict[str, Any] = {}
-        # only declared attributes are applied: the rest keep what the DSP has (a clone
-        # inherits its source's policy, as with the Cinder driver)
-        if "replica_count" in declared:
-            if policy.replica_count > live_pol.replica_count:
-                vol_body["replica_count"] = policy.replica_count
-            elif policy.replica_count < live_pol.replica_count:
-                raise InputError(
-                    f"cannot lower replica_count from {live_pol.replica_count} to "
-                    f"{policy.replica_count} in place", kind=KIND,
-                    field="extra_specs.DF:replica_count", resource=new.name,
-                    fix="keep the replica count, or set replace_on_retype: true to re-create "
-                    "the volume")
-        if "placement_policy" in declared and "placement_policy" in \
-                _placement_fields(ctx, policy) and \
-                live.extra_specs.get("DF:placement_policy") != policy.placement_policy:
-            vol_body["placement_policy"] = {"path": policy.placement_policy_path}
-        if "placement_mode" in declared and \
-                live.extra_specs.get("DF:placement_mode") != policy.placement_mode:
-            vol_body["placement_mode"] = policy.placement_mode
-        if "ip_pool" in declared and not (new.template or policy.template):
-            pool = policy.ip_pool_for(new.name)
-            if live.extra_specs.get("DF:ip_pool") != pool:
-                # ``force``: the DSP refuses an online ip_pool change without it; the Cinder
-                # driver's offline flip instead cut every session (driver 2.8.2 dropped
-                # detaches on retype, and a retype must not take an attached volume down)
-                si_body["ip_pool"] = {"path": policy.ip_pool_path(new.name)}
-                si_body["force"] = True
-        # replica_count and ip_pool change online (user-needs 2.3: a retype keeps the
-        # volume online and attached); only an extend on a pre-3.3 DSP needs the flip
-        offline = new.size > live.size and not _online_resize(sw)
-        was_online = ai.get("admin_state") == "online"
-        if offline and was_online:
-            client.put(ai_path, {"admin_state": "offline"}, tenant=tenant)
-        try:
-            if new.size > live.size:
-                self._resize(ctx, ai_path, vol_url, new.size, tenant, flipped=offline)
-                changed = True
-            if vol_body:
-                client.put(vol_url, vol_body, tenant=tenant)
-                changed = True
-            if si_body:
-                client.put(si_url, si_body, tenant=tenant)
-                changed = True
-        finally:
-            if offline and was_online:
-                client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
-        # QoS (recomputed on a resize too: iops_per_gb scales with the size)
-        if declared & _QOS_KEYS:
-            want_qos = policy.performance_policy(new.size)
-            have = _live_qos(ctx, vol, tenant)
-            if want_qos != have:
-                self._set_qos(ctx, vol_url, have, want_qos, tenant)
-                changed = True
-        # CHAP: unset in the declaration leaves it as the DSP has it (a NodeAttachment may
-        # have turned it on); "" turns it off
-        want_auth = _auth_body(new)
-        live_type = "none" if live.chap_user is None else (
-            "mchap" if live.chap_initiator_user else "chap")
-        # a secret the caller could not read back (None: the engine passes the observed
-        # spec, its digest check already decided this is a change) is written too
-        secrets_changed = old is not None and (
-            old.chap_secret != new.chap_secret and new.chap_secret is not None
-            or old.chap_initiator_secret != new.chap_initiator_secret
-            and new.chap_initiator_secret is not None)
-        if new.chap_user is not None and (
-                want_auth["type"] != live_type or (new.chap_user or None) != live.chap_user
-                or new.chap_initiator_user != live.chap_initiator_user or secrets_changed
-                or (created and want_auth["type"] != "none")):
-            if want_auth.get("target_pswd", "") is None or \
-                    want_auth.get("initiator_pswd", "") is None:
-                raise InputError("changing CHAP needs the secrets", kind=KIND,
-                                 field="chap_secret", resource=new.name,
-                                 fix="set chap_secret (and chap_initiator_secret for mutual "
-                                 "CHAP)")
-            client.put(f"{si_url}/auth", want_auth, tenant=tenant)
-            changed = True
-        # snapshot policies
-        if new.snapshot_policies != live.snapshot_policies:
-            self._set_snapshot_policies(ctx, vol_url, live.snapshot_policies,
-                                        new.snapshot_policies, tenant)
-            changed = True
-        if changed:
-            return client.get(ai_path, tenant=tenant)
+        """Send what :func:`volume_calls` chose to make the live volume match ``new`` in
+        place (name, size, policy, CHAP, snapshot policies), then its metadata. Returns
+        the AI as last read (read again only when a call changed it)."""
+        tenant = (facts.spec.tenant if facts.spec else None) or ROOT
+        calls = entity_calls(facts, new, policy, old=old, created=created)
+        if send_calls(ctx.client, calls, tenant=tenant):
+            ai = ctx.client.get(facts.ai_path, tenant=tenant)
+        send_calls(ctx.client, metadata_calls(facts, new), tenant=tenant)
         return ai
 
-    def _resize(self, ctx: Context, ai_path: str, vol_url: str, size: int, tenant: str,
-                *, flipped: bool) -> None:
-        try:
-            ctx.client.put(vol_url, {"size": size}, tenant=tenant)
-        except (Conflict, ValidationFailed, InvalidRequest):
-            if flipped:
-                raise
-            # this DSP refuses an online resize: the driver's offline flip, then retry once
-            ctx.client.put(ai_path, {"admin_state": "offline"}, tenant=tenant)
-            try:
-                ctx.client.put(vol_url, {"size": size}, tenant=tenant)
-            finally:
-                ctx.client.put(ai_path, {"admin_state": "online"}, tenant=tenant)
-
-    def _set_qos(self, ctx: Context, vol_url: str, have: dict[str, int],
-                 want: dict[str, int], tenant: str) -> None:
-        url = f"{vol_url}/performance_policy"
-        if not want:
-            try:
-                ctx.client.delete(url, tenant=tenant)
-            except NotFound:
-                pass
-            return
-        body = {k: want.get(k, 0) for k in cinder.QOS_MAX_KEYS}
-        if have:
-            try:
-                ctx.client.put(url, body, tenant=tenant)
-                return
-            except NotFound:
-                pass
-        try:
-            ctx.client.post(url, body, tenant=tenant)
-        except Conflict:
-            ctx.client.put(url, body, tenant=tenant)
-
-    def _set_snapshot_policies(self, ctx: Context, vol_url: str, have: list[str],
-                               want: list[str], tenant: str) -> None:
-        url = f"{vol_url}/snapshot_policies"
-        have_by = {p.split(":")[0]: p for p in have}
-        want_by = {p.split(":")[0]: p for p in want}
-        for name in have_by.keys() - want_by.keys():
-            try:
-                ctx.client.delete(f"{url}/{name}", tenant=tenant)
-            except NotFound:
-                pass
-        for name, item in want_by.items():
-            if name not in have_by:
-                ctx.client.post(url, _policy_body(item), tenant=tenant)
-            elif have_by[name] != item:
-                body = _policy_body(item)
-                body.pop("name")
-                ctx.client.put(f"{url}/{name}", body, tenant=tenant)
+    def calls(self, ctx: Context, observed: Observed[VolumeSpec, VolumeOutputs] | None,
+              spec: VolumeSpec) -> list[Call] | None:
+        """The DSP calls an update from ``observed`` to ``spec`` would send (a revert
+        first), or a plain create's (one nested POST, then its metadata); None for a create
+        from a source or an image, whose calls depend on what the copy holds. Pure: reads
+        only the client's versions and the configuration."""
+        policy = _resolve(ctx, spec)
+        if observed is None:
+            if spec.source or spec.source_image or policy.template:
+                return None
+            body = {"name": spec.name, "uuid": "<create token>",
+                    **self._nested_body(ctx, spec, policy)}
+            made = LiveVolume(id="", ai_path="/app_instances/<id>", si_path="", vol_path="",
+                              online=True, metadata={}, write_metadata=_writes_metadata(ctx),
+                              sw_version=_sw(ctx), api_version=_api(ctx))
+            return [Call(method="POST", path="/app_instances", body=body,
+                         why="create, everything nested"), *metadata_calls(made, spec)]
+        facts = facts_of(observed, write_metadata=_writes_metadata(ctx), sw_version=_sw(ctx),
+                         api_version=_api(ctx))
+        return volume_calls(facts, spec, policy, old=observed.spec)
 
     # ---- metadata ------------------------------------------------------------------------
-
-    def _meta_url(self, ctx: Context, ai: Mapping[str, Any]) -> tuple[str, bool]:
-        """(url, wrapped): ``int_ecosystem_data`` with a ``{"data": ...}`` body on DSP 3.3+
-        (what the SDK does), the legacy flat ``metadata`` before."""
-        ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
-        if _online_resize(_sw(ctx)):
-            return f"{ai_path}/int_ecosystem_data", True
-        return f"{ai_path}/metadata", False
 
     def read_metadata(self, ctx: Context, ai: Mapping[str, Any], tenant: str
                       ) -> dict[str, str] | None:
         """The app_instance's metadata (one GET; {} when it has none, None when extended
         metadata is turned off)."""
-        if getattr(ctx.config, "datera_disable_extended_metadata", False):
+        if not _writes_metadata(ctx):
             return None
-        url, wrapped = self._meta_url(ctx, ai)
+        url, wrapped = _meta_url(str(ai.get("path") or ai_url(str(ai.get("id")))), _sw(ctx))
         try:
             data = ctx.client.get(url, tenant=tenant)
         except NotFound:
@@ -1226,28 +1069,6 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             return {}
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()
                 if k not in ("path", "tenant", "name")}
-
-    def _write_metadata(self, ctx: Context, ai: Mapping[str, Any], tenant: str,
-                        have: dict[str, str] | None, spec: VolumeSpec) -> dict[str, str] | None:
-        """PUT (merge) the metadata when it differs; keys removed from the spec are sent as
-        null, which removes them. Returns what the DSP now holds."""
-        if getattr(ctx.config, "datera_disable_extended_metadata", False):
-            return None
-        want: dict[str, str] = dict(spec.metadata or {})
-        if spec.volume_type:
-            want[META_VOLUME_TYPE] = spec.volume_type
-        have = have or {}
-        body: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
-        if spec.metadata is not None:  # None means "don't care": keep what is there
-            for k in have:
-                if k not in want and k != META_VOLUME_TYPE:
-                    body[k] = None
-        if not body:
-            return dict(have)
-        url, wrapped = self._meta_url(ctx, ai)
-        ctx.client.put(url, {"data": body} if wrapped else body, tenant=tenant)
-        merged = {**have, **body}
-        return {k: v for k, v in merged.items() if v is not None}
 
     # ---- delete / find / adopt / release ------------------------------------------------
 
@@ -1520,6 +1341,320 @@ def _recorded(obs: Observed[VolumeSpec, VolumeOutputs], spec: VolumeSpec
 _DECLARED_ONLY = ("cascade", "force_restore", "unmanage_on_delete")
 
 
+# ---- the calls an update sends, chosen without I/O -----------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class LiveVolume:
+    """What :func:`volume_calls` knows of the live volume (read before; no I/O after).
+
+    ``spec``: as the DSP shows it (None: not observed, enough for :func:`revert_calls`);
+    ``qos``: its performance_policy (None: not read, only needed when QoS is declared);
+    ``metadata``: what its metadata holds, volume type key included (None: not read, e.g.
+    a bulk refresh); ``snapshots``/``initiators``: its snapshot timestamps and the
+    initiators logged in (None: not read, the revert's checks wait for the update)."""
+
+    id: str
+    ai_path: str
+    si_path: str
+    vol_path: str
+    online: bool
+    spec: VolumeSpec | None = None
+    qos: Mapping[str, int] | None = None
+    metadata: Mapping[str, str] | None = None
+    write_metadata: bool = True
+    snapshots: frozenset[str] | None = None
+    initiators: tuple[str, ...] | None = None
+    sw_version: str | None = None
+    api_version: str = "2.2"
+
+
+def live_volume(ai: Mapping[str, Any], *, id: str, **facts: Any) -> LiveVolume:
+    """The facts of an app_instance entity (its paths as the DSP gives them, else the
+    Cinder layout's), plus ``facts`` (:class:`LiveVolume`'s other fields)."""
+    ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
+    si, vol = first_si_vol(ai)
+    si_path = str((si or {}).get("path") or f"{ai_path}/storage_instances/{SI_NAME}")
+    snaps = frozenset(str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
+                      if isinstance(s, Mapping))
+    users = tuple(str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
+                  for i in (si or {}).get("active_initiators") or [])
+    return LiveVolume(id=id, ai_path=ai_path, si_path=si_path,
+                      vol_path=str((vol or {}).get("path") or f"{si_path}/volumes/{VOL_NAME}"),
+                      online=ai.get("admin_state") == "online", snapshots=snaps,
+                      initiators=users, **facts)
+
+
+def facts_of(observed: Observed[VolumeSpec, VolumeOutputs], **facts: Any) -> LiveVolume:
+    """The facts of a volume already read (a plan's refresh): paths from its outputs, QoS
+    from its live ``DF:`` specs; snapshots and initiators unknown."""
+    out, spec = observed.outputs, observed.spec
+    ai_path = out.path or ai_url(str(out.ai_id))
+    si_path = f"{ai_path}/storage_instances/{out.storage_instance or SI_NAME}"
+    qos = {k: int(v) for k in cinder.QOS_MAX_KEYS
+           if (v := spec.extra_specs.get(cinder.PREFIX + k))}
+    meta = None if spec.metadata is None else {
+        **spec.metadata, **({META_VOLUME_TYPE: spec.volume_type} if spec.volume_type else {})}
+    return LiveVolume(id=observed.id, ai_path=ai_path, si_path=si_path,
+                      vol_path=out.volume_path or f"{si_path}/volumes/{VOL_NAME}",
+                      online=out.admin_state == "online", spec=spec, qos=qos, metadata=meta,
+                      **facts)
+
+
+def volume_calls(live: LiveVolume, new: VolumeSpec, policy: cinder.VolumePolicy | None = None,
+                 *, old: VolumeSpec | None = None, created: bool = False) -> list[Call]:
+    """Every DSP call that makes ``live`` match ``new`` in place, in the order they are
+    sent: a revert (when ``old`` to ``new`` is one), the entity's calls
+    (:func:`entity_calls`), then the metadata (:func:`metadata_calls`). Pure.
+
+    ``policy``: ``new``'s resolved policy (default: without a configuration's type
+    defaults). Raises InputError for what the DSP cannot do in place (see
+    :func:`entity_calls`, :func:`revert_calls`)."""
+    policy = policy or cinder.resolve_policy(new.extra_specs, kind=KIND, resource=new.name)
+    reverts = revert_calls(live, new) if old is not None and _reverts(old, new) else []
+    return [*reverts, *entity_calls(live, new, policy, old=old, created=created),
+            *metadata_calls(live, new)]
+
+
+def entity_calls(live: LiveVolume, new: VolumeSpec, policy: cinder.VolumePolicy, *,
+                 old: VolumeSpec | None = None, created: bool = False) -> list[Call]:
+    """The calls that bring the app_instance to ``new``: name; size (grows only; offline
+    first on a pre-3.3 DSP, and offline on an online refusal); the declared replica count
+    (raised only), placement and ip_pool (``force``: changed online); the declared QoS at
+    the new size; CHAP (only when declared; ``old`` tells a changed secret, ``created`` a
+    copy that must get its auth); snapshot policies. Pure.
+
+    Raises InputError for a shrink, a replica_count decrease, or a CHAP change without
+    its secrets."""
+    have = live.spec
+    if have is None:
+        raise ValueError("entity_calls needs the observed spec")
+    ai, vol = live.ai_path, live.vol_path
+    calls: list[Call] = []
+    if new.name != have.name:
+        calls.append(Call(method="PUT", path=ai, body={"name": new.name}, why="rename"))
+    if new.size < have.size:
+        raise InputError(f"cannot shrink from {have.size} to {new.size} GiB", kind=KIND,
+                         field="size", resource=new.name,
+                         fix=f"keep size >= {have.size} (DSP volumes only grow)")
+    live_pol = cinder.resolve_policy(have.extra_specs, kind=KIND)
+    declared = _declared(new.extra_specs)
+    vol_body: dict[str, Any] = {}
+    si_body: dict[str, Any] = {}
+    # only declared attributes are applied: the rest keep what the DSP has (a clone
+    # inherits its source's policy, as with the Cinder driver)
+    if "replica_count" in declared:
+        if policy.replica_count > live_pol.replica_count:
+            vol_body["replica_count"] = policy.replica_count
+        elif policy.replica_count < live_pol.replica_count:
+            raise InputError(
+                f"cannot lower replica_count from {live_pol.replica_count} to "
+                f"{policy.replica_count} in place", kind=KIND,
+                field="extra_specs.DF:replica_count", resource=new.name,
+                fix="keep the replica count, or set replace_on_retype: true to re-create "
+                "the volume")
+    if "placement_policy" in declared and "placement_policy" in \
+            _placement_fields(policy, live.api_version, live.sw_version) and \
+            have.extra_specs.get("DF:placement_policy") != policy.placement_policy:
+        vol_body["placement_policy"] = {"path": policy.placement_policy_path}
+    if "placement_mode" in declared and \
+            have.extra_specs.get("DF:placement_mode") != policy.placement_mode:
+        vol_body["placement_mode"] = policy.placement_mode
+    if "ip_pool" in declared and not (new.template or policy.template):
+        if have.extra_specs.get("DF:ip_pool") != policy.ip_pool_for(new.name):
+            # ``force``: the DSP refuses an online ip_pool change without it; the Cinder
+            # driver's offline flip instead cut every session (driver 2.8.2 dropped
+            # detaches on retype, and a retype must not take an attached volume down)
+            si_body = {"ip_pool": {"path": policy.ip_pool_path(new.name)}, "force": True}
+    # replica_count and ip_pool change online (user-needs 2.3: a retype keeps the volume
+    # online and attached); only an extend on a pre-3.3 DSP needs the flip
+    offline = new.size > have.size and not _online_resize(live.sw_version)
+    inner: list[Call] = []
+    if new.size > have.size:
+        size = Call(method="PUT", path=vol, body={"size": new.size},
+                    why=f"grow {have.size} -> {new.size} GiB")
+        if not offline:  # this DSP may still refuse it online: the driver's offline flip
+            size = attrs.evolve(size, unless="refused", instead=(
+                _offline(ai, "the DSP refused an online resize", then=(size,)),))
+        inner.append(size)
+    if vol_body:
+        inner.append(Call(method="PUT", path=vol, body=vol_body,
+                          why="policy: " + ", ".join(vol_body)))
+    if si_body:
+        inner.append(Call(method="PUT", path=live.si_path, body=si_body, why="ip_pool"))
+    if offline and live.online:
+        calls.append(_offline(ai, "a pre-3.3 DSP resizes offline", then=tuple(inner)))
+    else:
+        calls += inner
+    # QoS (recomputed on a resize too: iops_per_gb scales with the size)
+    if declared & _QOS_KEYS:
+        want_qos = policy.performance_policy(new.size)
+        have_qos = dict(live.qos or {})
+        if want_qos != have_qos:
+            calls += _qos_calls(f"{vol}/performance_policy", have_qos, want_qos)
+    calls += _auth_calls(live, have, new, old=old, created=created)
+    if new.snapshot_policies != have.snapshot_policies:
+        calls += _snapshot_policy_calls(f"{vol}/snapshot_policies", have.snapshot_policies,
+                                        new.snapshot_policies)
+    return calls
+
+
+def _offline(ai: str, why: str, *, then: tuple[Call, ...], force: bool = False) -> Call:
+    """admin_state offline around ``then``, online again after it even when it fails."""
+    body: dict[str, Any] = {"admin_state": "offline", **({"force": True} if force else {})}
+    return Call(method="PUT", path=ai, body=body, why=why, then=then,
+                restore=Call(method="PUT", path=ai, body={"admin_state": "online"},
+                             why="back online"))
+
+
+def _qos_calls(url: str, have: dict[str, int], want: dict[str, int]) -> list[Call]:
+    """No limit left: DELETE (gone already is fine). Otherwise every ``*_max`` key (0: no
+    limit): PUT the policy the volume has (POST it if the DSP lost it), POST a new one
+    (PUT it when the DSP has one after all)."""
+    if not want:
+        return [Call(method="DELETE", path=url, why="QoS removed", unless="missing")]
+    body = {k: want.get(k, 0) for k in cinder.QOS_MAX_KEYS}
+    put = Call(method="PUT", path=url, body=body, why="QoS")
+    post = Call(method="POST", path=url, body=body, why="QoS", unless="conflict",
+                instead=(put,))
+    return [attrs.evolve(put, unless="missing", instead=(post,)) if have else post]
+
+
+def _auth_calls(live: LiveVolume, have: VolumeSpec, new: VolumeSpec, *,
+                old: VolumeSpec | None, created: bool) -> list[Call]:
+    """CHAP: unset in the declaration leaves it as the DSP has it (a NodeAttachment may
+    have turned it on); "" turns it off; a changed user, type or secret is written."""
+    want = _auth_body(new)
+    live_type = "none" if have.chap_user is None else (
+        "mchap" if have.chap_initiator_user else "chap")
+    # a secret the caller could not read back (None: the engine passes the observed
+    # spec, its digest check already decided this is a change) is written too
+    secrets_changed = old is not None and (
+        old.chap_secret != new.chap_secret and new.chap_secret is not None
+        or old.chap_initiator_secret != new.chap_initiator_secret
+        and new.chap_initiator_secret is not None)
+    if new.chap_user is None or not (
+            want["type"] != live_type or (new.chap_user or None) != have.chap_user
+            or new.chap_initiator_user != have.chap_initiator_user or secrets_changed
+            or (created and want["type"] != "none")):
+        return []
+    if want.get("target_pswd", "") is None or want.get("initiator_pswd", "") is None:
+        raise InputError("changing CHAP needs the secrets", kind=KIND, field="chap_secret",
+                         resource=new.name,
+                         fix="set chap_secret (and chap_initiator_secret for mutual CHAP)")
+    return [Call(method="PUT", path=f"{live.si_path}/auth", body=want,
+                 why=f"CHAP {live_type} -> {want['type']}")]
+
+
+def _snapshot_policy_calls(url: str, have: list[str], want: list[str]) -> list[Call]:
+    """Removed schedules deleted (gone already is fine), new ones posted, changed ones put."""
+    have_by = {p.split(":")[0]: p for p in have}
+    want_by = {p.split(":")[0]: p for p in want}
+    calls = [Call(method="DELETE", path=f"{url}/{name}", why="snapshot policy removed",
+                  unless="missing") for name in sorted(have_by.keys() - want_by.keys())]
+    for name, item in want_by.items():
+        if name not in have_by:
+            calls.append(Call(method="POST", path=url, body=_policy_body(item),
+                              why="snapshot policy added"))
+        elif have_by[name] != item:
+            body = _policy_body(item)
+            body.pop("name")
+            calls.append(Call(method="PUT", path=f"{url}/{name}", body=body,
+                              why="snapshot policy changed"))
+    return calls
+
+
+def revert_calls(live: LiveVolume, new: VolumeSpec) -> list[Call]:
+    """Revert in place to the snapshot ``new.restore_point`` names: the DSP's restore
+    point, a PUT of ``restore_point`` on the volume while its app_instance is offline (the
+    DSP refuses it online; ``force`` when initiators are logged in), then online again.
+
+    Raises InputError, before any call, when the snapshot is another volume's, or (when
+    ``live`` knows them) not among its snapshots, or initiators are logged in and
+    ``force_restore`` is not set."""
+    point = str(new.restore_point)
+    ts = restore_timestamp(point)
+    head = point.strip().rpartition("/")[0]
+    fix = f"name one of its snapshots (`datera-iac ls snapshots --volume {live.id}`)"
+    if head and not same_volume(head, live.id):
+        raise InputError(f"{point!r} is a snapshot of another volume", kind=KIND,
+                         field="restore_point", resource=new.name, fix=fix)
+    if live.snapshots is not None and ts not in live.snapshots:
+        raise InputError(f"the volume has no snapshot {ts}", kind=KIND,
+                         field="restore_point", resource=new.name, fix=fix)
+    users = live.initiators or ()
+    if users and not new.force_restore:
+        raise InputError(
+            f"the volume is in use: {len(users)} initiator(s) are logged in "
+            f"({', '.join(sorted(users))}); a revert takes it offline under them",
+            kind=KIND, field="restore_point", resource=new.name,
+            fix="detach the volume (log the initiators out) and apply again, or set "
+            "force_restore: true")
+    put = Call(method="PUT", path=live.vol_path, body={"restore_point": ts},
+               why=f"revert to snapshot {ts}")
+    if not live.online:
+        return [put]
+    return [_offline(live.ai_path, "the DSP reverts offline", then=(put,), force=bool(users))]
+
+
+def _metadata_body(have: Mapping[str, str], new: VolumeSpec) -> dict[str, str | None]:
+    """What differs (keys removed from a declared ``metadata`` are sent as null, which
+    removes them; ``metadata`` unset keeps what is there)."""
+    want: dict[str, str] = dict(new.metadata or {})
+    if new.volume_type:
+        want[META_VOLUME_TYPE] = new.volume_type
+    body: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
+    if new.metadata is not None:
+        for k in have:
+            if k not in want and k != META_VOLUME_TYPE:
+                body[k] = None
+    return body
+
+
+def metadata_calls(live: LiveVolume, new: VolumeSpec) -> list[Call]:
+    """One PUT (a merge) of the metadata that differs; none when extended metadata is
+    off. Metadata not read (a bulk refresh) is compared as empty: the whole declaration."""
+    if not live.write_metadata:
+        return []
+    body = _metadata_body(live.metadata or {}, new)
+    if not body:
+        return []
+    url, wrapped = _meta_url(live.ai_path, live.sw_version)
+    return [Call(method="PUT", path=url, body={"data": body} if wrapped else body,
+                 why="metadata" if live.metadata is not None else "metadata (not read)")]
+
+
+def metadata_after(live: LiveVolume, new: VolumeSpec) -> dict[str, str] | None:
+    """What the metadata holds once :func:`metadata_calls` were sent (None: not kept)."""
+    if not live.write_metadata:
+        return None
+    merged = {**(live.metadata or {}), **_metadata_body(live.metadata or {}, new)}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def _meta_url(ai_path: str, sw: str | None) -> tuple[str, bool]:
+    """(url, wrapped): ``int_ecosystem_data`` with a ``{"data": ...}`` body on DSP 3.3+
+    (what the SDK does), the legacy flat ``metadata`` before."""
+    if _online_resize(sw):
+        return f"{ai_path}/int_ecosystem_data", True
+    return f"{ai_path}/metadata", False
+
+
+def _resolve(ctx: Context, spec: VolumeSpec) -> cinder.VolumePolicy:
+    """``spec``'s policy with the configuration's type defaults."""
+    return cinder.resolve_policy(spec.extra_specs, config=ctx.config,
+                                 typed=bool(spec.extra_specs or spec.volume_type),
+                                 kind=KIND, resource=spec.name)
+
+
+def _writes_metadata(ctx: Context) -> bool:
+    return not getattr(ctx.config, "datera_disable_extended_metadata", False)
+
+
+def _api(ctx: Context) -> str:
+    return str(getattr(ctx.client, "api_version", "2.2"))
+
+
 # ---- helpers on DSP shapes ----------------------------------------------------------------
 
 
@@ -1527,12 +1662,13 @@ def _sw(ctx: Context) -> str | None:
     return getattr(ctx.client, "sw_version", None)
 
 
-def _placement_fields(ctx: Context, policy: cinder.VolumePolicy) -> dict[str, Any]:
+def _placement_fields(policy: cinder.VolumePolicy, api_version: str, sw: str | None
+                      ) -> dict[str, Any]:
     """placement_policy on API 2.2 with DSP 3.3+, placement_mode otherwise (the driver's
     2.1 path always sends placement_mode; the 2.1 schema has no placement_policy)."""
-    if getattr(ctx.client, "api_version", "2.2") == "2.1":
+    if api_version == "2.1":
         return {"placement_mode": policy.placement_mode}
-    return policy.placement_fields(_sw(ctx))
+    return policy.placement_fields(sw)
 
 
 def _online_resize(sw: str | None) -> bool:
