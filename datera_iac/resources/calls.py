@@ -20,7 +20,7 @@ import attrs
 from datera_iac.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from datera_iac.secrets import SHOWN, redact
 
-__all__ = ["UNLESS", "Call", "flatten", "send_calls"]
+__all__ = ["UNLESS", "Call", "flatten", "offline_around", "send_calls"]
 
 #: The DSP answers that send a call's ``instead`` (an empty ``instead``: nothing to do).
 UNLESS: dict[str, tuple[type[Exception], ...]] = {
@@ -89,6 +89,15 @@ class Call:
         if self.restore is not None:
             out += self.restore.lines(indent)
         return out
+
+
+def offline_around(path: str, why: str, then: tuple[Call, ...], *, force: bool = False) -> Call:
+    """admin_state offline on the app_instance ``path`` around ``then`` (``force``: with
+    initiators logged in), online again after it even when one of ``then`` fails."""
+    body: dict[str, Any] = {"admin_state": "offline", **({"force": True} if force else {})}
+    return Call(method="PUT", path=path, body=body, why=why, then=then,
+                restore=Call(method="PUT", path=path, body={"admin_state": "online"},
+                             why="back online"))
 
 
 def _short(call: Call) -> str:

@@ -55,11 +55,13 @@ from datera_iac.resources.base import (
     register,
     spec_field,
 )
+from datera_iac.resources.calls import Call, offline_around, send_calls
 from datera_iac.resources.layout import (
     AI_NAME_RE,
     SI_NAME,
     ai_url,
     default_tenant,
+    logged_in,
     parse_volume_id,
     same_volume,
 )
@@ -429,24 +431,17 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         if ts not in {str(s.get("timestamp")) for s in _snap_list(ai)}:
             raise InputError(f"the group has no snapshot {ts}", kind=KIND, field="restore_point",
                              resource=new.name, fix="name one of this group's snapshots")
-        si = _si(ai) or {}
-        users = [str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
-                 for i in si.get("active_initiators") or []]
+        users = logged_in(_si(ai))
         if users and not new.force_restore:
             raise InputError(
                 f"the group is in use: {len(users)} initiator(s) are logged in "
                 f"({', '.join(sorted(users))}); a revert takes it offline under them",
                 kind=KIND, field="restore_point", resource=new.name,
                 fix="log the initiators out and apply again, or set force_restore: true")
-        online = ai.get("admin_state") == "online"
-        if online:
-            ctx.client.put(url, {"admin_state": "offline", **({"force": True} if users else {})},
-                           tenant=tenant)
-        try:
-            ctx.client.put(url, {"restore_point": ts}, tenant=tenant)
-        finally:
-            if online:
-                ctx.client.put(url, {"admin_state": "online"}, tenant=tenant)
+        put = Call(method="PUT", path=url, body={"restore_point": ts}, why="revert")
+        send_calls(ctx.client, [offline_around(url, "the DSP reverts offline", (put,),
+                                               force=bool(users))]
+                   if ai.get("admin_state") == "online" else [put], tenant=tenant)
         log.info("group %s reverted to snapshot %s", new.name, ts)
 
     # ---- delete / dependents / find / adopt ----------------------------------------------

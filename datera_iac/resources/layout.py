@@ -31,6 +31,7 @@ __all__ = [
     "cinder_reference_parts",
     "default_tenant",
     "first_si_vol",
+    "logged_in",
     "parse_volume_id",
     "same_volume",
     "volume_id_parts",
@@ -129,6 +130,13 @@ def first_si_vol(ai: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str
         return None, None
     vol = _named(si.get("volumes"), VOL_NAME)
     return dict(si), (dict(vol) if vol is not None else None)
+
+
+def logged_in(si: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The initiators logged in to a storage instance (their names: the last segment of
+    each ``active_initiators`` path)."""
+    return tuple(str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
+                 for i in (si or {}).get("active_initiators") or [])
 
 
 def _named(items: Any, name: str) -> Mapping[str, Any] | None:

@@ -78,7 +78,7 @@ from datera_iac.resources._util import (
 )
 from datera_iac.resources import imaging as _image
 from datera_iac.resources.batching import listed, lookup
-from datera_iac.resources.calls import Call, send_calls
+from datera_iac.resources.calls import Call, offline_around, send_calls
 from datera_iac.resources.layout import (
     AI_NAME_RE,
     SI_NAME,
@@ -87,6 +87,7 @@ from datera_iac.resources.layout import (
     cinder_reference_parts,
     default_tenant,
     first_si_vol,
+    logged_in,
     parse_volume_id,
     same_volume,
     volume_id_parts,
@@ -1377,12 +1378,10 @@ def live_volume(ai: Mapping[str, Any], *, id: str, **facts: Any) -> LiveVolume:
     si_path = str((si or {}).get("path") or f"{ai_path}/storage_instances/{SI_NAME}")
     snaps = frozenset(str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
                       if isinstance(s, Mapping))
-    users = tuple(str(i.get("path", i)).rpartition("/")[2] if isinstance(i, Mapping) else str(i)
-                  for i in (si or {}).get("active_initiators") or [])
     return LiveVolume(id=id, ai_path=ai_path, si_path=si_path,
                       vol_path=str((vol or {}).get("path") or f"{si_path}/volumes/{VOL_NAME}"),
                       online=ai.get("admin_state") == "online", snapshots=snaps,
-                      initiators=users, **facts)
+                      initiators=logged_in(si), **facts)
 
 
 def facts_of(observed: Observed[VolumeSpec, VolumeOutputs], **facts: Any) -> LiveVolume:
@@ -1475,7 +1474,7 @@ def entity_calls(live: LiveVolume, new: VolumeSpec, policy: cinder.VolumePolicy,
                     why=f"grow {have.size} -> {new.size} GiB")
         if not offline:  # this DSP may still refuse it online: the driver's offline flip
             size = attrs.evolve(size, unless="refused", instead=(
-                _offline(ai, "the DSP refused an online resize", then=(size,)),))
+                offline_around(ai, "the DSP refused an online resize", then=(size,)),))
         inner.append(size)
     if vol_body:
         inner.append(Call(method="PUT", path=vol, body=vol_body,
@@ -1483,7 +1482,7 @@ def entity_calls(live: LiveVolume, new: VolumeSpec, policy: cinder.VolumePolicy,
     if si_body:
         inner.append(Call(method="PUT", path=live.si_path, body=si_body, why="ip_pool"))
     if offline and live.online:
-        calls.append(_offline(ai, "a pre-3.3 DSP resizes offline", then=tuple(inner)))
+        calls.append(offline_around(ai, "a pre-3.3 DSP resizes offline", then=tuple(inner)))
     else:
         calls += inner
     # QoS (recomputed on a resize too: iops_per_gb scales with the size)
@@ -1497,14 +1496,6 @@ def entity_calls(live: LiveVolume, new: VolumeSpec, policy: cinder.VolumePolicy,
         calls += _snapshot_policy_calls(f"{vol}/snapshot_policies", have.snapshot_policies,
                                         new.snapshot_policies)
     return calls
-
-
-def _offline(ai: str, why: str, *, then: tuple[Call, ...], force: bool = False) -> Call:
-    """admin_state offline around ``then``, online again after it even when it fails."""
-    body: dict[str, Any] = {"admin_state": "offline", **({"force": True} if force else {})}
-    return Call(method="PUT", path=ai, body=body, why=why, then=then,
-                restore=Call(method="PUT", path=ai, body={"admin_state": "online"},
-                             why="back online"))
 
 
 def _qos_calls(url: str, have: dict[str, int], want: dict[str, int]) -> list[Call]:
@@ -1594,7 +1585,8 @@ def revert_calls(live: LiveVolume, new: VolumeSpec) -> list[Call]:
                why=f"revert to snapshot {ts}")
     if not live.online:
         return [put]
-    return [_offline(live.ai_path, "the DSP reverts offline", then=(put,), force=bool(users))]
+    return [offline_around(live.ai_path, "the DSP reverts offline", (put,),
+                           force=bool(users))]
 
 
 def _metadata_body(have: Mapping[str, str], new: VolumeSpec) -> dict[str, str | None]:
