@@ -69,7 +69,7 @@ from datera_iac.node.iscsi import (
 from datera_iac.node.remote import SshRunner, parse_node
 from datera_iac.node.runner import LocalRunner, Runner
 from datera_iac.resources._util import strict_spec, volume_ref, wait_for
-from datera_iac.resources.layout import SI_NAME, ai_url, parse_volume_id
+from datera_iac.resources.layout import ai_url, first_si_vol, parse_volume_id, si_path
 from datera_iac.resources.base import (
     Context,
     Diff,
@@ -381,15 +381,14 @@ def _load(ctx: Context, volume_id: str) -> tuple[str, dict[str, Any], dict[str, 
     one escaped path segment)."""
     tenant, leaf = parse_volume_id(ctx, volume_id, kind=KIND, field="volume_id")
     ai = ctx.client.get(ai_url(leaf, kind=KIND, field="volume_id"), tenant=tenant)
-    sis = ai.get("storage_instances") or []
-    si = next((s for s in sis if s.get("name") == SI_NAME), sis[0] if sis else None)
+    si = first_si_vol(ai)[0]
     if si is None:
         raise NotFound(f"volume {volume_id} has no storage instance")
     return tenant, ai, si
 
 
 def _si_url(ai: Mapping[str, Any], si: Mapping[str, Any]) -> str:
-    return f"/app_instances/{ai['id']}/storage_instances/{si['name']}"
+    return si_path(ai_url(ai["id"]), si["name"])
 
 
 def _acl_iqns(si: Mapping[str, Any]) -> list[str]:
@@ -769,13 +768,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
 
     def _online(self, ctx: Context, tenant: str, ai: Mapping[str, Any]) -> dict[str, Any]:
         if ai.get("admin_state") != "online":
-            ctx.client.put(f"/app_instances/{ai['id']}", {"admin_state": "online"},
-                           tenant=tenant)
+            ctx.client.put(ai_url(ai["id"]), {"admin_state": "online"}, tenant=tenant)
         seen: dict[str, Any] = {}
 
         def state() -> str:
-            si = ctx.client.get(f"/app_instances/{ai['id']}/storage_instances/{SI_NAME}",
-                                tenant=tenant)
+            si = ctx.client.get(si_path(ai_url(ai["id"])), tenant=tenant)
             seen["si"] = si
             return str(si.get("op_state") or "unknown")
 
@@ -1066,8 +1063,8 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             return
         if not (fresh.get("initiators") or fresh.get("initiator_groups")):
             if ai.get("admin_state") == "online":
-                ctx.client.put(f"/app_instances/{ai['id']}",
-                               {"admin_state": "offline", "force": True}, tenant=tenant)
+                ctx.client.put(ai_url(ai["id"]), {"admin_state": "offline", "force": True},
+                               tenant=tenant)
         self._unregister_initiator(ctx, tenant, iqn)
 
     def _unregister_initiator(self, ctx: Context, tenant: str, iqn: str) -> None:

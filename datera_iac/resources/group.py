@@ -64,6 +64,7 @@ from datera_iac.resources.layout import (
     logged_in,
     parse_volume_id,
     same_volume,
+    si_path,
 )
 from datera_iac.resources.volume import MAX_SIZE_GIB
 
@@ -357,7 +358,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
                            "another name", path="/app_instances") from None
         url = str(ai.get("path") or ai_url(str(ai.get("id"))))
         for n, s in grow.items():
-            ctx.client.put(f"{url}/storage_instances/{SI_NAME}/volumes/{n}", {"size": s},
+            ctx.client.put(f"{si_path(url)}/volumes/{n}", {"size": s},
                            tenant=tenant)
         ai = self._online(ctx, tenant, url, spec.name, ctx.timeouts.create)
         return _observe(tenant, ai, spec)
@@ -406,7 +407,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
             self._revert(ctx, tenant, ai, url, new)
         if new.name != ai.get("name"):
             ctx.client.put(url, {"name": new.name}, tenant=tenant)
-        si_url = f"{url}/storage_instances/{SI_NAME}"
+        si_url = si_path(url)
         for n, size in new.volumes.items():
             if n not in members:
                 ctx.client.post(f"{si_url}/volumes", {"name": n, "size": size,

@@ -34,6 +34,7 @@ __all__ = [
     "logged_in",
     "parse_volume_id",
     "same_volume",
+    "si_path",
     "volume_id_parts",
 ]
 
@@ -108,6 +109,11 @@ def ai_url(leaf: str, *, kind: str = KIND, field: str = "id") -> str:
         raise InputError(f"{leaf!r} is not a volume id or name", kind=kind, field=field,
                          fix="use the volume's id (<tenant>/<app_instance id>) or its name")
     return "/app_instances/" + quote(text, safe="")
+
+
+def si_path(ai_path: str, name: str = SI_NAME) -> str:
+    """The path of a storage instance (``storage-1`` unless named) of an app_instance path."""
+    return f"{ai_path}/storage_instances/{name}"
 
 
 def same_volume(a: str | None, b: str | None) -> bool:

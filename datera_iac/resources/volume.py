@@ -90,6 +90,7 @@ from datera_iac.resources.layout import (
     logged_in,
     parse_volume_id,
     same_volume,
+    si_path,
     volume_id_parts,
 )
 from datera_iac.resources.base import (
@@ -1375,11 +1376,11 @@ def live_volume(ai: Mapping[str, Any], *, id: str, **facts: Any) -> LiveVolume:
     Cinder layout's), plus ``facts`` (:class:`LiveVolume`'s other fields)."""
     ai_path = str(ai.get("path") or ai_url(str(ai.get("id"))))
     si, vol = first_si_vol(ai)
-    si_path = str((si or {}).get("path") or f"{ai_path}/storage_instances/{SI_NAME}")
+    si_at = str((si or {}).get("path") or si_path(ai_path))
     snaps = frozenset(str(s.get("timestamp")) for s in (vol or {}).get("snapshots") or []
                       if isinstance(s, Mapping))
-    return LiveVolume(id=id, ai_path=ai_path, si_path=si_path,
-                      vol_path=str((vol or {}).get("path") or f"{si_path}/volumes/{VOL_NAME}"),
+    return LiveVolume(id=id, ai_path=ai_path, si_path=si_at,
+                      vol_path=str((vol or {}).get("path") or f"{si_at}/volumes/{VOL_NAME}"),
                       online=ai.get("admin_state") == "online", snapshots=snaps,
                       initiators=logged_in(si), **facts)
 
@@ -1389,13 +1390,13 @@ def facts_of(observed: Observed[VolumeSpec, VolumeOutputs], **facts: Any) -> Liv
     from its live ``DF:`` specs; snapshots and initiators unknown."""
     out, spec = observed.outputs, observed.spec
     ai_path = out.path or ai_url(str(out.ai_id))
-    si_path = f"{ai_path}/storage_instances/{out.storage_instance or SI_NAME}"
+    si_at = si_path(ai_path, out.storage_instance or SI_NAME)
     qos = {k: int(v) for k in cinder.QOS_MAX_KEYS
            if (v := spec.extra_specs.get(cinder.PREFIX + k))}
     meta = None if spec.metadata is None else {
         **spec.metadata, **({META_VOLUME_TYPE: spec.volume_type} if spec.volume_type else {})}
-    return LiveVolume(id=observed.id, ai_path=ai_path, si_path=si_path,
-                      vol_path=out.volume_path or f"{si_path}/volumes/{VOL_NAME}",
+    return LiveVolume(id=observed.id, ai_path=ai_path, si_path=si_at,
+                      vol_path=out.volume_path or f"{si_at}/volumes/{VOL_NAME}",
                       online=out.admin_state == "online", spec=spec, qos=qos, metadata=meta,
                       **facts)
 
