@@ -48,7 +48,7 @@ from datera_iac.resources.base import (
 )
 from datera_iac.resources.intents import create_recorded
 from datera_iac.resources.plan import plan_change, repair_of
-from provider.batching import ReadBatcher, SharedListings, batches
+from provider.batching import DeleteChecks, ReadBatcher, SharedListings, batches
 from provider.intents import IntentJournal
 from provider.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from provider.timeouts import timeouts_from
@@ -508,18 +508,18 @@ class KindAdapter:
         return attrs.evolve(ctx, client=listings.client(ctx.client))
 
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
-               listings: SharedListings | None = None) -> None:
+               checks: DeleteChecks | None = None) -> None:
         """Delete, after the dependents rule on what the DSP holds now: Terraform has
         destroyed the configuration's dependents first, so what is left was made outside
         it (never deleted silently with the object). A declaration that asks to unmanage
         instead (``unmanage_on_delete``) only releases it; Terraform then forgets it.
-        ``listings``: the apply's delete checks of this kind (``DateraProvider.delete_checks``),
-        one listing answering many deletes instead of a read each."""
+        ``checks``: the apply's delete checks (``DateraProvider.delete_checks``), one
+        listing answering many deletes of a kind instead of a read each."""
         if prior.get(ID):
             self.intents.settled(prior[ID])  # Terraform held it: its create is settled
             ctx = contexts(self.timeouts_of(prior))
             delete_or_unmanage(self.kind, ctx, prior[ID], prior, resource=prior[ID],
-                               check_ctx=self._listed(ctx, listings))
+                               check_ctx=None if checks is None else checks.context(self.kind, ctx))
 
     def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
         """Adopt an existing object; raises NotFound when there is none."""

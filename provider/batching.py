@@ -3,10 +3,11 @@
 
 from datera_iac.resources.batching import (
     MAX_BATCH,
+    DeleteChecks,
     WINDOW,
     ReadBatcher,
     SharedListings,
     batches,
 )
 
-__all__ = ["MAX_BATCH", "WINDOW", "ReadBatcher", "SharedListings", "batches"]
+__all__ = ["MAX_BATCH", "WINDOW", "DeleteChecks", "ReadBatcher", "SharedListings", "batches"]

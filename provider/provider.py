@@ -25,7 +25,7 @@ from tf.utils import Diagnostics
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Timeouts
 from provider.adapter import KindAdapter, has_unknown
-from provider.batching import SharedListings
+from provider.batching import DeleteChecks, SharedListings
 from provider.diagnostics import report
 from provider.resources import PREFIX, resource_class
 from provider.schema import provider_schema
@@ -35,10 +35,6 @@ __all__ = ["PROVIDER_ADDRESS", "PROVIDER_VERSION", "DateraProvider", "default_ki
 #: The provider's source address. Users write ``source = "datera/datera"``.
 PROVIDER_ADDRESS = "registry.terraform.io/datera/datera"
 PROVIDER_VERSION = "0.1.0"
-#: The oldest listing an apply's delete check may answer from (seconds): a snapshot made
-#: on the DSP while a destroy runs is seen by the deletes after the next listing. A
-#: destroy of 1,000 volumes lists the tenant a few times instead of reading each volume.
-CHECK_MAX_AGE = 10.0
 
 log = logging.getLogger("provider")
 
@@ -81,13 +77,9 @@ class DateraProvider(Provider):
         for a in self.adapters.values():
             if a.batcher is not None:
                 a.batcher.listings = self.listings
-        #: per kind with a bulk dependents answer (a volume's snapshots): the listing an
-        #: apply's delete checks share (``KindAdapter.delete``). Unlike :attr:`listings`
-        #: it lives across that kind's own deletes (deleting one volume changes no other
-        #: volume's snapshots) and is dropped around every other write and after
-        #: :data:`CHECK_MAX_AGE` (``servicer.ApplyResourceChange``)
-        self.delete_checks = {t: SharedListings(max_age=CHECK_MAX_AGE)
-                              for t, a in self.adapters.items() if a.kind.has_bulk_dependents}
+        #: the listings an apply's delete checks share (``KindAdapter.delete``); the
+        #: servicer marks every apply with :meth:`DeleteChecks.writing`
+        self.delete_checks = DeleteChecks(self._kinds)
         self._resource_classes = [resource_class(a) for a in self.adapters.values()]
         self._config_cls = config_cls
         self._client_factory = client_factory

@@ -166,9 +166,8 @@ class KindResource(Resource):
 
     def delete(self, ctx: DeleteContext, current: dict) -> dict | None:
         try:
-            checks = getattr(self.provider, "delete_checks", {})
             self.adapter.delete(self.provider.context, current,
-                                checks.get(self.adapter.kind.tf_type))
+                                getattr(self.provider, "delete_checks", None))
             return None
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "delete", current)

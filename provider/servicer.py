@@ -409,16 +409,16 @@ class Servicer(ProviderServicer):
         private = _private(request.planned_private)
         token = APPLY_LAST.set(private.get("last"))
         listings = getattr(self.app, "listings", None)
-        # a delete's checks keep their listing across deletes of the same kind (one
-        # volume's delete changes no other volume's snapshots), not across other writes
-        deleting = request.type_name if not _has_state(request.planned_state) else None
+        checks = getattr(self.app, "delete_checks", None)
+        adapter = getattr(self.app, "adapters", {}).get(request.type_name)
         try:
             with contextlib.ExitStack() as writes:
                 if listings is not None:
                     writes.enter_context(listings.writing())
-                for type_name, checks in getattr(self.app, "delete_checks", {}).items():
-                    if type_name != deleting:
-                        writes.enter_context(checks.writing())
+                if checks is not None:
+                    writes.enter_context(checks.writing(
+                        adapter.kind if adapter is not None else None,
+                        deleting=not _has_state(request.planned_state)))
                 response = super().ApplyResourceChange(request, context)
         finally:
             APPLY_LAST.reset(token)

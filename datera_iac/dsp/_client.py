@@ -26,6 +26,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, Self
 
 from datera_iac import __version__
@@ -82,6 +83,8 @@ _ERRORS: Final[dict[int, type[DspError]]] = {
 }
 #: the largest ``limit`` the DSP's schema allows on a list (``GET /app_instances``: 0..1000)
 MAX_PAGE: Final = 1000
+#: Pages of a listing asked ahead of the one being read (``DspClient.list``).
+PREFETCH: Final = 2
 #: the page size an older DSP that refuses ``limit=1000`` is asked for instead (its default)
 FALLBACK_PAGE: Final = 100
 _HEADERS: Final = {
@@ -377,8 +380,12 @@ class DspClient:
         filter: str | None = None,
         sort: str | None = None,
         page_size: int | None = None,
+        prefetch: bool = False,
     ) -> Iterator[Any]:
-        """Iterate over every item of a collection, following pages lazily.
+        """Iterate over every item of a collection, following pages lazily (or, with
+        ``prefetch``, for a caller that reads the whole listing, asking :data:`PREFETCH`
+        pages ahead of the one being read, so the DSP renders the next page while this one
+        is decoded).
 
         v2.2 pages with ``limit``/``offset`` until ``metadata.total_count``; v2.1 reports
         ``metadata.total``. A server that ignores ``offset`` or stops short raises
@@ -391,7 +398,8 @@ class DspClient:
         """
         if page_size is not None and not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE}")
-        return self._pages(path, tenant=tenant, filter=filter, sort=sort, page_size=page_size)
+        return self._pages(path, tenant=tenant, filter=filter, sort=sort, page_size=page_size,
+                           prefetch=PREFETCH if prefetch else 0)
 
     def ensure_tenant(self, path: str) -> str:
         """Create the tenant at ``path`` (``/root/x`` or ``x``) if it is missing.
@@ -814,75 +822,109 @@ class DspClient:
         filter: str | None,
         sort: str | None,
         page_size: int | None,
+        prefetch: int = 0,
     ) -> Iterator[Any]:
         offset = 0
         previous_first: Any = None
         adaptive, fell_back = page_size is None, False
         if page_size is None:
             page_size = self._page
-        while True:
-            params: dict[str, Any] = {"limit": page_size, "offset": offset}
-            if filter:
-                params["filter"] = filter
-            if sort:
-                params["sort"] = sort
+        base: dict[str, Any] = {}
+        if filter:
+            base["filter"] = filter
+        if sort:
+            base["sort"] = sort
+
+        def fetch(at: int, size: int) -> Any:
+            return self.request("GET", path, params={"limit": size, "offset": at, **base},
+                                tenant=tenant)
+
+        # with ``prefetch``, pages after the first are asked that many ahead, each on a
+        # worker thread of its own: the DSP renders the next page while this one is
+        # decoded (a 10,000-volume listing is ten pages). Only offsets the sequential walk
+        # would ask; a page of another size than asked (the collection changed meanwhile)
+        # drops what was fetched ahead, and the walk goes on from where that page ends.
+        pending: dict[int, Future[Any]] = {}
+        pool: ThreadPoolExecutor | None = None
+        try:
             while True:
-                try:
-                    body = self.request("GET", path, params=params, tenant=tenant)
-                    break
-                except NotFound as e:
-                    if offset == 0 and str(e.message).startswith("No data at"):
-                        return
-                    raise
-                except (InvalidRequest, ValidationFailed):
-                    # an older DSP that caps ``limit`` below the schema's maximum: ask again
-                    # at its default size; a refusal for another reason (a bad filter)
-                    # repeats and is raised from there
-                    if not (adaptive and offset == 0 and page_size > FALLBACK_PAGE):
-                        raise
-                    page_size = params["limit"] = FALLBACK_PAGE
-                    adaptive, fell_back = False, True
-            if fell_back:  # the smaller page was accepted: keep asking for it
-                fell_back = False
-                self._page = FALLBACK_PAGE
-                log.info("the DSP refused limit=%d on %s; listing %d at a time",
-                         MAX_PAGE, path, FALLBACK_PAGE)
-            items = _data(body)
-            if isinstance(items, dict):  # a collection keyed by name (legacy shape)
-                items = builtins.list(items.values())
-            if not isinstance(items, builtins.list):
-                raise DspError(
-                    f"expected a list from {path}, got {type(items).__name__}",
-                    method="GET", path=path,
-                )
-            meta = body.get("metadata") if isinstance(body, dict) else None
-            meta = meta if isinstance(meta, dict) else {}
-            total = meta.get("total_count", meta.get("total"))
-            if items:
-                first = items[0].get("path") if isinstance(items[0], dict) else items[0]
-                if offset and first is not None and first == previous_first:
+                if offset == 0:
+                    while True:
+                        try:
+                            body = fetch(0, page_size)
+                            break
+                        except NotFound as e:
+                            if str(e.message).startswith("No data at"):
+                                return
+                            raise
+                        except (InvalidRequest, ValidationFailed):
+                            # an older DSP that caps ``limit`` below the schema's maximum: ask
+                            # again at its default size; a refusal for another reason (a bad
+                            # filter) repeats and is raised from there
+                            if not (adaptive and page_size > FALLBACK_PAGE):
+                                raise
+                            page_size = FALLBACK_PAGE
+                            adaptive, fell_back = False, True
+                else:
+                    ahead = pending.pop(offset, None)
+                    body = ahead.result() if ahead is not None else fetch(offset, page_size)
+                if fell_back:  # the smaller page was accepted: keep asking for it
+                    fell_back = False
+                    self._page = FALLBACK_PAGE
+                    log.info("the DSP refused limit=%d on %s; listing %d at a time",
+                             MAX_PAGE, path, FALLBACK_PAGE)
+                items = _data(body)
+                if isinstance(items, dict):  # a collection keyed by name (legacy shape)
+                    items = builtins.list(items.values())
+                if not isinstance(items, builtins.list):
                     raise DspError(
-                        f"the DSP ignored offset={offset} on {path}; refusing to return a "
-                        f"truncated or repeated list (set page_size above {total})",
+                        f"expected a list from {path}, got {type(items).__name__}",
                         method="GET", path=path,
                     )
-                previous_first = first
-            for item in items:
-                _checked_entity(item, path, "GET")
-            yield from items
-            offset += len(items)
-            if not items:
-                if isinstance(total, int) and offset < total:
-                    raise DspError(
-                        f"{path}: the DSP reported {total} items but returned {offset}",
-                        method="GET", path=path,
-                    )
-                return
-            if isinstance(total, int):
-                if offset >= total:
+                meta = body.get("metadata") if isinstance(body, dict) else None
+                meta = meta if isinstance(meta, dict) else {}
+                total = meta.get("total_count", meta.get("total"))
+                if items:
+                    first = items[0].get("path") if isinstance(items[0], dict) else items[0]
+                    if offset and first is not None and first == previous_first:
+                        raise DspError(
+                            f"the DSP ignored offset={offset} on {path}; refusing to return a "
+                            f"truncated or repeated list (set page_size above {total})",
+                            method="GET", path=path,
+                        )
+                    previous_first = first
+                offset += len(items)
+                if prefetch and items and isinstance(total, int) and offset < total:
+                    for stale in [o for o in pending if o < offset]:
+                        pending.pop(stale).cancel()
+                    at = offset
+                    while len(pending) < prefetch and at < total:
+                        if at not in pending:
+                            if pool is None:
+                                pool = ThreadPoolExecutor(prefetch,
+                                                          thread_name_prefix="datera-pages")
+                            pending[at] = pool.submit(fetch, at, page_size)
+                        at += page_size
+                for item in items:
+                    _checked_entity(item, path, "GET")
+                yield from items
+                if not items:
+                    if isinstance(total, int) and offset < total:
+                        raise DspError(
+                            f"{path}: the DSP reported {total} items but returned {offset}",
+                            method="GET", path=path,
+                        )
                     return
-            elif len(items) < page_size:
-                return
+                if isinstance(total, int):
+                    if offset >= total:
+                        return
+                elif len(items) < page_size:
+                    return
+        finally:
+            for f in pending.values():
+                f.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True)
 
 
 #: identity fields the kinds build ids and URLs from: when present, non-empty strings

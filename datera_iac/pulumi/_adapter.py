@@ -465,16 +465,17 @@ class ResourceAdapter:
         return obs.id, state, self._wrap(new_inputs, secret)
 
     def delete(self, ctx: Context, id: str, state: Mapping[str, Any] | None = None,
-               old_inputs: Mapping[str, Any] | None = None, *, resource: str | None = None
-               ) -> None:
+               old_inputs: Mapping[str, Any] | None = None, *, resource: str | None = None,
+               check_ctx: Context | None = None) -> None:
         """Delete, after the kind's dependents rule (``check_delete``) on what the DSP holds
         now: Pulumi deletes a stack's dependents first (a volume's snapshots), so what is
         left was made outside the stack; it is named and nothing is deleted, unless the
         recorded declaration (``state``, ``old_inputs``) allows ``cascade``. A declaration
         with ``unmanage_on_delete`` only releases it (Pulumi's own ``retainOnDelete`` never
-        calls Delete, so it cannot rename)."""
+        calls Delete, so it cannot rename). ``check_ctx``: the context the dependents rule
+        reads through (the provider's shared delete-check listing)."""
         declared, _ = self.to_core({**(state or {}), **(old_inputs or {})})
-        delete_or_unmanage(self.kind, ctx, id, declared, resource=resource)
+        delete_or_unmanage(self.kind, ctx, id, declared, resource=resource, check_ctx=check_ctx)
 
 
 def with_timeout(ctx: Context, op: str, seconds: float) -> Context:

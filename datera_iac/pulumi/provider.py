@@ -14,6 +14,7 @@ needs the unknown sentinel that the experimental ``PropertyValue`` cannot marsha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ from datera_iac.dsp.identity import describe_dsp, dsp_identity, other_dsp
 from datera_iac.pulumi import _codec
 from datera_iac.pulumi._adapter import ResourceAdapter, urn_name, urn_type, with_timeout
 from datera_iac.resources.base import Context, Kind
-from datera_iac.resources.batching import SharedListings
+from datera_iac.resources.batching import DeleteChecks, SharedListings
 from datera_iac.resources.intents import IntentJournal
 
 __all__ = ["DateraProvider", "ContextFactory", "default_context_factory", "serve", "main"]
@@ -153,6 +154,9 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         for a in self._adapters.values():
             if a.batcher is not None:
                 a.batcher.listings = self.listings
+        #: the listings the deletes' dependents checks share (one per kind with a bulk
+        #: answer: a destroy reads no volume alone); every write is marked (_writing)
+        self.delete_checks = DeleteChecks(a.kind for a in self._adapters.values())
         #: creates in flight: a create whose answer was lost (the DSP died, this process was
         #: killed) is adopted by the next one of its URN, by the token it wrote
         self.intents = intents or pulumi_intents()
@@ -163,6 +167,14 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         self._lock = threading.Lock()
 
     # ---- plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self, adapter: ResourceAdapter, *, deleting: bool) -> Iterator[None]:
+        """Around a write: the refresh wave's listings are not used after it, nor the
+        delete checks' (except a kind's own across its deletes: ``DeleteChecks``)."""
+        with self.listings.writing(), self.delete_checks.writing(adapter.kind,
+                                                                  deleting=deleting):
+            yield
 
     def _adapter(self, request: Any) -> ResourceAdapter:
         token = getattr(request, "type", "") or urn_type(request.urn)
@@ -387,7 +399,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             return pb.CreateResponse(id="", properties=_codec.encode(adapter.preview_create(news)))
         ctx = with_timeout(self._context(), "create", request.timeout)
         adapter.check_plan(ctx, request.urn, news)
-        with self.listings.writing():
+        with self._writing(adapter, deleting=False):
             rid, state = adapter.create(ctx, request.urn, news, self.intents)
         return pb.CreateResponse(id=rid, properties=_codec.encode(self._recorded(state)))
 
@@ -417,7 +429,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         ctx = with_timeout(self._context(), "update", request.timeout)
         self._same_dsp(request.urn, request.id, olds)
         self.intents.settled(request.id)
-        with self.listings.writing():
+        with self._writing(adapter, deleting=False):
             state = adapter.update(ctx, request.urn, request.id, olds, news,
                                    old_inputs=_codec.decode(request.old_inputs))
         return pb.UpdateResponse(properties=_codec.encode(self._recorded(state, olds)))
@@ -429,9 +441,10 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         props = _codec.decode(request.properties)
         self._same_dsp(request.urn, request.id, props)
         self.intents.settled(request.id)
-        with self.listings.writing():
+        with self._writing(adapter, deleting=True):
             adapter.delete(ctx, request.id, props,
-                           _codec.decode(request.old_inputs), resource=urn_name(request.urn))
+                           _codec.decode(request.old_inputs), resource=urn_name(request.urn),
+                           check_ctx=self.delete_checks.context(adapter.kind, ctx))
         return empty_pb2.Empty()
 
     # ---- functions ---------------------------------------------------------------------------

@@ -28,15 +28,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import attrs
 
 from datera_iac.resources.base import Context, Kind, Observed
 
-__all__ = ["IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "ReadBatcher", "Rows", "SharedListings",
-           "batches", "listed", "lookup"]
+__all__ = ["CHECK_MAX_AGE", "IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "DeleteChecks",
+           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup"]
 
 #: How long the first read of a batch waits for others to join (seconds), unless the wave
 #: already holds a listing (then the batch is served at once).
@@ -46,6 +46,11 @@ MAX_BATCH = 100
 IDLE = 2.0
 #: ... or when it is this old (seconds), whichever comes first.
 MAX_AGE = 60.0
+#: The oldest listing a delete's dependents check may answer from (seconds,
+#: :class:`DeleteChecks`): a snapshot made on the DSP while a destroy runs is seen by the
+#: deletes after the next listing. A destroy of 1,000 volumes lists the tenant a few times
+#: instead of reading each volume.
+CHECK_MAX_AGE = 10.0
 
 
 def batches(kind: Kind[Any, Any]) -> bool:
@@ -253,3 +258,37 @@ class ReadBatcher:
         for i, futs in pending.items():
             for f in futs:
                 f.set_result(found.get(i))
+
+
+class DeleteChecks:
+    """The listings a front end's deletes ask their dependents rule through
+    (:meth:`Kind.dependents_many`), one per kind with a bulk answer; thread-safe.
+
+    Unlike a refresh wave's :class:`SharedListings`, a kind's listing is kept across that
+    kind's own deletes (deleting one volume changes no other volume's snapshots), so a
+    destroy of N volumes lists their tenant once per :data:`CHECK_MAX_AGE` instead of
+    reading each volume; it is dropped around every other write through the front end
+    (a snapshot deleted or made, a volume created or changed): :meth:`writing`."""
+
+    def __init__(self, kinds: Iterable[Kind[Any, Any]], *, max_age: float = CHECK_MAX_AGE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_kind = {k.name: SharedListings(max_age=max_age, clock=clock)
+                         for k in kinds if k.has_bulk_dependents}
+
+    def context(self, kind: Kind[Any, Any], ctx: Context) -> Context | None:
+        """``ctx`` with its list calls served from ``kind``'s listing (for
+        ``delete_or_unmanage(check_ctx=)``); None for a kind without a bulk answer."""
+        listings = self._by_kind.get(kind.name)
+        if listings is None:
+            return None
+        return attrs.evolve(ctx, client=listings.client(ctx.client))
+
+    @contextmanager
+    def writing(self, kind: Kind[Any, Any] | None, *, deleting: bool) -> Iterator[None]:
+        """Around a write of ``kind`` through the front end: every listing is dropped,
+        except ``kind``'s own when the write is one of its deletes."""
+        with ExitStack() as stack:
+            for name, listings in self._by_kind.items():
+                if not (deleting and kind is not None and name == kind.name):
+                    stack.enter_context(listings.writing())
+            yield

@@ -737,7 +737,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
             try:
                 # a front end's refresh serves many small batches from one shared listing:
                 # its lookups are built once per listing (batching.lookup)
-                rows = listed(ctx.client.list("/app_instances", tenant=tenant))
+                rows = listed(ctx.client.list("/app_instances", tenant=tenant, prefetch=True))
             except NotFound:
                 rows = listed(())  # the tenant itself is gone: so are its volumes
             by_id, by_name = lookup(rows, "id"), lookup(rows, "name")
@@ -1108,7 +1108,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         out: dict[str, list[Dependent]] = {}
         for tenant, items in by_tenant.items():
             try:
-                rows = listed(ctx.client.list("/app_instances", tenant=tenant))
+                rows = listed(ctx.client.list("/app_instances", tenant=tenant, prefetch=True))
             except NotFound:
                 rows = listed(())
             by_id = lookup(rows, "id")

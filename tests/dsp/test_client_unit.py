@@ -298,6 +298,46 @@ def test_paging_v22(scripted):
     assert scripted.routes.count("GET /v2.2/app_instances") == 3
 
 
+def test_paging_prefetch_asks_pages_ahead_and_follows_a_changing_collection(scripted):
+    """With ``prefetch`` (a caller reading the whole listing, issue 21) the pages after the
+    first are asked two ahead of the one being read, concurrently: the same items in the
+    same order, each offset asked once. A page shorter than asked drops what was fetched
+    ahead and the walk goes on from where that page ends, as without prefetch."""
+    import threading
+
+    items = [{"path": f"/app_instances/{i}"} for i in range(1050)]
+    started = threading.Event()
+    asked: list[int] = []
+    overlapped: list[bool] = []
+
+    def h(req):
+        q = dict(p.split("=") for p in req.path_url.split("?")[1].split("&"))
+        off, lim = int(q["offset"]), int(q["limit"])
+        asked.append(off)
+        if off == 200:  # page 4 is asked while page 3 is still being answered
+            overlapped.append(started.wait(2))
+        if off == 300:
+            started.set()
+        page = items[off:off + lim]
+        return (200, {"data": page, "metadata": {"total_count": len(items)}})
+
+    c = scripted.client(h)
+    got = list(c.list("/app_instances", page_size=100, prefetch=True))
+    assert got == items and sorted(asked) == list(range(0, 1050, 100))
+    assert overlapped == [True]  # 200 and 300 were in flight together
+
+    # a DSP that answers 50 where 100 were asked: every item once, in order
+    capped = scripted.client(lambda req: h_capped(req))
+
+    def h_capped(req):
+        q = dict(p.split("=") for p in req.path_url.split("?")[1].split("&"))
+        off, lim = int(q["offset"]), int(q["limit"])
+        return (200, {"data": items[off:off + min(lim, 50)],
+                      "metadata": {"total_count": len(items)}})
+
+    assert list(capped.list("/app_instances", page_size=100, prefetch=True)) == items
+
+
 def test_paging_refuses_ignored_offset(scripted):
     """A server that ignores offset would repeat page 1: that is an error, not duplicates."""
     items = [{"path": f"/x/{i}"} for i in range(5)]

@@ -280,6 +280,47 @@ def test_a_refresh_wave_lists_the_tenant_once(plugin, sim):
     assert used.get("GET /v2.2/app_instances") == 1, used
 
 
+def test_a_destroy_checks_snapshots_from_one_listing(plugin, sim, dsp):
+    """Issue 21: `pulumi destroy` deletes each volume after its dependents check (issue
+    16); 12 deletes by 4 workers share one listing of the tenant (a GET per volume before)
+    and write twice each. An outside snapshot still refuses its volume, with nothing
+    written; a snapshot deleted through the provider drops the listing, so its volume is
+    not refused on a stale view."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rpc, _ = plugin
+    configure(rpc, sim)
+    made = {}
+    for i in range(14):
+        n = f"gone-{i:02d}"
+        made[n] = rpc.create(V, n, plain(rpc.check(V, n, {"size": 1}).inputs))
+    theirs = dsp.post(f"/app_instances/{made['gone-12'].id.rsplit('/', 1)[-1]}/"
+                      "storage_instances/storage-1/volumes/volume-1/snapshots", {})["timestamp"]
+    ours = rpc.create(S, "ours", plain(rpc.check(S, "ours", {"volumeId": made["gone-13"].id}).inputs))
+
+    def used_by(fn):
+        before = dict(sim.counters())
+        out = fn()
+        return out, {k: v - before.get(k, 0) for k, v in sim.counters().items()
+                     if v != before.get(k, 0)}
+
+    def delete(n):
+        rpc.delete(V, n, made[n].id, plain(made[n].properties))
+
+    gone = [f"gone-{i:02d}" for i in range(12)]
+    with ThreadPoolExecutor(4) as pool:
+        _, used = used_by(lambda: list(pool.map(delete, gone)))
+    assert used == {"GET /v2.2/app_instances": 1, "PUT /v2.2/app_instances/:id": 12,
+                    "DELETE /v2.2/app_instances/:id": 12}, used
+    with pytest.raises(grpc.RpcError) as e:
+        used_by(lambda: delete("gone-12"))
+    assert str(theirs) in e.value.details()
+    rpc.delete(S, "ours", ours.id, plain(ours.properties))
+    _, used = used_by(lambda: delete("gone-13"))
+    assert used.get("GET /v2.2/app_instances") == 1 and "GET /v2.2/app_instances/:id" not in used
+    assert [a["name"] for a in dsp.list("/app_instances")] == ["gone-12"]
+
+
 def test_revert_to_snapshot(plugin, sim, dsp):
     """restorePoint: Diff shows an in-place update of it, Update reverts the volume (the
     DSP's restore point), Read keeps it, the same value diffs empty; an in-use volume is
