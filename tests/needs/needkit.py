@@ -3,10 +3,16 @@ directory on sys.path, since the Terraform tests' ``conftest`` module name is ta
 
 from __future__ import annotations
 
+import os
+import pickle
+import sys
+from pathlib import Path
 from typing import Any
 
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
+from datera_iac.node.iscsi import wwid_for_serial
+from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
 
 
 def client_for(sim: Any) -> DspClient:
@@ -44,46 +50,40 @@ provider "datera" {}
 """
 
 
-def _fabric_node_class() -> Any:
-    from datera_iac.node.iscsi import wwid_for_serial
-    from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
+class SimFabricNode(FakeNode):
+    """A FakeNode whose fabric serves every storage instance ``client``'s DSP has in
+    ``tenants``."""
 
-    class SimFabricNode(FakeNode):
-        """A FakeNode whose fabric serves every storage instance ``client``'s DSP has in
-        ``tenants``."""
+    def __init__(self, root: Any, client: DspClient, *, tenants: tuple[str, ...] = ("/root",),
+                 **kw: Any) -> None:
+        super().__init__(root, **kw)
+        self.client, self.tenants = client, tenants
 
-        def __init__(self, root: Any, client: DspClient, *, tenants: tuple[str, ...] = ("/root",),
-                     **kw: Any) -> None:
-            super().__init__(root, **kw)
-            self.client, self.tenants = client, tenants
+    def sync(self) -> None:
+        for tenant in self.tenants:
+            for ai in self.client.list("/app_instances", tenant=tenant):
+                for si in ai.get("storage_instances") or []:
+                    access = si.get("access") or {}
+                    if not access.get("iqn") or not si.get("volumes"):
+                        continue
+                    vol = si["volumes"][0]
+                    serial = vol["uuid"]
+                    portals = [f"{ip}:3260" for ip in access.get("ips") or []]
+                    old = self.targets.get(access["iqn"])
+                    if old is None:
+                        old = self.add_target(FakeTarget(access["iqn"], portals, {0: FakeLun(
+                            wwid_for_serial(serial), serial.replace("-", ""))}))
+                    old.portals = portals  # ACL/CHAP set by a test are kept
+                    old.luns[0].size = int(vol["size"]) << 30
 
-        def sync(self) -> None:
-            for tenant in self.tenants:
-                for ai in self.client.list("/app_instances", tenant=tenant):
-                    for si in ai.get("storage_instances") or []:
-                        access = si.get("access") or {}
-                        if not access.get("iqn") or not si.get("volumes"):
-                            continue
-                        vol = si["volumes"][0]
-                        serial = vol["uuid"]
-                        portals = [f"{ip}:3260" for ip in access.get("ips") or []]
-                        old = self.targets.get(access["iqn"])
-                        if old is None:
-                            old = self.add_target(FakeTarget(access["iqn"], portals, {0: FakeLun(
-                                wwid_for_serial(serial), serial.replace("-", ""))}))
-                        old.portals = portals  # ACL/CHAP set by a test are kept
-                        old.luns[0].size = int(vol["size"]) << 30
+    def _discovery(self, portal: str) -> tuple[int, str, str]:
+        self.sync()
+        return super()._discovery(portal)
 
-        def _discovery(self, portal: str) -> tuple[int, str, str]:
+    def write_text(self, path: str, data: str) -> None:
+        if path.endswith("/device/rescan"):  # a real rescan is when the kernel learns the size
             self.sync()
-            return super()._discovery(portal)
-
-        def write_text(self, path: str, data: str) -> None:
-            if path.endswith("/device/rescan"):  # a real rescan is when the kernel learns the size
-                self.sync()
-            super().write_text(path, data)
-
-    return SimFabricNode
+        super().write_text(path, data)
 
 
 def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org.debian:01:needs",
@@ -91,7 +91,7 @@ def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org
     """A FakeNode (kernel iSCSI/dm-multipath simulated) whose fabric serves every storage
     instance the simulator has; a LUN takes its DSP volume's size at discovery and at a
     per-device rescan (as a kernel does), not before."""
-    return _fabric_node_class()(root, client, tenants=tenants, initiator_iqn=iqn, **kw)
+    return SimFabricNode(root, client, tenants=tenants, initiator_iqn=iqn, **kw)
 
 
 #: where the node a provider process (started by a real terraform / pulumi) reaches is
@@ -99,58 +99,49 @@ def sim_fabric_node(root: Any, client: DspClient, *, iqn: str = "iqn.1993-08.org
 SAVED_NODE_ENV, SAVED_NODE_DSP_ENV = "DATERA_TEST_NODE_DIR", "DATERA_TEST_NODE_DSP"
 
 
-def saved_fabric_node(directory: Any, endpoint: str,
-                      iqn: str = "iqn.1993-08.org.debian:01:needs") -> Any:
-    """A :func:`sim_fabric_node` that outlives its process: its sessions, node records and
+class SavedFabricNode(SimFabricNode):
+    """A :class:`SimFabricNode` that outlives its process: its sessions, node records and
     mounts are saved in ``directory`` after each command and loaded by the next process
     (a real terraform or pulumi starts a new provider process for each command, and the
     attachment's read asks the node what it holds)."""
-    import pickle
-    from pathlib import Path
 
-    d = Path(directory)
-    saved = d / "node.pickle"
-    client = DspClient(DateraConfig.from_mapping(
-        {"endpoint": endpoint, "san_login": "admin", "san_password": "password"},
-        use_env=False))
+    def __init__(self, directory: Any, client: DspClient, **kw: Any) -> None:
+        saved = Path(directory) / "node.pickle"
+        super().__init__(Path(directory) / "root", client, **kw)
+        if saved.exists():
+            vars(self).update(pickle.loads(saved.read_bytes()))
+            self._write_mounts()
+        self.saved = saved
 
-    class SavedFabricNode(_fabric_node_class()):
-        def _save(self) -> None:
-            state = {k: v for k, v in vars(self).items() if k != "client"}
-            assert not state["_pending"], "only a node without delayed events can be saved"
-            saved.write_bytes(pickle.dumps(state))
+    def _save(self) -> None:
+        state = {k: v for k, v in vars(self).items() if k not in ("client", "saved")}
+        assert not state["_pending"], "only a node without delayed events can be saved"
+        self.saved.write_bytes(pickle.dumps(state))
 
-        def _execute(self, argv: list[str], **kw: Any) -> Any:
-            try:
-                return super()._execute(argv, **kw)
-            finally:
-                self._save()
-
-        def write_text(self, path: str, data: str) -> None:
-            super().write_text(path, data)
+    def _execute(self, argv: list[str], **kw: Any) -> Any:
+        try:
+            return super()._execute(argv, **kw)
+        finally:
             self._save()
 
-    node = SavedFabricNode(d / "root", client, initiator_iqn=iqn)
-    if saved.exists():
-        vars(node).update(pickle.loads(saved.read_bytes()))
-        node._write_mounts()
-    return node
+    def write_text(self, path: str, data: str) -> None:
+        super().write_text(path, data)
+        self._save()
 
 
 def saved_node_runner() -> Any:
     """``{"local": node}`` for a provider process: the node saved in ``$DATERA_TEST_NODE_DIR``
     whose fabric serves the DSP at ``$DATERA_TEST_NODE_DSP``."""
-    import os
-
-    return {"local": saved_fabric_node(os.environ[SAVED_NODE_ENV],
-                                       os.environ[SAVED_NODE_DSP_ENV])}
+    client = DspClient(DateraConfig.from_mapping(
+        {"endpoint": os.environ[SAVED_NODE_DSP_ENV], "san_login": "admin",
+         "san_password": "password"}, use_env=False))
+    return {"local": SavedFabricNode(os.environ[SAVED_NODE_ENV], client,
+                                     initiator_iqn="iqn.1993-08.org.debian:01:needs")}
 
 
 def terraform_provider_with_saved_node() -> int:
     """terraform-provider-datera whose NodeAttachments reach :func:`saved_node_runner`
     (an entry for ``install_dev_overrides(entry=...)``)."""
-    import sys
-
     from provider._serve import serve
     from provider.provider import DateraProvider
 
@@ -182,8 +173,6 @@ def engine_ws(sim: Any, directory: Any, text: str, *, runner: Any = None,
               dsp_config: dict[str, Any] | None = None, **kw: Any) -> Any:
     """An engine Workspace over the stack ``text`` with a ready Context whose runner is
     ``runner`` (a fake node), on ``sim``."""
-    from pathlib import Path
-
     from datera_iac.engine.core import Workspace
     from datera_iac.resources.base import Context, Timeouts
 
