@@ -152,30 +152,8 @@ def test_bench_foreign_objects_section_pulumi():
 
 # ---- case 9: converge in one run, through the real Pulumi CLI ----------------------------
 
-VT_PROGRAM = """\
-name: conv
-runtime: yaml
-resources:
-  vt:
-    type: datera:index:VolumeType
-    properties:
-      name: gold
-      replicaCount: 2
-      totalIopsMax: 5000
-  v:
-    type: datera:index:Volume
-    properties:
-      name: conv-vol
-      size: 1
-      volumeType: ${vt.name}
-      extraSpecs: ${vt.extraSpecs}
-  w:
-    type: datera:index:Volume
-    properties:
-      name: conv-vol-2
-      size: 1
-      extraSpecs: ${vt.extraSpecs}
-"""
+#: the engine's case 9a stack (tests/engine/test_convergence.py), run by the Pulumi CLI
+from tests.engine.test_convergence import VT_STACK as VT_PROGRAM  # noqa: E402
 
 
 def _cli_stack(tmp_path, sim, program: str):

@@ -18,35 +18,14 @@ import pytest
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
 from datera_iac.node.iscsi import wwid_for_serial
-from datera_iac.node.testing import FakeLun, FakeNode, FakeTarget
 from datera_iac.pulumi.provider import DateraProvider, default_context_factory, serve
 from datera_iac.pulumi.testing import EngineMocks, Rpc, run_program
+from tests.needs.needkit import SimFabricNode
 
 PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "pulumi" / "__main__.py"
 PROJECT = "datera-example"
 NODE_IQN = "iqn.1993-08.org.debian:01:example-node"
 CHAP = "Example-Chap-01"
-
-
-class SimFabricNode(FakeNode):
-    """A fake node whose iSCSI fabric serves every storage instance the simulator has."""
-
-    def __init__(self, root: Path, client: DspClient, tenants: list[str]) -> None:
-        super().__init__(root, initiator_iqn=NODE_IQN)
-        self.client, self.tenants = client, tenants
-
-    def _discovery(self, portal: str) -> tuple[int, str, str]:
-        for tenant in self.tenants:
-            for ai in self.client.list("/app_instances", tenant=tenant):
-                for si in ai.get("storage_instances") or []:
-                    access = si.get("access") or {}
-                    if not access.get("iqn") or not si.get("volumes"):
-                        continue
-                    serial = si["volumes"][0]["uuid"]
-                    self.add_target(FakeTarget(
-                        access["iqn"], [f"{ip}:3260" for ip in access.get("ips") or []],
-                        {0: FakeLun(wwid_for_serial(serial), serial.replace("-", ""))}))
-        return super()._discovery(portal)
 
 
 def _config(sim: Any) -> dict[str, Any]:
@@ -61,7 +40,8 @@ def dsp(sim):
 @pytest.fixture
 def provider(sim, dsp, tmp_path):
     """The real provider over gRPC, its NodeAttachment reaching the fake node."""
-    node = SimFabricNode(tmp_path / "node", dsp, ["/root", "/root/apps"])
+    node = SimFabricNode(tmp_path / "node", dsp, tenants=("/root", "/root/apps"),
+                         initiator_iqn=NODE_IQN)
 
     def factory(config):
         ctx = default_context_factory(config)
