@@ -1535,7 +1535,8 @@ def _auth_calls(live: LiveVolume, have: VolumeSpec, new: VolumeSpec, *,
                          resource=new.name,
                          fix="set chap_secret (and chap_initiator_secret for mutual CHAP)")
     return [Call(method="PUT", path=f"{live.si_path}/auth", body=want,
-                 why=f"CHAP {live_type} -> {want['type']}")]
+                 why=f"CHAP {live_type} -> {want['type']}" if want["type"] != live_type
+                 else "CHAP user or secret")]
 
 
 def _snapshot_policy_calls(url: str, have: list[str], want: list[str]) -> list[Call]:
