@@ -50,7 +50,9 @@ class Step:
     def __init__(self, sim: SimProcess) -> None:
         self.sim = sim
         self.rows: list[tuple[str, str, float, dict[str, int]]] = []
-        self.cpu: dict[tuple[str, str], tuple[float, float]] = {}
+        #: per row of ``rows``: CPU of Terraform, of the provider processes (and their
+        #: count), of the simulator
+        self.cpu: list[tuple[float, float, int, float]] = []
 
     def __call__(self, tool: str, what: str, fn: Any) -> Any:
         c0 = self.sim.counters()
@@ -62,7 +64,7 @@ class Step:
         c1 = self.sim.counters()
         used = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1 if c1.get(k, 0) != c0.get(k, 0)}
         self.rows.append((tool, what, wall, used))
-        self.cpu[(tool, what)] = (k1 - k0 - (p1 - p0), p1 - p0, n1 - n0, s1 - s0)
+        self.cpu.append((k1 - k0 - (p1 - p0), p1 - p0, n1 - n0, s1 - s0))
         print(f"  {tool} {what}: {wall:.2f} s, {sum(used.values())} requests, CPU "
               f"{k1 - k0 - (p1 - p0):.2f} s Terraform, {p1 - p0:.2f} s in {n1 - n0} provider "
               f"processes, {s1 - s0:.2f} s simulator (load {os.getloadavg()[0]:.1f})", flush=True)
@@ -301,9 +303,8 @@ def bench_engine(sim: SimProcess, step: Step, n: int, parallelism: int) -> None:
 def report(step: Step, n: int) -> None:
     print(f"\n{'tool':<12} {'step':<22} {'wall s':>8} {'requests':>9} {'writes':>7} {'logins':>7}"
           f" {'tf CPU s':>9} {'provider CPU s (n)':>19} {'sim CPU s':>10}")
-    for tool, what, wall, used in step.rows:
+    for (tool, what, wall, used), (cpu, prov, nprov, sim_cpu) in zip(step.rows, step.cpu):
         logins = sum(k for r, k in used.items() if "login" in r)
-        cpu, prov, nprov, sim_cpu = step.cpu.get((tool, what), (0.0, 0.0, 0, 0.0))
         print(f"{tool:<12} {what:<22} {wall:8.2f} {sum(used.values()):9d} {_writes(used):7d} "
               f"{logins:7d} {cpu:9.2f} {prov:14.2f} ({nprov}) {sim_cpu:10.2f}")
     by = medians(step)

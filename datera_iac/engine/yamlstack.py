@@ -74,6 +74,7 @@ class CommentedSeq(list):
 
 
 _Loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class YamlSyntaxError(ValueError):
@@ -211,6 +212,8 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
                 seq = CommentedSeq(build(x) for x in n.value)
                 seq.line = n.start_mark.line + 1
                 return seq
+            if n.tag == _STR_TAG:  # what construct_object makes of it, without its machinery
+                return n.value
             return loader.construct_object(n, deep=True)
 
         try:
