@@ -5,7 +5,7 @@ A leaf (imports only attrs): the resource kinds, the shared configuration
 so none of them has to import another layer to learn what a field means.
 
 * :func:`spec_field`: an input of a kind's ``Spec`` (``replace``, ``sensitive``,
-  ``reference``, ``doc``).
+  ``reference``, ``doc``, and ``aliases``: former names still accepted, deprecated).
 * :func:`out_field`: an output of a kind's ``Outputs`` (``computed``).
 * :func:`option`: an option of the shared configuration (``unit``, ``cinder``,
   ``deprecated``, and the parser that reads it from text).
@@ -21,8 +21,8 @@ from typing import Any, Final
 import attrs
 
 __all__ = [
-    "CINDER", "COMPUTED", "DEPRECATED", "DOC", "PARSE", "REFERENCE", "REPLACE", "SENSITIVE",
-    "UNIT", "option", "out_field", "spec_field",
+    "ALIASES", "CINDER", "COMPUTED", "DEPRECATED", "DOC", "PARSE", "REFERENCE", "REPLACE",
+    "SENSITIVE", "UNIT", "aliases_of", "option", "out_field", "spec_field",
 ]
 
 #: Changing the field re-creates the object.
@@ -35,6 +35,9 @@ COMPUTED: Final = "datera_iac.computed"
 DOC: Final = "datera_iac.doc"
 #: The kind this field refers to (the engine orders by it, resolves ``${res.prop}`` into it).
 REFERENCE: Final = "datera_iac.reference"
+#: Former names of an input, still accepted with a deprecation warning (every front end
+#: offers them, marked deprecated; the core reads them as the field's own name).
+ALIASES: Final = "datera_iac.aliases"
 #: Configuration options: the unit of a number ("seconds"), whether the option is a
 #: cinder.conf option, a deprecation note, and the parser from text.
 UNIT: Final = "datera_iac.unit"
@@ -63,14 +66,18 @@ def spec_field(
     reference: str | None = None,
     validator: Any = None,
     converter: Any = None,
+    aliases: tuple[str, ...] = (),
 ) -> Any:
     """An input field of a kind's ``Spec``.
 
     ``replace``: a change re-creates the object. ``sensitive``: a secret (masked in logs,
     plans and state; ``repr=False``). ``reference``: the kind name this field refers to
-    (the engine orders by it and resolves ``${res.prop}`` into it).
+    (the engine orders by it and resolves ``${res.prop}`` into it). ``aliases``: former
+    names of the field, still accepted (deprecated; see :func:`aliases_of`).
     """
     metadata = {DOC: doc, REPLACE: replace, SENSITIVE: sensitive, REFERENCE: reference}
+    if aliases:
+        metadata[ALIASES] = tuple(aliases)
     return _field(metadata, default=default, factory=factory, sensitive=sensitive,
                   validator=validator, converter=converter)
 
@@ -98,3 +105,8 @@ def option(
                 DEPRECATED: deprecated, PARSE: parse}
     return _field(metadata, default=default, factory=factory, sensitive=sensitive,
                   validator=validator)
+
+
+def aliases_of(cls: type) -> dict[str, str]:
+    """``{former name: field name}`` of an attrs class's deprecated input names."""
+    return {a: f.name for f in attrs.fields(cls) for a in f.metadata.get(ALIASES, ())}

@@ -12,6 +12,7 @@ import contextvars
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 from tf.iface import (
     CreateContext,
     DeleteContext,
@@ -23,6 +24,7 @@ from tf.iface import (
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
+from datera_iac.errors import InputError
 from provider.adapter import KindAdapter, PartialCreate, PlanOutcome, has_unknown
 from provider.diagnostics import report
 
@@ -57,6 +59,42 @@ class KindResource(Resource):
 
     # ---- helpers ----------------------------------------------------------------------
 
+    def _canon(self, state: dict | None) -> dict | None:
+        """``state`` (a configuration, plan or state) with each deprecated former name read
+        as the attribute it stands for (:attr:`KindSchema.aliases`): the adapter and the
+        core see one vocabulary. Raises InputError when both names are set, differently."""
+        amap = self.adapter.schema.alias_map
+        if not state or not amap:
+            return state
+        out = dict(state)
+        for alias, name in amap.items():
+            value = out.pop(alias, None)
+            if value is None:
+                continue
+            if out.get(name) is not None and out[name] != value:
+                raise InputError(f"{alias} and {name} are both set",
+                                 kind=self.adapter.kind.name, field=alias,
+                                 fix=f"keep only {name}; {alias} is its deprecated name")
+            out[name] = value
+        return out
+
+    def _former(self, out: dict | None, src: dict | None) -> dict | None:
+        """``out`` (a state the adapter returned) with the former names ``src`` used set as
+        Terraform requires: the value of the attribute they stand for (a ``_wo_version``
+        moves there: the configuration sets only the former one); null when unused and
+        for a write-only one."""
+        if out is None:
+            return out
+        for f in self.adapter.schema.aliases:
+            used = (src or {}).get(f.name) is not None
+            if f.role == "write_only" or not used:
+                out[f.name] = None
+            elif f.role == "wo_version":
+                out[f.name], out[f.alias_of] = out.get(f.alias_of), None
+            else:
+                out[f.name] = out.get(f.alias_of)
+        return out
+
     def _report(self, diags: Diagnostics, exc: BaseException, op: str, *states: Any) -> None:
         a = self.adapter
         report(
@@ -75,7 +113,7 @@ class KindResource(Resource):
         if diags.has_errors():
             return
         try:
-            self.adapter.validate(config)
+            self.adapter.validate(self._canon(config))
         except Exception as e:  # noqa: BLE001 - every failure becomes a diagnostic
             self._report(diags, e, "validate", config)
         for name, wo, version in self.adapter.schema.secret_pairs:
@@ -94,14 +132,20 @@ class KindResource(Resource):
         nor let a resource name the replace paths). ``last``: the declaration of the prior
         apply, from the resource's private state."""
         try:
-            outcome = self.adapter.plan(prior, config, last=last,
+            outcome = self.adapter.plan(self._canon(prior), self._canon(config), last=last,
                                         defaults=getattr(self.provider, "config", None))
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior, config)
             return None
+        amap = self.adapter.schema.alias_map
+        outcome = attrs.evolve(
+            outcome, planned=self._former(outcome.planned, config),
+            requires_replace=tuple(sorted({*outcome.requires_replace, *(
+                a for a, n in amap.items()
+                if n in outcome.requires_replace and config.get(a) is not None)})))
         if prior is None or outcome.requires_replace:
             try:  # what the apply would refuse after the copy was made (a clone's size)
-                self.adapter.check_plan(self.provider.context, config)
+                self.adapter.check_plan(self.provider.context, self._canon(config))
             except Exception as e:  # noqa: BLE001
                 self._report(diags, e, "plan", prior, config)
                 return None
@@ -127,8 +171,8 @@ class KindResource(Resource):
             declared = {k: v for k, v in declared.items() if not has_unknown(v)}
         try:
             # answered from the listing the plan's refresh made, where the kind allows it
-            going = self.adapter.check_delete(self.provider.context, prior, declared,
-                                              deleted_first,
+            going = self.adapter.check_delete(self.provider.context, self._canon(prior),
+                                              self._canon(declared), deleted_first,
                                               getattr(self.provider, "listings", None))
         except Exception as e:  # noqa: BLE001
             self._report(diags, e, "plan", prior)
@@ -141,32 +185,35 @@ class KindResource(Resource):
 
     def create(self, ctx: CreateContext, planned: dict) -> dict | None:
         try:
-            return self.adapter.create(self.provider.context, planned)
+            return self._former(self.adapter.create(self.provider.context,
+                                                    self._canon(planned)), planned)
         except PartialCreate as e:
             self._report(ctx.diagnostics, e.error, "create", planned)
-            return e.state  # with the error, Terraform keeps it as tainted
+            return self._former(e.state, planned)  # with the error, kept as tainted
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "create", planned)
             return None
 
     def read(self, ctx: ReadContext, current: dict) -> dict | None:
         try:
-            return self.adapter.read(self.provider.context, current)
+            return self._former(self.adapter.read(self.provider.context,
+                                                  self._canon(current)), current)
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "read", current)
             return current
 
     def update(self, ctx: UpdateContext, current: dict, planned: dict) -> dict | None:
         try:
-            return self.adapter.update(self.provider.context, current, planned,
-                                       last=APPLY_LAST.get())
+            return self._former(self.adapter.update(self.provider.context, self._canon(current),
+                                                    self._canon(planned),
+                                                    last=APPLY_LAST.get()), planned)
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "update", current, planned)
             return current
 
     def delete(self, ctx: DeleteContext, current: dict) -> dict | None:
         try:
-            self.adapter.delete(self.provider.context, current,
+            self.adapter.delete(self.provider.context, self._canon(current),
                                 getattr(self.provider, "delete_checks", None))
             return None
         except Exception as e:  # noqa: BLE001
@@ -175,7 +222,7 @@ class KindResource(Resource):
 
     def import_(self, ctx: ImportContext, id: str) -> dict | None:
         try:
-            return self.adapter.import_(self.provider.context, id)
+            return self._former(self.adapter.import_(self.provider.context, id), None)
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "import")
             return None

@@ -31,6 +31,7 @@ import attrs
 from tf import types as tft
 from tf.schema import Attribute, Schema
 
+from datera_iac.fields import ALIASES
 from datera_iac.resources.base import (
     COMPUTED,
     DOC,
@@ -78,6 +79,7 @@ class FieldInfo:
     type: tft.TfType = attrs.field(eq=False)
     doc: str
     role: str  # "id" | "input" | "output" | "timeouts" | "lookup" | "write_only" | "wo_version"
+    #          | "alias"
     required: bool = False
     optional: bool = False
     computed: bool = False
@@ -89,6 +91,9 @@ class FieldInfo:
     write_only: bool = False
     #: for ``x_wo`` and ``x_wo_version``: ``x``, the kind's field they stand for
     secret_of: str | None = None
+    #: for a deprecated former name (and its ``_wo``/``_wo_version``): the attribute it
+    #: stands for
+    alias_of: str | None = None
 
     def attribute(self) -> Attribute:
         cls = _WriteOnlyAttribute if self.write_only else Attribute
@@ -141,6 +146,15 @@ class KindSchema:
     outputs: tuple[FieldInfo, ...]
     #: ``x_wo`` and ``x_wo_version`` for every sensitive input ``x`` (resources only)
     write_only: tuple[FieldInfo, ...] = ()
+    #: deprecated former names of inputs (``spec_field(aliases=...)``), each with its own
+    #: ``_wo`` pair when the input has one; resources only. :mod:`provider.resources`
+    #: reads them as the inputs they stand for; the adapter never sees them.
+    aliases: tuple[FieldInfo, ...] = ()
+
+    @property
+    def alias_map(self) -> dict[str, str]:
+        """``{former attribute: the attribute it stands for}``, ``_wo`` pairs included."""
+        return {f.name: f.alias_of for f in self.aliases if f.alias_of}
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -152,9 +166,10 @@ class KindSchema:
 
     @property
     def secret_pairs(self) -> tuple[tuple[str, str, str], ...]:
-        """``(x, x_wo, x_wo_version)`` for every sensitive input ``x``."""
-        return tuple((f.secret_of, f.name, f.name + "_version") for f in self.write_only
-                     if f.write_only and f.secret_of)
+        """``(x, x_wo, x_wo_version)`` for every sensitive input ``x`` (and its former
+        names)."""
+        return tuple((f.secret_of, f.name, f.name + "_version")
+                     for f in (*self.write_only, *self.aliases) if f.write_only and f.secret_of)
 
     @property
     def id_field(self) -> FieldInfo:
@@ -183,9 +198,14 @@ class KindSchema:
     def fields(self) -> tuple[FieldInfo, ...]:
         """Every attribute of the resource, in schema order."""
         pairs: dict[str, list[FieldInfo]] = {}
-        for w in self.write_only:
+        for w in (*self.write_only, *(a for a in self.aliases if a.role != "alias")):
             pairs.setdefault(w.secret_of or "", []).append(w)
-        inputs = [g for f in self.inputs for g in (f, *pairs.get(f.name, ()))]
+        former: dict[str, list[FieldInfo]] = {}
+        for a in self.aliases:
+            if a.role == "alias":
+                former.setdefault(a.alias_of or "", []).append(a)
+        inputs = [g for f in self.inputs for h in (f, *former.get(f.name, ()))
+                  for g in (h, *pairs.get(h.name, ()))]
         return (self.id_field, *inputs, *self.outputs, self.timeouts_field)
 
     def resource_schema(self) -> Schema:
@@ -264,6 +284,7 @@ def kind_schema(kind: Kind) -> KindSchema:
     """Derive the schema of one kind from ``kind.Spec`` and ``kind.Outputs``."""
     inputs = []
     write_only: list[FieldInfo] = []
+    aliases: list[FieldInfo] = []
     for f in resolved_fields(kind.Spec):
         where = f"{kind.name}.{f.name}"
         has_default, default = _default_of(f)
@@ -281,17 +302,24 @@ def kind_schema(kind: Kind) -> KindSchema:
             default=default,
             has_default=has_default,
         )
-        if sensitive and has_default:  # an optional secret: offer the write-only form
-            write_only += _write_only_pair(kind, info)
+        pair = _write_only_pair(kind, info) if sensitive and has_default else ()
+        if pair:  # an optional secret: offer the write-only form
+            write_only += pair
             info = attrs.evolve(info, deprecated=True, doc=info.doc + _DEPRECATED_IN_STATE.format(
                 wo=f.name + WO_SUFFIX))
         inputs.append(info)
+        for alias in f.metadata.get(ALIASES, ()):
+            aliases += _alias_of(kind, info, pair, alias)
     taken = {ID, TIMEOUTS, *(i.name for i in inputs)}
     clash = taken & {w.name for w in write_only}
     if clash:  # pragma: no cover - a kind field named like a derived one
         raise ValueError(f"{kind.name}: fields {sorted(clash)} collide with derived "
                          "write-only attributes")
     taken |= {w.name for w in write_only}
+    clash = taken & {a.name for a in aliases}
+    if clash:  # pragma: no cover - a former name that is a field's name again
+        raise ValueError(f"{kind.name}: former names {sorted(clash)} are attributes again")
+    taken |= {a.name for a in aliases}
     outputs = []
     for f in resolved_fields(kind.Outputs):
         if f.name in taken:  # e.g. Outputs.id is the resource id; an echoed input stays an input
@@ -307,7 +335,25 @@ def kind_schema(kind: Kind) -> KindSchema:
             )
         )
     return KindSchema(kind=kind, inputs=tuple(inputs), outputs=tuple(outputs),
-                      write_only=tuple(write_only))
+                      write_only=tuple(write_only), aliases=tuple(aliases))
+
+
+def _alias_of(kind: Kind, info: FieldInfo, pair: tuple[FieldInfo, ...],
+              alias: str) -> list[FieldInfo]:
+    """The deprecated former name ``alias`` of the input ``info`` (optional, never
+    computed: its planned value is what the configuration says), and the former names of
+    ``info``'s write-only pair."""
+    doc = f"Deprecated: the former name of `{info.name}`; write `{info.name}`."
+    out = [attrs.evolve(info, name=alias, doc=doc, role="alias", required=False,
+                        optional=True, computed=False, default=None, has_default=False,
+                        deprecated=True, alias_of=info.name)]
+    for p in pair:  # x_wo -> alias_wo, x_wo_version -> alias_wo_version
+        suffix = p.name[len(info.name):]
+        out.append(attrs.evolve(p, name=alias + suffix, secret_of=alias, alias_of=p.name,
+                                deprecated=True,
+                                doc=f"Deprecated: the former name of `{p.name}`; write "
+                                    f"`{p.name}`."))
+    return out
 
 
 def config_fields(config_cls: type, env_name: Any = None) -> tuple[FieldInfo, ...]:

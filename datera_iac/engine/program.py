@@ -200,8 +200,15 @@ class Resource:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_kind", k)
         known = {f.name for f in attrs.fields(k.Spec)}
-        for key in properties:
-            if key not in known:
+        for key in list(properties):
+            field = k.field_for(key)
+            if field is not None and field != key:  # a former name: read as the field
+                if properties.get(field) is not None:
+                    raise StackError(
+                        f"{key!r} and {field!r} are both set", where=where, resource=name,
+                        kind=k.name, field=key, fix=f"keep only {field}")
+                properties[field] = properties.pop(key)
+            elif key not in known:
                 raise StackError(
                     f"unknown property {key!r}", where=where, resource=name, kind=k.name,
                     field=key, fix=f"{k.name} properties: {', '.join(sorted(known))}",

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from datera_iac.engine.model import Concat, Location, Ref, ResourceDecl, ResourceOptions, StackError
-from datera_iac.names import camel, resolve
+from datera_iac.names import camel, resolve, snake
 
 __all__ = ["uses_pulumi", "run_pulumi_program"]
 
@@ -112,7 +112,7 @@ def run_pulumi_program(path: Path, *, project: str, stack: str, stack_config: Ma
             fields = {f.name for f in attrs.fields(kind.Spec)}
             props: dict[str, Any] = {}
             for key, value in _from_mock(dict(args.inputs)).items():
-                field = resolve(key, fields)
+                field = resolve(key, fields) or kind.field_for(snake(key))
                 if field is None:
                     raise StackError(f"unknown property {key!r}", where=where, resource=args.name,
                                      kind=kind.name)

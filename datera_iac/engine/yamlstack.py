@@ -32,7 +32,7 @@ from datera_iac.engine.model import (
 )
 from datera_iac.engine.graph import check_secret_flow, mark_sensitive_outputs
 from datera_iac.errors import InputError
-from datera_iac.names import did_you_mean
+from datera_iac.names import camel, did_you_mean
 from datera_iac.resources.base import kind_for, snake
 
 __all__ = [
@@ -461,7 +461,12 @@ class _Loader:
         lines: dict[str, int] = {}
         for key, value in props_node.items():
             pline = _line(props_node, key)
-            field = snake(str(key))
+            field = kind.field_for(snake(str(key))) or snake(str(key))
+            if field in props:  # a field and its former name both set
+                raise self.err(
+                    f"property {key!r} is set twice (under its former name too)", pline,
+                    resource=name, kind=kind.name, field=str(key),
+                    fix=f"keep only {camel(field)}")
             if field not in known:
                 raise self.err(
                     f"unknown property {key!r}", pline, resource=name, kind=kind.name,

@@ -115,15 +115,15 @@ class Chap:
     def __attrs_post_init__(self) -> None:
         if not self.username or not self.secret:
             raise InputError("CHAP needs a user name and a secret", kind="NodeAttachment",
-                             field="chap_username", fix="set both chap_username and chap_secret")
+                             field="chap_user", fix="set both chap_user and chap_secret")
         if bool(self.mutual_username) != bool(self.mutual_secret):
             raise InputError("mutual CHAP needs both a user name and a secret",
-                             kind="NodeAttachment", field="chap_mutual_username",
-                             fix="set both chap_mutual_username and chap_mutual_secret")
+                             kind="NodeAttachment", field="chap_initiator_user",
+                             fix="set both chap_initiator_user and chap_initiator_secret")
         if self.mutual_secret and self.mutual_secret == self.secret:
             raise InputError("the mutual CHAP secret must differ from the CHAP secret "
                              "(initiators reject identical secrets)", kind="NodeAttachment",
-                             field="chap_mutual_secret", fix="choose a different secret")
+                             field="chap_initiator_secret", fix="choose a different secret")
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -446,14 +446,14 @@ class IscsiHelper:
                 return PathState(portal, "failed", error=f"login: {e.meaning}")
             if e.code == codes.ISCSI_ERR_LOGIN_AUTH_FAILED:
                 raise NodeError(f"CHAP authentication to {t.iqn} on {portal} failed: check "
-                                "the attachment's chap_username / chap_secret against the "
+                                "the attachment's chap_user / chap_secret against the "
                                 "volume's CHAP settings") from None
             if e.code == codes.ISCSI_ERR_FATAL_LOGIN and t.chap and t.chap.mutual_username:
                 # iscsiadm says 19 both when the target refuses the initiator (ACL) and
                 # when the initiator refuses the target's mutual CHAP answer
                 raise NodeError(f"login to {t.iqn} on {portal} rejected: the target did not "
                                 "prove the mutual CHAP secret (check the attachment's "
-                                "chap_mutual_username / chap_mutual_secret against the "
+                                "chap_initiator_user / chap_initiator_secret against the "
                                 "volume's CHAP settings), or the initiator is not in the "
                                 "volume's ACL") from None
             if e.code == codes.ISCSI_ERR_FATAL_LOGIN:

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from datera_iac.fields import COMPUTED, DEPRECATED, DOC, REFERENCE, REPLACE, SENSITIVE
+from datera_iac.fields import ALIASES, COMPUTED, DEPRECATED, DOC, REFERENCE, REPLACE, SENSITIVE
 from datera_iac.names import camel, snake
 from datera_iac.resources.base import Kind
 
@@ -153,6 +153,13 @@ def props_of(cls: type, *, output: bool = False, prefix: str = "") -> tuple[Prop
                 deprecated=f.metadata.get(DEPRECATED),
             )
         )
+        if not output:  # a former name: an input of its own, deprecated, never required
+            for alias in f.metadata.get(ALIASES, ()):
+                out.append(attrs.evolve(
+                    out[-1], field=alias, name=camel(alias), py=alias, required=False,
+                    optional=True, has_default=True, default=None,
+                    doc=f"Deprecated: the former name of {name}.",
+                    deprecated=f"renamed to {name}"))
     return tuple(out)
 
 

@@ -1082,10 +1082,13 @@ class NodeAttachmentArgs:
     :param initiator_iqn: The node's initiator IQN; unset reads /etc/iscsi/initiatorname.iscsi on the node. (changing it replaces the resource)
     :param multipath: Log in on every portal and use a dm-multipath map (single path when off). (changing it replaces the resource)
     :param enforce_multipath: Fail instead of falling back to one path when multipathd is not running.
-    :param chap_username: CHAP user name; sets CHAP on the volume's storage instance. (changing it replaces the resource)
-    :param chap_secret: CHAP secret (12-16 characters). (changing it replaces the resource; secret)
-    :param chap_mutual_username: Mutual CHAP: the user name the target presents. (changing it replaces the resource)
-    :param chap_mutual_secret: Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret). (changing it replaces the resource; secret)
+    :param chap_user: CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none. (changing it replaces the resource)
+    :param chap_username: Deprecated: the former name of chapUser. (changing it replaces the resource)
+    :param chap_secret: CHAP secret of chap_user (12-16 printable ASCII characters, no spaces). (changing it replaces the resource; secret)
+    :param chap_initiator_user: Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user). (changing it replaces the resource)
+    :param chap_mutual_username: Deprecated: the former name of chapInitiatorUser. (changing it replaces the resource)
+    :param chap_initiator_secret: Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret). (changing it replaces the resource; secret)
+    :param chap_mutual_secret: Deprecated: the former name of chapInitiatorSecret. (changing it replaces the resource; secret)
     :param filesystem: Create this filesystem if the device is provably blank (never formats data). (changing it replaces the resource)
     :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
     :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
@@ -1103,9 +1106,12 @@ class NodeAttachmentArgs:
         initiator_iqn: Optional[pulumi.Input[str]] = None,
         multipath: Optional[pulumi.Input[bool]] = None,
         enforce_multipath: Optional[pulumi.Input[bool]] = None,
+        chap_user: Optional[pulumi.Input[str]] = None,
         chap_username: Optional[pulumi.Input[str]] = None,
         chap_secret: Optional[pulumi.Input[str]] = None,
+        chap_initiator_user: Optional[pulumi.Input[str]] = None,
         chap_mutual_username: Optional[pulumi.Input[str]] = None,
+        chap_initiator_secret: Optional[pulumi.Input[str]] = None,
         chap_mutual_secret: Optional[pulumi.Input[str]] = None,
         filesystem: Optional[pulumi.Input[str]] = None,
         mount_point: Optional[pulumi.Input[str]] = None,
@@ -1124,12 +1130,18 @@ class NodeAttachmentArgs:
             pulumi.set(__self__, "multipath", multipath)
         if enforce_multipath is not None:
             pulumi.set(__self__, "enforce_multipath", enforce_multipath)
+        if chap_user is not None:
+            pulumi.set(__self__, "chap_user", chap_user)
         if chap_username is not None:
             pulumi.set(__self__, "chap_username", chap_username)
         if chap_secret is not None:
             pulumi.set(__self__, "chap_secret", chap_secret)
+        if chap_initiator_user is not None:
+            pulumi.set(__self__, "chap_initiator_user", chap_initiator_user)
         if chap_mutual_username is not None:
             pulumi.set(__self__, "chap_mutual_username", chap_mutual_username)
+        if chap_initiator_secret is not None:
+            pulumi.set(__self__, "chap_initiator_secret", chap_initiator_secret)
         if chap_mutual_secret is not None:
             pulumi.set(__self__, "chap_mutual_secret", chap_mutual_secret)
         if filesystem is not None:
@@ -1203,9 +1215,20 @@ class NodeAttachmentArgs:
         pulumi.set(self, "enforce_multipath", value)
 
     @property
+    @pulumi.getter(name='chapUser')
+    def chap_user(self) -> Optional[pulumi.Input[str]]:
+        """CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+        """
+        return pulumi.get(self, "chap_user")
+
+    @chap_user.setter
+    def chap_user(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "chap_user", value)
+
+    @property
     @pulumi.getter(name='chapUsername')
     def chap_username(self) -> Optional[pulumi.Input[str]]:
-        """CHAP user name; sets CHAP on the volume's storage instance.
+        """Deprecated: the former name of chapUser.
         """
         return pulumi.get(self, "chap_username")
 
@@ -1216,7 +1239,7 @@ class NodeAttachmentArgs:
     @property
     @pulumi.getter(name='chapSecret')
     def chap_secret(self) -> Optional[pulumi.Input[str]]:
-        """CHAP secret (12-16 characters).
+        """CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
         """
         return pulumi.get(self, "chap_secret")
 
@@ -1225,9 +1248,20 @@ class NodeAttachmentArgs:
         pulumi.set(self, "chap_secret", value)
 
     @property
+    @pulumi.getter(name='chapInitiatorUser')
+    def chap_initiator_user(self) -> Optional[pulumi.Input[str]]:
+        """Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+        """
+        return pulumi.get(self, "chap_initiator_user")
+
+    @chap_initiator_user.setter
+    def chap_initiator_user(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "chap_initiator_user", value)
+
+    @property
     @pulumi.getter(name='chapMutualUsername')
     def chap_mutual_username(self) -> Optional[pulumi.Input[str]]:
-        """Mutual CHAP: the user name the target presents.
+        """Deprecated: the former name of chapInitiatorUser.
         """
         return pulumi.get(self, "chap_mutual_username")
 
@@ -1236,9 +1270,20 @@ class NodeAttachmentArgs:
         pulumi.set(self, "chap_mutual_username", value)
 
     @property
+    @pulumi.getter(name='chapInitiatorSecret')
+    def chap_initiator_secret(self) -> Optional[pulumi.Input[str]]:
+        """Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+        """
+        return pulumi.get(self, "chap_initiator_secret")
+
+    @chap_initiator_secret.setter
+    def chap_initiator_secret(self, value: Optional[pulumi.Input[str]]) -> None:
+        pulumi.set(self, "chap_initiator_secret", value)
+
+    @property
     @pulumi.getter(name='chapMutualSecret')
     def chap_mutual_secret(self) -> Optional[pulumi.Input[str]]:
-        """Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+        """Deprecated: the former name of chapInitiatorSecret.
         """
         return pulumi.get(self, "chap_mutual_secret")
 
@@ -1340,9 +1385,12 @@ class NodeAttachment(pulumi.CustomResource):
         initiator_iqn: Optional[pulumi.Input[str]] = None,
         multipath: Optional[pulumi.Input[bool]] = None,
         enforce_multipath: Optional[pulumi.Input[bool]] = None,
+        chap_user: Optional[pulumi.Input[str]] = None,
         chap_username: Optional[pulumi.Input[str]] = None,
         chap_secret: Optional[pulumi.Input[str]] = None,
+        chap_initiator_user: Optional[pulumi.Input[str]] = None,
         chap_mutual_username: Optional[pulumi.Input[str]] = None,
+        chap_initiator_secret: Optional[pulumi.Input[str]] = None,
         chap_mutual_secret: Optional[pulumi.Input[str]] = None,
         filesystem: Optional[pulumi.Input[str]] = None,
         mount_point: Optional[pulumi.Input[str]] = None,
@@ -1362,10 +1410,13 @@ class NodeAttachment(pulumi.CustomResource):
         :param initiator_iqn: The node's initiator IQN; unset reads /etc/iscsi/initiatorname.iscsi on the node. (changing it replaces the resource)
         :param multipath: Log in on every portal and use a dm-multipath map (single path when off). (changing it replaces the resource)
         :param enforce_multipath: Fail instead of falling back to one path when multipathd is not running.
-        :param chap_username: CHAP user name; sets CHAP on the volume's storage instance. (changing it replaces the resource)
-        :param chap_secret: CHAP secret (12-16 characters). (changing it replaces the resource; secret)
-        :param chap_mutual_username: Mutual CHAP: the user name the target presents. (changing it replaces the resource)
-        :param chap_mutual_secret: Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret). (changing it replaces the resource; secret)
+        :param chap_user: CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none. (changing it replaces the resource)
+        :param chap_username: Deprecated: the former name of chapUser. (changing it replaces the resource)
+        :param chap_secret: CHAP secret of chap_user (12-16 printable ASCII characters, no spaces). (changing it replaces the resource; secret)
+        :param chap_initiator_user: Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user). (changing it replaces the resource)
+        :param chap_mutual_username: Deprecated: the former name of chapInitiatorUser. (changing it replaces the resource)
+        :param chap_initiator_secret: Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret). (changing it replaces the resource; secret)
+        :param chap_mutual_secret: Deprecated: the former name of chapInitiatorSecret. (changing it replaces the resource; secret)
         :param filesystem: Create this filesystem if the device is provably blank (never formats data). (changing it replaces the resource)
         :param mount_point: Mount the volume here (needs filesystem). (changing it replaces the resource)
         :param port: iSCSI port of the portals (Datera: 3260). (changing it replaces the resource)
@@ -1374,7 +1425,7 @@ class NodeAttachment(pulumi.CustomResource):
         :param min_paths: Paths that must be up for a multipath attachment to count as healthy (default: every portal). Fewer, with a portal's session gone, is drift that a plan repairs by logging in there again; a node that reaches only some of the DSP's portal networks sets how many it can reach.
         :param grow_filesystem: When volume_size grows and the filesystem is mounted at mount_point, grow it online to fill the volume (resize2fs, xfs_growfs or btrfs filesystem resize); false: only the block device is rescanned.
         """
-        opts = _opts(opts, ['chapSecret', 'chapMutualSecret'])
+        opts = _opts(opts, ['chapSecret', 'chapInitiatorSecret', 'chapMutualSecret'])
         if __props__ is None:
             if opts.id is None:
                 if volume_id is None:
@@ -1385,9 +1436,12 @@ class NodeAttachment(pulumi.CustomResource):
             props.__dict__["initiator_iqn"] = initiator_iqn
             props.__dict__["multipath"] = multipath
             props.__dict__["enforce_multipath"] = enforce_multipath
+            props.__dict__["chap_user"] = chap_user
             props.__dict__["chap_username"] = chap_username
             props.__dict__["chap_secret"] = None if chap_secret is None else pulumi.Output.secret(chap_secret)
+            props.__dict__["chap_initiator_user"] = chap_initiator_user
             props.__dict__["chap_mutual_username"] = chap_mutual_username
+            props.__dict__["chap_initiator_secret"] = None if chap_initiator_secret is None else pulumi.Output.secret(chap_initiator_secret)
             props.__dict__["chap_mutual_secret"] = None if chap_mutual_secret is None else pulumi.Output.secret(chap_mutual_secret)
             props.__dict__["filesystem"] = filesystem
             props.__dict__["mount_point"] = mount_point
@@ -1424,9 +1478,12 @@ class NodeAttachment(pulumi.CustomResource):
             "initiator_iqn": None,
             "multipath": None,
             "enforce_multipath": None,
+            "chap_user": None,
             "chap_username": None,
             "chap_secret": None,
+            "chap_initiator_user": None,
             "chap_mutual_username": None,
+            "chap_initiator_secret": None,
             "chap_mutual_secret": None,
             "filesystem": None,
             "mount_point": None,
@@ -1482,30 +1539,51 @@ class NodeAttachment(pulumi.CustomResource):
         return pulumi.get(self, "enforce_multipath")
 
     @property
+    @pulumi.getter(name='chapUser')
+    def chap_user(self) -> pulumi.Output[Optional[str]]:
+        """CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+        """
+        return pulumi.get(self, "chap_user")
+
+    @property
     @pulumi.getter(name='chapUsername')
     def chap_username(self) -> pulumi.Output[Optional[str]]:
-        """CHAP user name; sets CHAP on the volume's storage instance.
+        """Deprecated: the former name of chapUser.
         """
         return pulumi.get(self, "chap_username")
 
     @property
     @pulumi.getter(name='chapSecret')
     def chap_secret(self) -> pulumi.Output[Optional[str]]:
-        """CHAP secret (12-16 characters).
+        """CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
         """
         return pulumi.get(self, "chap_secret")
 
     @property
+    @pulumi.getter(name='chapInitiatorUser')
+    def chap_initiator_user(self) -> pulumi.Output[Optional[str]]:
+        """Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+        """
+        return pulumi.get(self, "chap_initiator_user")
+
+    @property
     @pulumi.getter(name='chapMutualUsername')
     def chap_mutual_username(self) -> pulumi.Output[Optional[str]]:
-        """Mutual CHAP: the user name the target presents.
+        """Deprecated: the former name of chapInitiatorUser.
         """
         return pulumi.get(self, "chap_mutual_username")
 
     @property
+    @pulumi.getter(name='chapInitiatorSecret')
+    def chap_initiator_secret(self) -> pulumi.Output[Optional[str]]:
+        """Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+        """
+        return pulumi.get(self, "chap_initiator_secret")
+
+    @property
     @pulumi.getter(name='chapMutualSecret')
     def chap_mutual_secret(self) -> pulumi.Output[Optional[str]]:
-        """Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+        """Deprecated: the former name of chapInitiatorSecret.
         """
         return pulumi.get(self, "chap_mutual_secret")
 
@@ -1929,10 +2007,10 @@ class VolumeArgs:
     :param clone_of: Create as a clone of this volume (its id). Set at create only. (changing it replaces the resource)
     :param snapshot_id: Create from this snapshot (its id). Set at create only. (changing it replaces the resource)
     :param template: Create from this app template (the size is applied through template_override). (changing it replaces the resource)
-    :param chap_user: Target CHAP user name (enables CHAP on the storage instance).
-    :param chap_secret: Target CHAP secret (12-16 characters). (secret)
-    :param chap_initiator_user: Mutual CHAP: the initiator's user name.
-    :param chap_initiator_secret: Mutual CHAP: the initiator's secret (12-16 characters, not the target's). (secret)
+    :param chap_user: CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
+    :param chap_secret: CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces). (secret)
+    :param chap_initiator_user: Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
+    :param chap_initiator_secret: Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret). (secret)
     :param metadata: Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
     :param snapshot_policies: Snapshot schedules as 'name:interval:retention' (e.g. 'daily:1day:7').
     :param source_image: Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only. (changing it replaces the resource)
@@ -2110,7 +2188,7 @@ class VolumeArgs:
     @property
     @pulumi.getter(name='chapUser')
     def chap_user(self) -> Optional[pulumi.Input[str]]:
-        """Target CHAP user name (enables CHAP on the storage instance).
+        """CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
         """
         return pulumi.get(self, "chap_user")
 
@@ -2121,7 +2199,7 @@ class VolumeArgs:
     @property
     @pulumi.getter(name='chapSecret')
     def chap_secret(self) -> Optional[pulumi.Input[str]]:
-        """Target CHAP secret (12-16 characters).
+        """CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
         """
         return pulumi.get(self, "chap_secret")
 
@@ -2132,7 +2210,7 @@ class VolumeArgs:
     @property
     @pulumi.getter(name='chapInitiatorUser')
     def chap_initiator_user(self) -> Optional[pulumi.Input[str]]:
-        """Mutual CHAP: the initiator's user name.
+        """Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
         """
         return pulumi.get(self, "chap_initiator_user")
 
@@ -2143,7 +2221,7 @@ class VolumeArgs:
     @property
     @pulumi.getter(name='chapInitiatorSecret')
     def chap_initiator_secret(self) -> Optional[pulumi.Input[str]]:
-        """Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+        """Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
         """
         return pulumi.get(self, "chap_initiator_secret")
 
@@ -2321,10 +2399,10 @@ class Volume(pulumi.CustomResource):
         :param clone_of: Create as a clone of this volume (its id). Set at create only. (changing it replaces the resource)
         :param snapshot_id: Create from this snapshot (its id). Set at create only. (changing it replaces the resource)
         :param template: Create from this app template (the size is applied through template_override). (changing it replaces the resource)
-        :param chap_user: Target CHAP user name (enables CHAP on the storage instance).
-        :param chap_secret: Target CHAP secret (12-16 characters). (secret)
-        :param chap_initiator_user: Mutual CHAP: the initiator's user name.
-        :param chap_initiator_secret: Mutual CHAP: the initiator's secret (12-16 characters, not the target's). (secret)
+        :param chap_user: CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
+        :param chap_secret: CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces). (secret)
+        :param chap_initiator_user: Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
+        :param chap_initiator_secret: Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret). (secret)
         :param metadata: Free-form key/value metadata of the app_instance (not written when datera_disable_extended_metadata is set).
         :param snapshot_policies: Snapshot schedules as 'name:interval:retention' (e.g. 'daily:1day:7').
         :param source_image: Create holding this image: a local path or an http(s) URL (raw, or qcow2/vmdk/vdi/vhdx/vhd through qemu-img), through the image cache when datera_enable_image_cache is on. Set at create only. (changing it replaces the resource)
@@ -2492,28 +2570,28 @@ class Volume(pulumi.CustomResource):
     @property
     @pulumi.getter(name='chapUser')
     def chap_user(self) -> pulumi.Output[Optional[str]]:
-        """Target CHAP user name (enables CHAP on the storage instance).
+        """CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
         """
         return pulumi.get(self, "chap_user")
 
     @property
     @pulumi.getter(name='chapSecret')
     def chap_secret(self) -> pulumi.Output[Optional[str]]:
-        """Target CHAP secret (12-16 characters).
+        """CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
         """
         return pulumi.get(self, "chap_secret")
 
     @property
     @pulumi.getter(name='chapInitiatorUser')
     def chap_initiator_user(self) -> pulumi.Output[Optional[str]]:
-        """Mutual CHAP: the initiator's user name.
+        """Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
         """
         return pulumi.get(self, "chap_initiator_user")
 
     @property
     @pulumi.getter(name='chapInitiatorSecret')
     def chap_initiator_secret(self) -> pulumi.Output[Optional[str]]:
-        """Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+        """Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
         """
         return pulumi.get(self, "chap_initiator_secret")
 

@@ -9,6 +9,7 @@ one place keeps the rules from drifting apart between kinds.
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -18,6 +19,7 @@ import attrs
 from cattrs.gen import make_dict_structure_fn
 
 from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
+from datera_iac.fields import aliases_of
 from datera_iac.tenants import (  # noqa: F401  (re-exported: kinds import them from here)
     ROOT,
     TENANT_SEGMENT_RE,
@@ -154,6 +156,10 @@ def strict_spec(cls: type) -> type:
             cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_prefer_attrib_converters=True
         ),
     )
+    # a field's former names (spec_field(aliases=...)) still read it, for Python callers
+    for alias, name in aliases_of(cls).items():
+        setattr(cls, alias, property(operator.attrgetter(name),
+                                     doc=f"Deprecated: the former name of {name}."))
     return cls
 
 

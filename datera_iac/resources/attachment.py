@@ -56,6 +56,7 @@ from urllib.parse import parse_qs, quote, urlencode
 import attrs
 
 from datera_iac.errors import Conflict, DspError, InputError, NodeError, NotFound
+from datera_iac import validators as rules
 from datera_iac.node import fs as nodefs
 from datera_iac.node.iscsi import (
     IQN_RE,
@@ -95,7 +96,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 KIND = "NodeAttachment"
-_SECRET_MIN, _SECRET_MAX = 12, 16  # Datera's CHAP secret length rule
 
 
 def _check_iqn(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -107,20 +107,6 @@ def _check_iqn(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 
 def _check_node(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     parse_node(value, field=attr.name)
-
-
-def _check_secret(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is None:
-        return
-    text = str(value)
-    if not (_SECRET_MIN <= len(text) <= _SECRET_MAX):
-        raise InputError(f"a CHAP secret must have {_SECRET_MIN}-{_SECRET_MAX} characters",
-                         kind=KIND, field=attr.name, fix="choose a 12-16 character secret")
-    if not all("!" <= c <= "~" for c in text):
-        # never echo the value: it is a secret
-        raise InputError("a CHAP secret may hold printable ASCII characters only",
-                         kind=KIND, field=attr.name,
-                         fix="no spaces, control characters or non-ASCII letters")
 
 
 def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
@@ -198,20 +184,24 @@ class NodeAttachmentSpec:
         doc="Fail instead of falling back to one path when multipathd is not running.",
         default=False,
     )
-    chap_username: str | None = spec_field(
-        doc="CHAP user name; sets CHAP on the volume's storage instance.", default=None,
-        replace=True,
+    chap_user: str | None = spec_field(
+        doc="CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage "
+        "instance when it has none.", default=None, replace=True, aliases=("chap_username",),
+        validator=rules.chap_user(KIND),
     )
     chap_secret: str | None = spec_field(
-        doc="CHAP secret (12-16 characters).", default=None, sensitive=True, replace=True,
-        validator=_check_secret,
+        doc=f"CHAP secret of chap_user ({rules.CHAP_SECRET_RULE}).", default=None,
+        sensitive=True, replace=True, validator=rules.chap_secret(KIND),
     )
-    chap_mutual_username: str | None = spec_field(
-        doc="Mutual CHAP: the user name the target presents.", default=None, replace=True,
+    chap_initiator_user: str | None = spec_field(
+        doc="Mutual CHAP: the user name the target presents to the initiator (the Volume's "
+        "chap_initiator_user).", default=None, replace=True,
+        aliases=("chap_mutual_username",), validator=rules.chap_user(KIND),
     )
-    chap_mutual_secret: str | None = spec_field(
-        doc="Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).",
-        default=None, sensitive=True, replace=True, validator=_check_secret,
+    chap_initiator_secret: str | None = spec_field(
+        doc=f"Mutual CHAP: the secret the target presents ({rules.CHAP_SECRET_RULE}; not "
+        "the chap_secret).", default=None, sensitive=True, replace=True,
+        aliases=("chap_mutual_secret",), validator=rules.chap_secret(KIND),
     )
     filesystem: str | None = spec_field(
         doc="Create this filesystem if the device is provably blank (never formats data).",
@@ -251,10 +241,10 @@ class NodeAttachmentSpec:
 
     @property
     def chap(self) -> Chap | None:
-        if not self.chap_username and not self.chap_secret:
+        if not self.chap_user and not self.chap_secret:
             return None
-        return Chap(self.chap_username or "", self.chap_secret or "",
-                    self.chap_mutual_username, self.chap_mutual_secret)
+        return Chap(self.chap_user or "", self.chap_secret or "",
+                    self.chap_initiator_user, self.chap_initiator_secret)
 
 
 @attrs.frozen(kw_only=True)
@@ -491,10 +481,10 @@ def grant_access(ctx: Context, volume_id: str, iqn: str, *, port: int = 3260, lu
     caller undoes only what it did). No node-side action."""
     k: NodeAttachment = _kind()
     spec = NodeAttachmentSpec(volume_id=volume_id, initiator_iqn=iqn, port=port, lun=lun,
-                              chap_username=chap.username if chap else None,
+                              chap_user=chap.username if chap else None,
                               chap_secret=chap.secret if chap else None,
-                              chap_mutual_username=chap.mutual_username if chap else None,
-                              chap_mutual_secret=chap.mutual_secret if chap else None)
+                              chap_initiator_user=chap.mutual_username if chap else None,
+                              chap_initiator_secret=chap.mutual_secret if chap else None)
     tenant, ai, si = k._load_for(ctx, volume_id)
     k._register_initiator(ctx, tenant, iqn)
     added = k._acl_add(ctx, tenant, ai, si, iqn)
@@ -541,14 +531,14 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
     import_id_doc = "<volume id>:<initiator iqn>[?node=ssh://...&port=..&lun=..&mount_point=..]"
 
     def validate(self, spec: NodeAttachmentSpec) -> None:
-        if bool(spec.chap_username) != bool(spec.chap_secret):
-            raise InputError("CHAP needs both chap_username and chap_secret", kind=KIND,
-                             field="chap_secret" if spec.chap_username else "chap_username",
+        if bool(spec.chap_user) != bool(spec.chap_secret):
+            raise InputError("CHAP needs both chap_user and chap_secret", kind=KIND,
+                             field="chap_secret" if spec.chap_user else "chap_user",
                              fix="set both, or neither")
-        if spec.chap_mutual_username and not spec.chap_username:
+        if spec.chap_initiator_user and not spec.chap_user:
             raise InputError("mutual CHAP needs one-way CHAP too", kind=KIND,
-                             field="chap_username", fix="set chap_username and chap_secret")
-        if spec.chap_username or spec.chap_mutual_username:
+                             field="chap_user", fix="set chap_user and chap_secret")
+        if spec.chap_user or spec.chap_initiator_user:
             _ = spec.chap  # runs Chap's own checks (pairs, distinct secrets)
         if spec.mount_point and not spec.filesystem:
             raise InputError("mount_point needs filesystem", kind=KIND, field="filesystem",
@@ -570,24 +560,20 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         vol = related.get("volume_id")
         if not isinstance(vol, VolumeSpec) or not vol.chap_user:
             return
-        pairs = (("chap_username", spec.chap_username, "chap_user", vol.chap_user),
-                 ("chap_secret", spec.chap_secret, "chap_secret", vol.chap_secret),
-                 ("chap_mutual_username", spec.chap_mutual_username, "chap_initiator_user",
-                  vol.chap_initiator_user),
-                 ("chap_mutual_secret", spec.chap_mutual_secret, "chap_initiator_secret",
-                  vol.chap_initiator_secret))
-        for mine, a, theirs, b in pairs:
-            if a == b or ("secret" in mine and (a is None or b is None)):
+        for field in ("chap_user", "chap_secret", "chap_initiator_user",
+                      "chap_initiator_secret"):
+            a, b = getattr(spec, field), getattr(vol, field)
+            if a == b or ("secret" in field and (a is None or b is None)):
                 continue  # (whether a secret is set at all follows from its user name)
-            if spec.chap_username is None:
+            if spec.chap_user is None:
                 why = (f"has no CHAP, and volume {vol.name!r} declares CHAP user "
                        f"{vol.chap_user!r}: the login would be refused")
-                fix = "set chapUsername/chapSecret to the Volume's (e.g. ${<volume>.chapSecret})"
+                fix = "set chapUser/chapSecret to the Volume's (e.g. ${<volume>.chapSecret})"
             else:
-                why = (f"{mine} differs from volume {vol.name!r}'s {theirs}: one target has "
-                       "one set of CHAP credentials, the Volume's")
-                fix = f"set {mine} to the Volume's {theirs}"
-            raise InputError(why, kind=KIND, field=mine, fix=fix)
+                why = (f"{field} differs from volume {vol.name!r}'s: one target has one set "
+                       "of CHAP credentials, the Volume's")
+                fix = f"set {field} to the Volume's {field}"
+            raise InputError(why, kind=KIND, field=field, fix=fix)
 
     def diff(self, old: NodeAttachmentSpec, new: NodeAttachmentSpec) -> Diff:
         """Field diff where unknowns are not changes: an unset initiator_iqn means "the
@@ -597,11 +583,11 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             ignore.append("initiator_iqn")
         if old.volume_size is None:  # not recorded (an import): unknown is not a change
             ignore.append("volume_size")
-        if old.chap_secret is None and old.chap_username == new.chap_username:
+        if old.chap_secret is None and old.chap_user == new.chap_user:
             ignore.append("chap_secret")
-        if old.chap_mutual_secret is None and (
-                old.chap_mutual_username == new.chap_mutual_username):
-            ignore.append("chap_mutual_secret")
+        if old.chap_initiator_secret is None and (
+                old.chap_initiator_user == new.chap_initiator_user):
+            ignore.append("chap_initiator_secret")
         d = diff_specs(old, new, ignore=ignore)
         if d.replace:
             return Diff(d.changes, delete_before_replace=True,
@@ -746,14 +732,14 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
             if kind in ("chap", "mchap"):
                 raise InputError(f"volume {spec.volume_id} requires CHAP (user "
                                  f"{auth.get('target_user_name')!r})", kind=KIND,
-                                 field="chap_username",
-                                 fix="set chap_username and chap_secret on the attachment")
+                                 field="chap_user",
+                                 fix="set chap_user and chap_secret on the attachment")
             return
         if kind in ("chap", "mchap"):
             if auth.get("target_user_name") not in (None, "", chap.username):
                 raise InputError(f"volume {spec.volume_id} already uses CHAP user "
                                  f"{auth.get('target_user_name')!r}", kind=KIND,
-                                 field="chap_username",
+                                 field="chap_user",
                                  fix="every attachment of a volume shares its CHAP credentials")
             # Already on: never overwrite the secret (it would lock out the volume's other
             # attachments); the login proves whether ours is right. Rotate it on the Volume.
@@ -896,14 +882,14 @@ class NodeAttachment(Kind[NodeAttachmentSpec, NodeAttachmentOutputs]):
         keep_mount = mounted or not spec.mount_point or repair is not None
         observed_spec = attrs.evolve(
             spec,
-            chap_username=seen_user if auth.get("type") in ("chap", "mchap") else None,
-            chap_mutual_username=(auth.get("initiator_user_name") or None)
+            chap_user=seen_user if auth.get("type") in ("chap", "mchap") else None,
+            chap_initiator_user=(auth.get("initiator_user_name") or None)
             if auth.get("type") == "mchap" else None,
             mount_point=spec.mount_point if keep_mount else None,
         )
-        if observed_spec.chap_username is None:
+        if observed_spec.chap_user is None:
             observed_spec = attrs.evolve(observed_spec, chap_secret=None,
-                                         chap_mutual_secret=None)
+                                         chap_initiator_secret=None)
         out = NodeAttachmentOutputs(
             device_path=att.device_path if att else None,
             portals=list(target.portals) if target else None,

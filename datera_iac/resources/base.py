@@ -47,6 +47,7 @@ import contextvars
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -62,6 +63,7 @@ from datera_iac.fields import (  # re-exported: the field metadata lives in date
     REFERENCE,
     REPLACE,
     SENSITIVE,
+    aliases_of,
     out_field,
     spec_field,
 )
@@ -298,8 +300,57 @@ class Kind(abc.ABC, Generic[S, O]):
     def spec_from(self, data: Mapping[str, Any], *, resource: str | None = None) -> S:
         """Build and validate a Spec from plain data (snake_case keys).
 
+        A field's former name (``spec_field(aliases=...)``) is read as the field, with a
+        deprecation warning; an error about that field names it as the user wrote it.
+
         Raises :class:`InputError` naming the kind, the resource, the field and the fix.
         """
+        data, used = self._resolve_aliases(data, resource)
+        try:
+            return self._spec_from(data, resource)
+        except InputError as e:
+            root, _, rest = (e.field or "").partition(".")
+            if root not in used:
+                raise
+            raise InputError(e.reason, kind=e.kind, resource=e.resource, fix=e.fix,
+                             field=used[root] + (f".{rest}" if rest else "")) from None
+
+    def field_for(self, name: str) -> str | None:
+        """The Spec field ``name`` (snake_case) stands for: itself, the field whose former
+        name it is (with a deprecation warning), or None when it is neither. For front ends
+        that check property names before building a spec (the engine's stack files)."""
+        if name in attrs.fields_dict(self.Spec):
+            return name
+        field = aliases_of(self.Spec).get(name)
+        if field is not None:
+            _warn_alias(self.name, name, field)
+        return field
+
+    def _resolve_aliases(self, data: Mapping[str, Any], resource: str | None
+                         ) -> tuple[Mapping[str, Any], dict[str, str]]:
+        """``data`` with former field names replaced by the fields', and ``{field: the
+        former name used}``. Raises InputError when both names are set, differently."""
+        aliases = aliases_of(self.Spec)
+        if not aliases or not any(k in aliases for k in data):
+            return data, {}
+        out = dict(data)
+        used: dict[str, str] = {}
+        for alias, name in aliases.items():
+            if alias not in out:
+                continue
+            value = out.pop(alias)
+            if value is None:
+                continue
+            if out.get(name) is not None and out[name] != value:
+                raise InputError(f"{alias} and {name} are both set", kind=self.name,
+                                 field=alias, resource=resource,
+                                 fix=f"keep only {name}; {alias} is its deprecated name")
+            out[name] = value
+            used[name] = alias
+            _warn_alias(self.name, alias, name)
+        return out, used
+
+    def _spec_from(self, data: Mapping[str, Any], resource: str | None) -> S:
         try:
             spec = spec_conv.structure(dict(data), self.Spec)
         except InputError as e:
@@ -601,6 +652,19 @@ def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
 
 
 KINDS: dict[str, Kind[Any, Any]] = {}
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_alias(kind: str, alias: str, name: str) -> None:
+    """A DeprecationWarning each time, a log line once per process (a plan reads a spec
+    more than once)."""
+    msg = f"{kind}.{alias} is deprecated: write {name}"
+    warnings.warn(msg, DeprecationWarning, stacklevel=4)
+    if (kind, alias) not in _WARNED:
+        _WARNED.add((kind, alias))
+        log.warning(msg)
 
 
 def register(cls: type[Kind[Any, Any]]) -> type[Kind[Any, Any]]:

@@ -458,7 +458,7 @@ class NodeTransport:
         data: dict[str, Any] = {"volume_id": volume_id, "node": self.node, "port": self.port,
                                 "lun": self.lun}
         if self.chap:
-            data.update(chap_username=self.chap.username, chap_secret=self.chap.secret)
+            data.update(chap_user=self.chap.username, chap_secret=self.chap.secret)
         obs = kind.create(ctx, kind.spec_from(data))
         try:
             yield str(obs.outputs.device_path), runner_for(ctx, self.node)

@@ -58,6 +58,7 @@ from datera_iac.errors import (
     WaitTimeout,
 )
 from datera_iac.fields import REPLACE, SENSITIVE
+from datera_iac import validators as rules
 from datera_iac.resources._util import (
     NAME_RE,
     ROOT,
@@ -131,7 +132,6 @@ KIND = "Volume"
 MAX_SIZE_GIB = 32768
 #: Public snapshot-policy intervals (the schema's enum minus its internal 1min/2min).
 SNAPSHOT_INTERVALS = ("15min", "1hour", "1day", "1week", "1month", "1year")
-CHAP_USER_RE = NAME_RE
 #: Metadata key under which the volume type name is recorded.
 META_VOLUME_TYPE = "volume_type"
 _NAME_FIX = ("use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_' "
@@ -186,27 +186,6 @@ def _snapshot_policies(value: Any) -> list[str]:
               "give each snapshot policy a distinct name")
         seen[name] = f"{name}:{interval}:{count}"
     return [seen[k] for k in sorted(seen)]
-
-
-def _secret(field: str) -> Any:
-    def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
-        if value is None:
-            return
-        # never echo the value: it is a secret
-        check(KIND, field, isinstance(value, str) and 12 <= len(value) <= 16,
-              "a CHAP secret must be a string of 12 to 16 characters",
-              "choose a secret of 12-16 characters (the DSP's and most initiators' limit)")
-
-    return validate
-
-
-_chap_user_name = pattern(KIND, "chap_user", CHAP_USER_RE, _NAME_FIX, optional=True)
-
-
-def _chap_user(inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    """A CHAP user name; "" turns CHAP off (unset leaves it as the DSP has it)."""
-    if value != "":
-        _chap_user_name(inst, attr, value)
 
 
 def _id_ref(field: str) -> Any:
@@ -305,20 +284,22 @@ class VolumeSpec:
         validator=pattern(KIND, "template", NAME_RE, _NAME_FIX, optional=True),
     )
     chap_user: str | None = spec_field(
-        doc="Target CHAP user name (enables CHAP on the storage instance).",
-        default=None, validator=_chap_user,
+        doc="CHAP user name initiators log in with (the DSP's target_user_name); enables "
+        "CHAP on the storage instance, \"\" turns it off.",
+        default=None, validator=rules.chap_user(KIND, off=True),
     )
     chap_secret: str | None = spec_field(
-        doc="Target CHAP secret (12-16 characters).", default=None, sensitive=True,
-        validator=_secret("chap_secret"),
+        doc=f"CHAP secret of chap_user (the DSP's target_pswd; {rules.CHAP_SECRET_RULE}).",
+        default=None, sensitive=True, validator=rules.chap_secret(KIND),
     )
     chap_initiator_user: str | None = spec_field(
-        doc="Mutual CHAP: the initiator's user name.", default=None,
-        validator=pattern(KIND, "chap_initiator_user", CHAP_USER_RE, _NAME_FIX, optional=True),
+        doc="Mutual CHAP: the user name the target presents to the initiator (the DSP's "
+        "initiator_user_name).", default=None, validator=rules.chap_user(KIND),
     )
     chap_initiator_secret: str | None = spec_field(
-        doc="Mutual CHAP: the initiator's secret (12-16 characters, not the target's).",
-        default=None, sensitive=True, validator=_secret("chap_initiator_secret"),
+        doc="Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; "
+        f"{rules.CHAP_SECRET_RULE}; not the chap_secret).",
+        default=None, sensitive=True, validator=rules.chap_secret(KIND),
     )
     metadata: dict[str, str] | None = spec_field(
         doc="Free-form key/value metadata of the app_instance (not written when "

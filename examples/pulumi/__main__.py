@@ -43,7 +43,7 @@ attachment = None if node == "none" else NodeAttachment(
     "db-on-node",
     volume_id=db.id,
     node=node,
-    chap_username="dbnode" if chap_secret is not None else None,
+    chap_user="dbnode" if chap_secret is not None else None,
     chap_secret=chap_secret,
 )
 

@@ -39,11 +39,11 @@ export interface GetVolumeResult {
      */
     readonly chapAuth?: string;
     /**
-     * Mutual CHAP: the initiator's user name.
+     * Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
      */
     readonly chapInitiatorUser?: string;
     /**
-     * Target CHAP user name (enables CHAP on the storage instance).
+     * CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
      */
     readonly chapUser?: string;
     /**

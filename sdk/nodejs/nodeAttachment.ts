@@ -63,19 +63,37 @@ export class NodeAttachment extends pulumi.CustomResource {
     }
 
     /**
-     * Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+     * Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+     */
+    declare public readonly chapInitiatorSecret: pulumi.Output<string | undefined>;
+    /**
+     * Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+     */
+    declare public readonly chapInitiatorUser: pulumi.Output<string | undefined>;
+    /**
+     * Deprecated: the former name of chapInitiatorSecret.
+     *
+     * @deprecated renamed to chapInitiatorSecret
      */
     declare public readonly chapMutualSecret: pulumi.Output<string | undefined>;
     /**
-     * Mutual CHAP: the user name the target presents.
+     * Deprecated: the former name of chapInitiatorUser.
+     *
+     * @deprecated renamed to chapInitiatorUser
      */
     declare public readonly chapMutualUsername: pulumi.Output<string | undefined>;
     /**
-     * CHAP secret (12-16 characters).
+     * CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
      */
     declare public readonly chapSecret: pulumi.Output<string | undefined>;
     /**
-     * CHAP user name; sets CHAP on the volume's storage instance.
+     * CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+     */
+    declare public readonly chapUser: pulumi.Output<string | undefined>;
+    /**
+     * Deprecated: the former name of chapUser.
+     *
+     * @deprecated renamed to chapUser
      */
     declare public readonly chapUsername: pulumi.Output<string | undefined>;
     /**
@@ -177,9 +195,12 @@ export class NodeAttachment extends pulumi.CustomResource {
             if (args?.volumeId === undefined && !opts.urn) {
                 throw new Error("Missing required property 'volumeId'");
             }
+            resourceInputs["chapInitiatorSecret"] = args?.chapInitiatorSecret ? pulumi.secret(args.chapInitiatorSecret) : undefined;
+            resourceInputs["chapInitiatorUser"] = args?.chapInitiatorUser;
             resourceInputs["chapMutualSecret"] = args?.chapMutualSecret ? pulumi.secret(args.chapMutualSecret) : undefined;
             resourceInputs["chapMutualUsername"] = args?.chapMutualUsername;
             resourceInputs["chapSecret"] = args?.chapSecret ? pulumi.secret(args.chapSecret) : undefined;
+            resourceInputs["chapUser"] = args?.chapUser;
             resourceInputs["chapUsername"] = args?.chapUsername;
             resourceInputs["enforceMultipath"] = (args?.enforceMultipath) ?? false;
             resourceInputs["filesystem"] = args?.filesystem;
@@ -203,9 +224,12 @@ export class NodeAttachment extends pulumi.CustomResource {
             resourceInputs["sizeBytes"] = undefined /*out*/;
             resourceInputs["wwid"] = undefined /*out*/;
         } else {
+            resourceInputs["chapInitiatorSecret"] = undefined /*out*/;
+            resourceInputs["chapInitiatorUser"] = undefined /*out*/;
             resourceInputs["chapMutualSecret"] = undefined /*out*/;
             resourceInputs["chapMutualUsername"] = undefined /*out*/;
             resourceInputs["chapSecret"] = undefined /*out*/;
+            resourceInputs["chapUser"] = undefined /*out*/;
             resourceInputs["chapUsername"] = undefined /*out*/;
             resourceInputs["devicePath"] = undefined /*out*/;
             resourceInputs["enforceMultipath"] = undefined /*out*/;
@@ -230,7 +254,7 @@ export class NodeAttachment extends pulumi.CustomResource {
             resourceInputs["wwid"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
-        const secretOpts = { additionalSecretOutputs: ["chapMutualSecret", "chapSecret"] };
+        const secretOpts = { additionalSecretOutputs: ["chapInitiatorSecret", "chapMutualSecret", "chapSecret"] };
         opts = pulumi.mergeOptions(opts, secretOpts);
         super(NodeAttachment.__pulumiType, name, resourceInputs, opts);
     }
@@ -241,19 +265,37 @@ export class NodeAttachment extends pulumi.CustomResource {
  */
 export interface NodeAttachmentArgs {
     /**
-     * Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+     * Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+     */
+    chapInitiatorSecret?: pulumi.Input<string | undefined>;
+    /**
+     * Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+     */
+    chapInitiatorUser?: pulumi.Input<string | undefined>;
+    /**
+     * Deprecated: the former name of chapInitiatorSecret.
+     *
+     * @deprecated renamed to chapInitiatorSecret
      */
     chapMutualSecret?: pulumi.Input<string | undefined>;
     /**
-     * Mutual CHAP: the user name the target presents.
+     * Deprecated: the former name of chapInitiatorUser.
+     *
+     * @deprecated renamed to chapInitiatorUser
      */
     chapMutualUsername?: pulumi.Input<string | undefined>;
     /**
-     * CHAP secret (12-16 characters).
+     * CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
      */
     chapSecret?: pulumi.Input<string | undefined>;
     /**
-     * CHAP user name; sets CHAP on the volume's storage instance.
+     * CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+     */
+    chapUser?: pulumi.Input<string | undefined>;
+    /**
+     * Deprecated: the former name of chapUser.
+     *
+     * @deprecated renamed to chapUser
      */
     chapUsername?: pulumi.Input<string | undefined>;
     /**

@@ -81,19 +81,19 @@ export class Volume extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly chapAuth: pulumi.Output<string | undefined>;
     /**
-     * Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+     * Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
      */
     declare public readonly chapInitiatorSecret: pulumi.Output<string | undefined>;
     /**
-     * Mutual CHAP: the initiator's user name.
+     * Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
      */
     declare public readonly chapInitiatorUser: pulumi.Output<string | undefined>;
     /**
-     * Target CHAP secret (12-16 characters).
+     * CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
      */
     declare public readonly chapSecret: pulumi.Output<string | undefined>;
     /**
-     * Target CHAP user name (enables CHAP on the storage instance).
+     * CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
      */
     declare public readonly chapUser: pulumi.Output<string | undefined>;
     /**
@@ -319,19 +319,19 @@ export interface VolumeArgs {
      */
     cascade?: pulumi.Input<boolean | undefined>;
     /**
-     * Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+     * Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
      */
     chapInitiatorSecret?: pulumi.Input<string | undefined>;
     /**
-     * Mutual CHAP: the initiator's user name.
+     * Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
      */
     chapInitiatorUser?: pulumi.Input<string | undefined>;
     /**
-     * Target CHAP secret (12-16 characters).
+     * CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
      */
     chapSecret?: pulumi.Input<string | undefined>;
     /**
-     * Target CHAP user name (enables CHAP on the storage instance).
+     * CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
      */
     chapUser?: pulumi.Input<string | undefined>;
     /**

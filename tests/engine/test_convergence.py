@@ -222,7 +222,7 @@ def test_case9b_attachment_chap_other_than_its_volumes_is_refused_at_plan_time(s
     other_user = CHAP_STACK.replace("chapUsername: chapuser", "chapUsername: otheruser")
     plan, r = ws(other_user).up()
     assert r is None and writes(sim) == 0 and not nk.app_instances(dsp)
-    assert any("chap_username differs from volume 'chap-vol'" in e for e in plan.errors), plan.errors
+    assert any("chap_user differs from volume 'chap-vol'" in e for e in plan.errors), plan.errors
     no_chap = CHAP_STACK.replace("      chapUsername: chapuser\n", "").replace(
         "      chapSecret: ${v.chapSecret}\n", "")
     plan = ws(no_chap).preview()
@@ -235,7 +235,7 @@ def test_case9b_attachment_chap_other_than_its_volumes_is_refused_at_plan_time(s
     other = CHAP_STACK.replace("chapUser: chapuser", "chapUser: otheruser")
     plan, r = ws(other).up()
     assert r is None and writes(sim) == before
-    assert any("chap_username differs from volume 'chap-vol'" in e for e in plan.errors), plan.errors
+    assert any("chap_user differs from volume 'chap-vol'" in e for e in plan.errors), plan.errors
 
 
 # ---- 9c: clones and volumes from snapshots checked with the source's live values --------

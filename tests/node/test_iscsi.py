@@ -176,7 +176,7 @@ def test_wrong_mutual_chap_is_an_error_naming_the_mutual_fields(node):
     error names the mutual CHAP fields first; no session or node record is left."""
     node.targets[IQN].chap = ("chapuser", SECRET)
     node.targets[IQN].mutual = ("targetuser", "Target-Secret-2")
-    with pytest.raises(NodeError, match="mutual CHAP secret .*chap_mutual_secret"):
+    with pytest.raises(NodeError, match="mutual CHAP secret .*chap_initiator_secret"):
         node.helper().attach(target(Chap("chapuser", SECRET, "targetuser", "Wrong-Secret-99")))
     assert node.sessions == {} and (P1, IQN) not in node.records
     att = node.helper().attach(target(Chap("chapuser", SECRET, "targetuser", "Target-Secret-2")))

@@ -15,6 +15,7 @@ import pytest
 
 import datera_iac.pulumi as sdk
 from datera_iac.config import DateraConfig
+from datera_iac.fields import ALIASES, aliases_of
 from datera_iac.pulumi import gen
 from datera_iac.pulumi._derive import RESERVED
 from datera_iac.pulumi.provider import registered_kinds
@@ -39,13 +40,20 @@ def test_generated_files_are_current():
 
 def test_schema_resources_follow_the_kinds():
     """Every Spec field is an input (camelCase) with the core's doc, secret and replace
-    flags; every Outputs field is an output; nothing else is there."""
+    flags; each former name of a field (``ALIASES``) is an optional deprecated input with
+    the field's secret flag; every Outputs field is an output; nothing else is there."""
     schema = json.loads(gen.SCHEMA_PATH.read_text())
     assert sorted(schema["resources"]) == TOKENS and REQUIRED <= set(TOKENS)
     for token, kind in KINDS.items():
         res = schema["resources"][token]
         fields = attrs.fields(kind.Spec)
-        assert set(res["inputProperties"]) == {_pname(kind, f.name) for f in fields}
+        former = {camel(a): f for f in fields for a in f.metadata.get(ALIASES, ())}
+        assert set(res["inputProperties"]) == {_pname(kind, f.name) for f in fields} | set(former)
+        for name, f in former.items():
+            prop = res["inputProperties"][name]
+            assert _pname(kind, f.name) in prop["deprecationMessage"], (token, name)
+            assert prop.get("secret", False) == bool(f.metadata[SENSITIVE])
+            assert name not in res["requiredInputs"]
         for f in fields:
             prop = res["inputProperties"][_pname(kind, f.name)]
             assert prop["description"] == f.metadata[DOC]
@@ -71,13 +79,14 @@ def test_schema_config_is_datera_config():
 @pytest.mark.parametrize("token", TOKENS)
 def test_sdk_class_per_kind(token):
     """Each kind has a CustomResource class with its token, typed keyword arguments named
-    after the core's fields, and a documented getter per property."""
+    after the core's fields (and their former names), and a documented getter per
+    property."""
     kind = KINDS[token]
     cls = getattr(sdk, kind.name)
     assert issubclass(cls, pulumi.CustomResource)
     assert f"'{token}'" in inspect.getsource(cls.__init__)
     params = inspect.signature(cls.__init__).parameters
-    fields = [f.name for f in attrs.fields(kind.Spec)]
+    fields = [f.name for f in attrs.fields(kind.Spec)] + list(aliases_of(kind.Spec))
     assert set(params) - {"__self__", "resource_name", "opts", "__props__"} == set(fields)
     for f in attrs.fields(kind.Spec):
         assert params[f.name].kind is inspect.Parameter.KEYWORD_ONLY

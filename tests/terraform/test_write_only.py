@@ -129,7 +129,7 @@ def test_every_sensitive_input_has_a_write_only_pair(app):
                 declared[f.name].requires_replace)
     assert {"datera_volume.chap_secret", "datera_volume.chap_initiator_secret",
             "datera_node_attachment.chap_secret",
-            "datera_node_attachment.chap_mutual_secret"} <= set(seen)
+            "datera_node_attachment.chap_initiator_secret"} <= set(seen)
     for name, ds in resp.data_source_schemas.items():
         for a in ds.block.attributes:
             assert not is_write_only(a) and not a.name.endswith(("_wo", "_wo_version")), name
@@ -205,7 +205,7 @@ def test_plan_keeps_secrets_out_and_rotates_only_on_a_new_version(app):
     assert not diags and replace == [] and bumped["id"] == "/root/x"
     assert bumped["chap_secret_wo_version"] == 2 and bumped["chap_secret_wo"] is None
 
-    att = _full(svc, A, volume_id="/root/x", chap_username="u1", chap_secret_wo=CHAP,
+    att = _full(svc, A, volume_id="/root/x", chap_username="user1", chap_secret_wo=CHAP,
                 chap_secret_wo_version=1)
     planned, replace, diags = _plan(svc, A, None, att)
     assert not diags and planned["chap_secret"] is None and planned["chap_secret_wo"] is None

@@ -36,9 +36,9 @@ type LookupVolumeResult struct {
 	Cascade *bool `pulumi:"cascade"`
 	// Storage instance auth type (none, chap, mchap).
 	ChapAuth *string `pulumi:"chapAuth"`
-	// Mutual CHAP: the initiator's user name.
+	// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 	ChapInitiatorUser *string `pulumi:"chapInitiatorUser"`
-	// Target CHAP user name (enables CHAP on the storage instance).
+	// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 	ChapUser *string `pulumi:"chapUser"`
 	// Create as a clone of this volume (its id). Set at create only.
 	CloneOf *string `pulumi:"cloneOf"`
@@ -150,12 +150,12 @@ func (o LookupVolumeResultOutput) ChapAuth() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.ChapAuth }).(pulumi.StringPtrOutput)
 }
 
-// Mutual CHAP: the initiator's user name.
+// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 func (o LookupVolumeResultOutput) ChapInitiatorUser() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.ChapInitiatorUser }).(pulumi.StringPtrOutput)
 }
 
-// Target CHAP user name (enables CHAP on the storage instance).
+// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 func (o LookupVolumeResultOutput) ChapUser() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v LookupVolumeResult) *string { return v.ChapUser }).(pulumi.StringPtrOutput)
 }

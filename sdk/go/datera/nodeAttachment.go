@@ -60,13 +60,25 @@ import (
 type NodeAttachment struct {
 	pulumi.CustomResourceState
 
-	// Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+	// Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+	ChapInitiatorSecret pulumi.StringPtrOutput `pulumi:"chapInitiatorSecret"`
+	// Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+	ChapInitiatorUser pulumi.StringPtrOutput `pulumi:"chapInitiatorUser"`
+	// Deprecated: the former name of chapInitiatorSecret.
+	//
+	// Deprecated: renamed to chapInitiatorSecret
 	ChapMutualSecret pulumi.StringPtrOutput `pulumi:"chapMutualSecret"`
-	// Mutual CHAP: the user name the target presents.
+	// Deprecated: the former name of chapInitiatorUser.
+	//
+	// Deprecated: renamed to chapInitiatorUser
 	ChapMutualUsername pulumi.StringPtrOutput `pulumi:"chapMutualUsername"`
-	// CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
 	ChapSecret pulumi.StringPtrOutput `pulumi:"chapSecret"`
-	// CHAP user name; sets CHAP on the volume's storage instance.
+	// CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+	ChapUser pulumi.StringPtrOutput `pulumi:"chapUser"`
+	// Deprecated: the former name of chapUser.
+	//
+	// Deprecated: renamed to chapUser
 	ChapUsername pulumi.StringPtrOutput `pulumi:"chapUsername"`
 	// Stable device path: /dev/disk/by-id/dm-uuid-mpath-<wwid> (or scsi-<wwid>).
 	DevicePath pulumi.StringPtrOutput `pulumi:"devicePath"`
@@ -140,6 +152,9 @@ func NewNodeAttachment(ctx *pulumi.Context,
 	if args.Port == nil {
 		args.Port = pulumi.IntPtr(3260)
 	}
+	if args.ChapInitiatorSecret != nil {
+		args.ChapInitiatorSecret = pulumi.ToSecret(args.ChapInitiatorSecret).(pulumi.StringPtrInput)
+	}
 	if args.ChapMutualSecret != nil {
 		args.ChapMutualSecret = pulumi.ToSecret(args.ChapMutualSecret).(pulumi.StringPtrInput)
 	}
@@ -147,6 +162,7 @@ func NewNodeAttachment(ctx *pulumi.Context,
 		args.ChapSecret = pulumi.ToSecret(args.ChapSecret).(pulumi.StringPtrInput)
 	}
 	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"chapInitiatorSecret",
 		"chapMutualSecret",
 		"chapSecret",
 	})
@@ -190,13 +206,25 @@ func NodeAttachmentExists(ctx *pulumi.Context,
 }
 
 type nodeAttachmentArgs struct {
-	// Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+	// Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+	ChapInitiatorSecret *string `pulumi:"chapInitiatorSecret"`
+	// Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+	ChapInitiatorUser *string `pulumi:"chapInitiatorUser"`
+	// Deprecated: the former name of chapInitiatorSecret.
+	//
+	// Deprecated: renamed to chapInitiatorSecret
 	ChapMutualSecret *string `pulumi:"chapMutualSecret"`
-	// Mutual CHAP: the user name the target presents.
+	// Deprecated: the former name of chapInitiatorUser.
+	//
+	// Deprecated: renamed to chapInitiatorUser
 	ChapMutualUsername *string `pulumi:"chapMutualUsername"`
-	// CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
 	ChapSecret *string `pulumi:"chapSecret"`
-	// CHAP user name; sets CHAP on the volume's storage instance.
+	// CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+	ChapUser *string `pulumi:"chapUser"`
+	// Deprecated: the former name of chapUser.
+	//
+	// Deprecated: renamed to chapUser
 	ChapUsername *string `pulumi:"chapUsername"`
 	// Fail instead of falling back to one path when multipathd is not running.
 	EnforceMultipath *bool `pulumi:"enforceMultipath"`
@@ -226,13 +254,25 @@ type nodeAttachmentArgs struct {
 
 // The set of arguments for constructing a NodeAttachment resource.
 type NodeAttachmentArgs struct {
-	// Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+	// Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+	ChapInitiatorSecret pulumi.StringPtrInput
+	// Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+	ChapInitiatorUser pulumi.StringPtrInput
+	// Deprecated: the former name of chapInitiatorSecret.
+	//
+	// Deprecated: renamed to chapInitiatorSecret
 	ChapMutualSecret pulumi.StringPtrInput
-	// Mutual CHAP: the user name the target presents.
+	// Deprecated: the former name of chapInitiatorUser.
+	//
+	// Deprecated: renamed to chapInitiatorUser
 	ChapMutualUsername pulumi.StringPtrInput
-	// CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
 	ChapSecret pulumi.StringPtrInput
-	// CHAP user name; sets CHAP on the volume's storage instance.
+	// CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+	ChapUser pulumi.StringPtrInput
+	// Deprecated: the former name of chapUser.
+	//
+	// Deprecated: renamed to chapUser
 	ChapUsername pulumi.StringPtrInput
 	// Fail instead of falling back to one path when multipathd is not running.
 	EnforceMultipath pulumi.BoolPtrInput
@@ -347,22 +387,43 @@ func (o NodeAttachmentOutput) ToNodeAttachmentOutputWithContext(ctx context.Cont
 	return o
 }
 
-// Mutual CHAP: the target's secret (12-16 characters, not the CHAP secret).
+// Mutual CHAP: the secret the target presents (12-16 printable ASCII characters, no spaces; not the chap_secret).
+func (o NodeAttachmentOutput) ChapInitiatorSecret() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapInitiatorSecret }).(pulumi.StringPtrOutput)
+}
+
+// Mutual CHAP: the user name the target presents to the initiator (the Volume's chap_initiator_user).
+func (o NodeAttachmentOutput) ChapInitiatorUser() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapInitiatorUser }).(pulumi.StringPtrOutput)
+}
+
+// Deprecated: the former name of chapInitiatorSecret.
+//
+// Deprecated: renamed to chapInitiatorSecret
 func (o NodeAttachmentOutput) ChapMutualSecret() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapMutualSecret }).(pulumi.StringPtrOutput)
 }
 
-// Mutual CHAP: the user name the target presents.
+// Deprecated: the former name of chapInitiatorUser.
+//
+// Deprecated: renamed to chapInitiatorUser
 func (o NodeAttachmentOutput) ChapMutualUsername() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapMutualUsername }).(pulumi.StringPtrOutput)
 }
 
-// CHAP secret (12-16 characters).
+// CHAP secret of chap_user (12-16 printable ASCII characters, no spaces).
 func (o NodeAttachmentOutput) ChapSecret() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapSecret }).(pulumi.StringPtrOutput)
 }
 
-// CHAP user name; sets CHAP on the volume's storage instance.
+// CHAP user name (the Volume's chap_user); sets CHAP on the volume's storage instance when it has none.
+func (o NodeAttachmentOutput) ChapUser() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapUser }).(pulumi.StringPtrOutput)
+}
+
+// Deprecated: the former name of chapUser.
+//
+// Deprecated: renamed to chapUser
 func (o NodeAttachmentOutput) ChapUsername() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *NodeAttachment) pulumi.StringPtrOutput { return v.ChapUsername }).(pulumi.StringPtrOutput)
 }

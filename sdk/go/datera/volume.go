@@ -71,13 +71,13 @@ type Volume struct {
 	Cascade pulumi.BoolPtrOutput `pulumi:"cascade"`
 	// Storage instance auth type (none, chap, mchap).
 	ChapAuth pulumi.StringPtrOutput `pulumi:"chapAuth"`
-	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+	// Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
 	ChapInitiatorSecret pulumi.StringPtrOutput `pulumi:"chapInitiatorSecret"`
-	// Mutual CHAP: the initiator's user name.
+	// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 	ChapInitiatorUser pulumi.StringPtrOutput `pulumi:"chapInitiatorUser"`
-	// Target CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
 	ChapSecret pulumi.StringPtrOutput `pulumi:"chapSecret"`
-	// Target CHAP user name (enables CHAP on the storage instance).
+	// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 	ChapUser pulumi.StringPtrOutput `pulumi:"chapUser"`
 	// Create as a clone of this volume (its id). Set at create only.
 	CloneOf pulumi.StringPtrOutput `pulumi:"cloneOf"`
@@ -207,13 +207,13 @@ func VolumeExists(ctx *pulumi.Context,
 type volumeArgs struct {
 	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
 	Cascade *bool `pulumi:"cascade"`
-	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+	// Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
 	ChapInitiatorSecret *string `pulumi:"chapInitiatorSecret"`
-	// Mutual CHAP: the initiator's user name.
+	// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 	ChapInitiatorUser *string `pulumi:"chapInitiatorUser"`
-	// Target CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
 	ChapSecret *string `pulumi:"chapSecret"`
-	// Target CHAP user name (enables CHAP on the storage instance).
+	// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 	ChapUser *string `pulumi:"chapUser"`
 	// Create as a clone of this volume (its id). Set at create only.
 	CloneOf *string `pulumi:"cloneOf"`
@@ -257,13 +257,13 @@ type volumeArgs struct {
 type VolumeArgs struct {
 	// Let a delete or replacement of this volume delete its snapshots with it (Cinder's cascade). Without it, a plan that deletes a volume that still has snapshots on the DSP is refused, naming them. Recorded, never sent to the DSP.
 	Cascade pulumi.BoolPtrInput
-	// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+	// Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
 	ChapInitiatorSecret pulumi.StringPtrInput
-	// Mutual CHAP: the initiator's user name.
+	// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 	ChapInitiatorUser pulumi.StringPtrInput
-	// Target CHAP secret (12-16 characters).
+	// CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
 	ChapSecret pulumi.StringPtrInput
-	// Target CHAP user name (enables CHAP on the storage instance).
+	// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 	ChapUser pulumi.StringPtrInput
 	// Create as a clone of this volume (its id). Set at create only.
 	CloneOf pulumi.StringPtrInput
@@ -410,22 +410,22 @@ func (o VolumeOutput) ChapAuth() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.ChapAuth }).(pulumi.StringPtrOutput)
 }
 
-// Mutual CHAP: the initiator's secret (12-16 characters, not the target's).
+// Mutual CHAP: the secret the target presents (the DSP's initiator_pswd; 12-16 printable ASCII characters, no spaces; not the chap_secret).
 func (o VolumeOutput) ChapInitiatorSecret() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.ChapInitiatorSecret }).(pulumi.StringPtrOutput)
 }
 
-// Mutual CHAP: the initiator's user name.
+// Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
 func (o VolumeOutput) ChapInitiatorUser() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.ChapInitiatorUser }).(pulumi.StringPtrOutput)
 }
 
-// Target CHAP secret (12-16 characters).
+// CHAP secret of chap_user (the DSP's target_pswd; 12-16 printable ASCII characters, no spaces).
 func (o VolumeOutput) ChapSecret() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.ChapSecret }).(pulumi.StringPtrOutput)
 }
 
-// Target CHAP user name (enables CHAP on the storage instance).
+// CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
 func (o VolumeOutput) ChapUser() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Volume) pulumi.StringPtrOutput { return v.ChapUser }).(pulumi.StringPtrOutput)
 }

@@ -342,11 +342,11 @@ export interface VolumesItem {
      */
     chapAuth?: string;
     /**
-     * Mutual CHAP: the initiator's user name.
+     * Mutual CHAP: the user name the target presents to the initiator (the DSP's initiator_user_name).
      */
     chapInitiatorUser?: string;
     /**
-     * Target CHAP user name (enables CHAP on the storage instance).
+     * CHAP user name initiators log in with (the DSP's target_user_name); enables CHAP on the storage instance, "" turns it off.
      */
     chapUser?: string;
     /**
