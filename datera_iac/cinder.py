@@ -36,6 +36,7 @@ import attrs
 
 from datera_iac.errors import ConfigError, InputError
 from datera_iac.secrets import CONF_MASK
+from datera_iac.validators import NAME_RE  # re-exported: templates, pools, policies
 
 __all__ = [
     "PREFIX",
@@ -76,8 +77,6 @@ BACKEND_KEY = "volume_backend_name"
 DEFAULT_BACKEND = "datera"
 DRIVER = "cinder.volume.drivers.datera.datera_iscsi.DateraDriver"
 
-#: DSP name pattern for templates, pools, placement policies (v2.1 schema).
-NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_\-\.]{2,63}$")
 _INT_RE = re.compile(r"^\s*\+?[0-9]+\s*$", re.ASCII)
 _NEG_INT_RE = re.compile(r"^\s*-[0-9]+\s*$", re.ASCII)
 

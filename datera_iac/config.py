@@ -38,6 +38,7 @@ from datera_iac.names import did_you_mean
 from datera_iac.fields import CINDER, DEPRECATED, DOC, PARSE, SENSITIVE, UNIT, option
 from datera_iac.secrets import MASK, SHOWN
 from datera_iac.tenants import tenant_path
+from datera_iac.validators import parse_bool
 
 __all__ = [
     "CINDER",
@@ -64,8 +65,6 @@ ENV_PREFIX: Final = "DATERA_"
 DEFAULT_HTTPS_PORT: Final = 7718
 DEFAULT_HTTP_PORT: Final = 7717
 
-_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
-_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
 _API_VERSIONS = ("2.2", "2.1")
 
 
@@ -92,14 +91,6 @@ def _parse_str(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
     return value
-
-
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError("expected true or false")
 
 
 def _parse_number(value: Any) -> float | int:
@@ -302,13 +293,13 @@ class DateraConfig:
         doc="True to log every DSP call and its result (secrets redacted).",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_debug_replica_count_override: bool = _opt(
         doc="ONLY FOR DEBUG/TESTING PURPOSES: True to set the default replica_count to 1.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_tenant_id: str | None = _opt(
         doc="Datera tenant: unset -> /root; 'Map' -> /root/OS-<project id>; else /root/<value>.",
@@ -318,7 +309,7 @@ class DateraConfig:
         doc="Set to True to enable Datera backend image caching.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_image_cache_volume_type_id: str | None = _opt(
         doc="Cinder volume type id to use for cached volumes.",
@@ -328,19 +319,19 @@ class DateraConfig:
         doc="Set to True to disable profiling (per-call timing logs) in the Datera driver.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_disable_extended_metadata: bool = _opt(
         doc="Set to True to disable sending additional metadata to the Datera backend.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_disable_template_override: bool = _opt(
         doc="Set to True to disable automatic template override of the size on template creates.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     datera_volume_type_defaults: dict[str, Any] = _opt(
         doc="Volume-type defaults used when a type lacks a setting, key:value,... without DF:.",
@@ -357,7 +348,7 @@ class DateraConfig:
         doc="Option to enable/disable CHAP authentication for targets.",
         default=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     chap_username: str | None = _opt(doc="CHAP user name.", validator=_opt_str)
     chap_password: str | None = _opt(
@@ -382,7 +373,7 @@ class DateraConfig:
         default=True,
         cinder=False,
         validator=_bool,
-        parse=_parse_bool,
+        parse=parse_bool,
     )
     ca_bundle: str | None = _opt(
         doc="Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).",

@@ -1,4 +1,5 @@
-"""The input rules every kind and the configuration share: name patterns, CHAP credentials.
+"""The input rules every kind and the configuration share: name patterns, CHAP credentials,
+the words read as booleans.
 
 A leaf (imports only :mod:`datera_iac.errors`). Why one module: a rule written twice drifts
 (a CHAP secret was valid on a Volume and refused on a NodeAttachment), and a front end or
@@ -18,19 +19,28 @@ from typing import Any, Final
 from datera_iac.errors import InputError
 
 __all__ = [
+    "AI_NAME_RE",
     "CHAP_SECRET_RULE",
     "CHAP_USER_RE",
     "NAME_FIX",
     "NAME_RE",
+    "SNAP_TS_RE",
     "chap_secret",
     "chap_user",
     "check",
+    "parse_bool",
     "pattern",
 ]
 
 #: Names of storage instances, volumes, templates, pools, snapshot policies, tenants and
 #: CHAP users (v2.1 schema ``^[a-zA-Z_][a-zA-Z0-9_\-\.]{2,63}$``).
 NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{2,63}$")
+#: App-instance names: a DSP name or a UUID (the app_instance PUT schema).
+AI_NAME_RE: Final = re.compile(
+    r"^(?:[A-Za-z_][A-Za-z0-9_.\-]{2,63}|[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$"
+)
+#: A snapshot key: seconds.fraction, as the DSP returns it (Cinder's manage-snapshot rule).
+SNAP_TS_RE: Final = re.compile(r"^\d{10,}\.\d+$")
 #: CHAP user names (the DSP's auth object: ``target_user_name``, ``initiator_user_name``).
 CHAP_USER_RE: Final = NAME_RE
 NAME_FIX: Final = ("use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_' "
@@ -90,3 +100,21 @@ def chap_secret(kind: str) -> Validator:
               "limit)")
 
     return validate
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", "n", "f"})
+
+
+def parse_bool(value: Any) -> bool:
+    """A boolean written as a bool or as text (``true/false``, ``yes/no``, ``on/off``,
+    ``1/0``, ``y/n``, ``t/f``, any case): the configuration, stack-file config values,
+    program config and the kinds' boolean inputs all read it this way. Raises ValueError
+    ("expected true or false") for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    raise ValueError("expected true or false")

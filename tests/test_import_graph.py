@@ -37,7 +37,8 @@ def _layers():
         grimp.Layer(D + "dsp", D + "node"),
         D + "config",
         D + "cinder",
-        grimp.Layer(D + "fields", D + "names", D + "secrets", D + "tenants", D + "files"),
+        grimp.Layer(D + "fields", D + "names", D + "secrets", D + "tenants", D + "files",
+                    D + "validators"),
         D + "errors",
     ]
 

@@ -41,6 +41,7 @@ from datera_iac.engine.pulumi_program import run_pulumi_program, uses_pulumi
 from datera_iac.engine.yamlstack import split_config, validate_known
 from datera_iac.errors import InputError
 from datera_iac.resources.base import kind_for
+from datera_iac.validators import parse_bool
 
 __all__ = ["Config", "Resource", "Stack", "current_stack", "export", "load_program", "resource_class"]
 
@@ -75,9 +76,7 @@ class Config:
 
     def get_bool(self, key: str, default: bool | None = None) -> bool | None:
         v = self.get(key, default)
-        if isinstance(v, str):
-            return v.lower() in ("1", "true", "yes")
-        return v
+        return None if v is None else parse_bool(v)
 
 
 class Stack:

@@ -34,6 +34,7 @@ from datera_iac.engine.graph import check_secret_flow, mark_sensitive_outputs
 from datera_iac.errors import InputError
 from datera_iac.names import camel, did_you_mean
 from datera_iac.resources.base import kind_for, snake
+from datera_iac.validators import parse_bool
 
 __all__ = [
     "PythonRuntime",
@@ -688,11 +689,7 @@ def _coerce(value: Any, typ: Any, name: str, err: Any, line: int) -> Any:
         if typ in ("integer", "int", "Number", "number"):
             return int(value) if typ in ("integer", "int") else float(value)
         if typ in ("boolean", "bool", "Boolean"):
-            if value.lower() in ("true", "1", "yes"):
-                return True
-            if value.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(value)
+            return parse_bool(value)
     except ValueError:
         raise err(f"config {name!r}: {value!r} is not a {typ}", line) from None
     return value

@@ -20,6 +20,13 @@ from cattrs.gen import make_dict_structure_fn
 
 from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
 from datera_iac.fields import aliases_of
+from datera_iac.validators import (  # noqa: F401  (re-exported: kinds import them from here)
+    AI_NAME_RE,
+    NAME_RE,
+    SNAP_TS_RE,
+    check,
+    pattern,
+)
 from datera_iac.tenants import (  # noqa: F401  (re-exported: kinds import them from here)
     ROOT,
     TENANT_SEGMENT_RE,
@@ -60,17 +67,6 @@ __all__ = [
     "to_int",
     "wait_for",
 ]
-
-#: Names of storage instances, volumes, templates, pools, snapshot policies, tenants
-#: (v2.1 schema ``^[a-zA-Z_][a-zA-Z0-9_\-\.]{2,63}$``).
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{2,63}$")
-#: App-instance names: the schema sets no pattern, Cinder limits them to
-#: ``[A-Za-z0-9-_.]`` and fewer than 64 characters; we keep to Cinder's rule so a volume
-#: we make can later be managed by Cinder.
-AI_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}$")
-#: A snapshot key: seconds.fraction, as the DSP returns it (Cinder's manage-snapshot rule).
-SNAP_TS_RE = re.compile(r"^\d{10,}\.\d+$")
-
 
 class OperationFailed(DspError):
     """The DSP reports that an asynchronous operation ended in a failed state."""
@@ -163,12 +159,6 @@ def strict_spec(cls: type) -> type:
     return cls
 
 
-def check(kind: str, field: str, ok: bool, message: str, fix: str) -> None:
-    """Raise an InputError unless ``ok``."""
-    if not ok:
-        raise InputError(message, kind=kind, field=field, fix=fix)
-
-
 def to_int(
     kind: str, field: str, *, lo: int | None = None, hi: int | None = None, unit: str = "",
     optional: bool = False,
@@ -236,21 +226,6 @@ def to_gib(kind: str, field: str, *, lo: int, hi: int) -> Callable[[Any], int]:
         return n
 
     return convert
-
-
-def pattern(
-    kind: str, field: str, regex: re.Pattern[str], fix: str, *, optional: bool = False
-) -> Callable[[Any, attrs.Attribute, Any], None]:
-    """An attrs validator: the value is a string matching ``regex``."""
-
-    def validate(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
-        if value is None and optional:
-            return
-        # fullmatch: with match, '$' also matches before a trailing newline
-        if not isinstance(value, str) or not regex.fullmatch(value):
-            raise InputError(f"{value!r} is not allowed", kind=kind, field=field, fix=fix)
-
-    return validate
 
 
 def volume_ref(kind: str, *, forbid: tuple[str, ...] = ()) -> Callable[[Any, attrs.Attribute, Any], None]:

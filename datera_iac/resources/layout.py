@@ -12,13 +12,13 @@ provider's tenant.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from datera_iac.errors import InputError
 from datera_iac.resources._util import ROOT, check_tenant, normalize_tenant, split_id
+from datera_iac.validators import AI_NAME_RE
 
 if TYPE_CHECKING:
     from datera_iac.resources.base import Context
@@ -41,10 +41,6 @@ __all__ = [
 KIND = "Volume"
 SI_NAME = "storage-1"
 VOL_NAME = "volume-1"
-#: AI names: a DSP name or a UUID (the app_instance PUT schema).
-AI_NAME_RE = re.compile(
-    r"^(?:[A-Za-z_][A-Za-z0-9_.\-]{2,63}|[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$"
-)
 
 
 def default_tenant(ctx: Context) -> str:

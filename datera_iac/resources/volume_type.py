@@ -32,6 +32,7 @@ import attrs
 from datera_iac import cinder
 from datera_iac.cinder import PREFIX, PROPERTIES, VolumePolicy
 from datera_iac.errors import Conflict, InputError, NotFound
+from datera_iac.validators import parse_bool
 from datera_iac.resources._util import (
     path_tail,
     split_owner_mark,
@@ -102,12 +103,11 @@ def _opt_text(field: str) -> Any:
 
 def _bool(field: str) -> Any:
     def convert(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise InputError(f"expected true or false, got {value!r}", kind=KIND, field=field,
-                         fix="write true or false")
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise InputError(f"expected true or false, got {value!r}", kind=KIND, field=field,
+                             fix="write true or false") from None
     return convert
 
 
