@@ -8,10 +8,19 @@ a leak hard to grep for.
 * :data:`SHOWN` stands for a secret value in plans, diffs and diagnostics a user reads.
 * :data:`CONF_MASK` stands for a password in an emitted cinder.conf (a placeholder the
   operator replaces; it must not parse as the real value).
+
+Why three strings and not one: each is what users see in its place and tests pin it -
+``***`` in logs, error text and ``Secret(***)`` (tests/dsp/test_redact.py,
+tests/pulumi/test_codec.py), ``(sensitive)`` in plans and diagnostics, as Terraform and
+Pulumi print secrets (tests/test_base.py, tests/engine/test_show_calls.py), ``********``
+in cinder.conf, as Cinder's own sample config shows a password (tests/cinder/). No other
+mask string exists; tests/test_masks.py fails on a mask literal outside this module.
+:data:`DSP_HIDDEN` is not ours: it is what the DSP returns for a password.
 * :func:`redact` masks values under secret-looking keys (passwords, CHAP ``*_pswd``, API
   keys, ``Auth-Token`` headers, the login response ``key``) at any depth, and the clear text
   of known secrets wherever it appears inside strings, mapping keys included.
 * :func:`mask_text` replaces the clear text of known secrets in one string.
+* :func:`redact_url` masks the password of a ``scheme://user:password@host`` URL.
 * :func:`new_chap_secret` makes a CHAP secret the DSP and initiators accept (12-16
   characters), from the operating system's random source.
 """
@@ -24,12 +33,14 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["CHAP_SECRET_LENGTHS", "CONF_MASK", "MASK", "SHOWN", "is_secret_key", "mask_text",
-           "new_chap_secret", "redact"]
+__all__ = ["CHAP_SECRET_LENGTHS", "CONF_MASK", "DSP_HIDDEN", "MASK", "SHOWN", "is_secret_key",
+           "mask_text", "new_chap_secret", "redact", "redact_url"]
 
 MASK: Final = "***"
 SHOWN: Final = "(sensitive)"
 CONF_MASK: Final = "********"
+#: What the DSP returns in place of a password (``target_pswd``, ``initiator_pswd``).
+DSP_HIDDEN: Final = "(hidden)"
 
 _SECRET_KEY = re.compile(
     r"(pass(word|wd)?$|passw|pswd|secret|token|^key$|api[_-]?key|access[_-]?key|credential)",
@@ -89,7 +100,7 @@ def _redact(value: Any, known: list[str], mask: str = MASK) -> Any:
         out = {}
         for k, v in value.items():
             key = _redact(k, known, mask) if isinstance(k, str) else k
-            if isinstance(k, str) and is_secret_key(k) and v not in (None, "", "(hidden)"):
+            if isinstance(k, str) and is_secret_key(k) and v not in (None, "", DSP_HIDDEN):
                 out[key] = mask
             else:
                 out[key] = _redact(v, known, mask)
@@ -99,3 +110,8 @@ def _redact(value: Any, known: list[str], mask: str = MASK) -> Any:
     if isinstance(value, str):
         return _mask(value, known, mask)
     return value
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by :data:`MASK` (for messages and logs)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", lambda m: f"{m.group(1)}:{MASK}@", url)

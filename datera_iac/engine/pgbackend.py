@@ -8,7 +8,6 @@ the holder's pid/host are kept in a row so a refused run can say who holds it.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from datera_iac.engine.backends import HOLDER_WAIT, Backend, check_break, describe_holder
 from datera_iac.engine.state import State
 from datera_iac.errors import LockError, StateError
+from datera_iac.secrets import redact_url  # re-exported: the backend's messages use it
 
 __all__ = ["PostgresBackend", "redact_url"]
 
@@ -28,11 +28,6 @@ CREATE TABLE IF NOT EXISTS datera_iac_lock (
     stack text PRIMARY KEY, holder jsonb NOT NULL, backend_pid integer NOT NULL);
 """
 _KEY = "hashtextextended('datera-iac:' || %s, 0)"
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 class PostgresBackend(Backend):

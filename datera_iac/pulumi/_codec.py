@@ -22,6 +22,8 @@ from typing import Any
 import attrs
 from google.protobuf import struct_pb2
 
+from datera_iac.secrets import MASK
+
 __all__ = [
     "SIG",
     "SECRET_SIG",
@@ -49,7 +51,7 @@ class Secret:
     value: Any
 
     def __repr__(self) -> str:
-        return "Secret(***)"
+        return f"Secret({MASK})"
 
 
 def _from_value(v: struct_pb2.Value) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from datera_iac.errors import InputError
+from datera_iac.secrets import CONF_MASK
 from datera_iac.pulumi._derive import Prop, column_prop, kind_props
 from datera_iac.resources.base import Context, camel
 
@@ -171,7 +172,7 @@ def _cinder_conf() -> Function:
     show = Prop(field="show_password", name="showPassword", py="show_password",
                 schema_type={"type": "boolean"}, py_type="bool",
                 doc="Write san_password (and chap_password) in clear; the result is then a "
-                    "secret. Default: masked as `********`.")
+                    f"secret. Default: masked as `{CONF_MASK}`.")
     conf = Prop(field="conf", name="conf", py="conf", schema_type={"type": "string"},
                 py_type="str", doc="The cinder.conf fragment ([DEFAULT] enabled_backends "
                 "and the backend's section).", output=True, required=True, optional=False)

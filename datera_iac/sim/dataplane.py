@@ -46,6 +46,7 @@ from typing import Any
 from datera_iac.errors import CommandFailed, NodeError, WaitTimeout
 from datera_iac.files import private_dir
 from datera_iac.node.runner import LocalRunner
+from datera_iac.secrets import DSP_HIDDEN
 
 __all__ = ["TgtDataPlane", "tgt_available", "DATA_LUN"]
 
@@ -389,7 +390,7 @@ class TgtDataPlane:
                 self._iscsi("--op", "delete", "--mode", "account", "--user", old[0],
                             ok=(0, 22))
             if new:
-                if "(hidden)" in new[1] or not new[1]:
+                if DSP_HIDDEN in new[1] or not new[1]:
                     raise NodeError(f"CHAP secret of {iqn} is not available to the data plane "
                                     "(the store passed a hidden value)")
                 self._iscsi("--op", "delete", "--mode", "account", "--user", new[0],

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-HIDDEN = "(hidden)"
+from datera_iac.secrets import DSP_HIDDEN
+
+HIDDEN = DSP_HIDDEN
 GIB = 1024**3
 
 
