@@ -297,6 +297,9 @@ class ResourceAdapter:
         one). A plan-time error such as a shrink is an UPDATE of the property here: Check
         reports it (see :meth:`_plan_error`)."""
         name = urn_name(urn)
+        # a former property name stands for its property (Check leaves unknown inputs as
+        # they are, so one may reach Diff)
+        news = {self.props.former.get(k, k): v for k, v in news.items()}
         old_spec = self.old_spec(olds, resource=name)
         old_data = self.kind.spec_to(old_spec)
         unknown = {k for k, v in news.items() if k in self._by_name and has_unknown(v)}

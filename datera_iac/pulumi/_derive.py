@@ -187,6 +187,17 @@ class KindProps:
     def by_field(self, field: str) -> Prop | None:
         return next((p for p in self.inputs if p.field == field), None)
 
+    @property
+    def former(self) -> dict[str, str]:
+        """``{former property name: the property it stands for}`` (deprecated inputs)."""
+        out = {}
+        for f in attrs.fields(self.kind.Spec):
+            prop = self.by_field(f.name)
+            for alias in f.metadata.get(ALIASES, ()):
+                if prop is not None:
+                    out[camel(alias)] = prop.name
+        return out
+
 
 @functools.cache
 def kind_props(kind: Kind[Any, Any]) -> KindProps:

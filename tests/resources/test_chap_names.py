@@ -134,3 +134,19 @@ def test_pulumi_check_reads_former_names():
         _, failures = pa.check(urn, {}, {"volumeId": "/root/a", "chapUsername": "u",
                                          "chapSecret": SECRET})
     assert [f.property for f in failures] == ["chapUsername"]
+
+
+def test_pulumi_diff_of_an_unknown_former_name_is_the_fields_change():
+    """An input under a former name not known yet (preview) diffs as its field: a change
+    that replaces the attachment (chap_user is ``replace``), not a plan error."""
+    from datera_iac.pulumi._adapter import ResourceAdapter
+    from datera_iac.pulumi._codec import UNKNOWN
+
+    pa = ResourceAdapter(ATTACH)
+    urn = "urn:pulumi:dev::p::datera:index:NodeAttachment::att"
+    olds, _ = pa.check(urn, {}, {"volumeId": "/root/a", "chapUser": "user1",
+                                 "chapSecret": SECRET})
+    news, failures = pa.check(urn, olds, {"volumeId": "/root/a", "chapUsername": UNKNOWN,
+                                          "chapSecret": SECRET})
+    d = pa.diff(urn, olds, news)
+    assert not failures and d.replaces == ("chapUser",) and not d.reason, d
