@@ -8,10 +8,12 @@ that enumerate the registry never see them.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from typing import Any
 
 import attrs
+import pytest
 from attrs import validators as v
 
 from datera_iac.errors import Conflict
@@ -332,3 +334,17 @@ def pg_url(postgres_url):
         for t in ("datera_iac_state", "datera_iac_journal", "datera_iac_lock"):
             c.execute(f"DROP TABLE IF EXISTS {t}")
     return postgres_url
+
+
+@pytest.fixture
+def dsp_env(monkeypatch, sim, tmp_path):
+    """The simulator's credentials in the environment (no other DATERA_ variable) and
+    ``tmp_path`` as the working directory; returns the simulator. A test module may
+    define its own."""
+    for k in list(os.environ):
+        if k.startswith("DATERA_"):
+            monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
+    monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
+    monkeypatch.chdir(tmp_path)
+    return sim

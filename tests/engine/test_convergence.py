@@ -3,7 +3,6 @@ stack, ``preview --detailed-exitcode`` exits 0 and the next ``up`` makes 0 DSP w
 
 from __future__ import annotations
 
-import os
 import textwrap
 
 import pytest
@@ -42,16 +41,6 @@ def writes(sim) -> int:
                if k.split(" ")[0] in ("POST", "PUT", "DELETE", "PATCH") and "/v2." in k
                and "login" not in k)
 
-
-@pytest.fixture
-def dsp_env(monkeypatch, sim, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("DATERA_"):
-            monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
-    monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
-    monkeypatch.chdir(tmp_path)
-    return sim
 
 
 def _qos(sim, name: str) -> int | None:

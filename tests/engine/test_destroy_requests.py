@@ -3,8 +3,6 @@ their tenant, not one GET each, and still refuses a volume with a snapshot made 
 
 from __future__ import annotations
 
-import os
-
 from datera_iac.cli import main
 
 N = 15  # more than the default parallelism (10): the engine asks in bulk
@@ -18,16 +16,11 @@ def _stack(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_destroy_checks_snapshots_from_one_listing(sim, tmp_path, monkeypatch, capsys):
+def test_destroy_checks_snapshots_from_one_listing(dsp_env, tmp_path, capsys):
     """15 volumes, one with a snapshot made outside: `destroy` refuses naming it with one
     listing and no per-volume GET (a GET per volume before); without the snapshot the
     destroy makes two writes per volume and reads no volume alone."""
-    for k in list(os.environ):
-        if k.startswith("DATERA_"):
-            monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("DATERA_SAN_LOGIN", "admin")
-    monkeypatch.setenv("DATERA_SAN_PASSWORD", "password")
-    monkeypatch.chdir(tmp_path)
+    sim = dsp_env
     (tmp_path / "Pulumi.yaml").write_text(_stack(N))
     ep = ["--endpoint", sim.http_url]
     assert main(["up", "--yes", *ep]) == 0
