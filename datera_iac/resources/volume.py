@@ -78,7 +78,7 @@ from datera_iac.resources._util import (
     wait_for,
 )
 from datera_iac.resources import imaging as _image
-from datera_iac.resources.batching import listed, lookup
+from datera_iac.resources.batching import Rows, listed, lookup
 from datera_iac.resources.calls import Call, offline_around, send_calls
 from datera_iac.resources.layout import (
     AI_NAME_RE,
@@ -716,16 +716,42 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         out: dict[str, Observed[VolumeSpec, VolumeOutputs] | None] = {}
         for tenant, items in by_tenant.items():
             try:
-                # a front end's refresh serves many small batches from one shared listing:
-                # its lookups are built once per listing (batching.lookup)
-                rows = listed(ctx.client.list("/app_instances", tenant=tenant, prefetch=True))
+                source = ctx.client.list("/app_instances", tenant=tenant, prefetch=True)
+                if not isinstance(source, Rows):
+                    # the listing is ours alone: observe each wanted row as its page comes
+                    # and keep no raw page (a 10,000-volume refresh held all ten)
+                    out.update(self._observe_stream(ctx, source, tenant, items))
+                    continue
             except NotFound:
-                rows = listed(())  # the tenant itself is gone: so are its volumes
-            by_id, by_name = lookup(rows, "id"), lookup(rows, "name")
+                out.update((original, None) for original, _ in items)  # the tenant is gone
+                continue
+            # a front end's refresh serves many small batches from one shared listing:
+            # its lookups are built once per listing (batching.lookup)
+            by_id, by_name = lookup(source, "id"), lookup(source, "name")
             for original, leaf in items:
                 ai = by_id.get(leaf) or by_name.get(leaf)  # a match by id wins
                 out[original] = None if ai is None else self.observe_entity(ctx, ai, tenant, None)
         return out
+
+    def _observe_stream(self, ctx: Context, rows: Iterable[Mapping[str, Any]], tenant: str,
+                        items: list[tuple[str, str]]
+                        ) -> dict[str, Observed[VolumeSpec, VolumeOutputs] | None]:
+        """``read_many``'s answer for ``items`` (original id, leaf) from ``rows`` read once,
+        in order: the same choice as the lookups (a match by id wins, else the first row
+        of that name), each chosen row observed once, no row kept."""
+        leaves: dict[str, list[str]] = {}
+        for original, leaf in items:
+            leaves.setdefault(leaf, []).append(original)
+        by_id: dict[str, Observed[VolumeSpec, VolumeOutputs]] = {}
+        by_name: dict[str, Observed[VolumeSpec, VolumeOutputs]] = {}
+        for ai in rows:
+            for field, found in (("id", by_id), ("name", by_name)):
+                v = ai.get(field)
+                key = v if isinstance(v, str) or v is None else str(v)
+                if key in leaves and key not in found and (field == "id" or key not in by_id):
+                    found[key] = self.observe_entity(ctx, ai, tenant, None)
+        return {original: by_id.get(leaf) or by_name.get(leaf)
+                for original, leaf in items}
 
     def observe_entity(
         self, ctx: Context, ai: Mapping[str, Any], tenant: str, meta: dict[str, str] | None

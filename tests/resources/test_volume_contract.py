@@ -277,3 +277,22 @@ def test_adopt_refuses_multi_volume_layouts(ctx):
     with pytest.raises(InputError) as e:
         VOLUME.adopt(ctx, "multi-1")
     assert (e.value.kind, e.value.field) == ("Volume", "id")
+
+
+def test_read_many_streams_a_listing_it_does_not_share_with_the_same_answers(ctx):
+    """Issue 21: read_many observes the rows of a listing of its own as the pages come
+    (no page kept); its answers equal those from a shared listing (batching.Rows, the
+    lookups): by app_instance id, by name, a missing one None, the same id asked twice."""
+    import attrs as _attrs
+
+    from datera_iac.resources.batching import SharedListings
+
+    made = [VOLUME.create(ctx, VOLUME.Spec(name=f"stream-{i}", size=1)) for i in range(3)]
+    ids = [made[0].id, made[1].id, "/root/stream-2", "/root/no-such-volume", made[0].id]
+    streamed = VOLUME.read_many(ctx, ids)
+    shared = VOLUME.read_many(
+        _attrs.evolve(ctx, client=SharedListings().client(ctx.client)), ids)
+    assert streamed == shared
+    assert streamed[made[0].id].id == made[0].id and streamed["/root/no-such-volume"] is None
+    assert streamed["/root/stream-2"] is not None
+    assert streamed["/root/stream-2"].spec.name == "stream-2"
