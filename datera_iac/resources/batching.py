@@ -33,10 +33,11 @@ from typing import Any
 
 import attrs
 
+from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Kind, Observed
 
 __all__ = ["CHECK_MAX_AGE", "IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "DeleteChecks",
-           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup"]
+           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup", "read_one"]
 
 #: How long the first read of a batch waits for others to join (seconds), unless the wave
 #: already holds a listing (then the batch is served at once).
@@ -56,6 +57,23 @@ CHECK_MAX_AGE = 10.0
 def batches(kind: Kind[Any, Any]) -> bool:
     """Whether the kind has a bulk read worth batching into."""
     return kind.has_bulk_read
+
+
+def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, obj_id: str,
+             recorded: Mapping[str, Any]) -> Observed[Any, Any] | None:
+    """A front end's refresh of one object: through the shared bulk read when the kind has
+    one, else - and with ``refresh = "full"``, which also sees what a bulk read leaves out
+    (a volume's metadata) - its own ``read_known``. ``recorded``: the inputs its state
+    holds (plain data), which let a kind answer what the DSP cannot report (a VolumeType
+    that lives only as a declaration, secrets, sources); a state the core no longer
+    accepts is read without them."""
+    try:
+        known = kind.spec_from(recorded)
+    except InputError:
+        known = None
+    if batcher is not None and getattr(ctx.config, "refresh", "fast") != "full":
+        return batcher.read(ctx, obj_id, known)
+    return kind.read_known(ctx, obj_id, known)
 
 
 class Rows(list):  # type: ignore[type-arg]

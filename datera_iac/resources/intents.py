@@ -37,7 +37,7 @@ from datera_iac.errors import ConnectionLost, WaitTimeout
 from datera_iac.files import PRIVATE_FILE, private_dir
 from datera_iac.resources.base import Context, Kind, Observed, creating_with, new_create_token
 
-__all__ = ["IntentJournal", "create_recorded"]
+__all__ = ["CreateLeft", "IntentJournal", "create_kept", "create_recorded"]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +150,33 @@ def create_recorded(kind: Kind[Any, Any], ctx: Context, spec: Any, intents: Inte
         raise
     intents.created(key, obs.id)
     return obs
+
+
+class CreateLeft(Exception):
+    """A create that failed after the object was made: ``observed`` is what exists (the
+    front end records it: Terraform as *tainted*, replaced by the next apply), ``error``
+    what went wrong."""
+
+    def __init__(self, observed: Observed[Any, Any], error: BaseException) -> None:
+        super().__init__(str(error))
+        self.observed = observed
+        self.error = error
+
+
+def create_kept(kind: Kind[Any, Any], ctx: Context, spec: Any, intents: IntentJournal,
+                key: str) -> Observed[Any, Any]:
+    """:func:`create_recorded`, and when its wait timed out after the POST landed (the kind
+    kept the object, carrying this create's token: only a timeout qualifies), raise
+    :class:`CreateLeft` with that object so the front end records it instead of losing it."""
+    try:
+        return create_recorded(kind, ctx, spec, intents, key)
+    except WaitTimeout as e:
+        try:
+            left = kind.find_own(ctx, spec, intents.token(key))
+        except Exception:  # noqa: BLE001 - report the timeout, not the lookup
+            left = None
+        if left is None:
+            intents.clear(key)
+            raise
+        intents.created(key, left.id)
+        raise CreateLeft(left, e) from e

@@ -21,6 +21,14 @@ What it decides, once for every front end:
 * ``ignore`` (the front ends' ignore-changes option) and ``delete_before_replace``;
 * **repair**: a live object the kind says is broken (:meth:`Kind.needs_repair`) is an
   update even when no input changed.
+
+What the providers (Terraform's, Pulumi's) plan on top of that, also decided here once:
+:func:`plan_state` (the planned state: which inputs take the declaration's form, which are
+unknown, which outputs stay known, what carries a replacement, the raw compare when the
+prior state no longer structures, the rotation of write-only secrets),
+:func:`recorded_inputs` (the inputs a state keeps after a read), :func:`spec_if_known`
+(validating a declaration with values known only after apply) and :func:`apply_change`
+(an apply whose plan could not see a replacement).
 """
 
 from __future__ import annotations
@@ -34,9 +42,25 @@ import cattrs
 
 from datera_iac.errors import InputError
 from datera_iac.fields import REPLACE, SENSITIVE
-from datera_iac.resources.base import Diff, FieldChange, Kind
+from datera_iac.resources.base import Diff, FieldChange, Kind, Observed
 
-__all__ = ["Change", "declared_since", "plan_change", "repair_of"]
+__all__ = [
+    "Change",
+    "Planned",
+    "apply_change",
+    "declaration",
+    "declared_since",
+    "output_names",
+    "outputs_after",
+    "plan_change",
+    "plan_state",
+    "recorded_inputs",
+    "repair_of",
+    "repair_shown_on",
+    "secrets_as_applied",
+    "spec_if_known",
+    "stand_ins",
+]
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +185,272 @@ def plan_change(
         d = attrs.evolve(d, delete_before_replace=True)
     action = "replace" if d.replace else "update" if d.changed else "same"
     return Change(action, d, desired)
+
+
+# ---- what the providers plan on top of plan_change ---------------------------------------
+
+
+@attrs.frozen
+class Planned:
+    """A provider's planned state of one object (:func:`plan_state`). ``values``: planned
+    inputs, kept outputs and the id, by name; ``unknown``: the names known only after
+    apply; ``replaces``: the attributes whose change forces the replacement (a rotated
+    write-only secret's through its rotation attribute); ``diff``: the planner's, when
+    both sides structured; ``repair``: why the prior object must be repaired."""
+
+    action: str
+    values: dict[str, Any]
+    unknown: frozenset[str] = frozenset()
+    replaces: tuple[str, ...] = ()
+    diff: Diff | None = None
+    repair: str | None = None
+
+
+def output_names(kind: Kind[Any, Any]) -> tuple[str, ...]:
+    """The kind's outputs proper: Outputs fields that are neither inputs nor the id."""
+    inputs = {f.name for f in attrs.fields(kind.Spec)}
+    return tuple(f.name for f in attrs.fields(kind.Outputs)
+                 if f.name not in inputs and f.name != "id")
+
+
+def declaration(kind: Kind[Any, Any], spec: Any) -> dict[str, Any] | None:
+    """A spec's declared, non-secret inputs as plain data (None left out): what a provider
+    keeps as the ``last`` declaration of :func:`declared_since`. Never a secret."""
+    if spec is None:
+        return None
+    data = kind.spec_to(spec)
+    return {f.name: data[f.name] for f in attrs.fields(kind.Spec)
+            if not f.metadata.get(SENSITIVE) and data.get(f.name) is not None}
+
+
+def spec_if_known(kind: Kind[Any, Any], known: Mapping[str, Any], unknown: Collection[str] = (),
+                  *, resource: str | None = None) -> Any:
+    """The Spec of a declaration whose ``unknown`` inputs are known only after apply
+    (``known``: the others, by field name), or None while any is unknown. Raises
+    InputError for an error in the known inputs; one about an unknown input (or about no
+    field: "missing required field") may be the missing value's, and gives None."""
+    try:
+        spec = kind.spec_from(known, resource=resource)
+    except InputError as e:
+        root = (e.field or "").split(".")[0]
+        if unknown and (not root or root in unknown):
+            return None
+        raise
+    return None if unknown else spec
+
+
+def stand_ins(prior: Mapping[str, Any], known: Mapping[str, Any],
+              unknown: Collection[str]) -> dict[str, Any]:
+    """``known`` (declared data by field name) with each ``unknown`` field at its prior
+    value, so the kind's diff sees it equal (:func:`plan_change`'s ``unknown`` then shows it
+    changed); a field with no prior value is left out."""
+    out = {k: v for k, v in known.items() if k not in unknown}
+    out.update({n: prior[n] for n in unknown if prior.get(n) is not None})
+    return out
+
+
+def secrets_as_applied(prior: Mapping[str, Any], written: Mapping[str, Any],
+                       rotated: Collection[str] = ()) -> dict[str, Any]:
+    """The prior inputs (by field name) with the write-only secrets a provider never
+    stores: a secret in ``written`` (the declaration's value, given outside the state)
+    whose prior value is missing is what the DSP holds - unless ``rotated`` names it (the
+    user said it changed: Terraform's ``x_wo_version``); then the diff sees a new secret."""
+    out = dict(prior)
+    for name, value in written.items():
+        if out.get(name) is None and name not in rotated:
+            out[name] = value
+    return out
+
+
+def _prior_outputs(kind: Kind[Any, Any], prior: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not prior:
+        return None
+    return {n: prior[n] for n in output_names(kind) if prior.get(n) is not None}
+
+
+def plan_state(
+    kind: Kind[Any, Any],
+    prior: Mapping[str, Any] | None,
+    given: Mapping[str, Any],
+    spec: Any,
+    *,
+    unknown: Collection[str] = (),
+    write_only: Collection[str] = (),
+    written: Mapping[str, Any] | None = None,
+    rotation: Mapping[str, str] | None = None,
+    rotated: Collection[str] = (),
+    last: Mapping[str, Any] | None = None,
+    config: Any = None,
+    stable: Collection[str] = (),
+) -> Planned:
+    """A provider's planned state: a create (``prior`` None) or a change from ``prior``
+    (the known values of the prior state by name: inputs as the state keeps them, outputs,
+    ``id``). Pure.
+
+    ``given``: the declaration's known, non-null inputs as written; ``spec``: the Spec of
+    the whole declaration, None while an input is unknown (``unknown``: those inputs);
+    ``write_only``: secrets given outside the state, never planned into it (``written``:
+    the known ones); ``rotation``: write-only secret -> the attribute whose change rotates
+    it, ``rotated``: the secrets whose rotation attribute changed; ``stable``: outputs
+    that never change after create (an update keeps them known).
+
+    A planned input is what the declaration says (its form, not the core's), else the
+    core's value where it changed, else the prior one. With an unknown value, or a prior
+    state the current core no longer accepts, known values compare raw and an unknown one
+    counts as changed. Raises InputError for a change the kind refuses."""
+    written = written or {}
+    rotation = rotation or {}
+    fields = attrs.fields(kind.Spec)
+    outs = output_names(kind)
+    norm = kind.spec_to(spec) if spec is not None else {}
+    values: dict[str, Any] = {}
+    unk: set[str] = set()
+    d: Diff | None = None
+    if prior is None:
+        changed: set[str] = set()
+        unk |= {*outs, "id"}
+    else:
+        prior_inputs = {f.name: prior[f.name] for f in fields if prior.get(f.name) is not None}
+        try:
+            old = kind.spec_from(secrets_as_applied(prior_inputs, written, rotated))
+        except InputError:  # a validator tightened since the state was written
+            old = None
+        if spec is not None and old is not None:
+            d = plan_change(kind, old, spec, last=last, config=config).diff
+            changed, replaces = set(d.fields), set(d.replaces)
+        else:
+            changed = set(unknown) | {n for n, v in given.items() if v != prior.get(n)}
+            replaces = {f.name for f in fields if f.name in changed and f.metadata.get(REPLACE)}
+    for f in fields:
+        n = f.name
+        if n in given:
+            values[n] = given[n]
+        elif n in unknown:
+            unk.add(n)
+        elif n in write_only:
+            values[n] = None  # the secret is given outside the state, and stays out of it
+        elif prior is None:
+            if norm.get(n) is not None:
+                values[n] = norm[n]
+            elif f.default is not attrs.NOTHING:
+                unk.add(n)  # unset and no default yet: the DSP (or a later value) decides
+            else:
+                values[n] = None
+        elif n in changed and spec is not None:
+            values[n] = norm.get(n)
+        else:
+            values[n] = prior.get(n)
+    if prior is None:
+        return Planned("create", values, frozenset(unk))
+    # a replacement shows on an attribute whose value changes: a write-only secret (its
+    # planned value stays null) through its rotation attribute
+    for n, attr in rotation.items():
+        if n in replaces and n not in unk and values.get(n) == prior.get(n):
+            replaces.discard(n)
+        if n in rotated and getattr(attrs.fields(kind.Spec), n).metadata.get(REPLACE):
+            replaces.add(attr)
+    changed |= set(rotated)
+    repair = repair_of(kind, _prior_outputs(kind, prior))
+    if replaces:
+        unk |= {*outs, "id"}
+    else:
+        values["id"] = prior.get("id")
+        for n in outs:
+            if (not changed and repair is None) or n in stable:
+                values[n] = prior.get(n)
+            else:
+                unk.add(n)
+    action = "replace" if replaces else "update" if changed or repair else "same"
+    return Planned(action, values, frozenset(unk), tuple(sorted(replaces)), d, repair)
+
+
+def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
+                 written: Mapping[str, Any] | None = None, rotated: Collection[str] = (),
+                 last: Mapping[str, Any] | None = None, config: Any = None,
+                 resource: str = "", rerun: str = "the apply") -> tuple[Any, Change]:
+    """The prior Spec and the change an apply makes, after its plan (:func:`plan_state`;
+    ``prior`` as there). A replacement the plan could not see (the value was unknown
+    then, e.g. extra_specs of a volume type changed in the same run) is refused with
+    nothing changed: InputError (``rerun``: the front end's apply command)."""
+    prior_inputs = {f.name: prior[f.name] for f in attrs.fields(kind.Spec)
+                    if prior.get(f.name) is not None}
+    old = kind.spec_from(secrets_as_applied(prior_inputs, written or {}, rotated))
+    change = plan_change(kind, old, spec, outputs=_prior_outputs(kind, prior), last=last,
+                         config=config)
+    if change.action == "replace":
+        d = change.diff
+        raise InputError(
+            f"the new value of {', '.join(d.replaces)} needs a new {kind.name}, which the "
+            "plan could not know (the value was unknown at plan time); nothing was changed",
+            kind=kind.name, field=d.replaces[0], resource=resource,
+            fix=f"run {rerun} again: the next plan knows the value and shows the "
+            "replacement (or why it is refused)")
+    return old, change
+
+
+def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
+                    written: Mapping[str, Any] | None = None, user_form: bool = True
+                    ) -> dict[str, Any]:
+    """The inputs a provider's state keeps for the object the DSP reports (``observed``:
+    its Spec), given the declaration (``user``: its known values by field name, None where
+    declared null; ``written``: its write-only secrets; None for an import).
+
+    ``user_form`` (Terraform: an applied value must equal the planned one): an input the
+    kind's diff finds equal keeps the user's form (a tenant ``x`` is ``/root/x``), and a
+    secret the DSP does not return keeps the user's value; a declaration the core no
+    longer accepts keeps none. Otherwise (Pulumi) the DSP's form, and every input the DSP
+    does not report keeps the user's value."""
+    data = kind.spec_to(observed)
+    user = user or {}
+    if not user_form:
+        return {f.name: data.get(f.name) if data.get(f.name) is not None or user.get(f.name) is None
+                else user[f.name] for f in attrs.fields(kind.Spec)}
+    names = [f.name for f in attrs.fields(kind.Spec)]
+    same: set[str] = set()
+    if user:
+        try:
+            user_spec = kind.spec_from({**{k: v for k, v in user.items()
+                                           if k in names and v is not None}, **(written or {})})
+        except InputError:  # a state written by an older core: take what the DSP says
+            user_spec = None
+        if user_spec is not None:
+            try:
+                differs = set(kind.diff(observed, user_spec).fields)
+            except InputError:
+                # the kind refuses the change (the DSP grew the volume out of band):
+                # compare field by field on the normalised values instead
+                differs = {n for n in names if getattr(observed, n) != getattr(user_spec, n)}
+            same = set(names) - differs
+    out = {}
+    for f in attrs.fields(kind.Spec):
+        n, ov = f.name, data.get(f.name)
+        if n in same and n in user:
+            out[n] = user[n]
+        elif f.metadata.get(SENSITIVE) and ov is None and user.get(n) is not None:
+            out[n] = user[n]  # the DSP does not echo secrets; keep what was written
+        else:
+            out[n] = ov
+    return out
+
+
+def repair_shown_on(kind: Kind[Any, Any], outputs: Mapping[str, Any], repair: str | None
+                    ) -> str | None:
+    """The output a provider shows as changing for a repair with no input change: the one
+    that says why (an attachment's ``repair_needed``), else the first; None without one."""
+    names = [f.name for f in attrs.fields(kind.Outputs)]
+    if not repair or not names:
+        return None
+    return next((n for n in names if outputs.get(n) == repair), names[0])
+
+
+def outputs_after(kind: Kind[Any, Any], obj_id: str, prior: Mapping[str, Any],
+                  outputs: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The outputs an update will leave (:meth:`Kind.planned_outputs`) as plain data, from
+    the prior inputs and outputs and the desired inputs (plain data by field name): what a
+    preview shows its dependents. None (all unknown) when a side does not structure."""
+    try:
+        old = Observed(id=obj_id, spec=kind.spec_from(prior),
+                       outputs=kind.outputs_from(dict(outputs)))
+        return kind.outputs_to(kind.planned_outputs(old, kind.spec_from(desired)))
+    except (InputError, TypeError, ValueError, cattrs.BaseValidationError):
+        return None

@@ -218,7 +218,16 @@ def main_timeouts_as_blocks() -> int:
 
     S.KindSchema.timeouts_field = property(as_blocks)  # type: ignore[method-assign]
     adapter.timeouts_from = first_block  # type: ignore[assignment]
-    return main()
+    import sys
+
+    from provider._serve import serve
+
+    app = toy_provider()
+    # its own entry in the schema cache (provider/_serve._schema_cache keys on the code and
+    # the app's name): the patched schema must never be served to the plain toy provider
+    app.__qualname__ = "toy_provider_timeouts_as_blocks"
+    serve(app, sys.argv)
+    return 0
 
 
 def main_recording_chap() -> int:
