@@ -1,4 +1,4 @@
-"""Launcher entry for bench_terraform.py: the real provider (``provider.main``), which
+"""Launcher entry for bench_terraform.py: the real provider (``datera_iac_tf.main``), which
 appends the CPU seconds it used to ``$BENCH_PROVIDER_CPU_LOG`` when it exits, so the bench
 can tell the provider's CPU from Terraform's."""
 
@@ -19,7 +19,7 @@ def main() -> int:
                 f.write(f"{r.ru_utime + r.ru_stime:.3f}\n")
         real_exit(code)
 
-    os._exit = exit_  # the provider leaves with os._exit (see provider._serve)
-    from provider.main import main as provider_main
+    os._exit = exit_  # the provider leaves with os._exit (see datera_iac_tf._serve)
+    from datera_iac_tf.main import main as provider_main
 
     return provider_main()

@@ -135,7 +135,7 @@ def datera_tf(sim: SimProcess, n: int) -> Any:
     """A Terraform working directory for N volumes with the datera provider."""
     from tfharness import Tf, write_shim
 
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     d = Path(tempfile.mkdtemp(prefix="bench-tf-"))
     rc = install_dev_overrides(d / "plugins", pythonpath=[str(ROOT), str(ROOT / "bench")],
@@ -223,7 +223,7 @@ def handshake(runs: int = 7) -> tuple[float, float]:
     handshake line (what Terraform waits for on each of its 2-3 launches per command)."""
     import statistics
 
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     d = Path(tempfile.mkdtemp(prefix="bench-tf-hs-"))
     install_dev_overrides(d, pythonpath=[str(ROOT)])

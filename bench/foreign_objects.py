@@ -248,7 +248,7 @@ def measure_terraform(trials: int = 1) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests" / "terraform"))
     from tfharness import Tf, write_shim
 
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     out: dict[str, Any] = {k: {"adopted": 0, "deleted": 0, "trials": 0} for k in NAMES}
     refused: dict[str, Any] = {

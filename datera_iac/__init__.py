@@ -3,7 +3,7 @@
 Layers (see ARCHITECTURE): ``datera_iac.dsp`` (REST client), ``datera_iac.resources``
 (the kinds, each defined once), ``datera_iac.cinder`` (DF: extra-spec semantics and
 emitters), ``datera_iac.node`` (iSCSI/multipath helper), ``datera_iac.engine`` (plan/apply,
-state), ``datera_iac.pulumi`` and ``provider/`` (adapters) and ``datera_iac.sim`` (the
+state), ``datera_iac.pulumi`` and ``datera_iac_tf/`` (adapters) and ``datera_iac.sim`` (the
 bundled DSP simulator).
 """
 

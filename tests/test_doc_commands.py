@@ -33,23 +33,23 @@ ELSEWHERE = {
     ("examples/gitops/README.md", 0): "tests/engine/test_gitops_workflow.py",
     ("examples/terraform/README.md", 0): "tests/terraform/test_examples.py::"
                                          "test_terraform_test_after_apply_as_the_readme_says",
-    ("provider/README.md", 0): "tests/terraform/test_install.py (mirror, dev-overrides) and "
+    ("datera_iac_tf/README.md", 0): "tests/terraform/test_install.py (mirror, dev-overrides) and "
                                "tests/terraform/test_sim_e2e.py (terraform init from the mirror)",
-    ("provider/README.md", 1): "tests/terraform/test_schema_docs.py (provider.gen --check)",
+    ("datera_iac_tf/README.md", 1): "tests/terraform/test_schema_docs.py (datera_iac_tf.gen --check)",
     **{("docs/pulumi.md", i): "tests/pulumi/test_doc_sessions.py::test_session_runs_as_written (the setup "
                               "block, then each language's session, as written, against the simulator)"
        for i in range(3, 8)},
     ("docs/pulumi.md", 2): "tests/pulumi/test_generated.py (datera_iac.pulumi.gen --check)",
-    ("provider/docs_index_intro.md", 0): "tests/terraform/test_install.py (dev-overrides) and "
+    ("datera_iac_tf/docs_index_intro.md", 0): "tests/terraform/test_install.py (dev-overrides) and "
                                          "tests/terraform/conftest.py (terraform with that config)",
-    ("provider/docs_index_intro.md", 1): "tests/terraform/test_sim_e2e.py (mirror, terraform init, apply)",
+    ("datera_iac_tf/docs_index_intro.md", 1): "tests/terraform/test_sim_e2e.py (mirror, terraform init, apply)",
 }
 RUN_HERE = {("docs/engine.md", 0), ("docs/engine.md", 2), ("docs/volume-types.md", 0)}
 
 
 def shell_blocks() -> dict[tuple[str, int], str]:
     docs = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md")), *sorted(ROOT.glob("examples/**/*.md")),
-            *sorted(ROOT.glob("provider/*.md"))]
+            *sorted(ROOT.glob("datera_iac_tf/*.md"))]
     out = {}
     for f in docs:
         blocks = re.findall(r"```(?:sh|console|bash|shell)\n(.*?)```", f.read_text(), re.S)

@@ -17,7 +17,7 @@ from datera_iac.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted({ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("examples/**/*.md"),
-               *ROOT.glob("provider/*.md"), *ROOT.glob("provider/docs/**/*.md")})
+               *ROOT.glob("datera_iac_tf/*.md"), *ROOT.glob("datera_iac_tf/docs/**/*.md")})
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))

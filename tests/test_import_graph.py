@@ -1,6 +1,6 @@
 """The layers point one way (issue 15).
 
-The import graph of ``datera_iac`` and ``provider`` (every import, also those inside
+The import graph of ``datera_iac`` and ``datera_iac_tf`` (every import, also those inside
 functions and under ``TYPE_CHECKING``), read statically by grimp, follows one order of
 layers top to bottom (so no two layers import each other, directly or through a chain);
 the leaves import no other layer; node/ never imports resources/; and
@@ -29,7 +29,7 @@ def _layers():
     import grimp
 
     return [
-        grimp.Layer(D + "cli", D + "cinder_cli", "provider"),  # front ends' entry points
+        grimp.Layer(D + "cli", D + "cinder_cli", "datera_iac_tf"),  # front ends' entry points
         D + "engine",
         D + "pulumi",
         D + "sim",
@@ -48,7 +48,7 @@ def graph():
     require_module("grimp")
     import grimp
 
-    return grimp.build_graph("datera_iac", "provider", cache_dir=None)
+    return grimp.build_graph("datera_iac", "datera_iac_tf", cache_dir=None)
 
 
 def _illegal(graph) -> dict[str, list[str]]:

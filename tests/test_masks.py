@@ -18,7 +18,7 @@ GENERATED = {"datera_iac/pulumi/_sdk.py"}
 
 
 def test_no_mask_literal_outside_secrets():
-    """Every mask in datera_iac/ and provider/ comes from datera_iac.secrets."""
+    """Every mask in datera_iac/ and datera_iac_tf/ comes from datera_iac.secrets."""
     found = []
     for d in ("datera_iac", "provider"):
         for p in sorted((ROOT / d).rglob("*.py")):

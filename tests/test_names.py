@@ -72,7 +72,7 @@ def test_pulumi_schema_spells_every_option_by_the_mapping():
 
 
 def test_terraform_schema_uses_the_core_names():
-    schema = json.loads((ROOT / "provider/schema.json").read_text())
+    schema = json.loads((ROOT / "datera_iac_tf/schema.json").read_text())
     attributes = set(schema["provider"]["block"]["attributes"])
     assert attributes == set(OPTIONS)
     assert {resolve(camel(a), OPTIONS) for a in attributes} == set(OPTIONS)

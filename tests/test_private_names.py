@@ -3,7 +3,7 @@
 What several kinds share about the DSP (ids, URLs, the storage-1/volume-1 layout) lives in
 public modules (``datera_iac.resources.layout``); a ``_name`` of a kind module
 (``datera_iac.resources.<kind>``) is that kind's own business. Read statically from the
-source of ``datera_iac`` and ``provider``: ``from datera_iac.resources.<kind> import _x``
+source of ``datera_iac`` and ``datera_iac_tf``: ``from datera_iac.resources.<kind> import _x``
 and ``<kind module>._x`` (after ``from datera_iac.resources import <kind>``) are reported.
 """
 
@@ -52,7 +52,7 @@ def _private_uses(source: str, module: str) -> list[str]:
 
 def _scan() -> dict[str, list[str]]:
     found = {}
-    for top in ("datera_iac", "provider"):
+    for top in ("datera_iac", "datera_iac_tf"):
         for path in sorted((ROOT / top).rglob("*.py")):
             rel = path.relative_to(ROOT)
             module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")

@@ -19,7 +19,7 @@ be someone else's.
 The record holds no secret: its file name is a digest of the caller's key (Terraform: the
 kind and the non-sensitive inputs; Pulumi: the resource's URN), its content the kind, the
 resource name, the token and the object's id. Where it lives is the front end's choice
-(``provider/intents.py``: ``$TF_DATA_DIR``; ``pulumi/provider.py``: ``$PULUMI_HOME``).
+(``datera_iac_tf/intents.py``: ``$TF_DATA_DIR``; ``pulumi/provider.py``: ``$PULUMI_HOME``).
 """
 
 from __future__ import annotations

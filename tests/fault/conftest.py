@@ -184,7 +184,7 @@ def make_tf(terraform_bin: Path, tmp_path: Path) -> Callable[..., Any]:
     (dev_overrides) reading its connection from DATERA_* pointed at ``sim``."""
     from tfharness import Tf
 
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     def make(sim: Any, name: str = "work", **env: str) -> Any:
         rc = install_dev_overrides(tmp_path / f"plugins-{name}", pythonpath=[str(REPO)])

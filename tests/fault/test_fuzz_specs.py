@@ -209,8 +209,8 @@ class _TfPlan:
     def __init__(self, sim) -> None:
         from tf.gen import tfplugin_pb2 as pb
 
-        from provider.provider import DateraProvider
-        from provider.servicer import Servicer
+        from datera_iac_tf.provider import DateraProvider
+        from datera_iac_tf.servicer import Servicer
 
         app = DateraProvider()
         app.configure({"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"})

@@ -60,7 +60,7 @@ def _shell_uses(path: Path) -> list[str]:
 
 
 def test_no_shell_anywhere(figure):
-    files = [p for d in ("datera_iac", "provider") for p in (REPO / d).rglob("*.py")]
+    files = [p for d in ("datera_iac", "datera_iac_tf") for p in (REPO / d).rglob("*.py")]
     found = [x for f in files for x in _shell_uses(f)]
     figure("injection", case="shell uses in source", files=len(files), shell_uses=len(found))
     assert len(files) > 50

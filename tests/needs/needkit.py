@@ -142,8 +142,8 @@ def saved_node_runner() -> Any:
 def terraform_provider_with_saved_node() -> int:
     """terraform-provider-datera whose NodeAttachments reach :func:`saved_node_runner`
     (an entry for ``install_dev_overrides(entry=...)``)."""
-    from provider._serve import serve
-    from provider.provider import DateraProvider
+    from datera_iac_tf._serve import serve
+    from datera_iac_tf.provider import DateraProvider
 
     serve(lambda: DateraProvider(runner=saved_node_runner()), sys.argv)
     return 0

@@ -220,8 +220,8 @@ def test_terraform_provider_interrupted_destroy_reads_repairs_and_reruns(sim, ds
     from tf.types import Unknown
     from tf.utils import read_dynamic_value, to_dynamic_value
 
-    from provider.provider import DateraProvider
-    from provider.servicer import Servicer
+    from datera_iac_tf.provider import DateraProvider
+    from datera_iac_tf.servicer import Servicer
 
     node = sim_fabric_node(tmp_path / "node", dsp)
     app = DateraProvider(runner=node)

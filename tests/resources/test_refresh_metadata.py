@@ -155,7 +155,7 @@ def test_terraform_provider_full_refresh_sees_metadata_drift(sim):
     """The Terraform provider's refresh batches volumes into paged lists (no metadata);
     with `refresh = "full"` in the provider block each volume is read on its own and an
     out-of-band metadata edit shows in the refreshed state."""
-    from provider.provider import DateraProvider
+    from datera_iac_tf.provider import DateraProvider
 
     def provider(**extra: Any) -> Any:
         app = DateraProvider()

@@ -27,7 +27,7 @@ def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def toy_tf(terraform_bin: Path, tmp_path: Path) -> Tf:
     """A working directory whose provider (dev_overrides) serves the toy Disk kind over a
     JSON-file store at ``tmp_path/store.json``."""
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO), str(HERE)],
                                entry="tfprov_toy:main")
@@ -38,7 +38,7 @@ def toy_tf(terraform_bin: Path, tmp_path: Path) -> Tf:
 @pytest.fixture
 def sim_tf(terraform_bin: Path, tmp_path: Path, sim) -> Tf:
     """A working directory with the real provider (dev_overrides) pointed at ``sim``."""
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO)])
     return Tf(terraform_bin, tmp_path / "work", rc, env=sim_env(sim))

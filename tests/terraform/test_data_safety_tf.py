@@ -306,7 +306,7 @@ def node_tf(terraform_bin, tmp_path, sim):
     from tests.needs.needkit import SAVED_NODE_DSP_ENV, SAVED_NODE_ENV
     from tfharness import REPO, TESTS_TF, Tf, sim_env
 
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / "plugins",
                                pythonpath=[str(REPO), str(TESTS_TF), str(REPO / "tests" / "needs")],

@@ -18,7 +18,7 @@ from tfharness import SIM_PASSWORD, SIM_USER, servicer_on
 
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
-from provider.servicer import Servicer
+from datera_iac_tf.servicer import Servicer
 
 V = "datera_volume"
 CHAP = "Chap-S3cret-p01"

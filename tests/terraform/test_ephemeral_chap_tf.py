@@ -23,7 +23,7 @@ CONFIG = (EXAMPLE / "main.tf").read_text()
 
 @pytest.fixture
 def chap_tf(terraform_bin, tmp_path, sim) -> Tf:
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO), str(TESTS_TF)],
                                entry="tfprov_toy:main_recording_chap")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from test_write_only import CHAP, MUTUAL, _full, _known, _plan, _validate
 
-from provider.provider import DateraProvider
-from provider.servicer import Servicer
+from datera_iac_tf.provider import DateraProvider
+from datera_iac_tf.servicer import Servicer
 
 A = "datera_node_attachment"
 FORMER = ("chap_username", "chap_mutual_username", "chap_mutual_secret", "chap_mutual_secret_wo",
@@ -25,7 +25,7 @@ def svc() -> Servicer:
 def test_former_names_are_deprecated_optional_attributes(svc):
     """Each former name is an optional, deprecated, non-computed attribute of the resource,
     and none is in the data source."""
-    from provider.schema import kind_schema
+    from datera_iac_tf.schema import kind_schema
     from datera_iac.resources.base import kind_for
 
     ks = kind_schema(kind_for("NodeAttachment"))

@@ -1,4 +1,4 @@
-"""`python -m provider.install`: the two documented install modes write an executable
+"""`python -m datera_iac_tf.install`: the two documented install modes write an executable
 launcher where Terraform looks for it and print the matching CLI configuration."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from provider.install import EXECUTABLE, main, os_arch
-from provider.provider import PROVIDER_VERSION
+from datera_iac_tf.install import EXECUTABLE, main, os_arch
+from datera_iac_tf.provider import PROVIDER_VERSION
 
 
 def test_mirror_layout_and_config(tmp_path, capsys):
@@ -40,3 +40,21 @@ def test_launcher_outside_terraform_explains_itself(tmp_path):
     p = subprocess.run([str(tmp_path / "d" / EXECUTABLE)], check=False, capture_output=True, text=True,
                        timeout=60, env=env)
     assert p.returncode == 1 and "Terraform provider plugin" in p.stderr
+
+
+def test_the_distribution_installs_no_generic_top_level_package():
+    """The wheel's top-level packages are datera_iac and datera_iac_tf: none
+    named ``provider`` (issue 15; any other distribution could install one too, and the
+    second install would overwrite the first), and the console script names the new one."""
+    import tomllib
+    from pathlib import Path
+
+    from setuptools import find_packages
+
+    repo = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
+    found = project["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(where=str(repo), include=found["include"],
+                             exclude=found.get("exclude", ()))
+    assert {p.split(".")[0] for p in packages} == {"datera_iac", "datera_iac_tf"}
+    assert project["project"]["scripts"][EXECUTABLE] == "datera_iac_tf.main:main"

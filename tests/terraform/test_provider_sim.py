@@ -12,8 +12,8 @@ from tf.gen import tfplugin_pb2 as pb
 from tf.utils import read_dynamic_value, to_dynamic_value
 from tfharness import SIM_PASSWORD, SIM_USER, servicer_on
 
-from provider.provider import DateraProvider
-from provider.servicer import Servicer
+from datera_iac_tf.provider import DateraProvider
+from datera_iac_tf.servicer import Servicer
 
 T = "datera_volume"
 

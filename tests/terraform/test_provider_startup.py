@@ -27,12 +27,13 @@ def write(s):
         os._exit(0)
     return real(s)
 sys.stdout.write = write
-from provider.main import main
+from datera_iac_tf.main import main
 main()
 """
 
 #: what a handshake may need: our launcher modules, gRPC, protobuf and the protocol's messages
-ALLOWED_OURS = {"provider", "provider.main", "provider._serve", "datera_iac", "datera_iac.files"}
+ALLOWED_OURS = {"datera_iac_tf", "datera_iac_tf.main", "datera_iac_tf._serve", "datera_iac",
+                "datera_iac.files"}
 FORBIDDEN = ("datera_iac.resources", "datera_iac.dsp", "datera_iac.config", "tf.provider",
              "tf.iface", "tf.schema", "requests", "attrs", "cattrs", "yaml")
 
@@ -58,7 +59,7 @@ def test_nothing_beyond_grpc_and_the_protocol_before_the_handshake(tmp_path: Pat
     warm = _handshake(tmp_path, cache)
     assert warm["line"].split("|")[5] == first["line"].split("|")[5]  # the cached certificate
     mods = warm["modules"]
-    ours = {m for m in mods if m.split(".")[0] in ("provider", "datera_iac")}
+    ours = {m for m in mods if m.split(".")[0] in ("datera_iac_tf", "datera_iac")}
     assert ours <= ALLOWED_OURS, sorted(ours - ALLOWED_OURS)
     early = [m for m in mods if m.startswith(FORBIDDEN) or m.startswith("cryptography")]
     assert not early, early
@@ -66,7 +67,7 @@ def test_nothing_beyond_grpc_and_the_protocol_before_the_handshake(tmp_path: Pat
 
 
 def test_an_expired_or_damaged_certificate_is_replaced(tmp_path: Path) -> None:
-    from provider._serve import server_certificate
+    from datera_iac_tf._serve import server_certificate
 
     path = tmp_path / "tls.json"
     path.write_text("{not json")
@@ -82,8 +83,8 @@ def test_the_schema_answer_is_cached_per_code_version(tmp_path: Path, monkeypatc
     the module that builds the provider) is another version."""
     from tf.gen import tfplugin_pb2 as pb
 
-    from provider import _serve
-    from provider.servicer import Servicer
+    from datera_iac_tf import _serve
+    from datera_iac_tf.servicer import Servicer
 
     (tmp_path / "mods").mkdir()
     mod = tmp_path / "mods" / "tfprov_cached_build.py"

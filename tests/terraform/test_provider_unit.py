@@ -15,11 +15,11 @@ from tfprov_toy import Disk, FileStore, ToyConfig, toy_provider
 
 from datera_iac.errors import InputError
 from datera_iac.resources.base import Timeouts, out_field, spec_field
-from provider._types import UnsupportedType
-from provider.diagnostics import scrub
-from provider.schema import config_fields, kind_schema
-from provider.servicer import Servicer
-from provider.timeouts import parse_duration, timeouts_from
+from datera_iac_tf._types import UnsupportedType
+from datera_iac_tf.diagnostics import scrub
+from datera_iac_tf.schema import config_fields, kind_schema
+from datera_iac_tf.servicer import Servicer
+from datera_iac_tf.timeouts import parse_duration, timeouts_from
 
 T = "datera_disk"
 
@@ -204,7 +204,7 @@ def test_unexpected_exception_is_a_diagnostic_not_a_traceback(svc, monkeypatch):
 
 def test_provider_configuration_errors_hide_the_password():
     """A bad provider block is one diagnostic naming the option, never the password."""
-    from provider.provider import DateraProvider
+    from datera_iac_tf.provider import DateraProvider
 
     svc = Servicer(DateraProvider(kinds=[], data_sources=[]))
     req = pb.ConfigureProvider.Request(config=to_dynamic_value(

@@ -1,5 +1,5 @@
 """The provider's schema is the core's: every kind field is an attribute with the core's
-flags; the committed docs and schema snapshot (``python -m provider.gen``) are current; and
+flags; the committed docs and schema snapshot (``python -m datera_iac_tf.gen``) are current; and
 what a real Terraform reports (``providers schema -json``) equals the snapshot."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from tfharness import REPO, Tf
 
 from datera_iac.resources.base import REPLACE, SENSITIVE
-from provider.gen import PROVIDER_DIR, expected_files, stale
-from provider.provider import PROVIDER_ADDRESS, DateraProvider, default_kinds
+from datera_iac_tf.gen import PROVIDER_DIR, expected_files, stale
+from datera_iac_tf.provider import PROVIDER_ADDRESS, DateraProvider, default_kinds
 
-REGEN = "run `python -m provider.gen` and review the diff"
+REGEN = "run `python -m datera_iac_tf.gen` and review the diff"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_every_kind_field_is_an_attribute_with_the_cores_flags(app):
 
 
 def test_docs_and_schema_snapshot_are_current(app):
-    """provider/docs/** and provider/schema.json equal what the live schema generates."""
+    """datera_iac_tf/docs/** and datera_iac_tf/schema.json equal what the live schema generates."""
     files = expected_files(app)
     bad = stale(files)
     assert not bad, f"stale generated files {bad}: {REGEN}"
@@ -56,9 +56,9 @@ def test_docs_and_schema_snapshot_are_current(app):
 
 @pytest.mark.terraform
 def test_terraform_reports_the_snapshot(terraform_bin, tmp_path):
-    """`terraform providers schema -json` equals provider/schema.json (minus our
+    """`terraform providers schema -json` equals datera_iac_tf/schema.json (minus our
     requires_replace section, which Terraform does not print)."""
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO)])
     tf = Tf(terraform_bin, tmp_path / "work", rc)

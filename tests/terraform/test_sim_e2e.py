@@ -74,7 +74,7 @@ def test_mirror_install_lifecycle_update_in_place_drift_destroy(terraform_bin, t
     """init from a filesystem mirror (lock file) -> apply -> empty re-plan -> extend + QoS +
     rename in one in-place apply (no POST/DELETE of the app_instance) -> empty re-plan ->
     out-of-band rename is drift (exit 2) -> destroy leaves nothing."""
-    from provider.install import install_mirror
+    from datera_iac_tf.install import install_mirror
 
     rc = install_mirror(tmp_path / "mirror", pythonpath=[str(REPO)])
     tf = Tf(terraform_bin, tmp_path / "work", rc, env=sim_env(sim))
@@ -274,7 +274,7 @@ import {{
 def test_create_timeout_keeps_the_volume_tainted(terraform_bin, tmp_path, make_sim):
     """With `timeouts = { create = "1s" }` and a slow DSP, apply fails naming the resource
     and the timeout; the volume that was made is in the state (tainted), not orphaned."""
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     slow = make_sim(si_online_delay=5)
     rc = install_dev_overrides(tmp_path / "plugins", pythonpath=[str(REPO)])

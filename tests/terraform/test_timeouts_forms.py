@@ -40,7 +40,7 @@ BLOCK = 'timeouts {\n    create = "10m"\n  }'
 
 
 def _validate(terraform_bin, tmp_path, entry: str, form: str, label: str) -> str:
-    from provider.install import install_dev_overrides
+    from datera_iac_tf.install import install_dev_overrides
 
     rc = install_dev_overrides(tmp_path / f"plugins-{entry}", pythonpath=[str(REPO), str(TESTS_TF)],
                                entry=f"tfprov_toy:{entry}")

@@ -21,9 +21,9 @@ from tf.utils import read_dynamic_value, to_dynamic_value
 from tfharness import REPO, servicer_on
 
 from datera_iac.resources.base import SENSITIVE
-from provider._protocol import is_write_only
-from provider.provider import DateraProvider
-from provider.servicer import Servicer
+from datera_iac_tf._protocol import is_write_only
+from datera_iac_tf.provider import DateraProvider
+from datera_iac_tf.servicer import Servicer
 
 V = "datera_volume"
 A = "datera_node_attachment"

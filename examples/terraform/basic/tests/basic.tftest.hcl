@@ -1,5 +1,5 @@
 # terraform test: create the stack, then grow the volume and change its QoS in place.
-# Run from examples/terraform/basic with the provider installed (see provider/README.md)
+# Run from examples/terraform/basic with the provider installed (see datera_iac_tf/README.md)
 # and DATERA_* pointing at a DSP or the simulator: terraform test
 #
 # The suite works in a tenant of its own, so it also passes after `terraform apply` made

@@ -1,0 +1,279 @@
+"""The generic Terraform resource over one kind: it translates Terraform's values (decoded
+cty values, :data:`tf.types.Unknown`, the write-only ``x_wo``/``x_wo_version`` pairs of
+:mod:`datera_iac_tf.schema`, the private state) to the core and back. Nothing here knows a
+kind's fields, and nothing decides: :func:`~datera_iac.resources.plan.plan_state` plans
+(unknowns, changes, replacements, which outputs stay known, the raw compare of a prior
+state that no longer structures, the rotation of a write-only secret when ``x_wo_version``
+changes, repair); :func:`~datera_iac.resources.plan.recorded_inputs` keeps the user's form
+of every input the kind finds equal (Terraform requires an applied value to equal the
+planned one: this makes the plan after an apply, a refresh or a re-apply empty);
+:func:`~datera_iac.resources.plan.apply_change` says what an apply sends.
+
+Every state returned holds null for ``x_wo`` (and for ``x`` when ``x_wo`` is used), as
+Terraform requires; ``x_wo`` is read from the configuration (the servicer adds it to the
+planned state create and update get) and given to the core as ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+from tf.types import Unknown
+
+from datera_iac.errors import ConfigError, InputError
+from datera_iac.resources.base import (
+    Context, Dependent, Diff, Kind, Observed, Timeouts, check_delete, delete_or_unmanage)
+from datera_iac.resources.batching import read_one
+from datera_iac.resources.intents import CreateLeft, create_kept
+from datera_iac.resources.plan import (
+    apply_change, declaration, plan_state, recorded_inputs, secrets_as_applied, spec_if_known)
+from datera_iac_tf.batching import DeleteChecks, ReadBatcher, SharedListings, batches
+from datera_iac_tf.intents import IntentJournal
+from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
+from datera_iac_tf.timeouts import timeouts_from
+
+__all__ = ["ContextFactory", "KindAdapter", "PartialCreate", "PlanOutcome", "has_unknown"]
+
+#: Builds the kind's Context for one operation (the provider's client and config).
+ContextFactory = Callable[[Timeouts], Context]
+
+
+def has_unknown(value: Any) -> bool:
+    """Whether a decoded Terraform value is, or contains, an unknown."""
+    if isinstance(value, Mapping):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(v) for v in value)
+    return value is Unknown
+
+
+class PartialCreate(Exception):
+    """A create that failed after the object was made: ``state`` is what exists, ``error``
+    what went wrong. Terraform stores the state as *tainted* (the next apply replaces it)."""
+
+    def __init__(self, state: dict[str, Any], error: BaseException) -> None:
+        super().__init__(str(error))
+        self.state, self.error = state, error
+
+
+@attrs.frozen
+class PlanOutcome:
+    """A planned state, the attributes whose change forces a replacement, the planner's
+    diff and repair reason, and ``declared``: the non-secret declaration Terraform keeps in
+    the private state as the next plan's ``last`` (what a later configuration drops)."""
+
+    planned: dict[str, Any]
+    requires_replace: tuple[str, ...] = ()
+    diff: Diff | None = None
+    repair: str | None = None
+    declared: dict[str, Any] | None = None
+
+
+class KindAdapter:
+    """Terraform's values for one kind: the derived schema, plus a read batcher shared by
+    the concurrent refreshes of one provider process. A kind's ``stable_outputs`` (a
+    ClassVar of outputs that never change after create) stay known in an update plan."""
+
+    def __init__(self, kind: Kind, intents: IntentJournal | None = None) -> None:
+        self.kind = kind
+        self.schema: KindSchema = kind_schema(kind)
+        self.intents = intents or IntentJournal()
+        self._stable = set(getattr(kind, "stable_outputs", ()))
+        self.batcher = ReadBatcher(kind) if batches(kind) else None
+        self._pairs = {n: (wo, version) for n, wo, version in self.schema.secret_pairs}
+
+    # ---- Terraform values <-> the core's data -------------------------------------------
+
+    def _inputs_of(self, state: Mapping[str, Any], *, secrets: bool = True) -> dict[str, Any]:
+        """The known, non-null inputs (with the known ``x_wo`` as ``x``): what ``spec_from``
+        gets."""
+        out = {n: v for n in self.schema.input_names
+               if (v := state.get(n)) is not None and not has_unknown(v)}
+        return {**out, **self._written(state)} if secrets else out
+
+    def _written(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        return {n: v for n, (wo, _) in self._pairs.items()
+                if (v := state.get(wo)) is not None and not has_unknown(v)}
+
+    def _rotated(self, prior: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+        return {n for n, (_, version) in self._pairs.items() if prior.get(version) != new.get(version)}
+
+    def _prior_inputs(self, prior: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+        return secrets_as_applied(self._inputs_of(prior), self._written(new), self._rotated(prior, new))
+
+    @staticmethod
+    def _known(state: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in state.items() if not has_unknown(v)}
+
+    def without_write_only(self, state: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``state`` with every write-only attribute null, as Terraform requires."""
+        for _, (wo, _) in self._pairs.items():
+            if state is not None and wo in state:
+                state[wo] = None
+        return state
+
+    def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
+        return self.kind.spec_from(self._inputs_of(state), resource=resource)
+
+    def timeouts_of(self, state: Mapping[str, Any] | None) -> Timeouts:
+        value = (state or {}).get(TIMEOUTS)
+        return Timeouts() if value is None or has_unknown(value) else timeouts_from(
+            value, kind=self.kind.name)
+
+    def sensitive_values(self, *states: Mapping[str, Any] | None) -> list[str]:
+        """Secrets present in these states, to scrub from error text."""
+        names = [f.name for f in self.schema.fields() if f.sensitive]
+        return [v for st in states for n in names
+                if isinstance(v := (st or {}).get(n), str) and v]
+
+    # ---- validate, plan -------------------------------------------------------------------
+
+    def validate(self, config: Mapping[str, Any]) -> Any:
+        """The Spec of the configuration, None while a value is unknown (checked at plan
+        and apply). Raises InputError for its known values (at ``x_wo`` where set)."""
+        if config.get(TIMEOUTS) is not None and not has_unknown(config.get(TIMEOUTS)):
+            timeouts_from(config[TIMEOUTS], kind=self.kind.name)
+        for name, (wo, version) in self._pairs.items():
+            if config.get(name) is not None and config.get(wo) is not None:
+                raise InputError(f"{name} and {wo} are both set", kind=self.kind.name, field=wo,
+                                 fix=f"keep only {wo} (with {version}); {name} is stored in "
+                                 "the state in clear")
+            if config.get(version) is not None and config.get(wo) is None:
+                raise InputError(f"{version} is set without {wo}", kind=self.kind.name,
+                                 field=version, fix=f"set {wo} to the secret, or drop {version}")
+        unknown = {n for n in self.schema.input_names if has_unknown(config.get(n))}
+        unknown |= {n for n, (wo, _) in self._pairs.items() if has_unknown(config.get(wo))}
+        try:
+            return spec_if_known(self.kind, self._inputs_of(config), unknown)
+        except InputError as e:
+            root = (e.field or "").split(".")[0]
+            if root in self._pairs and config.get(self._pairs[root][0]) is not None:
+                raise InputError(e.reason, kind=e.kind, resource=e.resource, fix=e.fix,
+                                 field=self._pairs[root][0] + (e.field or "")[len(root):]) from None
+            raise
+
+    def plan(self, prior: Mapping[str, Any] | None, config: Mapping[str, Any],
+             last: Mapping[str, Any] | None = None, defaults: Any = None) -> PlanOutcome:
+        """Plan a create (``prior`` None) or an update/replace (the core's
+        :func:`~datera_iac.resources.plan.plan_state`). ``last``: the private state's
+        declaration; ``defaults``: the provider's DateraConfig. Raises InputError."""
+        spec = self.validate(config)
+        p = plan_state(
+            self.kind, None if prior is None else self._known(prior),
+            self._inputs_of(config, secrets=False), spec,
+            unknown={n for n in self.schema.input_names if has_unknown(config.get(n))},
+            write_only={n for n, (wo, _) in self._pairs.items() if config.get(wo) is not None},
+            written=self._written(config), rotated=self._rotated(prior, config) if prior else (),
+            rotation={n: version for n, (_, version) in self._pairs.items()},
+            last=last, config=defaults, stable=self._stable)
+        planned = {**p.values, **dict.fromkeys(p.unknown, Unknown), TIMEOUTS: config.get(TIMEOUTS)}
+        for _, (wo, version) in self._pairs.items():
+            planned.update({wo: None, version: config.get(version)})  # x_wo: never in state
+        return PlanOutcome(planned, p.replaces, p.diff, p.repair, declaration(self.kind, spec))
+
+    def state_from(self, obs: Observed[Any, Any], user: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Terraform state for what the DSP reports, in the user's form where equal."""
+        user = self._known(user) if user is not None else None
+        state = recorded_inputs(self.kind, obs.spec, user, written=self._written(user or {}))
+        for _, (wo, version) in self._pairs.items():
+            state.update({wo: None, version: (user or {}).get(version)})
+        outs = self.kind.outputs_to(obs.outputs)
+        state.update({f.name: outs.get(f.name) for f in self.schema.outputs})
+        return {**state, ID: obs.id, TIMEOUTS: (user or {}).get(TIMEOUTS)}
+
+    # ---- apply ------------------------------------------------------------------------------
+
+    def create(self, contexts: ContextFactory, planned: Mapping[str, Any]) -> dict[str, Any]:
+        """Create; raises :class:`PartialCreate` when the object was made but the wait for
+        it timed out (the kind keeps it), so Terraform records it instead of losing it."""
+        spec = self.spec_of(planned)
+        ctx = contexts(self.timeouts_of(planned))
+        try:
+            obs = create_kept(self.kind, ctx, spec, self.intents, self._intent_key(planned))
+        except CreateLeft as e:
+            raise PartialCreate(self.state_from(e.observed, planned), e.error) from e.error
+        return self.state_from(obs, planned)
+
+    def _intent_key(self, state: Mapping[str, Any]) -> str:
+        """The intent journal's key of a resource: its kind and non-secret inputs."""
+        secret = {f.name for f in self.schema.fields() if f.sensitive}
+        return self.intents.key(self.kind.token, {n: v for n, v in self._inputs_of(state).items()
+                                                  if n not in secret})
+
+    def read(self, contexts: ContextFactory, current: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The refreshed state, or None when the object is gone (Terraform drops it and the
+        next plan creates it again)."""
+        if not current.get(ID):
+            return None
+        obs = read_one(self.kind, self.batcher, contexts(self.timeouts_of(current)),
+                       current[ID], self._inputs_of(current))
+        if obs is None:
+            return None
+        self.intents.clear(self._intent_key(current))  # Terraform holds it: settled
+        self.intents.settled(current[ID])
+        return self.state_from(obs, current)
+
+    def update(self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any],
+               last: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
+        self.intents.settled(prior.get(ID))  # Terraform holds it: its create is settled
+        old, change = apply_change(
+            self.kind, self._known(prior), self.spec_of(planned), written=self._written(planned),
+            rotated=self._rotated(prior, planned), last=last, rerun="`terraform apply`",
+            config=contexts(self.timeouts_of(planned)).config if last else None,
+            resource=str(planned.get("name") or prior.get(ID) or ""))
+        if change.action == "same":  # only an input's form or a timeout changed: no call
+            return self.without_write_only({**planned, **{f.name: prior.get(f.name) for f in
+                                            self.schema.outputs if has_unknown(planned.get(f.name))}})  # type: ignore[return-value]
+        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old, change.desired)
+        return self.state_from(obs, planned)
+
+    def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:
+        """The kind's plan-time checks of a create or replacement (``Kind.check_plan``),
+        unless a value is unknown (left to the apply) or the provider is not configured."""
+        if type(self.kind).check_plan is Kind.check_plan or (spec := self.validate(config)) is None:
+            return
+        try:
+            ctx = contexts(self.timeouts_of(config))
+        except ConfigError:
+            return
+        self.kind.check_plan(ctx, spec, {}, creating=True)
+
+    def check_delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
+                     declared: Mapping[str, Any] | None = None,
+                     deleted_first: Iterable[str] = (),
+                     listings: SharedListings | None = None) -> tuple[Dependent, ...]:
+        """The kind's dependents rule (``resources.base.check_delete``) for ``prior``'s
+        object; ``declared``: the declaration that rules (default: the prior state);
+        ``listings``: the plan's refresh wave, answering a kind with a bulk answer."""
+        if not prior.get(ID) or type(self.kind).dependents is Kind.dependents:
+            return ()
+        ctx = contexts(self.timeouts_of(prior))
+        listed = self._listed(ctx, listings)
+        return check_delete(self.kind, ctx, prior[ID],
+                            prior if declared is None else declared, resource=prior[ID],
+                            deleted_first=deleted_first, found=None if listed is None else
+                            self.kind.dependents_many(listed, [prior[ID]]).get(prior[ID]))
+
+    def _listed(self, ctx: Context, listings: SharedListings | None) -> Context | None:
+        """``ctx`` with its list calls served from ``listings``, for a kind whose
+        dependents come from a listing (else None: the kind reads the object alone)."""
+        if listings is None or not self.kind.has_bulk_dependents:
+            return None
+        return attrs.evolve(ctx, client=listings.client(ctx.client))
+
+    def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
+               checks: DeleteChecks | None = None) -> None:
+        """Delete (or unmanage), after the dependents rule on what the DSP holds now;
+        ``checks``: the apply's delete checks (one listing answers many deletes of a kind)."""
+        if prior.get(ID):
+            self.intents.settled(prior[ID])  # Terraform held it: its create is settled
+            ctx = contexts(self.timeouts_of(prior))
+            delete_or_unmanage(self.kind, ctx, prior[ID], prior, resource=prior[ID],
+                               check_ctx=None if checks is None else checks.context(self.kind, ctx))
+
+    def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
+        """Adopt an existing object; raises NotFound when there is none."""
+        return self.state_from(self.kind.adopt(contexts(Timeouts()), ref), None)
