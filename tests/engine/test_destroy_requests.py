@@ -4,16 +4,10 @@ their tenant, not one GET each, and still refuses a volume with a snapshot made 
 from __future__ import annotations
 
 from datera_iac.cli import main
+from tests.fault.conftest import volume_stack
 
 N = 15  # more than the default parallelism (10): the engine asks in bulk
 
-
-def _stack(n: int) -> str:
-    lines = ["name: many", "runtime: yaml", "resources:"]
-    for i in range(n):
-        lines += [f"  v{i:02d}:", "    type: datera:index:Volume", "    properties:",
-                  f"      name: many-{i:02d}", "      size: 1"]
-    return "\n".join(lines) + "\n"
 
 
 def test_destroy_checks_snapshots_from_one_listing(dsp_env, tmp_path, capsys):
@@ -21,7 +15,7 @@ def test_destroy_checks_snapshots_from_one_listing(dsp_env, tmp_path, capsys):
     listing and no per-volume GET (a GET per volume before); without the snapshot the
     destroy makes two writes per volume and reads no volume alone."""
     sim = dsp_env
-    (tmp_path / "Pulumi.yaml").write_text(_stack(N))
+    (tmp_path / "Pulumi.yaml").write_text(volume_stack("many", N))
     ep = ["--endpoint", sim.http_url]
     assert main(["up", "--yes", *ep]) == 0
     from datera_iac.config import DateraConfig
@@ -30,7 +24,7 @@ def test_destroy_checks_snapshots_from_one_listing(dsp_env, tmp_path, capsys):
     client = DspClient(DateraConfig.from_mapping(
         {"endpoint": sim.http_url, "san_login": "admin", "san_password": "password"},
         use_env=False))
-    ai = next(a for a in client.list("/app_instances") if a["name"] == "many-07")
+    ai = next(a for a in client.list("/app_instances") if a["name"] == "many-007")
     url = f"/app_instances/{ai['id']}/storage_instances/storage-1/volumes/volume-1/snapshots"
     ts = str(client.post(url, {})["timestamp"])
 
@@ -42,7 +36,7 @@ def test_destroy_checks_snapshots_from_one_listing(dsp_env, tmp_path, capsys):
 
     capsys.readouterr()
     rc, used = used_by(["destroy", "--yes", *ep])
-    assert rc == 1 and f"Snapshot {ts} of volume many-07" in capsys.readouterr().out
+    assert rc == 1 and f"Snapshot {ts} of volume many-007" in capsys.readouterr().out
     assert "GET /v2.2/app_instances/:id" not in used, used
     assert not [k for k in used if k.split()[0] in ("PUT", "DELETE", "POST") and "login" not in k], used
 

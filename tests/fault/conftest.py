@@ -85,13 +85,19 @@ def twins_of(names: Counter[str]) -> dict[str, int]:
 # ---- the engine -----------------------------------------------------------------------------
 
 
-def volume_stack(project: str, n: int, *, tenant: str, chap_secret: str | None = None) -> str:
-    """A Pulumi-YAML stack: one tenant and ``n`` 1 GiB volumes in it."""
-    lines = [f"name: {project}", "runtime: yaml", "resources:", "  team:",
-             "    type: datera:index:Tenant", "    properties:", f"      name: {tenant}"]
+def volume_stack(project: str, n: int, *, tenant: str | None = None,
+                 chap_secret: str | None = None) -> str:
+    """A Pulumi-YAML stack: ``n`` 1 GiB volumes named ``<project>-000``..., in one tenant
+    of the stack when ``tenant`` is given (else in the root tenant)."""
+    lines = [f"name: {project}", "runtime: yaml", "resources:"]
+    if tenant:
+        lines += ["  team:", "    type: datera:index:Tenant", "    properties:",
+                  f"      name: {tenant}"]
     for i in range(n):
         lines += [f"  v{i:03d}:", "    type: datera:index:Volume", "    properties:",
-                  f"      name: {project}-{i:03d}", "      size: 1", "      tenant: ${team.id}"]
+                  f"      name: {project}-{i:03d}", "      size: 1"]
+        if tenant:
+            lines += ["      tenant: ${team.id}"]
         if chap_secret:
             lines += ["      chapUser: chapuser", f"      chapSecret: {chap_secret}"]
     return "\n".join(lines) + "\n"

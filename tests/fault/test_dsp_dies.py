@@ -28,7 +28,7 @@ import pytest
 from datera_iac.config import DateraConfig
 from datera_iac.dsp import DspClient
 from datera_iac.engine.core import Workspace
-from tests.fault.conftest import REPO, wait_until
+from tests.fault.conftest import REPO, volume_stack, wait_until
 
 sys.path.insert(0, str(REPO / "bench"))
 from _simproc import SimProcess  # noqa: E402
@@ -85,13 +85,6 @@ def converged(volumes: list[dict[str, Any]], state_ids: set[str], n: int, prefix
 # ---- the engine -------------------------------------------------------------------------
 
 
-def _stack(n: int) -> str:
-    lines = ["name: dies", "runtime: yaml", "resources:"]
-    for i in range(n):
-        lines += [f"  v{i:03d}:", "    type: datera:index:Volume", "    properties:",
-                  f"      name: dies-{i:03d}", "      size: 1"]
-    return "\n".join(lines) + "\n"
-
 
 def _engine_up(stack: Path, url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATERA_SAN_LOGIN": "admin", "DATERA_SAN_PASSWORD": "password",
@@ -118,7 +111,7 @@ def test_engine_up_when_the_dsp_dies(dying_sim: SimProcess, tmp_path: Path, figu
     sim.faults(latency_ms=20)
     (tmp_path / "w").mkdir()
     stack = tmp_path / "w" / "Pulumi.yaml"
-    stack.write_text(_stack(N))
+    stack.write_text(volume_stack("dies", N))
     proc = _engine_up(stack, sim.url)
     killed = kill_when(sim, KILL_AT, proc)
     out, err = proc.communicate(timeout=150)
@@ -243,7 +236,7 @@ def _pulumi_killed_up(sim: SimProcess, tmp_path: Path) -> tuple[Any, Path, dict[
     sim.faults(latency_ms=20)
     prog = tmp_path / "prog"
     prog.mkdir()
-    (prog / "Pulumi.yaml").write_text(_stack(N))
+    (prog / "Pulumi.yaml").write_text(volume_stack("dies", N))
     cli = PulumiCli(tmp_path)
     cli.run("stack", "init", "dev", cwd=prog)
     cli.config("datera:endpoint", sim.url, cwd=prog)
