@@ -262,7 +262,7 @@ class KindAdapter:
         dependents come from a listing (else None: the kind reads the object alone)."""
         if listings is None or not self.kind.has_bulk_dependents:
             return None
-        return attrs.evolve(ctx, client=listings.client(ctx.client))
+        return listings.serving(ctx)
 
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                checks: DeleteChecks | None = None) -> None:

@@ -182,6 +182,10 @@ class SharedListings:
         """``client`` with its ``list`` served from the wave (everything else as is)."""
         return _ListingClient(client, self)
 
+    def serving(self, ctx: Context) -> Context:
+        """``ctx`` with its client's list calls served from the wave."""
+        return attrs.evolve(ctx, client=self.client(ctx.client))
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Around a write through this front end: listings taken before or during it are
@@ -266,7 +270,7 @@ class ReadBatcher:
         ids = tuple(pending)
         self.batches.append(ids)
         try:
-            shared = attrs.evolve(ctx, client=self.listings.client(ctx.client))
+            shared = self.listings.serving(ctx)
             found = self.kind.read_many(shared, ids)
         except Exception as e:  # noqa: BLE001
             for futs in pending.values():
@@ -299,7 +303,7 @@ class DeleteChecks:
         listings = self._by_kind.get(kind.name)
         if listings is None:
             return None
-        return attrs.evolve(ctx, client=listings.client(ctx.client))
+        return listings.serving(ctx)
 
     @contextmanager
     def writing(self, kind: Kind[Any, Any] | None, *, deleting: bool) -> Iterator[None]:
