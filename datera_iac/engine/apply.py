@@ -604,8 +604,8 @@ class Applier:
                 # the new one can take its name
                 for old in [r for r in self.store.state.deposed if r.name == step.name]:
                     self._delete(kind_for(old.type), old, deposed=True)
-            self._update(kind, step.name, prior, obs, spec, deps, opts.protect, opts.retain_on_delete,
-                         op="rename" if prior.temp_name else "update")
+            self._update(kind, step.name, prior, change.prior, spec, deps, opts.protect,
+                         opts.retain_on_delete, op="rename" if prior.temp_name else "update")
             return "update"
         if step.strategy == "delete-before-create" or d.delete_before_replace:
             self._delete(kind, prior, deposed=False)
@@ -617,7 +617,7 @@ class Applier:
                                retain=opts.retain_on_delete, temp_name=step.temp_name, sent=spec)
             self._delete(kind, prior, deposed=True)
             cur = self.store.state.resources[step.name]
-            self._update(kind, step.name, cur, new, spec, deps, opts.protect, opts.retain_on_delete,
+            self._update(kind, step.name, cur, new.spec, spec, deps, opts.protect, opts.retain_on_delete,
                          op="rename")
         else:
             self._create(kind, step.name, spec, prior=prior, deps=deps, protect=opts.protect,
@@ -699,11 +699,11 @@ class Applier:
         self.store.commit(delta, durable=False)
         return obs
 
-    def _update(self, kind: Kind[Any, Any], name: str, prior: ResourceState, obs: Observed[Any, Any],
+    def _update(self, kind: Kind[Any, Any], name: str, prior: ResourceState, old: Any,
                 spec: Any, deps: list[str], protect: bool, retain: bool, op: str = "update") -> None:
         op_id = self._pending(op, name, kind, spec=spec, object_id=prior.id)
         try:
-            new = kind.update(self.ctx, prior.id, obs.spec, spec)
+            new = kind.update(self.ctx, prior.id, old, spec)
         except BaseException:
             self.store.commit({"pending_clear": [op_id]})  # a failed update leaves the object
             raise
@@ -746,9 +746,10 @@ class Applier:
                          retain=decl.options.retain_on_delete)
         self.facts.observed[step.name] = obs
         self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
-        d = change_for(self.ctx, kind, obs, spec, rs).diff
+        change = change_for(self.ctx, kind, obs, spec, rs)
+        d = change.diff
         if d.changed and not d.replace:
-            self._update(kind, step.name, rs, obs, spec, deps, decl.options.protect,
+            self._update(kind, step.name, rs, change.prior, spec, deps, decl.options.protect,
                          decl.options.retain_on_delete)
         elif d.replace:
             raise StateError(

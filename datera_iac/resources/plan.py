@@ -70,12 +70,15 @@ class Change:
     """The planner's answer. ``action``: ``create`` (no prior object), ``same``,
     ``update`` (in place, also a repair) or ``replace``. ``diff`` holds the field changes
     (unknown new values as the caller's ``unknown_value``), the kind's reason and the
-    repair reason; ``desired`` is the spec as compared (removed declarations explicit):
-    what an update must be given."""
+    repair reason; ``desired`` is the spec as compared (removed declarations explicit) and
+    ``prior`` the prior spec with each secret the caller vouched for (``secret_kept``) at
+    its declared value: what an update must be given, so it writes a secret only when the
+    planner found it changed."""
 
     action: str
     diff: Diff = Diff()
     desired: Any = None
+    prior: Any = None
 
     @property
     def changes(self) -> tuple[FieldChange, ...]:
@@ -160,9 +163,10 @@ def plan_change(
         return Change("create", Diff(), desired)
     desired = declared_since(kind, desired, last, config, resource=resource)
     d = kind.diff(prior, desired)
-    changes = []
+    changes, kept = [], {}
     for c in d.changes:
         if c.sensitive and c.old is None and secret_kept is not None and secret_kept(c):
+            kept[c.name] = c.new
             continue
         if temp_name and c.name == "name" and c.old == temp_name:
             c = attrs.evolve(c, replace=False)
@@ -184,7 +188,7 @@ def plan_change(
     if delete_before_replace and d.replace:
         d = attrs.evolve(d, delete_before_replace=True)
     action = "replace" if d.replace else "update" if d.changed else "same"
-    return Change(action, d, desired)
+    return Change(action, d, desired, attrs.evolve(prior, **kept) if kept else prior)
 
 
 # ---- what the providers plan on top of plan_change ---------------------------------------

@@ -227,6 +227,28 @@ def test_case9b_attachment_chap_other_than_its_volumes_is_refused_at_plan_time(s
     assert any("chap_user differs from volume 'chap-vol'" in e for e in plan.errors), plan.errors
 
 
+def test_an_update_of_a_chap_volume_writes_its_auth_only_when_the_secret_changed(sim, tmp_path):
+    """A volume with CHAP: an update of its size or QoS sends no auth PUT; a changed
+    chap_secret sends exactly one (before: the state's digest of the secret made every
+    update re-send the secret)."""
+    nk = _needkit()
+    vol = ("name: conv\nruntime: yaml\nresources:\n  v:\n    type: datera:index:Volume\n"
+           "    properties: {name: chap-vol, size: %d, chapUser: chapuser, chapSecret: %s, "
+           "extraSpecs: {'DF:total_iops_max': '%d'}}\n")
+    ws = lambda size, secret, iops: nk.engine_ws(sim, tmp_path / "s", vol % (size, secret, iops))
+    _, r = ws(1, CHAP_SECRET, 1000).up()
+    assert r.ok, r.failures
+    for size, iops in ((2, 1000), (2, 2000)):
+        before, auth = writes(sim), _auth_puts(sim)
+        _, r = ws(size, CHAP_SECRET, iops).up()
+        assert r.ok and r.done, (r.failures, r.done)
+        assert writes(sim) > before and _auth_puts(sim) == auth
+    auth = _auth_puts(sim)
+    _, r = ws(2, "an0ther-s3cret", 2000).up()
+    assert r.ok and r.done, (r.failures, r.done)
+    assert _auth_puts(sim) == auth + 1
+
+
 # ---- 9c: clones and volumes from snapshots checked with the source's live values --------
 
 HEAD = "name: conv\nruntime: yaml\nresources:\n"

@@ -75,8 +75,11 @@ def test_volume_lifecycle(plugin, sim, dsp):
     d = rpc.diff(V, "data", vid, state, grown)
     assert d.changes == pb.DiffResponse.DIFF_SOME and list(d.replaces) == []
     assert d.detailedDiff["size"].kind == pb.PropertyDiff.UPDATE
+    auth = sum(n for k, n in sim.counters().items() if k.startswith("PUT ") and k.endswith("/auth"))
     state = plain(rpc.update(V, "data", vid, state, grown).properties)
     assert state["size"] == 12
+    # the unchanged CHAP secret is not written again
+    assert sum(n for k, n in sim.counters().items() if k.startswith("PUT ") and k.endswith("/auth")) == auth
     assert dsp.get(f"/app_instances/{state['aiId']}")["storage_instances"][0]["volumes"][0]["size"] == 12
 
     moved = {**grown, "tenant": "/root/elsewhere"}

@@ -295,6 +295,26 @@ def test_apply_sends_the_write_only_secret_and_returns_it_null(sim):
     assert same == read  # refreshed: still nothing to do
 
 
+@pytest.mark.parametrize("secret", ["chap_secret", "chap_secret_wo"])
+def test_an_update_of_another_field_writes_no_auth(sim, secret):
+    """A CHAP volume's size grows (its secret in clear or write-only, unchanged): the apply
+    writes the size and no auth, as the engine's up does."""
+    svc = _svc_on(sim)
+    cfg = _full(svc, V, name="wo-vol", size=1, chap_user="chapuser", **{secret: CHAP},
+                **({"chap_secret_wo_version": 1} if secret.endswith("_wo") else {}))
+    planned, _, diags = _plan(svc, V, None, cfg)
+    state, diags = _apply(svc, V, None, planned, cfg)
+    assert not diags, diags
+    grown = {**cfg, "size": 2}
+    planned, replace, diags = _plan(svc, V, state, grown)
+    assert not diags and replace == []
+    before = sim.counters()
+    _, diags = _apply(svc, V, state, planned, grown)
+    assert not diags, diags
+    writes = _writes_since(sim, before)
+    assert AUTH_PUT not in writes and sum(writes.values()) >= 1, writes
+
+
 # ---- a real Terraform ----------------------------------------------------------------------------
 
 #: examples/terraform/chap, run as written
