@@ -13,7 +13,7 @@ and never echoes a secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from datera_iac.errors import InputError
@@ -24,12 +24,14 @@ __all__ = [
     "CHAP_USER_RE",
     "NAME_FIX",
     "NAME_RE",
+    "NotText",
     "SNAP_TS_RE",
     "chap_secret",
     "chap_user",
     "check",
     "parse_bool",
     "pattern",
+    "structure_text",
 ]
 
 #: Names of storage instances, volumes, templates, pools, snapshot policies, tenants and
@@ -118,3 +120,18 @@ def parse_bool(value: Any) -> bool:
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
     raise ValueError("expected true or false")
+
+
+class NotText(ValueError):
+    """A list or mapping where text was expected (its message is the one to show)."""
+
+
+def structure_text(value: Any, _type: Any = str) -> str:
+    """The cattrs hook for ``str``: text, or a number or boolean written unquoted (``10``,
+    ``yes`` in YAML, a DSP's numeric version) as its text. cattrs alone takes anything as
+    ``str(value)``: a list or mapping given by mistake became its printed form
+    (``"['a', 'b']"``), stored and sent as such. Raises :class:`NotText` for those."""
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        what = "a mapping" if isinstance(value, Mapping) else "a list"
+        raise NotText(f"expected a string, got {what}")
+    return value if isinstance(value, str) else str(value)

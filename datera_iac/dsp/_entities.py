@@ -19,6 +19,8 @@ import attrs
 import cattrs
 from cattrs.preconf.json import make_converter as _json_converter
 
+from datera_iac.validators import structure_text
+
 __all__ = ["System", "api_converter", "from_api", "make_converter"]
 
 T = TypeVar("T")
@@ -56,8 +58,8 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     because newer DSPs add fields. Use ``True`` only where an unknown key is a user mistake.
     """
     conv = _json_converter(forbid_extra_keys=forbid_extra_keys)
-    # A DSP writes some strings as numbers and vice versa.
-    conv.register_structure_hook(str, lambda v, _: v if isinstance(v, str) else str(v))
+    # A DSP writes some strings as numbers and vice versa (but never a list as a string).
+    conv.register_structure_hook(str, structure_text)
     conv.register_structure_hook_func(
         lambda t: t == int | float or t == int | float | None,
         lambda v, _: None if v is None else _number(v),

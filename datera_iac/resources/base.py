@@ -69,6 +69,7 @@ from datera_iac.fields import (  # re-exported: the field metadata lives in date
 )
 from datera_iac.names import camel, snake  # re-exported: the one name mapping
 from datera_iac.secrets import SHOWN
+from datera_iac.validators import NotText, structure_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from datera_iac.config import DateraConfig
@@ -256,15 +257,17 @@ def _structure_error_lines(exc: BaseException) -> list[tuple[str, str]]:
         elif m:
             out.append((m.group("field"), str(leaf.args[0])))
         else:
-            for line in cattrs.transform_error(leaf, path="$"):
+            for line in cattrs.transform_error(leaf, path="$", format_exception=_format):
                 msg, _, where = line.rpartition(" @ ")
                 field = where[2:] if where.startswith("$.") else where.lstrip("$")
                 out.append((field, msg or line))
     # cattrs notes carry the path of type errors ("Structuring class _Spec @ attribute size")
     if isinstance(exc, cattrs.BaseValidationError):
-        for line in cattrs.transform_error(exc, path="$"):
+        for line in cattrs.transform_error(exc, path="$", format_exception=_format):
             msg, _, where = line.rpartition(" @ ")
             if where.startswith("$.") and not any(f for f, _ in out if f):
+                # the same error as a pathless leaf line: keep it once, with its path
+                out = [(f, m) for f, m in out if m != msg]
                 out.insert(0, (where[2:], msg))
     return out
 
@@ -272,7 +275,13 @@ def _structure_error_lines(exc: BaseException) -> list[tuple[str, str]]:
 def spec_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
     """The converter for user-facing specs: unknown keys are errors (a typo in a stack file
     must not be silently ignored)."""
-    return make_converter(forbid_extra_keys=forbid_extra_keys)
+    conv = make_converter(forbid_extra_keys=forbid_extra_keys)
+    conv.register_structure_hook(str, structure_text)
+    return conv
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    return str(exc) if isinstance(exc, NotText) else cattrs.v.format_exception(exc, type_)
 
 
 spec_conv = spec_converter(forbid_extra_keys=True)

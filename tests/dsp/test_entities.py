@@ -27,11 +27,16 @@ def test_structures_system():
 
 
 def test_type_errors_carry_the_path():
-    """An impossible value raises a cattrs error whose path names the field."""
+    """An impossible value (a word for a number, a list for a string) raises a cattrs
+    error whose path names the field."""
     with pytest.raises(cattrs.ClassValidationError) as e:
         from_api({"total_capacity": "big"}, System)
     assert cattrs.transform_error(e.value) == [
         "invalid value for type, expected int | float | None @ $.total_capacity"]
+    with pytest.raises(cattrs.ClassValidationError) as e:  # not its printed form "['3.3']"
+        from_api({"sw_version": ["3.3"]}, System)
+    assert cattrs.transform_error(e.value) == [
+        "invalid value for type, expected str | None @ $.sw_version"]
 
 
 def test_forbid_extra_keys_variant():

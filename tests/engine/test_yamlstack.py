@@ -75,6 +75,8 @@ def test_config_override_is_typed(toy, tmp_path):
         (("      protect: true", "      protect: true\n      aliases: [x]"), 27, ["'b'", "unsupported option"]),
         (("parentId: ${a.id}", "parentId: ${zz.id}"), 20, ["'b'", "'zz'"]),
         (("      size: ${size}", "      size: 0"), 15, ["'a'", "size"]),
+        (("      size: ${size}", "      size: ${size}\n      zone: [x, y]"), 16,
+         ["'a'", "zone", "expected a string, got a list"]),
         (("      dependsOn: [ \"${a}\" ]", "      dependsOn: [ \"${c}\" ]"), 25, ["'b'"]),
     ],
 )

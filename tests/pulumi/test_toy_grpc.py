@@ -43,6 +43,18 @@ def test_check_failures_name_the_property(toy):
     assert enum.failures[0].property == "mode"
 
 
+def test_check_refuses_a_list_or_map_for_a_text_property(toy):
+    """A list or map given for a string property is a CheckFailure naming the property,
+    not its printed form ("['a', 'b']") stored and sent; a secret's value is not echoed."""
+    bad = toy.check(T, "disk-a", {"size": 1, "password": ["hunter22hunter", "x"]})
+    assert [f.property for f in bad.failures] == ["password"]
+    assert "expected a string, got a list" in bad.failures[0].reason
+    assert "hunter22" not in bad.failures[0].reason
+    tags = toy.check(T, "disk-a", {"size": 1, "tags": {"team": {"a": "b"}}})
+    assert [f.property[:4] for f in tags.failures] == ["tags"]
+    assert "expected a string, got a mapping" in tags.failures[0].reason
+
+
 def test_check_marks_sensitive_inputs_secret(toy):
     """A sensitive field is returned as a secret even when the program sent it in clear."""
     resp = toy.check(T, "d", {"name": "ddd", "size": 1, "password": "hunter2"})
