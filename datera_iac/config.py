@@ -35,7 +35,7 @@ import attrs
 from datera_iac import cinder
 from datera_iac.errors import ConfigError
 from datera_iac.names import did_you_mean
-from datera_iac.fields import CINDER, DEPRECATED, DOC, PARSE, SENSITIVE, UNIT, option
+from datera_iac.fields import CINDER, DEPRECATED, PARSE, SENSITIVE, UNIT, option
 from datera_iac.secrets import MASK, SHOWN
 from datera_iac.tenants import tenant_path
 from datera_iac.validators import parse_bool

@@ -42,7 +42,6 @@ class PostgresBackend(Backend):
         self._mu = threading.Lock()
         self._conn = self._connect()
         self._lock_conn: Any = None
-        self._seq = 0
         with self._mu:
             self._conn.execute("SELECT pg_advisory_lock(42424242)")  # serialise schema creation
             try:

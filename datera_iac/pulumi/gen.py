@@ -15,7 +15,6 @@ import argparse
 import json
 import keyword
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,10 +63,6 @@ def _opts(opts: Optional[pulumi.ResourceOptions], secrets: Sequence[str]) -> pul
 
 def _py(p: Prop) -> str:
     return p.py + "_" if keyword.iskeyword(p.py) else p.py
-
-
-def _doc_lines(text: str, indent: str) -> str:
-    return textwrap.indent(textwrap.fill(text, 88 - len(indent)), indent)
 
 
 def _wrap_doc(text: str, indent: str) -> str:

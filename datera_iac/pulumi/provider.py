@@ -13,14 +13,11 @@ needs the unknown sentinel that the experimental ``PropertyValue`` cannot marsha
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures

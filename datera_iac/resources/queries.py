@@ -31,7 +31,7 @@ import attrs
 
 from datera_iac.dsp import System, from_api
 from datera_iac.errors import InputError, NotFound
-from datera_iac.resources._util import ROOT, check_tenant, join_id, normalize_tenant
+from datera_iac.resources._util import ROOT, check_tenant, normalize_tenant
 from datera_iac.resources.base import KINDS, SENSITIVE, Context, Observed
 
 __all__ = [

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from datera_iac.errors import CommandFailed, NodeError, WaitTimeout
+from datera_iac.errors import CommandFailed, NodeError
 from datera_iac.files import private_dir
 from datera_iac.node.runner import LocalRunner
 from datera_iac.secrets import DSP_HIDDEN
@@ -269,12 +269,6 @@ class TgtDataPlane:
                     if child.is_dir():
                         shutil.rmtree(child, ignore_errors=True)
 
-    def ai_deleted(self, tenant: str, ai_entity: Mapping[str, Any]) -> None:
-        """Convenience: every SI of a deleted app_instance."""
-        for si in ai_entity.get("storage_instances") or []:
-            self.si_deleted(tenant, str(ai_entity.get("id") or ai_entity.get("name")),
-                            si["name"])
-
     # ---- state sync --------------------------------------------------------------------
 
     def _si_dir(self, key: tuple[str, str]) -> Path:
@@ -429,11 +423,3 @@ class TgtDataPlane:
             if t[field]:
                 self._iscsi("--op", "delete", "--mode", "account", "--user", t[field][0],
                             ok=(0, 22))
-
-    def wait_gone(self, ai_id: str, si_name: str = "storage-1", timeout: float = 5.0) -> None:
-        """Wait (bounded) until a target is no longer served."""
-        deadline = time.monotonic() + timeout
-        while self.target_of(ai_id, si_name) is not None:
-            if time.monotonic() > deadline:
-                raise WaitTimeout(f"target of {ai_id}/{si_name} to be removed", timeout)
-            time.sleep(0.05)

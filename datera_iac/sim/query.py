@@ -104,15 +104,6 @@ def parse_filter(expr: str | None) -> tuple[str, str, Callable[[str], bool]] | N
     )
 
 
-def compile_filter(expr: str | None) -> Callable[[dict[str, Any]], bool] | None:
-    """Turn a ``filter`` query value into a predicate over rendered entities."""
-    parsed = parse_filter(expr)
-    if parsed is None:
-        return None
-    attr, _kind, test = parsed
-    return lambda ent: test(_text(ent.get(attr)))
-
-
 def _int_param(params: dict[str, str], name: str, lo: int, hi: int | None) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":

@@ -65,13 +65,6 @@ class Listing:
 
 
 @attrs.define
-class Raw:
-    """A handler result sent as-is, without the envelope (``/api``, ``/login``)."""
-
-    body: bytes | dict[str, Any]
-
-
-@attrs.define
 class Ctx:
     """What a route handler gets."""
 
