@@ -239,6 +239,11 @@ def _opt(*, parse: Callable[[Any], Any] = _parse_str, **kw: Any) -> Any:
     return option(parse=parse, **kw)
 
 
+def _flag(*, default: bool = False, **kw: Any) -> Any:
+    """A boolean option, read from text by :func:`~datera_iac.validators.parse_bool`."""
+    return _opt(default=default, validator=_bool, parse=parse_bool, **kw)
+
+
 @attrs.frozen(kw_only=True)
 class DateraConfig:
     """Connection and driver options, under their cinder.conf names.
@@ -289,49 +294,29 @@ class DateraConfig:
         validator=_seconds(0, strict=True),
         parse=_parse_number,
     )
-    datera_debug: bool = _opt(
-        doc="True to log every DSP call and its result (secrets redacted).",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
-    )
-    datera_debug_replica_count_override: bool = _opt(
+    datera_debug: bool = _flag(doc="True to log every DSP call and its result (secrets redacted).")
+    datera_debug_replica_count_override: bool = _flag(
         doc="ONLY FOR DEBUG/TESTING PURPOSES: True to set the default replica_count to 1.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
     )
     datera_tenant_id: str | None = _opt(
         doc="Datera tenant: unset -> /root; 'Map' -> /root/OS-<project id>; else /root/<value>.",
         validator=_tenant_id,
     )
-    datera_enable_image_cache: bool = _opt(
+    datera_enable_image_cache: bool = _flag(
         doc="Set to True to enable Datera backend image caching.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
     )
     datera_image_cache_volume_type_id: str | None = _opt(
         doc="Cinder volume type id to use for cached volumes.",
         validator=_opt_str,
     )
-    datera_disable_profiler: bool = _opt(
+    datera_disable_profiler: bool = _flag(
         doc="Set to True to disable profiling (per-call timing logs) in the Datera driver.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
     )
-    datera_disable_extended_metadata: bool = _opt(
+    datera_disable_extended_metadata: bool = _flag(
         doc="Set to True to disable sending additional metadata to the Datera backend.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
     )
-    datera_disable_template_override: bool = _opt(
+    datera_disable_template_override: bool = _flag(
         doc="Set to True to disable automatic template override of the size on template creates.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
     )
     datera_volume_type_defaults: dict[str, Any] = _opt(
         doc="Volume-type defaults used when a type lacks a setting, key:value,... without DF:.",
@@ -344,12 +329,7 @@ class DateraConfig:
         doc="The backend name reported to Cinder (the driver reports 'Datera' when unset).",
         validator=_opt_str,
     )
-    use_chap_auth: bool = _opt(
-        doc="Option to enable/disable CHAP authentication for targets.",
-        default=False,
-        validator=_bool,
-        parse=parse_bool,
-    )
+    use_chap_auth: bool = _flag(doc="Option to enable/disable CHAP authentication for targets.")
     chap_username: str | None = _opt(doc="CHAP user name.", validator=_opt_str)
     chap_password: str | None = _opt(
         doc="Password for specified CHAP account name.", sensitive=True, validator=_opt_str
@@ -368,12 +348,10 @@ class DateraConfig:
         cinder=False,
         validator=_endpoint,
     )
-    tls_verify: bool = _opt(
+    tls_verify: bool = _flag(
         doc="Verify the DSP's TLS certificate; false is an explicit, insecure opt-out.",
         default=True,
         cinder=False,
-        validator=_bool,
-        parse=parse_bool,
     )
     ca_bundle: str | None = _opt(
         doc="Path to a PEM CA bundle that signs the DSP's certificate (self-signed DSPs).",
