@@ -411,14 +411,6 @@ class Kind(abc.ABC, Generic[S, O]):
     def validate(self, spec: S) -> None:
         """Cross-field checks beyond the attrs validators. Raise InputError."""
 
-    def references(self, spec: S) -> dict[str, Any]:
-        """The fields of ``spec`` that point at other resources, with their values."""
-        out = {}
-        for f in attrs.fields(type(spec)):
-            if f.metadata.get(REFERENCE) and getattr(spec, f.name) is not None:
-                out[f.name] = getattr(spec, f.name)
-        return out
-
     def confine(self, ctx: Context, spec: S) -> None:
         """Refuse (InputError naming the field) a spec that names an object or tenant outside
         the context's tenant boundary, before any request: every reference field is handed
