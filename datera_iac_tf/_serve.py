@@ -149,20 +149,34 @@ class _LazyServicer:
 
     def GetProviderSchema(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
         """The schema, from the cache when this build's answer was saved before: the first
-        of Terraform's launches per command is often asked only this, and then never
-        builds the provider at all."""
+        of Terraform's launches per command is often asked only this and the identity
+        schemas, and then never builds the provider at all."""
+        from tf.gen import tfplugin_pb2 as pb
+
+        return self._cached("schema", pb.GetProviderSchema.Response, "GetProviderSchema",
+                            request, context)
+
+    def GetResourceIdentitySchemas(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._cached("identity", _messages()["IdentitySchemas"],
+                            "GetResourceIdentitySchemas", request, context)
+
+    def _cached(self, what: str, message: Any, rpc: str, request: Any, context: Any) -> Any:
+        """The answer of ``rpc`` (derived from the code alone) from ``tf-<what>-<digest>.pb``,
+        else the built provider's, saved there unless it carries a diagnostic."""
         from tf.gen import tfplugin_pb2 as pb
 
         # worked out here, not before the handshake (a stat of every source file)
         path = self._schema_cache() if self._schema_cache is not None else None
         if path is not None:
+            path = path.with_name(path.name.replace("tf-schema-", f"tf-{what}-", 1))
             try:
-                return pb.GetProviderSchema.Response.FromString(path.read_bytes())
+                return message.FromString(path.read_bytes())
             except (OSError, ValueError):
                 pass
-        response = self.load().GetProviderSchema(request, context)
-        if path is not None and not any(
-                d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+        response = getattr(self.load(), rpc)(request, context)
+        if path is not None and not any(  # the identity answer's diagnostics are bytes
+                getattr(d, "severity", pb.Diagnostic.ERROR) == pb.Diagnostic.ERROR
+                for d in response.diagnostics):
             try:
                 from datera_iac.files import private_dir, private_file
 
@@ -171,8 +185,8 @@ class _LazyServicer:
                 private_file(tmp)
                 tmp.write_bytes(response.SerializeToString())
                 os.replace(tmp, path)
-                for old in path.parent.glob("tf-schema-*.pb"):
-                    if old != path:
+                for old in path.parent.glob(f"tf-{what}-*.pb"):  # another checkout's
+                    if old != path and old.stat().st_mtime < time.time() - 86400:  # stays a day
                         old.unlink(missing_ok=True)
             except OSError:
                 pass

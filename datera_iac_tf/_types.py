@@ -21,10 +21,8 @@ from tf import types as tft
 __all__ = [
     "Object",
     "UnsupportedType",
-    "is_optional",
     "resolved_fields",
     "tf_type_for",
-    "type_label",
 ]
 
 
@@ -61,11 +59,6 @@ def _strip_none(tp: Any) -> tuple[Any, bool]:
             return float, nullable
         raise UnsupportedType(f"union of several types {tp!r}")
     return tp, False
-
-
-def is_optional(tp: Any) -> bool:
-    """Whether the annotation admits ``None``."""
-    return _strip_none(tp)[1]
 
 
 def tf_type_for(tp: Any, *, where: str = "field", any_as: tft.TfType | None = None) -> tft.TfType:
@@ -126,15 +119,3 @@ class Object(tft.TfType):
         inner = ",".join(f"{json.dumps(k)}:{t.tf_type().decode()}"
                          for k, t in self.attributes.items())
         return f'["object",{{{inner}}}]'.encode()
-
-
-def type_label(t: tft.TfType) -> str:
-    """A short human name for docs: ``String``, ``List of String``, ``Map of Number``."""
-    if isinstance(t, tft.List):
-        word = "Set" if isinstance(t, tft.Set) else "List"
-        return f"{word} of {type_label(t.element_type)}"
-    if isinstance(t, tft.Map):
-        return f"Map of {type_label(t.element_type)}"
-    if isinstance(t, Object):
-        return "Object"
-    return type(t).__name__

@@ -78,8 +78,8 @@ def test_an_expired_or_damaged_certificate_is_replaced(tmp_path: Path) -> None:
 
 
 def test_the_schema_answer_is_cached_per_code_version(tmp_path: Path, monkeypatch) -> None:
-    """The first launch per command is often asked only for the schema: served from the
-    cache of this code version, it never builds the provider; a changed source file (here
+    """The first launch per command is often asked only for the schema and the identity
+    schemas: served from the cache of this code version, it never builds the provider; a changed source file (here
     the module that builds the provider) is another version."""
     from tf.gen import tfplugin_pb2 as pb
 
@@ -115,6 +115,13 @@ def test_the_schema_answer_is_cached_per_code_version(tmp_path: Path, monkeypatc
         pb.GetProviderSchema.Request(), None)
     assert cached == real
     assert cached.SerializeToString() == real.SerializeToString()  # appended fields too
+
+    # the identity schemas, asked on the same launch, the same way
+    identity = _serve._LazyServicer(build, lambda: path).GetResourceIdentitySchemas(None, None)
+    assert built == [1, 1]
+    again = _serve._LazyServicer(fail, lambda: path).GetResourceIdentitySchemas(None, None)
+    assert again.SerializeToString() == identity.SerializeToString()
+    assert {p.name.split("-")[1] for p in path.parent.glob("tf-*.pb")} == {"schema", "identity"}
 
     st = mod.stat()
     os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
