@@ -19,12 +19,13 @@ Terraform-with-datera / floor are the provider's overhead (medians of the plans)
 (start to the go-plugin line on stdout, best and median of 7) is printed first.
 
 Usage: python bench/bench_terraform.py [--volumes 100] [--parallelism 10] [--plan-runs 3]
-                                       [--skip-engine]
+                                       [--skip-engine] [--wide-floor]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,8 @@ class Step:
         #: per row of ``rows``: CPU of Terraform, of the provider processes (and their
         #: count), of the simulator
         self.cpu: list[tuple[float, float, int, float]] = []
+        #: tool -> bytes per instance of its state after its apply (file, compact JSON)
+        self.state_bytes: dict[str, tuple[int, int]] = {}
 
     def __call__(self, tool: str, what: str, fn: Any) -> Any:
         c0 = self.sim.counters()
@@ -152,13 +155,15 @@ def bench_terraform(sim: SimProcess, step: Step, n: int, parallelism: int) -> No
 
 
 def bench_side_by_side(sim: SimProcess, step: Step, n: int, parallelism: int,
-                       plan_runs: int = 3) -> None:
+                       plan_runs: int = 3, wide: bool = False) -> None:
     """Terraform's floor and Terraform with the datera provider, step by step in turn
     (floor apply, datera apply, then ``plan_runs`` x (floor plan, datera plan), floor
     destroy, datera destroy), so each ratio compares two runs made back to back at the
-    same load. :func:`medians` gives each step's median."""
-    _steps(step, [("floor", floor_tf(n)), ("terraform", datera_tf(sim, n))], n, parallelism,
-           plan_runs)
+    same load; ``wide``: the floor as wide as a volume too ("floor-wide", before the
+    datera run at each step). :func:`medians` gives each step's median."""
+    _steps(step, [("floor", floor_tf(n)), *([("floor-wide", floor_tf(n, wide=True))] if wide
+                                           else []), ("terraform", datera_tf(sim, n))],
+           n, parallelism, plan_runs)
 
 
 def _steps(step: Step, tools: list[tuple[str, Any]], n: int, parallelism: int,
@@ -168,6 +173,9 @@ def _steps(step: Step, tools: list[tuple[str, Any]], n: int, parallelism: int,
     par = f"-parallelism={parallelism}"
     for tool, tf in tools:
         step(tool, f"apply (create {n}+1)", lambda tf=tf: _apply(tf, par))
+        step.state_bytes[tool] = state_bytes(tf, n)
+        print("  {} state: {} bytes per instance in the file, {} as compact JSON".format(
+            tool, *step.state_bytes[tool]))
     for _ in range(plan_runs):
         for tool, tf in tools:
             p = step(tool, "no-op plan", lambda tf=tf: _plan(tf, par))
@@ -208,14 +216,48 @@ resource "terraform_data" "v" {{
 """
 
 
-def floor_tf(n: int) -> Any:
-    """Terraform alone: what any provider's apply/plan/destroy of n resources costs at least."""
+#: The same graph again, each ``terraform_data`` as wide as a volume in Terraform's state:
+#: ``input`` (stored twice: as ``input`` and as ``output``, each with its type) carries 14
+#: of a volume's attributes with values of a volume's shapes and lengths (ids, paths, IQN,
+#: portals, nulls), so an instance stores 30 attribute values and about the bytes a
+#: datera_volume stores (39 attributes, identity and private state; each tool's bytes per
+#: instance are printed after its apply). Terraform's own work per resource - decoding,
+#: diffing, and the state file it rewrites whole after every change of an apply - grows
+#: with this width, so this floor is what a resource of a volume's width costs at least.
+WIDE_FLOOR_HCL = FLOOR_HCL.replace("""    tenant = terraform_data.bench.output
+""", """    tenant = terraform_data.bench.output
+    admin_state   = "online"
+    ai_id         = format("%08d-bdea-46e8-960c-b0cf7acef052", count.index)
+    iqn           = format("iqn.2013-05.com.daterainc:tc:01:sn:%016d", count.index)
+    path          = format("/app_instances/%08d-bdea-46e8-960c-b0cf7acef052", count.index)
+    portals       = ["127.0.0.1:3260", "127.0.0.2:3260"]
+    replica_count = 3
+    volume_path   = format("/app_instances/%08d-bdea-46e8-960c-b0cf7acef052/storage_instances/storage-1/volumes/volume-1", count.index)
+    cascade       = null
+    chap_user     = null
+    clone_of      = null
+    restore_point = null
+""")
+
+
+def floor_tf(n: int, wide: bool = False) -> Any:
+    """Terraform alone: what any provider's apply/plan/destroy of n resources costs at least
+    (``wide``: resources as wide as a volume, :data:`WIDE_FLOOR_HCL`)."""
     from tfharness import Tf, write_shim
 
     d = Path(tempfile.mkdtemp(prefix="bench-tf-floor-"))
     tf = Tf(write_shim(d / "bin"), d / "work", "")
-    tf.write(FLOOR_HCL.format(n=n))
+    tf.write((WIDE_FLOOR_HCL if wide else FLOOR_HCL).format(n=n))
     return tf
+
+
+def state_bytes(tf: Any, n: int) -> tuple[int, int]:
+    """Bytes per resource instance of Terraform's state: in the file (indented, as
+    Terraform writes it after every change) and as compact JSON."""
+    state = json.loads((tf.dir / "terraform.tfstate").read_text())
+    objects = [i for r in state["resources"] for i in r["instances"]]
+    compact = sum(len(json.dumps(i, separators=(",", ":"))) for i in objects)
+    return (tf.dir / "terraform.tfstate").stat().st_size // (n + 1), compact // (n + 1)
 
 
 def handshake(runs: int = 7) -> tuple[float, float]:
@@ -319,9 +361,12 @@ def report(step: Step, n: int) -> None:
 
     print(f"\nratios for {n} volumes (Terraform with the datera provider / Terraform's floor, "
           "the same graph of terraform_data; targets: apply <= 2, no-op plan <= 3):")
-    ratio(("terraform", "apply"), ("floor", "apply"))
-    ratio(("terraform", "no-op plan"), ("floor", "no-op plan"))
-    ratio(("terraform", "destroy"), ("floor", "destroy"))
+    for floor in ("floor", "floor-wide"):
+        ratio(("terraform", "apply"), (floor, "apply"))
+        ratio(("terraform", "no-op plan"), (floor, "no-op plan"))
+        ratio(("terraform", "destroy"), (floor, "destroy"))
+    for tool, (in_file, compact) in step.state_bytes.items():
+        print(f"  {tool} state: {in_file} bytes per instance in the file, {compact} compact")
     if ("terraform", "destroy") in by:
         used = by[("terraform", "destroy")][1]
         pages = sum(k for r, k in used.items() if r == "GET /v2.2/app_instances")
@@ -346,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallelism", type=int, default=10)
     ap.add_argument("--plan-runs", type=int, default=3)
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--wide-floor", action="store_true",
+                    help="also run a floor as wide as a volume (WIDE_FLOOR_HCL)")
     args = ap.parse_args(argv)
     os.environ.update(DATERA_SAN_LOGIN=USER, DATERA_SAN_PASSWORD=PASSWORD,
                       CHECKPOINT_DISABLE="1")
@@ -358,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     sim = SimProcess()
     step = Step(sim)
     try:
-        bench_side_by_side(sim, step, args.volumes, args.parallelism, args.plan_runs)
+        bench_side_by_side(sim, step, args.volumes, args.parallelism, args.plan_runs,
+                           args.wide_floor)
         sim.reset()
         if args.skip_engine:
             print("engine: skipped (--skip-engine)")
