@@ -61,14 +61,14 @@ _PATH_TOKEN = re.compile(
 _ROOT = re.compile(r"[A-Za-z_][\w-]*")
 
 
-class CommentedMap(dict):
+class LineMap(dict):
     """A YAML mapping as a dict that remembers the 1-based line of itself and of each key."""
 
     line: int = 0
     key_lines: dict[Any, int] = {}  # noqa: RUF012 - replaced per instance by the parser
 
 
-class CommentedSeq(list):
+class LineSeq(list):
     """A YAML sequence as a list that remembers its 1-based line."""
 
     line: int = 0
@@ -196,7 +196,7 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
 
         def build(n: Any) -> Any:
             if isinstance(n, yaml.MappingNode):
-                out = CommentedMap()
+                out = LineMap()
                 out.line = n.start_mark.line + 1
                 out.key_lines = {}
                 loader.flatten_mapping(n)
@@ -210,7 +210,7 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
                     out.key_lines[key] = kn.start_mark.line + 1
                 return out
             if isinstance(n, yaml.SequenceNode):
-                seq = CommentedSeq(build(x) for x in n.value)
+                seq = LineSeq(build(x) for x in n.value)
                 seq.line = n.start_mark.line + 1
                 return seq
             if n.tag == _STR_TAG:  # what construct_object makes of it, without its machinery
@@ -228,7 +228,7 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
 
 def _line(node: Any, key: Any = None) -> int:
     """1-based line of a mapping (or of one of its keys)."""
-    if key is not None and isinstance(node, CommentedMap):
+    if key is not None and isinstance(node, LineMap):
         return node.key_lines.get(key, node.line)
     return int(getattr(node, "line", 0) or 0)
 
@@ -321,7 +321,7 @@ class _Loader:
             doc = parse_with_lines(text, self.limits)
         except YamlSyntaxError as e:
             raise self.err(f"invalid YAML: {e}" if e.fix is None else str(e), e.line, fix=e.fix) from None
-        if not isinstance(doc, CommentedMap):
+        if not isinstance(doc, LineMap):
             raise self.err("a stack file is a YAML mapping with name, runtime and resources", 1)
         for key in doc:
             if key not in TOP_KEYS:
@@ -340,14 +340,14 @@ class _Loader:
                 f"runtime {runtime!r} is not a YAML stack", _line(doc, "runtime"),
                 fix="use runtime: yaml, or runtime: python with main: <program.py>",
             )
-        provider = self._config(doc.get("config") or CommentedMap(), doc)
+        provider = self._config(doc.get("config") or LineMap(), doc)
         self.raw_vars = dict(doc.get("variables") or {})
         vars_node = doc.get("variables")
-        if vars_node is not None and not isinstance(vars_node, CommentedMap):
+        if vars_node is not None and not isinstance(vars_node, LineMap):
             raise self.err("variables must be a mapping", _line(doc, "variables"))
         self.var_lines = {k: _line(vars_node, k) for k in self.raw_vars}
-        res_node = doc.get("resources") or CommentedMap()
-        if not isinstance(res_node, CommentedMap):
+        res_node = doc.get("resources") or LineMap()
+        if not isinstance(res_node, LineMap):
             raise self.err("resources must be a mapping of name -> resource", _line(doc, "resources"))
         self.resource_names = set(res_node)
         self.types = {n: (r.get("type") if isinstance(r, Mapping) else None) for n, r in res_node.items()}
@@ -361,8 +361,8 @@ class _Loader:
         for name, node in res_node.items():
             resources[name] = self._resource(str(name), node, _line(res_node, name))
         outputs: dict[str, Any] = {}
-        out_node = doc.get("outputs") or CommentedMap()
-        if not isinstance(out_node, CommentedMap):
+        out_node = doc.get("outputs") or LineMap()
+        if not isinstance(out_node, LineMap):
             raise self.err("outputs must be a mapping", _line(doc, "outputs"))
         for key, value in out_node.items():
             outputs[str(key)] = self._value(value, _line(out_node, key), None)
@@ -375,7 +375,7 @@ class _Loader:
         self._check_config_used(doc)
         return stack
 
-    def _check_config_used(self, doc: CommentedMap) -> None:
+    def _check_config_used(self, doc: LineMap) -> None:
         """A config key set for this stack that nothing declares or reads is a typo: an
         error naming the nearest key, never silently ignored."""
         unused = sorted(self.undeclared - self.used_config)
@@ -391,9 +391,9 @@ class _Loader:
                 "DSP options are datera:<option>",
         )
 
-    def _config(self, node: Any, doc: CommentedMap) -> dict[str, Any]:
+    def _config(self, node: Any, doc: LineMap) -> dict[str, Any]:
         """Declared stack config with defaults, overridden by the stack's settings."""
-        if not isinstance(node, CommentedMap):
+        if not isinstance(node, LineMap):
             raise self.err("config must be a mapping", _line(doc, "config"))
         declared: dict[str, Any] = {}
         provider: dict[str, Any] = {}
@@ -439,7 +439,7 @@ class _Loader:
     # ---- resources -----------------------------------------------------------------
 
     def _resource(self, name: str, node: Any, line: int) -> ResourceDecl:
-        if not isinstance(node, CommentedMap):
+        if not isinstance(node, LineMap):
             raise self.err("a resource is a mapping with type and properties", line, resource=name)
         for key in node:
             if key not in RESOURCE_KEYS:
@@ -454,8 +454,8 @@ class _Loader:
             kind = kind_for(str(typ))
         except InputError as e:
             raise self.err(e.reason, _line(node, "type"), resource=name, fix=e.fix) from None
-        props_node = node.get("properties") or CommentedMap()
-        if not isinstance(props_node, CommentedMap):
+        props_node = node.get("properties") or LineMap()
+        if not isinstance(props_node, LineMap):
             raise self.err("properties must be a mapping", _line(node, "properties"), resource=name)
         known = {f.name for f in attrs.fields(kind.Spec)}
         props: dict[str, Any] = {}
@@ -495,7 +495,7 @@ class _Loader:
     def _options(self, node: Any, line: int, name: str) -> ResourceOptions:
         if node is None:
             return ResourceOptions()
-        if not isinstance(node, CommentedMap):
+        if not isinstance(node, LineMap):
             raise self.err("options must be a mapping", line, resource=name)
         for key in node:
             if key not in OPTION_KEYS:
@@ -535,7 +535,7 @@ class _Loader:
     # ---- values --------------------------------------------------------------------
 
     def _value(self, value: Any, line: int, resource: str | None) -> Any:
-        if isinstance(value, CommentedMap):
+        if isinstance(value, LineMap):
             if any(str(k).startswith("fn::") for k in value):
                 fn = next(str(k) for k in value if str(k).startswith("fn::"))
                 raise self.err(
@@ -543,7 +543,7 @@ class _Loader:
                     fix="compute the value in variables or config, or use a Python program",
                 )
             return {str(k): self._value(v, _line(value, k) or line, resource) for k, v in value.items()}
-        if isinstance(value, (CommentedSeq, list)):
+        if isinstance(value, (LineSeq, list)):
             return [self._value(v, line, resource) for v in value]
         if isinstance(value, str):
             return self._string(value, line, resource)
@@ -665,10 +665,10 @@ _MISSING: Any = _Missing()
 
 
 def _plain(value: Any) -> Any:
-    """Parsed scalars and containers (CommentedMap/CommentedSeq) as plain Python values."""
-    if isinstance(value, CommentedMap):
+    """Parsed scalars and containers (LineMap/LineSeq) as plain Python values."""
+    if isinstance(value, LineMap):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (CommentedSeq, list)):
+    if isinstance(value, (LineSeq, list)):
         return [_plain(v) for v in value]
     if isinstance(value, bool) or value is None or value is _MISSING:
         return value
