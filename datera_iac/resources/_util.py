@@ -22,6 +22,7 @@ from datera_iac.errors import DspError, InputError, NotFound, WaitTimeout
 from datera_iac.fields import aliases_of
 from datera_iac.validators import (  # noqa: F401  (re-exported: kinds import them from here)
     AI_NAME_RE,
+    NAME_FIX,
     NAME_RE,
     SNAP_TS_RE,
     check,
@@ -43,6 +44,7 @@ __all__ = [
     "split_owner_mark",
     "with_owner_mark",
     "AI_NAME_RE",
+    "NAME_FIX",
     "NAME_RE",
     "ROOT",
     "SNAP_TS_RE",

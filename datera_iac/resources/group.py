@@ -33,6 +33,7 @@ import attrs
 
 from datera_iac.errors import Conflict, InputError, NotFound
 from datera_iac.resources._util import (
+    NAME_FIX,
     NAME_RE,
     SNAP_TS_RE,
     NamesResource,
@@ -88,8 +89,7 @@ def _volumes(value: Any) -> dict[str, int]:
     out = {}
     for name, size in value.items():
         check(KIND, f"volumes.{name}", isinstance(name, str) and bool(NAME_RE.fullmatch(name)),
-              f"{name!r} is not a volume name",
-              "use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_'")
+              f"{name!r} is not a volume name", NAME_FIX)
         try:
             gib = int(size)
         except (TypeError, ValueError):
@@ -118,8 +118,7 @@ class ConsistencyGroupSpec:
 
     name: str = spec_field(
         doc="app_instance name, unique in its tenant; a change renames in place.",
-        validator=pattern(KIND, "name", AI_NAME_RE, "use 3-64 letters, digits, '_', '-' or "
-                          "'.', starting with a letter or '_'"),
+        validator=pattern(KIND, "name", AI_NAME_RE, NAME_FIX),
     )
     volumes: dict[str, int] = spec_field(
         doc="The member volumes, name -> size in GiB (one LUN each on the group's iSCSI "

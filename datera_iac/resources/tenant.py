@@ -16,6 +16,7 @@ import attrs
 
 from datera_iac.errors import Conflict, NotFound
 from datera_iac.resources._util import (
+    NAME_FIX,
     split_owner_mark,
     with_owner_mark,
     ROOT,
@@ -57,8 +58,7 @@ class TenantSpec:
     name: str = spec_field(
         doc="Tenant name (3-64 letters, digits, '_', '-', '.'; starts with a letter or '_').",
         replace=True,
-        validator=pattern(KIND, "name", TENANT_SEGMENT_RE,
-                          "use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_'"),
+        validator=pattern(KIND, "name", TENANT_SEGMENT_RE, NAME_FIX),
     )
     description: str | None = spec_field(
         doc="Free text (3-128 letters, digits, spaces, '_', '-', '.').",
