@@ -131,10 +131,6 @@ def parse_volume_type_defaults(value: Any) -> dict[str, Any]:
             for name, text in cinder.parse_type_defaults(value).items()}
 
 
-def _nearest(name: str, known: Any) -> str:
-    return did_you_mean(name, known)
-
-
 # ---- validators: raise ConfigError naming the option, never echoing a secret ----------
 
 
@@ -206,7 +202,7 @@ def _api_version(_: Any, attribute: _Attr, value: Any) -> None:
         raise _fail(attribute, "expected 2.2 or 2.1 (or null to probe the DSP)", value)
 
 
-def _refresh_mode(attribute: _Attr, value: Any) -> None:
+def _refresh_mode(_: Any, attribute: _Attr, value: Any) -> None:
     if value not in ("fast", "full"):
         raise _fail(attribute, "expected fast or full", value)
 
@@ -388,7 +384,7 @@ class DateraConfig:
             "engine's --refresh flag overrides it for one run.",
         default="fast",
         cinder=False,
-        validator=lambda _, a, v: _refresh_mode(a, v),
+        validator=_refresh_mode,
     )
 
     def __attrs_post_init__(self) -> None:
@@ -525,7 +521,7 @@ class DateraConfig:
         if unknown:
             key = unknown[0]
             more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-            raise ConfigError(f"unknown option {key!r}{more}{_nearest(key, names)}")
+            raise ConfigError(f"unknown option {key!r}{more}{did_you_mean(key, names)}")
         kwargs: dict[str, Any] = {}
         for f in attrs.fields(cls):
             raw = data.get(f.name)

@@ -274,10 +274,6 @@ class Listing:
         return [self.to_row(o) for o in self.fetch(ctx, **given)]
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 @functools.cache
 def kind_columns(kind_name: str) -> tuple[Column, ...]:
     """The row fields of a kind's listing: ``id``, the non-secret inputs, then the
@@ -288,7 +284,7 @@ def kind_columns(kind_name: str) -> tuple[Column, ...]:
     cols = [Column(name="id", type=str, doc=f"The {kind.name}'s id ({kind.import_id_doc}).")]
     seen = {"id"}
     for cls in (kind.Spec, kind.Outputs):
-        hints = _hints(cls)
+        hints = typing.get_type_hints(cls)
         for f in attrs.fields(cls):
             if f.name in seen or f.metadata.get(SENSITIVE):
                 continue
