@@ -19,7 +19,6 @@ from ``examples/terraform/**/*.tf`` and, for resources, an Import section.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -28,8 +27,9 @@ from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 
+from datera_iac.docgen import generator_main
 from datera_iac_tf._protocol import EPHEMERAL, is_write_only
-from datera_iac_tf.provider import PROVIDER_ADDRESS, DateraProvider
+from datera_iac_tf.provider import DateraProvider
 from datera_iac_tf.servicer import Servicer
 
 __all__ = ["PROVIDER_DIR", "REPO", "main", "render_docs", "schema_snapshot"]
@@ -321,27 +321,12 @@ def stale(files: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m datera_iac_tf.gen", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="only report stale files")
-    args = ap.parse_args(argv)
-    files = expected_files()
-    bad = stale(files)
-    if args.check:
-        for rel in bad:
-            print(f"stale: datera_iac_tf/{rel}")
-        if bad:
-            print("run: python -m datera_iac_tf.gen", file=sys.stderr)
-        return 1 if bad else 0
-    for p in (PROVIDER_DIR / "docs").rglob("*.md"):
-        if p.relative_to(PROVIDER_DIR).as_posix() not in files:
-            p.unlink()
-    for rel, text in files.items():
-        path = PROVIDER_DIR / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    print(f"wrote {len(files)} files under datera_iac_tf/ ({PROVIDER_ADDRESS})")
-    return 0
+    def files() -> dict[Path, str | None]:
+        want: dict[Path, str | None] = {PROVIDER_DIR / rel: text
+                                        for rel, text in expected_files().items()}
+        return {**{p: None for p in (PROVIDER_DIR / "docs").rglob("*.md")}, **want}
+
+    return generator_main(argv, "datera_iac_tf.gen", __doc__, files)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,6 @@ the core stays the one place a field is defined.
 
 from __future__ import annotations
 
-import argparse
 import json
 import keyword
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from datera_iac.docgen import generator_main
 from datera_iac.pulumi._derive import Prop, config_props, kind_props
 from datera_iac.pulumi.schema import build_schema
 from datera_iac.resources.base import Kind
@@ -312,20 +312,7 @@ def _current() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m datera_iac.pulumi.gen", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
-    args = ap.parse_args(argv)
-    stale = []
-    for path, text in _current().items():
-        old = path.read_text() if path.exists() else None
-        if old != text:
-            stale.append(path)
-            if not args.check:
-                path.write_text(text)
-    for path in stale:
-        print(f"{'stale' if args.check else 'wrote'}: {path}", file=sys.stderr)
-    return 1 if args.check and stale else 0
+    return generator_main(argv, "datera_iac.pulumi.gen", __doc__, _current)
 
 
 if __name__ == "__main__":  # pragma: no cover
