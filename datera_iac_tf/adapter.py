@@ -28,7 +28,8 @@ from datera_iac.resources.base import (
 from datera_iac.resources.batching import read_one
 from datera_iac.resources.intents import CreateLeft, create_kept
 from datera_iac.resources.plan import (
-    apply_change, declaration, plan_state, recorded_inputs, secrets_as_applied, spec_if_known)
+    apply_change, declaration, holds_unknown, plan_state, recorded_inputs, secrets_as_applied,
+    spec_if_known)
 from datera_iac_tf.batching import DeleteChecks, ReadBatcher, SharedListings, batches
 from datera_iac_tf.intents import IntentJournal
 from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
@@ -42,11 +43,7 @@ ContextFactory = Callable[[Timeouts], Context]
 
 def has_unknown(value: Any) -> bool:
     """Whether a decoded Terraform value is, or contains, an unknown."""
-    if isinstance(value, Mapping):
-        return any(has_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_unknown(v) for v in value)
-    return value is Unknown
+    return holds_unknown(value, lambda v: v is Unknown)
 
 
 class PartialCreate(Exception):
@@ -219,7 +216,7 @@ class KindAdapter:
                last: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
         self.intents.settled(prior.get(ID))  # Terraform holds it: its create is settled
-        old, change = apply_change(
+        change = apply_change(
             self.kind, self._known(prior), self.spec_of(planned), written=self._written(planned),
             rotated=self._rotated(prior, planned), last=last, rerun="`terraform apply`",
             config=contexts(self.timeouts_of(planned)).config if last else None,
@@ -227,7 +224,8 @@ class KindAdapter:
         if change.action == "same":  # only an input's form or a timeout changed: no call
             return self.without_write_only({**planned, **{f.name: prior.get(f.name) for f in
                                             self.schema.outputs if has_unknown(planned.get(f.name))}})  # type: ignore[return-value]
-        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], old, change.desired)
+        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], change.prior,
+                               change.desired)
         return self.state_from(obs, planned)
 
     def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:

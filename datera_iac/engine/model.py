@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from datera_iac.errors import InputError
+from datera_iac.resources.plan import holds_unknown
 from datera_iac.secrets import SHOWN
 
 __all__ = [
@@ -295,13 +296,7 @@ def _instances(value: Any, cls: type) -> Iterator[Any]:
 
 def has_unknown(value: Any) -> bool:
     """True if :data:`UNKNOWN` appears anywhere in ``value``."""
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(has_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_unknown(v) for v in value)
-    return False
+    return holds_unknown(value, lambda v: v is UNKNOWN)
 
 
 def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:

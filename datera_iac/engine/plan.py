@@ -10,7 +10,6 @@ object on the DSP: ``retainOnDelete``) and ``same`` (no change, not printed).
 
 from __future__ import annotations
 
-import types
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from datera_iac.engine.state import (
     secret_matches,
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
-from datera_iac.resources.plan import Change, plan_change
+from datera_iac.resources.plan import Change, differing, plan_change, repair_of, spec_if_known
 from datera_iac.resources.base import (
     PENDING_ID,
     REPLACE,
@@ -233,25 +232,21 @@ def lookup_value(facts: Facts, ref: Ref) -> Any:
 
 def build_spec(kind: Kind[Any, Any], props: Mapping[str, Any], decl: ResourceDecl | None,
                base: Any = None) -> tuple[Any, tuple[str, ...]]:
-    """A Spec from resolved properties. Unknown fields take ``base``'s value (so they diff
-    equal) and are returned separately; raises StackError with the declaration's place."""
+    """A Spec from resolved properties, and their unknown fields
+    (:func:`~datera_iac.resources.plan.spec_if_known`: with ``base``, a Spec or plain
+    data, they take its values, so they diff equal; without, the known fields' Spec, or
+    None while they may be what is wrong); raises StackError with the declaration's place."""
     unknown = tuple(k for k, v in props.items() if has_unknown(v))
     if decl is not None and decl.validated is not None and props is decl.properties:
         return decl.validated, ()
-    data = dict(props)
-    for k in unknown:
-        if base is not None and hasattr(base, k):
-            data[k] = getattr(base, k)
-        else:
-            data.pop(k)
+    if base is not None and not isinstance(base, Mapping):
+        base = {k: getattr(base, k, None) for k in unknown}
     try:
-        spec = kind.spec_from(data, resource=decl.name if decl else None)
+        return spec_if_known(kind, props, unknown, prior=base, partial=True,
+                             resource=decl.name if decl else None), unknown
     except InputError as e:
-        if unknown and base is None and (e.field is None or e.field.split(".")[0] in unknown):
-            return None, unknown  # cannot validate yet: that value comes after apply
         raise StackError.wrap(e, decl.where_of(e.field) if decl else None,
                               decl.name if decl else e.resource) from None
-    return spec, unknown
 
 
 def change_for(ctx: Context | None, kind: Kind[Any, Any], observed: Observed[Any, Any],
@@ -428,15 +423,9 @@ def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: 
     """Fields where the DSP differs from the state, judged by the kind's diff (so a value
     the DSP does not report is not drift), secrets by their digests."""
     fields = {f.name: f for f in attrs.fields(kind.Spec)}
-    names: list[str] | None = None
-    if known is not None:
-        try:
-            names = [c.name for c in kind.diff(obs.spec, known).changes]
-        except InputError:
-            names = None  # e.g. the DSP grew a volume past the recorded size: compare plainly
-    if names is None:
-        names = [n for n in fields if _norm(r.spec.get(n)) != _norm(observed_data.get(n))
-                 and observed_data.get(n) is not None]
+    names = differing(kind, obs.spec, known) if known is not None else [
+        n for n in fields if _norm(r.spec.get(n)) != _norm(observed_data.get(n))
+        and observed_data.get(n) is not None]
     out = []
     for n in names:
         f = fields.get(n)
@@ -518,7 +507,7 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
                                            sensitive=bool(f.metadata.get(SENSITIVE))))
                 new_spec[n] = observed_data.get(n)
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
-            repair = kind.needs_repair(obs.outputs)
+            repair = repair_of(kind, obs.outputs)
             if changes:
                 facts.drifted.add(r.name)
                 facts.drift_fields[r.name] = set(names)
@@ -800,7 +789,7 @@ def _check_plan(ctx: Context, kind: Kind[Any, Any], decl: ResourceDecl, props: d
             if base is not None else {}
         stand_in.update({k: PENDING_ID for k in pending})
         try:
-            spec, _ = build_spec(kind, props, decl, types.SimpleNamespace(**stand_in))
+            spec, _ = build_spec(kind, props, decl, stand_in)
         except DateraIacError:
             return  # not valid yet: the plan reports that itself
     if spec is not None:
@@ -846,7 +835,7 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     _check_plan(ctx, kind, decl, props, None, facts, creating=False, base=obs.spec)
     if (prior.inputs_digest and not prior.temp_name and decl.name not in facts.drifted
             and not has_unknown(props) and secret_matches(prior.inputs_digest, props)
-            and kind.needs_repair(obs.outputs) is None):
+            and repair_of(kind, obs.outputs) is None):
         return  # declaration unchanged since it was applied, and no drift: nothing to do
     obs = merge_known(kind, obs, prior, facts.drift_fields.get(decl.name, ()))
     spec, unknown = build_spec(kind, props, decl, obs.spec)

@@ -5,9 +5,10 @@ This layer only translates Pulumi's values (property names, secrets on the wire,
 in preview, URNs, inputs and outputs in one state map) to the core and back. The core
 decides: validation is ``kind.spec_from``; what changed, what is replaced, repair and the
 removed declarations are :func:`~datera_iac.resources.plan.plan_change` (unknown values as
-stand-ins: :func:`~datera_iac.resources.plan.stand_ins`); what a state keeps of an input
-the DSP does not report is :func:`~datera_iac.resources.plan.recorded_inputs`; creates and
-refreshes go through the front ends' shared rules (intents, bulk reads).
+stand-ins: :func:`~datera_iac.resources.plan.spec_if_known`) and ``apply_change``; what a
+state keeps of an input the DSP does not report is
+:func:`~datera_iac.resources.plan.recorded_inputs`; creates and refreshes go through the
+front ends' shared rules (intents, bulk reads).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import cattrs
 
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
@@ -25,7 +25,7 @@ from datera_iac.resources.base import Context, Kind, Observed, Timeouts, delete_
 from datera_iac.resources.batching import ReadBatcher, read_one
 from datera_iac.resources.intents import IntentJournal, create_recorded
 from datera_iac.resources.plan import (
-    declared_since, outputs_after, plan_change, recorded_inputs, repair_shown_on, stand_ins)
+    apply_change, outputs_after, plan_change, recorded_inputs, repair_shown_on, spec_if_known)
 
 __all__ = ["CheckFailure", "DiffResult", "ResourceAdapter", "urn_name", "urn_type"]
 
@@ -214,8 +214,8 @@ class ResourceAdapter:
                          key=self._name)
         ignored = {i.split(".")[0].split("[")[0] for i in ignore_changes}
         try:
-            new = self.kind.spec_from(stand_ins(self.kind.spec_to(old_spec), data, unknown),
-                                      resource=name)
+            new = spec_if_known(self.kind, data, unknown, prior=self.kind.spec_to(old_spec),
+                                resource=name)
             change = plan_change(
                 self.kind, old_spec, new, outputs=self.recorded_outputs(olds),
                 last=self._last(old_inputs), config=config, resource=name, unknown=unknown,
@@ -277,9 +277,10 @@ class ResourceAdapter:
     def update(self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any],
                news: Mapping[str, Any], old_inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         name = urn_name(urn)
-        new = declared_since(self.kind, self.spec(news, resource=name), self._last(old_inputs),
-                             ctx.config, resource=name)
-        obs = self.kind.update(ctx, id, self.kind.spec_from(self._data(olds), resource=name), new)
+        change = apply_change(self.kind, self._data(olds), self.spec(news, resource=name),
+                              last=self._last(old_inputs), config=ctx.config, resource=name,
+                              rerun="`pulumi up`")
+        obs = self.kind.update(ctx, id, change.prior, change.desired)
         return self.state_of(obs, self._secret_names(olds, news), news)
 
     def read(self, ctx: Context, id: str, props: Mapping[str, Any], inputs: Mapping[str, Any]

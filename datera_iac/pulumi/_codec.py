@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 from google.protobuf import struct_pb2
 
+from datera_iac.resources.plan import holds_unknown
 from datera_iac.secrets import MASK
 
 __all__ = [
@@ -134,16 +135,9 @@ def is_secret(x: Any) -> bool:
 
 
 def has_unknown(x: Any) -> bool:
-    """True when ``x`` is or contains an unknown."""
-    if isinstance(x, Secret):
-        return has_unknown(x.value)
-    if isinstance(x, str):
-        return x == UNKNOWN
-    if isinstance(x, Mapping):
-        return any(has_unknown(v) for v in x.values())
-    if isinstance(x, (list, tuple)):
-        return any(has_unknown(v) for v in x)
-    return False
+    """True when ``x`` is or contains an unknown (also inside a :class:`Secret`)."""
+    return holds_unknown(x, lambda v: has_unknown(v.value) if isinstance(v, Secret)
+                         else isinstance(v, str) and v == UNKNOWN)
 
 
 def reveal(x: Any) -> Any:

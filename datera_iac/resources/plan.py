@@ -50,6 +50,8 @@ __all__ = [
     "apply_change",
     "declaration",
     "declared_since",
+    "differing",
+    "holds_unknown",
     "output_names",
     "outputs_after",
     "plan_change",
@@ -117,6 +119,17 @@ def declared_since(kind: Kind[Any, Any], new: Any, last: Mapping[str, Any] | Non
     return kind.declare_removed(new, last_spec, config)
 
 
+def differing(kind: Kind[Any, Any], a: Any, b: Any) -> tuple[str, ...]:
+    """The fields the kind's diff finds changed from Spec ``a`` to Spec ``b``; where the
+    kind refuses that change (the DSP grew a volume past ``b``'s size out of band), the
+    fields ``a`` reports with another value than ``b``'s."""
+    try:
+        return kind.diff(a, b).fields
+    except InputError:
+        return tuple(f.name for f in attrs.fields(kind.Spec) if getattr(a, f.name) is not None
+                     and getattr(a, f.name) != getattr(b, f.name))
+
+
 def repair_of(kind: Kind[Any, Any], outputs: Any) -> str | None:
     """Why the object whose outputs these are must be repaired (:meth:`Kind.needs_repair`),
     or None. ``outputs`` is the kind's Outputs, or plain data by field name as a front end
@@ -130,6 +143,17 @@ def repair_of(kind: Kind[Any, Any], outputs: Any) -> str | None:
         except (TypeError, ValueError, cattrs.BaseValidationError):
             return None
     return kind.needs_repair(outputs)
+
+
+def holds_unknown(value: Any, is_unknown: Callable[[Any], bool]) -> bool:
+    """Whether ``value`` (a front end's decoded value) is, or holds in a mapping, list or
+    tuple, a leaf that ``is_unknown`` (that front end's marker of a value known only after
+    apply) recognises."""
+    if isinstance(value, Mapping):
+        return any(holds_unknown(v, is_unknown) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_unknown(v, is_unknown) for v in value)
+    return is_unknown(value)
 
 
 def plan_change(
@@ -228,19 +252,26 @@ def declaration(kind: Kind[Any, Any], spec: Any) -> dict[str, Any] | None:
 
 
 def spec_if_known(kind: Kind[Any, Any], known: Mapping[str, Any], unknown: Collection[str] = (),
-                  *, resource: str | None = None) -> Any:
+                  *, resource: str | None = None, prior: Mapping[str, Any] | None = None,
+                  partial: bool = False) -> Any:
     """The Spec of a declaration whose ``unknown`` inputs are known only after apply
-    (``known``: the others, by field name), or None while any is unknown. Raises
-    InputError for an error in the known inputs; one about an unknown input (or about no
-    field: "missing required field") may be the missing value's, and gives None."""
+    (``known``: its data by field name; unknown entries are ignored). With ``prior`` (the
+    prior inputs by name) each unknown input stands at its prior value (:func:`stand_ins`)
+    and any error raises. Without, None while any is unknown (``partial``: the Spec of the
+    known inputs alone, when they validate); InputError for an error in the known inputs;
+    one about an unknown input (or about no field: "missing required field") may be the
+    missing value's, and gives None."""
+    if prior is not None:
+        return kind.spec_from(stand_ins(prior, known, unknown), resource=resource)
     try:
-        spec = kind.spec_from(known, resource=resource)
+        spec = kind.spec_from({k: v for k, v in known.items() if k not in unknown},
+                              resource=resource)
     except InputError as e:
         root = (e.field or "").split(".")[0]
         if unknown and (not root or root in unknown):
             return None
         raise
-    return None if unknown else spec
+    return None if unknown and not partial else spec
 
 
 def stand_ins(prior: Mapping[str, Any], known: Mapping[str, Any],
@@ -371,14 +402,15 @@ def plan_state(
 def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
                  written: Mapping[str, Any] | None = None, rotated: Collection[str] = (),
                  last: Mapping[str, Any] | None = None, config: Any = None,
-                 resource: str = "", rerun: str = "the apply") -> tuple[Any, Change]:
-    """The prior Spec and the change an apply makes, after its plan (:func:`plan_state`;
-    ``prior`` as there). A replacement the plan could not see (the value was unknown
+                 resource: str = "", rerun: str = "the apply") -> Change:
+    """The change an apply makes (an update from ``change.prior`` to ``change.desired``),
+    after its plan (:func:`plan_state`; ``prior`` as there). A replacement the plan could not see (the value was unknown
     then, e.g. extra_specs of a volume type changed in the same run) is refused with
     nothing changed: InputError (``rerun``: the front end's apply command)."""
     prior_inputs = {f.name: prior[f.name] for f in attrs.fields(kind.Spec)
                     if prior.get(f.name) is not None}
-    old = kind.spec_from(secrets_as_applied(prior_inputs, written or {}, rotated))
+    old = kind.spec_from(secrets_as_applied(prior_inputs, written or {}, rotated),
+                         resource=resource or None)
     change = plan_change(kind, old, spec, outputs=_prior_outputs(kind, prior), last=last,
                          config=config)
     if change.action == "replace":
@@ -389,7 +421,7 @@ def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
             kind=kind.name, field=d.replaces[0], resource=resource,
             fix=f"run {rerun} again: the next plan knows the value and shows the "
             "replacement (or why it is refused)")
-    return old, change
+    return change
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
@@ -418,13 +450,7 @@ def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any]
         except InputError:  # a state written by an older core: take what the DSP says
             user_spec = None
         if user_spec is not None:
-            try:
-                differs = set(kind.diff(observed, user_spec).fields)
-            except InputError:
-                # the kind refuses the change (the DSP grew the volume out of band):
-                # compare field by field on the normalised values instead
-                differs = {n for n in names if getattr(observed, n) != getattr(user_spec, n)}
-            same = set(names) - differs
+            same = set(names) - set(differing(kind, observed, user_spec))
     out = {}
     for f in attrs.fields(kind.Spec):
         n, ov = f.name, data.get(f.name)

@@ -137,8 +137,8 @@ def test_an_apply_refuses_a_replacement_its_plan_could_not_see():
     with pytest.raises(InputError) as e:
         apply_change(VOLUME, prior_state(tenant="/root/team-a"), vol(tenant="/root/team-b"), rerun="`x up`")
     assert e.value.field == "tenant" and "run `x up` again" in (e.value.fix or "")
-    old, change = apply_change(VOLUME, prior_state(), vol(size=20))
-    assert old.size == 10 and change.action == "update"
+    change = apply_change(VOLUME, prior_state(), vol(size=20))
+    assert change.prior.size == 10 and change.action == "update"
 
 
 def test_recorded_inputs_keep_the_users_form_and_unreported_secrets():
