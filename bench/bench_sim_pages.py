@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Cost of one list page of the bundled DSP simulator at 1,000 / 10,000 / 50,000 app_instances.
 
-The simulator runs in its own process (``datera-iac dsp serve``); this process grows its
-app_instances to each size (POSTs by 32 concurrent aiohttp workers), then times single
-``GET /v2.2/app_instances`` pages one at a time: ``limit=100`` at the first, middle and last
-offset, ``limit=1000`` at the first offset, and an equality filter on the name. Printed for
-each: the median wall time of ``--reps`` pages and the simulator's CPU per page, and the
-ratio of the largest size to the smallest (target: within 2x).
+Each size gets a simulator process of its own (``datera-iac dsp serve``), grown to that
+many app_instances (POSTs by 32 concurrent aiohttp workers). Then single ``GET
+/v2.2/app_instances`` pages are timed one at a time, **alternating between the sizes**
+page by page: ``limit=100`` at the first, middle and last offset, ``limit=1000`` at the
+first offset, and an equality filter on the name. On a shared machine the load moves
+within seconds; timing every size in turn means each ratio compares pages that saw the
+same load (timed one size after the other, with a 15 s growth in between, the ratio at
+load ~5 moved between 1.1x and 4x from run to run with no change in the simulator).
+Printed for each: the median wall time of ``--reps`` pages and the simulator's CPU per
+page, and the ratio of the largest size to the smallest (target: within 2x).
 
     python bench/bench_sim_pages.py [--sizes 1000,10000,50000] [--reps 31]
 
@@ -43,63 +47,83 @@ def _create(base: str, i: int) -> tuple[str, str, dict[str, Any]]:
     })
 
 
-async def _time_pages(s: aiohttp.ClientSession, base: str, pid: int, params: dict[str, Any],
-                      reps: int, expect: int) -> tuple[float, float]:
-    """(median wall s, simulator CPU s per page) over ``reps`` sequential pages."""
-    walls = []
-    c0 = cpu_seconds(pid)
-    for _ in range(reps):
-        t = time.perf_counter()
-        async with s.get(f"{base}/v2.2/app_instances", params=params) as r:
-            body = await r.json()
-        walls.append(time.perf_counter() - t)
-        assert r.status == 200, body
-        assert len(body["data"]) == expect, (params, len(body["data"]))
-    return statistics.median(walls), (cpu_seconds(pid) - c0) / reps
+def _pages(n: int) -> list[tuple[str, dict[str, Any], int]]:
+    """(label, query, expected item count) of each timed page at size ``n``."""
+    return [
+        ("limit=100 offset=0", {"limit": 100, "offset": 0}, 100),
+        ("limit=100 offset=N/2", {"limit": 100, "offset": n // 2}, 100),
+        ("limit=100 offset=N-100", {"limit": 100, "offset": n - 100}, 100),
+        ("limit=1000 offset=0", {"limit": 1000, "offset": 0}, 1000),
+        ("filter name=<one>", {"filter": f"name=page-{n // 3:06d}"}, 1),
+    ]
 
 
-async def bench(base: str, pid: int, sizes: list[int], reps: int) -> dict[int, dict[str, tuple[float, float]]]:
-    out: dict[int, dict[str, tuple[float, float]]] = {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as s:
-        async with s.put(f"{base}/v2.2/login", json={"name": "admin", "password": "password"}) as r:
-            key = (await r.json())["key"]
-        s.headers.update({"Auth-Token": key, "tenant": "/root"})
-        have = 0
-        for n in sizes:
-            t = time.perf_counter()
-            first = have
-            await run_phase(s, n - have, 32, lambda i: _create(base, first + i))
-            have = n
-            grow = time.perf_counter() - t
-            async with s.get(f"{base}/v2.2/app_instances", params={"limit": 1}) as r:
-                total = (await r.json())["metadata"]["total_count"]
-            assert total == n, (total, n)
-            await _time_pages(s, base, pid, {"limit": 100}, 3, 100)  # warm
-            row: dict[str, tuple[float, float]] = {}
-            for label, params, expect in (
-                ("limit=100 offset=0", {"limit": 100, "offset": 0}, 100),
-                ("limit=100 offset=N/2", {"limit": 100, "offset": n // 2}, 100),
-                ("limit=100 offset=N-100", {"limit": 100, "offset": n - 100}, 100),
-                ("limit=1000 offset=0", {"limit": 1000, "offset": 0}, 1000),
-                ("filter name=<one>", {"filter": f"name=page-{n // 3:06d}"}, 1),
-            ):
-                row[label] = await _time_pages(s, base, pid, params, reps, expect)
-            out[n] = row
-            print(f"  grew to {n:6d} app_instances in {grow:5.1f} s", flush=True)
+async def _grow(s: aiohttp.ClientSession, base: str, n: int) -> None:
+    """Log ``s`` in to the simulator at ``base`` and grow that to ``n`` app_instances."""
+    async with s.put(f"{base}/v2.2/login", json={"name": "admin", "password": "password"}) as r:
+        s.headers.update({"Auth-Token": (await r.json())["key"], "tenant": "/root"})
+    t = time.perf_counter()
+    await run_phase(s, n, 32, lambda i: _create(base, i))
+    async with s.get(f"{base}/v2.2/app_instances", params={"limit": 1}) as r:
+        total = (await r.json())["metadata"]["total_count"]
+    assert total == n, (total, n)
+    print(f"  grew to {n:6d} app_instances in {time.perf_counter() - t:5.1f} s", flush=True)
+
+
+async def _page(s: aiohttp.ClientSession, base: str, params: dict[str, Any], expect: int) -> float:
+    t = time.perf_counter()
+    async with s.get(f"{base}/v2.2/app_instances", params=params) as r:
+        body = await r.json()
+    took = time.perf_counter() - t
+    assert r.status == 200, body
+    assert len(body["data"]) == expect, (params, len(body["data"]))
+    return took
+
+
+async def bench(sims: dict[int, tuple[str, int]], reps: int) -> dict[int, dict[str, tuple[float, float]]]:
+    """``sims``: size -> (base URL, pid) of a fresh simulator. Per size and page: (median
+    wall s, simulator CPU s per page), the sizes timed in turn page by page."""
+    out: dict[int, dict[str, tuple[float, float]]] = {n: {} for n in sims}
+    sessions = {n: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) for n in sims}
+    try:
+        for n, (base, _) in sims.items():
+            await _grow(sessions[n], base, n)
+        for i, (label, _, _) in enumerate(_pages(1)):
+            walls: dict[int, list[float]] = {n: [] for n in sims}
+            cpu: dict[int, float] = dict.fromkeys(sims, 0.0)
+            for rep in range(reps + 3):  # the first three of each are warm-up, not counted
+                for n, (base, pid) in sims.items():
+                    _, params, expect = _pages(n)[i]
+                    c0 = cpu_seconds(pid)
+                    took = await _page(sessions[n], base, params, expect)
+                    if rep >= 3:
+                        walls[n].append(took)
+                        cpu[n] += cpu_seconds(pid) - c0
+            for n in sims:
+                out[n][label] = (statistics.median(walls[n]), cpu[n] / reps)
+    finally:
+        for sess in sessions.values():
+            await sess.close()
     return out
 
 
 def measure(sizes: list[int], reps: int) -> dict[int, dict[str, tuple[float, float]]]:
-    """:func:`bench` on a simulator process of its own, stopped afterwards."""
-    proc, base = start_server()
+    """:func:`bench` on a simulator process per size, stopped afterwards."""
+    procs: dict[int, subprocess.Popen[str]] = {}
+    sims: dict[int, tuple[str, int]] = {}
     try:
-        return asyncio.run(bench(base, proc.pid, sizes, reps))
+        for n in sizes:
+            proc, base = start_server()
+            procs[n], sims[n] = proc, (base, proc.pid)
+        return asyncio.run(bench(sims, reps))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main() -> int:
