@@ -1,8 +1,9 @@
 """Client-side cost of one DSP call: CPU time per GET and per POST in this process
 (the simulator runs in a child process, so its work is not counted here), through the one
-``requests`` transport, side by side in the same run for the client's default session
-(reads proxy settings from the environment on every call) and the engine's session (reads
-them once, :func:`datera_iac.engine.core._session`).
+``requests`` transport, side by side in the same run for the client's default transport
+(reads the environment's proxy and CA settings once, for its endpoint) and a transport
+that lets ``requests`` read them on every call (what every front end did before session 8
+but the engine, which had a session of its own for it).
 
 Usage: python bench/bench_client.py [--calls 2000]
 """
@@ -15,21 +16,19 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import SimProcess  # noqa: E402
 
 from datera_iac.config import DateraConfig  # noqa: E402
 from datera_iac.dsp import DspClient  # noqa: E402
-from datera_iac.engine.core import _session  # noqa: E402
+from datera_iac.dsp._transport import RequestsTransport  # noqa: E402
 
 
-def measure(cfg: DateraConfig, session: requests.Session | None, calls: int,
+def measure(cfg: DateraConfig, transport: RequestsTransport | None, calls: int,
             tag: str) -> tuple[float, float, float, float]:
     """(GET CPU, GET wall, POST CPU, POST wall) per call, in microseconds."""
-    with DspClient(cfg, session=session) as c:
+    with DspClient(cfg, transport=transport) as c:
         c.get("/system")
         t, cpu = time.perf_counter(), time.process_time()
         for _ in range(calls):
@@ -52,9 +51,10 @@ def main() -> int:
     try:
         cfg = DateraConfig.from_mapping({"endpoint": sim.url, "san_login": "admin",
                                          "san_password": "password"})
-        for label, session in (("engine session", _session(cfg.base_url, 10)),
-                               ("default session", None)):
-            rows.append((label, *measure(cfg, session, args.calls, label[:3])))
+        per_call = RequestsTransport(verify=cfg.verify, cert=cfg.client_cert)  # no base_url
+        for label, transport in (("environment read once", None),
+                                 ("environment per call", per_call)):
+            rows.append((label, *measure(cfg, transport, args.calls, label[-4:])))
     finally:
         sim.stop()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; client CPU and wall per call")
@@ -62,7 +62,7 @@ def main() -> int:
         print(f"  {label:24s} GET  CPU {get_cpu:5.0f} us  wall {get_wall:5.0f} us   "
               f"POST CPU {post_cpu:5.0f} us  wall {post_wall:5.0f} us")
     (_, d_get, _, d_post, _), (_, r_get, _, r_post, _) = rows
-    print(f"  ratio engine/default     GET CPU {d_get / r_get:.2f}   POST CPU {d_post / r_post:.2f}")
+    print(f"  ratio once/per call      GET CPU {d_get / r_get:.2f}   POST CPU {d_post / r_post:.2f}")
     return 0
 
 

@@ -36,12 +36,14 @@ from datera_iac.dsp._entities import System, from_api
 from datera_iac.secrets import redact
 from datera_iac.dsp._transport import (
     MAX_BODY,
+    POOL_SIZE,
     BodyTooLarge,
     RequestsTransport,
     Response,
     TlsFailure,
     Transport,
     TransportError,
+    new_session,
 )
 from datera_iac.dsp._retry import (
     CONNECTION,
@@ -128,7 +130,8 @@ class DspClient:
     project, ``/root`` in ``Map`` mode). Errors are :class:`~datera_iac.errors.DspError`
     subclasses; a TLS verification failure is a :class:`~datera_iac.errors.ConfigError`.
     ``transport`` (any :class:`~datera_iac.dsp._transport.Transport`), or a ``requests``
-    ``session`` for the default one, and ``clock`` are injectable for tests.
+    ``session`` for the default one, and ``clock`` are injectable for tests. The default
+    session keeps ``pool_size`` connections (at least ``POOL_SIZE``): one per thread.
     """
 
     def __init__(
@@ -140,12 +143,14 @@ class DspClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         max_body: int = MAX_BODY,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self.config = config
         self.retry = retry or RetryPolicy.from_config(config)
         self._clock: Clock = clock or SystemClock()
         self._transport: Transport = transport or RequestsTransport(
-            session, verify=config.verify, cert=config.client_cert)
+            session or new_session(max(POOL_SIZE, pool_size)), verify=config.verify,
+            cert=config.client_cert, base_url=config.base_url)
         #: largest answer body accepted, in bytes (see docs/security.md)
         self.max_body = max_body
         self._base = config.base_url

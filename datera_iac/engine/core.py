@@ -111,24 +111,6 @@ def load_stack(path: str | Path, *, stack: str = "dev", config: Mapping[str, Any
         return load_program(main, stack=stack, config=merged, project=rt.project)
 
 
-def _session(base_url: str, parallel: int) -> Any:
-    """The HTTP session for the engine's DSP client.
-
-    Proxy settings are read from the environment once, here: requests would otherwise
-    re-scan ``os.environ`` on every request (a quarter of the CPU of a 500-volume apply).
-    The pool holds a connection per worker."""
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(16, parallel + 4))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))  # honours NO_PROXY
-    session.trust_env = False
-    return session
-
-
 _SWITCH_MU = threading.Lock()
 _switch_users = 0
 _switch_saved = 0.0
@@ -404,7 +386,7 @@ class Workspace:
             user, password = next(iter(sim.users.items()))
             data = {**data, "endpoint": sim.http_url, "san_login": user, "san_password": password}
         config = DateraConfig.from_mapping(data)
-        self._client = DspClient(config, session=_session(config.base_url, self.parallel))
+        self._client = DspClient(config, pool_size=self.parallel + 4)  # a connection per worker
         # runner=None: a NodeAttachment reaches its node itself (local, or ssh:// in `node`)
         self._context = Context(client=self._client, config=config, runner=None,
                                 timeouts=self.timeouts, log=logging.getLogger("datera_iac"))

@@ -212,3 +212,24 @@ def test_session_headers_are_merged_as_requests_merges_them(raw: Any) -> None:
     assert accept == [b"Accept: application/json"]
     assert b"X-Trace: t1" in sent[-2] and b"X-Trace: t2" in sent[-1]
     assert b"Auth-Token: k" in sent[-1] and b"tenant: /root" in sent[-1]
+
+
+def test_the_environment_is_read_once_for_the_dsp_endpoint(monkeypatch) -> None:
+    """Proxies (``NO_PROXY`` honoured) and ``REQUESTS_CA_BUNDLE`` for the DSP's endpoint
+    are taken when the client is made, for every front end (the engine's own session
+    ignored the CA bundle); ``requests`` then stops re-reading ``os.environ`` per call."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "dsp.local")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+
+    def transport(endpoint: str, verify: bool = True) -> RequestsTransport:
+        cfg = DateraConfig.from_mapping({"endpoint": endpoint, "san_login": "a",
+                                         "san_password": "p", "tls_verify": verify}, env={})
+        return DspClient(cfg)._transport  # type: ignore[return-value]
+
+    t = transport("https://dsp.example")
+    assert t.session.proxies["https"] == "http://proxy.example:3128"
+    assert t.verify == "/etc/corp-ca.pem" and not t.session.trust_env
+    t = transport("https://dsp.local")
+    assert "https" not in t.session.proxies and t.verify == "/etc/corp-ca.pem"
+    assert transport("https://dsp.example", verify=False).verify is False
