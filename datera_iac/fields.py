@@ -15,14 +15,16 @@ Read a key with ``attrs.fields(Spec).name.metadata.get(REPLACE)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 
 __all__ = [
     "ALIASES", "CINDER", "COMPUTED", "DEPRECATED", "DOC", "PARSE", "REFERENCE", "REPLACE",
-    "SENSITIVE", "UNIT", "aliases_of", "option", "out_field", "spec_field",
+    "SENSITIVE", "UNIT", "aliases_of", "field_names", "option", "out_field", "spec_field",
 ]
 
 #: Changing the field re-creates the object.
@@ -107,6 +109,15 @@ def option(
                   validator=validator)
 
 
-def aliases_of(cls: type) -> dict[str, str]:
-    """``{former name: field name}`` of an attrs class's deprecated input names."""
-    return {a: f.name for f in attrs.fields(cls) for a in f.metadata.get(ALIASES, ())}
+@functools.cache
+def aliases_of(cls: type) -> Mapping[str, str]:
+    """``{former name: field name}`` of an attrs class's deprecated input names (worked
+    out once per class: a stack file asks for every property of every resource)."""
+    return MappingProxyType({a: f.name for f in attrs.fields(cls)
+                             for a in f.metadata.get(ALIASES, ())})
+
+
+@functools.cache
+def field_names(cls: type) -> frozenset[str]:
+    """The names of an attrs class's fields (worked out once per class, as above)."""
+    return frozenset(f.name for f in attrs.fields(cls))

@@ -9,6 +9,7 @@ engine must still create the type before the volume.
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -153,20 +154,24 @@ def check_acyclic(deps: Mapping[str, Iterable[str]], stack: StackDef | None = No
 
 def topo_order(deps: Mapping[str, Iterable[str]], order: Iterable[str] | None = None) -> list[str]:
     """Names ordered so each comes after its dependencies; ties keep ``order``
-    (declaration order), so output is stable run to run."""
+    (declaration order), so output is stable run to run.
+
+    A stack usually declares what a resource needs before the resource: then ``order`` is
+    the answer, found in one pass. Otherwise a heap picks the earliest declared name whose
+    dependencies are placed (O(n log n): 10,000 volumes under one tenant made the plan's
+    ordering grow faster than the stack)."""
     names = list(order) if order is not None else list(deps)
     pos = {n: i for i, n in enumerate(names)}
     known = set(deps)
     remaining = {n: set(d) & known for n, d in deps.items()}
+    if all(n in pos and all(pos[m] < pos[n] for m in d) for n, d in remaining.items()):
+        return [n for n in pos if n in remaining]
     out: list[str] = []
-    ready = sorted((n for n, d in remaining.items() if not d), key=lambda n: pos.get(n, 1 << 30))
     dependents: dict[str, list[str]] = {}
     for n, d in remaining.items():
         for m in d:
             dependents.setdefault(m, []).append(n)
-    import heapq
-
-    heap = [(pos.get(n, 1 << 30), n) for n in ready]
+    heap = [(pos.get(n, 1 << 30), n) for n, d in remaining.items() if not d]
     heapq.heapify(heap)
     while heap:
         _, n = heapq.heappop(heap)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from datera_iac.engine.model import (
 )
 from datera_iac.engine.graph import check_secret_flow, mark_sensitive_outputs
 from datera_iac.errors import InputError
+from datera_iac.fields import field_names
 from datera_iac.names import camel, did_you_mean
 from datera_iac.resources.base import kind_for, snake
 from datera_iac.validators import parse_bool
@@ -457,12 +458,13 @@ class _Loader:
         props_node = node.get("properties") or LineMap()
         if not isinstance(props_node, LineMap):
             raise self.err("properties must be a mapping", _line(node, "properties"), resource=name)
-        known = {f.name for f in attrs.fields(kind.Spec)}
+        known = field_names(kind.Spec)
         props: dict[str, Any] = {}
         lines: dict[str, int] = {}
         for key, value in props_node.items():
             pline = _line(props_node, key)
-            field = kind.field_for(snake(str(key))) or snake(str(key))
+            snake_key = snake(str(key))
+            field = kind.field_for(snake_key) or snake_key
             if field in props:  # a field and its former name both set
                 raise self.err(
                     f"property {key!r} is set twice (under its former name too)", pline,
@@ -695,7 +697,7 @@ def _coerce(value: Any, typ: Any, name: str, err: Any, line: int) -> Any:
     return value
 
 
-def _camel_all(names: set[str]) -> list[str]:
+def _camel_all(names: Iterable[str]) -> list[str]:
     from datera_iac.resources.base import camel
 
     return sorted(camel(n) for n in names)

@@ -64,6 +64,7 @@ from datera_iac.fields import (  # re-exported: the field metadata lives in date
     REPLACE,
     SENSITIVE,
     aliases_of,
+    field_names,
     out_field,
     spec_field,
 )
@@ -328,7 +329,7 @@ class Kind(abc.ABC, Generic[S, O]):
         """The Spec field ``name`` (snake_case) stands for: itself, the field whose former
         name it is (with a deprecation warning), or None when it is neither. For front ends
         that check property names before building a spec (the engine's stack files)."""
-        if name in attrs.fields_dict(self.Spec):
+        if name in field_names(self.Spec):
             return name
         field = aliases_of(self.Spec).get(name)
         if field is not None:
