@@ -56,12 +56,18 @@ def os_arch() -> str:
 
 
 def _launcher_text(python: str, pythonpath: list[str], entry: str) -> str:
+    """``-S``: the site directories join the path at once, their ``.pth`` files are read
+    after the go-plugin handshake (:mod:`datera_iac_tf._serve`), or before it when the
+    entry cannot be imported without them."""
     module, _, func = entry.partition(":")
-    lines = [f"#!{python}", '"""terraform-provider-datera launcher (written by datera_iac_tf.install)."""',
-             "import sys"]
+    lines = [f"#!{python} -S", '"""terraform-provider-datera launcher (written by datera_iac_tf.install)."""',
+             "import site", "import sys"]
     for p in pythonpath:
         lines.append(f"sys.path.insert(0, {str(p)!r})")
-    lines += [f"from {module} import {func}", f"sys.exit({func}())", ""]
+    lines += ["sys.path += [*([site.getusersitepackages()] if site.check_enableusersite() else []),",
+              "             *site.getsitepackages()]", "try:", f"    from {module} import {func}",
+              "except ImportError:", "    site.main()", f"    from {module} import {func}",
+              f"sys.exit({func}())", ""]
     return "\n".join(lines)
 
 

@@ -7,9 +7,12 @@ goes to Terraform's log (``TF_LOG=debug`` shows it). ``--dev`` serves without TL
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+import types
+from typing import Any
 
 __all__ = ["main"]
 
@@ -23,10 +26,21 @@ def main(argv: list[str] | None = None) -> int:
         print("This is a Terraform provider plugin: Terraform starts it. See datera_iac_tf/README.md "
               "to install it (dev_overrides or a filesystem mirror).", file=sys.stderr)
         return 1
+    sys.modules.setdefault("grpc.aio", _LazyModule("grpc.aio"))
     from datera_iac_tf._serve import serve
 
     serve(_provider, args)
     return 0
+
+
+class _LazyModule(types.ModuleType):
+    """Stands in for a module until its first attribute is asked: ``import grpc`` imports
+    ``grpc.aio`` (asyncio servers, ~8 ms, never used here) before the handshake."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
 
 
 def _provider() -> object:

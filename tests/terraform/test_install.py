@@ -19,7 +19,7 @@ def test_mirror_layout_and_config(tmp_path, capsys):
            / os_arch() / f"{EXECUTABLE}_v{PROVIDER_VERSION}")
     assert exe.is_file() and os.access(exe, os.X_OK)
     text = exe.read_text()
-    assert text.startswith(f"#!{sys.executable}\n") and "sys.path.insert(0, '/src')" in text
+    assert text.startswith(f"#!{sys.executable} -S\n") and "sys.path.insert(0, '/src')" in text
     assert f'path    = "{tmp_path / "m"}"' in out
     assert 'include = ["registry.terraform.io/datera/*"]' in out and "direct {" in out
 

@@ -35,7 +35,8 @@ main()
 ALLOWED_OURS = {"datera_iac_tf", "datera_iac_tf.main", "datera_iac_tf._serve", "datera_iac",
                 "datera_iac.files"}
 FORBIDDEN = ("datera_iac.resources", "datera_iac.dsp", "datera_iac.config", "tf.provider",
-             "tf.iface", "tf.schema", "requests", "attrs", "cattrs", "yaml")
+             "tf.iface", "tf.schema", "requests", "attrs", "cattrs", "yaml",
+             "grpc.aio.")  # grpc's asyncio API: a stand-in until used (datera_iac_tf.main)
 
 
 def _handshake(tmp_path: Path, cache: Path) -> dict:
@@ -64,6 +65,18 @@ def test_nothing_beyond_grpc_and_the_protocol_before_the_handshake(tmp_path: Pat
     early = [m for m in mods if m.startswith(FORBIDDEN) or m.startswith("cryptography")]
     assert not early, early
     assert "grpc" in mods and "tf.gen.tfplugin_pb2" in mods
+
+
+def test_a_module_left_for_later_loads_on_first_use(monkeypatch) -> None:
+    from datera_iac_tf.main import _LazyModule
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    lazy = _LazyModule("colorsys")
+    monkeypatch.setitem(sys.modules, "colorsys", lazy)
+    assert lazy.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    import colorsys
+
+    assert colorsys is not lazy and sys.modules["colorsys"] is colorsys
 
 
 def test_an_expired_or_damaged_certificate_is_replaced(tmp_path: Path) -> None:
