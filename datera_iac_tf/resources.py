@@ -55,7 +55,9 @@ class KindResource(Resource):
 
     @classmethod
     def get_schema(cls) -> Schema:
-        return cls.adapter.schema.resource_schema()
+        if "_schema" not in cls.__dict__:  # built once: ``tf`` asks for it at every validation
+            cls._schema = cls.adapter.schema.resource_schema()
+        return cls._schema
 
     # ---- helpers ----------------------------------------------------------------------
 

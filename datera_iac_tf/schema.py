@@ -161,10 +161,6 @@ class KindSchema:
         return tuple(f.name for f in self.inputs)
 
     @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.outputs)
-
-    @property
     def secret_pairs(self) -> tuple[tuple[str, str, str], ...]:
         """``(x, x_wo, x_wo_version)`` for every sensitive input ``x`` (and its former
         names)."""
