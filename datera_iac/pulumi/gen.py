@@ -18,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from datera_iac.docgen import generator_main
+from datera_iac.names import snake
 from datera_iac.pulumi._derive import Prop, config_props, kind_props
 from datera_iac.pulumi.schema import build_schema
 from datera_iac.resources.base import Kind
@@ -70,17 +73,6 @@ def _wrap_doc(text: str, indent: str) -> str:
     lines = body.splitlines() or [""]
     joined = "\n".join((indent + line) if line.strip() else "" for line in lines)
     return f'{indent}"""' + joined[len(indent):] + f'\n{indent}"""\n'
-
-
-def _kwargs(props: Sequence[Prop], required_ok: bool) -> str:
-    out = []
-    for p in props:
-        ann = f"pulumi.Input[{p.py_type}]"
-        if p.required and required_ok:
-            out.append(f"{_py(p)}: {ann}")
-        else:
-            out.append(f"{_py(p)}: Optional[{ann}] = None")
-    return ", ".join(out)
 
 
 def _params_doc(props: Sequence[Prop]) -> str:
@@ -216,9 +208,8 @@ def _resource_class(kind: Kind[Any, Any]) -> str:
 
 def _provider_class(cfg: Sequence[Prop]) -> str:
     secrets = [p.name for p in cfg if p.secret]
-    src = [_args_class("ProviderArgs", "the datera provider", [
-        Prop(**{**_prop_dict(p), "required": False}) for p in cfg
-    ]), "\n\n"]
+    src = [_args_class("ProviderArgs", "the datera provider",
+                       [attrs.evolve(p, required=False) for p in cfg]), "\n\n"]
     src.append("class Provider(pulumi.ProviderResource):\n")
     src.append(
         _wrap_doc(
@@ -244,22 +235,10 @@ def _provider_class(cfg: Sequence[Prop]) -> str:
     return "".join(src)
 
 
-def _prop_dict(p: Prop) -> dict[str, Any]:
-    import attrs
-
-    return attrs.asdict(p, recurse=False)
-
-
-def _snake_fn(name: str) -> str:
-    from datera_iac.resources.base import snake
-
-    return snake(name)
-
-
 def _function(fn: Any) -> str:
     """A function wrapper: keyword arguments in, the invoke's outputs (a dict keyed by the
     schema's camelCase names) out."""
-    name = _snake_fn(fn.name)
+    name = snake(fn.name)
     params = "".join(f"    {_py(p)}: Optional[{p.py_type}] = None,\n" for p in fn.inputs)
     doc = fn.doc + "\n\n" + _params_doc(fn.inputs) if fn.inputs else fn.doc
     args = ", ".join(f"{p.name!r}: {_py(p)}" for p in fn.inputs)
@@ -283,7 +262,7 @@ def render_sdk(kinds: Mapping[str, Kind[Any, Any]], version: str = "0.1.0",
     ordered = sorted(kinds.values(), key=lambda k: k.name)
     fns = [functions[t] for t in sorted(functions or {})]
     names = ["Provider", "ProviderArgs"] + [n for k in ordered for n in (k.name, f"{k.name}Args")]
-    names += [_snake_fn(f.name) for f in fns]
+    names += [snake(f.name) for f in fns]
     parts = [_HEADER.format(all="\n".join(f"    {n!r}," for n in names), version=version)]
     parts.append("\n\n" + _provider_class(cfg))
     for k in ordered:
