@@ -69,15 +69,9 @@ class StackError(InputError):
         super().__init__(message, kind=kind, field=field, resource=resource, fix=fix)
 
     def _render(self) -> str:
-        if self.resource:
-            head = f"{self.kind} {self.resource!r}" if self.kind else f"resource {self.resource!r}"
-        else:
-            head = self.kind or ""
-        if self.field:
-            head = f"{head} field {self.field!r}" if head else f"field {self.field!r}"
-        text = f"{head}: {self.reason}" if head else self.reason
-        if self.fix:
-            text = f"{text} ({self.fix})"
+        text = super()._render()
+        if self.resource and not self.kind:
+            text = f"resource {text}"
         where = getattr(self, "where", None)
         return f"{where}: {text}" if where else text
 
