@@ -368,10 +368,10 @@ class Kind(abc.ABC, Generic[S, O]):
         except cattrs.ForbiddenExtraKeysError as e:
             self._raise_extra(e, resource)
         except (cattrs.BaseValidationError, ValueError, TypeError) as e:
-            inner = _find_input_error(e)
+            inner = _find(e, InputError, causes=True)
             if inner is not None:
                 raise (inner.with_resource(resource) if resource else inner) from None
-            extra_err = _find_extra_keys(e)
+            extra_err = _find(e, cattrs.ForbiddenExtraKeysError)
             if extra_err is not None:
                 return self._raise_extra(extra_err, resource)
             lines = _structure_error_lines(e)
@@ -709,24 +709,19 @@ def diff_specs(old: Any, new: Any, *, ignore: Iterable[str] = ()) -> Diff:
     return Diff(changes=tuple(changes))
 
 
-def _find_extra_keys(exc: BaseException) -> cattrs.ForbiddenExtraKeysError | None:
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return exc
-    for sub in getattr(exc, "exceptions", ()) or ():
-        found = _find_extra_keys(sub)
-        if found is not None:
-            return found
-    return None
+E = TypeVar("E", bound=BaseException)
 
 
-def _find_input_error(exc: BaseException) -> InputError | None:
-    if isinstance(exc, InputError):
+def _find(exc: BaseException, cls: type[E], *, causes: bool = False) -> E | None:
+    """The first ``cls`` in ``exc`` or the members of its exception groups (and, with
+    ``causes``, in what caused it)."""
+    if isinstance(exc, cls):
         return exc
     for sub in getattr(exc, "exceptions", ()) or ():
-        found = _find_input_error(sub)
+        found = _find(sub, cls, causes=causes)
         if found is not None:
             return found
     cause = exc.__cause__ or exc.__context__
-    if cause is not None and cause is not exc:
-        return _find_input_error(cause)
+    if causes and cause is not None and cause is not exc:
+        return _find(cause, cls, causes=True)
     return None
