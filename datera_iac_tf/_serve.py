@@ -146,6 +146,7 @@ class _LazyServicer:
         self._real: Any = None
         self._error: BaseException | None = None
         self._schema_cache = schema_cache
+        self.stopped = False
 
     def GetProviderSchema(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
         """The schema, from the cache when this build's answer was saved before: the first
@@ -191,6 +192,14 @@ class _LazyServicer:
             except OSError:
                 pass
         return response
+
+    def StopProvider(self, request: Any, context: Any) -> Any:  # noqa: N802
+        """Answered here (nothing to build for it); the serve loop then stops the server,
+        as after the controller's ``Shutdown``."""
+        from tf.gen import tfplugin_pb2 as pb
+
+        self.stopped = True
+        return pb.StopProvider.Response()
 
     def load(self) -> Any:
         if self._real is None and self._error is None:
@@ -253,22 +262,6 @@ def _messages() -> dict[str, Any]:
     return EPHEMERAL
 
 
-class _Shutdown:
-    """gRPC interceptor: after ``StopProvider`` or the controller's ``Shutdown`` has
-    answered, the serve loop stops the server."""
-
-    METHODS = frozenset({"/tfplugin6.Provider/StopProvider", "/plugin.GRPCController/Shutdown"})
-
-    def __init__(self) -> None:
-        self.stopped = False
-
-    def intercept_service(self, continuation: Any, details: Any) -> Any:
-        result = continuation(details)
-        if details.method in self.METHODS:
-            self.stopped = True
-        return result
-
-
 def serve(app: Any, argv: list[str]) -> None:
     """Run ``app`` (a tf Provider, or a function that builds one) until Terraform stops it.
     ``--dev`` prints ``TF_REATTACH_PROVIDERS`` for a debugger session instead of the
@@ -290,15 +283,13 @@ def serve(app: Any, argv: list[str]) -> None:
 
     lazy = _LazyServicer(build, schema_cache=None if "--dev" in argv
                          else functools.partial(_schema_cache, app))
-    stopper = _Shutdown()
-    server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10),
-                         interceptors=[stopper])
+    server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10))
     rpc.add_ProviderServicer_to_server(lazy, server)
     server.add_generic_rpc_handlers((_ephemeral_handler(lazy),))
 
     class _Controller(controller_rpc.GRPCControllerServicer):
         def Shutdown(self, request: Any, context: Any) -> Any:
-            stopper.stopped = True
+            lazy.stopped = True
             return controller_pb.Empty()
 
     class _Stdio(stdio_rpc.GRPCStdioServicer):
@@ -328,7 +319,7 @@ def serve(app: Any, argv: list[str]) -> None:
         sys.stdout.write(f"1|6|unix|{sock}|grpc|{cert['cert_der'].rstrip('=')}\n")
         sys.stdout.flush()
         try:
-            while not stopper.stopped and server.wait_for_termination(0.05):
+            while not lazy.stopped and server.wait_for_termination(0.05):
                 pass
         except KeyboardInterrupt:  # pragma: no cover
             pass

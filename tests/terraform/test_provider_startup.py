@@ -139,3 +139,19 @@ def test_the_schema_answer_is_cached_per_code_version(tmp_path: Path, monkeypatc
     st = mod.stat()
     os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert _serve._schema_cache(app) != path
+
+
+def test_stop_provider_is_answered_without_building_the_provider() -> None:
+    """StopProvider ends the serve loop (as the controller's Shutdown does) and needs no
+    provider: a launch asked only for the schema is not built just to be stopped."""
+    from tf.gen import tfplugin_pb2 as pb
+
+    from datera_iac_tf import _serve
+
+    def fail() -> None:
+        raise AssertionError("built")
+
+    lazy = _serve._LazyServicer(fail)
+    assert not lazy.stopped
+    assert lazy.StopProvider(pb.StopProvider.Request(), None) == pb.StopProvider.Response()
+    assert lazy.stopped
