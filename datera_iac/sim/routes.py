@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import re
@@ -183,10 +184,6 @@ def _node(c: Ctx) -> Any:
     return c.store.get_storage_node(c.m["uuid"])
 
 
-_IO = sch.load_v21()["/metrics/io/:metric"]["read"]["urlParamSchema"]["metric"]["enum"]
-_HW = sch.load_v21()["/metrics/hw/:metric"]["read"]["urlParamSchema"]["metric"]["enum"]
-
-
 def _metric(c: Ctx, known: list[str], latest: bool) -> Any:
     metric = c.m["metric"]
     if metric not in known:
@@ -198,24 +195,16 @@ def _metric(c: Ctx, known: list[str], latest: bool) -> Any:
              "metric": metric, "latest": latest, "points": [point]}]
 
 
-@api("GET", "/metrics/io/:metric")
-def _io(c: Ctx) -> Any:
-    return _metric(c, _IO, False)
+def _metric_routes(group: str) -> None:
+    """GET /metrics/<group>/:metric and .../latest, for the metrics the v2.1 schema names."""
+    known = sch.load_v21()[f"/metrics/{group}/:metric"]["read"]["urlParamSchema"]["metric"]["enum"]
+    for tail, latest in (("", False), ("/latest", True)):
+        ROUTES.append(Route("GET", f"/metrics/{group}/:metric{tail}",
+                            functools.partial(_metric, known=known, latest=latest)))
 
 
-@api("GET", "/metrics/io/:metric/latest")
-def _io_latest(c: Ctx) -> Any:
-    return _metric(c, _IO, True)
-
-
-@api("GET", "/metrics/hw/:metric")
-def _hw(c: Ctx) -> Any:
-    return _metric(c, _HW, False)
-
-
-@api("GET", "/metrics/hw/:metric/latest")
-def _hw_latest(c: Ctx) -> Any:
-    return _metric(c, _HW, True)
+_metric_routes("io")
+_metric_routes("hw")
 
 
 # ---------------------------------------------------------------------------- tenants
