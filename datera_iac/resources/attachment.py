@@ -48,7 +48,7 @@ import logging
 import posixpath
 import re
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
 from urllib.parse import parse_qs, quote, urlencode
@@ -116,13 +116,6 @@ def _check_fs(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
                          fix=f"one of {', '.join(nodefs.SUPPORTED_FILESYSTEMS)}")
 
 
-def _check_min_paths(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or not 1 <= value <= 64):
-        raise InputError(f"min_paths must be a whole number from 1 to 64, not {value!r}",
-                         kind=KIND, field=attr.name, fix="e.g. 1 for a node on one network")
-
-
 def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -140,23 +133,19 @@ def _check_mount(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
                              f"{posixpath.normpath(text)!r}")
 
 
-def _check_size(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                              or value < 1):
-        raise InputError(f"{value!r} is not a size in GiB", kind=KIND, field=attr.name,
-                         fix="bind it to the Volume's size, e.g. ${my_volume.size}")
+def _whole(what: str, lo: int, hi: int | None, fix: str, *, optional: bool = False
+           ) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """An attrs validator: an int (not a bool) from ``lo`` to ``hi`` (None: no upper
+    bound), or None when ``optional``; the error says the value is not ``what``."""
 
+    def check(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if value is None and optional:
+            return
+        if (not isinstance(value, int) or isinstance(value, bool) or value < lo
+                or (hi is not None and value > hi)):
+            raise InputError(f"{value!r} is not {what}", kind=KIND, field=attr.name, fix=fix)
 
-def _check_port(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise InputError(f"{value!r} is not a TCP port", kind=KIND, field=attr.name,
-                         fix="1..65535 (Datera listens on 3260)")
-
-
-def _check_lun(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16383:
-        raise InputError(f"{value!r} is not a LUN", kind=KIND, field=attr.name,
-                         fix="0..16383 (Datera serves each volume as LUN 0)")
+    return check
 
 
 @strict_spec
@@ -213,24 +202,29 @@ class NodeAttachmentSpec:
     )
     port: int = spec_field(
         doc="iSCSI port of the portals (Datera: 3260).", default=3260, replace=True,
-        validator=_check_port,
+        validator=_whole("a TCP port", 1, 65535, "1..65535 (Datera listens on 3260)"),
     )
     lun: int = spec_field(
         doc="LUN of the volume on its target (Datera: 0; the simulator's tgtd: 1).",
-        default=0, replace=True, validator=_check_lun,
+        default=0, replace=True,
+        validator=_whole("a LUN", 0, 16383, "0..16383 (Datera serves each volume as LUN 0)"),
     )
     volume_size: int | None = spec_field(
         doc="Bind to the Volume's size (${vol.size}, GiB): when it grows, the node rescans "
             "its paths and resizes the map in place, keeping the sessions (and, with "
             "grow_filesystem, grows the mounted filesystem).",
-        default=None, validator=_check_size,
+        default=None,
+        validator=_whole("a size in GiB", 1, None,
+                         "bind it to the Volume's size, e.g. ${my_volume.size}", optional=True),
     )
     min_paths: int | None = spec_field(
         doc="Paths that must be up for a multipath attachment to count as healthy (default: "
             "every portal). Fewer, with a portal's session gone, is drift that a plan "
             "repairs by logging in there again; a node that reaches only some of the DSP's "
             "portal networks sets how many it can reach.",
-        default=None, validator=_check_min_paths,
+        default=None,
+        validator=_whole("a whole number of paths from 1 to 64", 1, 64,
+                         "e.g. 1 for a node on one network", optional=True),
     )
     grow_filesystem: bool = spec_field(
         doc="When volume_size grows and the filesystem is mounted at mount_point, grow it "
