@@ -77,8 +77,7 @@ BACKEND_KEY = "volume_backend_name"
 DEFAULT_BACKEND = "datera"
 DRIVER = "cinder.volume.drivers.datera.datera_iscsi.DateraDriver"
 
-_INT_RE = re.compile(r"^\s*\+?[0-9]+\s*$", re.ASCII)
-_NEG_INT_RE = re.compile(r"^\s*-[0-9]+\s*$", re.ASCII)
+_INT_RE = re.compile(r"^\s*[+-]?[0-9]+\s*$", re.ASCII)
 
 #: DSP schema limits (dsp-v2.1-api-schema.json, volume / performance_policy).
 MAX_REPLICAS = 5
@@ -231,15 +230,9 @@ def normalize_value(
     if prop.type is int:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise fail(f"not an integer: {value!r}")
-        if isinstance(value, str):
-            if _NEG_INT_RE.match(value):
-                num = int(value)
-            elif _INT_RE.match(value):
-                num = int(value)
-            else:
-                raise fail(f"not an integer: {value!r}")
-        else:
-            num = value
+        if isinstance(value, str) and not _INT_RE.match(value):
+            raise fail(f"not an integer: {value!r}")
+        num = int(value)
         if prop.minimum is not None and num < prop.minimum:
             raise fail(f"{num} is below the minimum {prop.minimum}")
         if prop.maximum is not None and num > prop.maximum:
