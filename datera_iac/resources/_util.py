@@ -176,10 +176,7 @@ def to_int(
     def convert(value: Any) -> int | None:
         if value is None and optional:
             return None
-        if isinstance(value, bool):
-            raise InputError(f"expected a whole number, got {value!r}", kind=kind, field=field,
-                             fix=fix)
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             n = value
         elif isinstance(value, float) and value.is_integer() or isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             n = int(value)
