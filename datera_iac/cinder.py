@@ -274,10 +274,7 @@ def _split_key(
     bare = key[len(PREFIX):] if key.startswith(PREFIX) else key
     if bare in PROPERTIES:
         return bare
-    if key.startswith(PREFIX):
-        raise _bad(kind, f"extra_specs.{key}", resource, f"unknown Datera extra spec {key!r}",
-                   _suggest(bare))
-    if ":" in key:
+    if ":" in key and not key.startswith(PREFIX):
         scope, _, rest = key.partition(":")
         hint = f"write {PREFIX}{rest}" if rest in PROPERTIES else f"known keys: {_KNOWN}"
         raise _bad(kind, f"extra_specs.{key}", resource,
