@@ -8,7 +8,6 @@ differs from the state"). Human output goes to stdout, progress and notes to std
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
@@ -72,12 +71,7 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for o in reversed(opts):
         fn = o(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kw: Any) -> Any:
-        return fn(*args, **kw)
-
-    return wrapper
+    return fn
 
 
 def _workspace(file: Path | None, stack: str, config: tuple[str, ...], endpoint: str | None,
