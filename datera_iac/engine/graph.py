@@ -125,31 +125,38 @@ def dependencies(stack: StackDef) -> dict[str, set[str]]:
 
 
 def check_acyclic(deps: Mapping[str, Iterable[str]], stack: StackDef | None = None) -> None:
-    """Raise StackError naming the resources of a cycle (and where the first is declared)."""
+    """Raise StackError naming the resources of a cycle (and where the first is declared).
+
+    A depth-first walk with its own stack: a recursive closure would hold itself (and
+    ``stack``) in a reference cycle after every call - the whole stack definition left to
+    the cyclic collector, which the engine pauses during a run - and a chain of ~1,000
+    dependencies would end in RecursionError."""
     WHITE, GREY, BLACK = 0, 1, 2
     color = {n: WHITE for n in deps}
-    path: list[str] = []
-
-    def visit(n: str) -> None:
-        color[n] = GREY
-        path.append(n)
-        for m in sorted(deps.get(n, ())):
-            if color.get(m, BLACK) == GREY:
-                cycle = path[path.index(m):] + [m]
-                decl = stack.resources.get(m) if stack else None
-                raise StackError(
-                    f"dependency cycle: {' -> '.join(cycle)}",
-                    where=decl.where if decl else None, resource=m,
-                    fix="remove one of the references or dependsOn entries",
-                )
-            if color.get(m) == WHITE:
-                visit(m)
-        path.pop()
-        color[n] = BLACK
-
-    for n in list(deps):
-        if color[n] == WHITE:
-            visit(n)
+    for root in deps:
+        if color[root] != WHITE:
+            continue
+        color[root] = GREY
+        path = [root]
+        todo = [iter(sorted(deps.get(root, ())))]
+        while todo:
+            for m in todo[-1]:
+                if color.get(m, BLACK) == GREY:
+                    cycle = path[path.index(m):] + [m]
+                    decl = stack.resources.get(m) if stack else None
+                    raise StackError(
+                        f"dependency cycle: {' -> '.join(cycle)}",
+                        where=decl.where if decl else None, resource=m,
+                        fix="remove one of the references or dependsOn entries",
+                    )
+                if color.get(m) == WHITE:
+                    color[m] = GREY
+                    path.append(m)
+                    todo.append(iter(sorted(deps.get(m, ()))))
+                    break
+            else:
+                todo.pop()
+                color[path.pop()] = BLACK
 
 
 def topo_order(deps: Mapping[str, Iterable[str]], order: Iterable[str] | None = None) -> list[str]:

@@ -176,6 +176,33 @@ def _check_budget(text: str, limits: Limits) -> None:
         parser.dispose()
 
 
+def _build(loader: Any, n: Any) -> Any:
+    """A composed node as LineMap/LineSeq/scalars. A module function, not a closure in
+    :func:`parse_with_lines`: a recursive closure is a reference cycle that would keep the
+    loader (and every node it constructed) for the cyclic collector."""
+    if isinstance(n, yaml.MappingNode):
+        out = LineMap()
+        out.line = n.start_mark.line + 1
+        out.key_lines = {}
+        loader.flatten_mapping(n)
+        for kn, vn in n.value:
+            key = _build(loader, kn)
+            if isinstance(key, (dict, list)):
+                raise YamlSyntaxError("a mapping key must be a scalar", kn.start_mark.line + 1)
+            if key in out:
+                raise YamlSyntaxError(f"duplicate key {key!r}", kn.start_mark.line + 1)
+            out[key] = _build(loader, vn)
+            out.key_lines[key] = kn.start_mark.line + 1
+        return out
+    if isinstance(n, yaml.SequenceNode):
+        seq = LineSeq(_build(loader, x) for x in n.value)
+        seq.line = n.start_mark.line + 1
+        return seq
+    if n.tag == _STR_TAG:  # what construct_object makes of it, without its machinery
+        return n.value
+    return loader.construct_object(n, deep=True)
+
+
 def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
     """Parse one YAML document into dicts/lists that carry line numbers.
 
@@ -195,31 +222,8 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
         if node is None:
             return None
 
-        def build(n: Any) -> Any:
-            if isinstance(n, yaml.MappingNode):
-                out = LineMap()
-                out.line = n.start_mark.line + 1
-                out.key_lines = {}
-                loader.flatten_mapping(n)
-                for kn, vn in n.value:
-                    key = build(kn)
-                    if isinstance(key, (dict, list)):
-                        raise YamlSyntaxError("a mapping key must be a scalar", kn.start_mark.line + 1)
-                    if key in out:
-                        raise YamlSyntaxError(f"duplicate key {key!r}", kn.start_mark.line + 1)
-                    out[key] = build(vn)
-                    out.key_lines[key] = kn.start_mark.line + 1
-                return out
-            if isinstance(n, yaml.SequenceNode):
-                seq = LineSeq(build(x) for x in n.value)
-                seq.line = n.start_mark.line + 1
-                return seq
-            if n.tag == _STR_TAG:  # what construct_object makes of it, without its machinery
-                return n.value
-            return loader.construct_object(n, deep=True)
-
         try:
-            return build(node)
+            return _build(loader, node)
         except yaml.constructor.ConstructorError as e:
             mark = e.problem_mark
             raise YamlSyntaxError(str(e.problem), (mark.line + 1) if mark else 0) from None

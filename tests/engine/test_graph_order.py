@@ -1,8 +1,8 @@
-"""``topo_order``: dependencies first, declaration order otherwise."""
+"""``topo_order``: dependencies first, declaration order otherwise; ``check_acyclic``."""
 
 import pytest
 
-from datera_iac.engine.graph import topo_order
+from datera_iac.engine.graph import check_acyclic, topo_order
 from datera_iac.engine.model import StackError
 
 
@@ -27,3 +27,14 @@ def test_names_missing_from_the_order_come_last_and_outside_names_are_ignored():
 def test_a_cycle_is_refused():
     with pytest.raises(StackError, match="dependency cycle"):
         topo_order({"a": {"b"}, "b": {"a"}}, ["a", "b"])
+
+
+def test_a_long_dependency_chain_is_checked_without_recursion():
+    """3,000 resources each depending on the next declared: no RecursionError."""
+    deps = {f"r{i}": {f"r{i + 1}"} if i < 2999 else set() for i in range(3000)}
+    check_acyclic(deps)
+    assert topo_order(deps, list(deps))[:2] == ["r2999", "r2998"]
+    deps["r2999"] = {"r0"}
+    with pytest.raises(StackError, match="dependency cycle: r0 -> r1 -> r2 "):
+        check_acyclic(deps)
+
