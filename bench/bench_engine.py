@@ -12,7 +12,7 @@ does not share our interpreter's GIL), with measured figures and ratios printed 
 3. Crash safety, long variant: ``pytest -m slow tests/engine/test_crash.py`` (10 SIGKILL
    trials) when run with ``--crash``.
 
-``--volumes 1000,10000`` previews each size on the same simulator and prints them side by
+``--volumes 1000,10000`` previews each size (on a simulator each, in turn) and prints them side by
 side: requests, wall, engine CPU, their ratios to the smallest size, the state file's size
 and this process's peak RSS so far (targets at 10,000: <= 15 requests, <= 3 s wall and
 <= 10x the 1,000-volume wall and CPU). ``--apply-volumes 5000`` times the large ``up``.
@@ -67,7 +67,9 @@ def workspace(path: Path, sim: SimProcess, parallel: int = 10) -> Workspace:
     return Workspace(stack_file=path, endpoint=sim.url, embedded=False, parallel=parallel)
 
 
-def bench_preview(sim: SimProcess, n: int) -> dict[str, float]:
+def _steady_stack(sim: SimProcess, n: int) -> tuple[Path, float]:
+    """A stack of ``n`` volumes (+1 tenant) created on ``sim`` and brought to a steady
+    state: (its file, the first ``up``'s wall time)."""
     d = Path(tempfile.mkdtemp(prefix="bench-preview-"))
     f = d / "Pulumi.yaml"
     f.write_text(stack(n, tenant=True))
@@ -78,36 +80,65 @@ def bench_preview(sim: SimProcess, n: int) -> dict[str, float]:
     assert res is not None and res.ok, res.failures if res else plan.errors
     with workspace(f, sim) as ws:  # steady state: the refresh records what the bulk read shows
         ws.up(quiet=True)
-    runs = []
-    for _ in range(3):  # a drift job previews the same stack again and again: report the median
-        c0 = sim.counters()
-        t, cpu = time.perf_counter(), time.process_time()
-        with workspace(f, sim) as ws:
-            plan = ws.preview()
-        runs.append((time.perf_counter() - t, time.process_time() - cpu, delta(c0, sim.counters())))
-    first = runs[0][0]
-    t_prev, cpu_prev, used = sorted(runs, key=lambda r: r[0])[1]
+    return f, t_up
+
+
+def _timed_preview(sim: SimProcess, f: Path) -> tuple[float, float, dict[str, int]]:
+    """One no-op preview in this process: (wall, engine CPU, requests by endpoint)."""
+    c0 = sim.counters()
+    t, cpu = time.perf_counter(), time.process_time()
+    with workspace(f, sim) as ws:
+        plan = ws.preview()
+    took = (time.perf_counter() - t, time.process_time() - cpu, delta(c0, sim.counters()))
     assert not plan.changes, [s.name for s in plan.changes][:5]
-    state_bytes = sum(p.stat().st_size for p in (d / ".datera-iac").rglob("*.json"))
+    return took
+
+
+def bench_previews(sizes: list[int], rounds: int = 5) -> dict[int, dict[str, float]]:
+    """The no-op preview of each size (a simulator process each), timed ``rounds`` times
+    **in turn across the sizes** - a drift job previews the same stack again and again:
+    the median counts. On a shared machine the load, and with it even the CPU time a
+    preview takes, moves within seconds; timing the sizes in turn makes each ratio
+    compare previews that saw the same load."""
+    sims = {n: SimProcess() for n in sizes}
+    try:
+        made = {n: _steady_stack(sims[n], n) for n in sizes}
+        runs: dict[int, list[tuple[float, float, dict[str, int]]]] = {n: [] for n in sizes}
+        for _ in range(rounds):
+            for n in sizes:
+                runs[n].append(_timed_preview(sims[n], made[n][0]))
+        return {n: _preview_report(sims[n], n, made[n], runs[n]) for n in sizes}
+    finally:
+        for sim in sims.values():
+            sim.stop()
+
+
+def _preview_report(sim: SimProcess, n: int, made: tuple[Path, float],
+                    runs: list[tuple[float, float, dict[str, int]]]) -> dict[str, float]:
+    f, t_up = made
+    first = runs[0][0]
+    t_prev, cpu_prev, used = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    cpu_med = sorted(r[1] for r in runs)[len(runs) // 2]
+    state_bytes = sum(p.stat().st_size for p in (f.parent / ".datera-iac").rglob("*.json"))
     c1 = sim.counters()
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "datera_iac.cli", "preview", "-f", str(f),
-                        "--detailed-exitcode", "--endpoint", sim.url], cwd=d, capture_output=True, env=env())
+                        "--detailed-exitcode", "--endpoint", sim.url], cwd=f.parent, capture_output=True, env=env())
     t_cli = time.perf_counter() - t
     assert r.returncode == 0, r.stderr.decode()[-500:]
     cli_used = delta(c1, sim.counters())
     print(f"\n== no-op preview of {n} volumes (+1 tenant)")
     print(f"   first up (create all)      {t_up:8.2f} s")
     print(f"   preview, in-process        {t_prev:8.3f} s   target < 1 s      ratio {t_prev / 1.0:.2f}"
-          f"   (median of 3; first {first:.3f} s)")
-    print(f"     engine CPU time          {cpu_prev:8.3f} s   (what an idle machine would mostly see)")
+          f"   (median of {len(runs)}; first {first:.3f} s)")
+    print(f"     engine CPU time          {cpu_med:8.3f} s   (median; runs {' '.join(f'{x[1]:.3f}' for x in runs)})")
     print(f"   HTTP requests              {sum(used.values()):8d}     target <= 15     ratio {sum(used.values()) / 15:.2f}")
     print(f"   writes                     {writes(used):8d}")
     print(f"   preview CLI (with imports) {t_cli:8.3f} s   requests {sum(cli_used.values())}")
-    print(f"   state file                 {state_bytes / 1e6:8.2f} MB   peak RSS of this process so far {peak_rss_mb():.0f} MB")
+    print(f"   state file                 {state_bytes / 1e6:8.2f} MB   peak RSS of this process {peak_rss_mb():.0f} MB")
     for k, v in sorted(used.items()):
         print(f"      {v:4d}  {k}")
-    return {"preview_s": t_prev, "requests": sum(used.values()), "cli_s": t_cli, "cpu_s": cpu_prev,
+    return {"preview_s": t_prev, "requests": sum(used.values()), "cli_s": t_cli, "cpu_s": cpu_med,
             "state_mb": state_bytes / 1e6, "rss_mb": peak_rss_mb()}
 
 
@@ -217,14 +248,11 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.update(DATERA_SAN_LOGIN="admin", DATERA_SAN_PASSWORD="password")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    sizes = [int(x) for x in str(args.volumes).split(",")]
+    previews = bench_previews(sizes)
+    p = previews[sizes[0]]
     sim = SimProcess()
     try:
-        sizes = [int(x) for x in str(args.volumes).split(",")]
-        previews = {}
-        for n in sizes:
-            sim.reset()
-            previews[n] = bench_preview(sim, n)
-        p = previews[sizes[0]]
         a = bench_apply(sim, args.apply_volumes, args.latency_ms, args.parallel, args.apply_runs)
         floor = bench_floor(sim, args.apply_volumes, args.latency_ms, args.parallel)
     finally:
