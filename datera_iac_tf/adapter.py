@@ -1,17 +1,10 @@
 """The generic Terraform resource over one kind: it translates Terraform's values (decoded
 cty values, :data:`tf.types.Unknown`, the write-only ``x_wo``/``x_wo_version`` pairs of
-:mod:`datera_iac_tf.schema`, the private state) to the core and back. Nothing here knows a
-kind's fields, and nothing decides: :func:`~datera_iac.resources.plan.plan_state` plans
-(unknowns, changes, replacements, which outputs stay known, the raw compare of a prior
-state that no longer structures, the rotation of a write-only secret when ``x_wo_version``
-changes, repair); :func:`~datera_iac.resources.plan.recorded_inputs` keeps the user's form
-of every input the kind finds equal (Terraform requires an applied value to equal the
-planned one: this makes the plan after an apply, a refresh or a re-apply empty);
-:func:`~datera_iac.resources.plan.apply_change` says what an apply sends.
-
-Every state returned holds null for ``x_wo`` (and for ``x`` when ``x_wo`` is used), as
-Terraform requires; ``x_wo`` is read from the configuration (the servicer adds it to the
-planned state create and update get) and given to the core as ``x``.
+:mod:`datera_iac_tf.schema`, the private state) to the core and back; the core's
+:mod:`datera_iac.resources.plan` decides (``plan_state``, ``recorded_inputs``,
+``apply_change``). Every state returned holds null for ``x_wo`` (and for ``x`` when
+``x_wo`` is used), as Terraform requires; ``x_wo`` is read from the configuration (the
+servicer adds it to the planned state create and update get) and given to the core as ``x``.
 """
 
 from __future__ import annotations
@@ -249,18 +242,10 @@ class KindAdapter:
         if not prior.get(ID) or type(self.kind).dependents is Kind.dependents:
             return ()
         ctx = contexts(self.timeouts_of(prior))
-        listed = self._listed(ctx, listings)
-        return check_delete(self.kind, ctx, prior[ID],
-                            prior if declared is None else declared, resource=prior[ID],
-                            deleted_first=deleted_first, found=None if listed is None else
-                            self.kind.dependents_many(listed, [prior[ID]]).get(prior[ID]))
-
-    def _listed(self, ctx: Context, listings: SharedListings | None) -> Context | None:
-        """``ctx`` with its list calls served from ``listings``, for a kind whose
-        dependents come from a listing (else None: the kind reads the object alone)."""
-        if listings is None or not self.kind.has_bulk_dependents:
-            return None
-        return listings.serving(ctx)
+        return check_delete(self.kind, ctx, prior[ID], prior if declared is None else declared,
+                            resource=prior[ID], deleted_first=deleted_first, check_ctx=(
+                                listings.serving(ctx) if listings is not None
+                                and self.kind.has_bulk_dependents else None))
 
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                checks: DeleteChecks | None = None) -> None:

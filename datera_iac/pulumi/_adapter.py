@@ -2,13 +2,8 @@
 delete on plain property dicts (camelCase keys, :class:`Secret` wrappers, :data:`UNKNOWN`).
 
 This layer only translates Pulumi's values (property names, secrets on the wire, unknowns
-in preview, URNs, inputs and outputs in one state map) to the core and back. The core
-decides: validation is ``kind.spec_from``; what changed, what is replaced, repair and the
-removed declarations are :func:`~datera_iac.resources.plan.plan_change` (unknown values as
-stand-ins: :func:`~datera_iac.resources.plan.spec_if_known`) and ``apply_change``; what a
-state keeps of an input the DSP does not report is
-:func:`~datera_iac.resources.plan.recorded_inputs`; creates and refreshes go through the
-front ends' shared rules (intents, bulk reads).
+in preview, URNs, inputs and outputs in one state map) to the core and back; validation is
+``kind.spec_from``, every planning decision :mod:`datera_iac.resources.plan`'s.
 """
 
 from __future__ import annotations
@@ -266,12 +261,11 @@ class ResourceAdapter:
         :func:`~datera_iac.resources.plan.outputs_after`; unknown while an input is), so the
         preview plans the dependents that read an output the update changes (a
         VolumeType's ``extraSpecs``) as ``up`` will. No API call."""
+        after = outputs_after(self.kind, id, self._data(olds), self.recorded_outputs(olds),
+                              None if has_unknown(news) else self.to_core(news)[0])
         state = {**{k: v for k, v in olds.items() if k in self._outputs_by_name}, **news}
-        if type(self.kind).planned_outputs is not Kind.planned_outputs:
-            after = None if has_unknown(news) else outputs_after(
-                self.kind, id, self._data(olds), self.recorded_outputs(olds), self.to_core(news)[0])
-            state.update({p.name: UNKNOWN if after is None else after.get(p.field)
-                          for p in self.props.outputs if p.name not in self._by_name})
+        state.update({p.name: UNKNOWN if after is None else after.get(p.field)
+                      for p in self.props.outputs if p.name not in self._by_name})
         return self._wrap(state, self._secret_names(olds, news))
 
     def update(self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any],

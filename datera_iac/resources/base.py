@@ -599,9 +599,8 @@ def delete_or_unmanage(kind: Kind[Any, Any], ctx: Context, id: str,
     if how:
         kind.release(ctx, id, rename=how == "rename")
         return how
-    found = None if check_ctx is None else kind.dependents_many(check_ctx, [id]).get(id)
     check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first,
-                 found=found)
+                 check_ctx=check_ctx)
     kind.delete(ctx, id)
     return None
 
@@ -623,18 +622,21 @@ class Dependent:
 def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
                  declared: Mapping[str, Any] | None, *, resource: str | None = None,
                  deleted_first: Iterable[str] = (),
-                 found: Iterable[Dependent] | None = None) -> tuple[Dependent, ...]:
+                 found: Iterable[Dependent] | None = None,
+                 check_ctx: Context | None = None) -> tuple[Dependent, ...]:
     """The one rule of a delete with dependents, for every front end, before any write.
 
-    Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`, or ``found`` when the
-    caller already asked it, e.g. in bulk with :meth:`Kind.dependents_many`) beyond
+    Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`; ``found`` when the
+    caller already asked it, e.g. in bulk with :meth:`Kind.dependents_many`; with
+    ``check_ctx``, a context serving a shared listing, its ``dependents_many``) beyond
     ``deleted_first`` (ids the same run deletes before it). None left: ``()``. Some left,
     and the declaration allows it (:meth:`Kind.cascades`): they are returned, for the plan
     to list (the delete takes them with it). Otherwise InputError naming each of them:
     a volume delete would silently delete its snapshots; a tenant delete would fail."""
     first = set(deleted_first)
     if found is None:
-        found = kind.dependents(ctx, id)
+        found = (kind.dependents(ctx, id) if check_ctx is None
+                 else kind.dependents_many(check_ctx, [id]).get(id, []))
     left = tuple(d for d in found if d.id not in first)
     if not left or (kind.dependents_effect == "deletes" and kind.cascades(declared)):
         return left

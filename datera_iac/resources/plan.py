@@ -474,10 +474,17 @@ def repair_shown_on(kind: Kind[Any, Any], outputs: Mapping[str, Any], repair: st
 
 
 def outputs_after(kind: Kind[Any, Any], obj_id: str, prior: Mapping[str, Any],
-                  outputs: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any] | None:
+                  outputs: Mapping[str, Any], desired: Mapping[str, Any] | None
+                  ) -> dict[str, Any] | None:
     """The outputs an update will leave (:meth:`Kind.planned_outputs`) as plain data, from
-    the prior inputs and outputs and the desired inputs (plain data by field name): what a
-    preview shows its dependents. None (all unknown) when a side does not structure."""
+    the prior inputs and outputs and the desired inputs (plain data by field name, None
+    while one is unknown): what a preview shows its dependents. ``outputs`` as they are
+    for a kind whose update leaves them (no ``planned_outputs`` of its own); None (all
+    unknown) while ``desired`` is unknown or a side does not structure."""
+    if type(kind).planned_outputs is Kind.planned_outputs:
+        return dict(outputs)
+    if desired is None:
+        return None
     try:
         old = Observed(id=obj_id, spec=kind.spec_from(prior),
                        outputs=kind.outputs_from(dict(outputs)))
