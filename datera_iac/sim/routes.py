@@ -432,52 +432,34 @@ _snap_routes(AI, False)
 
 # ---------------------------------------------------------------------------- shared objects
 
-def _crud(coll: str, param: str, ops: dict[str, Callable[..., Any]], one_key: str | None = None) -> None:
-    """Register list/create and get/put/delete routes for a tenant-level collection."""
-    base = f"/{coll}"
-    one = f"{base}/:{param}"
-    ROUTES.append(Route("GET", base, lambda c: Listing(ops["list"](c.store)(c.tenant))))
-    ROUTES.append(Route("POST", base, lambda c: ops["create"](c.store)(c.tenant, c.body)))
-    ROUTES.append(Route("GET", one, lambda c: ops["get"](c.store)(c.tenant, c.m[param]), schema_key=one_key))
-    ROUTES.append(Route("PUT", one, lambda c: ops["update"](c.store)(c.tenant, c.m[param], c.body), schema_key=one_key))
-    ROUTES.append(Route("DELETE", one, lambda c: ops["delete"](c.store)(c.tenant, c.m[param]), schema_key=one_key))
+def _crud(coll: str, param: str, kind: str) -> None:
+    """Register list/create and get/put/delete routes for a tenant-level collection, served
+    by the store's ``list_<kind>s``, ``create_<kind>``, ``get_<kind>``, ``update_<kind>``
+    and ``delete_<kind>``."""
+    base, one = f"/{coll}", f"/{coll}/:{param}"
+    ROUTES.append(Route("GET", base, lambda c: Listing(getattr(c.store, f"list_{kind}s")(c.tenant))))
+    ROUTES.append(Route("POST", base, lambda c: getattr(c.store, f"create_{kind}")(c.tenant, c.body)))
+    ROUTES.append(Route("GET", one, lambda c: getattr(c.store, f"get_{kind}")(c.tenant, c.m[param])))
+    ROUTES.append(Route("PUT", one,
+                        lambda c: getattr(c.store, f"update_{kind}")(c.tenant, c.m[param], c.body)))
+    ROUTES.append(Route("DELETE", one, lambda c: getattr(c.store, f"delete_{kind}")(c.tenant, c.m[param])))
 
 
-_crud("initiators", "id", {
-    "list": lambda s: s.list_initiators, "create": lambda s: s.create_initiator,
-    "get": lambda s: s.get_initiator, "update": lambda s: s.update_initiator,
-    "delete": lambda s: s.delete_initiator,
-})
-_crud("initiator_groups", "name", {
-    "list": lambda s: s.list_groups, "create": lambda s: s.create_group,
-    "get": lambda s: s.get_group, "update": lambda s: s.update_group,
-    "delete": lambda s: s.delete_group,
-})
+_crud("initiators", "id", "initiator")
+_crud("initiator_groups", "name", "group")
 ROUTES.append(Route("GET", "/initiator_groups/:name/members",
                     lambda c: Listing(c.store.get_group(c.tenant, c.m["name"])["members"])))
 ROUTES.append(Route("PUT", "/initiator_groups/:name/members",
                     lambda c: c.store.group_link(c.tenant, c.m["name"], c.body)))
-_crud("access_network_ip_pools", "pool_name", {
-    "list": lambda s: s.list_pools, "create": lambda s: s.create_pool,
-    "get": lambda s: s.get_pool, "update": lambda s: s.update_pool,
-    "delete": lambda s: s.delete_pool,
-})
+_crud("access_network_ip_pools", "pool_name", "pool")
 ROUTES.append(Route("GET", "/access_network_ip_pools/:pool_name/network_paths",
                     lambda c: Listing(c.store.get_network_path(c.tenant, c.m["pool_name"], None))))
 ROUTES.append(Route("GET", "/access_network_ip_pools/:pool_name/network_paths/:path_name",
                     lambda c: c.store.get_network_path(c.tenant, c.m["pool_name"], c.m["path_name"])))
 ROUTES.append(Route("PUT", "/access_network_ip_pools/:pool_name/network_paths/:path_name",
                     lambda c: c.store.update_network_path(c.tenant, c.m["pool_name"], c.m["path_name"], c.body)))
-_crud("app_templates", "name", {
-    "list": lambda s: s.list_templates, "create": lambda s: s.create_template,
-    "get": lambda s: s.get_template, "update": lambda s: s.update_template,
-    "delete": lambda s: s.delete_template,
-})
-_crud("placement_policies", "name", {
-    "list": lambda s: s.list_placements, "create": lambda s: s.create_placement,
-    "get": lambda s: s.get_placement, "update": lambda s: s.update_placement,
-    "delete": lambda s: s.delete_placement,
-})
+_crud("app_templates", "name", "template")
+_crud("placement_policies", "name", "placement")
 
 
 def _st(c: Ctx) -> dict[str, Any]:

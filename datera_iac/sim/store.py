@@ -1238,12 +1238,17 @@ class Store:
         return self.render_initiator(tenant, o)
 
     def delete_initiator(self, tenant: str, iqn: str) -> dict[str, Any]:
-        o = self._own(tenant, "initiators", iqn, "initiator")
-        users = self._users_of("initiators", f"/initiators/{iqn}")
+        return self._delete_unused(tenant, "initiators", iqn, "initiator", self.render_initiator)
+
+    def _delete_unused(self, tenant: str, coll: str, key: str, what: str,
+                       render: Callable[[str, dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Delete an initiator or a group that no ACL or group refers to (409 otherwise)."""
+        o = self._own(tenant, coll, key, what)
+        users = self._users_of(coll, f"/{coll}/{key}")
         if users:
-            raise Conflict(f"initiator {iqn} is still referenced by {', '.join(users[:5])}; remove it there first")
-        self._drop(tenant, "initiators", iqn)
-        return self.render_initiator(tenant, o)
+            raise Conflict(f"{what} {key} is still referenced by {', '.join(users[:5])}; remove it there first")
+        self._drop(tenant, coll, key)
+        return render(tenant, o)
 
     @staticmethod
     def render_group(tenant: str, o: dict[str, Any]) -> dict[str, Any]:
@@ -1307,12 +1312,7 @@ class Store:
                         self._si_changed(t, ai, si["name"])
 
     def delete_group(self, tenant: str, name: str) -> dict[str, Any]:
-        o = self._own(tenant, "initiator_groups", name, "initiator_group")
-        users = self._users_of("initiator_groups", f"/initiator_groups/{name}")
-        if users:
-            raise Conflict(f"initiator_group {name} is still referenced by {', '.join(users[:5])}; remove it there first")
-        self._drop(tenant, "initiator_groups", name)
-        return self.render_group(tenant, o)
+        return self._delete_unused(tenant, "initiator_groups", name, "initiator_group", self.render_group)
 
     # ------------------------------------------------------------------ IP pools
 
