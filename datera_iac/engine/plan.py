@@ -39,7 +39,8 @@ from datera_iac.engine.state import (
     secret_matches,
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
-from datera_iac.resources.plan import Change, differing, plan_change, repair_of, spec_if_known
+from datera_iac.resources.plan import (
+    Change, differing, plan_change, recorded_inputs, repair_of, spec_if_known)
 from datera_iac.resources.base import (
     PENDING_ID,
     REPLACE,
@@ -397,23 +398,15 @@ def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceSt
     A kind's ``read_many`` returns None for what a bulk read cannot show (a volume's type
     and metadata, an attachment's recorded size). For the plan, such a field keeps what the
     state recorded — what was last applied — unless refresh judged it drift. Terraform plans
-    from refreshed state the same way; the kinds' ``read_known`` does it one object at a time."""
-    if prior is None:
-        return obs
-    known = known_spec(kind, prior)
+    from refreshed state the same way (:func:`~datera_iac.resources.plan.recorded_inputs`);
+    the kinds' ``read_known`` does it one object at a time."""
+    known = known_spec(kind, prior) if prior is not None else None
     if known is None:
         return obs
-    upd = {}
-    for f in attrs.fields(kind.Spec):
-        if f.name in drifted or getattr(obs.spec, f.name, None) is not None:
-            continue
-        v = getattr(known, f.name, None)
-        if v is not None:
-            upd[f.name] = v
-    if not upd:
-        return obs
+    recorded = {k: v for k, v in kind.spec_to(known).items() if k not in drifted}
     try:
-        return attrs.evolve(obs, spec=attrs.evolve(obs.spec, **upd))
+        merged = recorded_inputs(kind, obs.spec, recorded, user_form=False)
+        return attrs.evolve(obs, spec=kind.spec_from(merged, resource=prior.name))
     except (InputError, TypeError, ValueError):
         return obs
 
