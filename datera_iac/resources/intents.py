@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,7 +100,9 @@ class IntentJournal:
         marker.unlink(missing_ok=True)
 
     def _write(self, path: Path, data: Mapping[str, Any]) -> None:
-        tmp = path.with_suffix(".tmp")
+        # a temporary name per writer: two creates with one key (or two processes) must not
+        # rename each other's file away
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         with open(fd, "w", encoding="utf-8") as f:
             json.dump(dict(data), f)

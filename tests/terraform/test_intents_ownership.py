@@ -122,3 +122,28 @@ def test_left_over_intent_adopts_the_object_with_its_token(svc, tmp_path, kind):
     if kind == "Volume":
         [ai] = list(svc.app.client.list("/app_instances"))
         assert ai["uuid"] == token_uuid(token)
+
+
+def test_two_writers_of_one_record_do_not_rename_each_others_file(tmp_path, monkeypatch):
+    """Two creates with one key (identical inputs) or two provider processes write the same
+    record: each writes its own temporary file. With one fixed name, the second writer's
+    rename took the first one's file away (FileNotFoundError: a traceback for a create)."""
+    import threading
+
+    from datera_iac.resources import intents
+
+    journal = intents.IntentJournal(tmp_path)
+    real_fsync, nested = intents.os.fsync, []
+
+    def fsync(fd: int) -> None:  # a second writer (thread) runs while the first syncs
+        real_fsync(fd)
+        if not nested:
+            nested.append(threading.Thread(target=journal.begin, args=(
+                "k", "datera:index:Volume", "twin", "token-2")))
+            nested[0].start()
+            nested[0].join()
+
+    monkeypatch.setattr(intents.os, "fsync", fsync)
+    journal.begin("k", "datera:index:Volume", "twin", "token-1")
+    assert nested and journal.token("k") == "token-1"  # the first writer's rename came last
+    assert [p.name for p in journal.dir.iterdir()] == ["k.json"]
