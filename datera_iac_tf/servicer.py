@@ -46,7 +46,6 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
-from datera_iac.dsp.identity import describe_dsp, dsp_identity, other_dsp
 from datera_iac.errors import ConfigError
 from datera_iac_tf._protocol import (
     EPHEMERAL,
@@ -204,6 +203,9 @@ class Servicer(ProviderServicer):
             ctx = self.app.context()
         except ConfigError:  # not configured (yet): nothing to compare or record
             return None if rec is not None else {}
+        # here, not at import: a launch that only validates never loads the DSP client
+        from datera_iac.dsp.identity import dsp_identity, other_dsp
+
         base = getattr(ctx.config, "base_url", None)
         if rec is not None:
             return other_dsp(rec, ctx.client, base)
@@ -220,6 +222,8 @@ class Servicer(ProviderServicer):
         here = self._dsp_here(rec)
         if here is None:
             return None
+        from datera_iac.dsp.identity import describe_dsp
+
         oid = state.get("id") if isinstance(state, dict) else None
         diags = Diagnostics()
         diags.add_error(
