@@ -59,6 +59,7 @@ from datera_iac.resources.base import (
     kind_for,
     new_create_token,
 )
+from datera_iac.resources.plan import refuse_replace
 
 __all__ = ["Applier", "ApplyResult", "Failure", "Progress", "StateStore", "state_entry"]
 
@@ -593,11 +594,8 @@ class Applier:
         spec, d = change.desired, change.diff
         if change.action == "same":
             return None
-        if step.action == "same" and d.replace:
-            raise StateError(
-                f"{step.name}: a value it reads changed during this run and now needs a "
-                f"replacement ({', '.join(d.replaces)}), which the plan did not show; nothing "
-                "was replaced: run preview, then up")
+        if step.action == "same":
+            refuse_replace(kind, change, resource=step.name, rerun="up")
         if not d.replace:
             if prior.temp_name:
                 # an interrupted temporary-name replacement: the old object must go before
@@ -746,13 +744,8 @@ class Applier:
                          retain=decl.options.retain_on_delete)
         self.facts.observed[step.name] = obs
         self.store.commit({"pending_clear": [op_id], "upsert": [rs.to_json()]})
-        change = change_for(self.ctx, kind, obs, spec, rs)
-        d = change.diff
-        if d.changed and not d.replace:
+        change = refuse_replace(kind, change_for(self.ctx, kind, obs, spec, rs), resource=step.name,
+                                importing=obs.id)
+        if change.diff.changed:
             self._update(kind, step.name, rs, change.prior, spec, deps, decl.options.protect,
                          decl.options.retain_on_delete)
-        elif d.replace:
-            raise StateError(
-                f"{step.name}: imported {obs.id}, but the declaration differs in fields that force "
-                f"replacement ({', '.join(d.replaces)}); edit the declaration to match, then run up"
-            )

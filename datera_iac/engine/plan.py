@@ -40,7 +40,7 @@ from datera_iac.engine.state import (
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
 from datera_iac.resources.plan import (
-    Change, differing, plan_change, recorded_inputs, repair_of, spec_if_known)
+    Change, differing, plan_change, recorded_inputs, refuse_replace, repair_of, spec_if_known)
 from datera_iac.resources.base import (
     PENDING_ID,
     REPLACE,
@@ -805,15 +805,8 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
             facts.observed[decl.name] = adopted
             spec, unknown = build_spec(kind, props, decl, adopted.spec)
             if spec is not None:
-                d = change_for(ctx, kind, adopted, spec, None, unknown).diff
-                step.changes = d.changes
-                if d.replace:
-                    raise StackError(
-                        f"the object to import ({adopted.id}) differs in fields that cannot change "
-                        f"in place: {', '.join(d.replaces)}",
-                        where=decl.where, resource=decl.name, kind=kind.name,
-                        fix="make the declaration match the existing object, then import",
-                    )
+                step.changes = refuse_replace(kind, change_for(ctx, kind, adopted, spec, None, unknown),
+                                              importing=adopted.id).changes
             return
         step.action = "create"
         spec, _ = build_spec(kind, props, decl)  # validate what is known now

@@ -27,8 +27,8 @@ What the providers (Terraform's, Pulumi's) plan on top of that, also decided her
 unknown, which outputs stay known, what carries a replacement, the raw compare when the
 prior state no longer structures, the rotation of write-only secrets),
 :func:`recorded_inputs` (the inputs a state keeps after a read), :func:`spec_if_known`
-(validating a declaration with values known only after apply) and :func:`apply_change`
-(an apply whose plan could not see a replacement).
+(validating a declaration with values known only after apply), :func:`apply_change` and
+:func:`refuse_replace` (a replacement an apply's plan could not see, or of an import).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ __all__ = [
     "plan_change",
     "plan_state",
     "recorded_inputs",
+    "refuse_replace",
     "repair_of",
     "repair_shown_on",
     "secrets_as_applied",
@@ -411,17 +412,28 @@ def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
                     if prior.get(f.name) is not None}
     old = kind.spec_from(secrets_as_applied(prior_inputs, written or {}, rotated),
                          resource=resource or None)
-    change = plan_change(kind, old, spec, outputs=_prior_outputs(kind, prior), last=last,
-                         config=config)
-    if change.action == "replace":
-        d = change.diff
-        raise InputError(
-            f"the new value of {', '.join(d.replaces)} needs a new {kind.name}, which the "
-            "plan could not know (the value was unknown at plan time); nothing was changed",
-            kind=kind.name, field=d.replaces[0], resource=resource,
-            fix=f"run {rerun} again: the next plan knows the value and shows the "
-            "replacement (or why it is refused)")
-    return change
+    return refuse_replace(kind, plan_change(kind, old, spec, outputs=_prior_outputs(kind, prior),
+                                            last=last, config=config), resource=resource, rerun=rerun)
+
+
+def refuse_replace(kind: Kind[Any, Any], change: Change, *, resource: str | None = None,
+                   importing: str | None = None, rerun: str = "the apply") -> Change:
+    """``change``, unless it is a replacement a front end may not make (InputError, nothing
+    changed): of the object it imports (``importing``: its id), or one its plan could not
+    see (the value was unknown then, or changed since; ``rerun``: the apply command)."""
+    d = change.diff
+    if change.action != "replace":
+        return change
+    if importing is not None:
+        why = (f"the object to import ({importing}) differs in fields that cannot change in "
+               f"place: {', '.join(d.replaces)}")
+        fix = "make the declaration match the existing object, then import"
+    else:
+        why = (f"the new value of {', '.join(d.replaces)} needs a new {kind.name}, which the "
+               "plan could not know (the value was unknown at plan time); nothing was changed")
+        fix = (f"run {rerun} again: the next plan knows the value and shows the replacement "
+               "(or why it is refused)")
+    raise InputError(why, kind=kind.name, field=d.replaces[0], resource=resource, fix=fix)
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
