@@ -134,42 +134,45 @@ def _check_budget(text: str, limits: Limits) -> None:
     #: open collections: [anchor, expanded size so far]
     stack: list[list[Any]] = []
     total = alias_total = 0
+    def at(ev: Any) -> int:
+        return ev.start_mark.line + 1 if ev.start_mark else 0
+
     try:
         while True:
             try:
                 ev = parser.get_event()
             except yaml.MarkedYAMLError:
                 return  # the composer reports syntax errors with their line
-            if ev is None or isinstance(ev, yaml.StreamEndEvent):
-                return
-            line = ev.start_mark.line + 1 if ev.start_mark else 0
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                stack.append([ev.anchor, 1])
-                if len(stack) > limits.depth:
-                    raise YamlSyntaxError(f"nesting deeper than {limits.depth} levels", line,
-                                          limits.fix("depth"))
-                continue
-            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                anchor, size = stack.pop()
-                if anchor is not None:
-                    anchors[anchor] = size
-            elif isinstance(ev, yaml.ScalarEvent):
+            kind = type(ev)  # the parser makes these classes themselves: no isinstance chain
+            if kind is yaml.ScalarEvent:
                 size = 1
                 if ev.anchor is not None:
                     anchors[ev.anchor] = 1
-            elif isinstance(ev, yaml.AliasEvent):
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                stack.append([ev.anchor, 1])
+                if len(stack) > limits.depth:
+                    raise YamlSyntaxError(f"nesting deeper than {limits.depth} levels", at(ev),
+                                          limits.fix("depth"))
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                anchor, size = stack.pop()
+                if anchor is not None:
+                    anchors[anchor] = size
+            elif kind is yaml.AliasEvent:
                 size = anchors.get(ev.anchor, 1)
                 alias_total += size
                 if alias_total > limits.alias_nodes:
                     raise YamlSyntaxError(
                         f"aliases expand to more than {limits.alias_nodes:,} nodes (at *{ev.anchor})",
-                        line, limits.fix("alias_nodes"))
+                        at(ev), limits.fix("alias_nodes"))
+            elif ev is None or kind is yaml.StreamEndEvent:
+                return
             else:
                 continue
             total += size
             if total > limits.nodes:
                 raise YamlSyntaxError(f"more than {limits.nodes:,} nodes after alias expansion",
-                                      line, limits.fix("nodes"))
+                                      at(ev), limits.fix("nodes"))
             if stack:
                 stack[-1][1] += size
     finally:
