@@ -16,20 +16,11 @@ from typing import Any
 import attrs
 
 from datera_iac.engine.model import Ref, ResourceDecl, StackDef, StackError, refs_in, reveal, secrets_in
-from datera_iac.resources.base import REFERENCE, SENSITIVE, Kind, kind_for
+from datera_iac.resources.base import REFERENCE, Kind, kind_for
+from datera_iac.resources.plan import is_sensitive, secret_refusal
 
 __all__ = ["check_acyclic", "check_secret_flow", "dependencies", "mark_sensitive_outputs",
            "secret_sources", "topo_order"]
-
-
-def _is_sensitive(kind: Kind[Any, Any] | None, name: Any) -> bool:
-    if kind is None or not isinstance(name, str):
-        return False
-    for cls in (kind.Spec, kind.Outputs):
-        f = getattr(attrs.fields(cls), name, None)
-        if f is not None and f.metadata.get(SENSITIVE):
-            return True
-    return False
 
 
 def secret_sources(value: Any, kind_of: Callable[[str], Kind[Any, Any] | None]) -> list[str]:
@@ -37,35 +28,23 @@ def secret_sources(value: Any, kind_of: Callable[[str], Kind[Any, Any] | None]) 
     sensitive fields of other resources (``${v.chapSecret}``), described for an error."""
     out = [s.source for s in secrets_in(value)]
     for r in refs_in(value):
-        if r.path and _is_sensitive(kind_of(r.resource), r.path[0]):
+        if r.path and is_sensitive(kind_of(r.resource), r.path[0]):
             out.append(f"{Ref(r.resource, r.path[:1])}, a sensitive field")
     return out
 
 
 def check_secret_flow(kind: Kind[Any, Any], decl: ResourceDecl,
                       kind_of: Callable[[str], Kind[Any, Any] | None]) -> None:
-    """A secret may flow into a sensitive field only; elsewhere it is refused, located at
-    the field. Sensitive fields get their secrets' plain values (masked from there on).
-
-    Why refuse instead of masking the field: a plain field goes to the DSP as it is (a
-    name, metadata), where every user who can read the volume sees it, and the engine must
-    keep it in the state in clear to notice drift. Masking it in our output would only hide
-    the leak, not stop it."""
+    """A secret may flow into a sensitive field only (the core's :func:`secret_refusal`,
+    located at the field); sensitive fields get their secrets' plain values (masked from
+    there on)."""
     for field, value in list(decl.properties.items()):
         sources = secret_sources(value, kind_of)
-        if not sources:
-            continue
-        if _is_sensitive(kind, field):
+        if sources:
+            refused = secret_refusal(kind, field, sources[0], resource=decl.name)
+            if refused is not None:
+                raise StackError.wrap(refused, decl.where_of(field), decl.name)
             decl.properties[field] = reveal(value)
-            continue
-        raise StackError(
-            f"takes a secret ({sources[0]}), and {field!r} is not a sensitive field: the value "
-            "would be shown in plans, kept in the state in clear and written to the DSP, "
-            "where anyone who can read the object sees it",
-            where=decl.where_of(field), resource=decl.name, kind=kind.name, field=field,
-            fix="use secrets only in sensitive fields (CHAP secrets) or stack outputs, or "
-                "drop `secret: true` if the value is not secret",
-        )
 
 
 def mark_sensitive_outputs(stack: StackDef, kind_of: Callable[[str], Kind[Any, Any] | None]) -> None:

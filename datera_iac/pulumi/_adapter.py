@@ -20,7 +20,8 @@ from datera_iac.resources.base import Context, Kind, Observed, Timeouts, delete_
 from datera_iac.resources.batching import ReadBatcher, read_one
 from datera_iac.resources.intents import IntentJournal, create_recorded
 from datera_iac.resources.plan import (
-    apply_change, outputs_after, plan_change, recorded_inputs, repair_shown_on, spec_if_known)
+    apply_change, outputs_after, plan_change, recorded_inputs, repair_shown_on, secret_refusal,
+    spec_if_known)
 
 __all__ = ["CheckFailure", "DiffResult", "ResourceAdapter", "urn_name", "urn_type"]
 
@@ -155,8 +156,7 @@ class ResourceAdapter:
         whose Spec has a required ``name`` gets the engine's proposed name (``autoname``:
         mode, proposed; ``pulumi:autonaming``), else the resource's logical name (no random
         suffix: DSP names are what operators and Cinder look objects up by). A secret given
-        to a property the kind does not treat as sensitive is refused, as the engine
-        refuses it: the DSP would hold it in clear."""
+        to a plain property is refused (the core's ``secret_refusal``)."""
         news, named = dict(news), None
         prop = self.props.by_field("name")
         if prop is not None and prop.required and prop.name not in news:
@@ -168,12 +168,9 @@ class ResourceAdapter:
             if proposed or urn:
                 news[prop.name], named = proposed or urn_name(urn), None if proposed else prop.name
         secret = self._secret_names(news)
-        sensitive = sorted(p.name for p in self.props.all if p.secret)
-        leaked = [CheckFailure(property=k, reason=(
-            f"{k} is given a secret, but it is not a sensitive property: the DSP would hold it "
-            "in clear for anyone who can read the object (use secrets only in "
-            f"{', '.join(sensitive) or 'sensitive properties'}, or pass a plain value)"))
-            for k, v in news.items() if k not in sensitive and is_secret(v)]
+        leaked = [self._failure(e, {e.field: k}) for k, v in news.items() if is_secret(v) and (e := secret_refusal(
+            self.kind, getattr(self._by_name.get(k), "field", k), "a Pulumi secret", name=k,
+            noun="property")) is not None]
         if leaked or has_unknown(news):
             return self._wrap(news, secret), leaked
         data, names = self.to_core(news)

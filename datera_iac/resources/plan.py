@@ -11,6 +11,7 @@ What it decides, once for every front end:
   out of a volume's ``extra_specs`` is reset on the DSP, as a Cinder retype does);
 * the kind's per-field **diff** (:meth:`Kind.diff`); a change the kind refuses (a shrink)
   raises :class:`~datera_iac.errors.InputError` naming the field;
+* **secrets given to a plain field** are refused (:func:`secret_refusal`);
 * **secrets the DSP cannot return**: a declared secret whose prior value is unknown is a
   change unless the caller can vouch it is what was applied (``secret_kept``: the engine's
   salted digest);
@@ -41,7 +42,7 @@ import attrs
 import cattrs
 
 from datera_iac.errors import InputError
-from datera_iac.fields import REPLACE, SENSITIVE
+from datera_iac.fields import REPLACE, SENSITIVE, aliases_of
 from datera_iac.resources.base import Diff, FieldChange, Kind, Observed
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "declared_since",
     "differing",
     "holds_unknown",
+    "is_sensitive",
     "output_names",
     "outputs_after",
     "plan_change",
@@ -59,6 +61,7 @@ __all__ = [
     "recorded_inputs",
     "refuse_replace",
     "repair_of",
+    "secret_refusal",
     "repair_shown_on",
     "secrets_as_applied",
     "spec_if_known",
@@ -434,6 +437,25 @@ def refuse_replace(kind: Kind[Any, Any], change: Change, *, resource: str | None
         fix = (f"run {rerun} again: the next plan knows the value and shows the replacement "
                "(or why it is refused)")
     raise InputError(why, kind=kind.name, field=d.replaces[0], resource=resource, fix=fix)
+
+
+def is_sensitive(kind: Kind[Any, Any] | None, name: Any) -> bool:
+    """Whether ``name`` is a sensitive input (or its former name) or output of ``kind``."""
+    return kind is not None and isinstance(name, str) and any(
+        f is not None and f.metadata.get(SENSITIVE) for f in (getattr(
+            attrs.fields(c), aliases_of(c).get(name, name), None) for c in (kind.Spec, kind.Outputs)))
+
+
+def secret_refusal(kind: Kind[Any, Any], field: str, source: str, *, name: str | None = None,
+                   noun: str = "field", resource: str | None = None) -> InputError | None:
+    """Why a secret (``source``) may not reach ``field`` (``name``, ``noun``: the front
+    end's words for it), None if sensitive: a plain field goes to the DSP as it is, and the
+    state keeps it in clear to notice drift; masking it would only hide the leak."""
+    return None if is_sensitive(kind, field) else InputError(
+        f"takes a secret ({source}), and {name or field!r} is not a sensitive {noun}: the value "
+        "would be shown in plans, kept in the state in clear and written to the DSP, where "
+        "anyone who can read the object sees it", kind=kind.name, field=field, resource=resource,
+        fix=f"use secrets only in sensitive {noun}s (CHAP secrets) or outputs, or pass a plain value")
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
