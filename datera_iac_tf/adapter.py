@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 from tf.types import Unknown
 
-from datera_iac.errors import ConfigError, InputError
+from datera_iac.errors import InputError
 from datera_iac.resources.base import (
-    Context, Dependent, Diff, Kind, Observed, Timeouts, check_delete, delete_or_unmanage)
+    Context, Dependent, Diff, Kind, Observed, Timeouts, check_create, check_delete, delete_or_unmanage)
 from datera_iac.resources.batching import read_one
 from datera_iac.resources.intents import CreateLeft, create_kept
 from datera_iac.resources.plan import (
@@ -222,15 +222,8 @@ class KindAdapter:
         return self.state_from(obs, planned)
 
     def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:
-        """The kind's plan-time checks of a create or replacement (``Kind.check_plan``),
-        unless a value is unknown (left to the apply) or the provider is not configured."""
-        if type(self.kind).check_plan is Kind.check_plan or (spec := self.validate(config)) is None:
-            return
-        try:
-            ctx = contexts(self.timeouts_of(config))
-        except ConfigError:
-            return
-        self.kind.check_plan(ctx, spec, {}, creating=True)
+        """The core's ``check_create`` of a create or replacement."""
+        check_create(self.kind, lambda: contexts(self.timeouts_of(config)), self.validate(config))
 
     def check_delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                      declared: Mapping[str, Any] | None = None,

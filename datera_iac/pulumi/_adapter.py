@@ -8,7 +8,7 @@ in preview, URNs, inputs and outputs in one state map) to the core and back; val
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -16,7 +16,7 @@ import attrs
 from datera_iac.errors import InputError, NotFound
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
-from datera_iac.resources.base import Context, Kind, Observed, Timeouts, delete_or_unmanage
+from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_create, delete_or_unmanage
 from datera_iac.resources.batching import ReadBatcher, read_one
 from datera_iac.resources.intents import IntentJournal, create_recorded
 from datera_iac.resources.plan import (
@@ -228,15 +228,10 @@ class ResourceAdapter:
                           delete_before_replace=change.diff.delete_before_replace and bool(replaces),
                           reason=change.diff.reason, repair=change.repair)
 
-    def checks_plan(self, news: Mapping[str, Any]) -> bool:
-        """Whether :meth:`check_plan` has something to check (the kind has plan-time checks
-        and every input is known)."""
-        return type(self.kind).check_plan is not Kind.check_plan and not has_unknown(news)
-
-    def check_plan(self, ctx: Context, urn: str, news: Mapping[str, Any]) -> None:
-        """The kind's plan-time checks of a create (``Kind.check_plan``: reads only)."""
-        if self.checks_plan(news):
-            self.kind.check_plan(ctx, self.spec(news, resource=urn_name(urn)), {}, creating=True)
+    def check_plan(self, context: Callable[[], Context], urn: str, news: Mapping[str, Any]) -> None:
+        """The core's ``check_create`` of a create."""
+        check_create(self.kind, context,
+                     None if has_unknown(news) else self.spec(news, resource=urn_name(urn)))
 
     def preview_create(self, news: Mapping[str, Any]) -> dict[str, Any]:
         """The state a create would produce, with every output unknown. No API call."""

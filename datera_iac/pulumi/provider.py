@@ -390,12 +390,10 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         adapter = self._adapter(request)
         news = _codec.decode(request.properties)
         if request.preview:
-            if (adapter.checks_plan(news) and self._config is not None
-                    and not _codec.has_unknown(self._config)):
-                adapter.check_plan(self._context(), request.urn, news)
+            adapter.check_plan(self._context, request.urn, news)
             return pb.CreateResponse(id="", properties=_codec.encode(adapter.preview_create(news)))
         ctx = with_timeout(self._context(), "create", request.timeout)
-        adapter.check_plan(ctx, request.urn, news)
+        adapter.check_plan(lambda: ctx, request.urn, news)
         with self._writing(adapter, deleting=False):
             rid, state = adapter.create(ctx, request.urn, news, self.intents)
         return pb.CreateResponse(id=rid, properties=_codec.encode(self._recorded(state)))

@@ -49,14 +49,14 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from datera_iac.errors import InputError
+from datera_iac.errors import ConfigError, InputError
 from datera_iac.fields import (  # re-exported: the field metadata lives in datera_iac.fields
     COMPUTED,
     DOC,
@@ -91,6 +91,7 @@ __all__ = [
     "Context",
     "Dependent",
     "Kind",
+    "check_create",
     "check_delete",
     "delete_or_unmanage",
     "KINDS",
@@ -583,6 +584,18 @@ class Kind(abc.ABC, Generic[S, O]):
         ``"keep"`` (:meth:`release` it as it is) or ``"rename"`` (release it renamed the
         Cinder driver's way). Default: never."""
         return None
+
+
+def check_create(kind: Kind[Any, Any], context: Callable[[], Context], spec: Any) -> None:
+    """A provider's plan-time :meth:`Kind.check_plan` of a create: none while a value is
+    unknown (``spec`` None: the apply checks) or before it can connect (ConfigError)."""
+    if spec is None or type(kind).check_plan is Kind.check_plan:
+        return
+    try:
+        ctx = context()
+    except ConfigError:
+        return
+    kind.check_plan(ctx, spec, {}, creating=True)
 
 
 def delete_or_unmanage(kind: Kind[Any, Any], ctx: Context, id: str,
