@@ -298,6 +298,27 @@ def test_import_that_would_need_replacement_is_a_plan_error(toy_ws):
     assert any("cannot change in place: zone" in e and "'c'" in e for e in plan.errors)
 
 
+def test_import_whose_object_changed_after_the_plan_is_refused_at_apply(toy_ws):
+    """The same refusal at apply, when the object changed after the plan (here between the
+    plan and its confirmation): the import is recorded, nothing is written to the object,
+    and the core's message names the field."""
+    toy_ws.store.objects["x9"] = {"name": "gamma", "size": 1, "zone": "a", "parent_id": None,
+                                  "tags": {}, "id": "x9"}
+    imp = STACK.replace("      name: gamma", "      name: gamma\n    options:\n      import: x9")
+
+    def confirm(plan):
+        toy_ws.store.objects["x9"]["zone"] = "z"
+        return True
+
+    plan, result = toy_ws(imp).up(confirm=confirm)
+    assert not plan.errors and [s.action for s in plan.steps if s.name == "c"] == ["import"]
+    [failure] = result.failures
+    assert failure.name == "c" and "the object to import (x9) differs in fields that cannot " \
+        "change in place: zone" in failure.message, failure
+    assert toy_ws.store.objects["x9"]["zone"] == "z" and toy_ws.store.calls.get("update") is None
+    assert toy_ws(imp).load_state().resources["c"].id == "x9"
+
+
 def test_interrupted_temporary_name_replacement_completes_on_rerun(toy_ws):
     """If the old object cannot be deleted mid-replacement, the new one keeps its temporary
     name; the next run deletes the old one first, then renames: one object per name."""
