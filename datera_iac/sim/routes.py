@@ -333,17 +333,10 @@ def _acl_put(c: Ctx) -> Any:
 
 
 for _kind in ("initiators", "initiator_groups"):
-    def _mk(kind: str) -> tuple[Handler, Handler]:
-        def get(c: Ctx) -> Any:
-            return Listing(c.store.acl_items(c.tenant, c.m["id"], c.m["storage_instance_name"], kind))
-
-        def put(c: Ctx) -> Any:
-            return c.store.acl_link(c.tenant, c.m["id"], c.m["storage_instance_name"], kind, c.body)
-        return get, put
-
-    _g, _p = _mk(_kind)
-    ROUTES.append(Route("GET", f"{SI}/acl_policy/{_kind}", _g))
-    ROUTES.append(Route("PUT", f"{SI}/acl_policy/{_kind}", _p))
+    ROUTES.append(Route("GET", f"{SI}/acl_policy/{_kind}", lambda c, kind=_kind: Listing(
+        c.store.acl_items(c.tenant, c.m["id"], c.m["storage_instance_name"], kind))))
+    ROUTES.append(Route("PUT", f"{SI}/acl_policy/{_kind}", lambda c, kind=_kind: c.store.acl_link(
+        c.tenant, c.m["id"], c.m["storage_instance_name"], kind, c.body)))
 
 
 @api("GET", SI + "/auth")
