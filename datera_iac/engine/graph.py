@@ -150,14 +150,15 @@ def topo_order(deps: Mapping[str, Iterable[str]], order: Iterable[str] | None = 
     pos = {n: i for i, n in enumerate(names)}
     known = set(deps)
     remaining = {n: set(d) & known for n, d in deps.items()}
-    if all(n in pos and all(pos[m] < pos[n] for m in d) for n, d in remaining.items()):
+    n_max = 1 << 30  # a name ``order`` does not list comes after every listed one
+    if all(n in pos and all(pos.get(m, n_max) < pos[n] for m in d) for n, d in remaining.items()):
         return [n for n in pos if n in remaining]
     out: list[str] = []
     dependents: dict[str, list[str]] = {}
     for n, d in remaining.items():
         for m in d:
             dependents.setdefault(m, []).append(n)
-    heap = [(pos.get(n, 1 << 30), n) for n, d in remaining.items() if not d]
+    heap = [(pos.get(n, n_max), n) for n, d in remaining.items() if not d]
     heapq.heapify(heap)
     while heap:
         _, n = heapq.heappop(heap)
@@ -165,7 +166,7 @@ def topo_order(deps: Mapping[str, Iterable[str]], order: Iterable[str] | None = 
         for m in dependents.get(n, ()):
             remaining[m].discard(n)
             if not remaining[m]:
-                heapq.heappush(heap, (pos.get(m, 1 << 30), m))
+                heapq.heappush(heap, (pos.get(m, n_max), m))
     if len(out) != len(remaining):
         check_acyclic(deps)
     return out

@@ -38,3 +38,9 @@ def test_a_long_dependency_chain_is_checked_without_recursion():
     with pytest.raises(StackError, match="dependency cycle: r0 -> r1 -> r2 "):
         check_acyclic(deps)
 
+
+
+def test_a_dependency_the_order_does_not_list_comes_first():
+    # the dependent is checked before its unlisted dependency: the one-pass shortcut must
+    # fall back to the full ordering, not fail looking the dependency up
+    assert topo_order({"v": {"t"}, "t": set()}, ["v"]) == ["t", "v"]
