@@ -60,6 +60,7 @@ from datera_iac.errors import (
 from datera_iac.fields import REPLACE, SENSITIVE
 from datera_iac import validators as rules
 from datera_iac.resources._util import (
+    NAME_FIX,
     NAME_RE,
     ROOT,
     SNAP_TS_RE,
@@ -134,8 +135,6 @@ MAX_SIZE_GIB = 32768
 SNAPSHOT_INTERVALS = ("15min", "1hour", "1day", "1week", "1month", "1year")
 #: Metadata key under which the volume type name is recorded.
 META_VOLUME_TYPE = "volume_type"
-_NAME_FIX = ("use 3-64 letters, digits, '_', '-' or '.', starting with a letter or '_' "
-             "(the DSP's app_instance name rule)")
 _QOS_KEYS = frozenset(cinder.QOS_MAX_KEYS) | {"iops_per_gb", "bandwidth_per_gb"}
 #: Policy keys whose removal from a declaration changes nothing (see declare_removed).
 _KEEP_ON_REMOVE = frozenset({"round_robin", "template"})
@@ -248,7 +247,7 @@ class VolumeSpec:
 
     name: str = spec_field(
         doc="app_instance name, unique in its tenant; a change renames in place.",
-        validator=pattern(KIND, "name", AI_NAME_RE, _NAME_FIX),
+        validator=pattern(KIND, "name", AI_NAME_RE, NAME_FIX),
     )
     size: int = spec_field(
         doc="Size in GiB (1..32768). Grows in place; a smaller value is a plan error.",
@@ -263,7 +262,7 @@ class VolumeSpec:
         doc="Volume type name, recorded in the volume's metadata (its policy comes from "
         "extra_specs).",
         default=None, reference="VolumeType", converter=_volume_type,
-        validator=pattern(KIND, "volume_type", NAME_RE, _NAME_FIX, optional=True),
+        validator=pattern(KIND, "volume_type", NAME_RE, NAME_FIX, optional=True),
     )
     extra_specs: dict[str, str] = spec_field(
         doc="Cinder DF: extra specs (prefix optional): replica_count, placement, ip_pool, "
@@ -281,7 +280,7 @@ class VolumeSpec:
     template: str | None = spec_field(
         doc="Create from this app template (the size is applied through template_override).",
         default=None, replace=True,
-        validator=pattern(KIND, "template", NAME_RE, _NAME_FIX, optional=True),
+        validator=pattern(KIND, "template", NAME_RE, NAME_FIX, optional=True),
     )
     chap_user: str | None = spec_field(
         doc="CHAP user name initiators log in with (the DSP's target_user_name); enables "
