@@ -27,7 +27,7 @@ from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 
-from datera_iac.docgen import generator_main
+from datera_iac.docgen import generator_main, stale_paths
 from datera_iac_tf._protocol import EPHEMERAL, is_write_only
 from datera_iac_tf.provider import DateraProvider
 from datera_iac_tf.servicer import Servicer
@@ -309,24 +309,19 @@ def expected_files(app: DateraProvider | None = None) -> dict[str, str]:
     return files
 
 
+def _wanted(files: dict[str, str]) -> dict[Path, str | None]:
+    """``files`` (relative to datera_iac_tf/) by path, and None for every other doc page."""
+    return {**{p: None for p in (PROVIDER_DIR / "docs").rglob("*.md")},
+            **{PROVIDER_DIR / rel: text for rel, text in files.items()}}
+
+
 def stale(files: dict[str, str]) -> list[str]:
     """Files under datera_iac_tf/ that differ from ``files`` (or exist and should not)."""
-    out = [rel for rel, text in files.items()
-           if not (PROVIDER_DIR / rel).exists() or (PROVIDER_DIR / rel).read_text() != text]
-    for p in (PROVIDER_DIR / "docs").rglob("*.md"):
-        rel = p.relative_to(PROVIDER_DIR).as_posix()
-        if rel not in files:
-            out.append(rel)
-    return sorted(out)
+    return sorted(p.relative_to(PROVIDER_DIR).as_posix() for p in stale_paths(_wanted(files)))
 
 
 def main(argv: list[str] | None = None) -> int:
-    def files() -> dict[Path, str | None]:
-        want: dict[Path, str | None] = {PROVIDER_DIR / rel: text
-                                        for rel, text in expected_files().items()}
-        return {**{p: None for p in (PROVIDER_DIR / "docs").rglob("*.md")}, **want}
-
-    return generator_main(argv, "datera_iac_tf.gen", __doc__, files)
+    return generator_main(argv, "datera_iac_tf.gen", __doc__, lambda: _wanted(expected_files()))
 
 
 if __name__ == "__main__":  # pragma: no cover
