@@ -1,7 +1,7 @@
 """The simulator in a child process, for benchmarks that must not share its CPU.
 
 ``SimProcess()`` runs ``datera-iac dsp serve --no-https`` on a free port on 127.0.0.1 and
-talks to it through its ``/_sim`` admin API (counters, reset, faults); ``stop()`` ends it by
+talks to it through its ``/_sim`` admin API (counters, requests, reset, faults); ``stop()`` ends it by
 PID. Used by bench_engine, bench_terraform, bench_client and profile_apply.
 ``SimProcess(data_dir=D)`` keeps the store in SQLite under D, so ``kill()`` (SIGKILL, a DSP
 that dies) then ``restart()`` (same port, same data) brings the same DSP back (hostile_dsp,
@@ -65,6 +65,10 @@ class SimProcess:
     def counters(self) -> dict[str, int]:
         c = self._call("GET", "/_sim/counters")
         return dict(c.get("data", c) if isinstance(c, dict) else {})  # type: ignore[union-attr]
+
+    def request_log(self) -> list[dict]:
+        """Handled requests (method, template, status...), as ``SimServer.request_log``."""
+        return list(self._call("GET", "/_sim/requests"))  # type: ignore[call-overload]
 
     def reset(self) -> None:
         self._call("POST", "/_sim/reset", {})
