@@ -6,9 +6,11 @@ only when a Volume is created), none for an `up` that plans nothing or is declin
 
 from __future__ import annotations
 
-import time
+import threading
 
 import pytest
+
+from tests.fault.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,31 +83,36 @@ def test_declined_up_makes_no_request(sim, sim_ws):
 
 
 def test_set_up_overlaps_planning(sim, sim_ws, monkeypatch):
-    """The set-up runs while the engine plans: with planning slowed to 500 ms and 150 ms
-    latency, the set-up's two round trips (probe + login together, then GET /system) hide
-    behind the plan, so the up takes ~500 ms + the creates, not 500 + 3 x 150 + the creates."""
+    """The set-up runs while the engine plans: here it may only start once planning has,
+    and planning only ends once the DSP has seen all of it (probe + login together, then
+    GET /system, each answer 150 ms away), so an up that set up before planning, after it
+    or at its first create fails with a timeout. Events, not the wall-clock window it
+    had (0.65 <= wall < 1.05 s), which a correct up left on a loaded machine."""
+    from datera_iac.dsp import DspClient
     from datera_iac.engine import core
 
-    real = core.make_plan
+    planning = threading.Event()
+    real_warm_up, real_plan = DspClient.warm_up, core.make_plan
 
-    def slow_plan(*a, **k):
-        time.sleep(0.5)
-        return real(*a, **k)
+    def warm_up_while_planning(self, **kw):
+        assert planning.wait(10), "the set-up ran before planning started"
+        return real_warm_up(self, **kw)
 
-    monkeypatch.setattr(core, "make_plan", slow_plan)
+    def plan_until_set_up(*a, **k):
+        planning.set()
+        wait_until(lambda: all(setup_counts(sim).values()), 10, "the set-up while planning")
+        return real_plan(*a, **k)
+
+    monkeypatch.setattr(DspClient, "warm_up", warm_up_while_planning)
+    monkeypatch.setattr(core, "make_plan", plan_until_set_up)
     ws = sim_ws(VOLUMES)
-    ws.definition()
     sim.set_faults(latency_ms=150)
     try:
-        t = time.perf_counter()
         _, res = ws.up(quiet=True)
-        took = time.perf_counter() - t
     finally:
         sim.set_faults(latency_ms=0)
     assert res is not None and res.ok
-    # 500 ms plan + 2 parallel creates (150 ms each) = 0.65 s (measured ~0.8 s); without
-    # the overlap the latency alone makes it >= 0.5 + 3 x 0.15 + 0.15 = 1.1 s
-    assert 0.65 <= took < 1.05, took
+    assert setup_counts(sim) == dict.fromkeys(SETUP, 1)  # the creates waited for it, once
 
 
 def test_up_shortens_the_gil_switch_interval_and_restores_it(sim_ws, mocker) -> None:
@@ -114,7 +121,6 @@ def test_up_shortens_the_gil_switch_interval_and_restores_it(sim_ws, mocker) -> 
     process's own setting is back, also when the run fails, and concurrent runs in one
     process restore it only when the last one ends."""
     import sys
-    import threading
 
     from datera_iac.engine import core
 
