@@ -9,6 +9,8 @@ servicer adds it to the planned state create and update get) and given to the co
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -34,9 +36,12 @@ __all__ = ["ContextFactory", "KindAdapter", "PartialCreate", "PlanOutcome", "has
 ContextFactory = Callable[[Timeouts], Context]
 
 
+_is_unknown = functools.partial(operator.is_, Unknown)
+
+
 def has_unknown(value: Any) -> bool:
     """Whether a decoded Terraform value is, or contains, an unknown."""
-    return holds_unknown(value, lambda v: v is Unknown)
+    return holds_unknown(value, _is_unknown)
 
 
 class PartialCreate(Exception):
@@ -151,7 +156,7 @@ class KindAdapter:
         declaration; ``defaults``: the provider's DateraConfig. Raises InputError."""
         spec = self.validate(config)
         p = plan_state(
-            self.kind, None if prior is None else self._known(prior),
+            self.kind, prior,  # a prior state is wholly known (Terraform stores no unknown)
             self._inputs_of(config, secrets=False), spec,
             unknown={n for n in self.schema.input_names if has_unknown(config.get(n))},
             write_only={n for n, (wo, _) in self._pairs.items() if config.get(wo) is not None},

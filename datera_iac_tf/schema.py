@@ -25,6 +25,7 @@ The provider's own configuration block is derived the same way from
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -156,7 +157,7 @@ class KindSchema:
         """``{former attribute: the attribute it stands for}``, ``_wo`` pairs included."""
         return {f.name: f.alias_of for f in self.aliases if f.alias_of}
 
-    @property
+    @functools.cached_property  # asked for every request (attrs keeps it in a slot)
     def input_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.inputs)
 
@@ -193,6 +194,10 @@ class KindSchema:
 
     def fields(self) -> tuple[FieldInfo, ...]:
         """Every attribute of the resource, in schema order."""
+        return self._fields
+
+    @functools.cached_property
+    def _fields(self) -> tuple[FieldInfo, ...]:
         pairs: dict[str, list[FieldInfo]] = {}
         for w in (*self.write_only, *(a for a in self.aliases if a.role != "alias")):
             pairs.setdefault(w.secret_of or "", []).append(w)

@@ -212,8 +212,8 @@ class Servicer(ProviderServicer):
         return dsp_identity(ctx.client, base, fetch=False)
 
     def _wrong_dsp(self, type_name: str, private: dict[str, Any], state: Any) -> Diagnostics | None:
-        """An error when the object was made on another DSP than the configured one (its
-        private state records where: issue 16, case 1): Terraform would otherwise read it
+        """An error when the object (``state``: a dict or a DynamicValue) was made on another
+        DSP than the configured one (its private state records where: issue 16, case 1): Terraform would otherwise read it
         as gone and plan to create it again here. None when it is this DSP's (or the
         record predates this check)."""
         rec = private.get("dsp")
@@ -224,6 +224,8 @@ class Servicer(ProviderServicer):
             return None
         from datera_iac.dsp.identity import describe_dsp
 
+        if isinstance(state, pb.DynamicValue):  # decoded only for this message
+            state = read_dynamic_value(state)
         oid = state.get("id") if isinstance(state, dict) else None
         diags = Diagnostics()
         diags.add_error(
@@ -439,8 +441,7 @@ class Servicer(ProviderServicer):
     def ReadResource(self, request: Any, context: grpc.ServicerContext) -> Any:
         private = _private(request.private)
         if private.get("dsp"):
-            wrong = self._wrong_dsp(request.type_name, private,
-                                    read_dynamic_value(request.current_state))
+            wrong = self._wrong_dsp(request.type_name, private, request.current_state)
             if wrong is not None:
                 return pb.ReadResource.Response(new_state=request.current_state,
                                                 private=request.private,

@@ -152,8 +152,11 @@ def repair_of(kind: Kind[Any, Any], outputs: Any) -> str | None:
 def holds_unknown(value: Any, is_unknown: Callable[[Any], bool]) -> bool:
     """Whether ``value`` (a front end's decoded value) is, or holds in a mapping, list or
     tuple, a leaf that ``is_unknown`` (that front end's marker of a value known only after
-    apply) recognises."""
-    if isinstance(value, Mapping):
+    apply) recognises. Called for every attribute of every request a provider serves, so
+    the common leaves and containers are told apart before the ``Mapping`` ABC check."""
+    if value is None or isinstance(value, (str, int, float)):
+        return is_unknown(value)
+    if isinstance(value, (dict, Mapping)):
         return any(holds_unknown(v, is_unknown) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(holds_unknown(v, is_unknown) for v in value)
