@@ -24,7 +24,7 @@ from datera_iac.resources.batching import read_one
 from datera_iac.resources.intents import CreateLeft, create_kept
 from datera_iac.resources.plan import (
     apply_change, declaration, holds_unknown, plan_state, recorded_inputs, secrets_as_applied,
-    spec_if_known)
+    spec_if_known, update_applied)
 from datera_iac_tf.batching import DeleteChecks, ReadBatcher, SharedListings, batches
 from datera_iac_tf.intents import IntentJournal
 from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
@@ -219,11 +219,10 @@ class KindAdapter:
             rotated=self._rotated(prior, planned), last=last, rerun="`terraform apply`",
             config=contexts(self.timeouts_of(planned)).config if last else None,
             resource=str(planned.get("name") or prior.get(ID) or ""))
-        if change.action == "same":  # only an input's form or a timeout changed: no call
+        obs = update_applied(self.kind, lambda: contexts(self.timeouts_of(planned)), prior[ID], change)
+        if obs is None:  # no call: the prior outputs stand
             return self.without_write_only({**planned, **{f.name: prior.get(f.name) for f in
                                             self.schema.outputs if has_unknown(planned.get(f.name))}})  # type: ignore[return-value]
-        obs = self.kind.update(contexts(self.timeouts_of(planned)), prior[ID], change.prior,
-                               change.desired)
         return self.state_from(obs, planned)
 
     def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:
@@ -237,13 +236,12 @@ class KindAdapter:
         """The kind's dependents rule (``resources.base.check_delete``) for ``prior``'s
         object; ``declared``: the declaration that rules (default: the prior state);
         ``listings``: the plan's refresh wave, answering a kind with a bulk answer."""
-        if not prior.get(ID) or type(self.kind).dependents is Kind.dependents:
+        if not prior.get(ID):
             return ()
         ctx = contexts(self.timeouts_of(prior))
         return check_delete(self.kind, ctx, prior[ID], prior if declared is None else declared,
-                            resource=prior[ID], deleted_first=deleted_first, check_ctx=(
-                                listings.serving(ctx) if listings is not None
-                                and self.kind.has_bulk_dependents else None))
+                            resource=prior[ID], deleted_first=deleted_first,
+                            check_ctx=None if listings is None else listings.serving(ctx))
 
     def delete(self, contexts: ContextFactory, prior: Mapping[str, Any],
                checks: DeleteChecks | None = None) -> None:

@@ -40,13 +40,13 @@ from datera_iac.engine.state import (
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
 from datera_iac.resources.plan import (
-    Change, differing, plan_change, recorded_inputs, refuse_replace, repair_of, spec_if_known)
+    TEMP_SUFFIX, Change, differing, plan_change, recorded_inputs, refuse_replace, repair_of,
+    replace_strategy, spec_if_known)
 from datera_iac.resources.base import (
     PENDING_ID,
     REPLACE,
     SENSITIVE,
     Context,
-    Diff,
     FieldChange,
     Kind,
     Observed,
@@ -70,10 +70,6 @@ __all__ = [
     "refresh",
     "replace_strategy",
 ]
-
-#: Suffix of the temporary name a create-before-delete replacement uses while the old
-#: object still holds the real (unique) name.
-TEMP_SUFFIX = "-replacing"
 
 CHANGE_ACTIONS = ("create", "update", "replace", "delete", "import", "forget")
 
@@ -845,20 +841,3 @@ def _plan_one(ctx: Context, step: Step, kind: Kind[Any, Any], decl: ResourceDecl
     step.action = "replace"
     step.strategy, step.temp_name = replace_strategy(kind, d, spec)
     _check_plan(ctx, kind, decl, props, spec, facts, creating=True)
-
-
-def replace_strategy(kind: Kind[Any, Any], d: Diff, spec: Any) -> tuple[str, str | None]:
-    """How to replace without two live objects sharing a unique name.
-
-    The kind's ``delete_before_replace`` wins. Otherwise a kept name would collide: if the
-    kind can rename in place (its ``name`` is not a replace field) the new object is
-    created under a temporary name and renamed once the old one is gone; if it cannot,
-    the old object must go first. Without a kept name, create-before-delete."""
-    if d.delete_before_replace:
-        return "delete-before-create", None
-    name_f = getattr(attrs.fields(kind.Spec), "name", None)
-    if name_f is not None and "name" not in d.fields and isinstance(getattr(spec, "name", None), str):
-        if not name_f.metadata.get(REPLACE):
-            return "temporary-name", f"{spec.name}{TEMP_SUFFIX}"
-        return "delete-before-create", None
-    return "create-before-delete", None

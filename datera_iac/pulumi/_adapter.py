@@ -13,15 +13,15 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError, NotFound
+from datera_iac.errors import InputError
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
 from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_create, delete_or_unmanage
-from datera_iac.resources.batching import ReadBatcher, read_one
+from datera_iac.resources.batching import ReadBatcher, read_or_adopt
 from datera_iac.resources.intents import IntentJournal, create_recorded
 from datera_iac.resources.plan import (
-    apply_change, outputs_after, plan_change, recorded_inputs, repair_shown_on, secret_refusal,
-    spec_if_known)
+    apply_change, default_name, outputs_after, plan_change, recorded_inputs, refused_change,
+    repair_shown_on, secret_refusals, spec_if_known)
 
 __all__ = ["CheckFailure", "DiffResult", "ResourceAdapter", "urn_name", "urn_type"]
 
@@ -93,6 +93,9 @@ class ResourceAdapter:
         has, from an older version, dropped)."""
         return self.to_core({k: v for k, v in state.items() if k in self._by_name})[0]
 
+    def _field(self, name: str) -> str:
+        return getattr(self._by_name.get(name), "field", name)
+
     def _name(self, field: str) -> str:
         prop = self.props.by_field(field)
         return prop.name if prop else field
@@ -157,20 +160,18 @@ class ResourceAdapter:
         mode, proposed; ``pulumi:autonaming``), else the resource's logical name (no random
         suffix: DSP names are what operators and Cinder look objects up by). A secret given
         to a plain property is refused (the core's ``secret_refusal``)."""
-        news, named = dict(news), None
-        prop = self.props.by_field("name")
-        if prop is not None and prop.required and prop.name not in news:
-            mode, proposed = autoname or ("", "")
-            if mode == "DISABLE":
-                return self._wrap(news, self._secret_names(news)), [CheckFailure(
-                    property=prop.name, reason=f"{prop.name} is required: autonaming is "
-                    "disabled by the pulumi:autonaming configuration; set it explicitly")]
-            if proposed or urn:
-                news[prop.name], named = proposed or urn_name(urn), None if proposed else prop.name
+        news, named, (mode, proposed) = dict(news), None, autoname or ("", "")
+        name = default_name(self.kind, {self._field(k) for k in news}, urn_name(urn), proposed)
+        if name is not None and mode == "DISABLE":
+            return self._wrap(news, self._secret_names(news)), [CheckFailure(
+                property=self._name("name"), reason=f"{self._name('name')} is required: "
+                "autonaming is disabled by the pulumi:autonaming configuration; set it explicitly")]
+        if name:
+            news[self._name("name")], named = name, None if proposed else self._name("name")
         secret = self._secret_names(news)
-        leaked = [self._failure(e, {e.field: k}) for k, v in news.items() if is_secret(v) and (e := secret_refusal(
-            self.kind, getattr(self._by_name.get(k), "field", k), "a Pulumi secret", name=k,
-            noun="property")) is not None]
+        leaked = [self._failure(e, {e.field: k}) for k, e in secret_refusals(
+            self.kind, {k: self._field(k) for k, v in news.items() if is_secret(v)},
+            "a Pulumi secret", noun="property").items()]
         if leaked or has_unknown(news):
             return self._wrap(news, secret), leaked
         data, names = self.to_core(news)
@@ -184,8 +185,7 @@ class ResourceAdapter:
                                        f"{named} explicitly")
             return self._wrap(news, secret), [failure]
         try:  # a plan-time error (a shrink) from the last inputs: Diff cannot fail on it
-            if olds and not has_unknown(olds):
-                plan_change(self.kind, self.kind.spec_from(self._data(olds), resource=urn_name(urn)), spec)
+            refused_change(self.kind, self._last(olds), spec, resource=urn_name(urn))
         except InputError as e:
             return self._wrap(self.inputs_of(spec), secret), [self._failure(e, names)]
         return self._wrap(self.inputs_of(spec), secret), []
@@ -221,8 +221,8 @@ class ResourceAdapter:
         for c in change.changes:
             op = "ADD" if c.old is None else "DELETE" if c.new is None else "UPDATE"
             detailed[self._name(c.name)] = op + ("_REPLACE" if c.replace else "")
-        carrier = repair_shown_on(self.kind, self.recorded_outputs(olds), change.repair)
-        if carrier and not replaces:
+        carrier = repair_shown_on(self.kind, self.recorded_outputs(olds), change.repair, replaces)
+        if carrier:
             detailed.setdefault(next(p.name for p in self.props.outputs if p.field == carrier), "UPDATE")
         return DiffResult(changes=tuple(detailed), replaces=tuple(replaces), detailed=detailed,
                           delete_before_replace=change.diff.delete_before_replace and bool(replaces),
@@ -276,13 +276,8 @@ class ResourceAdapter:
         program set, with the values seen on the DSP (drift shows against the program); an
         import returns the whole spec."""
         importing = not props and not inputs
-        try:
-            obs = self.kind.adopt(ctx, id) if importing else read_one(
-                self.kind, self.batcher, ctx, id, self._data(inputs or props))
-        except NotFound:
-            if not importing:
-                raise
-            return None
+        obs = read_or_adopt(self.kind, self.batcher, ctx, id,
+                            None if importing else self._data(inputs or props))
         if obs is None:
             return None
         secret = self._secret_names(props, inputs)

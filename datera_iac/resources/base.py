@@ -641,14 +641,17 @@ def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
 
     Lists what the DSP holds under ``id`` (:meth:`Kind.dependents`; ``found`` when the
     caller already asked it, e.g. in bulk with :meth:`Kind.dependents_many`; with
-    ``check_ctx``, a context serving a shared listing, its ``dependents_many``) beyond
-    ``deleted_first`` (ids the same run deletes before it). None left: ``()``. Some left,
+    ``check_ctx``, a context serving a shared listing, its ``dependents_many`` where the
+    kind has a bulk answer) beyond ``deleted_first`` (ids the same run deletes before it);
+    a kind without a dependents rule asks nothing. None left: ``()``. Some left,
     and the declaration allows it (:meth:`Kind.cascades`): they are returned, for the plan
     to list (the delete takes them with it). Otherwise InputError naming each of them:
     a volume delete would silently delete its snapshots; a tenant delete would fail."""
     first = set(deleted_first)
+    if found is None and type(kind).dependents is Kind.dependents:
+        return ()
     if found is None:
-        found = (kind.dependents(ctx, id) if check_ctx is None
+        found = (kind.dependents(ctx, id) if check_ctx is None or not kind.has_bulk_dependents
                  else kind.dependents_many(check_ctx, [id]).get(id, []))
     left = tuple(d for d in found if d.id not in first)
     if not left or (kind.dependents_effect == "deletes" and kind.cascades(declared)):

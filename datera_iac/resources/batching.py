@@ -33,11 +33,12 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError
+from datera_iac.errors import InputError, NotFound
 from datera_iac.resources.base import Context, Kind, Observed
 
 __all__ = ["CHECK_MAX_AGE", "IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "DeleteChecks",
-           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup", "read_one"]
+           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup", "read_one",
+           "read_or_adopt"]
 
 #: How long the first read of a batch waits for others to join (seconds), unless the wave
 #: already holds a listing (then the batch is served at once).
@@ -74,6 +75,19 @@ def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, ob
     if batcher is not None and getattr(ctx.config, "refresh", "fast") != "full":
         return batcher.read(ctx, obj_id, known)
     return kind.read_known(ctx, obj_id, known)
+
+
+def read_or_adopt(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, obj_id: str,
+                  recorded: Mapping[str, Any] | None) -> Observed[Any, Any] | None:
+    """A front end's read of one object: a refresh (:func:`read_one`) of what its state
+    records, or with no state (``recorded`` None) an import (:meth:`Kind.adopt`, by id or
+    reference). None when the object is gone, or there is none to import."""
+    if recorded is not None:
+        return read_one(kind, batcher, ctx, obj_id, recorded)
+    try:
+        return kind.adopt(ctx, obj_id)
+    except NotFound:
+        return None
 
 
 class Rows(list):  # type: ignore[type-arg]

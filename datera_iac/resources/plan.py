@@ -43,14 +43,16 @@ import cattrs
 
 from datera_iac.errors import InputError
 from datera_iac.fields import REPLACE, SENSITIVE, aliases_of
-from datera_iac.resources.base import Diff, FieldChange, Kind, Observed
+from datera_iac.resources.base import Context, Diff, FieldChange, Kind, Observed
 
 __all__ = [
     "Change",
     "Planned",
     "apply_change",
+    "TEMP_SUFFIX",
     "declaration",
     "declared_since",
+    "default_name",
     "differing",
     "holds_unknown",
     "is_sensitive",
@@ -60,15 +62,23 @@ __all__ = [
     "plan_state",
     "recorded_inputs",
     "refuse_replace",
+    "refused_change",
     "repair_of",
+    "replace_strategy",
     "secret_refusal",
+    "secret_refusals",
     "repair_shown_on",
     "secrets_as_applied",
     "spec_if_known",
     "stand_ins",
+    "update_applied",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The suffix of the temporary name a replacement creates its new object under
+#: (:func:`replace_strategy`), renamed once the old object is gone.
+TEMP_SUFFIX = "-replacing"
 
 
 @attrs.frozen
@@ -220,6 +230,33 @@ def plan_change(
         d = attrs.evolve(d, delete_before_replace=True)
     action = "replace" if d.replace else "update" if d.changed else "same"
     return Change(action, d, desired, attrs.evolve(prior, **kept) if kept else prior)
+
+
+def refused_change(kind: Kind[Any, Any], prior: Mapping[str, Any] | None, spec: Any, *,
+                   resource: str | None = None) -> None:
+    """Raise now the InputError :func:`plan_change` would raise for the change from the
+    prior inputs (plain data by field name; None: no object yet) to ``spec`` (a shrink),
+    for a front end that validates a declaration where its diff may not fail."""
+    if prior is not None:
+        plan_change(kind, kind.spec_from(prior, resource=resource), spec)
+
+
+def replace_strategy(kind: Kind[Any, Any], d: Diff, spec: Any) -> tuple[str, str | None]:
+    """How to replace without two live objects sharing a unique name.
+
+    The kind's ``delete_before_replace`` wins. Otherwise a kept name would collide: if the
+    kind can rename in place (its ``name`` is not a replace field) the new object is
+    created under a temporary name (:data:`TEMP_SUFFIX`) and renamed once the old one is
+    gone; if it cannot, the old object must go first. Without a kept name,
+    create-before-delete."""
+    if d.delete_before_replace:
+        return "delete-before-create", None
+    name_f = getattr(attrs.fields(kind.Spec), "name", None)
+    if name_f is not None and "name" not in d.fields and isinstance(getattr(spec, "name", None), str):
+        if not name_f.metadata.get(REPLACE):
+            return "temporary-name", f"{spec.name}{TEMP_SUFFIX}"
+        return "delete-before-create", None
+    return "create-before-delete", None
 
 
 # ---- what the providers plan on top of plan_change ---------------------------------------
@@ -422,6 +459,16 @@ def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
                                             last=last, config=config), resource=resource, rerun=rerun)
 
 
+def update_applied(kind: Kind[Any, Any], context: Callable[[], Context], obj_id: str,
+                   change: Change) -> Observed[Any, Any] | None:
+    """The update :func:`apply_change`'s ``change`` asks for; None, with no call, when it
+    is ``same`` (only an input's form or a front end's option changed): the object stays
+    as it is, with its outputs."""
+    if change.action == "same":
+        return None
+    return kind.update(context(), obj_id, change.prior, change.desired)
+
+
 def refuse_replace(kind: Kind[Any, Any], change: Change, *, resource: str | None = None,
                    importing: str | None = None, rerun: str = "the apply") -> Change:
     """``change``, unless it is a replacement a front end may not make (InputError, nothing
@@ -459,6 +506,26 @@ def secret_refusal(kind: Kind[Any, Any], field: str, source: str, *, name: str |
         "would be shown in plans, kept in the state in clear and written to the DSP, where "
         "anyone who can read the object sees it", kind=kind.name, field=field, resource=resource,
         fix=f"use secrets only in sensitive {noun}s (CHAP secrets) or outputs, or pass a plain value")
+
+
+def secret_refusals(kind: Kind[Any, Any], given: Mapping[str, str], source: str, *,
+                    noun: str = "field") -> dict[str, InputError]:
+    """:func:`secret_refusal` of each field a declaration gives a secret (``given``: the
+    front end's name of each -> its field), by name."""
+    return {name: e for name, field in given.items()
+            if (e := secret_refusal(kind, field, source, name=name, noun=noun)) is not None}
+
+
+def default_name(kind: Kind[Any, Any], declared: Collection[str], logical: str,
+                 proposed: str = "") -> str | None:
+    """The ``name`` a declaration that leaves out the kind's required one gets
+    (``declared``: the fields it sets): the front end's proposed name, else the resource's
+    logical name ("" without either), never with a random suffix - DSP names are what
+    operators and Cinder look objects up by. None when the kind needs none."""
+    f = attrs.fields_dict(kind.Spec).get("name")
+    if f is None or f.default is not attrs.NOTHING or "name" in declared:
+        return None
+    return proposed or logical
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
@@ -500,12 +567,13 @@ def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any]
     return out
 
 
-def repair_shown_on(kind: Kind[Any, Any], outputs: Mapping[str, Any], repair: str | None
-                    ) -> str | None:
+def repair_shown_on(kind: Kind[Any, Any], outputs: Mapping[str, Any], repair: str | None,
+                    replaces: Collection[str] = ()) -> str | None:
     """The output a provider shows as changing for a repair with no input change: the one
-    that says why (an attachment's ``repair_needed``), else the first; None without one."""
+    that says why (an attachment's ``repair_needed``), else the first; None without one,
+    or when the change ``replaces`` the object anyway."""
     names = [f.name for f in attrs.fields(kind.Outputs)]
-    if not repair or not names:
+    if not repair or not names or replaces:
         return None
     return next((n for n in names if outputs.get(n) == repair), names[0])
 
