@@ -236,8 +236,8 @@ class KindAdapter:
         """The kind's dependents rule (``resources.base.check_delete``) for ``prior``'s
         object; ``declared``: the declaration that rules (default: the prior state);
         ``listings``: the plan's refresh wave, answering a kind with a bulk answer."""
-        if not prior.get(ID):
-            return ()
+        if not prior.get(ID) or not self.kind.has_dependents:
+            return ()  # no context needed (the provider may not be configured yet)
         ctx = contexts(self.timeouts_of(prior))
         return check_delete(self.kind, ctx, prior[ID], prior if declared is None else declared,
                             resource=prior[ID], deleted_first=deleted_first,

@@ -155,11 +155,9 @@ class ResourceAdapter:
     def check(self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any],
               autoname: tuple[str, str] | None = None) -> tuple[dict[str, Any], list[CheckFailure]]:
         """Validate and normalize new inputs through ``kind.spec_from``; while an input is
-        unknown they are returned as they are (Check runs again before Create). A kind
-        whose Spec has a required ``name`` gets the engine's proposed name (``autoname``:
-        mode, proposed; ``pulumi:autonaming``), else the resource's logical name (no random
-        suffix: DSP names are what operators and Cinder look objects up by). A secret given
-        to a plain property is refused (the core's ``secret_refusal``)."""
+        unknown they are returned as they are (Check runs again before Create). A missing
+        required name is the core's ``default_name`` (``autoname``: mode and proposed name,
+        ``pulumi:autonaming``); a secret to a plain property is refused (``secret_refusals``)."""
         news, named, (mode, proposed) = dict(news), None, autoname or ("", "")
         name = default_name(self.kind, {self._field(k) for k in news}, urn_name(urn), proposed)
         if name is not None and mode == "DISABLE":

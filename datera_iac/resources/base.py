@@ -561,6 +561,11 @@ class Kind(abc.ABC, Generic[S, O]):
         volume's snapshots, a tenant's volumes). Reads only. Default: none."""
         return []
 
+    @property
+    def has_dependents(self) -> bool:
+        """Whether the kind has a dependents rule (:func:`check_delete` asks nothing without)."""
+        return type(self).dependents is not Kind.dependents
+
     #: Whether :meth:`dependents_many` answers from a listing (one list call for many
     #: objects) rather than one read per object: front ends then ask it in bulk, or
     #: through a listing they share (a Terraform destroy's refresh wave).
@@ -648,7 +653,7 @@ def check_delete(kind: Kind[Any, Any], ctx: Context, id: str,
     to list (the delete takes them with it). Otherwise InputError naming each of them:
     a volume delete would silently delete its snapshots; a tenant delete would fail."""
     first = set(deleted_first)
-    if found is None and type(kind).dependents is Kind.dependents:
+    if found is None and not kind.has_dependents:
         return ()
     if found is None:
         found = (kind.dependents(ctx, id) if check_ctx is None or not kind.has_bulk_dependents

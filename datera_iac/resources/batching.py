@@ -79,9 +79,8 @@ def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, ob
 
 def read_or_adopt(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, obj_id: str,
                   recorded: Mapping[str, Any] | None) -> Observed[Any, Any] | None:
-    """A front end's read of one object: a refresh (:func:`read_one`) of what its state
-    records, or with no state (``recorded`` None) an import (:meth:`Kind.adopt`, by id or
-    reference). None when the object is gone, or there is none to import."""
+    """A refresh (:func:`read_one`), or with no state (``recorded`` None) an import
+    (:meth:`Kind.adopt`, by id or reference); None when there is no such object."""
     if recorded is not None:
         return read_one(kind, batcher, ctx, obj_id, recorded)
     try:

@@ -76,8 +76,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The suffix of the temporary name a replacement creates its new object under
-#: (:func:`replace_strategy`), renamed once the old object is gone.
+#: The suffix of a replacement's temporary name (:func:`replace_strategy`).
 TEMP_SUFFIX = "-replacing"
 
 
@@ -234,9 +233,8 @@ def plan_change(
 
 def refused_change(kind: Kind[Any, Any], prior: Mapping[str, Any] | None, spec: Any, *,
                    resource: str | None = None) -> None:
-    """Raise now the InputError :func:`plan_change` would raise for the change from the
-    prior inputs (plain data by field name; None: no object yet) to ``spec`` (a shrink),
-    for a front end that validates a declaration where its diff may not fail."""
+    """Raise the InputError of a change from the prior inputs (plain data by field name,
+    None: no object) to ``spec`` that the kind refuses (a shrink), for a front end's check."""
     if prior is not None:
         plan_change(kind, kind.spec_from(prior, resource=resource), spec)
 
@@ -462,8 +460,7 @@ def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
 def update_applied(kind: Kind[Any, Any], context: Callable[[], Context], obj_id: str,
                    change: Change) -> Observed[Any, Any] | None:
     """The update :func:`apply_change`'s ``change`` asks for; None, with no call, when it
-    is ``same`` (only an input's form or a front end's option changed): the object stays
-    as it is, with its outputs."""
+    is ``same`` (only an input's form or a front end's option changed)."""
     if change.action == "same":
         return None
     return kind.update(context(), obj_id, change.prior, change.desired)
@@ -518,10 +515,9 @@ def secret_refusals(kind: Kind[Any, Any], given: Mapping[str, str], source: str,
 
 def default_name(kind: Kind[Any, Any], declared: Collection[str], logical: str,
                  proposed: str = "") -> str | None:
-    """The ``name`` a declaration that leaves out the kind's required one gets
-    (``declared``: the fields it sets): the front end's proposed name, else the resource's
-    logical name ("" without either), never with a random suffix - DSP names are what
-    operators and Cinder look objects up by. None when the kind needs none."""
+    """The ``name`` of a declaration (``declared``: the fields it sets) without the kind's
+    required one: the proposed name, else the logical name ("" without either), never a
+    random suffix (operators and Cinder look objects up by name); None if none is needed."""
     f = attrs.fields_dict(kind.Spec).get("name")
     if f is None or f.default is not attrs.NOTHING or "name" in declared:
         return None
