@@ -126,6 +126,10 @@ def test_session_runs_as_written(lang, tmp_path, make_sim):
         # a fresh home (~/.pulumi, the state), the machine's download caches kept
         "HOME": str(home),
         "PULUMI_HOME": str(home / ".pulumi"),  # Pulumi resolves ~ from the passwd entry
+        # the CLI that pulumi_bin() found: without this, build.sh under the fresh HOME
+        # would link the whole CLI again (~100 s on a loaded machine, 4 sessions)
+        "DATERA_PULUMI_CACHE": os.environ.get("DATERA_PULUMI_CACHE")
+        or str(Path.home() / ".cache" / "datera-iac" / "pulumi"),
         "GOPATH": os.environ.get("GOPATH") or str(Path.home() / "go"),
         "GOCACHE": os.environ.get("GOCACHE") or str(Path.home() / ".cache" / "go-build"),
         "npm_config_cache": os.environ.get("npm_config_cache")
