@@ -30,7 +30,13 @@ def _up(stack: Path, sim, backend: str | None) -> subprocess.Popen[str]:
 def _race(sim, tmp_path: Path, figure, backend: str | None, label: str) -> None:
     stack = tmp_path / "Pulumi.yaml"
     stack.write_text(volume_stack("race", N, tenant="race"))
-    sim.set_faults(latency_ms=150)  # the apply lasts seconds: both runs overlap for sure
+    # Every create is answered 2 s after it arrives, so the run that takes the lock holds it
+    # for at least three waves of creates (the tenant, then 20 volumes at parallelism 10):
+    # 6 s or more after its plan. The other run, started at the same moment, meets the lock
+    # unless its own start-up lags by all of that (a flat 150 ms on every request made the
+    # whole apply last 1 s, and on a machine at load 10 the second run once started after
+    # the first had finished: both exited 0).
+    sim.set_faults(latency_ms=2000, only=r"^POST ")
     procs = [_up(stack, sim, backend), _up(stack, sim, backend)]
     outs = []
     try:
@@ -41,7 +47,7 @@ def _race(sim, tmp_path: Path, figure, backend: str | None, label: str) -> None:
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
-        sim.set_faults(latency_ms=0)
+        sim.set_faults(latency_ms=0, only=None)
     codes = [p.returncode for p in procs]
     winners = [i for i, c in enumerate(codes) if c == 0]
     assert len(winners) == 1, f"exit codes {codes}\n{outs}"
