@@ -1,16 +1,18 @@
 """The generic Terraform resource over one kind: it translates Terraform's values (decoded
 cty values, :data:`tf.types.Unknown`, the write-only ``x_wo``/``x_wo_version`` pairs of
-:mod:`datera_iac_tf.schema`, the private state) to the core and back; the core's
-:mod:`datera_iac.resources.plan` decides (``plan_state``, ``recorded_inputs``,
-``apply_change``). Every state returned holds null for ``x_wo`` (and for ``x`` when
-``x_wo`` is used), as Terraform requires; ``x_wo`` is read from the configuration (the
-servicer adds it to the planned state create and update get) and given to the core as ``x``.
+:mod:`datera_iac_tf.schema`, ``id``, ``timeouts``, the private state) to the core's
+:class:`~datera_iac.resources.frontend.Frontend`, which runs every call, and back; the core's
+:mod:`datera_iac.resources.plan` decides (``plan_state``). Every state returned holds null for
+``x_wo`` (and for ``x`` when ``x_wo`` is used), as Terraform requires; ``x_wo`` is read from
+the configuration (the servicer adds it to the planned state create and update get) and
+given to the core as ``x``.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -19,14 +21,12 @@ from tf.types import Unknown
 
 from datera_iac.errors import InputError
 from datera_iac.resources.base import (
-    Context, Dependent, Diff, Kind, Observed, Timeouts, check_create, check_delete, delete_or_unmanage)
-from datera_iac.resources.batching import read_one
-from datera_iac.resources.intents import CreateLeft, create_kept
+    Context, Dependent, Diff, Kind, Observed, Timeouts, check_create, check_delete)
+from datera_iac.resources.batching import DeleteChecks, SharedListings
+from datera_iac.resources.frontend import Frontend, Wire
+from datera_iac.resources.intents import CreateLeft, IntentJournal
 from datera_iac.resources.plan import (
-    apply_change, declaration, holds_unknown, plan_state, recorded_inputs, secrets_as_applied,
-    spec_if_known, update_applied)
-from datera_iac_tf.batching import DeleteChecks, ReadBatcher, SharedListings, batches
-from datera_iac_tf.intents import IntentJournal
+    declaration, holds_unknown, plan_state, secrets_as_applied, spec_if_known)
 from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from datera_iac_tf.timeouts import timeouts_from
 
@@ -74,9 +74,13 @@ class KindAdapter:
     def __init__(self, kind: Kind, intents: IntentJournal | None = None) -> None:
         self.kind = kind
         self.schema: KindSchema = kind_schema(kind)
-        self.intents = intents or IntentJournal()
+        # the creates in flight, beside Terraform's own files ($TF_DATA_DIR, .terraform)
+        self.intents = intents or IntentJournal(os.environ.get("TF_DATA_DIR", ".terraform"))
+        self.core = Frontend(kind, Wire({n: n for n in self.schema.input_names},
+                                        {f.name: f.name for f in self.schema.outputs}, _is_unknown,
+                                        keeps_partial=True), self.intents)
+        self.batcher = self.core.batcher
         self._stable = set(getattr(kind, "stable_outputs", ()))
-        self.batcher = ReadBatcher(kind) if batches(kind) else None
         self._pairs = {n: (wo, version) for n, wo, version in self.schema.secret_pairs}
 
     # ---- Terraform values <-> the core's data -------------------------------------------
@@ -84,8 +88,7 @@ class KindAdapter:
     def _inputs_of(self, state: Mapping[str, Any], *, secrets: bool = True) -> dict[str, Any]:
         """The known, non-null inputs (with the known ``x_wo`` as ``x``): what ``spec_from``
         gets."""
-        out = {n: v for n in self.schema.input_names
-               if (v := state.get(n)) is not None and not has_unknown(v)}
+        out = self.core.inputs(state)
         return {**out, **self._written(state)} if secrets else out
 
     def _written(self, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,15 +101,15 @@ class KindAdapter:
     def _prior_inputs(self, prior: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         return secrets_as_applied(self._inputs_of(prior), self._written(new), self._rotated(prior, new))
 
-    @staticmethod
-    def _known(state: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in state.items() if not has_unknown(v)}
-
-    def without_write_only(self, state: dict[str, Any] | None) -> dict[str, Any] | None:
-        """``state`` with every write-only attribute null, as Terraform requires."""
-        for _, (wo, _) in self._pairs.items():
-            if state is not None and wo in state:
+    def without_write_only(self, state: dict[str, Any] | None,
+                           versions: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """``state`` with every write-only attribute null, as Terraform requires (with
+        ``versions``: each ``x_wo_version`` set, as there)."""
+        for _, (wo, version) in self._pairs.items():
+            if state is not None and (wo in state or versions is not None):
                 state[wo] = None
+            if state is not None and versions is not None:
+                state[version] = versions.get(version)
         return state
 
     def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
@@ -164,18 +167,14 @@ class KindAdapter:
             rotation={n: version for n, (_, version) in self._pairs.items()},
             last=last, config=defaults, stable=self._stable)
         planned = {**p.values, **dict.fromkeys(p.unknown, Unknown), TIMEOUTS: config.get(TIMEOUTS)}
-        for _, (wo, version) in self._pairs.items():
-            planned.update({wo: None, version: config.get(version)})  # x_wo: never in state
+        self.without_write_only(planned, config)  # x_wo: never in state
         return PlanOutcome(planned, p.replaces, p.diff, p.repair, declaration(self.kind, spec))
 
     def state_from(self, obs: Observed[Any, Any], user: Mapping[str, Any] | None) -> dict[str, Any]:
         """Terraform state for what the DSP reports, in the user's form where equal."""
-        user = self._known(user) if user is not None else None
-        state = recorded_inputs(self.kind, obs.spec, user, written=self._written(user or {}))
-        for _, (wo, version) in self._pairs.items():
-            state.update({wo: None, version: (user or {}).get(version)})
-        outs = self.kind.outputs_to(obs.outputs)
-        state.update({f.name: outs.get(f.name) for f in self.schema.outputs})
+        state = self.core.state(obs, None if user is None else self.core.inputs(user, nulls=True),
+                                written=self._written(user or {}))
+        self.without_write_only(state, user or {})
         return {**state, ID: obs.id, TIMEOUTS: (user or {}).get(TIMEOUTS)}
 
     # ---- apply ------------------------------------------------------------------------------
@@ -184,45 +183,34 @@ class KindAdapter:
         """Create; raises :class:`PartialCreate` when the object was made but the wait for
         it timed out (the kind keeps it), so Terraform records it instead of losing it."""
         spec = self.spec_of(planned)
-        ctx = contexts(self.timeouts_of(planned))
         try:
-            obs = create_kept(self.kind, ctx, spec, self.intents, self._intent_key(planned))
+            obs = self.core.create(contexts(self.timeouts_of(planned)), spec, self._intent_key(planned))
         except CreateLeft as e:
             raise PartialCreate(self.state_from(e.observed, planned), e.error) from e.error
         return self.state_from(obs, planned)
 
     def _intent_key(self, state: Mapping[str, Any]) -> str:
         """The intent journal's key of a resource: its kind and non-secret inputs."""
-        secret = {f.name for f in self.schema.fields() if f.sensitive}
-        return self.intents.key(self.kind.token, {n: v for n, v in self._inputs_of(state).items()
-                                                  if n not in secret})
+        return self.intents.key_of(self.kind, self._inputs_of(state))
 
     def read(self, contexts: ContextFactory, current: Mapping[str, Any]) -> dict[str, Any] | None:
         """The refreshed state, or None when the object is gone (Terraform drops it and the
         next plan creates it again)."""
         if not current.get(ID):
             return None
-        obs = read_one(self.kind, self.batcher, contexts(self.timeouts_of(current)),
-                       current[ID], self._inputs_of(current))
-        if obs is None:
-            return None
-        self.intents.clear(self._intent_key(current))  # Terraform holds it: settled
-        self.intents.settled(current[ID])
-        return self.state_from(obs, current)
+        inputs = self._inputs_of(current)
+        obs = self.core.read(contexts(self.timeouts_of(current)), current[ID], inputs, declared=inputs)
+        return None if obs is None else self.state_from(obs, current)
 
     def update(self, contexts: ContextFactory, prior: Mapping[str, Any], planned: Mapping[str, Any],
                last: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Update in place; ``last`` as for :meth:`plan` (the plan's private state)."""
-        self.intents.settled(prior.get(ID))  # Terraform holds it: its create is settled
-        change = apply_change(
-            self.kind, self._known(prior), self.spec_of(planned), written=self._written(planned),
-            rotated=self._rotated(prior, planned), last=last, rerun="`terraform apply`",
-            config=contexts(self.timeouts_of(planned)).config if last else None,
-            resource=str(planned.get("name") or prior.get(ID) or ""))
-        obs = update_applied(self.kind, lambda: contexts(self.timeouts_of(planned)), prior[ID], change)
+        obs = self.core.update(
+            lambda: contexts(self.timeouts_of(planned)), prior[ID], prior, self.spec_of(planned),
+            written=self._written(planned), rotated=self._rotated(prior, planned), last=last,
+            rerun="`terraform apply`", resource=str(planned.get("name") or prior.get(ID) or ""))
         if obs is None:  # no call: the prior outputs stand
-            return self.without_write_only({**planned, **{f.name: prior.get(f.name) for f in
-                                            self.schema.outputs if has_unknown(planned.get(f.name))}})  # type: ignore[return-value]
+            return self.without_write_only(self.core.unchanged(prior, planned))  # type: ignore[return-value]
         return self.state_from(obs, planned)
 
     def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:
@@ -248,10 +236,8 @@ class KindAdapter:
         """Delete (or unmanage), after the dependents rule on what the DSP holds now;
         ``checks``: the apply's delete checks (one listing answers many deletes of a kind)."""
         if prior.get(ID):
-            self.intents.settled(prior[ID])  # Terraform held it: its create is settled
-            ctx = contexts(self.timeouts_of(prior))
-            delete_or_unmanage(self.kind, ctx, prior[ID], prior, resource=prior[ID],
-                               check_ctx=None if checks is None else checks.context(self.kind, ctx))
+            self.core.delete(contexts(self.timeouts_of(prior)), prior[ID], prior, resource=prior[ID],
+                             checks=checks)
 
     def import_(self, contexts: ContextFactory, ref: str) -> dict[str, Any]:
         """Adopt an existing object; raises NotFound when there is none."""

@@ -25,7 +25,7 @@ from tf.utils import Diagnostics
 from datera_iac.errors import ConfigError
 from datera_iac.resources.base import SENSITIVE, Context, Kind, Timeouts
 from datera_iac_tf.adapter import KindAdapter, has_unknown
-from datera_iac_tf.batching import DeleteChecks, SharedListings
+from datera_iac.resources.batching import DeleteChecks, SharedListings
 from datera_iac_tf.diagnostics import report
 from datera_iac_tf.resources import PREFIX, resource_class
 from datera_iac_tf.schema import provider_schema

@@ -24,7 +24,7 @@ from tf.iface import (
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
-from datera_iac.errors import InputError
+from datera_iac.resources.base import resolve_aliases
 from datera_iac_tf.adapter import KindAdapter, PartialCreate, PlanOutcome, has_unknown
 from datera_iac_tf.diagnostics import report
 
@@ -68,17 +68,7 @@ class KindResource(Resource):
         amap = self.adapter.schema.alias_map
         if not state or not amap:
             return state
-        out = dict(state)
-        for alias, name in amap.items():
-            value = out.pop(alias, None)
-            if value is None:
-                continue
-            if out.get(name) is not None and out[name] != value:
-                raise InputError(f"{alias} and {name} are both set",
-                                 kind=self.adapter.kind.name, field=alias,
-                                 fix=f"keep only {name}; {alias} is its deprecated name")
-            out[name] = value
-        return out
+        return resolve_aliases(state, amap, kind=self.adapter.kind.name)[0]
 
     def _former(self, out: dict | None, src: dict | None) -> dict | None:
         """``out`` (a state the adapter returned) with the former names ``src`` used set as

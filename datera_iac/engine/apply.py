@@ -56,6 +56,7 @@ from datera_iac.resources.base import (
     Kind,
     Observed,
     creating_with,
+    delete_or_unmanage,
     kind_for,
     new_create_token,
 )
@@ -714,11 +715,8 @@ class Applier:
     def _delete(self, kind: Kind[Any, Any], r: ResourceState, *, deposed: bool) -> None:
         op_id = self._pending("delete", r.name, kind, object_id=r.id, deposed=deposed)
         try:
-            how = kind.unmanages(recorded_declaration(r))  # a replaced object's choice too
-            if how:
-                kind.release(self.ctx, r.id, rename=how == "rename")
-            else:
-                kind.delete(self.ctx, r.id)
+            # a replaced object's choice too; the plan checked its dependents
+            delete_or_unmanage(kind, self.ctx, r.id, recorded_declaration(r), check=False)
         except BaseException:
             self.store.commit({"pending_clear": [op_id]})  # a failed delete leaves the object
             raise

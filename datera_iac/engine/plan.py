@@ -40,11 +40,10 @@ from datera_iac.engine.state import (
 )
 from datera_iac.errors import DateraIacError, InputError, NotFound
 from datera_iac.resources.plan import (
-    TEMP_SUFFIX, Change, differing, plan_change, recorded_inputs, refuse_replace, repair_of,
-    replace_strategy, spec_if_known)
+    TEMP_SUFFIX, Change, differing, is_sensitive, plan_change, recorded_inputs, refuse_replace,
+    repair_of, replace_strategy, spec_if_known)
 from datera_iac.resources.base import (
     PENDING_ID,
-    REPLACE,
     SENSITIVE,
     Context,
     FieldChange,
@@ -278,13 +277,7 @@ def masked_outputs(stack: StackDef, facts: Facts, *, keep_unknown: bool = False,
 
         def look(ref: Any) -> Any:
             nonlocal secret
-            kind = facts.kinds.get(ref.resource)
-            head = (ref.path or ("id",))[0]
-            if kind is not None:
-                for cls in (kind.Spec, kind.Outputs):
-                    f = getattr(attrs.fields(cls), str(head), None)
-                    if f is not None and f.metadata.get(SENSITIVE):
-                        secret = True
+            secret = secret or is_sensitive(facts.kinds.get(ref.resource), (ref.path or ("id",))[0])
             return lookup_value(facts, ref)
 
         value = resolve(v, look)
@@ -490,11 +483,9 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
             new_spec = dict(r.spec)
             changes = []
             for n in names:
-                f = getattr(attrs.fields(kind.Spec), n)
-                changes.append(FieldChange(name=n, old=r.spec.get(n), new=observed_data.get(n),
-                                           replace=bool(f.metadata.get(REPLACE)),
-                                           sensitive=bool(f.metadata.get(SENSITIVE))))
                 new_spec[n] = observed_data.get(n)
+                changes.append(FieldChange.of(getattr(attrs.fields(kind.Spec), n), r.spec.get(n),
+                                              new_spec[n]))
             new_out = mask_outputs(kind, obs.outputs, r.outputs)
             repair = repair_of(kind, obs.outputs)
             if changes:
@@ -526,9 +517,7 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
 
 def _norm(v: Any) -> Any:
     """Plain data compare: tuples and lists alike (JSON has only lists)."""
-    if isinstance(v, tuple):
-        return [_norm(x) for x in v]
-    if isinstance(v, list):
+    if isinstance(v, (tuple, list)):
         return [_norm(x) for x in v]
     if isinstance(v, dict):
         return {k: _norm(x) for k, x in v.items()}
@@ -675,7 +664,7 @@ def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10)
         if s.action not in ("delete", "replace") or not s.id:
             continue
         kind = kind_for(s.kind)
-        if type(kind).dependents is Kind.dependents:
+        if not kind.has_dependents:
             continue
         if s.action == "replace":
             if s.reason and s.reason.startswith("type changed"):

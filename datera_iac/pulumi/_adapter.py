@@ -3,7 +3,8 @@ delete on plain property dicts (camelCase keys, :class:`Secret` wrappers, :data:
 
 This layer only translates Pulumi's values (property names, secrets on the wire, unknowns
 in preview, URNs, inputs and outputs in one state map) to the core and back; validation is
-``kind.spec_from``, every planning decision :mod:`datera_iac.resources.plan`'s.
+``kind.spec_from``, every planning decision :mod:`datera_iac.resources.plan`'s, and every
+call runs through the core's :class:`~datera_iac.resources.frontend.Frontend`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import attrs
 from datera_iac.errors import InputError
 from datera_iac.pulumi._codec import UNKNOWN, Secret, has_unknown, is_secret, reveal
 from datera_iac.pulumi._derive import KindProps, kind_props
-from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_create, delete_or_unmanage
-from datera_iac.resources.batching import ReadBatcher, read_or_adopt
-from datera_iac.resources.intents import IntentJournal, create_recorded
+from datera_iac.resources.base import Context, Kind, Observed, Timeouts, check_create
+from datera_iac.resources.batching import DeleteChecks
+from datera_iac.resources.frontend import Frontend, Wire
+from datera_iac.resources.intents import IntentJournal
 from datera_iac.resources.plan import (
-    apply_change, default_name, outputs_after, plan_change, recorded_inputs, refused_change,
-    repair_shown_on, secret_refusals, spec_if_known)
+    default_name, defaulted_name, outputs_after, plan_change, refused_change, repair_shown_on,
+    secret_refusals, spec_if_known)
 
 __all__ = ["CheckFailure", "DiffResult", "ResourceAdapter", "urn_name", "urn_type"]
 
@@ -64,14 +66,15 @@ def urn_name(urn: str) -> str:
 class ResourceAdapter:
     """One kind behind Pulumi's resource-provider calls."""
 
-    def __init__(self, kind: Kind[Any, Any]) -> None:
+    def __init__(self, kind: Kind[Any, Any], intents: IntentJournal | None = None) -> None:
         self.kind = kind
-        #: concurrent refreshes share bulk reads (and, through the provider's
-        #: SharedListings, one listing per refresh wave)
-        self.batcher = ReadBatcher(kind) if kind.has_bulk_read else None
         self.props: KindProps = kind_props(kind)
         self._by_name = {p.name: p for p in self.props.inputs}
         self._outputs_by_name = {p.name: p for p in self.props.outputs}
+        self.core = Frontend(kind, Wire({p.field: p.name for p in self.props.inputs},
+                                        {p.field: p.name for p in self.props.outputs}, has_unknown,
+                                        reveal, declared_form=False, always_updates=True), intents)
+        self.batcher = self.core.batcher  # the provider shares its listings (SharedListings)
 
     # ---- translation ----------------------------------------------------------------
 
@@ -91,7 +94,7 @@ class ResourceAdapter:
     def _data(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The inputs of stored state as the core's data (properties the kind no longer
         has, from an older version, dropped)."""
-        return self.to_core({k: v for k, v in state.items() if k in self._by_name})[0]
+        return self.core.inputs(state, nulls=True)
 
     def _field(self, name: str) -> str:
         return getattr(self._by_name.get(name), "field", name)
@@ -127,21 +130,11 @@ class ResourceAdapter:
         """What Pulumi keeps as the resource's outputs: every input and every output; an
         input the DSP does not report keeps its value in ``known`` (the inputs just
         applied, or the previous state)."""
-        inputs = recorded_inputs(self.kind, obs.spec, self.to_core(known or {})[0], user_form=False)
-        state = {p.name: inputs.get(p.field) for p in self.props.inputs}
-        outs = self.kind.outputs_to(obs.outputs)
-        state.update({p.name: outs.get(p.field) for p in self.props.outputs
-                      if p.name not in state or outs.get(p.field) is not None})
-        return self._wrap(state, secret)
+        return self._wrap(self.core.state(obs, self.core.inputs(known or {}, nulls=True)), secret)
 
     def is_input(self, name: str) -> bool:
         """Whether ``name`` is an input property (else an output carried in state)."""
         return name in self._by_name
-
-    def recorded_outputs(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """The known outputs in ``state`` as the core's data (for the planner's repair)."""
-        return {p.field: reveal(state[p.name]) for p in self.props.outputs
-                if state.get(p.name) is not None and not has_unknown(state.get(p.name))}
 
     def spec(self, props: Mapping[str, Any], *, resource: str | None = None) -> Any:
         return self.kind.spec_from(self.to_core(props)[0], resource=resource)
@@ -178,9 +171,7 @@ class ResourceAdapter:
         except InputError as e:
             failure = self._failure(e, names)
             if named and failure.property == named:
-                failure = CheckFailure(property=named, reason=f"{failure.reason}; the {named} "
-                                       f"defaulted to the resource name {urn_name(urn)!r}: set "
-                                       f"{named} explicitly")
+                failure = CheckFailure(named, defaulted_name(failure.reason, named, urn_name(urn)))
             return self._wrap(news, secret), [failure]
         try:  # a plan-time error (a shrink) from the last inputs: Diff cannot fail on it
             refused_change(self.kind, self._last(olds), spec, resource=urn_name(urn))
@@ -207,7 +198,7 @@ class ResourceAdapter:
             new = spec_if_known(self.kind, data, unknown, prior=self.kind.spec_to(old_spec),
                                 resource=name)
             change = plan_change(
-                self.kind, old_spec, new, outputs=self.recorded_outputs(olds),
+                self.kind, old_spec, new, outputs=self.core.outputs(olds),
                 last=self._last(old_inputs), config=config, resource=name, unknown=unknown,
                 unknown_value=UNKNOWN, ignore={p.field for p in self.props.inputs if p.name in ignored})
         except InputError as e:
@@ -219,7 +210,7 @@ class ResourceAdapter:
         for c in change.changes:
             op = "ADD" if c.old is None else "DELETE" if c.new is None else "UPDATE"
             detailed[self._name(c.name)] = op + ("_REPLACE" if c.replace else "")
-        carrier = repair_shown_on(self.kind, self.recorded_outputs(olds), change.repair, replaces)
+        carrier = repair_shown_on(self.kind, self.core.outputs(olds), change.repair, replaces)
         if carrier:
             detailed.setdefault(next(p.name for p in self.props.outputs if p.field == carrier), "UPDATE")
         return DiffResult(changes=tuple(detailed), replaces=tuple(replaces), detailed=detailed,
@@ -236,13 +227,11 @@ class ResourceAdapter:
         state = {**news, **{p.name: UNKNOWN for p in self.props.outputs if news.get(p.name) is None}}
         return self._wrap(state, self._secret_names(news))
 
-    def create(self, ctx: Context, urn: str, news: Mapping[str, Any],
-               intents: IntentJournal | None = None) -> tuple[str, dict[str, Any]]:
-        """Create; with ``intents``, under a record keyed by the URN
-        (:func:`~datera_iac.resources.intents.create_recorded`)."""
-        spec = self.spec(news, resource=urn_name(urn))
-        obs = self.kind.create(ctx, spec) if intents is None else create_recorded(
-            self.kind, ctx, spec, intents, intents.key(self.kind.token, {"urn": urn}))
+    def create(self, ctx: Context, urn: str, news: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Create; with the provider's intents, under a record keyed by the URN."""
+        intents = self.core.intents
+        obs = self.core.create(ctx, self.spec(news, resource=urn_name(urn)),
+                               intents and intents.key(self.kind.token, {"urn": urn}))
         return obs.id, self.state_of(obs, self._secret_names(news), news)
 
     def preview_update(self, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
@@ -251,7 +240,7 @@ class ResourceAdapter:
         :func:`~datera_iac.resources.plan.outputs_after`; unknown while an input is), so the
         preview plans the dependents that read an output the update changes (a
         VolumeType's ``extraSpecs``) as ``up`` will. No API call."""
-        after = outputs_after(self.kind, id, self._data(olds), self.recorded_outputs(olds),
+        after = outputs_after(self.kind, id, self._data(olds), self.core.outputs(olds),
                               None if has_unknown(news) else self.to_core(news)[0])
         state = {**{k: v for k, v in olds.items() if k in self._outputs_by_name}, **news}
         state.update({p.name: UNKNOWN if after is None else after.get(p.field)
@@ -261,11 +250,9 @@ class ResourceAdapter:
     def update(self, ctx: Context, urn: str, id: str, olds: Mapping[str, Any],
                news: Mapping[str, Any], old_inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         name = urn_name(urn)
-        change = apply_change(self.kind, self._data(olds), self.spec(news, resource=name),
-                              last=self._last(old_inputs), config=ctx.config, resource=name,
-                              rerun="`pulumi up`")
-        obs = self.kind.update(ctx, id, change.prior, change.desired)
-        return self.state_of(obs, self._secret_names(olds, news), news)
+        obs = self.core.update(lambda: ctx, id, olds, self.spec(news, resource=name),
+                               last=self._last(old_inputs), resource=name, rerun="`pulumi up`")
+        return self.state_of(obs, self._secret_names(olds, news), news)  # type: ignore[arg-type]
 
     def read(self, ctx: Context, id: str, props: Mapping[str, Any], inputs: Mapping[str, Any]
              ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
@@ -274,8 +261,7 @@ class ResourceAdapter:
         program set, with the values seen on the DSP (drift shows against the program); an
         import returns the whole spec."""
         importing = not props and not inputs
-        obs = read_or_adopt(self.kind, self.batcher, ctx, id,
-                            None if importing else self._data(inputs or props))
+        obs = self.core.read(ctx, id, None if importing else self._data(inputs or props))
         if obs is None:
             return None
         secret = self._secret_names(props, inputs)
@@ -286,13 +272,12 @@ class ResourceAdapter:
 
     def delete(self, ctx: Context, id: str, state: Mapping[str, Any] | None = None,
                old_inputs: Mapping[str, Any] | None = None, *, resource: str | None = None,
-               check_ctx: Context | None = None) -> None:
-        """Delete, after the kind's dependents rule (``check_delete``) on what the DSP holds
-        now (``cascade`` from the recorded declaration; ``check_ctx``: the context it reads
-        through, the provider's shared delete-check listing); ``unmanage_on_delete`` only
-        releases it (Pulumi's own ``retainOnDelete`` never calls Delete)."""
-        delete_or_unmanage(self.kind, ctx, id, self.to_core({**(state or {}), **(old_inputs or {})})[0],
-                           resource=resource, check_ctx=check_ctx)
+               checks: DeleteChecks | None = None) -> None:
+        """Delete (``cascade``, ``unmanage_on_delete`` from the recorded declaration;
+        ``checks``: the provider's shared delete-check listings). Pulumi's own
+        ``retainOnDelete`` never calls Delete."""
+        self.core.delete(ctx, id, {**(state or {}), **(old_inputs or {})}, resource=resource,
+                         checks=checks)
 
 
 def with_timeout(ctx: Context, op: str, seconds: float) -> Context:

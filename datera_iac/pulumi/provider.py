@@ -144,7 +144,10 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
 
                 functions = all_functions()
         self._functions = dict(functions or {})
-        self._adapters = {token: ResourceAdapter(k) for token, k in kinds.items()}
+        #: creates in flight: a create whose answer was lost (the DSP died, this process was
+        #: killed) is adopted by the next one of its URN, by the token it wrote
+        self.intents = intents or pulumi_intents()
+        self._adapters = {token: ResourceAdapter(k, self.intents) for token, k in kinds.items()}
         #: one refresh wave's list calls, shared by every kind's read batcher; dropped
         #: around each write (datera_iac.resources.batching)
         self.listings = SharedListings()
@@ -154,9 +157,6 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         #: the listings the deletes' dependents checks share (one per kind with a bulk
         #: answer: a destroy reads no volume alone); every write is marked (_writing)
         self.delete_checks = DeleteChecks(a.kind for a in self._adapters.values())
-        #: creates in flight: a create whose answer was lost (the DSP died, this process was
-        #: killed) is adopted by the next one of its URN, by the token it wrote
-        self.intents = intents or pulumi_intents()
         self._context_factory = context_factory
         self._version = version or plugin_version()
         self._config: dict[str, Any] | None = None
@@ -395,7 +395,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         ctx = with_timeout(self._context(), "create", request.timeout)
         adapter.check_plan(lambda: ctx, request.urn, news)
         with self._writing(adapter, deleting=False):
-            rid, state = adapter.create(ctx, request.urn, news, self.intents)
+            rid, state = adapter.create(ctx, request.urn, news)
         return pb.CreateResponse(id=rid, properties=_codec.encode(self._recorded(state)))
 
     @_rpc
@@ -407,8 +407,7 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         got = adapter.read(ctx, request.id, props, _codec.decode(request.inputs))
         if got is None:
             return pb.ReadResponse(id="")  # gone: the engine drops it from the state
-        rid, state, inputs = got
-        self.intents.settled(rid)  # the engine holds it (or imports it now)
+        rid, state, inputs = got  # the engine holds it (or imports it now): settled
         return pb.ReadResponse(
             id=rid, properties=_codec.encode(self._recorded(state, props)),
             inputs=_codec.encode(inputs)
@@ -423,7 +422,6 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
             return pb.UpdateResponse(properties=_codec.encode(planned))
         ctx = with_timeout(self._context(), "update", request.timeout)
         self._same_dsp(request.urn, request.id, olds)
-        self.intents.settled(request.id)
         with self._writing(adapter, deleting=False):
             state = adapter.update(ctx, request.urn, request.id, olds, news,
                                    old_inputs=_codec.decode(request.old_inputs))
@@ -435,11 +433,9 @@ class DateraProvider(provider_pb2_grpc.ResourceProviderServicer):
         ctx = with_timeout(self._context(), "delete", request.timeout)
         props = _codec.decode(request.properties)
         self._same_dsp(request.urn, request.id, props)
-        self.intents.settled(request.id)
         with self._writing(adapter, deleting=True):
-            adapter.delete(ctx, request.id, props,
-                           _codec.decode(request.old_inputs), resource=urn_name(request.urn),
-                           check_ctx=self.delete_checks.context(adapter.kind, ctx))
+            adapter.delete(ctx, request.id, props, _codec.decode(request.old_inputs),
+                           resource=urn_name(request.urn), checks=self.delete_checks)
         return empty_pb2.Empty()
 
     # ---- functions ---------------------------------------------------------------------------

@@ -97,6 +97,7 @@ __all__ = [
     "KINDS",
     "register",
     "kind_for",
+    "resolve_aliases",
     "diff_specs",
     "spec_converter",
     "camel",
@@ -158,6 +159,11 @@ class FieldChange:
     new: Any = attrs.field(repr=False)
     replace: bool = False
     sensitive: bool = False
+
+    @classmethod
+    def of(cls, f: attrs.Attribute[Any], old: Any, new: Any) -> FieldChange:
+        """The change of Spec field ``f``, flagged as its metadata says."""
+        return cls(f.name, old, new, bool(f.metadata.get(REPLACE)), bool(f.metadata.get(SENSITIVE)))
 
     def shown(self) -> tuple[Any, Any]:
         """The (old, new) pair safe to print: secrets become ``(sensitive)``."""
@@ -344,20 +350,8 @@ class Kind(abc.ABC, Generic[S, O]):
         aliases = aliases_of(self.Spec)
         if not aliases or not any(k in aliases for k in data):
             return data, {}
-        out = dict(data)
-        used: dict[str, str] = {}
-        for alias, name in aliases.items():
-            if alias not in out:
-                continue
-            value = out.pop(alias)
-            if value is None:
-                continue
-            if out.get(name) is not None and out[name] != value:
-                raise InputError(f"{alias} and {name} are both set", kind=self.name,
-                                 field=alias, resource=resource,
-                                 fix=f"keep only {name}; {alias} is its deprecated name")
-            out[name] = value
-            used[name] = alias
+        out, used = resolve_aliases(data, aliases, kind=self.name, resource=resource)
+        for name, alias in used.items():
             _warn_alias(self.name, alias, name)
         return out, used
 
@@ -606,19 +600,21 @@ def check_create(kind: Kind[Any, Any], context: Callable[[], Context], spec: Any
 def delete_or_unmanage(kind: Kind[Any, Any], ctx: Context, id: str,
                        declared: Mapping[str, Any] | None, *, resource: str | None = None,
                        deleted_first: Iterable[str] = (),
-                       check_ctx: Context | None = None) -> str | None:
+                       check_ctx: Context | None = None, check: bool = True) -> str | None:
     """What every front end does for a delete: when the declaration asks to unmanage
     (:meth:`Kind.unmanages`), only :meth:`Kind.release` (nothing is deleted, what the object
     holds stays with it); otherwise the dependents rule (:func:`check_delete`), then
     :meth:`Kind.delete`. Returns the unmanage mode, or None when the object was deleted.
     ``check_ctx``: the context the dependents rule reads through, when a front end serves
-    it from a listing it shares (:meth:`Kind.dependents_many`); by default ``ctx``."""
+    it from a listing it shares (:meth:`Kind.dependents_many`); by default ``ctx``; ``check``
+    False: the caller's plan checked already (the engine's)."""
     how = kind.unmanages(declared)
     if how:
         kind.release(ctx, id, rename=how == "rename")
         return how
-    check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first,
-                 check_ctx=check_ctx)
+    if check:
+        check_delete(kind, ctx, id, declared, resource=resource, deleted_first=deleted_first,
+                     check_ctx=check_ctx)
     kind.delete(ctx, id)
     return None
 
@@ -700,6 +696,21 @@ def register(cls: type[Kind[Any, Any]]) -> type[Kind[Any, Any]]:
     return cls
 
 
+def resolve_aliases(data: Mapping[str, Any], aliases: Mapping[str, str], *, kind: str,
+                    resource: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with each former name (``aliases``: former -> name) read as its name, and
+    ``{name: the former name used}``. Raises InputError when both are set, differently."""
+    out, used = dict(data), {}
+    for alias, name in aliases.items():
+        if (value := out.pop(alias, None)) is None:
+            continue
+        if out.get(name) is not None and out[name] != value:
+            raise InputError(f"{alias} and {name} are both set", kind=kind, field=alias,
+                             resource=resource, fix=f"keep only {name}; {alias} is its deprecated name")
+        out[name], used[name] = value, alias
+    return out, used
+
+
 def kind_for(name: str) -> Kind[Any, Any]:
     """The kind registered under a short name, Pulumi token or Terraform type."""
     import datera_iac.resources  # noqa: F401  (registers every kind)
@@ -722,13 +733,7 @@ def diff_specs(old: Any, new: Any, *, ignore: Iterable[str] = ()) -> Diff:
             continue
         a, b = getattr(old, f.name, None), getattr(new, f.name)
         if a != b:
-            changes.append(
-                FieldChange(
-                    name=f.name, old=a, new=b,
-                    replace=bool(f.metadata.get(REPLACE)),
-                    sensitive=bool(f.metadata.get(SENSITIVE)),
-                )
-            )
+            changes.append(FieldChange.of(f, a, b))
     return Diff(changes=tuple(changes))
 
 

@@ -33,12 +33,11 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError, NotFound
+from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Kind, Observed
 
 __all__ = ["CHECK_MAX_AGE", "IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "DeleteChecks",
-           "ReadBatcher", "Rows", "SharedListings", "batches", "listed", "lookup", "read_one",
-           "read_or_adopt"]
+           "ReadBatcher", "Rows", "SharedListings", "listed", "lookup", "read_one"]
 
 #: How long the first read of a batch waits for others to join (seconds), unless the wave
 #: already holds a listing (then the batch is served at once).
@@ -53,11 +52,6 @@ MAX_AGE = 60.0
 #: deletes after the next listing. A destroy of 1,000 volumes lists the tenant a few times
 #: instead of reading each volume.
 CHECK_MAX_AGE = 10.0
-
-
-def batches(kind: Kind[Any, Any]) -> bool:
-    """Whether the kind has a bulk read worth batching into."""
-    return kind.has_bulk_read
 
 
 def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, obj_id: str,
@@ -75,18 +69,6 @@ def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, ob
     if batcher is not None and getattr(ctx.config, "refresh", "fast") != "full":
         return batcher.read(ctx, obj_id, known)
     return kind.read_known(ctx, obj_id, known)
-
-
-def read_or_adopt(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, obj_id: str,
-                  recorded: Mapping[str, Any] | None) -> Observed[Any, Any] | None:
-    """A refresh (:func:`read_one`), or with no state (``recorded`` None) an import
-    (:meth:`Kind.adopt`, by id or reference); None when there is no such object."""
-    if recorded is not None:
-        return read_one(kind, batcher, ctx, obj_id, recorded)
-    try:
-        return kind.adopt(ctx, obj_id)
-    except NotFound:
-        return None
 
 
 class Rows(list):  # type: ignore[type-arg]

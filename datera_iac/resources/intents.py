@@ -19,7 +19,7 @@ be someone else's.
 The record holds no secret: its file name is a digest of the caller's key (Terraform: the
 kind and the non-sensitive inputs; Pulumi: the resource's URN), its content the kind, the
 resource name, the token and the object's id. Where it lives is the front end's choice
-(``datera_iac_tf/intents.py``: ``$TF_DATA_DIR``; ``pulumi/provider.py``: ``$PULUMI_HOME``).
+(``datera_iac_tf/adapter.py``: ``$TF_DATA_DIR``; ``pulumi/provider.py``: ``$PULUMI_HOME``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 from datera_iac.errors import ConnectionLost, WaitTimeout
 from datera_iac.files import PRIVATE_FILE, private_dir
 from datera_iac.resources.base import Context, Kind, Observed, creating_with, new_create_token
+from datera_iac.resources.plan import is_sensitive
 
 __all__ = ["CreateLeft", "IntentJournal", "create_kept", "create_recorded"]
 
@@ -53,6 +54,11 @@ class IntentJournal:
         """Digest of the kind and its non-sensitive inputs (callers leave secrets out)."""
         blob = json.dumps({"kind": kind, "inputs": inputs}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def key_of(self, kind: Kind[Any, Any], inputs: Mapping[str, Any]) -> str:
+        """:meth:`key` of a create known by its declaration (the inputs by field): its
+        non-sensitive inputs, the secrets left out."""
+        return self.key(kind.token, {n: v for n, v in inputs.items() if not is_sensitive(kind, n)})
 
     def pending(self, key: str) -> bool:
         """An earlier process started this create and never finished it."""

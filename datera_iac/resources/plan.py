@@ -43,7 +43,7 @@ import cattrs
 
 from datera_iac.errors import InputError
 from datera_iac.fields import REPLACE, SENSITIVE, aliases_of
-from datera_iac.resources.base import Context, Diff, FieldChange, Kind, Observed
+from datera_iac.resources.base import Diff, FieldChange, Kind, Observed
 
 __all__ = [
     "Change",
@@ -53,6 +53,7 @@ __all__ = [
     "declaration",
     "declared_since",
     "default_name",
+    "defaulted_name",
     "differing",
     "holds_unknown",
     "is_sensitive",
@@ -71,7 +72,6 @@ __all__ = [
     "secrets_as_applied",
     "spec_if_known",
     "stand_ins",
-    "update_applied",
 ]
 
 log = logging.getLogger(__name__)
@@ -215,11 +215,7 @@ def plan_change(
     seen = {c.name for c in changes}
     for name in unknown:
         if name not in seen and name in fields:
-            f = fields[name]
-            changes.append(FieldChange(
-                name=name, old=getattr(prior, name, None), new=unknown_value,
-                replace=bool(f.metadata.get(REPLACE)), sensitive=bool(f.metadata.get(SENSITIVE)),
-            ))
+            changes.append(FieldChange.of(fields[name], getattr(prior, name, None), unknown_value))
     if ignore:
         # an ignored field keeps what the object has: not shown, and not sent by update
         changes = [c for c in changes if c.name not in ignore]
@@ -457,15 +453,6 @@ def apply_change(kind: Kind[Any, Any], prior: Mapping[str, Any], spec: Any, *,
                                             last=last, config=config), resource=resource, rerun=rerun)
 
 
-def update_applied(kind: Kind[Any, Any], context: Callable[[], Context], obj_id: str,
-                   change: Change) -> Observed[Any, Any] | None:
-    """The update :func:`apply_change`'s ``change`` asks for; None, with no call, when it
-    is ``same`` (only an input's form or a front end's option changed)."""
-    if change.action == "same":
-        return None
-    return kind.update(context(), obj_id, change.prior, change.desired)
-
-
 def refuse_replace(kind: Kind[Any, Any], change: Change, *, resource: str | None = None,
                    importing: str | None = None, rerun: str = "the apply") -> Change:
     """``change``, unless it is a replacement a front end may not make (InputError, nothing
@@ -522,6 +509,11 @@ def default_name(kind: Kind[Any, Any], declared: Collection[str], logical: str,
     if f is None or f.default is not attrs.NOTHING or "name" in declared:
         return None
     return proposed or logical
+
+
+def defaulted_name(reason: str, name: str, logical: str) -> str:
+    """An error's ``reason`` about a ``name`` that :func:`default_name` gave (``logical``)."""
+    return f"{reason}; the {name} defaulted to the resource name {logical!r}: set {name} explicitly"
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
