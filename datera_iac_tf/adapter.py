@@ -1,11 +1,9 @@
-"""The generic Terraform resource over one kind: it translates Terraform's values (decoded
-cty values, :data:`tf.types.Unknown`, the write-only ``x_wo``/``x_wo_version`` pairs of
-:mod:`datera_iac_tf.schema`, ``id``, ``timeouts``, the private state) to the core's
-:class:`~datera_iac.resources.frontend.Frontend`, which runs every call, and back; the core's
-:mod:`datera_iac.resources.plan` decides (``plan_state``). Every state returned holds null for
-``x_wo`` (and for ``x`` when ``x_wo`` is used), as Terraform requires; ``x_wo`` is read from
-the configuration (the servicer adds it to the planned state create and update get) and
-given to the core as ``x``.
+"""The generic Terraform resource over one kind: Terraform's values (decoded cty values,
+:data:`tf.types.Unknown`, the write-only ``x_wo``/``x_wo_version`` pairs of
+:mod:`datera_iac_tf.schema`, ``id``, ``timeouts``, the private state) translated to the core's
+provider pipeline (:mod:`datera_iac.resources.frontend`) and planner (``plan_state``) and back.
+Every state returned holds null for ``x_wo`` (and for ``x`` when ``x_wo`` is used); ``x_wo``
+is read from the configuration (the servicer adds it to the planned state) as ``x``.
 """
 
 from __future__ import annotations
@@ -24,13 +22,13 @@ from datera_iac.resources.base import (
     Context, Dependent, Diff, Kind, Observed, Timeouts, check_create, check_delete)
 from datera_iac.resources.batching import DeleteChecks, SharedListings
 from datera_iac.resources.frontend import Frontend, Wire
-from datera_iac.resources.intents import CreateLeft, IntentJournal
+from datera_iac.resources.intents import IntentJournal
 from datera_iac.resources.plan import (
     declaration, holds_unknown, plan_state, secrets_as_applied, spec_if_known)
 from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from datera_iac_tf.timeouts import timeouts_from
 
-__all__ = ["ContextFactory", "KindAdapter", "PartialCreate", "PlanOutcome", "has_unknown"]
+__all__ = ["ContextFactory", "KindAdapter", "PlanOutcome", "has_unknown"]
 
 #: Builds the kind's Context for one operation (the provider's client and config).
 ContextFactory = Callable[[Timeouts], Context]
@@ -42,15 +40,6 @@ _is_unknown = functools.partial(operator.is_, Unknown)
 def has_unknown(value: Any) -> bool:
     """Whether a decoded Terraform value is, or contains, an unknown."""
     return holds_unknown(value, _is_unknown)
-
-
-class PartialCreate(Exception):
-    """A create that failed after the object was made: ``state`` is what exists, ``error``
-    what went wrong. Terraform stores the state as *tainted* (the next apply replaces it)."""
-
-    def __init__(self, state: dict[str, Any], error: BaseException) -> None:
-        super().__init__(str(error))
-        self.state, self.error = state, error
 
 
 @attrs.frozen
@@ -131,8 +120,7 @@ class KindAdapter:
     def validate(self, config: Mapping[str, Any]) -> Any:
         """The Spec of the configuration, None while a value is unknown (checked at plan
         and apply). Raises InputError for its known values (at ``x_wo`` where set)."""
-        if config.get(TIMEOUTS) is not None and not has_unknown(config.get(TIMEOUTS)):
-            timeouts_from(config[TIMEOUTS], kind=self.kind.name)
+        self.timeouts_of(config)  # a bad timeouts block raises
         for name, (wo, version) in self._pairs.items():
             if config.get(name) is not None and config.get(wo) is not None:
                 raise InputError(f"{name} and {wo} are both set", kind=self.kind.name, field=wo,
@@ -180,13 +168,10 @@ class KindAdapter:
     # ---- apply ------------------------------------------------------------------------------
 
     def create(self, contexts: ContextFactory, planned: Mapping[str, Any]) -> dict[str, Any]:
-        """Create; raises :class:`PartialCreate` when the object was made but the wait for
-        it timed out (the kind keeps it), so Terraform records it instead of losing it."""
-        spec = self.spec_of(planned)
-        try:
-            obs = self.core.create(contexts(self.timeouts_of(planned)), spec, self._intent_key(planned))
-        except CreateLeft as e:
-            raise PartialCreate(self.state_from(e.observed, planned), e.error) from e.error
+        """Create; raises :class:`~datera_iac.resources.intents.CreateLeft` when the object
+        was made but the wait for it timed out (the kind keeps it): Terraform records it."""
+        obs = self.core.create(contexts(self.timeouts_of(planned)), self.spec_of(planned),
+                               self._intent_key(planned))
         return self.state_from(obs, planned)
 
     def _intent_key(self, state: Mapping[str, Any]) -> str:
@@ -210,7 +195,8 @@ class KindAdapter:
             written=self._written(planned), rotated=self._rotated(prior, planned), last=last,
             rerun="`terraform apply`", resource=str(planned.get("name") or prior.get(ID) or ""))
         if obs is None:  # no call: the prior outputs stand
-            return self.without_write_only(self.core.unchanged(prior, planned))  # type: ignore[return-value]
+            return self.without_write_only({**planned, **{f.name: prior.get(f.name) for f in
+                                            self.schema.outputs if has_unknown(planned.get(f.name))}})  # type: ignore[return-value]
         return self.state_from(obs, planned)
 
     def check_plan(self, contexts: ContextFactory, config: Mapping[str, Any]) -> None:

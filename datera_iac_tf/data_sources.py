@@ -90,8 +90,7 @@ class KindLookup(BaseDataSource):
         return str(config[ID])
 
     def lookup(self, config: dict) -> dict[str, Any]:
-        obs = self.adapter.kind.adopt(self.provider.context(), self.ref(config))
-        state = self.adapter.state_from(obs, None)
+        state = self.adapter.import_(self.provider.context, self.ref(config))
         state.pop(TIMEOUTS, None)
         for name in self.args:  # an argument the user set is echoed as written
             if config.get(name) is not None:

@@ -25,7 +25,8 @@ from tf.schema import Schema
 from tf.utils import Diagnostics
 
 from datera_iac.resources.base import resolve_aliases
-from datera_iac_tf.adapter import KindAdapter, PartialCreate, PlanOutcome, has_unknown
+from datera_iac.resources.intents import CreateLeft
+from datera_iac_tf.adapter import KindAdapter, PlanOutcome, has_unknown
 from datera_iac_tf.diagnostics import report
 
 #: The declaration of the prior apply (from the plan's private state) for the update that
@@ -179,9 +180,9 @@ class KindResource(Resource):
         try:
             return self._former(self.adapter.create(self.provider.context,
                                                     self._canon(planned)), planned)
-        except PartialCreate as e:
+        except CreateLeft as e:  # made, then failed: with the error, kept as tainted
             self._report(ctx.diagnostics, e.error, "create", planned)
-            return self._former(e.state, planned)  # with the error, kept as tainted
+            return self._former(self.adapter.state_from(e.observed, self._canon(planned)), planned)
         except Exception as e:  # noqa: BLE001
             self._report(ctx.diagnostics, e, "create", planned)
             return None

@@ -373,11 +373,8 @@ def recover_pending(ctx: Context, state: State, desired_props: Mapping[str, Mapp
 def known_spec(kind: Kind[Any, Any], r: ResourceState) -> Any:
     """The recorded spec as a Spec (secrets, stored as digests, become None), or None
     when it no longer validates (then comparisons fall back to plain data)."""
-    data = {k: (None if is_digest(v) else v) for k, v in r.spec.items()}
-    try:
-        return kind.spec_from(data, resource=r.name)
-    except (InputError, TypeError, ValueError):
-        return None
+    return kind.spec_or_none({k: (None if is_digest(v) else v) for k, v in r.spec.items()},
+                             resource=r.name)
 
 
 def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceState | None,
@@ -393,11 +390,9 @@ def merge_known(kind: Kind[Any, Any], obs: Observed[Any, Any], prior: ResourceSt
     if known is None:
         return obs
     recorded = {k: v for k, v in kind.spec_to(known).items() if k not in drifted}
-    try:
-        merged = recorded_inputs(kind, obs.spec, recorded, user_form=False)
-        return attrs.evolve(obs, spec=kind.spec_from(merged, resource=prior.name))
-    except (InputError, TypeError, ValueError):
-        return obs
+    spec = kind.spec_or_none(recorded_inputs(kind, obs.spec, recorded, user_form=False),
+                             resource=prior.name)
+    return obs if spec is None else attrs.evolve(obs, spec=spec)
 
 
 def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: ResourceState,
@@ -410,9 +405,8 @@ def _drift_fields(kind: Kind[Any, Any], obs: Observed[Any, Any], known: Any, r: 
         and observed_data.get(n) is not None]
     out = []
     for n in names:
-        f = fields.get(n)
         seen = getattr(obs.spec, n, None)
-        if f is not None and f.metadata.get(SENSITIVE):
+        if is_sensitive(kind, n):
             stored = r.spec.get(n)
             if seen is None or (is_digest(stored) and secret_matches(stored, seen)):
                 continue

@@ -91,11 +91,6 @@ class ResourceAdapter:
             data[field], names[field] = reveal(value), key
         return data, names
 
-    def _data(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """The inputs of stored state as the core's data (properties the kind no longer
-        has, from an older version, dropped)."""
-        return self.core.inputs(state, nulls=True)
-
     def _field(self, name: str) -> str:
         return getattr(self._by_name.get(name), "field", name)
 
@@ -141,7 +136,8 @@ class ResourceAdapter:
 
     def _last(self, old_inputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The last declaration (the engine's old inputs) as the core's data, if usable."""
-        return self._data(old_inputs) if old_inputs and not has_unknown(old_inputs) else None
+        usable = old_inputs and not has_unknown(old_inputs)
+        return self.core.inputs(old_inputs, nulls=True) if usable else None  # type: ignore[arg-type]
 
     # ---- calls ------------------------------------------------------------------------
 
@@ -189,7 +185,7 @@ class ResourceAdapter:
         # a former property name stands for its property (Check leaves unknown inputs as
         # they are, so one may reach Diff)
         news = {self.props.former.get(k, k): v for k, v in news.items()}
-        old_spec = self.kind.spec_from(self._data(olds), resource=name)
+        old_spec = self.kind.spec_from(self.core.inputs(olds, nulls=True), resource=name)
         data, names = self.to_core(news)
         unknown = sorted((f for f, v in data.items() if names[f] in self._by_name and has_unknown(v)),
                          key=self._name)
@@ -229,9 +225,8 @@ class ResourceAdapter:
 
     def create(self, ctx: Context, urn: str, news: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Create; with the provider's intents, under a record keyed by the URN."""
-        intents = self.core.intents
-        obs = self.core.create(ctx, self.spec(news, resource=urn_name(urn)),
-                               intents and intents.key(self.kind.token, {"urn": urn}))
+        key = self.core.intents and self.core.intents.key(self.kind.token, {"urn": urn})
+        obs = self.core.create(ctx, self.spec(news, resource=urn_name(urn)), key)
         return obs.id, self.state_of(obs, self._secret_names(news), news)
 
     def preview_update(self, id: str, olds: Mapping[str, Any], news: Mapping[str, Any]
@@ -240,7 +235,7 @@ class ResourceAdapter:
         :func:`~datera_iac.resources.plan.outputs_after`; unknown while an input is), so the
         preview plans the dependents that read an output the update changes (a
         VolumeType's ``extraSpecs``) as ``up`` will. No API call."""
-        after = outputs_after(self.kind, id, self._data(olds), self.core.outputs(olds),
+        after = outputs_after(self.kind, id, self.core.inputs(olds, nulls=True), self.core.outputs(olds),
                               None if has_unknown(news) else self.to_core(news)[0])
         state = {**{k: v for k, v in olds.items() if k in self._outputs_by_name}, **news}
         state.update({p.name: UNKNOWN if after is None else after.get(p.field)
@@ -261,7 +256,7 @@ class ResourceAdapter:
         program set, with the values seen on the DSP (drift shows against the program); an
         import returns the whole spec."""
         importing = not props and not inputs
-        obs = self.core.read(ctx, id, None if importing else self._data(inputs or props))
+        obs = self.core.read(ctx, id, None if importing else self.core.inputs(inputs or props, nulls=True))
         if obs is None:
             return None
         secret = self._secret_names(props, inputs)

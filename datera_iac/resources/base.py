@@ -332,6 +332,14 @@ class Kind(abc.ABC, Generic[S, O]):
             raise InputError(e.reason, kind=e.kind, resource=e.resource, fix=e.fix,
                              field=used[root] + (f".{rest}" if rest else "")) from None
 
+    def spec_or_none(self, data: Mapping[str, Any], *, resource: str | None = None) -> S | None:
+        """:meth:`spec_from`, or None for data it no longer accepts (a state written by an
+        older core, or before a validator tightened): the caller goes on without it."""
+        try:
+            return self.spec_from(data, resource=resource)
+        except (InputError, TypeError, ValueError):
+            return None
+
     def field_for(self, name: str) -> str | None:
         """The Spec field ``name`` (snake_case) stands for: itself, the field whose former
         name it is (with a deprecation warning), or None when it is neither. For front ends

@@ -33,7 +33,6 @@ from typing import Any
 
 import attrs
 
-from datera_iac.errors import InputError
 from datera_iac.resources.base import Context, Kind, Observed
 
 __all__ = ["CHECK_MAX_AGE", "IDLE", "MAX_AGE", "MAX_BATCH", "WINDOW", "DeleteChecks",
@@ -62,10 +61,7 @@ def read_one(kind: Kind[Any, Any], batcher: ReadBatcher | None, ctx: Context, ob
     holds (plain data), which let a kind answer what the DSP cannot report (a VolumeType
     that lives only as a declaration, secrets, sources); a state the core no longer
     accepts is read without them."""
-    try:
-        known = kind.spec_from(recorded)
-    except InputError:
-        known = None
+    known = kind.spec_or_none(recorded)
     if batcher is not None and getattr(ctx.config, "refresh", "fast") != "full":
         return batcher.read(ctx, obj_id, known)
     return kind.read_known(ctx, obj_id, known)

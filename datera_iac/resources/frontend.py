@@ -6,6 +6,7 @@ update :func:`~datera_iac.resources.plan.apply_change` asks for, a delete by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -26,10 +27,9 @@ class Wire:
     ``is_unknown``: its marker of a value known only after apply; ``reveal``: unwraps its
     secrets; ``declared_form``: a state keeps the declaration's form of an input the DSP
     reports equal (Terraform: applied must equal planned), else the DSP's; ``keeps_partial``:
-    a create that made its object, then failed, returns it (``CreateLeft``: Terraform taints
-    it); ``always_updates``: an update is the caller's explicit request (Pulumi's, after its
-    Diff), sent even where the planner finds nothing to change (the kind still checks the
-    object: gone, or in need of repair)."""
+    a create that made its object, then failed, raises ``CreateLeft`` (Terraform taints it);
+    ``always_updates``: an update is an explicit request (Pulumi's, after its Diff), sent even
+    when the planner finds nothing to change (the kind checks the object: gone, or broken)."""
 
     inputs: Mapping[str, str]
     outputs: Mapping[str, str]
@@ -47,19 +47,13 @@ class Frontend:
     def __init__(self, kind: Kind[Any, Any], wire: Wire, intents: IntentJournal | None = None) -> None:
         self.kind, self.wire, self.intents = kind, wire, intents
         self.batcher = ReadBatcher(kind) if kind.has_bulk_read else None
-
-    def unknown(self, value: Any) -> bool:
-        return holds_unknown(value, self.wire.is_unknown)
+        self.unknown = functools.partial(holds_unknown, is_unknown=wire.is_unknown)
 
     def inputs(self, values: Mapping[str, Any], *, nulls: bool = False) -> dict[str, Any]:
         """The known inputs among wire values as the core's data (``nulls``: with those
         declared null)."""
-        if nulls:
-            out = {f: values[n] for f, n in self.wire.inputs.items()
-                   if n in values and not self.unknown(values[n])}
-        else:
-            out = {f: v for f, n in self.wire.inputs.items()
-                   if (v := values.get(n)) is not None and not self.unknown(v)}
+        out = {f: v for f, n in self.wire.inputs.items()
+               if n in values and ((v := values[n]) is not None or nulls) and not self.unknown(v)}
         return out if self.wire.reveal is None else {f: self.wire.reveal(v) for f, v in out.items()}
 
     def outputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,12 +74,6 @@ class Frontend:
         state.update({n: outs.get(f) for f, n in self.wire.outputs.items()
                       if n not in state or outs.get(f) is not None})
         return state
-
-    def unchanged(self, prior: Mapping[str, Any], planned: Mapping[str, Any]) -> dict[str, Any]:
-        """The state after an update that made no call: the planned values, and the prior
-        outputs the plan does not know."""
-        return {**planned, **{n: prior.get(n) for n in self.wire.outputs.values()
-                              if n not in planned or self.unknown(planned[n])}}
 
     def create(self, ctx: Context, spec: Any, key: str | None = None) -> Observed[Any, Any]:
         """``kind.create`` under the intent record ``key`` (none without a journal)."""
@@ -122,9 +110,9 @@ class Frontend:
         ``always_updates``)."""
         if self.intents is not None:
             self.intents.settled(obj_id)
-        change = apply_change(self.kind, {**self.outputs(prior), **self.inputs(prior)}, spec, written=written, rotated=rotated, last=last,
-                              config=context().config if last else None, resource=resource,
-                              rerun=rerun)
+        change = apply_change(self.kind, {**self.outputs(prior), **self.inputs(prior)}, spec,
+                              written=written, rotated=rotated, last=last, resource=resource,
+                              config=context().config if last else None, rerun=rerun)
         if change.action == "same" and not self.wire.always_updates:
             return None
         return self.kind.update(context(), obj_id, change.prior, change.desired)

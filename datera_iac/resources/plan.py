@@ -123,11 +123,10 @@ def declared_since(kind: Kind[Any, Any], new: Any, last: Mapping[str, Any] | Non
             if f.name not in secret and last.get(f.name) is not None}
     current = kind.spec_to(new)
     data.update({n: current[n] for n in secret if current.get(n) is not None})
-    try:
-        last_spec = kind.spec_from(data, resource=resource)
-    except (InputError, TypeError, ValueError) as e:
-        log.debug("%s %s: the last declaration no longer validates (%s); removed "
-                  "inputs are not reset", kind.name, resource or "", type(e).__name__)
+    last_spec = kind.spec_or_none(data, resource=resource)
+    if last_spec is None:
+        log.debug("%s %s: the last declaration no longer validates; removed inputs are not "
+                  "reset", kind.name, resource or "")
         return new
     return kind.declare_removed(new, last_spec, config)
 
@@ -384,10 +383,7 @@ def plan_state(
         unk |= {*outs, "id"}
     else:
         prior_inputs = {f.name: prior[f.name] for f in fields if prior.get(f.name) is not None}
-        try:
-            old = kind.spec_from(secrets_as_applied(prior_inputs, written, rotated))
-        except InputError:  # a validator tightened since the state was written
-            old = None
+        old = kind.spec_or_none(secrets_as_applied(prior_inputs, written, rotated))
         if spec is not None and old is not None:
             d = plan_change(kind, old, spec, last=last, config=config).diff
             changed, replaces = set(d.fields), set(d.replaces)
@@ -535,12 +531,9 @@ def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any]
                 else user[f.name] for f in attrs.fields(kind.Spec)}
     names = [f.name for f in attrs.fields(kind.Spec)]
     same: set[str] = set()
-    if user:
-        try:
-            user_spec = kind.spec_from({**{k: v for k, v in user.items()
-                                           if k in names and v is not None}, **(written or {})})
-        except InputError:  # a state written by an older core: take what the DSP says
-            user_spec = None
+    if user:  # a state written by an older core: take what the DSP says
+        user_spec = kind.spec_or_none({**{k: v for k, v in user.items()
+                                          if k in names and v is not None}, **(written or {})})
         if user_spec is not None:
             same = set(names) - set(differing(kind, observed, user_spec))
     out = {}
