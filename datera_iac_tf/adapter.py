@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import operator
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
+import msgpack
 from tf.types import Unknown
 
 from datera_iac.errors import InputError
@@ -40,6 +42,50 @@ _is_unknown = functools.partial(operator.is_, Unknown)
 def has_unknown(value: Any) -> bool:
     """Whether a decoded Terraform value is, or contains, an unknown."""
     return holds_unknown(value, _is_unknown)
+
+
+class OneUse:
+    """Answers of a pure function of a decoded configuration, each kept for one later call
+    with an equal configuration: Terraform validates an instance's configuration and then
+    plans it with the same one, in one process, so the plan need not build the Spec again
+    (~5% of a volume's PlanResourceChange in instructions). Equal means equal as msgpack (types kept: ``1``, ``1.0`` and
+    ``True`` differ); an answer is taken once, so no two callers share an object; errors
+    are not kept; at most :attr:`size` answers wait (those of another process's plan are
+    never taken)."""
+
+    size = 256
+    _MISS = object()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[bytes, Any] = {}
+
+    def get(self, config: Mapping[str, Any], keep: bool, compute: Callable[[Any], Any]) -> Any:
+        key = _config_key(config)
+        if key is not None and not keep:
+            with self._lock:
+                found = self._kept.pop(key, self._MISS)
+            if found is not self._MISS:
+                return found
+        value = compute(config)
+        if key is not None and keep:
+            with self._lock:
+                if len(self._kept) >= self.size:
+                    del self._kept[next(iter(self._kept))]
+                self._kept[key] = value
+        return value
+
+
+def _config_key(config: Mapping[str, Any]) -> bytes | None:
+    def unknown(value: Any) -> Any:
+        if value is Unknown:
+            return msgpack.ExtType(0, b"\0")
+        raise TypeError(type(value).__name__)
+
+    try:
+        return msgpack.packb(config, default=unknown)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @attrs.frozen
@@ -117,9 +163,14 @@ class KindAdapter:
 
     # ---- validate, plan -------------------------------------------------------------------
 
-    def validate(self, config: Mapping[str, Any]) -> Any:
+    def validate(self, config: Mapping[str, Any], *, keep: bool = False) -> Any:
         """The Spec of the configuration, None while a value is unknown (checked at plan
-        and apply). Raises InputError for its known values (at ``x_wo`` where set)."""
+        and apply). Raises InputError for its known values (at ``x_wo`` where set).
+        ``keep``: ValidateResourceConfig's call; the next call with the same configuration
+        (the plan's) takes its answer instead of building it again (:class:`OneUse`)."""
+        return self.__dict__.setdefault("_validated", OneUse()).get(config, keep, self._validate)
+
+    def _validate(self, config: Mapping[str, Any]) -> Any:
         self.timeouts_of(config)  # a bad timeouts block raises
         for name, (wo, version) in self._pairs.items():
             if config.get(name) is not None and config.get(wo) is not None:

@@ -106,7 +106,7 @@ class KindResource(Resource):
         if diags.has_errors():
             return
         try:
-            self.adapter.validate(self._canon(config))
+            self.adapter.validate(self._canon(config), keep=True)  # for the plan
         except Exception as e:  # noqa: BLE001 - every failure becomes a diagnostic
             self._report(diags, e, "validate", config)
         for name, wo, version in self.adapter.schema.secret_pairs:

@@ -41,8 +41,10 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from tf import types as tf_types
 from tf.gen import tfplugin_pb2 as pb
-from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.iface import ReadContext
+from tf.provider import EncodeError, ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
 
@@ -85,6 +87,96 @@ def decode_unknowns() -> None:
 
 
 decode_unknowns()
+
+
+# ---- a resource's values on the wire ---------------------------------------------------------
+#
+# ``tf``'s ``_decode_state``/``_encode_state`` call every attribute's type (through a closure
+# that catches its errors) for each of a volume's 43 attributes, three times per
+# ``PlanResourceChange``. For ``String``, ``Number`` and ``Bool`` (exactly these classes:
+# a subclass such as ``NormalizedJson`` converts) ``decode`` and ``encode`` return the value
+# itself and cannot fail, so these two skip the calls for them and answer what ``tf``'s
+# answer: the same dicts, in the same order, with the same objects
+# (``tests/terraform/test_fast_paths.py`` compares them).
+
+_IDENTITY = (tf_types.String, tf_types.Number, tf_types.Bool)
+#: id(attrs map) -> (the map, kept alive; the names whose type converts)
+_CONVERTING: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def _converting(attrs: dict[str, Any]) -> frozenset[str]:
+    """The attributes of ``attrs`` (name -> ``tf`` Attribute) whose type is not one that
+    ``decode``/``encode`` as the identity. The servicer keeps one map per resource type, so
+    this is worked out once per type."""
+    known = _CONVERTING.get(id(attrs))
+    if known is None or known[0] is not attrs:
+        known = (attrs, frozenset(k for k, a in attrs.items() if type(a.type) not in _IDENTITY))
+        _CONVERTING[id(attrs)] = known
+    return known[1]
+
+
+def _decode(diags: Any, attrs: dict[str, Any], blocks: dict[str, Any],
+            state: Any) -> tuple[dict | None, dict | None]:
+    """``tf.provider._decode_state``: ``(the raw value, the decoded value)`` of a
+    DynamicValue (or an already read dict), an error diagnostic per attribute that fails
+    to decode."""
+    if blocks:  # (no kind has nested blocks)
+        return _decode_state(diags, attrs, blocks, state)
+    st = read_dynamic_value(state) if isinstance(state, pb.DynamicValue) else state
+    if st is None:
+        return None, None
+    converting = _converting(attrs)
+    out = {}
+    for k, v in st.items():
+        if k not in attrs:
+            continue
+        if k not in converting or v is tf_types.Unknown:
+            out[k] = v
+            continue
+        try:
+            out[k] = attrs[k].type.decode(v)
+        except Exception as exc:  # noqa: BLE001 - as tf: a diagnostic, the value unknown
+            diags.add_error(f"Failed to decode field '{k}'",
+                            detail=f"Error decoding field '{k}': {exc}", path=[k])
+            out[k] = tf_types.Unknown
+    return st, out
+
+
+def _encode(attrs: dict[str, Any], blocks: dict[str, Any], state: dict | None,
+            old: dict | None) -> Any:
+    """``tf.provider._encode_state``: the DynamicValue of ``state``, each attribute's
+    encoding taken from ``old`` (an encoded state) where it is equal to the new one."""
+    if blocks:
+        return _encode_state(attrs, blocks, state, old)
+    if state is None:
+        return to_dynamic_value(None)
+    converting = _converting(attrs)
+    encoded = {}
+    for k, v in state.items():
+        if v is tf_types.Unknown:
+            encoded[k] = v
+        elif k not in converting:
+            if k not in attrs:
+                raise EncodeError(f"Failed to encode field '{k}': KeyError: {k!r}")
+            encoded[k] = old[k] if old and k in old and old[k] == v else v
+        else:
+            try:
+                t = attrs[k].type
+                if not old or k not in old:
+                    encoded[k] = t.encode(v)
+                elif type(t).__name__ in ("Number", "String", "Bool"):  # as tf
+                    new = t.encode(v)
+                    encoded[k] = old[k] if old[k] == new else new
+                elif old[k] is tf_types.Unknown:
+                    encoded[k] = t.encode(v)
+                elif t.semantically_equal(t.decode(old[k]), v):
+                    encoded[k] = old[k]
+                else:
+                    encoded[k] = t.encode(v)
+            except Exception as exc:
+                raise EncodeError(f"Failed to encode field '{k}': {type(exc).__name__}: {exc}"
+                                  ) from exc
+    return to_dynamic_value(encoded)
 
 
 def _copy(message: Any) -> Any:
@@ -342,9 +434,9 @@ class Servicer(ProviderServicer):
         diags = Diagnostics()
         attrs_ = self._get_res_attrs(type_name)
         blocks = self._get_res_blocks(type_name)
-        _, prior = _decode_state(diags, attrs_, blocks, request.prior_state)
-        proposed_enc, proposed = _decode_state(diags, attrs_, blocks, request.proposed_new_state)
-        _, config = _decode_state(diags, attrs_, blocks, request.config)
+        _, prior = _decode(diags, attrs_, blocks, request.prior_state)
+        proposed_enc, proposed = _decode(diags, attrs_, blocks, request.proposed_new_state)
+        _, config = _decode(diags, attrs_, blocks, request.config)
         if diags.has_errors():
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
         inst = self.app.new_resource(self._get_res_cls(type_name))
@@ -373,7 +465,7 @@ class Servicer(ProviderServicer):
         # what the next plan compares against ("last"), never a secret
         declared = outcome.declared if outcome.declared is not None else last
         response = pb.PlanResourceChange.Response(
-            planned_state=_encode_state(attrs_, blocks, outcome.planned, proposed_enc),
+            planned_state=_encode(attrs_, blocks, outcome.planned, proposed_enc),
             requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
             planned_private=_private_bytes({"declared": declared, "last": last,
                                             "dsp": prior_private.get("dsp")}),
@@ -446,16 +538,35 @@ class Servicer(ProviderServicer):
                 return pb.ReadResource.Response(new_state=request.current_state,
                                                 private=request.private,
                                                 diagnostics=wrong.to_pb())
-        response = super().ReadResource(request, context)
+        response, state = self._read(request)
         # a refresh does not change the declaration; it records the DSP of an object
         # whose private state does not name it yet (made by an earlier provider version)
-        if not private.get("dsp") and _has_state(response.new_state) and not any(
+        if not private.get("dsp") and state is not None and not any(
                 d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
             private["dsp"] = self._dsp_here() or None
             response.private = _private_bytes(private)
         else:
             response.private = request.private
-        return self._identified(response, request.type_name, response.new_state, "Identity5")
+        return self._identified(response, request.type_name, state, "Identity5")
+
+    def _read(self, request: Any) -> tuple[Any, dict[str, Any] | None]:
+        """``tf``'s ReadResource (with :func:`_decode` and :func:`_encode`), and the new
+        state it encoded (None: none, the object is gone)."""
+        diags = Diagnostics()
+        type_name = request.type_name
+        attrs_ = self._get_res_attrs(type_name)
+        blocks = self._get_res_blocks(type_name)
+        current_enc, current = _decode(diags, attrs_, blocks, request.current_state)
+        if diags.has_errors():
+            return pb.ReadResource.Response(diagnostics=diags.to_pb()), None
+        if current is None:
+            diags.add_error(f"ReadResource {type_name} called with no state",
+                            detail="This is a bug in the Plugin SDK")
+            return pb.ReadResource.Response(diagnostics=diags.to_pb()), None
+        inst = self.app.new_resource(self._get_res_cls(type_name))
+        new_state = inst.read(ReadContext(diags, type_name), current)
+        return pb.ReadResource.Response(new_state=_encode(attrs_, blocks, new_state, current_enc),
+                                        diagnostics=diags.to_pb()), new_state
 
     @_guard(pb.ImportResourceState.Response)
     def ImportResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
