@@ -13,8 +13,13 @@ methods of :class:`datera_iac_tf.servicer.Servicer`, no gRPC), CPU per call by R
 answer what the full path answers). ``--callgrind``: zero and dump valgrind's counters
 around the rounds after a warm one (run under ``valgrind --tool=callgrind``).
 
+``plans``: ``--rounds`` rounds of a real no-op ``terraform plan`` on the captured working
+directory, the providers of the ``--trees`` (source trees, e.g. a ``git archive`` of main
+and this checkout) taking turns: the provider processes' CPU and the plan's wall time.
+
 Usage: python bench/tfprov_replay.py capture DIR [--volumes 200]
        python bench/tfprov_replay.py replay DIR [--rounds 5] [--grpc] [--threads 10]
+       python bench/tfprov_replay.py plans DIR --trees OLD,NEW [--rounds 5]
 """
 
 from __future__ import annotations
@@ -115,6 +120,19 @@ def provider_main() -> int:
             os._exit(0)
 
         signal.signal(signal.SIGTERM, dump)
+    log = os.environ.get("BENCH_PROVIDER_CPU_LOG")
+    if log:  # as bench/_tfprov_cpu.py, with user and system time apart
+        import resource
+
+        real_exit = os._exit
+
+        def exit_(code: int) -> None:
+            r = resource.getrusage(resource.RUSAGE_SELF)
+            with open(log, "a") as f:
+                f.write(f"{r.ru_utime:.3f}/{r.ru_stime:.3f}\n")
+            real_exit(code)
+
+        os._exit = exit_  # type: ignore[assignment]
     workers, options = os.environ.get("BENCH_GRPC_WORKERS"), os.environ.get("BENCH_GRPC_OPTIONS")
     if workers or options:  # a server setting to measure (experiments only)
         from concurrent import futures
@@ -285,7 +303,8 @@ def replay_grpc(rpcs: list[tuple[str, Any]], rounds: int, threads: int,
            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
            "PLUGIN_PROTOCOL_VERSIONS": "6"}
     times = d / "times.json"
-    p = subprocess.Popen([str(d / "terraform-provider-datera")], stdout=subprocess.PIPE,
+    prefix = os.environ.get("BENCH_SERVER_PREFIX", "").split()  # e.g. valgrind --tool=callgrind
+    p = subprocess.Popen([*prefix, str(d / "terraform-provider-datera")], stdout=subprocess.PIPE,
                          env={**env, "BENCH_RPC_TIMES": str(times),
                               **({"BENCH_RPC_CANNED": "1"} if canned else {})})
     try:
@@ -311,18 +330,24 @@ def replay_grpc(rpcs: list[tuple[str, Any]], rounds: int, threads: int,
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda c: getattr(stub, c[0])(c[1]), calls))  # warm
+            if prefix:
+                subprocess.run(["callgrind_control", "--zero", str(p.pid)], check=False,
+                               capture_output=True)
             per = []
             for _ in range(rounds):
                 c0 = cpu()
                 list(pool.map(lambda c: getattr(stub, c[0])(c[1]), calls))
                 per.append((cpu() - c0) / len(calls) * 1e3)
+            if prefix:
+                subprocess.run(["callgrind_control", "--dump", str(p.pid)], check=False,
+                               capture_output=True)
         print(f"{len(calls)} calls per round over gRPC ({threads} threads): server CPU per call "
               f"{min(per):.3f} ms best, {statistics.median(per):.3f} ms median "
               f"(load {os.getloadavg()[0]:.1f})")
         channel.close()
         h0 = json.loads(times.read_text()) if times.exists() else None
         p.terminate()
-        p.wait(10)
+        p.wait(300 if prefix else 10)
         h = json.loads(times.read_text())
         n = len(calls) * (rounds + 1)
         total = sum(v[0] for v in h["handlers"].values())
@@ -338,15 +363,60 @@ def replay_grpc(rpcs: list[tuple[str, Any]], rounds: int, threads: int,
             p.wait()
 
 
+def plans(directory: Path, trees: list[Path], runs: int) -> None:
+    """``runs`` rounds of one no-op ``terraform plan`` per tree (the provider of each
+    source tree in turn, on the captured working directory and simulator): the provider
+    processes' CPU (summed) and the plan's wall time, per tree."""
+    from tfharness import Tf, write_shim
+
+    from datera_iac_tf.install import install_dev_overrides
+
+    meta = json.loads((directory / "meta.json").read_text())
+    sim = _sim(directory, meta["port"])
+    try:
+        rcs = []
+        for i, tree in enumerate(trees):
+            rcs.append(install_dev_overrides(directory / f"plugins-{i}", pythonpath=[
+                str(tree), str(tree / "bench")], entry="tfprov_replay:provider_main"))
+        tf = Tf(write_shim(directory / "bin"), directory / "work", rcs[0], env={
+            "DATERA_ENDPOINT": sim.url, "DATERA_SAN_LOGIN": USER,
+            "DATERA_SAN_PASSWORD": PASSWORD})
+        got: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+        for _ in range(runs):
+            for i, rc in enumerate(rcs):
+                (tf.dir / "cli.tfrc").write_text(rc)
+                log = directory / f"cpu-{i}.log"
+                log.unlink(missing_ok=True)
+                tf.env["BENCH_PROVIDER_CPU_LOG"] = str(log)
+                t = time.perf_counter()
+                tf.run("plan", "-detailed-exitcode", "-no-color", ok=(0,), timeout=3600)
+                wall = time.perf_counter() - t
+                us = [tuple(map(float, x.split("/"))) for x in log.read_text().split()]
+                cpu = [u + s for u, s in us]
+                got[i].append((sum(cpu), wall, len(cpu)))
+                print(f"  {trees[i]}: provider CPU {sum(cpu):.2f} s in {len(cpu)} processes "
+                      f"({', '.join(f'{u:.2f}+{s:.2f}' for u, s in us)} user+system), plan "
+                      f"{wall:.2f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+        for i, tree in enumerate(trees):
+            cpu = sorted(c for c, _, _ in got[i])
+            print(f"{tree}: provider CPU per plan best {cpu[0]:.2f} s, median "
+                  f"{statistics.median(cpu):.2f} s; plan wall median "
+                  f"{statistics.median(w for _, w, _ in got[i]):.2f} s")
+    finally:
+        sim.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=("capture", "replay", "check"))
+    ap.add_argument("mode", choices=("capture", "replay", "check", "plans"))
     ap.add_argument("dir", type=Path)
     ap.add_argument("--volumes", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--grpc", action="store_true")
     ap.add_argument("--threads", type=int, default=10)
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--trees", default=str(ROOT),
+                    help="plans: source trees whose providers take turns (comma-separated)")
     ap.add_argument("--only", default=",".join(MEASURED),
                     help="in process: replay only these RPCs (comma-separated)")
     ap.add_argument("--save", type=Path, help="check: write the responses to this file")
@@ -358,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.mode == "capture":
         capture(a.dir, a.volumes)
+        return 0
+    if a.mode == "plans":
+        plans(a.dir, [Path(t).resolve() for t in a.trees.split(",")], a.rounds)
         return 0
     meta = json.loads((a.dir / "meta.json").read_text())
     sim = _sim(a.dir, meta["port"])
