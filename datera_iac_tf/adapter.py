@@ -117,6 +117,7 @@ class KindAdapter:
         self.batcher = self.core.batcher
         self._stable = set(getattr(kind, "stable_outputs", ()))
         self._pairs = {n: (wo, version) for n, wo, version in self.schema.secret_pairs}
+        self._validated = OneUse()
 
     # ---- Terraform values <-> the core's data -------------------------------------------
 
@@ -168,7 +169,7 @@ class KindAdapter:
         and apply). Raises InputError for its known values (at ``x_wo`` where set).
         ``keep``: ValidateResourceConfig's call; the next call with the same configuration
         (the plan's) takes its answer instead of building it again (:class:`OneUse`)."""
-        return self.__dict__.setdefault("_validated", OneUse()).get(config, keep, self._validate)
+        return self._validated.get(config, keep, self._validate)
 
     def _validate(self, config: Mapping[str, Any]) -> Any:
         self.timeouts_of(config)  # a bad timeouts block raises
