@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "terraform"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _simproc  # noqa: E402
+from bench_terraform import HCL  # noqa: E402 - the same configuration as the bench's
 
 USER, PASSWORD = "admin", "password"
 #: the RPCs replayed (the others of a plan are one-offs: schema, metadata, configure)
@@ -162,23 +163,6 @@ def _sim(directory: Path, port: int | None = None) -> _simproc.SimProcess:
     return _simproc.SimProcess(directory / "sim")
 
 
-HCL = """
-terraform {{
-  required_providers {{
-    datera = {{ source = "datera/datera" }}
-  }}
-}}
-provider "datera" {{}}
-resource "datera_tenant" "bench" {{
-  name = "bench"
-}}
-resource "datera_volume" "v" {{
-  count  = {n}
-  name   = format("bench-%04d", count.index)
-  size   = 1
-  tenant = datera_tenant.bench.id
-}}
-"""
 
 
 def capture(directory: Path, n: int) -> None:
