@@ -49,14 +49,6 @@ COLLS = (
     "app_templates",
     "placement_policies",
 )
-#: collections a descendant tenant can read from its ancestors.
-INHERITED = (
-    "initiators",
-    "initiator_groups",
-    "access_network_ip_pools",
-    "app_templates",
-    "placement_policies",
-)
 TENANT_ROW = "__tenant__"
 METADATA_LIMIT = 2048
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
