@@ -26,7 +26,8 @@ from tf.utils import Diagnostics
 
 from datera_iac.resources.base import resolve_aliases
 from datera_iac.resources.intents import CreateLeft
-from datera_iac_tf.adapter import KindAdapter, PlanOutcome, has_unknown
+from datera_iac.resources.plan import Planned
+from datera_iac_tf.adapter import KindAdapter, has_unknown
 from datera_iac_tf.diagnostics import report
 
 #: The declaration of the prior apply (from the plan's private state) for the update that
@@ -95,7 +96,9 @@ class KindResource(Resource):
             # no path into a secret: Terraform would print the configuration line, and a
             # literal secret with it
             attributes=[f.name for f in a.schema.fields() if not f.sensitive],
-            secrets=[*a.sensitive_values(*states), *self.provider.secrets()],
+            secrets=[*(v for st in states for f in a.schema.fields() if f.sensitive
+                       and isinstance(v := (st or {}).get(f.name), str) and v),
+                     *self.provider.secrets()],
             operation=op if op in ("create", "update", "delete", "read") else None,
         )
 
@@ -120,7 +123,7 @@ class KindResource(Resource):
     def plan_change(
         self, diags: Diagnostics, prior: dict | None, config: dict,
         last: dict | None = None,
-    ) -> PlanOutcome | None:
+    ) -> Planned | None:
         """Called by :class:`datera_iac_tf.servicer.Servicer` (``tf`` does not pass the config
         nor let a resource name the replace paths). ``last``: the declaration of the prior
         apply, from the resource's private state."""
@@ -132,17 +135,17 @@ class KindResource(Resource):
             return None
         amap = self.adapter.schema.alias_map
         outcome = attrs.evolve(
-            outcome, planned=self._former(outcome.planned, config),
-            requires_replace=tuple(sorted({*outcome.requires_replace, *(
+            outcome, values=self._former(outcome.values, config),
+            replaces=tuple(sorted({*outcome.replaces, *(
                 a for a, n in amap.items()
-                if n in outcome.requires_replace and config.get(a) is not None)})))
-        if prior is None or outcome.requires_replace:
+                if n in outcome.replaces and config.get(a) is not None)})))
+        if prior is None or outcome.replaces:
             try:  # what the apply would refuse after the copy was made (a clone's size)
                 self.adapter.check_plan(self.provider.context, self._canon(config))
             except Exception as e:  # noqa: BLE001
                 self._report(diags, e, "plan", prior, config)
                 return None
-        if outcome.repair and not outcome.requires_replace:
+        if outcome.repair and not outcome.replaces:
             diags.add_warning(f"{self.adapter.kind.tf_type} {prior.get('id') if prior else ''} "
                               "needs repair", f"{outcome.repair}; this apply repairs it in place")
         return outcome

@@ -459,19 +459,19 @@ class Servicer(ProviderServicer):
         outcome = inst.plan_change(diags, prior, config or {}, last=last)
         if outcome is None:
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
-        if outcome.requires_replace and prior is not None and isinstance(inst, KindResource):
+        if outcome.replaces and prior is not None and isinstance(inst, KindResource):
             inst.plan_delete(diags, prior, declared=config or {})
         # the private state carries the declaration forward: what the apply writes is
         # what the next plan compares against ("last"), never a secret
         declared = outcome.declared if outcome.declared is not None else last
         response = pb.PlanResourceChange.Response(
-            planned_state=_encode(attrs_, blocks, outcome.planned, proposed_enc),
-            requires_replace=[_to_attribute_path([n]) for n in outcome.requires_replace],
+            planned_state=_encode(attrs_, blocks, outcome.values, proposed_enc),
+            requires_replace=[_to_attribute_path([n]) for n in outcome.replaces],
             planned_private=_private_bytes({"declared": declared, "last": last,
                                             "dsp": prior_private.get("dsp")}),
             diagnostics=diags.to_pb(),
         )
-        return self._identified(response, type_name, outcome.planned, "Identity7")
+        return self._identified(response, type_name, outcome.values, "Identity7")
 
     @_guard(pb.UpgradeResourceState.Response)
     def UpgradeResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:

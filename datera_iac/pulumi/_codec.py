@@ -8,7 +8,8 @@ The engine sends and expects plain JSON-like structs in which
   the string :data:`UNKNOWN`.
 
 This module turns those structs into Python values with :class:`Secret` wrappers and the
-:data:`UNKNOWN` marker and back, and nothing else. It does not use
+:data:`UNKNOWN` marker and back, and reads a resource's URN (:func:`urn_type`,
+:func:`urn_name`). It does not use
 ``PropertyValue.computed()`` from ``pulumi.provider.experimental``, which cannot be
 marshalled in pulumi 3.272; the unknown sentinel string is what the engine itself sends.
 """
@@ -35,6 +36,8 @@ __all__ = [
     "has_unknown",
     "is_secret",
     "reveal",
+    "urn_name",
+    "urn_type",
 ]
 
 #: The key that marks a special object in a struct.
@@ -149,3 +152,15 @@ def reveal(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [reveal(v) for v in x]
     return x
+
+
+def urn_type(urn: str) -> str:
+    """The type token of a URN ``urn:pulumi:stack::project::[parent$]type::name``."""
+    parts = urn.split("::")
+    return parts[2].split("$")[-1] if len(parts) >= 4 else ""
+
+
+def urn_name(urn: str) -> str:
+    """The resource's logical name from its URN."""
+    parts = urn.split("::")
+    return "::".join(parts[3:]) if len(parts) >= 4 else urn

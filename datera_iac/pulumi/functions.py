@@ -122,7 +122,7 @@ def _get_function(kind_name: str, doc: str) -> Function:
         if not ref:
             raise InputError(f"{kind.name}: set id", kind=kind.name, field="id", fix=doc)
         obs = kind.adopt(ctx(), str(ref))
-        state = ResourceAdapter(kind).state_of(obs, set())
+        state = ResourceAdapter(kind).state_of(obs)
         out = {"id": obs.id}
         out.update({p.name: state.get(p.name) for p in outs[1:]})
         return out
@@ -150,7 +150,7 @@ def _cinder_volume_type() -> Function:
 
         spec = kind.spec_from({k: v for k, v in args.items() if v is not None},
                               resource=args.get("name"))
-        state = adapter.state_of(observe_type(spec), set())
+        state = adapter.state_of(observe_type(spec))
         return {p.name: state.get(p.name) for p in outs}
 
     return Function(

@@ -31,9 +31,11 @@ from pulumi.runtime.proto import plugin_pb2, provider_pb2_grpc
 from datera_iac import errors
 from datera_iac.dsp.identity import describe_dsp, dsp_identity, other_dsp
 from datera_iac.pulumi import _codec
-from datera_iac.pulumi._adapter import ResourceAdapter, urn_name, urn_type, with_timeout
+from datera_iac.pulumi._adapter import ResourceAdapter
+from datera_iac.pulumi._codec import urn_name, urn_type
 from datera_iac.resources.base import Context, Kind
 from datera_iac.resources.batching import DeleteChecks, SharedListings
+from datera_iac.resources.frontend import with_timeout
 from datera_iac.resources.intents import IntentJournal
 
 __all__ = ["DateraProvider", "ContextFactory", "default_context_factory", "serve", "main"]

@@ -52,8 +52,6 @@ __all__ = [
     "TEMP_SUFFIX",
     "declaration",
     "declared_since",
-    "default_name",
-    "defaulted_name",
     "differing",
     "holds_unknown",
     "is_sensitive",
@@ -63,11 +61,9 @@ __all__ = [
     "plan_state",
     "recorded_inputs",
     "refuse_replace",
-    "refused_change",
     "repair_of",
     "replace_strategy",
     "secret_refusal",
-    "secret_refusals",
     "repair_shown_on",
     "secrets_as_applied",
     "spec_if_known",
@@ -226,14 +222,6 @@ def plan_change(
     return Change(action, d, desired, attrs.evolve(prior, **kept) if kept else prior)
 
 
-def refused_change(kind: Kind[Any, Any], prior: Mapping[str, Any] | None, spec: Any, *,
-                   resource: str | None = None) -> None:
-    """Raise the InputError of a change from the prior inputs (plain data by field name,
-    None: no object) to ``spec`` that the kind refuses (a shrink), for a front end's check."""
-    if prior is not None:
-        plan_change(kind, kind.spec_from(prior, resource=resource), spec)
-
-
 def replace_strategy(kind: Kind[Any, Any], d: Diff, spec: Any) -> tuple[str, str | None]:
     """How to replace without two live objects sharing a unique name.
 
@@ -261,7 +249,9 @@ class Planned:
     inputs, kept outputs and the id, by name; ``unknown``: the names known only after
     apply; ``replaces``: the attributes whose change forces the replacement (a rotated
     write-only secret's through its rotation attribute); ``diff``: the planner's, when
-    both sides structured; ``repair``: why the prior object must be repaired."""
+    both sides structured; ``repair``: why the prior object must be repaired;
+    ``declared``: the non-secret declaration (:func:`declaration`) a provider keeps as the
+    next plan's ``last``."""
 
     action: str
     values: dict[str, Any]
@@ -269,6 +259,7 @@ class Planned:
     replaces: tuple[str, ...] = ()
     diff: Diff | None = None
     repair: str | None = None
+    declared: dict[str, Any] | None = None
 
 
 def output_names(kind: Kind[Any, Any]) -> tuple[str, ...]:
@@ -486,30 +477,6 @@ def secret_refusal(kind: Kind[Any, Any], field: str, source: str, *, name: str |
         "would be shown in plans, kept in the state in clear and written to the DSP, where "
         "anyone who can read the object sees it", kind=kind.name, field=field, resource=resource,
         fix=f"use secrets only in sensitive {noun}s (CHAP secrets) or outputs, or pass a plain value")
-
-
-def secret_refusals(kind: Kind[Any, Any], given: Mapping[str, str], source: str, *,
-                    noun: str = "field") -> dict[str, InputError]:
-    """:func:`secret_refusal` of each field a declaration gives a secret (``given``: the
-    front end's name of each -> its field), by name."""
-    return {name: e for name, field in given.items()
-            if (e := secret_refusal(kind, field, source, name=name, noun=noun)) is not None}
-
-
-def default_name(kind: Kind[Any, Any], declared: Collection[str], logical: str,
-                 proposed: str = "") -> str | None:
-    """The ``name`` of a declaration (``declared``: the fields it sets) without the kind's
-    required one: the proposed name, else the logical name ("" without either), never a
-    random suffix (operators and Cinder look objects up by name); None if none is needed."""
-    f = attrs.fields_dict(kind.Spec).get("name")
-    if f is None or f.default is not attrs.NOTHING or "name" in declared:
-        return None
-    return proposed or logical
-
-
-def defaulted_name(reason: str, name: str, logical: str) -> str:
-    """An error's ``reason`` about a ``name`` that :func:`default_name` gave (``logical``)."""
-    return f"{reason}; the {name} defaulted to the resource name {logical!r}: set {name} explicitly"
 
 
 def recorded_inputs(kind: Kind[Any, Any], observed: Any, user: Mapping[str, Any] | None, *,
