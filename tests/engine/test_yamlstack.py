@@ -149,3 +149,47 @@ def test_parse_with_lines_builds_scalars_as_the_safe_loader_does():
             "i: 2001-12-14\nj: [x, 1, ~, 'y z']\nk: &anchor v\nl: *anchor\nm: \"q\\tr\"\n"
             "n: |\n  two\n  lines\n")
     assert parse_with_lines(text) == yaml.safe_load(text)
+
+
+def _shape(value):
+    """A parsed document with its line numbers, for comparing two parses exactly."""
+    if isinstance(value, dict):
+        return ("map", type(value).__name__, value.line, dict(value.key_lines),
+                [(k, _shape(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("seq", type(value).__name__, value.line, [_shape(v) for v in value])
+    return (type(value).__name__, value)
+
+
+@pytest.mark.parametrize("text", [
+    GOOD, "", "# only a comment\n", "---\n...\n", "x", "'x'", "[[1, [2]], {a: b}]",
+    "a: 1\nTrue: b\n1.5: c\n~: d\n'2': e\n", "a: !!str 1\nb: !!int '7'\nc: ! 12\nd: yes\n",
+    "a:\n  b:\n    c: [x, y]\n  d: {}\ne: []\nf: |\n  two\n  lines\n",
+    # the composer's path: anchors, merge keys, other tags, duplicate or collection keys,
+    # several documents, syntax errors
+    "a: &x {b: 1}\nc: *x\n", "a: {<<: {b: 1}, c: 2}\n", "=: 1\n", "a: 2001-12-14\n",
+    "a: !foo x\n", "a: 1\na: 2\n", "1: a\nTrue: b\n", "? [a]\n: 1\n", "a: 1\n---\nb: 2\n",
+    "a: 'x\n", "a: b\n c: d\n",
+])
+def test_plain_documents_parse_in_one_pass_as_the_composer_parses_them(text, monkeypatch):
+    """A plain document is built from libyaml's events in one pass (issue 21: no composed
+    node tree at 10,000 volumes); the result, its line numbers and any error are exactly
+    what the composer's path (budget check, compose, build) gives, and whatever is not
+    plain goes that path."""
+    import yaml
+
+    from datera_iac.engine import yamlstack
+
+    def outcome():
+        try:
+            return _shape(yamlstack.parse_with_lines(text))
+        except (yaml.YAMLError, yamlstack.YamlSyntaxError) as e:
+            return ("error", type(e).__name__, str(e), getattr(e, "line", None))
+
+    one_pass = outcome()
+    with pytest.raises(yamlstack.YamlSyntaxError, match="nesting deeper than 3"):
+        yamlstack.parse_with_lines("a: {b: {c: {d: 1}}}\n", yamlstack.Limits(depth=3))
+    with pytest.raises(yamlstack.YamlSyntaxError, match="more than 5 nodes"):
+        yamlstack.parse_with_lines("a: [1, 2, 3, 4, 5, 6]\n", yamlstack.Limits(nodes=5))
+    monkeypatch.setattr(yamlstack, "_plain_document", lambda text, limits: yamlstack._COMPOSE)
+    assert one_pass == outcome()
