@@ -474,7 +474,7 @@ def refresh(ctx: Context, state: State, facts: Facts, *, full: bool = False,
                 names = []  # the DSP shows what it showed last time: no drift, no diff needed
             else:
                 names = _drift_fields(kind, obs, known or known_spec(kind, r), r, observed_data)
-            new_spec = dict(r.spec)
+            new_spec = dict(r.spec) if names else r.spec  # records are never changed in place
             changes = []
             for n in names:
                 new_spec[n] = observed_data.get(n)
@@ -650,9 +650,6 @@ def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10)
     A tenant the plan deletes must hold nothing the plan does not delete first: a retained
     (``retainOnDelete``) volume keeps its tenant, which is then forgotten too (the DSP
     would refuse the delete with 409); anything else refuses the plan, naming it."""
-    by_id = {r.id: r for r in state.resources.values()}
-    leaving = [s for s in plan.steps if s.action in ("delete", "forget") and not s.deposed]
-    action_of = {s.name: s.action for s in plan.steps if not s.deposed}
     todo: list[tuple[Step, Kind[Any, Any], Mapping[str, Any] | None]] = []
     for s in plan.steps:
         if s.action not in ("delete", "replace") or not s.id:
@@ -670,7 +667,10 @@ def check_dependents(ctx: Context, plan: Plan, state: State, parallel: int = 10)
             declared = recorded_declaration(r) if r else {}
         todo.append((s, kind, declared))
     if not todo:
-        return
+        return  # (a plan without deletes walks no state record and no step again)
+    by_id = {r.id: r for r in state.resources.values()}
+    leaving = [s for s in plan.steps if s.action in ("delete", "forget") and not s.deposed]
+    action_of = {s.name: s.action for s in plan.steps if not s.deposed}
     # many deletes of a kind with a bulk answer (a volume's snapshots show in the tenant's
     # listing): one listing per tenant instead of a GET per object; a few: a GET each
     of_kind: dict[str, tuple[Kind[Any, Any], list[str]]] = {}
