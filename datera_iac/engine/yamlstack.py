@@ -206,102 +206,6 @@ def _build(loader: Any, n: Any) -> Any:
     return loader.construct_object(n, deep=True)
 
 
-#: scalar tags whose value :func:`_plain_document` constructs itself (with the safe
-#: constructor, as :func:`_build` does); any other tag sends the document the long way
-_PLAIN_TAGS = frozenset({_STR_TAG, "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool",
-                         "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
-#: :func:`_plain_document`'s answer for a document it leaves to the composer
-_COMPOSE = object()
-#: an open mapping's slot for its next key, while it has none
-_NO_KEY = object()
-
-
-def _plain_document(text: str, limits: Limits) -> Any:
-    """The document built straight from libyaml's event stream, in one pass - when it is
-    plain: no anchors or aliases, no merge keys, scalars that are strings, numbers,
-    booleans or nulls, no duplicate or collection keys, within ``limits``. Anything else
-    (and any syntax error) returns :data:`_COMPOSE`, and :func:`parse_with_lines` checks
-    and composes the document as before, with its own answers and errors. A plain
-    document comes out as the composer's path builds it (the same LineMap/LineSeq, lines
-    and scalars), without the composed node tree and without the second parse of the
-    budget check: at 10,000 volumes ~40% less time and ~40 MB less transient memory for
-    the stack file (docs/performance.md, session 11)."""
-    loader = _Loader_cls(text)
-    get, resolve, construct = loader.get_event, loader.resolve, loader.construct_object
-    scalar_event, scalar_node = yaml.ScalarEvent, yaml.ScalarNode
-    map_start, seq_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
-    map_end, seq_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
-    #: open collections: [the LineMap or LineSeq, its pending key (_NO_KEY), its key's line]
-    stack: list[list[Any]] = []
-    total = 0
-    try:
-        if type(get()) is not yaml.StreamStartEvent:
-            return _COMPOSE
-        kind = type(get())
-        if kind is yaml.StreamEndEvent:
-            return None
-        if kind is not yaml.DocumentStartEvent:
-            return _COMPOSE
-        while True:
-            ev = get()
-            kind = type(ev)
-            if kind is scalar_event:
-                if ev.anchor is not None:
-                    return _COMPOSE
-                tag = ev.tag
-                if tag is None or tag == "!":
-                    tag = resolve(scalar_node, ev.value, ev.implicit)
-                if tag == _STR_TAG:
-                    value = ev.value
-                elif tag in _PLAIN_TAGS:
-                    value = construct(scalar_node(tag, ev.value, ev.start_mark, ev.end_mark, ev.style))
-                else:
-                    return _COMPOSE
-                line = ev.start_mark.line + 1
-            elif kind is map_start or kind is seq_start:
-                if ev.anchor is not None or (stack and stack[-1][1] is _NO_KEY
-                                             and type(stack[-1][0]) is LineMap):
-                    return _COMPOSE  # an anchor, or a collection as a mapping key
-                if kind is map_start:
-                    coll: Any = LineMap()
-                    coll.key_lines = {}
-                else:
-                    coll = LineSeq()
-                coll.line = ev.start_mark.line + 1
-                stack.append([coll, _NO_KEY, 0])
-                if len(stack) > limits.depth:
-                    return _COMPOSE
-                continue
-            elif kind is map_end or kind is seq_end:
-                value = stack.pop()[0]
-                line = 0
-            elif kind is yaml.DocumentEndEvent:
-                return value if type(get()) is yaml.StreamEndEvent else _COMPOSE
-            else:
-                return _COMPOSE  # an alias
-            total += 1
-            if total > limits.nodes:
-                return _COMPOSE
-            if not stack:
-                continue  # the document's root: its end follows
-            top = stack[-1]
-            coll = top[0]
-            if type(coll) is LineSeq:
-                coll.append(value)
-            elif top[1] is _NO_KEY:
-                if not line or value in coll:
-                    return _COMPOSE  # a duplicate key
-                top[1], top[2] = value, line
-            else:
-                coll[top[1]] = value
-                coll.key_lines[top[1]] = top[2]
-                top[1] = _NO_KEY
-    except yaml.YAMLError:
-        return _COMPOSE
-    finally:
-        loader.dispose()
-
-
 def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
     """Parse one YAML document into dicts/lists that carry line numbers.
 
@@ -309,13 +213,8 @@ def parse_with_lines(text: str, limits: Limits | None = None) -> Any:
     Python parser on a 1,000-resource stack) and constructs scalars with the safe
     constructor. Duplicate keys are errors (YAML says so; PyYAML alone would keep the last).
     The document is first checked against ``limits`` (:class:`Limits`, from the
-    environment by default): an alias bomb is refused before it is expanded. A plain
-    document (:func:`_plain_document`) is built in one pass over libyaml's events."""
-    limits = limits or Limits.from_env()
-    doc = _plain_document(text, limits)
-    if doc is not _COMPOSE:
-        return doc
-    _check_budget(text, limits)
+    environment by default): an alias bomb is refused before it is expanded."""
+    _check_budget(text, limits or Limits.from_env())
     loader = _Loader_cls(text)
     try:
         try:
