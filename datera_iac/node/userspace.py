@@ -20,12 +20,13 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import attrs
 
 from datera_iac.errors import CommandFailed, NodeError
 from datera_iac.node.iscsi import Chap
-from datera_iac.node.runner import LocalRunner, Runner
+from datera_iac.node.runner import LocalRunner, Result, Runner
 
 __all__ = ["IscsiLun", "LibIscsi"]
 
@@ -76,6 +77,14 @@ class LibIscsi:
                              "found (not in its ACL, or offline)")
         return NodeError(f"iSCSI access to {lun.iqn} on {lun.portal} failed: {e}")
 
+    def _run(self, lun: IscsiLun, argv: list[str], **kw: Any) -> Result:
+        """Run a tool against ``lun`` with its secrets; a failure becomes :meth:`_check`'s
+        NodeError."""
+        try:
+            return self.run.run(argv, secrets=lun.secrets, **kw)
+        except CommandFailed as e:
+            raise self._check(e, lun) from None
+
     def discover(self, portal: str, initiator: str, chap: Chap | None = None) -> list[str]:
         """Target IQNs the portal offers to ``initiator`` (sendtargets + login)."""
         probe = IscsiLun(portal, "", 0, initiator, chap)
@@ -91,12 +100,8 @@ class LibIscsi:
 
     def serial(self, lun: IscsiLun) -> str:
         """The unit serial number (VPD page 0x80): a login plus an INQUIRY."""
-        try:
-            res = self.run.run(["iscsi-inq", "-i", lun.initiator, "-e", "1", "-c", "128",
-                                lun.url()], secrets=lun.secrets, env=lun.env,
-                               timeout=self.timeout)
-        except CommandFailed as e:
-            raise self._check(e, lun) from None
+        res = self._run(lun, ["iscsi-inq", "-i", lun.initiator, "-e", "1", "-c", "128",
+                              lun.url()], env=lun.env, timeout=self.timeout)
         m = re.search(r"Unit Serial Number:\[\s*([^\]]*?)\s*\]", res.stdout)
         if not m:
             raise NodeError(f"no unit serial in the inquiry data of {lun.iqn}/{lun.lun}")
@@ -104,11 +109,8 @@ class LibIscsi:
 
     def inquiry(self, lun: IscsiLun) -> dict[str, str]:
         """Standard INQUIRY: vendor and product identification."""
-        try:
-            res = self.run.run(["iscsi-inq", "-i", lun.initiator, lun.url()],
-                               secrets=lun.secrets, env=lun.env, timeout=self.timeout)
-        except CommandFailed as e:
-            raise self._check(e, lun) from None
+        res = self._run(lun, ["iscsi-inq", "-i", lun.initiator, lun.url()], env=lun.env,
+                        timeout=self.timeout)
         out = {}
         for key, name in (("Vendor:", "vendor"), ("Product:", "product")):
             m = re.search(re.escape(key) + r"(.*)", res.stdout)
@@ -118,11 +120,8 @@ class LibIscsi:
 
     def capacity(self, lun: IscsiLun) -> int:
         """The LUN size in bytes (READ CAPACITY 16)."""
-        try:
-            res = self.run.run(["iscsi-readcapacity16", "-i", lun.initiator, lun.url()],
-                               secrets=lun.secrets, env=lun.env, timeout=self.timeout)
-        except CommandFailed as e:
-            raise self._check(e, lun) from None
+        res = self._run(lun, ["iscsi-readcapacity16", "-i", lun.initiator, lun.url()],
+                        env=lun.env, timeout=self.timeout)
         m = re.search(r"Total size:(\d+)", res.stdout)
         if not m:
             raise NodeError(f"cannot parse READ CAPACITY of {lun.iqn}: {res.stdout[:200]}")
@@ -160,19 +159,12 @@ class LibIscsi:
                     timeout: float = 3600.0) -> None:
         """Copy an image file (raw or qcow2...) onto the LUN with qemu-img."""
         with self._image_opts(lun) as (extra, opts):
-            try:
-                self.run.run(["qemu-img", "convert", "-n", "-f", fmt, *extra,
-                              "--target-image-opts", source, opts],
-                             secrets=lun.secrets, timeout=timeout)
-            except CommandFailed as e:
-                raise self._check(e, lun) from None
+            self._run(lun, ["qemu-img", "convert", "-n", "-f", fmt, *extra,
+                            "--target-image-opts", source, opts], timeout=timeout)
 
     def read_image(self, lun: IscsiLun, dest: str, *, fmt: str = "raw",
                    size: int | None = None, timeout: float = 3600.0) -> None:
         """Copy the LUN (its first ``size`` bytes when given) into an image file."""
         with self._image_opts(lun, size) as (extra, opts):
-            try:
-                self.run.run(["qemu-img", "convert", *extra, "--image-opts", opts, "-O", fmt,
-                              dest], secrets=lun.secrets, timeout=timeout)
-            except CommandFailed as e:
-                raise self._check(e, lun) from None
+            self._run(lun, ["qemu-img", "convert", *extra, "--image-opts", opts, "-O", fmt,
+                            dest], timeout=timeout)
