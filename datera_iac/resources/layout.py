@@ -36,6 +36,7 @@ __all__ = [
     "same_volume",
     "si_path",
     "volume_id_parts",
+    "volume_ref_parts",
 ]
 
 KIND = "Volume"
@@ -94,6 +95,21 @@ def cinder_reference_parts(ref: str, *, default_tenant: str = ROOT, kind: str = 
                          fix="use [tenant:]ai_name:si_name:vol_name")
     return {"tenant": tenant, "app_instance": parts[0], "storage_instance": parts[1],
             "volume": parts[2]}
+
+
+def volume_ref_parts(ctx: Context, ref: str, *, kind: str = KIND, field: str = "id"
+                     ) -> tuple[str, str, tuple[str, str] | None]:
+    """(tenant, app_instance id or name, (si, vol) of a Cinder reference or None) of an
+    id, a name or a ``[tenant:]ai:si:vol`` reference - confined to the configured tenant
+    (InputError) before anything is read."""
+    text = (ref or "").strip()
+    if text.count(":") >= 2 and not text.startswith("/"):
+        p = cinder_reference_parts(text, default_tenant=default_tenant(ctx), kind=kind,
+                                   field=field)
+        return (check_tenant(ctx, p["tenant"], kind=kind, field=field), p["app_instance"],
+                (p["storage_instance"], p["volume"]))
+    tenant, leaf = parse_volume_id(ctx, text, kind=kind, field=field)
+    return tenant, leaf, None
 
 
 def ai_url(leaf: str, *, kind: str = KIND, field: str = "id") -> str:

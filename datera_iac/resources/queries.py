@@ -195,7 +195,7 @@ def list_snapshots(
         raise InputError("set volume or tenant, not both", kind="Snapshot", field="tenant",
                          fix="a volume id already names its tenant")
     if volume is not None:
-        return snapshots_of(ctx, [KINDS["Volume"]._lookup(ctx, volume)])  # type: ignore[attr-defined]
+        return snapshots_of(ctx, [KINDS["Volume"].resolve_ref(ctx, volume)])  # type: ignore[attr-defined]
     where = _where(ctx, tenant, "Snapshot")
     return snapshots_of(ctx, [(where, ai) for ai in _entities(ctx, where)])
 

@@ -44,6 +44,7 @@ from datera_iac.resources.layout import (
     first_si_vol,
     parse_volume_id,
     same_volume,
+    volume_ref_parts,
 )
 from datera_iac.resources.volume import Volume
 
@@ -164,7 +165,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
     def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
         head, _, ts = (ref or "").strip().rpartition("/")
         volume = head if head and SNAP_TS_RE.match(ts) else ref
-        Volume._tenant_of(ctx, volume, kind=kind, field=field)
+        volume_ref_parts(ctx, volume, kind=kind, field=field)
 
     def diff(self, old: SnapshotSpec, new: SnapshotSpec) -> Diff:
         """volume_id compares by identity (a bare app_instance id equals the tenant-qualified
@@ -300,8 +301,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
         if not head or not SNAP_TS_RE.match(ts):
             raise InputError(f"{ref!r} is not a snapshot reference", kind=KIND, field="id",
                              fix="use <volume id or name>/<timestamp>")
-        vol_kind: Volume = Volume()
-        tenant, ai = vol_kind._lookup(ctx, head)
+        tenant, ai = Volume().resolve_ref(ctx, head)
         _, vol = first_si_vol(ai)
         if vol is None:
             raise NotFound(f"app_instance {ai.get('name')!r} has no volume")

@@ -86,7 +86,6 @@ from datera_iac.resources.layout import (
     SI_NAME,
     VOL_NAME,
     ai_url,
-    cinder_reference_parts,
     default_tenant,
     first_si_vol,
     logged_in,
@@ -94,6 +93,7 @@ from datera_iac.resources.layout import (
     same_volume,
     si_path,
     volume_id_parts,
+    volume_ref_parts,
 )
 from datera_iac.resources.base import (
     create_token,
@@ -1182,7 +1182,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def adopt(self, ctx: Context, ref: str) -> Observed[VolumeSpec, VolumeOutputs]:
         """Import an existing app_instance by id, name or Cinder reference. Only the
         Cinder layout (one storage instance with one volume) can be managed."""
-        tenant, ai = self._lookup(ctx, ref)
+        tenant, ai = self.resolve_ref(ctx, ref)
         sis = ai.get("storage_instances") or []
         if len(sis) != 1 or len((sis[0] or {}).get("volumes") or []) != 1:
             raise InputError(
@@ -1195,27 +1195,12 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
         return self.observe_entity(ctx, ai, tenant, self.read_metadata(ctx, ai, tenant))
 
     def confine_ref(self, ctx: Context, ref: str, *, kind: str, field: str) -> None:
-        self._tenant_of(ctx, ref, kind=kind, field=field)
+        volume_ref_parts(ctx, ref, kind=kind, field=field)
 
-    @staticmethod
-    def _tenant_of(ctx: Context, ref: str, *, kind: str = KIND, field: str = "id"
-                   ) -> tuple[str, str, tuple[str, str] | None]:
-        """(tenant, app_instance id or name, (si, vol) of a Cinder reference or None) of an
-        id, a name or a ``[tenant:]ai:si:vol`` reference - confined to the configured tenant
-        (InputError) before anything is read."""
-        text = (ref or "").strip()
-        if text.count(":") >= 2 and not text.startswith("/"):
-            p = cinder_reference_parts(text, default_tenant=default_tenant(ctx), kind=kind,
-                                       field=field)
-            return (check_tenant(ctx, p["tenant"], kind=kind, field=field), p["app_instance"],
-                    (p["storage_instance"], p["volume"]))
-        tenant, leaf = parse_volume_id(ctx, text, kind=kind, field=field)
-        return tenant, leaf, None
-
-    def _lookup(self, ctx: Context, ref: str) -> tuple[str, dict[str, Any]]:
+    def resolve_ref(self, ctx: Context, ref: str) -> tuple[str, dict[str, Any]]:
         """(tenant, app_instance) for an id, a name or a ``[tenant:]ai:si:vol`` reference.
         Raises NotFound when nothing matches."""
-        tenant, name, cinder_ref = self._tenant_of(ctx, ref)
+        tenant, name, cinder_ref = volume_ref_parts(ctx, ref)
         if cinder_ref is not None:
             si_name, vol_name = cinder_ref
             ai = self._get_ai(ctx, tenant, name)
