@@ -56,6 +56,7 @@ __all__ = [
     "normalize_tenant",
     "path_tail",
     "pattern",
+    "restore_timestamp",
     "split_id",
     "tenant_boundary",
     "volume_ref",
@@ -133,6 +134,11 @@ def path_tail(path: str | None) -> str | None:
     if not path:
         return None
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def restore_timestamp(value: str) -> str:
+    """The snapshot timestamp of a ``restore_point`` (a timestamp or a snapshot id)."""
+    return value.strip().rpartition("/")[2]
 
 
 # ---- input validation --------------------------------------------------------------

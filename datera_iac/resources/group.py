@@ -41,6 +41,7 @@ from datera_iac.resources._util import (
     join_id,
     normalize_tenant,
     pattern,
+    restore_timestamp,
     strict_spec,
     wait_for,
 )
@@ -106,7 +107,7 @@ def _group_point(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
     check(KIND, "restore_point", isinstance(value, str)
-          and bool(SNAP_TS_RE.match(value.strip().rpartition("/")[2])),
+          and bool(SNAP_TS_RE.match(restore_timestamp(value))),
           f"{value!r} is neither a group snapshot timestamp nor its id",
           "use the ConsistencyGroupSnapshot's timestamp or id")
 
@@ -211,7 +212,7 @@ def _observe(tenant: str, ai: Mapping[str, Any], known: ConsistencyGroupSpec | N
         replica_count=rc.pop() if len(rc) == 1 else 3,
         snapshot_id=known.snapshot_id if known else None,
         restore_point=(known.restore_point if known and known.restore_point
-                       and _ts(known.restore_point) == point else point),
+                       and restore_timestamp(known.restore_point) == point else point),
         force_restore=known.force_restore if known else False,
         cascade=known.cascade if known else None,
     )
@@ -238,10 +239,6 @@ def observe_group(tenant: str, ai: Mapping[str, Any]
                   ) -> Observed[ConsistencyGroupSpec, ConsistencyGroupOutputs]:
     """A group as listing and import read it (no declaration known)."""
     return _observe(tenant, ai, None)
-
-
-def _ts(point: str) -> str:
-    return point.strip().rpartition("/")[2]
 
 
 @register
@@ -279,7 +276,8 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         d = diff_specs(old, new, ignore=ignore)
         changes = list(d.changes)
         if new.restore_point and (old.restore_point is None
-                                  or _ts(new.restore_point) != _ts(old.restore_point)):
+                                  or restore_timestamp(new.restore_point)
+                                  != restore_timestamp(old.restore_point)):
             changes.append(FieldChange(name="restore_point", old=old.restore_point,
                                        new=new.restore_point))
         if old.cascade is not None and new.cascade is not None and old.cascade != new.cascade:
@@ -402,7 +400,8 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         url = str(ai.get("path") or ai_url(str(ai.get("id"))))
         members = _members(ai)
         if new.restore_point and (old.restore_point is None
-                                  or _ts(new.restore_point) != _ts(old.restore_point)):
+                                  or restore_timestamp(new.restore_point)
+                                  != restore_timestamp(old.restore_point)):
             self._revert(ctx, tenant, ai, url, new)
         if new.name != ai.get("name"):
             ctx.client.put(url, {"name": new.name}, tenant=tenant)
@@ -422,7 +421,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         Refused before any write for an unknown snapshot or while initiators are logged in
         (unless ``force_restore``)."""
         point = str(new.restore_point)
-        ts = _ts(point)
+        ts = restore_timestamp(point)
         head = point.strip().rpartition("/")[0]
         if head and not same_volume(head, join_id(tenant, str(ai.get("id")))):
             raise InputError(f"{point!r} is a snapshot of another group", kind=KIND,

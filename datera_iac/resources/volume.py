@@ -71,6 +71,7 @@ from datera_iac.resources._util import (
     normalize_tenant,
     path_tail,
     pattern,
+    restore_timestamp,
     str_list,
     str_map,
     strict_spec,
@@ -212,11 +213,6 @@ def _id_ref(field: str) -> Any:
               f"{subject} is neither an app_instance id nor a volume name the DSP accepts", fix)
 
     return validate
-
-
-def restore_timestamp(value: str) -> str:
-    """The snapshot timestamp of a ``restore_point`` (a timestamp or a snapshot id)."""
-    return value.strip().rpartition("/")[2]
 
 
 def _restore_point(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
