@@ -56,6 +56,8 @@ __all__ = [
     "normalize_tenant",
     "path_tail",
     "pattern",
+    "delete_app_instance",
+    "uuid_finder",
     "restore_timestamp",
     "split_id",
     "tenant_boundary",
@@ -139,6 +141,15 @@ def path_tail(path: str | None) -> str | None:
 def restore_timestamp(value: str) -> str:
     """The snapshot timestamp of a ``restore_point`` (a timestamp or a snapshot id)."""
     return value.strip().rpartition("/")[2]
+
+
+def delete_app_instance(client: Any, url: str, tenant: str) -> None:
+    """Offline (force), then delete (force) an app_instance; one already gone is success."""
+    try:
+        client.put(url, {"admin_state": "offline", "force": True}, tenant=tenant)
+        client.delete(url, {"force": True}, tenant=tenant)
+    except NotFound:
+        return
 
 
 # ---- input validation --------------------------------------------------------------
@@ -336,3 +347,9 @@ def split_owner_mark(descr: Any) -> tuple[str | None, str | None]:
     if m is None:
         return descr, None
     return (descr[:m.start()].rstrip() or None), m.group(1)
+
+
+def uuid_finder(client: Any, url: str, tenant: str, token: str) -> Callable[[], Any]:
+    """A create's ``find``: the item of the listing at ``url`` whose uuid is ``token``."""
+    return lambda: next((s for s in client.list(url, tenant=tenant) if s.get("uuid") == token),
+                        None)

@@ -38,11 +38,13 @@ from datera_iac.resources._util import (
     SNAP_TS_RE,
     NamesResource,
     check,
+    delete_app_instance,
     join_id,
     normalize_tenant,
     pattern,
     restore_timestamp,
     strict_spec,
+    uuid_finder,
     wait_for,
 )
 from datera_iac.resources.base import (
@@ -451,12 +453,7 @@ class ConsistencyGroup(NamesResource, Kind[ConsistencyGroupSpec, ConsistencyGrou
         if got is None:
             return
         tenant, ai = got
-        url = str(ai.get("path") or ai_url(str(ai.get("id"))))
-        try:
-            ctx.client.put(url, {"admin_state": "offline", "force": True}, tenant=tenant)
-            ctx.client.delete(url, {"force": True}, tenant=tenant)
-        except NotFound:
-            return
+        delete_app_instance(ctx.client, str(ai.get("path") or ai_url(str(ai.get("id")))), tenant)
 
     def dependents(self, ctx: Context, id: str) -> list[Dependent]:
         """The group's snapshots and its members' own snapshots (a delete removes them)."""
@@ -589,14 +586,8 @@ class ConsistencyGroupSnapshot(NamesResource, Kind[GroupSnapshotSpec, GroupSnaps
         tenant, ai = got
         url = f"{ai.get('path') or ai_url(str(ai.get('id')))}/snapshots"
         token = spec.uuid or str(uuid_mod.uuid4())
-
-        def find() -> Any:
-            for s in ctx.client.list(url, tenant=tenant):
-                if s.get("uuid") == token:
-                    return s
-            return None
-
-        snap = ctx.client.create(url, {"uuid": token}, tenant=tenant, find=find)
+        snap = ctx.client.create(url, {"uuid": token}, tenant=tenant,
+                                 find=uuid_finder(ctx.client, url, tenant, token))
         spath = str(snap.get("path") or f"{url}/{snap.get('timestamp')}")
         latest: dict[str, Any] = {"snap": snap}
 

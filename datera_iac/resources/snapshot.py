@@ -25,6 +25,7 @@ from datera_iac.resources._util import (
     check,
     join_id,
     strict_spec,
+    uuid_finder,
     volume_ref,
     wait_for,
 )
@@ -221,12 +222,7 @@ class Snapshot(NamesResource, Kind[SnapshotSpec, SnapshotOutputs]):
         # without a user uuid, a fresh one marks this create so a lost response finds it
         token = spec.uuid or str(uuid_mod.uuid4())
         body: dict[str, Any] = {"uuid": token}
-
-        def find() -> Any:
-            for s in ctx.client.list(url, tenant=tenant):
-                if s.get("uuid") == token:
-                    return s
-            return None
+        find = uuid_finder(ctx.client, url, tenant, token)
 
         try:
             snap = ctx.client.create(url, body, tenant=tenant, find=find)

@@ -67,6 +67,7 @@ from datera_iac.resources._util import (
     NamesResource,
     check,
     check_tenant,
+    delete_app_instance,
     join_id,
     normalize_tenant,
     path_tail,
@@ -1079,12 +1080,7 @@ class Volume(NamesResource, Kind[VolumeSpec, VolumeOutputs]):
     def delete(self, ctx: Context, id: str) -> None:
         """Offline (force), then delete (force); a volume already gone is success."""
         tenant, leaf = parse_volume_id(ctx, id)
-        url = ai_url(leaf)
-        try:
-            ctx.client.put(url, {"admin_state": "offline", "force": True}, tenant=tenant)
-            ctx.client.delete(url, {"force": True}, tenant=tenant)
-        except NotFound:
-            return
+        delete_app_instance(ctx.client, ai_url(leaf), tenant)
 
     def dependents(self, ctx: Context, id: str) -> list[Dependent]:
         """The volume's snapshots on the DSP (a delete with force removes them with it):
