@@ -98,6 +98,12 @@ def _color(flag: bool | None) -> bool:
     return sys.stdout.isatty() if flag is None else flag
 
 
+def _echo_plan(plan: Any, as_json: bool, color: bool, verb: str = "preview") -> None:
+    """The plan as JSON (--json) or as text for the terminal."""
+    click.echo(json.dumps(plan_json(plan), indent=2) if as_json
+               else render_plan(plan, color=color, verb=verb))
+
+
 def _notes(ws: Workspace) -> None:
     for n in ws.notes:
         click.echo(f"note: {n}", err=True)
@@ -153,10 +159,7 @@ def preview(ctx: click.Context, file: Path | None, stack: str, config: tuple[str
         plan = ws.preview(refresh_only=refresh_only, destroy=destroy_, refresh=refresh_mode,
                           targets=targets, with_calls=show_calls or as_json)
         _notes(ws)
-        if as_json:
-            click.echo(json.dumps(plan_json(plan), indent=2))
-        else:
-            click.echo(render_plan(plan, color=_color(color)))
+        _echo_plan(plan, as_json, _color(color))
     if plan.errors:
         ctx.exit(1)
     if detailed_exitcode and plan.has_changes:
@@ -183,10 +186,7 @@ class NoConsent(InputError):
 
 def _confirm(yes: bool, color: bool, as_json: bool, command: str = "up") -> Callable[[Any], bool]:
     def ask(plan: Any) -> bool:
-        if as_json:
-            click.echo(json.dumps(plan_json(plan), indent=2))
-        else:
-            click.echo(render_plan(plan, color=color, verb="up"))
+        _echo_plan(plan, as_json, color, "up")
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -213,10 +213,7 @@ def _run_up(ctx: click.Context, ws: Workspace, *, yes: bool, color: bool, as_jso
         _notes(ws)
         shown.append(plan)
         if plan.errors or not plan.changes or refresh_only:
-            if as_json:
-                click.echo(json.dumps(plan_json(plan), indent=2))
-            else:
-                click.echo(render_plan(plan, color=color, verb="up"))
+            _echo_plan(plan, as_json, color, "up")
 
     ask = _confirm(yes, color, as_json, "destroy" if destroy else "up")
     plan, result = ws.up(destroy=destroy, refresh_only=refresh_only, on_plan=on_plan,
