@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,15 @@ class _Loader:
     def err(self, msg: str, line: int = 0, **kw: Any) -> StackError:
         return StackError(msg, where=Location(self.file, line), **kw)
 
+    def only_keys(self, node: Mapping[str, Any], allowed: Collection[str], what: str, fix: str,
+                  **kw: Any) -> None:
+        """Refuse the first key of ``node`` not in ``allowed`` ("<what> 'key'", fix "<fix>"
+        followed by the allowed keys)."""
+        for key in node:
+            if key not in allowed:
+                raise self.err(f"{what} {key!r}", _line(node, key),
+                               fix=fix + ", ".join(sorted(allowed)), **kw)
+
     # ---- document ------------------------------------------------------------------
 
     def load(self) -> StackDef:
@@ -331,12 +340,7 @@ class _Loader:
             raise self.err(f"invalid YAML: {e}" if e.fix is None else str(e), e.line, fix=e.fix) from None
         if not isinstance(doc, LineMap):
             raise self.err("a stack file is a YAML mapping with name, runtime and resources", 1)
-        for key in doc:
-            if key not in TOP_KEYS:
-                raise self.err(
-                    f"unknown top-level key {key!r}", _line(doc, key),
-                    fix=f"allowed keys: {', '.join(sorted(TOP_KEYS))}",
-                )
+        self.only_keys(doc, TOP_KEYS, "unknown top-level key", "allowed keys: ")
         self.project = str(doc.get("name") or self.path.parent.name)
         runtime = doc.get("runtime", "yaml")
         if isinstance(runtime, Mapping):
@@ -414,12 +418,7 @@ class _Loader:
                 continue
             name = rest if sep and ns == self.project else str(key)
             if isinstance(decl, Mapping):
-                for k in decl:
-                    if k not in CONFIG_DECL_KEYS:
-                        raise self.err(
-                            f"config {key!r}: unknown key {k!r}", _line(decl, k),
-                            fix=f"allowed: {', '.join(sorted(CONFIG_DECL_KEYS))}",
-                        )
+                self.only_keys(decl, CONFIG_DECL_KEYS, f"config {key!r}: unknown key", "allowed: ")
                 value = decl.get("value", decl.get("default", _MISSING))
                 declared[name] = (_plain(value), decl.get("type"), line)
                 secret = decl.get("secret", False)
@@ -449,12 +448,7 @@ class _Loader:
     def _resource(self, name: str, node: Any, line: int) -> ResourceDecl:
         if not isinstance(node, LineMap):
             raise self.err("a resource is a mapping with type and properties", line, resource=name)
-        for key in node:
-            if key not in RESOURCE_KEYS:
-                raise self.err(
-                    f"unknown key {key!r}", _line(node, key), resource=name,
-                    fix=f"a resource has {', '.join(sorted(RESOURCE_KEYS))}",
-                )
+        self.only_keys(node, RESOURCE_KEYS, "unknown key", "a resource has ", resource=name)
         typ = node.get("type")
         if not typ:
             raise self.err("missing 'type'", line, resource=name, fix="e.g. type: datera:index:Volume")
@@ -506,12 +500,8 @@ class _Loader:
             return ResourceOptions()
         if not isinstance(node, LineMap):
             raise self.err("options must be a mapping", line, resource=name)
-        for key in node:
-            if key not in OPTION_KEYS:
-                raise self.err(
-                    f"unsupported option {key!r}", _line(node, key), resource=name,
-                    fix=f"supported options: {', '.join(sorted(OPTION_KEYS))}",
-                )
+        self.only_keys(node, OPTION_KEYS, "unsupported option", "supported options: ",
+                       resource=name)
         deps: list[str] = []
         raw_deps = node.get("dependsOn") or []
         if not isinstance(raw_deps, list):
