@@ -2,9 +2,11 @@
 
 What several kinds share about the DSP (ids, URLs, the storage-1/volume-1 layout) lives in
 public modules (``datera_iac.resources.layout``); a ``_name`` of a kind module
-(``datera_iac.resources.<kind>``) is that kind's own business. Read statically from the
-source of ``datera_iac`` and ``datera_iac_tf``: ``from datera_iac.resources.<kind> import _x``
-and ``<kind module>._x`` (after ``from datera_iac.resources import <kind>``) are reported.
+(``datera_iac.resources.<kind>``) is that kind's own business, and so is a ``_name`` of the
+classes it defines. Read statically from the source of ``datera_iac`` and
+``datera_iac_tf``: ``from datera_iac.resources.<kind> import _x``, ``<kind module>._x``
+(after ``from datera_iac.resources import <kind>``), ``<Class>._x`` (after
+``from datera_iac.resources.<kind> import <Class>``) and ``KINDS[...]._x`` are reported.
 """
 
 from __future__ import annotations
@@ -38,15 +40,23 @@ def _private_uses(source: str, module: str) -> list[str]:
                 elif _is_kind_module(node.module) and node.module != module and \
                         a.name.startswith("_") and not a.name.startswith("__"):
                     out.append(f"{node.lineno}: {node.module}.{a.name}")
+                elif _is_kind_module(node.module) and node.module != module and \
+                        a.name[:1].isupper():
+                    aliases[a.asname or a.name] = full  # a class of another kind module
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if _is_kind_module(a.name) and a.asname:
                     aliases[a.asname] = a.name
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                node.value.id in aliases and aliases[node.value.id] != module and \
-                node.attr.startswith("_") and not node.attr.startswith("__"):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or \
+                node.attr.startswith("__"):
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in aliases and \
+                aliases[node.value.id] != module:
             out.append(f"{node.lineno}: {aliases[node.value.id]}.{node.attr}")
+        elif isinstance(node.value, ast.Subscript) and isinstance(node.value.value, ast.Name) \
+                and node.value.value.id == "KINDS":
+            out.append(f"{node.lineno}: KINDS[...].{node.attr}")
     return out
 
 
@@ -74,6 +84,21 @@ def test_the_check_can_fail():
         "4: datera_iac.resources.volume._first_si_vol",
     ]
     assert _private_uses("from datera_iac.resources.volume import _x\n",
+                         "datera_iac.resources.volume") == []
+
+
+def test_the_check_sees_a_kind_class_and_the_registry():
+    """A private method of another kind module's class, by its name or through the kinds'
+    registry, is reported; the class's public names and its own module's uses are not."""
+    src = ("from datera_iac.resources.volume import Volume as V, VolumeSpec\n"
+           "from datera_iac.resources.base import KINDS\n"
+           "V._lookup(1)\nVolumeSpec.__attrs_attrs__\nV.resolve_ref(1)\n"
+           "KINDS['Volume']._tenant_of('x')\n")
+    assert _private_uses(src, "datera_iac.resources.snapshot") == [
+        "3: datera_iac.resources.volume.Volume._lookup",
+        "6: KINDS[...]._tenant_of",
+    ]
+    assert _private_uses("from datera_iac.resources.volume import Volume\nVolume._x\n",
                          "datera_iac.resources.volume") == []
 
 
