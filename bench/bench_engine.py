@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from typing import Any
 from pathlib import Path
 
 from _simproc import SimProcess
@@ -83,18 +84,20 @@ def _steady_stack(sim: SimProcess, n: int) -> tuple[Path, float]:
     return f, t_up
 
 
-def _timed_preview(sim: SimProcess, f: Path) -> tuple[float, float, dict[str, int]]:
-    """One no-op preview in this process: (wall, engine CPU, requests by endpoint)."""
+def _timed_preview(sim: SimProcess, f: Path) -> tuple[float, float, dict[str, int], dict[str, float]]:
+    """One no-op preview in this process: (wall, engine CPU, requests by endpoint, CPU by
+    phase as the engine timed it: ``Plan.timings``)."""
     c0 = sim.counters()
     t, cpu = time.perf_counter(), time.process_time()
     with workspace(f, sim) as ws:
         plan = ws.preview()
-    took = (time.perf_counter() - t, time.process_time() - cpu, delta(c0, sim.counters()))
+    took = (time.perf_counter() - t, time.process_time() - cpu, delta(c0, sim.counters()),
+            {k: c for k, (_, c) in plan.timings.items()})
     assert not plan.changes, [s.name for s in plan.changes][:5]
     return took
 
 
-def bench_previews(sizes: list[int], rounds: int = 5) -> dict[int, dict[str, float]]:
+def bench_previews(sizes: list[int], rounds: int = 5) -> dict[int, dict[str, Any]]:
     """The no-op preview of each size (a simulator process each), timed ``rounds`` times
     **in turn across the sizes** - a drift job previews the same stack again and again:
     the median counts. On a shared machine the load, and with it even the CPU time a
@@ -103,7 +106,8 @@ def bench_previews(sizes: list[int], rounds: int = 5) -> dict[int, dict[str, flo
     sims = {n: SimProcess() for n in sizes}
     try:
         made = {n: _steady_stack(sims[n], n) for n in sizes}
-        runs: dict[int, list[tuple[float, float, dict[str, int]]]] = {n: [] for n in sizes}
+        runs: dict[int, list[tuple[float, float, dict[str, int], dict[str, float]]]] = {
+            n: [] for n in sizes}
         for _ in range(rounds):
             for n in sizes:
                 runs[n].append(_timed_preview(sims[n], made[n][0]))
@@ -114,11 +118,12 @@ def bench_previews(sizes: list[int], rounds: int = 5) -> dict[int, dict[str, flo
 
 
 def _preview_report(sim: SimProcess, n: int, made: tuple[Path, float],
-                    runs: list[tuple[float, float, dict[str, int]]]) -> dict[str, float]:
+                    runs: list[tuple[float, float, dict[str, int], dict[str, float]]]) -> dict[str, Any]:
     f, t_up = made
     first = runs[0][0]
-    t_prev, cpu_prev, used = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    t_prev, cpu_prev, used, _ = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     cpu_med = sorted(r[1] for r in runs)[len(runs) // 2]
+    phases = {k: sorted(r[3][k] for r in runs)[len(runs) // 2] for k in runs[0][3]}
     state_bytes = sum(p.stat().st_size for p in (f.parent / ".datera-iac").rglob("*.json"))
     c1 = sim.counters()
     t = time.perf_counter()
@@ -132,6 +137,7 @@ def _preview_report(sim: SimProcess, n: int, made: tuple[Path, float],
     print(f"   preview, in-process        {t_prev:8.3f} s   target < 1 s      ratio {t_prev / 1.0:.2f}"
           f"   (median of {len(runs)}; first {first:.3f} s)")
     print(f"     engine CPU time          {cpu_med:8.3f} s   (median; runs {' '.join(f'{x[1]:.3f}' for x in runs)})")
+    print("       by phase (medians)     " + ", ".join(f"{k} {v:.3f} s" for k, v in phases.items()))
     print(f"   HTTP requests              {sum(used.values()):8d}     target <= 15     ratio {sum(used.values()) / 15:.2f}")
     print(f"   writes                     {writes(used):8d}")
     print(f"   preview CLI (with imports) {t_cli:8.3f} s   requests {sum(cli_used.values())}")
@@ -139,7 +145,7 @@ def _preview_report(sim: SimProcess, n: int, made: tuple[Path, float],
     for k, v in sorted(used.items()):
         print(f"      {v:4d}  {k}")
     return {"preview_s": t_prev, "requests": sum(used.values()), "cli_s": t_cli, "cpu_s": cpu_med,
-            "state_mb": state_bytes / 1e6, "rss_mb": peak_rss_mb()}
+            "state_mb": state_bytes / 1e6, "rss_mb": peak_rss_mb(), "phases": phases}
 
 
 def peak_rss_mb() -> float:
@@ -267,6 +273,11 @@ def main() -> int:
             r = previews[n]
             print(f"   {n:8d} {r['requests']:9d} {r['preview_s']:8.3f} {r['preview_s'] / previews[lo]['preview_s']:6.1f} "
                   f"{r['cpu_s']:7.3f} {r['cpu_s'] / previews[lo]['cpu_s']:6.1f} {r['state_mb']:9.2f} {r['rss_mb']:12.0f}")
+        print(f"   engine CPU by phase, per volume as a multiple of {lo:,}'s (1.00: linear)")
+        for k in previews[lo]["phases"]:
+            print(f"   {k:>14s} " + "  ".join(
+                f"{n:,}: {previews[n]['phases'][k]:6.3f} s {previews[n]['phases'][k] * lo / n / previews[lo]['phases'][k]:5.2f}"
+                for n in sizes if previews[lo]["phases"][k] > 0))
         for n in sizes[1:]:
             r = previews[n]
             big_ok = (r["requests"] <= 15 and r["preview_s"] <= 3.0

@@ -85,6 +85,9 @@ def engine(sizes: list[int], apply_n: int, latency_ms: float, parallel: int) -> 
             "<= 10x", w <= 10)
         row(f"preview {big:,} / {sizes[0]:,}: engine CPU", f"{c:.1f}x ({hi['cpu_s']:.2f} / {lo['cpu_s']:.2f} s)",
             "<= 10x", c <= 10)
+        row(f"preview {big:,} / {sizes[0]:,}: engine CPU per volume by phase (1.00: linear)",
+            ", ".join(f"{k} {hi['phases'][k] * sizes[0] / big / lo['phases'][k]:.2f}"
+                      for k in lo["phases"] if lo["phases"][k] > 0), "printed", True)
         row(f"preview {big:,}: peak RSS / state file", f"{hi['rss_mb']:.0f} MB / {hi['state_mb']:.1f} MB",
             "printed", True)
         print(f"\n#### engine: up of {apply_n} creates, parallelism {parallel}, {latency_ms:g} ms "

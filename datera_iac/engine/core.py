@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -143,6 +144,26 @@ def responsive_threads() -> Iterator[None]:
             _switch_users -= 1
             if _switch_users == 0:
                 sys.setswitchinterval(_switch_saved)
+
+
+class Phases:
+    """Wall and CPU time of a run's phases (reading the stack file and the state,
+    refreshing, planning, applying), in the order they ran: logged at INFO (``-v``) as
+    each ends and kept in ``Plan.timings``, so a slow preview of a large stack says where
+    its time went. CPU is the whole process's (the refresh's page fetches run on threads)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, tuple[float, float]] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            took = (time.perf_counter() - wall, time.process_time() - cpu)
+            self.timings[phase] = took
+            log.info("%s: %.2f s (CPU %.2f s)", phase, *took)
 
 
 _GC_MU = threading.Lock()
@@ -434,15 +455,17 @@ class Workspace:
         self.close()
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[tuple[Backend, State]]:
-        """The backend, locked, and the state loaded under the lock."""
+    def locked(self, phase: Phases | None = None) -> Iterator[tuple[Backend, State]]:
+        """The backend, locked, and the state loaded under the lock (timed as ``phase``'s
+        "state")."""
         backend = self.backend()
         try:
             backend.lock(holder_info(self.command))
             stale = getattr(backend, "stale_holder", None)
             if stale:
                 self.notes.append(f"took over the lock left by a run that died ({describe_holder(stale)})")
-            state = backend.load()
+            with phase("state") if phase is not None else contextlib.nullcontext():
+                state = backend.load()
             if not state.project and self._definition is not None:
                 state.project = self._definition.project
             yield backend, state
@@ -465,23 +488,29 @@ class Workspace:
         1,000 volumes, but no volume metadata); ``full`` reads every object on its own,
         metadata included (see :data:`REFRESH_MODES`). ``with_calls``: each create and
         update lists the DSP calls it would send (computed from what was read)."""
+        phase = Phases()
         with quiet_collector():
-            stack = None if destroy and self.stack_file is None else self.definition()
-            backend = self.backend()
-            try:
-                state = backend.load()
-            finally:
-                backend.close()
+            with phase("stack file"):
+                stack = None if destroy and self.stack_file is None else self.definition()
+            with phase("state"):
+                backend = self.backend()
+                try:
+                    state = backend.load()
+                finally:
+                    backend.close()
             new_stack = is_new_state(state)
             self.bind_dsp(state)
             ctx = self.context()
             _, notes = recover_pending(ctx, state, self._desired_props(stack))
             facts = Facts(with_calls=with_calls)
-            delta, drift = read_dsp(ctx, state, facts, full=_full(refresh, ctx), parallel=self.parallel)
-            state.apply_delta(delta)
-            plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
-                             refresh_only=refresh_only, drift=drift, targets=targets)
-            plan.recovered = notes
+            with phase("refresh"):
+                delta, drift = read_dsp(ctx, state, facts, full=_full(refresh, ctx),
+                                        parallel=self.parallel)
+                state.apply_delta(delta)
+            with phase("plan"):
+                plan = make_plan(ctx, stack, state, facts, stack_name=self.stack, destroy=destroy,
+                                 refresh_only=refresh_only, drift=drift, targets=targets)
+            plan.recovered, plan.timings = notes, phase.timings
             self._label(plan, new_stack)
             return plan
 
@@ -494,8 +523,10 @@ class Workspace:
         for :meth:`preview`. ``targets``: only these resources' changes (and what they
         need); the only way a plan deletes an object ``import`` adopted and no stack
         declares."""
-        stack = None if destroy and self.stack_file is None else self.definition()
-        with quiet_collector(), self.locked() as (backend, state), self._warming() as warm, \
+        phase = Phases()
+        with phase("stack file"):
+            stack = None if destroy and self.stack_file is None else self.definition()
+        with quiet_collector(), self.locked(phase) as (backend, state), self._warming() as warm, \
                 responsive_threads():
             new_stack = is_new_state(state)
             self.bind_dsp(state)  # before any read or write: the DSP this state belongs to
@@ -510,13 +541,16 @@ class Workspace:
             for d in deltas:
                 store.commit(d)
             facts = Facts()
-            delta, drift = read_dsp(ctx, store.state, facts, full=_full(refresh, ctx),
-                                   parallel=self.parallel)
-            if delta:
-                store.commit(delta)
-            plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack, destroy=destroy,
-                             refresh_only=refresh_only, drift=drift, targets=targets)
-            plan.recovered = notes
+            with phase("refresh"):
+                delta, drift = read_dsp(ctx, store.state, facts, full=_full(refresh, ctx),
+                                       parallel=self.parallel)
+                if delta:
+                    store.commit(delta)
+            with phase("plan"):
+                plan = make_plan(ctx, stack, store.state, facts, stack_name=self.stack,
+                                 destroy=destroy, refresh_only=refresh_only, drift=drift,
+                                 targets=targets)
+            plan.recovered, plan.timings = notes, phase.timings
             self._label(plan, new_stack)
             if on_plan is not None:
                 on_plan(plan)
@@ -541,8 +575,9 @@ class Workspace:
             self._record_dsp(store, ctx, fetch=False)
             progress = Progress(len(plan.changes), progress_stream, quiet=quiet)
             try:
-                result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
-                                 progress=progress).run()
+                with phase("apply"):
+                    result = Applier(ctx, store, plan, stack, facts, parallel=self.parallel,
+                                     progress=progress).run()
             finally:
                 progress.close()
             if store.state.dsp.get("endpoint") and "uuid" not in store.state.dsp:

@@ -145,6 +145,8 @@ class Plan:
     targets: tuple[str, ...] = ()
     #: the creates and updates list their DSP calls (``preview --show-calls`` / ``--json``)
     with_calls: bool = False
+    #: phase -> (wall, CPU) seconds of the run that made this plan (``core.Phases``)
+    timings: dict[str, tuple[float, float]] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def changes(self) -> list[Step]:
