@@ -19,7 +19,7 @@ from datera_iac.resources.batching import DeleteChecks, SharedListings
 from datera_iac.resources.frontend import Frontend, Wire
 from datera_iac.resources.frontend import OneUse as _OneUse
 from datera_iac.resources.intents import IntentJournal
-from datera_iac.resources.plan import Planned, declaration, holds_unknown, secrets_as_applied
+from datera_iac.resources.plan import Planned, declaration, holds_unknown
 from datera_iac_tf.schema import ID, TIMEOUTS, KindSchema, kind_schema
 from datera_iac_tf.timeouts import timeouts_from
 
@@ -59,10 +59,6 @@ class KindAdapter:
             keeps_partial=True), self.intents)
         self.batcher = self.core.batcher
         self._validated = OneUse()
-
-    def _prior_inputs(self, prior: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-        return secrets_as_applied(self.core.given(prior), self.core.written(new),
-                                  self.core.rotated(prior, new))
 
     def spec_of(self, state: Mapping[str, Any], *, resource: str | None = None) -> Any:
         return self.kind.spec_from(self.core.given(state), resource=resource)
