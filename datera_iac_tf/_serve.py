@@ -273,10 +273,9 @@ def serve(app: Any, argv: list[str]) -> None:
     from tf.gen import tfplugin_pb2_grpc as rpc
 
     def build() -> Any:
-        import site
+        from datera_iac._launcher import read_site_files
 
-        if sys.flags.no_site and site.ENABLE_USER_SITE is None:  # -S (our launcher), and
-            site.main()  # the .pth files not read yet: now
+        read_site_files()  # -S (our launcher): the .pth files, after the handshake
         from datera_iac_tf.servicer import Servicer
 
         return Servicer(app() if callable(app) and not hasattr(app, "full_name") else app)

@@ -1,9 +1,9 @@
 """Install terraform-provider-datera where Terraform finds it: dev_overrides or a mirror.
 
 Terraform runs a provider as an executable named ``terraform-provider-<type>``. Ours is a
-Python program, so both modes install a small launcher script (``#!<this python>``) that
-imports :mod:`datera_iac_tf.main` — the provider runs in the Python environment that has
-datera-iac installed.
+Python program, so both modes install a small launcher script (``#!<this python> -S``,
+:mod:`datera_iac._launcher`) that imports :mod:`datera_iac_tf.main` — the provider runs in
+the Python environment that has datera-iac installed.
 
 * **dev_overrides** (developers): Terraform uses the launcher directly, no ``terraform init``,
   no lock file, and warns that overrides are active::
@@ -26,10 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import stat
 import sys
 from pathlib import Path
 
+from datera_iac import _launcher
 from datera_iac_tf.provider import PROVIDER_ADDRESS, PROVIDER_VERSION
 
 __all__ = [
@@ -55,31 +55,16 @@ def os_arch() -> str:
     return f"{sys.platform.replace('linux2', 'linux')}_{arch}"
 
 
-def _launcher_text(python: str, pythonpath: list[str], entry: str) -> str:
-    """``-S``: the site directories join the path at once, their ``.pth`` files are read
-    after the go-plugin handshake (:mod:`datera_iac_tf._serve`), or before it when the
-    entry cannot be imported without them."""
-    module, _, func = entry.partition(":")
-    lines = [f"#!{python} -S", '"""terraform-provider-datera launcher (written by datera_iac_tf.install)."""',
-             "import site", "import sys"]
-    for p in pythonpath:
-        lines.append(f"sys.path.insert(0, {str(p)!r})")
-    lines += ["sys.path += [*([site.getusersitepackages()] if site.check_enableusersite() else []),",
-              "             *site.getsitepackages()]", "try:", f"    from {module} import {func}",
-              "except ImportError:", "    site.main()", f"    from {module} import {func}",
-              f"sys.exit({func}())", ""]
-    return "\n".join(lines)
-
-
 def write_launcher(
     path: Path, *, python: str | None = None, pythonpath: list[str] | None = None,
     entry: str = "datera_iac_tf.main:main",
 ) -> Path:
-    """Write an executable launcher at ``path`` that runs ``entry`` with ``python``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_launcher_text(python or sys.executable, list(pythonpath or []), entry))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
+    """Write an executable launcher at ``path`` that runs ``entry`` with ``python``
+    (:func:`datera_iac._launcher.launcher_text`: ``-S``, the ``.pth`` files read after the
+    go-plugin handshake by :mod:`datera_iac_tf._serve`)."""
+    return _launcher.write_launcher(path, _launcher.launcher_text(
+        python or sys.executable, list(pythonpath or []), entry,
+        "terraform-provider-datera launcher (written by datera_iac_tf.install)."))
 
 
 def dev_overrides_config(directory: Path, address: str = PROVIDER_ADDRESS) -> str:

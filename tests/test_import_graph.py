@@ -38,7 +38,7 @@ def _layers():
         D + "config",
         D + "cinder",
         grimp.Layer(D + "fields", D + "names", D + "secrets", D + "tenants", D + "files",
-                    D + "validators"),
+                    D + "validators", D + "_launcher"),
         D + "errors",
     ]
 

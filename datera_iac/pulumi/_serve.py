@@ -6,6 +6,10 @@ protocol messages, the kinds, the DSP client) is built on a thread started right
 port is printed, while the engine connects, and the first RPC waits for it
 (:class:`_LazyHandler`). ``datera_iac.pulumi``'s package ``__init__`` loads the generated
 SDK (and with it the ``pulumi`` package) only when one of its classes is asked for.
+
+The plugin archive's launcher (:mod:`datera_iac.pulumi.package`) starts Python with ``-S``:
+the ``.pth`` files of the site directories are read by that build, before it imports the
+provider (:func:`datera_iac._launcher.read_site_files`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class _LazyHandler(grpc.GenericRpcHandler):
         with self._lock:
             if self._handlers is None and self._error is None:
                 try:
+                    from datera_iac._launcher import read_site_files
+
+                    read_site_files()  # -S (the archive's launcher): the .pth files, now
                     from datera_iac.pulumi.provider import DateraProvider
                     from pulumi.runtime.proto import provider_pb2_grpc
 
