@@ -16,12 +16,15 @@ standard library: the entries import it after their line.
 
 from __future__ import annotations
 
+import importlib
 import stat
 import sys
+import types
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["launcher_text", "read_site_files", "write_launcher"]
+__all__ = ["DeferredModule", "defer", "launcher_text", "read_site_files", "write_launcher"]
 
 
 _TEXT = """\
@@ -76,3 +79,23 @@ def read_site_files() -> None:
 
     if sys.flags.no_site and site.ENABLE_USER_SITE is None:
         site.main()
+
+
+class DeferredModule(types.ModuleType):
+    """Stands in for a module until its first attribute is asked, then imports it (and
+    leaves ``sys.modules`` to the real one). gRPC's ``cygrpc`` imports ``asyncio`` and
+    ``grpc.aio`` at its own import (~20-30 ms of it) though only ``grpc.aio`` servers use
+    them; the plugins serve with the sync server."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def defer(*names: str) -> None:
+    """Put a :class:`DeferredModule` in ``sys.modules`` for each of ``names`` not imported
+    yet; call it before ``import grpc`` in a plugin's entry point (the provider built after
+    the plugin's line imports what it uses for real)."""
+    for name in names:
+        sys.modules.setdefault(name, DeferredModule(name))

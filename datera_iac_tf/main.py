@@ -7,12 +7,11 @@ goes to Terraform's log (``TF_LOG=debug`` shows it). ``--dev`` serves without TL
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
-import types
-from typing import Any
+
+from datera_iac._launcher import defer
 
 __all__ = ["main"]
 
@@ -26,23 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         print("This is a Terraform provider plugin: Terraform starts it. See datera_iac_tf/README.md "
               "to install it (dev_overrides or a filesystem mirror).", file=sys.stderr)
         return 1
-    for name in ("asyncio", "grpc.aio"):  # gRPC's cygrpc imports both; the sync server never uses them
-        sys.modules.setdefault(name, _LazyModule(name))
+    defer("asyncio", "grpc.aio")  # gRPC's cygrpc imports both; the sync server never uses them
     from datera_iac_tf._serve import serve
 
     serve(_provider, args)
     return 0
-
-
-class _LazyModule(types.ModuleType):
-    """Stands in for a module until its first attribute is asked: ``import grpc`` imports
-    ``asyncio`` and ``grpc.aio`` (~30 ms of the ~45 ms gRPC's import costs; only grpc.aio
-    servers use them) before the handshake."""
-
-    def __getattr__(self, name: str) -> Any:
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), name)
 
 
 def _provider() -> object:

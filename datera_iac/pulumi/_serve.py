@@ -1,7 +1,8 @@
 """Start of ``pulumi-resource-datera``: print the port first, build the provider after.
 
-The Pulumi engine starts the plugin and waits for the port line on stdout. Before it, this
-module imports only gRPC: the provider (:mod:`datera_iac.pulumi.provider` - Pulumi's
+The Pulumi engine starts the plugin and waits for the port line on stdout. Before it,
+:func:`main` imports only gRPC (with stand-ins for the ``asyncio`` and ``grpc.aio`` it
+imports, which the sync server never uses: :func:`datera_iac._launcher.defer`): the provider (:mod:`datera_iac.pulumi.provider` - Pulumi's
 protocol messages, the kinds, the DSP client) is built on a thread started right after the
 port is printed, while the engine connects, and the first RPC waits for it
 (:class:`_LazyHandler`). ``datera_iac.pulumi``'s package ``__init__`` loads the generated
@@ -22,13 +23,13 @@ import threading
 from concurrent import futures
 from typing import Any
 
-import grpc
+from datera_iac._launcher import defer
 
 __all__ = ["main"]
 
 
-class _LazyHandler(grpc.GenericRpcHandler):
-    """Serves ``pulumirpc.ResourceProvider`` through the handlers Pulumi's generated code
+class _LazyHandler:
+    """A gRPC generic handler (gRPC asks only for :meth:`service`) serving ``pulumirpc.ResourceProvider`` through the handlers Pulumi's generated code
     registers for :class:`~datera_iac.pulumi.provider.DateraProvider`, built once by
     :meth:`load` (on a thread after the port line, or by the first RPC)."""
 
@@ -69,7 +70,9 @@ class _LazyHandler(grpc.GenericRpcHandler):
         except RuntimeError as e:
             message = str(e)
 
-            def fail(request: Any, context: grpc.ServicerContext) -> Any:
+            import grpc
+
+            def fail(request: Any, context: Any) -> Any:
                 context.abort(grpc.StatusCode.UNAVAILABLE, message)
 
             return grpc.unary_unary_rpc_method_handler(fail)
@@ -95,6 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.v >= 9 else logging.INFO if args.v else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # gRPC's cygrpc imports asyncio and grpc.aio (~20 ms) though this sync server never
+    # uses them: stand-ins until first used (the provider, built after the port line,
+    # imports them for real through the pulumi package)
+    defer("asyncio", "grpc.aio")
+    import grpc
+
     lazy = _LazyHandler()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="datera-rpc"),

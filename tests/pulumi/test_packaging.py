@@ -221,3 +221,16 @@ def test_in_a_venv_the_launcher_puts_the_venvs_site_packages_on_the_path(tmp_pat
         capture_output=True, text=True, check=True, timeout=60).stdout)
     assert set(ours) <= set(path) and not set(base) & set(path), path
     assert not mark.exists()
+
+
+def test_the_provider_builds_with_asyncio_deferred(tmp_path):
+    """With the stand-ins in place (the plugin as it starts), the provider's build imports
+    the real asyncio and answers: GetSchema, then a Check that goes through Pulumi's
+    property codec."""
+    from pulumi.runtime.proto import provider_pb2 as pb
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with _serving([str(_unpacked(tmp_path))], env=env) as rpc:
+        assert rpc.GetSchema(pb.GetSchemaRequest()).schema
+        resp = rpc.check("datera:index:Volume", "vol1", {"name": "vol1", "size": 1})
+        assert not resp.failures and resp.inputs["name"] == "vol1"

@@ -24,7 +24,7 @@ def write(s):
     if s.startswith("1|6|unix|"):
         with open(out, "w") as f:
             json.dump({"modules": sorted(m for m, v in sys.modules.items()
-                                         if type(v).__name__ != "_LazyModule"), "line": s}, f)
+                                         if type(v).__name__ != "DeferredModule"), "line": s}, f)
         os._exit(0)
     return real(s)
 sys.stdout.write = write
@@ -34,10 +34,10 @@ main()
 
 #: what a handshake may need: our launcher modules, gRPC, protobuf and the protocol's messages
 ALLOWED_OURS = {"datera_iac_tf", "datera_iac_tf.main", "datera_iac_tf._serve", "datera_iac",
-                "datera_iac.files"}
+                "datera_iac.files", "datera_iac._launcher"}
 FORBIDDEN = ("datera_iac.resources", "datera_iac.dsp", "datera_iac.config", "tf.provider",
              "tf.iface", "tf.schema", "requests", "attrs", "cattrs", "yaml",
-             "grpc.aio", "asyncio")  # stand-ins until used (datera_iac_tf.main)
+             "grpc.aio", "asyncio")  # stand-ins until used (datera_iac._launcher.defer)
 
 
 def _handshake(tmp_path: Path, cache: Path) -> dict:
@@ -69,10 +69,10 @@ def test_nothing_beyond_grpc_and_the_protocol_before_the_handshake(tmp_path: Pat
 
 
 def test_a_module_left_for_later_loads_on_first_use(monkeypatch) -> None:
-    from datera_iac_tf.main import _LazyModule
+    from datera_iac._launcher import DeferredModule
 
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    lazy = _LazyModule("colorsys")
+    lazy = DeferredModule("colorsys")
     monkeypatch.setitem(sys.modules, "colorsys", lazy)
     assert lazy.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
     import colorsys
