@@ -1,11 +1,11 @@
 """Start of ``pulumi-resource-datera``: print the port first, build the provider after.
 
 The Pulumi engine starts the plugin and waits for the port line on stdout. Before it,
-:func:`main` imports only gRPC (with stand-ins for the ``asyncio`` and ``grpc.aio`` it
-imports, which the sync server never uses: :func:`datera_iac._launcher.defer`): the provider (:mod:`datera_iac.pulumi.provider` - Pulumi's
-protocol messages, the kinds, the DSP client) is built on a thread started right after the
-port is printed, while the engine connects, and the first RPC waits for it
-(:class:`_LazyHandler`). ``datera_iac.pulumi``'s package ``__init__`` loads the generated
+:func:`main` imports only gRPC, with stand-ins for the ``asyncio`` and ``grpc.aio`` it
+imports, which the sync server never uses (:func:`datera_iac._launcher.defer`). The
+provider (:mod:`datera_iac.pulumi.provider` - Pulumi's protocol messages, the kinds, the
+DSP client) is built on a thread started right after the port is printed, while the
+engine connects, and the first RPC waits for it (:class:`_LazyHandler`). ``datera_iac.pulumi``'s package ``__init__`` loads the generated
 SDK (and with it the ``pulumi`` package) only when one of its classes is asked for.
 
 The plugin archive's launcher (:mod:`datera_iac.pulumi.package`) starts Python with ``-S``:
@@ -29,9 +29,10 @@ __all__ = ["main"]
 
 
 class _LazyHandler:
-    """A gRPC generic handler (gRPC asks only for :meth:`service`) serving ``pulumirpc.ResourceProvider`` through the handlers Pulumi's generated code
-    registers for :class:`~datera_iac.pulumi.provider.DateraProvider`, built once by
-    :meth:`load` (on a thread after the port line, or by the first RPC)."""
+    """A gRPC generic handler (gRPC asks it only for :meth:`service`): serves
+    ``pulumirpc.ResourceProvider`` through the handlers Pulumi's generated code registers
+    for :class:`~datera_iac.pulumi.provider.DateraProvider`, built once by :meth:`load` (on
+    a thread after the port line, or by the first RPC)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
